@@ -1,0 +1,34 @@
+//! The one error type of the engine, so that callers (the CLI above all) can
+//! turn every failure into a single line naming the problem.
+
+use std::path::PathBuf;
+
+/// Everything that can go wrong building, loading or running a model.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Shapes, thresholds or values that cannot form a valid network.
+    #[error("invalid model: {0}")]
+    InvalidModel(String),
+    /// Input data whose length does not fit the model.
+    #[error("input has {got} bytes, which is not a whole number of {per_image}-pixel images")]
+    InputLength { got: usize, per_image: usize },
+    /// A kernel that does not exist or that this CPU cannot run.
+    #[error("{0}")]
+    Kernel(String),
+    /// A thread pool that could not be built.
+    #[error("cannot start {threads} worker threads: {reason}")]
+    Threads { threads: usize, reason: String },
+    /// An operating-system error on a model file.
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A model file that is not a valid `.bnn` file.
+    #[error("{}: {problem}", path.display())]
+    Format { path: PathBuf, problem: String },
+}
+
+/// Short alias used across the crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

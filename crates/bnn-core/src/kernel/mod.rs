@@ -1,0 +1,228 @@
+//! Dot products of packed ±1 vectors as `n − 2·popcount(x ⊕ w)`, and the two
+//! layer loops built on them.
+//!
+//! This module is the one dispatch point. [`Kernel`] names an implementation;
+//! [`available`] lists those this CPU runs, best first; [`active`] is the one
+//! chosen once per process (the best, or the one `BNN_KERNEL` names). The
+//! scalar kernel is the reference: every other kernel is tested against it.
+//!
+//! # Weight layout
+//!
+//! The layer loops take weights *interleaved* in blocks of [`LANES`] neurons:
+//! for block `b`, word `k`, lane `l`, the word sits at `(b·wpr + k)·8 + l`
+//! (`wpr` = words per input row). One 512-bit load then holds word `k` of
+//! eight neurons, so an input word is broadcast once and XOR-ed against eight
+//! neurons at a time, and the eight popcounts accumulate in eight lanes with
+//! no horizontal sum per neuron. Padding neurons of the last block have zero
+//! weights; the layer gives them limits that never fire.
+
+use std::sync::OnceLock;
+
+use crate::error::{Error, Result};
+
+mod scalar;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86_64;
+
+/// Neurons per interleaved weight block (one 512-bit register of `u64`s).
+pub const LANES: usize = 8;
+
+/// Hidden-layer blocks per cache tile: 8 blocks give one output word, and
+/// keep a tile of weights (8·8·wpr words, 6.5 KiB for 784 inputs) in L1.
+pub(crate) const TILE_BLOCKS: usize = 8;
+
+/// An implementation of the XNOR-popcount loops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Kernel {
+    /// Portable Rust with `u64::count_ones`; the reference.
+    Scalar,
+    /// AVX2: nibble-table popcount (`vpshufb`) with byte accumulators.
+    Avx2,
+    /// AVX-512 with `VPOPCNTQ` (AVX512F + AVX512_VPOPCNTDQ).
+    Avx512,
+}
+
+/// The operands of a hidden layer's loop: inputs, interleaved weights,
+/// per-neuron popcount limits and per-block flip masks. A neuron fires when
+/// `(popcount <= limit) XOR flip`.
+pub(crate) struct FireArgs<'a> {
+    pub xs: &'a [u64],
+    pub rows: usize,
+    pub wpr: usize,
+    pub weights: &'a [u64],
+    pub blocks: usize,
+    pub limits: &'a [i64],
+    pub flips: &'a [u8],
+    pub out_wpr: usize,
+}
+
+impl Kernel {
+    /// Every kernel this build knows, best first.
+    pub const ALL: [Kernel; 3] = [Kernel::Avx512, Kernel::Avx2, Kernel::Scalar];
+
+    /// The name used by `BNN_KERNEL` and `--kernel`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kernel::Scalar => "scalar",
+            Kernel::Avx2 => "avx2",
+            Kernel::Avx512 => "avx512",
+        }
+    }
+
+    /// Whether this CPU can run the kernel (checked at run time).
+    pub fn is_available(self) -> bool {
+        match self {
+            Kernel::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => x86_64::has_avx2(),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => x86_64::has_avx512(),
+            #[cfg(not(target_arch = "x86_64"))]
+            _ => false,
+        }
+    }
+
+    /// Parses a kernel name and checks that this CPU runs it.
+    pub fn parse(name: &str) -> Result<Kernel> {
+        let kernel = Kernel::ALL
+            .into_iter()
+            .find(|k| k.name() == name.trim().to_ascii_lowercase())
+            .ok_or_else(|| {
+                Error::Kernel(format!(
+                    "unknown kernel '{name}' (known: scalar, avx2, avx512)"
+                ))
+            })?;
+        kernel.require()
+    }
+
+    /// The kernel itself, or an error when this CPU lacks it.
+    pub fn require(self) -> Result<Kernel> {
+        if self.is_available() {
+            Ok(self)
+        } else {
+            Err(Error::Kernel(format!(
+                "kernel '{}' is not supported by this CPU (available: {})",
+                self.name(),
+                names(&available())
+            )))
+        }
+    }
+
+    /// `popcount(a ⊕ b)` over whole words.
+    pub fn xor_popcount(self, a: &[u64], b: &[u64]) -> u32 {
+        assert_eq!(a.len(), b.len(), "operand lengths differ");
+        match self.checked() {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => x86_64::xor_popcount_avx512(a, b),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => x86_64::xor_popcount_avx2(a, b),
+            _ => scalar::xor_popcount(a, b),
+        }
+    }
+
+    /// The ±1 dot product of two packed vectors of `n` bits (tails zero).
+    pub fn dot(self, a: &[u64], b: &[u64], n: usize) -> i32 {
+        n as i32 - 2 * self.xor_popcount(a, b) as i32
+    }
+
+    /// Popcounts of `xs` rows against every neuron of interleaved weights:
+    /// `out[row·blocks·8 + neuron]`.
+    pub(crate) fn block_popcounts(
+        self,
+        xs: &[u64],
+        rows: usize,
+        wpr: usize,
+        weights: &[u64],
+        blocks: usize,
+        out: &mut [u32],
+    ) {
+        assert!(xs.len() >= rows * wpr && weights.len() == blocks * wpr * LANES);
+        assert!(out.len() >= rows * blocks * LANES);
+        match self.checked() {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => x86_64::block_popcounts_avx512(xs, rows, wpr, weights, blocks, out),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => x86_64::block_popcounts_avx2(xs, rows, wpr, weights, blocks, out),
+            _ => scalar::block_popcounts(xs, rows, wpr, weights, blocks, out),
+        }
+    }
+
+    /// A hidden layer: output bits `out[row·out_wpr + j/64]`, bit `j % 64`.
+    pub(crate) fn fire(self, args: &FireArgs<'_>, out: &mut [u64]) {
+        let a = args;
+        assert!(a.xs.len() >= a.rows * a.wpr && a.weights.len() == a.blocks * a.wpr * LANES);
+        assert!(a.limits.len() == a.blocks * LANES && a.flips.len() == a.blocks);
+        assert!(a.out_wpr * TILE_BLOCKS >= a.blocks && out.len() >= a.rows * a.out_wpr);
+        match self.checked() {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => x86_64::fire_avx512(a, out),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => x86_64::fire_avx2(a, out),
+            _ => scalar::fire(a, out),
+        }
+    }
+
+    /// Guards the SIMD paths: a kernel value can be built by hand, so the
+    /// feature check happens here too, once per call (a cached load).
+    #[inline]
+    fn checked(self) -> Kernel {
+        assert!(
+            self.is_available(),
+            "kernel {} used on a CPU without it",
+            self.name()
+        );
+        self
+    }
+}
+
+impl std::fmt::Display for Kernel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for Kernel {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Kernel> {
+        Kernel::parse(s)
+    }
+}
+
+/// The kernels this CPU runs, best first (scalar always last).
+pub fn available() -> Vec<Kernel> {
+    Kernel::ALL
+        .into_iter()
+        .filter(|k| k.is_available())
+        .collect()
+}
+
+/// The kernel named by `BNN_KERNEL`, or the best available when it is unset
+/// or empty. An unknown name, or one this CPU lacks, is an error.
+pub fn from_env() -> Result<Kernel> {
+    match std::env::var("BNN_KERNEL") {
+        Ok(name) if !name.trim().is_empty() => {
+            Kernel::parse(&name).map_err(|e| Error::Kernel(format!("BNN_KERNEL: {e}")))
+        }
+        _ => Ok(available()[0]),
+    }
+}
+
+/// The process-wide kernel, chosen once: [`from_env`], falling back to the
+/// scalar kernel if `BNN_KERNEL` is invalid (callers that must report that
+/// error, like the CLI, call [`from_env`] first).
+pub fn active() -> Kernel {
+    static ACTIVE: OnceLock<Kernel> = OnceLock::new();
+    *ACTIVE.get_or_init(|| from_env().unwrap_or(Kernel::Scalar))
+}
+
+fn names(kernels: &[Kernel]) -> String {
+    kernels
+        .iter()
+        .map(|k| k.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+#[cfg(test)]
+mod tests;

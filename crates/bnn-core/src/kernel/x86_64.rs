@@ -1,0 +1,317 @@
+//! x86-64 SIMD kernels. All `unsafe` code of the engine lives in this file.
+//!
+//! Each public function here checks nothing itself: `Kernel::checked` has
+//! already confirmed the CPU features at run time, and the slice lengths were
+//! asserted by the dispatching method in `mod.rs`. Those two facts are what
+//! every `// SAFETY:` line below relies on.
+
+use std::arch::x86_64::*;
+
+use super::{FireArgs, LANES, TILE_BLOCKS};
+
+pub fn has_avx2() -> bool {
+    is_x86_feature_detected!("avx2")
+}
+
+pub fn has_avx512() -> bool {
+    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vpopcntdq")
+}
+
+// ---------------------------------------------------------------- AVX-512
+
+pub fn xor_popcount_avx512(a: &[u64], b: &[u64]) -> u32 {
+    // SAFETY: the caller checked avx512f + avx512vpopcntdq; a.len() == b.len().
+    unsafe { xor_popcount_avx512_impl(a, b) }
+}
+
+#[target_feature(enable = "avx512f,avx512vpopcntdq")]
+unsafe fn xor_popcount_avx512_impl(a: &[u64], b: &[u64]) -> u32 {
+    let n = a.len();
+    let mut acc = _mm512_setzero_si512();
+    let mut i = 0;
+    while i < n {
+        let left = n - i;
+        let mask: __mmask8 = if left >= 8 { 0xff } else { (1u8 << left) - 1 };
+        // SAFETY: the mask limits the loads to the `left` words that remain
+        // in both slices; masked-off lanes are not read.
+        let (va, vb) = unsafe {
+            (
+                _mm512_maskz_loadu_epi64(mask, a.as_ptr().add(i).cast()),
+                _mm512_maskz_loadu_epi64(mask, b.as_ptr().add(i).cast()),
+            )
+        };
+        acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(_mm512_xor_si512(va, vb)));
+        i += 8;
+    }
+    _mm512_reduce_add_epi64(acc) as u32
+}
+
+/// Popcounts of one row against `N` consecutive interleaved blocks, in
+/// 8-lane accumulators. The input word is broadcast once per word for all
+/// `N` blocks, and the weights of a block are read as whole 512-bit lines.
+#[target_feature(enable = "avx512f,avx512vpopcntdq")]
+#[inline]
+unsafe fn blocks_avx512<const N: usize>(x: *const u64, wpr: usize, w: *const u64) -> [__m512i; N] {
+    let mut acc = [_mm512_setzero_si512(); N];
+    for k in 0..wpr {
+        // SAFETY: k < wpr, the row length; block j, word k lies at
+        // (j·wpr + k)·8 .. +8 inside the N blocks that start at `w`.
+        unsafe {
+            let xv = _mm512_set1_epi64(*x.add(k) as i64);
+            for (j, a) in acc.iter_mut().enumerate() {
+                let wv = _mm512_loadu_si512(w.add((j * wpr + k) * LANES).cast());
+                *a = _mm512_add_epi64(*a, _mm512_popcnt_epi64(_mm512_xor_si512(xv, wv)));
+            }
+        }
+    }
+    acc
+}
+
+pub fn block_popcounts_avx512(
+    xs: &[u64],
+    rows: usize,
+    wpr: usize,
+    weights: &[u64],
+    blocks: usize,
+    out: &mut [u32],
+) {
+    // SAFETY: features checked by the caller; lengths asserted by the caller:
+    // xs ≥ rows·wpr, weights = blocks·wpr·8, out ≥ rows·blocks·8.
+    unsafe { block_popcounts_avx512_impl(xs, rows, wpr, weights, blocks, out) }
+}
+
+#[target_feature(enable = "avx512f,avx512vpopcntdq")]
+unsafe fn block_popcounts_avx512_impl(
+    xs: &[u64],
+    rows: usize,
+    wpr: usize,
+    weights: &[u64],
+    blocks: usize,
+    out: &mut [u32],
+) {
+    for r in 0..rows {
+        for b in 0..blocks {
+            // SAFETY: row r and block b are in bounds (see caller's asserts);
+            // the store writes 8 u32 at (r·blocks + b)·8, inside `out`.
+            unsafe {
+                let [acc] = blocks_avx512::<1>(
+                    xs.as_ptr().add(r * wpr),
+                    wpr,
+                    weights.as_ptr().add(b * wpr * LANES),
+                );
+                let narrow = _mm512_cvtepi64_epi32(acc);
+                _mm256_storeu_si256(
+                    out.as_mut_ptr().add((r * blocks + b) * LANES).cast(),
+                    narrow,
+                );
+            }
+        }
+    }
+}
+
+pub fn fire_avx512(a: &FireArgs<'_>, out: &mut [u64]) {
+    // SAFETY: features checked by the caller; lengths asserted by the caller.
+    unsafe { fire_avx512_impl(a, out) }
+}
+
+#[target_feature(enable = "avx512f,avx512vpopcntdq")]
+unsafe fn fire_avx512_impl(a: &FireArgs<'_>, out: &mut [u64]) {
+    let wpr = a.wpr;
+    let block_words = wpr * LANES;
+    for tile in (0..a.blocks).step_by(TILE_BLOCKS) {
+        let end = (tile + TILE_BLOCKS).min(a.blocks);
+        for r in 0..a.rows {
+            // SAFETY: r < rows, so the row lies inside xs (asserted length).
+            let x = unsafe { a.xs.as_ptr().add(r * wpr) };
+            let mut word = 0u64;
+            let mut b = tile;
+            while b < end {
+                // Four blocks at a time share each broadcast input word.
+                let step = if end - b >= 4 { 4 } else { 1 };
+                // SAFETY: blocks b..b+step are < blocks, so their weights and
+                // limits (8 i64 per block) are inside the asserted slices.
+                unsafe {
+                    let w = a.weights.as_ptr().add(b * block_words);
+                    if step == 4 {
+                        let acc = blocks_avx512::<4>(x, wpr, w);
+                        for (j, pops) in acc.into_iter().enumerate() {
+                            word |= fire_mask(pops, a, b + j) << (8 * (b + j - tile));
+                        }
+                    } else {
+                        let [pops] = blocks_avx512::<1>(x, wpr, w);
+                        word |= fire_mask(pops, a, b) << (8 * (b - tile));
+                    }
+                }
+                b += step;
+            }
+            out[r * a.out_wpr + tile / TILE_BLOCKS] = word;
+        }
+    }
+}
+
+/// The 8 firing bits of block `b`: `(popcount <= limit) XOR flip`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn fire_mask(pops: __m512i, a: &FireArgs<'_>, b: usize) -> u64 {
+    // SAFETY: b < blocks, and limits holds blocks·8 values.
+    let limits = unsafe { _mm512_loadu_si512(a.limits.as_ptr().add(b * LANES).cast()) };
+    u64::from(_mm512_cmple_epi64_mask(pops, limits) ^ a.flips[b])
+}
+
+// ------------------------------------------------------------------- AVX2
+
+/// Per-byte popcounts of a 256-bit vector by two 16-entry table lookups
+/// (one per nibble): AVX2 has no vector popcount instruction.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn popcount_bytes(v: __m256i) -> __m256i {
+    let table = _mm256_setr_epi8(
+        0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3,
+        3, 4,
+    );
+    let low = _mm256_set1_epi8(0x0f);
+    let lo = _mm256_and_si256(v, low);
+    let hi = _mm256_and_si256(_mm256_srli_epi16::<4>(v), low);
+    _mm256_add_epi8(
+        _mm256_shuffle_epi8(table, lo),
+        _mm256_shuffle_epi8(table, hi),
+    )
+}
+
+pub fn xor_popcount_avx2(a: &[u64], b: &[u64]) -> u32 {
+    // SAFETY: the caller checked avx2; a.len() == b.len().
+    unsafe { xor_popcount_avx2_impl(a, b) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn xor_popcount_avx2_impl(a: &[u64], b: &[u64]) -> u32 {
+    let whole = a.len() / 4 * 4;
+    let mut acc = _mm256_setzero_si256();
+    for i in (0..whole).step_by(4) {
+        // SAFETY: i + 4 <= whole <= len of both slices.
+        let (va, vb) = unsafe {
+            (
+                _mm256_loadu_si256(a.as_ptr().add(i).cast()),
+                _mm256_loadu_si256(b.as_ptr().add(i).cast()),
+            )
+        };
+        let bytes = popcount_bytes(_mm256_xor_si256(va, vb));
+        acc = _mm256_add_epi64(acc, _mm256_sad_epu8(bytes, _mm256_setzero_si256()));
+    }
+    let mut lanes = [0u64; 4];
+    // SAFETY: `lanes` is 32 bytes, the size of one unaligned store.
+    unsafe { _mm256_storeu_si256(lanes.as_mut_ptr().cast(), acc) };
+    let tail: u32 = a[whole..]
+        .iter()
+        .zip(&b[whole..])
+        .map(|(x, w)| (x ^ w).count_ones())
+        .sum();
+    lanes.iter().sum::<u64>() as u32 + tail
+}
+
+/// Popcounts of one row against one interleaved block: two 4-lane halves
+/// with byte accumulators, widened by `vpsadbw` before they can overflow
+/// (31 words × at most 8 per byte < 256).
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn block_avx2(x: *const u64, wpr: usize, w: *const u64) -> (__m256i, __m256i) {
+    let zero = _mm256_setzero_si256();
+    let (mut lo64, mut hi64) = (zero, zero);
+    let mut k = 0;
+    while k < wpr {
+        let stop = (k + 31).min(wpr);
+        let (mut lo8, mut hi8) = (zero, zero);
+        while k < stop {
+            // SAFETY: k < wpr; word k of the block is 8 words at w + k·8.
+            unsafe {
+                let xv = _mm256_set1_epi64x(*x.add(k) as i64);
+                let w0 = _mm256_loadu_si256(w.add(k * LANES).cast());
+                let w1 = _mm256_loadu_si256(w.add(k * LANES + 4).cast());
+                lo8 = _mm256_add_epi8(lo8, popcount_bytes(_mm256_xor_si256(xv, w0)));
+                hi8 = _mm256_add_epi8(hi8, popcount_bytes(_mm256_xor_si256(xv, w1)));
+            }
+            k += 1;
+        }
+        lo64 = _mm256_add_epi64(lo64, _mm256_sad_epu8(lo8, zero));
+        hi64 = _mm256_add_epi64(hi64, _mm256_sad_epu8(hi8, zero));
+    }
+    (lo64, hi64)
+}
+
+pub fn block_popcounts_avx2(
+    xs: &[u64],
+    rows: usize,
+    wpr: usize,
+    weights: &[u64],
+    blocks: usize,
+    out: &mut [u32],
+) {
+    // SAFETY: features checked by the caller; lengths asserted by the caller.
+    unsafe { block_popcounts_avx2_impl(xs, rows, wpr, weights, blocks, out) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn block_popcounts_avx2_impl(
+    xs: &[u64],
+    rows: usize,
+    wpr: usize,
+    weights: &[u64],
+    blocks: usize,
+    out: &mut [u32],
+) {
+    for r in 0..rows {
+        for b in 0..blocks {
+            let mut pops = [0u64; LANES];
+            // SAFETY: row r and block b are in bounds (caller's asserts);
+            // `pops` holds the two 32-byte stores.
+            unsafe {
+                let (lo, hi) = block_avx2(
+                    xs.as_ptr().add(r * wpr),
+                    wpr,
+                    weights.as_ptr().add(b * wpr * LANES),
+                );
+                _mm256_storeu_si256(pops.as_mut_ptr().cast(), lo);
+                _mm256_storeu_si256(pops.as_mut_ptr().add(4).cast(), hi);
+            }
+            let o = (r * blocks + b) * LANES;
+            for (dst, p) in out[o..o + LANES].iter_mut().zip(pops) {
+                *dst = p as u32;
+            }
+        }
+    }
+}
+
+pub fn fire_avx2(a: &FireArgs<'_>, out: &mut [u64]) {
+    // SAFETY: features checked by the caller; lengths asserted by the caller.
+    unsafe { fire_avx2_impl(a, out) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn fire_avx2_impl(a: &FireArgs<'_>, out: &mut [u64]) {
+    let wpr = a.wpr;
+    for tile in (0..a.blocks).step_by(TILE_BLOCKS) {
+        let end = (tile + TILE_BLOCKS).min(a.blocks);
+        for r in 0..a.rows {
+            let mut word = 0u64;
+            for b in tile..end {
+                // SAFETY: r < rows and b < blocks (caller's asserts), so the
+                // row, the block's weights and its 8 limits are in bounds.
+                let mask = unsafe {
+                    let (lo, hi) = block_avx2(
+                        a.xs.as_ptr().add(r * wpr),
+                        wpr,
+                        a.weights.as_ptr().add(b * wpr * LANES),
+                    );
+                    let lim = a.limits.as_ptr().add(b * LANES);
+                    let over_lo = _mm256_cmpgt_epi64(lo, _mm256_loadu_si256(lim.cast()));
+                    let over_hi = _mm256_cmpgt_epi64(hi, _mm256_loadu_si256(lim.add(4).cast()));
+                    let over = _mm256_movemask_pd(_mm256_castsi256_pd(over_lo))
+                        | _mm256_movemask_pd(_mm256_castsi256_pd(over_hi)) << 4;
+                    (!over as u8) ^ a.flips[b]
+                };
+                word |= u64::from(mask) << (8 * (b - tile));
+            }
+            out[r * a.out_wpr + tile / TILE_BLOCKS] = word;
+        }
+    }
+}

@@ -1,0 +1,354 @@
+//! One binary dense layer: packed ±1 weights and the transform of its
+//! integer dot products — a threshold per neuron for hidden layers (which emit
+//! bits), or a float bias per neuron for the output layer (which emits
+//! scores).
+//!
+//! Thresholds are the whole of the hidden layer's arithmetic. A bias `b`
+//! folds as `x·w + b ≥ 0 ⇔ x·w ≥ ⌈−b⌉`; a batch norm before the sign folds the
+//! same way, with the comparison flipped where its scale is negative (see
+//! [`Threshold::from_batch_norm`]). So inference needs no floating point
+//! until the output layer.
+
+use crate::bits::{words_for, BitMatrix};
+use crate::error::{Error, Result};
+use crate::kernel::{FireArgs, Kernel, LANES, TILE_BLOCKS};
+
+/// When a hidden neuron fires (+1): `dot >= value`, or `dot <= value` when
+/// `flip` is set (a negative batch-norm scale).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Threshold {
+    pub value: i32,
+    pub flip: bool,
+}
+
+impl Threshold {
+    /// Fires when `dot >= value`.
+    pub const fn at_least(value: i32) -> Self {
+        Threshold { value, flip: false }
+    }
+
+    /// Fires when `dot <= value`.
+    pub const fn at_most(value: i32) -> Self {
+        Threshold { value, flip: true }
+    }
+
+    /// Whether a neuron with integer dot product `dot` fires.
+    #[inline]
+    pub fn fires(self, dot: i32) -> bool {
+        if self.flip {
+            dot <= self.value
+        } else {
+            dot >= self.value
+        }
+    }
+
+    /// The threshold of `sign(dot + bias)` with `sign(0) = +1`: fires iff
+    /// `dot >= ⌈−bias⌉`. Exact for any finite bias, because `dot` is an
+    /// integer; the value is clamped to `±(inputs + 1)`, beyond which the
+    /// answer no longer changes.
+    pub fn from_bias(bias: f64, inputs: usize) -> Result<Self> {
+        if !bias.is_finite() {
+            return Err(Error::InvalidModel(format!("bias {bias} is not finite")));
+        }
+        Ok(Threshold::at_least(clamp_dot((-bias).ceil(), inputs)))
+    }
+
+    /// The threshold of `sign(γ·(dot + bias − μ)/√(σ² + ε) + β)`.
+    ///
+    /// With `s = √(σ² + ε)`, the neuron fires iff `γ·(dot + bias − μ) ≥ −β·s`:
+    /// for `γ > 0`, `dot ≥ ⌈μ − bias − β·s/γ⌉`; for `γ < 0`,
+    /// `dot ≤ ⌊μ − bias − β·s/γ⌋`; for `γ = 0`, always or never, by the sign
+    /// of `β`. Computed in f64.
+    pub fn from_batch_norm(
+        gamma: f64,
+        beta: f64,
+        mean: f64,
+        var: f64,
+        eps: f64,
+        bias: f64,
+        inputs: usize,
+    ) -> Result<Self> {
+        let all = [gamma, beta, mean, var, eps, bias];
+        if all.iter().any(|v| !v.is_finite()) || var + eps <= 0.0 {
+            return Err(Error::InvalidModel(format!(
+                "batch norm (gamma {gamma}, beta {beta}, mean {mean}, var {var}, eps {eps}, bias {bias}) is not foldable"
+            )));
+        }
+        let n = inputs as i32;
+        if gamma == 0.0 {
+            return Ok(if beta >= 0.0 {
+                Threshold::at_least(-n - 1)
+            } else {
+                Threshold::at_least(n + 1)
+            });
+        }
+        let s = (var + eps).sqrt();
+        let cut = mean - bias - beta * s / gamma;
+        Ok(if gamma > 0.0 {
+            Threshold::at_least(clamp_dot(cut.ceil(), inputs))
+        } else {
+            Threshold::at_most(clamp_dot(cut.floor(), inputs))
+        })
+    }
+}
+
+/// Dots lie in `[−n, n]`; anything beyond `n + 1` behaves the same.
+fn clamp_dot(v: f64, inputs: usize) -> i32 {
+    let n = inputs as f64 + 1.0;
+    v.clamp(-n, n) as i32
+}
+
+/// What a layer does with its dot products.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Transform {
+    /// A hidden layer: one threshold per neuron; emits bits.
+    Sign(Vec<Threshold>),
+    /// The output layer: `score = dot + bias` per neuron, in f32.
+    Scores(Vec<f32>),
+}
+
+/// A dense layer of ±1 weights, with its weights also kept in the kernels'
+/// interleaved layout (see [`crate::kernel`]).
+#[derive(Clone, Debug)]
+pub struct BinaryDense {
+    weights: BitMatrix,
+    transform: Transform,
+    interleaved: Vec<u64>,
+    /// Per neuron (padded to whole blocks), the popcount limit of
+    /// `(popcount <= limit) XOR flip`; padding neurons never fire.
+    limits: Vec<i64>,
+    flips: Vec<u8>,
+}
+
+impl PartialEq for BinaryDense {
+    fn eq(&self, other: &Self) -> bool {
+        self.weights == other.weights && self.transform == other.transform
+    }
+}
+
+impl BinaryDense {
+    /// A hidden layer: `weights` is outputs × inputs.
+    pub fn hidden(weights: BitMatrix, thresholds: Vec<Threshold>) -> Result<Self> {
+        Self::new(weights, Transform::Sign(thresholds))
+    }
+
+    /// An output layer: `weights` is outputs × inputs.
+    pub fn output(weights: BitMatrix, bias: Vec<f32>) -> Result<Self> {
+        Self::new(weights, Transform::Scores(bias))
+    }
+
+    pub fn new(weights: BitMatrix, transform: Transform) -> Result<Self> {
+        let (outputs, inputs) = (weights.rows(), weights.cols());
+        if outputs == 0 || inputs == 0 {
+            return Err(Error::InvalidModel(format!(
+                "layer of {outputs} neurons over {inputs} inputs"
+            )));
+        }
+        let per_neuron = match &transform {
+            Transform::Sign(t) => t.len(),
+            Transform::Scores(b) => {
+                if let Some(i) = b.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::InvalidModel(format!("bias {i} is {}", b[i])));
+                }
+                b.len()
+            }
+        };
+        if per_neuron != outputs {
+            return Err(Error::InvalidModel(format!(
+                "{per_neuron} thresholds or biases for {outputs} neurons"
+            )));
+        }
+        let blocks = outputs.div_ceil(LANES);
+        let wpr = weights.words_per_row();
+        let mut interleaved = vec![0u64; blocks * wpr * LANES];
+        for j in 0..outputs {
+            let (b, l) = (j / LANES, j % LANES);
+            for (k, &w) in weights.row(j).iter().enumerate() {
+                interleaved[(b * wpr + k) * LANES + l] = w;
+            }
+        }
+        let mut limits = vec![-1i64; blocks * LANES];
+        let mut flips = vec![0u8; blocks];
+        if let Transform::Sign(thresholds) = &transform {
+            let n = inputs as i64;
+            for (j, t) in thresholds.iter().enumerate() {
+                // dot = n − 2p. Not flipped: dot ≥ v ⇔ p ≤ ⌊(n − v)/2⌋.
+                // Flipped: dot ≤ v ⇔ p ≥ ⌈(n − v)/2⌉ ⇔ ¬(p ≤ ⌈(n − v)/2⌉ − 1).
+                let d = n - i64::from(t.value);
+                limits[j] = if t.flip {
+                    d.div_euclid(2) + d.rem_euclid(2) - 1
+                } else {
+                    d.div_euclid(2)
+                };
+                flips[j / LANES] |= u8::from(t.flip) << (j % LANES);
+            }
+        }
+        Ok(BinaryDense {
+            weights,
+            transform,
+            interleaved,
+            limits,
+            flips,
+        })
+    }
+
+    pub fn inputs(&self) -> usize {
+        self.weights.cols()
+    }
+
+    pub fn outputs(&self) -> usize {
+        self.weights.rows()
+    }
+
+    pub fn weights(&self) -> &BitMatrix {
+        &self.weights
+    }
+
+    pub fn transform(&self) -> &Transform {
+        &self.transform
+    }
+
+    pub fn is_hidden(&self) -> bool {
+        matches!(self.transform, Transform::Sign(_))
+    }
+
+    /// Neurons rounded up to whole kernel blocks.
+    pub(crate) fn padded_outputs(&self) -> usize {
+        self.limits.len()
+    }
+
+    /// Words per row of this layer's bit output.
+    pub fn output_words(&self) -> usize {
+        words_for(self.outputs())
+    }
+
+    /// Integer dot products of `rows` packed input rows with every neuron:
+    /// `out[row·outputs + j]`. Used by trainers for an exact forward pass.
+    pub fn dots(&self, kernel: Kernel, xs: &[u64], rows: usize, out: &mut [i32]) {
+        let padded = self.padded_outputs();
+        let mut pops = vec![0u32; rows * padded];
+        self.popcounts(kernel, xs, rows, &mut pops);
+        let n = self.inputs() as i32;
+        for (o, p) in out[..rows * self.outputs()]
+            .chunks_exact_mut(self.outputs())
+            .zip(pops.chunks_exact(padded))
+        {
+            for (d, &p) in o.iter_mut().zip(p) {
+                *d = n - 2 * p as i32;
+            }
+        }
+    }
+
+    /// Popcounts per row and padded neuron.
+    pub(crate) fn popcounts(&self, kernel: Kernel, xs: &[u64], rows: usize, out: &mut [u32]) {
+        let wpr = self.weights.words_per_row();
+        kernel.block_popcounts(
+            xs,
+            rows,
+            wpr,
+            &self.interleaved,
+            self.limits.len() / LANES,
+            out,
+        );
+    }
+
+    /// A hidden layer's output bits for `rows` packed input rows.
+    pub(crate) fn fire(&self, kernel: Kernel, xs: &[u64], rows: usize, out: &mut [u64]) {
+        debug_assert!(self.is_hidden());
+        let blocks = self.limits.len() / LANES;
+        let args = FireArgs {
+            xs,
+            rows,
+            wpr: self.weights.words_per_row(),
+            weights: &self.interleaved,
+            blocks,
+            limits: &self.limits,
+            flips: &self.flips,
+            out_wpr: self.output_words(),
+        };
+        debug_assert!(blocks.div_ceil(TILE_BLOCKS) == args.out_wpr);
+        kernel.fire(&args, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The folded threshold agrees with evaluating the float expression for
+    /// every dot product a layer can produce.
+    #[test]
+    fn bias_threshold_matches_float_sign() {
+        let n = 9usize;
+        for bias in [
+            -10.5, -9.0, -3.5, -0.25, -0.0, 0.0, 0.1, 1.0, 2.5, 8.99, 9.0, 20.0,
+        ] {
+            let t = Threshold::from_bias(bias, n).unwrap();
+            for dot in (-(n as i32)..=n as i32).step_by(2) {
+                assert_eq!(
+                    t.fires(dot),
+                    f64::from(dot) + bias >= 0.0,
+                    "bias {bias} dot {dot}"
+                );
+            }
+        }
+        assert!(Threshold::from_bias(f64::NAN, 3).is_err());
+    }
+
+    #[test]
+    fn batch_norm_threshold_matches_float_sign() {
+        let n = 15usize;
+        let eps = 1e-5;
+        for gamma in [-2.0, -0.5, 0.0, 0.3, 1.7] {
+            for beta in [-1.0, -0.2, 0.0, 0.4, 2.0] {
+                for mean in [-3.3, 0.0, 1.25, 7.0] {
+                    for var in [0.5, 4.0, 30.0] {
+                        let bias = 0.375;
+                        let t = Threshold::from_batch_norm(gamma, beta, mean, var, eps, bias, n)
+                            .unwrap();
+                        for dot in -(n as i32)..=n as i32 {
+                            let bn =
+                                gamma * (f64::from(dot) + bias - mean) / (var + eps).sqrt() + beta;
+                            assert_eq!(
+                                t.fires(dot),
+                                bn >= 0.0,
+                                "g {gamma} b {beta} m {mean} v {var} dot {dot}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The popcount limits reproduce `Threshold::fires` for every dot.
+    #[test]
+    fn limits_match_thresholds() {
+        for n in [1usize, 2, 7, 64, 65] {
+            let thresholds: Vec<Threshold> = (-(n as i32) - 2..=n as i32 + 2)
+                .flat_map(|v| [Threshold::at_least(v), Threshold::at_most(v)])
+                .collect();
+            let layer =
+                BinaryDense::hidden(BitMatrix::new(thresholds.len(), n), thresholds.clone())
+                    .unwrap();
+            for (j, t) in thresholds.iter().enumerate() {
+                for p in 0..=n as i64 {
+                    let dot = n as i32 - 2 * p as i32;
+                    let fired =
+                        (p <= layer.limits[j]) ^ (layer.flips[j / LANES] >> (j % LANES) & 1 == 1);
+                    assert_eq!(fired, t.fires(dot), "n {n} {t:?} p {p}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_bad_shapes() {
+        assert!(
+            BinaryDense::hidden(BitMatrix::new(3, 4), vec![Threshold::at_least(0); 2]).is_err()
+        );
+        assert!(BinaryDense::output(BitMatrix::new(2, 4), vec![0.0, f32::NAN]).is_err());
+        assert!(BinaryDense::output(BitMatrix::new(0, 4), vec![]).is_err());
+        assert!(BinaryDense::output(BitMatrix::new(1, 0), vec![0.0]).is_err());
+    }
+}

@@ -1,0 +1,35 @@
+//! # bnn-core: binary neural networks as XNOR + popcount
+//!
+//! Weights, activations and inputs are ±1, stored one bit each in `u64`
+//! words with **bit 1 = +1** and zero padding (see [`bits`]). For two such
+//! vectors of length `n`,
+//!
+//! ```text
+//! x · w = (#agreeing bits) − (#disagreeing bits) = n − 2·popcount(x XOR w)
+//! ```
+//!
+//! so a dense layer is XOR and popcount over whole words ([`kernel`]). A
+//! hidden neuron's `sign(x·w + b)` is an integer comparison of that dot
+//! product, and so is a batch norm in front of the sign ([`layer::Threshold`]):
+//! no floating point runs before the output layer.
+//!
+//! [`model::Model`] runs one image or a batch (rayon); [`reference`] runs the
+//! same network in f32 with `ndarray` and is the oracle the packed engine is
+//! tested against; [`format`] reads and writes the `.bnn` file.
+
+pub mod atomic;
+pub mod bits;
+pub mod error;
+pub mod format;
+pub mod kernel;
+pub mod layer;
+pub mod model;
+pub mod reference;
+
+pub use bits::BitMatrix;
+pub use error::{Error, Result};
+pub use format::ModelFile;
+pub use kernel::Kernel;
+pub use layer::{BinaryDense, Threshold, Transform};
+pub use model::{DecisionRule, Model, Predictions, RunOptions};
+pub use reference::Reference;

@@ -1,0 +1,320 @@
+//! The network: an input binarizer, binary dense layers, and a decision rule.
+//!
+//! The batch path packs a chunk of images, runs each layer over the whole
+//! chunk (so a tile of weights is reused across many images while it sits in
+//! L1) and hands chunks to rayon. Results depend only on each image, never
+//! on how the work was split, so any thread count gives the same answer.
+
+use std::cell::RefCell;
+
+use rayon::prelude::*;
+
+use crate::bits::{pack_pixels, words_for};
+use crate::error::{Error, Result};
+use crate::kernel::{self, Kernel};
+use crate::layer::{BinaryDense, Transform};
+
+/// How a class is chosen from the output scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DecisionRule {
+    /// Argmax of the scores; ties go to the lowest index.
+    Scores,
+    /// The seed project's rule: take the sign of every score (`sign(0) = +1`)
+    /// and pick the first maximum, so the first non-negative score wins and
+    /// class 0 wins when all are negative.
+    Seed,
+}
+
+impl DecisionRule {
+    pub fn name(self) -> &'static str {
+        match self {
+            DecisionRule::Scores => "scores",
+            DecisionRule::Seed => "seed",
+        }
+    }
+
+    /// Applies the rule to one image's scores.
+    #[inline]
+    pub fn decide(self, scores: &[f32]) -> usize {
+        match self {
+            DecisionRule::Scores => {
+                let mut best = 0;
+                for (i, &s) in scores.iter().enumerate().skip(1) {
+                    if s > scores[best] {
+                        best = i;
+                    }
+                }
+                best
+            }
+            DecisionRule::Seed => scores.iter().position(|&s| s >= 0.0).unwrap_or(0),
+        }
+    }
+}
+
+impl std::str::FromStr for DecisionRule {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "scores" => Ok(DecisionRule::Scores),
+            "seed" => Ok(DecisionRule::Seed),
+            other => Err(Error::InvalidModel(format!(
+                "unknown decision rule '{other}' (known: seed, scores)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for DecisionRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Which kernel and how many threads a batch uses; `None` means the process
+/// default ([`kernel::active`], rayon's global pool).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RunOptions {
+    pub kernel: Option<Kernel>,
+    pub threads: Option<usize>,
+}
+
+/// Classes and scores of a batch: `scores[i·classes + c]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Predictions {
+    pub classes: Vec<usize>,
+    pub scores: Vec<f32>,
+    pub num_classes: usize,
+}
+
+impl Predictions {
+    pub fn scores_of(&self, i: usize) -> &[f32] {
+        &self.scores[i * self.num_classes..(i + 1) * self.num_classes]
+    }
+}
+
+/// Images per unit of batch work: large enough to amortise a weight tile
+/// over many images, small enough that every core gets many units.
+const CHUNK: usize = 64;
+
+/// A binary MLP, ready to run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Model {
+    input_len: usize,
+    input_threshold: u8,
+    layers: Vec<BinaryDense>,
+    rule: DecisionRule,
+}
+
+/// Reusable buffers for one chunk of images.
+#[derive(Default)]
+struct Scratch {
+    a: Vec<u64>,
+    b: Vec<u64>,
+    pops: Vec<u32>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+impl Model {
+    /// Checks that the layers chain: every layer but the last is hidden, the
+    /// last emits scores, and each layer's inputs match the previous outputs.
+    pub fn new(
+        input_len: usize,
+        input_threshold: u8,
+        layers: Vec<BinaryDense>,
+        rule: DecisionRule,
+    ) -> Result<Self> {
+        let Some(last) = layers.last() else {
+            return Err(Error::InvalidModel(
+                "a model needs at least one layer".into(),
+            ));
+        };
+        if last.is_hidden() {
+            return Err(Error::InvalidModel(
+                "the last layer must emit scores".into(),
+            ));
+        }
+        let mut width = input_len;
+        for (i, layer) in layers.iter().enumerate() {
+            if layer.inputs() != width {
+                return Err(Error::InvalidModel(format!(
+                    "layer {} takes {} inputs but receives {width}",
+                    i + 1,
+                    layer.inputs()
+                )));
+            }
+            if i + 1 < layers.len() && !layer.is_hidden() {
+                return Err(Error::InvalidModel(format!(
+                    "layer {} emits scores but is not the last layer",
+                    i + 1
+                )));
+            }
+            width = layer.outputs();
+        }
+        Ok(Model {
+            input_len,
+            input_threshold,
+            layers,
+            rule,
+        })
+    }
+
+    pub fn input_len(&self) -> usize {
+        self.input_len
+    }
+
+    /// Pixels `p >= input_threshold` are +1.
+    pub fn input_threshold(&self) -> u8 {
+        self.input_threshold
+    }
+
+    pub fn layers(&self) -> &[BinaryDense] {
+        &self.layers
+    }
+
+    pub fn rule(&self) -> DecisionRule {
+        self.rule
+    }
+
+    pub fn set_rule(&mut self, rule: DecisionRule) {
+        self.rule = rule;
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.layers[self.layers.len() - 1].outputs()
+    }
+
+    /// Layer widths, input first: e.g. `[784, 512, 10]`.
+    pub fn shape(&self) -> Vec<usize> {
+        std::iter::once(self.input_len)
+            .chain(self.layers.iter().map(|l| l.outputs()))
+            .collect()
+    }
+
+    /// Total weight bits.
+    pub fn weight_bits(&self) -> usize {
+        self.layers.iter().map(|l| l.inputs() * l.outputs()).sum()
+    }
+
+    /// Classifies one image with the process's kernel. Allocates nothing
+    /// after the first call on a thread.
+    pub fn predict(&self, pixels: &[u8]) -> usize {
+        let mut scores = [0f32; 64];
+        if self.num_classes() <= scores.len() {
+            let scores = &mut scores[..self.num_classes()];
+            self.predict_scores_into(kernel::active(), pixels, scores)
+        } else {
+            let mut scores = vec![0f32; self.num_classes()];
+            self.predict_scores_into(kernel::active(), pixels, &mut scores)
+        }
+    }
+
+    /// Classifies one image with a given kernel, writing its scores.
+    pub fn predict_scores_into(&self, kernel: Kernel, pixels: &[u8], scores: &mut [f32]) -> usize {
+        assert_eq!(pixels.len(), self.input_len, "image size");
+        assert_eq!(scores.len(), self.num_classes(), "scores length");
+        let kernel = kernel.require().unwrap_or(Kernel::Scalar);
+        SCRATCH.with(|s| {
+            let mut s = s.borrow_mut();
+            self.run_chunk(kernel, pixels, 1, &mut s, scores);
+        });
+        self.rule.decide(scores)
+    }
+
+    /// Classifies a batch of images (`input_len` bytes each), in parallel.
+    pub fn predict_batch(&self, pixels: &[u8]) -> Result<Vec<usize>> {
+        Ok(self
+            .predict_batch_with(pixels, RunOptions::default())?
+            .classes)
+    }
+
+    /// Classes and scores of a batch with a chosen kernel and thread count.
+    pub fn predict_batch_with(&self, pixels: &[u8], options: RunOptions) -> Result<Predictions> {
+        let per = self.input_len;
+        if pixels.len() % per != 0 {
+            return Err(Error::InputLength {
+                got: pixels.len(),
+                per_image: per,
+            });
+        }
+        let kernel = match options.kernel {
+            Some(k) => k.require()?,
+            None => kernel::active(),
+        };
+        let n = pixels.len() / per;
+        let c = self.num_classes();
+        let mut scores = vec![0f32; n * c];
+        let mut run = || {
+            pixels
+                .par_chunks(CHUNK * per)
+                .zip(scores.par_chunks_mut(CHUNK * c))
+                .for_each_init(Scratch::default, |scratch, (px, sc)| {
+                    self.run_chunk(kernel, px, px.len() / per, scratch, sc);
+                });
+        };
+        match options.threads {
+            None => run(),
+            Some(threads) => rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .map_err(|e| Error::Threads {
+                    threads,
+                    reason: e.to_string(),
+                })?
+                .install(run),
+        }
+        let classes = scores
+            .chunks_exact(c)
+            .map(|s| self.rule.decide(s))
+            .collect();
+        Ok(Predictions {
+            classes,
+            scores,
+            num_classes: c,
+        })
+    }
+
+    /// The forward pass over `rows` images: bits through the hidden layers,
+    /// scores out of the last.
+    fn run_chunk(
+        &self,
+        kernel: Kernel,
+        pixels: &[u8],
+        rows: usize,
+        s: &mut Scratch,
+        scores: &mut [f32],
+    ) {
+        let wpr = words_for(self.input_len);
+        s.a.resize(rows * wpr, 0);
+        for (image, words) in pixels
+            .chunks_exact(self.input_len)
+            .zip(s.a.chunks_exact_mut(wpr))
+        {
+            pack_pixels(image, self.input_threshold, words);
+        }
+        let (hidden, last) = self.layers.split_at(self.layers.len() - 1);
+        for layer in hidden {
+            s.b.resize(rows * layer.output_words(), 0);
+            layer.fire(kernel, &s.a, rows, &mut s.b);
+            std::mem::swap(&mut s.a, &mut s.b);
+        }
+        let last = &last[0];
+        let padded = last.padded_outputs();
+        s.pops.resize(rows * padded, 0);
+        last.popcounts(kernel, &s.a, rows, &mut s.pops);
+        let Transform::Scores(bias) = last.transform() else {
+            unreachable!("Model::new checks the last layer emits scores")
+        };
+        let n = last.inputs() as i32;
+        for (out, pops) in scores
+            .chunks_exact_mut(bias.len())
+            .zip(s.pops.chunks_exact(padded))
+        {
+            for ((o, &p), &b) in out.iter_mut().zip(pops).zip(bias) {
+                *o = (n - 2 * p as i32) as f32 + b;
+            }
+        }
+    }
+}

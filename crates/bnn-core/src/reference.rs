@@ -1,0 +1,95 @@
+//! The same network evaluated in f32 with `ndarray`, from unpacked ±1 weights:
+//! slow and obvious on purpose. It shares no arithmetic with the kernels (no
+//! packing, no popcount, no folded limits), which is what makes it the oracle
+//! the packed engine is tested against, bit for bit.
+
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+
+use crate::layer::{Threshold, Transform};
+use crate::model::Model;
+
+/// One layer, unpacked.
+struct Dense {
+    /// outputs × inputs, each ±1.0.
+    weights: Array2<f32>,
+    transform: Transform,
+}
+
+/// The float evaluation of a [`Model`].
+pub struct Reference {
+    input_threshold: u8,
+    layers: Vec<Dense>,
+    rule: crate::model::DecisionRule,
+}
+
+impl Reference {
+    pub fn new(model: &Model) -> Self {
+        let layers = model
+            .layers()
+            .iter()
+            .map(|l| {
+                let pm1: Vec<f32> = l.weights().to_pm1().into_iter().map(f32::from).collect();
+                Dense {
+                    weights: Array2::from_shape_vec((l.outputs(), l.inputs()), pm1)
+                        .expect("to_pm1 yields outputs × inputs values"),
+                    transform: l.transform().clone(),
+                }
+            })
+            .collect();
+        Reference {
+            input_threshold: model.input_threshold(),
+            layers,
+            rule: model.rule(),
+        }
+    }
+
+    /// ±1 inputs of a batch: `p >= threshold` → +1.
+    pub fn binarize(&self, pixels: ArrayView2<u8>) -> Array2<f32> {
+        pixels.mapv(|p| if p >= self.input_threshold { 1.0 } else { -1.0 })
+    }
+
+    /// Every layer's output for a batch (rows = images): ±1 activations for
+    /// hidden layers, then the scores.
+    pub fn activations(&self, pixels: ArrayView2<u8>) -> Vec<Array2<f32>> {
+        let mut x = self.binarize(pixels);
+        let mut all = Vec::with_capacity(self.layers.len());
+        for layer in &self.layers {
+            // Sums of ±1 products stay exact integers in f32 up to 2^24 terms.
+            let dots = x.dot(&layer.weights.t());
+            x = match &layer.transform {
+                Transform::Sign(thresholds) => apply_thresholds(&dots, thresholds),
+                Transform::Scores(bias) => &dots + &Array1::from(bias.clone()),
+            };
+            all.push(x.clone());
+        }
+        all
+    }
+
+    /// Scores of a batch, images × classes.
+    pub fn scores(&self, pixels: ArrayView2<u8>) -> Array2<f32> {
+        self.activations(pixels).pop().expect("a model has layers")
+    }
+
+    /// Classes of a batch under the model's decision rule.
+    pub fn classes(&self, pixels: ArrayView2<u8>) -> Vec<usize> {
+        let scores = self.scores(pixels);
+        scores
+            .axis_iter(Axis(0))
+            .map(|row| {
+                self.rule
+                    .decide(row.as_slice().expect("rows are contiguous"))
+            })
+            .collect()
+    }
+}
+
+fn apply_thresholds(dots: &Array2<f32>, thresholds: &[Threshold]) -> Array2<f32> {
+    let mut out = dots.clone();
+    for mut row in out.axis_iter_mut(Axis(0)) {
+        for (v, t) in row.iter_mut().zip(thresholds) {
+            let dot = *v as i32;
+            *v = if t.fires(dot) { 1.0 } else { -1.0 };
+        }
+    }
+    out
+}
