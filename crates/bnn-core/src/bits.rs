@@ -194,6 +194,11 @@ impl BitMatrix {
         &self.words
     }
 
+    /// All words, mutable; callers keep tail bits zero.
+    pub(crate) fn words_mut(&mut self) -> &mut [u64] {
+        &mut self.words
+    }
+
     pub fn row(&self, r: usize) -> &[u64] {
         &self.words[r * self.words_per_row..(r + 1) * self.words_per_row]
     }

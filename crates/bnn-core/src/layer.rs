@@ -253,7 +253,7 @@ impl BinaryDense {
     }
 
     /// A hidden layer's output bits for `rows` packed input rows.
-    pub(crate) fn fire(&self, kernel: Kernel, xs: &[u64], rows: usize, out: &mut [u64]) {
+    pub(crate) fn fire_into(&self, kernel: Kernel, xs: &[u64], rows: usize, out: &mut [u64]) {
         debug_assert!(self.is_hidden());
         let blocks = self.limits.len() / LANES;
         let args = FireArgs {

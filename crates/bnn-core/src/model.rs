@@ -9,7 +9,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use crate::bits::{pack_pixels, words_for};
+use crate::bits::{pack_pixels, words_for, BitMatrix};
 use crate::error::{Error, Result};
 use crate::kernel::{self, Kernel};
 use crate::layer::{BinaryDense, Transform};
@@ -276,6 +276,31 @@ impl Model {
         })
     }
 
+    /// Every hidden layer's output bits for a batch (one row per image), for
+    /// inspection and for checking exports against the engine.
+    pub fn hidden_activations(&self, kernel: Kernel, pixels: &[u8]) -> Result<Vec<BitMatrix>> {
+        if pixels.len() % self.input_len != 0 {
+            return Err(Error::InputLength {
+                got: pixels.len(),
+                per_image: self.input_len,
+            });
+        }
+        let kernel = kernel.require()?;
+        let rows = pixels.len() / self.input_len;
+        let mut x = BitMatrix::new(rows, self.input_len);
+        for (r, image) in pixels.chunks_exact(self.input_len).enumerate() {
+            pack_pixels(image, self.input_threshold, x.row_mut(r));
+        }
+        let mut all = Vec::new();
+        for layer in &self.layers[..self.layers.len() - 1] {
+            let mut out = BitMatrix::new(rows, layer.outputs());
+            layer.fire_into(kernel, x.words(), rows, out.words_mut());
+            all.push(out.clone());
+            x = out;
+        }
+        Ok(all)
+    }
+
     /// The forward pass over `rows` images: bits through the hidden layers,
     /// scores out of the last.
     fn run_chunk(
@@ -297,7 +322,7 @@ impl Model {
         let (hidden, last) = self.layers.split_at(self.layers.len() - 1);
         for layer in hidden {
             s.b.resize(rows * layer.output_words(), 0);
-            layer.fire(kernel, &s.a, rows, &mut s.b);
+            layer.fire_into(kernel, &s.a, rows, &mut s.b);
             std::mem::swap(&mut s.a, &mut s.b);
         }
         let last = &last[0];
