@@ -1,0 +1,61 @@
+//! Checked reading and writing of IDX files, the format MNIST ships in.
+//!
+//! IDX is a big-endian header (magic number, then one `u32` per dimension)
+//! followed by raw bytes. Nothing in the format protects against truncation
+//! or a corrupt header, so every reader here checks the magic, rejects zero
+//! or overflowing dimensions, and compares the size the header claims with
+//! the bytes actually present, without ever allocating on the header's word
+//! alone. Files may be raw or gzip-compressed; compression is detected from
+//! the content, not the file name.
+
+mod header;
+mod read;
+mod source;
+mod stream;
+mod write;
+
+pub use read::{read_images, read_labels};
+pub use stream::ImageStream;
+pub use write::{write_images, write_labels};
+
+/// Magic number of an IDX file of unsigned bytes with three dimensions.
+pub const IMAGES_MAGIC: u32 = 0x0000_0803;
+/// Magic number of an IDX file of unsigned bytes with one dimension.
+pub const LABELS_MAGIC: u32 = 0x0000_0801;
+
+/// A stack of greyscale images, as stored in an IDX3 file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Images {
+    /// Number of images.
+    pub count: usize,
+    /// Rows per image.
+    pub rows: usize,
+    /// Columns per image.
+    pub cols: usize,
+    /// Pixels, image after image, each image row-major: `count * rows * cols`
+    /// bytes.
+    pub pixels: Vec<u8>,
+}
+
+impl Images {
+    /// Bytes per image (`rows * cols`).
+    pub fn image_len(&self) -> usize {
+        self.rows * self.cols
+    }
+
+    /// The pixels of image `index`.
+    ///
+    /// # Panics
+    /// If `index >= count`.
+    pub fn image(&self, index: usize) -> &[u8] {
+        let len = self.image_len();
+        &self.pixels[index * len..(index + 1) * len]
+    }
+}
+
+/// Class labels, as stored in an IDX1 file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Labels {
+    /// One byte per item.
+    pub labels: Vec<u8>,
+}
