@@ -1,1 +1,91 @@
-fn main() {}
+//! Criterion benches: the XNOR-popcount kernels per ISA, the 1-bit batch and
+//! single-image paths for 784-512-10, per kernel and thread count.
+//! Group names carry the sizes so that reports read on their own.
+
+use bnn_core::kernel::available;
+use bnn_core::{BinaryDense, BitMatrix, DecisionRule, Model, RunOptions, Threshold};
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+const IMAGES: usize = 10_000;
+
+fn random_model(rng: &mut ChaCha8Rng, shape: &[usize]) -> Model {
+    let mut layers = Vec::new();
+    for (i, pair) in shape.windows(2).enumerate() {
+        let (n, m) = (pair[0], pair[1]);
+        let values: Vec<i8> = (0..n * m)
+            .map(|_| if rng.gen::<bool>() { 1 } else { -1 })
+            .collect();
+        let w = BitMatrix::from_pm1(m, n, &values).unwrap();
+        layers.push(if i + 2 < shape.len() {
+            let t = (0..m)
+                .map(|_| Threshold::at_least(rng.gen_range(-8..=8)))
+                .collect();
+            BinaryDense::hidden(w, t).unwrap()
+        } else {
+            BinaryDense::output(w, (0..m).map(|_| rng.gen_range(-4.0..4.0)).collect()).unwrap()
+        });
+    }
+    Model::new(shape[0], 128, layers, DecisionRule::Scores).unwrap()
+}
+
+fn dot_kernels(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(1);
+    for bits in [512usize, 784] {
+        let words = bits.div_ceil(64);
+        let a: Vec<u64> = (0..words).map(|_| rng.gen()).collect();
+        let b: Vec<u64> = (0..words).map(|_| rng.gen()).collect();
+        let mut g = c.benchmark_group(format!("dot/{bits}bits"));
+        g.throughput(Throughput::Elements(1));
+        for k in available() {
+            g.bench_function(k.name(), |bench| {
+                bench.iter(|| k.dot(black_box(&a), black_box(&b), bits))
+            });
+        }
+        g.finish();
+    }
+}
+
+fn batch_784_512_10(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(2);
+    let model = random_model(&mut rng, &[784, 512, 10]);
+    let pixels: Vec<u8> = (0..IMAGES * 784).map(|_| rng.gen()).collect();
+    let mut g = c.benchmark_group("1bit/784-512-10/batch10000");
+    g.throughput(Throughput::Elements(IMAGES as u64));
+    g.sample_size(20);
+    for k in available() {
+        for threads in [1usize, 2] {
+            let opts = RunOptions {
+                kernel: Some(k),
+                threads: Some(threads),
+            };
+            g.bench_with_input(
+                BenchmarkId::new(k.name(), format!("{threads}t")),
+                &opts,
+                |bench, &opts| {
+                    bench.iter(|| model.predict_batch_with(black_box(&pixels), opts).unwrap())
+                },
+            );
+        }
+    }
+    g.finish();
+}
+
+fn single_784_512_10(c: &mut Criterion) {
+    let mut rng = ChaCha8Rng::seed_from_u64(3);
+    let model = random_model(&mut rng, &[784, 512, 10]);
+    let image: Vec<u8> = (0..784).map(|_| rng.gen()).collect();
+    let mut g = c.benchmark_group("1bit/784-512-10/single");
+    g.throughput(Throughput::Elements(1));
+    let mut scores = [0f32; 10];
+    for k in available() {
+        g.bench_function(k.name(), |bench| {
+            bench.iter(|| model.predict_scores_into(k, black_box(&image), &mut scores))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, dot_kernels, batch_784_512_10, single_784_512_10);
+criterion_main!(benches);

@@ -29,31 +29,48 @@ pub const fn tail_mask(bits: usize) -> u64 {
 /// Packs u8 pixels into bits: `p >= threshold` → 1 (+1).
 ///
 /// With the default threshold 128 this is exactly the seed's
-/// `sign((p/255 − 0.5)/0.5)` with `sign(0) = +1`. Whole words are assembled
-/// from 8-byte groups with a branch-free compare, so the compiler can
-/// vectorise it; no per-bit loop on the hot path.
+/// `sign((p/255 − 0.5)/0.5)` with `sign(0) = +1`. This is the portable path
+/// (SWAR: eight pixels per `u64` step, no per-bit loop); the SIMD kernels
+/// have their own ([`crate::Kernel::pack_pixels`]), tested against this one.
 pub fn pack_pixels(pixels: &[u8], threshold: u8, out: &mut [u64]) {
     assert_eq!(out.len(), words_for(pixels.len()), "output word count");
     let mut chunks = pixels.chunks_exact(WORD_BITS);
     for (word, chunk) in out.iter_mut().zip(&mut chunks) {
-        *word = pack_word(chunk, threshold);
+        let mut w = 0u64;
+        for (i, eight) in chunk.chunks_exact(8).enumerate() {
+            let bytes = u64::from_le_bytes(eight.try_into().expect("8 bytes"));
+            w |= ge_bits8(bytes, threshold) << (8 * i);
+        }
+        *word = w;
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        let mut padded = [0u8; WORD_BITS];
-        padded[..rest.len()].copy_from_slice(rest);
-        // Padding bytes compare against the threshold too; mask them off.
-        out[out.len() - 1] = pack_word(&padded, threshold) & tail_mask(pixels.len());
+        let mut w = 0u64;
+        for (i, &p) in rest.iter().enumerate() {
+            w |= u64::from(p >= threshold) << i;
+        }
+        out[out.len() - 1] = w;
     }
 }
 
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// Bit `i` set iff byte `i` of `bytes` is `>= t`, for eight bytes at once.
+///
+/// Low seven bits first: `(p | 0x80) − (t & 0x7f)` cannot borrow across
+/// bytes, and its high bit says `p & 0x7f >= t & 0x7f`. Then the high bits
+/// decide: for `t >= 128` both `p >= 128` and the low test must hold, for
+/// `t < 128` either suffices. A multiply gathers the eight high bits.
 #[inline(always)]
-fn pack_word(chunk: &[u8], threshold: u8) -> u64 {
-    let mut word = 0u64;
-    for (i, &p) in chunk.iter().enumerate() {
-        word |= u64::from(p >= threshold) << i;
-    }
-    word
+fn ge_bits8(bytes: u64, t: u8) -> u64 {
+    let low_t = u64::from(t & 0x7f) * 0x0101_0101_0101_0101;
+    let low_ge = ((bytes | HIGH) - low_t) & HIGH;
+    let ge = if t >= 128 {
+        bytes & low_ge
+    } else {
+        (bytes | low_ge) & HIGH
+    };
+    ((ge >> 7).wrapping_mul(0x0102_0408_1020_4080)) >> 56
 }
 
 /// Packs f32 values by sign: `v >= 0` → 1 (+1), as the seed's `sign` does
@@ -279,6 +296,23 @@ mod tests {
             let mut again = vec![0u64; words_for(n)];
             pack_pm1(&pm1, &mut again).unwrap();
             assert_eq!(again, words);
+        }
+    }
+
+    #[test]
+    fn swar_compare_is_exact_for_all_bytes_and_thresholds() {
+        for t in 0..=255u8 {
+            for base in (0..256usize).step_by(8) {
+                let bytes: Vec<u8> = (0..8)
+                    .map(|i| ((base + i * 37 + t as usize) % 256) as u8)
+                    .collect();
+                let got = ge_bits8(u64::from_le_bytes(bytes.clone().try_into().unwrap()), t);
+                let want = bytes
+                    .iter()
+                    .enumerate()
+                    .fold(0u64, |w, (i, &p)| w | u64::from(p >= t) << i);
+                assert_eq!(got, want, "t = {t}, bytes {bytes:?}");
+            }
         }
     }
 

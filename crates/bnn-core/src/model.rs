@@ -9,7 +9,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use crate::bits::{pack_pixels, words_for, BitMatrix};
+use crate::bits::{words_for, BitMatrix};
 use crate::error::{Error, Result};
 use crate::kernel::{self, Kernel};
 use crate::layer::{BinaryDense, Transform};
@@ -289,7 +289,7 @@ impl Model {
         let rows = pixels.len() / self.input_len;
         let mut x = BitMatrix::new(rows, self.input_len);
         for (r, image) in pixels.chunks_exact(self.input_len).enumerate() {
-            pack_pixels(image, self.input_threshold, x.row_mut(r));
+            kernel.pack_pixels(image, self.input_threshold, x.row_mut(r));
         }
         let mut all = Vec::new();
         for layer in &self.layers[..self.layers.len() - 1] {
@@ -317,7 +317,7 @@ impl Model {
             .chunks_exact(self.input_len)
             .zip(s.a.chunks_exact_mut(wpr))
         {
-            pack_pixels(image, self.input_threshold, words);
+            kernel.pack_pixels(image, self.input_threshold, words);
         }
         let (hidden, last) = self.layers.split_at(self.layers.len() - 1);
         for layer in hidden {

@@ -11,11 +11,18 @@ use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-fn random_model(rng: &mut ChaCha8Rng, input_len: usize, widths: &[usize], rule: DecisionRule) -> Model {
+fn random_model(
+    rng: &mut ChaCha8Rng,
+    input_len: usize,
+    widths: &[usize],
+    rule: DecisionRule,
+) -> Model {
     let mut layers = Vec::new();
     let mut n = input_len;
     for (i, &m) in widths.iter().enumerate() {
-        let values: Vec<i8> = (0..m * n).map(|_| if rng.gen::<bool>() { 1 } else { -1 }).collect();
+        let values: Vec<i8> = (0..m * n)
+            .map(|_| if rng.gen::<bool>() { 1 } else { -1 })
+            .collect();
         let w = BitMatrix::from_pm1(m, n, &values).unwrap();
         let layer = if i + 1 < widths.len() {
             // Dots of ±1 vectors are concentrated near 0 with spread √n: draw
@@ -28,7 +35,10 @@ fn random_model(rng: &mut ChaCha8Rng, input_len: usize, widths: &[usize], rule: 
                         0 => rng.gen_range(-(n as i32) - 3..=n as i32 + 3),
                         _ => rng.gen_range(-spread..=spread),
                     };
-                    Threshold { value, flip: rng.gen::<bool>() }
+                    Threshold {
+                        value,
+                        flip: rng.gen::<bool>(),
+                    }
                 })
                 .collect();
             BinaryDense::hidden(w, t).unwrap()
@@ -55,21 +65,43 @@ fn check(model: &Model, images: usize, rng: &mut ChaCha8Rng) {
         let bits = model.hidden_activations(kernel, &pixels).unwrap();
         for (layer, (packed, float)) in bits.iter().zip(&acts).enumerate() {
             let unpacked: Vec<f32> = packed.to_pm1().into_iter().map(f32::from).collect();
-            assert_eq!(unpacked.as_slice(), float.as_slice().unwrap(), "{kernel}: bits of layer {}", layer + 1);
+            assert_eq!(
+                unpacked.as_slice(),
+                float.as_slice().unwrap(),
+                "{kernel}: bits of layer {}",
+                layer + 1
+            );
         }
         // Batches with 1 and 2 threads.
         for threads in [1, 2] {
             let p = model
-                .predict_batch_with(&pixels, RunOptions { kernel: Some(kernel), threads: Some(threads) })
+                .predict_batch_with(
+                    &pixels,
+                    RunOptions {
+                        kernel: Some(kernel),
+                        threads: Some(threads),
+                    },
+                )
                 .unwrap();
-            assert_eq!(p.scores.as_slice(), ref_scores.as_slice().unwrap(), "{kernel}, {threads} threads: scores");
-            assert_eq!(p.classes, ref_classes, "{kernel}, {threads} threads: classes");
+            assert_eq!(
+                p.scores.as_slice(),
+                ref_scores.as_slice().unwrap(),
+                "{kernel}, {threads} threads: scores"
+            );
+            assert_eq!(
+                p.classes, ref_classes,
+                "{kernel}, {threads} threads: classes"
+            );
         }
         // One image at a time.
         let mut scores = vec![0f32; c];
         for (i, image) in pixels.chunks_exact(model.input_len()).enumerate() {
             let class = model.predict_scores_into(kernel, image, &mut scores);
-            assert_eq!(scores.as_slice(), ref_scores.row(i).as_slice().unwrap(), "{kernel}: image {i}");
+            assert_eq!(
+                scores.as_slice(),
+                ref_scores.row(i).as_slice().unwrap(),
+                "{kernel}: image {i}"
+            );
             assert_eq!(class, ref_classes[i]);
         }
     }

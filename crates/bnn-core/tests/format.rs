@@ -7,13 +7,27 @@ use bnn_core::format::{self, from_bytes, load, save, to_bytes};
 use bnn_core::{BinaryDense, BitMatrix, DecisionRule, Model, Threshold};
 
 fn small_model() -> Model {
-    let w1 = BitMatrix::from_pm1(3, 70, &(0..210).map(|i| if i % 3 == 0 { 1 } else { -1 }).collect::<Vec<i8>>()).unwrap();
-    let t = vec![Threshold::at_least(-2), Threshold::at_most(4), Threshold::at_least(70)];
+    let w1 = BitMatrix::from_pm1(
+        3,
+        70,
+        &(0..210)
+            .map(|i| if i % 3 == 0 { 1 } else { -1 })
+            .collect::<Vec<i8>>(),
+    )
+    .unwrap();
+    let t = vec![
+        Threshold::at_least(-2),
+        Threshold::at_most(4),
+        Threshold::at_least(70),
+    ];
     let w2 = BitMatrix::from_pm1(2, 3, &[1, -1, 1, -1, -1, 1]).unwrap();
     Model::new(
         70,
         100,
-        vec![BinaryDense::hidden(w1, t).unwrap(), BinaryDense::output(w2, vec![0.5, -1.25]).unwrap()],
+        vec![
+            BinaryDense::hidden(w1, t).unwrap(),
+            BinaryDense::output(w2, vec![0.5, -1.25]).unwrap(),
+        ],
         DecisionRule::Seed,
     )
     .unwrap()
@@ -37,7 +51,10 @@ fn round_trip_through_disk() {
     assert_eq!(loaded.file_bytes as usize, 24 + 16 + 14 + 64 + 15 + 8 + 4);
     // Saving again over it gives the same bytes.
     save(&model, "made by a test", &path).unwrap();
-    assert_eq!(std::fs::read(&path).unwrap(), to_bytes(&model, "made by a test"));
+    assert_eq!(
+        std::fs::read(&path).unwrap(),
+        to_bytes(&model, "made by a test")
+    );
 }
 
 #[test]
@@ -87,18 +104,25 @@ fn header_damage_has_distinct_messages() {
     let err = with(24, &(1u32 << 31).to_le_bytes());
     assert!(err.contains("out of range"), "{err}");
     let err = with(24, &(1u32 << 24).to_le_bytes());
-    assert!(err.contains("truncated") && err.contains("header describes"), "{err}");
+    assert!(
+        err.contains("truncated") && err.contains("header describes"),
+        "{err}"
+    );
     let err = with(12, &(1u32 << 24).to_le_bytes());
     assert!(err.contains("truncated"), "{err}");
     let mut trailing = good.clone();
     trailing.extend_from_slice(b"junk");
-    assert!(parse(&trailing).unwrap_err().contains("4 bytes of trailing data"));
+    assert!(parse(&trailing)
+        .unwrap_err()
+        .contains("4 bytes of trailing data"));
 }
 
 #[test]
 fn unreadable_paths_are_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let err = load(&dir.path().join("missing.bnn")).unwrap_err().to_string();
+    let err = load(&dir.path().join("missing.bnn"))
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("missing.bnn"), "{err}");
     let err = load(dir.path()).unwrap_err().to_string();
     assert!(err.contains("is a directory"), "{err}");

@@ -39,7 +39,7 @@ pub enum Kernel {
     Scalar,
     /// AVX2: nibble-table popcount (`vpshufb`) with byte accumulators.
     Avx2,
-    /// AVX-512 with `VPOPCNTQ` (AVX512F + AVX512_VPOPCNTDQ).
+    /// AVX-512 with `VPOPCNTQ` (AVX512F, AVX512BW, AVX512_VPOPCNTDQ).
     Avx512,
 }
 
@@ -124,6 +124,23 @@ impl Kernel {
     /// The ±1 dot product of two packed vectors of `n` bits (tails zero).
     pub fn dot(self, a: &[u64], b: &[u64], n: usize) -> i32 {
         n as i32 - 2 * self.xor_popcount(a, b) as i32
+    }
+
+    /// Packs pixels into bits (`p >= threshold` → 1), like
+    /// [`crate::bits::pack_pixels`] but with this kernel's instructions.
+    pub fn pack_pixels(self, pixels: &[u8], threshold: u8, out: &mut [u64]) {
+        assert_eq!(
+            out.len(),
+            crate::bits::words_for(pixels.len()),
+            "output word count"
+        );
+        match self.checked() {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => x86_64::pack_pixels_avx512(pixels, threshold, out),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => x86_64::pack_pixels_avx2(pixels, threshold, out),
+            _ => crate::bits::pack_pixels(pixels, threshold, out),
+        }
     }
 
     /// Popcounts of `xs` rows against every neuron of interleaved weights:

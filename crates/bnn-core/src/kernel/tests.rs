@@ -11,7 +11,9 @@ use crate::bits::{pack_pm1, tail_mask, words_for};
 const WIDTHS: [usize; 13] = [1, 63, 64, 65, 127, 128, 129, 511, 512, 513, 784, 1000, 2048];
 
 fn random_pm1(rng: &mut ChaCha8Rng, n: usize) -> Vec<i8> {
-    (0..n).map(|_| if rng.gen::<bool>() { 1 } else { -1 }).collect()
+    (0..n)
+        .map(|_| if rng.gen::<bool>() { 1 } else { -1 })
+        .collect()
 }
 
 fn packed(v: &[i8]) -> Vec<u64> {
@@ -31,7 +33,11 @@ fn dot_matches_float_dot_for_every_kernel() {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     for n in widths(&mut rng) {
         let (x, w) = (random_pm1(&mut rng, n), random_pm1(&mut rng, n));
-        let float_dot: f32 = x.iter().zip(&w).map(|(&a, &b)| f32::from(a) * f32::from(b)).sum();
+        let float_dot: f32 = x
+            .iter()
+            .zip(&w)
+            .map(|(&a, &b)| f32::from(a) * f32::from(b))
+            .sum();
         let (px, pw) = (packed(&x), packed(&w));
         assert_eq!(px.last().unwrap() & !tail_mask(n), 0);
         let scalar = Kernel::Scalar.dot(&px, &pw, n);
@@ -62,8 +68,12 @@ fn layer_loops_match_scalar_for_every_kernel() {
         for neurons in [1usize, 7, 8, 9, 31, 64, 65, 130] {
             let rows = 5;
             let wpr = words_for(n);
-            let ws: Vec<Vec<u64>> = (0..neurons).map(|_| packed(&random_pm1(&mut rng, n))).collect();
-            let xs: Vec<u64> = (0..rows).flat_map(|_| packed(&random_pm1(&mut rng, n))).collect();
+            let ws: Vec<Vec<u64>> = (0..neurons)
+                .map(|_| packed(&random_pm1(&mut rng, n)))
+                .collect();
+            let xs: Vec<u64> = (0..rows)
+                .flat_map(|_| packed(&random_pm1(&mut rng, n)))
+                .collect();
             let weights = interleave(&ws, wpr);
             let blocks = neurons.div_ceil(LANES);
 
@@ -77,7 +87,13 @@ fn layer_loops_match_scalar_for_every_kernel() {
             }
             // Limits spread around n/2 so that both outcomes occur; flips random.
             let limits: Vec<i64> = (0..blocks * LANES)
-                .map(|j| if j < neurons { rng.gen_range(-1..=n as i64 + 1) } else { -1 })
+                .map(|j| {
+                    if j < neurons {
+                        rng.gen_range(-1..=n as i64 + 1)
+                    } else {
+                        -1
+                    }
+                })
                 .collect();
             let flips: Vec<u8> = (0..blocks)
                 .map(|b| {
@@ -86,7 +102,16 @@ fn layer_loops_match_scalar_for_every_kernel() {
                 })
                 .collect();
             let out_wpr = words_for(neurons);
-            let args = FireArgs { xs: &xs, rows, wpr, weights: &weights, blocks, limits: &limits, flips: &flips, out_wpr };
+            let args = FireArgs {
+                xs: &xs,
+                rows,
+                wpr,
+                weights: &weights,
+                blocks,
+                limits: &limits,
+                flips: &flips,
+                out_wpr,
+            };
             let mut fired = vec![0u64; rows * out_wpr];
             Kernel::Scalar.fire(&args, &mut fired);
             for r in 0..rows {
@@ -95,7 +120,11 @@ fn layer_loops_match_scalar_for_every_kernel() {
                     let want = (pop <= limits[j]) ^ (flips[j / LANES] >> (j % LANES) & 1 == 1);
                     assert_eq!(fired[r * out_wpr + j / 64] >> (j % 64) & 1 == 1, want);
                 }
-                assert_eq!(fired[(r + 1) * out_wpr - 1] & !tail_mask(neurons), 0, "tail bits");
+                assert_eq!(
+                    fired[(r + 1) * out_wpr - 1] & !tail_mask(neurons),
+                    0,
+                    "tail bits"
+                );
             }
             for k in available() {
                 let mut got = vec![u32::MAX; rows * blocks * LANES];
@@ -113,11 +142,34 @@ fn layer_loops_match_scalar_for_every_kernel() {
 fn parse_and_availability() {
     assert_eq!(available().last(), Some(&Kernel::Scalar));
     assert_eq!(Kernel::parse("scalar").unwrap(), Kernel::Scalar);
-    assert_eq!(Kernel::parse(" AVX2 ").map_err(|e| e.to_string()).is_ok(), Kernel::Avx2.is_available());
+    assert_eq!(
+        Kernel::parse(" AVX2 ").map_err(|e| e.to_string()).is_ok(),
+        Kernel::Avx2.is_available()
+    );
     let err = Kernel::parse("neon").unwrap_err().to_string();
     assert!(err.contains("unknown kernel 'neon'"), "{err}");
     for k in Kernel::ALL {
         assert_eq!(Kernel::parse(k.name()).is_ok(), k.is_available());
     }
     assert!(available().contains(&active()));
+}
+
+#[test]
+fn pixel_packing_matches_portable_for_every_kernel() {
+    let mut rng = ChaCha8Rng::seed_from_u64(4);
+    for n in widths(&mut rng) {
+        let pixels: Vec<u8> = (0..n).map(|_| rng.gen()).collect();
+        for threshold in [0u8, 1, 127, 128, 129, 200, 255] {
+            let mut want = vec![0u64; words_for(n)];
+            crate::bits::pack_pixels(&pixels, threshold, &mut want);
+            for (i, &p) in pixels.iter().enumerate() {
+                assert_eq!(crate::bits::bit(&want, i), p >= threshold);
+            }
+            for k in available() {
+                let mut got = vec![u64::MAX; words_for(n)];
+                k.pack_pixels(&pixels, threshold, &mut got);
+                assert_eq!(got, want, "{k}, n = {n}, threshold = {threshold}");
+            }
+        }
+    }
 }

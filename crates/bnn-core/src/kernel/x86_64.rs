@@ -14,7 +14,62 @@ pub fn has_avx2() -> bool {
 }
 
 pub fn has_avx512() -> bool {
-    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vpopcntdq")
+    is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512vpopcntdq")
+}
+
+pub fn pack_pixels_avx512(pixels: &[u8], threshold: u8, out: &mut [u64]) {
+    // SAFETY: the caller checked avx512f + avx512bw; out holds one word per
+    // 64 pixels (rounded up), asserted by the caller.
+    unsafe { pack_pixels_avx512_impl(pixels, threshold, out) }
+}
+
+/// One unsigned byte compare per 64 pixels yields the word directly.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn pack_pixels_avx512_impl(pixels: &[u8], threshold: u8, out: &mut [u64]) {
+    let t = _mm512_set1_epi8(threshold as i8);
+    for (i, word) in out.iter_mut().enumerate() {
+        let start = i * 64;
+        let left = pixels.len() - start;
+        let mask: __mmask64 = if left >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << left) - 1
+        };
+        // SAFETY: the mask limits the load to the `left` bytes that remain.
+        let v = unsafe { _mm512_maskz_loadu_epi8(mask, pixels.as_ptr().add(start).cast()) };
+        *word = _mm512_cmpge_epu8_mask(v, t) & mask;
+    }
+}
+
+pub fn pack_pixels_avx2(pixels: &[u8], threshold: u8, out: &mut [u64]) {
+    // SAFETY: the caller checked avx2; out holds one word per 64 pixels.
+    unsafe { pack_pixels_avx2_impl(pixels, threshold, out) }
+}
+
+/// `max(p, t) == p` is the unsigned `p >= t` AVX2 lacks; `movemask` then
+/// gathers 32 results at a time.
+#[target_feature(enable = "avx2")]
+unsafe fn pack_pixels_avx2_impl(pixels: &[u8], threshold: u8, out: &mut [u64]) {
+    let t = _mm256_set1_epi8(threshold as i8);
+    let whole = pixels.len() / 64;
+    for (i, word) in out[..whole].iter_mut().enumerate() {
+        // SAFETY: word i < whole covers bytes 64·i .. 64·i + 64 of pixels.
+        let (lo, hi) = unsafe {
+            let p = pixels.as_ptr().add(i * 64);
+            (
+                _mm256_loadu_si256(p.cast()),
+                _mm256_loadu_si256(p.add(32).cast()),
+            )
+        };
+        let lo = _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(lo, t), lo)) as u32;
+        let hi = _mm256_movemask_epi8(_mm256_cmpeq_epi8(_mm256_max_epu8(hi, t), hi)) as u32;
+        *word = u64::from(lo) | u64::from(hi) << 32;
+    }
+    if whole < out.len() {
+        crate::bits::pack_pixels(&pixels[whole * 64..], threshold, &mut out[whole..]);
+    }
 }
 
 // ---------------------------------------------------------------- AVX-512
@@ -46,21 +101,32 @@ unsafe fn xor_popcount_avx512_impl(a: &[u64], b: &[u64]) -> u32 {
     _mm512_reduce_add_epi64(acc) as u32
 }
 
-/// Popcounts of one row against `N` consecutive interleaved blocks, in
-/// 8-lane accumulators. The input word is broadcast once per word for all
-/// `N` blocks, and the weights of a block are read as whole 512-bit lines.
+/// Popcounts of `R` rows against `N` consecutive interleaved blocks, in
+/// 8-lane accumulators. Each input word is broadcast once for all `N` blocks
+/// and each weight line (word k of 8 neurons) is loaded once for all `R`
+/// rows, which halves the loads per popcount against one row at a time.
 #[target_feature(enable = "avx512f,avx512vpopcntdq")]
 #[inline]
-unsafe fn blocks_avx512<const N: usize>(x: *const u64, wpr: usize, w: *const u64) -> [__m512i; N] {
-    let mut acc = [_mm512_setzero_si512(); N];
+unsafe fn blocks_avx512<const R: usize, const N: usize>(
+    x: *const u64,
+    wpr: usize,
+    w: *const u64,
+) -> [[__m512i; N]; R] {
+    let mut acc = [[_mm512_setzero_si512(); N]; R];
     for k in 0..wpr {
-        // SAFETY: k < wpr, the row length; block j, word k lies at
-        // (j·wpr + k)·8 .. +8 inside the N blocks that start at `w`.
+        // SAFETY: k < wpr; rows 0..R start at x + r·wpr, and block j, word k
+        // lies at (j·wpr + k)·8 .. +8 inside the N blocks that start at `w`.
         unsafe {
-            let xv = _mm512_set1_epi64(*x.add(k) as i64);
-            for (j, a) in acc.iter_mut().enumerate() {
+            let mut xv = [_mm512_setzero_si512(); R];
+            for (r, v) in xv.iter_mut().enumerate() {
+                *v = _mm512_set1_epi64(*x.add(r * wpr + k) as i64);
+            }
+            for j in 0..N {
                 let wv = _mm512_loadu_si512(w.add((j * wpr + k) * LANES).cast());
-                *a = _mm512_add_epi64(*a, _mm512_popcnt_epi64(_mm512_xor_si512(xv, wv)));
+                for r in 0..R {
+                    let pop = _mm512_popcnt_epi64(_mm512_xor_si512(xv[r], wv));
+                    acc[r][j] = _mm512_add_epi64(acc[r][j], pop);
+                }
             }
         }
     }
@@ -94,7 +160,7 @@ unsafe fn block_popcounts_avx512_impl(
             // SAFETY: row r and block b are in bounds (see caller's asserts);
             // the store writes 8 u32 at (r·blocks + b)·8, inside `out`.
             unsafe {
-                let [acc] = blocks_avx512::<1>(
+                let [[acc]] = blocks_avx512::<1, 1>(
                     xs.as_ptr().add(r * wpr),
                     wpr,
                     weights.as_ptr().add(b * wpr * LANES),
@@ -117,34 +183,57 @@ pub fn fire_avx512(a: &FireArgs<'_>, out: &mut [u64]) {
 #[target_feature(enable = "avx512f,avx512vpopcntdq")]
 unsafe fn fire_avx512_impl(a: &FireArgs<'_>, out: &mut [u64]) {
     let wpr = a.wpr;
-    let block_words = wpr * LANES;
     for tile in (0..a.blocks).step_by(TILE_BLOCKS) {
         let end = (tile + TILE_BLOCKS).min(a.blocks);
-        for r in 0..a.rows {
-            // SAFETY: r < rows, so the row lies inside xs (asserted length).
-            let x = unsafe { a.xs.as_ptr().add(r * wpr) };
-            let mut word = 0u64;
+        let mut r = 0;
+        while r < a.rows {
+            // Two rows at a time share every weight load; an odd last row
+            // goes alone.
+            let two = a.rows - r >= 2;
+            let (mut word0, mut word1) = (0u64, 0u64);
             let mut b = tile;
             while b < end {
                 // Four blocks at a time share each broadcast input word.
                 let step = if end - b >= 4 { 4 } else { 1 };
-                // SAFETY: blocks b..b+step are < blocks, so their weights and
-                // limits (8 i64 per block) are inside the asserted slices.
+                // SAFETY: rows r (and r + 1 when `two`) are < rows, and blocks
+                // b..b+step are < blocks, so inputs, weights and limits are
+                // inside the slices whose lengths the caller asserted.
                 unsafe {
-                    let w = a.weights.as_ptr().add(b * block_words);
-                    if step == 4 {
-                        let acc = blocks_avx512::<4>(x, wpr, w);
-                        for (j, pops) in acc.into_iter().enumerate() {
-                            word |= fire_mask(pops, a, b + j) << (8 * (b + j - tile));
+                    let x = a.xs.as_ptr().add(r * wpr);
+                    let w = a.weights.as_ptr().add(b * wpr * LANES);
+                    let shift = |j: usize| 8 * (b + j - tile);
+                    match (two, step) {
+                        (true, 4) => {
+                            let [p0, p1] = blocks_avx512::<2, 4>(x, wpr, w);
+                            for j in 0..4 {
+                                word0 |= fire_mask(p0[j], a, b + j) << shift(j);
+                                word1 |= fire_mask(p1[j], a, b + j) << shift(j);
+                            }
                         }
-                    } else {
-                        let [pops] = blocks_avx512::<1>(x, wpr, w);
-                        word |= fire_mask(pops, a, b) << (8 * (b - tile));
+                        (true, _) => {
+                            let [[p0], [p1]] = blocks_avx512::<2, 1>(x, wpr, w);
+                            word0 |= fire_mask(p0, a, b) << shift(0);
+                            word1 |= fire_mask(p1, a, b) << shift(0);
+                        }
+                        (false, 4) => {
+                            let [p0] = blocks_avx512::<1, 4>(x, wpr, w);
+                            for (j, p) in p0.into_iter().enumerate() {
+                                word0 |= fire_mask(p, a, b + j) << shift(j);
+                            }
+                        }
+                        (false, _) => {
+                            let [[p0]] = blocks_avx512::<1, 1>(x, wpr, w);
+                            word0 |= fire_mask(p0, a, b) << shift(0);
+                        }
                     }
                 }
                 b += step;
             }
-            out[r * a.out_wpr + tile / TILE_BLOCKS] = word;
+            out[r * a.out_wpr + tile / TILE_BLOCKS] = word0;
+            if two {
+                out[(r + 1) * a.out_wpr + tile / TILE_BLOCKS] = word1;
+            }
+            r += if two { 2 } else { 1 };
         }
     }
 }
