@@ -1,0 +1,93 @@
+//! The like-for-like FP32 version of a 1-bit model, for comparing engines
+//! on the very same network.
+//!
+//! Inputs are binarized at the model's threshold, weights become ±1.0, and
+//! each hidden neuron's integer threshold becomes a bias in front of a sign:
+//! `Threshold { value: t, flip: false }` fires iff `dot >= t`, i.e. iff
+//! `w·x − t >= 0` (bias `−t`); with `flip: true` it fires iff `dot <= t`,
+//! i.e. iff `(−w)·x + t >= 0` (weights negated, bias `t`). The output layer
+//! keeps its f32 bias. Every hidden quantity is a small integer, exact in
+//! f32, and each score is `dot + bias` rounded once — exactly as the binary
+//! engine computes it — so both engines give the same scores, bit for bit.
+
+use bnn_core::{Model, Transform};
+
+use crate::model::{DenseF32, Fp32Model, Hidden, InputTransform};
+
+/// Converts a binary model; see the module docs for why the result is exact
+/// (for layers of up to 2²⁴ inputs, the `.bnn` format's limit, where every
+/// dot product is an exact f32).
+pub fn from_binary(model: &Model) -> Fp32Model {
+    let layers = model
+        .layers()
+        .iter()
+        .map(|layer| {
+            let (inputs, outputs) = (layer.inputs(), layer.outputs());
+            let pm1 = layer.weights().to_pm1();
+            let (signs, bias): (Vec<f32>, Vec<f32>) = match layer.transform() {
+                Transform::Sign(thresholds) => {
+                    let n = clamp_bound(inputs);
+                    thresholds
+                        .iter()
+                        .map(|t| {
+                            let v = i64::from(t.value).clamp(-n, n) as f32;
+                            if t.flip {
+                                (-1.0, v)
+                            } else {
+                                (1.0, -v)
+                            }
+                        })
+                        .unzip()
+                }
+                Transform::Scores(bias) => (vec![1.0; outputs], bias.clone()),
+            };
+            let weights = pm1
+                .chunks_exact(inputs)
+                .zip(&signs)
+                .flat_map(|(row, &s)| row.iter().map(move |&w| s * f32::from(w)))
+                .collect();
+            DenseF32 {
+                inputs,
+                outputs,
+                weights,
+                bias,
+            }
+        })
+        .collect();
+    Fp32Model::new(
+        InputTransform::Binarize {
+            threshold: model.input_threshold(),
+        },
+        Hidden::Sign,
+        layers,
+        model.rule(),
+    )
+    .expect("a valid binary model has chaining shapes and finite values")
+}
+
+/// The smallest f32-exact integer above every dot product of a layer (which
+/// lies in `[−inputs, inputs]`). A threshold beyond it behaves like it, so
+/// clamping to it changes no decision and keeps the bias exact for any i32.
+fn clamp_bound(inputs: usize) -> i64 {
+    let n = inputs as i64;
+    // Above 2²⁴ only even integers are exact in f32.
+    if n < 1 << 24 {
+        n + 1
+    } else {
+        n + 2 - n % 2
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clamp_bound_is_exact_and_above_every_dot() {
+        for n in [1usize, 9, (1 << 24) - 1, 1 << 24, (1 << 24) + 1] {
+            let b = clamp_bound(n);
+            assert!(b > n as i64, "{n}");
+            assert_eq!(b as f32 as i64, b, "{n}");
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! The FP32 network: an input transform, dense layers with one hidden
+//! activation, and the binary engine's decision rule.
+//!
+//! Weights are kept twice: as given (`outputs × inputs`, the file's layout
+//! and the single-image dot products' layout) and transposed once at
+//! construction (`inputs × outputs`, row-major), which is the right operand
+//! the batch GEMM packs fastest and the row order of the single-image GEMV.
+
+use bnn_core::DecisionRule;
+use ndarray::Array2;
+
+use crate::error::Fp32Error;
+
+/// A dense layer: `y = W·x + b`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DenseF32 {
+    pub inputs: usize,
+    pub outputs: usize,
+    /// `outputs × inputs`, row-major: row `j` holds neuron `j`'s weights.
+    pub weights: Vec<f32>,
+    pub bias: Vec<f32>,
+}
+
+/// The activation after every layer but the last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Hidden {
+    /// `max(v, 0)`.
+    Relu,
+    /// `v >= 0 → +1.0`, else `−1.0` (NaN gives −1, as the binary engine's
+    /// packing does).
+    Sign,
+}
+
+impl Hidden {
+    pub fn name(self) -> &'static str {
+        match self {
+            Hidden::Relu => "relu",
+            Hidden::Sign => "sign",
+        }
+    }
+
+    #[inline(always)]
+    pub fn apply(self, v: f32) -> f32 {
+        match self {
+            Hidden::Relu => v.max(0.0),
+            Hidden::Sign => {
+                if v >= 0.0 {
+                    1.0
+                } else {
+                    -1.0
+                }
+            }
+        }
+    }
+}
+
+/// How a pixel (0..=255) becomes a network input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum InputTransform {
+    /// `x = (p/255 − 0.5)/0.5`, in [−1, 1]: the seed project's scaling.
+    /// Evaluated in f64 and rounded once to f32, as a NumPy pipeline that
+    /// casts its scaled images to float32 does.
+    Normalize,
+    /// `p >= threshold → +1.0`, else `−1.0`: the binary engine's input.
+    Binarize { threshold: u8 },
+}
+
+impl InputTransform {
+    /// The network input for one pixel value.
+    pub fn value(self, p: u8) -> f32 {
+        match self {
+            InputTransform::Normalize => ((f64::from(p) / 255.0 - 0.5) / 0.5) as f32,
+            InputTransform::Binarize { threshold } => {
+                if p >= threshold {
+                    1.0
+                } else {
+                    -1.0
+                }
+            }
+        }
+    }
+
+    /// Every pixel value's input, so that converting an image is one table
+    /// look-up per byte whatever the transform.
+    fn table(self) -> [f32; 256] {
+        let mut t = [0f32; 256];
+        for (p, v) in t.iter_mut().enumerate() {
+            *v = self.value(p as u8);
+        }
+        t
+    }
+}
+
+/// An FP32 MLP, ready to run.
+#[derive(Clone, PartialEq)]
+pub struct Fp32Model {
+    input: InputTransform,
+    hidden: Hidden,
+    layers: Vec<DenseF32>,
+    rule: DecisionRule,
+    /// Per layer, `inputs × outputs` row-major.
+    pub(crate) transposed: Vec<Array2<f32>>,
+    pub(crate) table: [f32; 256],
+}
+
+impl std::fmt::Debug for Fp32Model {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Fp32Model")
+            .field("input", &self.input)
+            .field("hidden", &self.hidden)
+            .field("shape", &self.shape())
+            .field("rule", &self.rule)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Fp32Model {
+    /// Checks that there is at least one layer, that each layer's weight and
+    /// bias lengths match its shape, that the layers chain, and that every
+    /// value is finite.
+    pub fn new(
+        input: InputTransform,
+        hidden: Hidden,
+        layers: Vec<DenseF32>,
+        rule: DecisionRule,
+    ) -> Result<Fp32Model, Fp32Error> {
+        let invalid = |m: String| Err(Fp32Error::InvalidModel(m));
+        if layers.is_empty() {
+            return invalid("a model needs at least one layer".into());
+        }
+        for (i, layer) in layers.iter().enumerate() {
+            let n = i + 1;
+            if layer.inputs == 0 || layer.outputs == 0 {
+                return invalid(format!(
+                    "layer {n} has {} neurons over {} inputs",
+                    layer.outputs, layer.inputs
+                ));
+            }
+            if i > 0 && layer.inputs != layers[i - 1].outputs {
+                return invalid(format!(
+                    "layer {n} takes {} inputs but receives {}",
+                    layer.inputs,
+                    layers[i - 1].outputs
+                ));
+            }
+            let want = layer.outputs.checked_mul(layer.inputs);
+            if want != Some(layer.weights.len()) {
+                return invalid(format!(
+                    "layer {n} has {} weights for {} neurons × {} inputs",
+                    layer.weights.len(),
+                    layer.outputs,
+                    layer.inputs
+                ));
+            }
+            if layer.bias.len() != layer.outputs {
+                return invalid(format!(
+                    "layer {n} has {} biases for {} neurons",
+                    layer.bias.len(),
+                    layer.outputs
+                ));
+            }
+            if let Some(k) = layer.weights.iter().position(|v| !v.is_finite()) {
+                return invalid(format!(
+                    "layer {n} weight {k} (neuron {}, input {}) is {}",
+                    k / layer.inputs,
+                    k % layer.inputs,
+                    layer.weights[k]
+                ));
+            }
+            if let Some(j) = layer.bias.iter().position(|v| !v.is_finite()) {
+                return invalid(format!("layer {n} bias {j} is {}", layer.bias[j]));
+            }
+        }
+        let transposed = layers
+            .iter()
+            .map(|l| {
+                Array2::from_shape_vec((l.outputs, l.inputs), l.weights.clone())
+                    .expect("weight length checked above")
+                    .reversed_axes()
+                    .as_standard_layout()
+                    .into_owned()
+            })
+            .collect();
+        Ok(Fp32Model {
+            input,
+            hidden,
+            table: input.table(),
+            layers,
+            rule,
+            transposed,
+        })
+    }
+
+    pub fn layers(&self) -> &[DenseF32] {
+        &self.layers
+    }
+
+    /// Layer widths, input first: e.g. `[784, 512, 10]`.
+    pub fn shape(&self) -> Vec<usize> {
+        std::iter::once(self.input_len())
+            .chain(self.layers.iter().map(|l| l.outputs))
+            .collect()
+    }
+
+    /// Pixels per image.
+    pub fn input_len(&self) -> usize {
+        self.layers[0].inputs
+    }
+
+    pub fn input(&self) -> InputTransform {
+        self.input
+    }
+
+    pub fn hidden(&self) -> Hidden {
+        self.hidden
+    }
+
+    pub fn rule(&self) -> DecisionRule {
+        self.rule
+    }
+
+    pub fn set_rule(&mut self, rule: DecisionRule) {
+        self.rule = rule;
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.layers[self.layers.len() - 1].outputs
+    }
+
+    /// Bytes of parameters (weights and biases, 4 each) the network reads
+    /// per forward pass: the number to set against the 1-bit model's size.
+    pub fn weight_bytes(&self) -> usize {
+        self.layers
+            .iter()
+            .map(|l| 4 * (l.weights.len() + l.bias.len()))
+            .sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dense(inputs: usize, outputs: usize) -> DenseF32 {
+        DenseF32 {
+            inputs,
+            outputs,
+            weights: vec![0.5; inputs * outputs],
+            bias: vec![0.0; outputs],
+        }
+    }
+
+    fn build(layers: Vec<DenseF32>) -> Result<Fp32Model, Fp32Error> {
+        Fp32Model::new(
+            InputTransform::Normalize,
+            Hidden::Relu,
+            layers,
+            DecisionRule::Scores,
+        )
+    }
+
+    #[test]
+    fn accepts_a_chain_and_reports_its_shape() {
+        let m = build(vec![dense(6, 4), dense(4, 3)]).unwrap();
+        assert_eq!(m.shape(), vec![6, 4, 3]);
+        assert_eq!(m.num_classes(), 3);
+        assert_eq!(m.weight_bytes(), 4 * (24 + 4 + 12 + 3));
+        // Transposed: element (k, j) is weight (j, k).
+        let mut l = dense(3, 2);
+        l.weights = vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let m = build(vec![l]).unwrap();
+        assert_eq!(m.transposed[0][[2, 1]], 6.0);
+        assert_eq!(m.transposed[0][[0, 1]], 4.0);
+        assert_eq!(m.transposed[0].as_slice().unwrap().len(), 6);
+    }
+
+    #[test]
+    fn rejects_bad_models() {
+        let msg = |layers| build(layers).unwrap_err().to_string();
+        assert!(msg(vec![]).contains("at least one layer"));
+        assert!(msg(vec![dense(6, 4), dense(5, 3)]).contains("takes 5 inputs but receives 4"));
+        assert!(msg(vec![dense(0, 4)]).contains("0 inputs"));
+        let mut short = dense(6, 4);
+        short.weights.pop();
+        assert!(msg(vec![short]).contains("23 weights"));
+        let mut bias = dense(6, 4);
+        bias.bias.push(0.0);
+        assert!(msg(vec![bias]).contains("5 biases"));
+        let mut nan = dense(6, 4);
+        nan.weights[13] = f32::NAN;
+        assert!(msg(vec![nan]).contains("weight 13 (neuron 2, input 1) is NaN"));
+        let mut inf = dense(6, 4);
+        inf.bias[3] = f32::INFINITY;
+        assert!(msg(vec![inf]).contains("bias 3 is inf"));
+    }
+
+    #[test]
+    fn transforms_and_activations() {
+        let n = InputTransform::Normalize;
+        assert_eq!(n.value(0), -1.0);
+        assert_eq!(n.value(255), 1.0);
+        assert_eq!(n.value(51), ((51.0f64 / 255.0 - 0.5) / 0.5) as f32);
+        let b = InputTransform::Binarize { threshold: 128 };
+        assert_eq!((b.value(127), b.value(128)), (-1.0, 1.0));
+        assert_eq!(Hidden::Sign.apply(0.0), 1.0);
+        assert_eq!(Hidden::Sign.apply(-0.0), 1.0);
+        assert_eq!(Hidden::Sign.apply(-1e-30), -1.0);
+        assert_eq!(Hidden::Sign.apply(f32::NAN), -1.0);
+        assert_eq!(Hidden::Relu.apply(-3.0), 0.0);
+        assert_eq!(Hidden::Relu.apply(2.5), 2.5);
+    }
+}
