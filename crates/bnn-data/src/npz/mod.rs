@@ -1,1 +1,43 @@
-//! npz (stub)
+//! Reading NumPy `.npz` files without NumPy or ndarray.
+//!
+//! The seed network's weights are published as an `.npz` (a zip of `.npy`
+//! arrays). Only a handful of small arrays are needed, so a compact, fully
+//! checked parser is preferable to a heavy dependency: every size is checked
+//! against the archive before anything is allocated, and unsupported
+//! layouts are rejected with a message naming the array.
+
+mod archive;
+mod data;
+mod dense;
+mod npy;
+mod pydict;
+
+pub use archive::NpzArchive;
+pub use data::NpyData;
+pub use dense::{read_seed_layers, DenseParams};
+
+/// One array from a `.npy` file, in row-major (C) order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NpyArray {
+    /// Dimensions; empty for a scalar.
+    pub shape: Vec<usize>,
+    /// The elements, `shape.iter().product()` of them.
+    pub data: NpyData,
+}
+
+impl NpyArray {
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        self.data.len()
+    }
+
+    /// Whether the array has no elements.
+    pub fn is_empty(&self) -> bool {
+        self.data.len() == 0
+    }
+
+    /// The elements converted to `f64` (see [`NpyData::to_f64`]).
+    pub fn to_f64(&self) -> Vec<f64> {
+        self.data.to_f64()
+    }
+}

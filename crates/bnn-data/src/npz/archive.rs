@@ -1,0 +1,104 @@
+//! Opening a `.npz` (a zip of `.npy` files) and reading arrays by name.
+
+use std::fs::File;
+use std::io::{self, BufReader};
+use std::path::{Path, PathBuf};
+
+use zip::result::ZipError;
+use zip::ZipArchive;
+
+use super::npy::read_npy;
+use super::NpyArray;
+use crate::error::DataError;
+
+/// An open `.npz` archive.
+///
+/// `np.savez` stores array `x` as the zip entry `x.npy`, either stored or
+/// deflated (`np.savez_compressed`); both are supported.
+pub struct NpzArchive {
+    path: PathBuf,
+    zip: ZipArchive<BufReader<File>>,
+}
+
+impl std::fmt::Debug for NpzArchive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NpzArchive")
+            .field("path", &self.path)
+            .field("arrays", &self.names())
+            .finish()
+    }
+}
+
+impl NpzArchive {
+    /// Opens `path` and reads the zip's central directory.
+    ///
+    /// Fails with [`DataError::Npz`] if the file is not a zip archive or is
+    /// truncated (the directory sits at the end of the file, so any
+    /// truncation is caught here).
+    pub fn open(path: &Path) -> Result<NpzArchive, DataError> {
+        let file = File::open(path).map_err(|e| DataError::io(path, "opening", e))?;
+        let zip = ZipArchive::new(BufReader::new(file)).map_err(|e| match e {
+            ZipError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => DataError::Npz {
+                path: path.to_path_buf(),
+                detail: format!("truncated zip archive: {e}"),
+            },
+            ZipError::Io(e) => DataError::io(path, "reading zip directory", e),
+            other => DataError::Npz {
+                path: path.to_path_buf(),
+                detail: format!("not a readable zip archive (truncated or not a .npz?): {other}"),
+            },
+        })?;
+        Ok(NpzArchive {
+            path: path.to_path_buf(),
+            zip,
+        })
+    }
+
+    /// The file this archive was opened from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Names of the arrays in the archive (entry names without `.npy`).
+    pub fn names(&self) -> Vec<String> {
+        self.zip
+            .file_names()
+            .map(|n| n.strip_suffix(".npy").unwrap_or(n).to_string())
+            .collect()
+    }
+
+    /// Whether the archive holds array `name`.
+    pub fn contains(&self, name: &str) -> bool {
+        self.zip.index_for_name(&format!("{name}.npy")).is_some()
+    }
+
+    /// Reads array `name` (stored as `name.npy`).
+    ///
+    /// Fails with [`DataError::NpzMissingArray`] if there is no such array
+    /// and with [`DataError::NpzArray`] if it is malformed, truncated,
+    /// corrupt (checksum), or of an unsupported dtype.
+    pub fn read(&mut self, name: &str) -> Result<NpyArray, DataError> {
+        let array_err = |detail: String| DataError::NpzArray {
+            path: self.path.clone(),
+            array: name.to_string(),
+            detail,
+        };
+        let entry_name = format!("{name}.npy");
+        let Some(index) = self.zip.index_for_name(&entry_name) else {
+            return Err(DataError::NpzMissingArray {
+                path: self.path.clone(),
+                array: name.to_string(),
+            });
+        };
+        let mut entry = match self.zip.by_index(index) {
+            Ok(entry) => entry,
+            Err(e) => {
+                return Err(array_err(format!(
+                    "cannot open zip entry {entry_name}: {e}"
+                )))
+            }
+        };
+        let declared = entry.size();
+        read_npy(&mut entry, declared).map_err(array_err)
+    }
+}

@@ -1,0 +1,414 @@
+//! Parsing one `.npy` array from a stream of known length.
+//!
+//! Format (NumPy's `format.py`): the magic `\x93NUMPY`, a version byte pair,
+//! a little-endian header length (2 bytes in version 1, 4 bytes in versions
+//! 2 and 3), a Python dict literal giving `descr`, `fortran_order` and
+//! `shape`, then the raw elements. The declared stream length (the zip
+//! entry's uncompressed size) is checked against `product(shape) * itemsize`
+//! before the data is read, and the data is read through a limit, so a lying
+//! header or zip entry cannot cause a large allocation.
+
+use std::io::Read;
+
+use super::data::NpyData;
+use super::pydict::{parse_dict, PyValue};
+use super::NpyArray;
+use crate::bounded::{read_bounded, read_full};
+
+const MAGIC: &[u8; 6] = b"\x93NUMPY";
+
+/// Longest header accepted. NumPy pads headers to 64 bytes and they are
+/// normally under 200; this only guards against absurd lengths.
+const MAX_HEADER_LEN: u64 = 1 << 20;
+
+/// Element type from a `descr` string such as `<i8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Dtype {
+    /// `b` (bool), `i` (signed), `u` (unsigned) or `f` (float).
+    kind: u8,
+    /// Bytes per element.
+    size: usize,
+    big_endian: bool,
+}
+
+fn parse_descr(descr: &str) -> Result<Dtype, String> {
+    let unsupported = || {
+        format!(
+            "unsupported dtype '{descr}' (supported: bool, int8/16/32/64, uint8/16/32/64, \
+             float32/64)"
+        )
+    };
+    let bytes = descr.as_bytes();
+    if bytes.len() < 3 {
+        return Err(unsupported());
+    }
+    let size: usize = descr[2..].parse().map_err(|_| unsupported())?;
+    let kind = bytes[1];
+    let valid = matches!(
+        (kind, size),
+        (b'b', 1) | (b'i' | b'u', 1 | 2 | 4 | 8) | (b'f', 4 | 8)
+    );
+    if !valid {
+        return Err(unsupported());
+    }
+    let big_endian = match bytes[0] {
+        b'<' | b'|' => false,
+        b'>' => true,
+        // '=' (native) is never written by NumPy; refuse to guess.
+        _ => return Err(unsupported()),
+    };
+    Ok(Dtype {
+        kind,
+        size,
+        big_endian,
+    })
+}
+
+/// Reads one `.npy` array of exactly `declared` bytes from `reader`.
+///
+/// Errors are plain descriptions; the caller adds the file and array name.
+pub(crate) fn read_npy(reader: &mut dyn Read, declared: u64) -> Result<NpyArray, String> {
+    let io = |what: &str, e: std::io::Error| format!("reading {what}: {e}");
+    let mut prefix = [0u8; 12];
+    if declared < 10 {
+        return Err(format!(
+            "truncated .npy: {declared} bytes, shorter than the 10-byte minimum header"
+        ));
+    }
+    let got = read_full(reader, &mut prefix[..10]).map_err(|e| io("header", e))?;
+    if got < 10 {
+        return Err(format!("truncated .npy: header cut off after {got} bytes"));
+    }
+    if &prefix[..6] != MAGIC {
+        return Err(format!(
+            "not a .npy array: bad magic {:02x?} (expected \\x93NUMPY)",
+            &prefix[..6]
+        ));
+    }
+    let (major, minor) = (prefix[6], prefix[7]);
+    let (header_len, prefix_len) = match major {
+        1 => (u64::from(u16::from_le_bytes([prefix[8], prefix[9]])), 10u64),
+        2 | 3 => {
+            let got = read_full(reader, &mut prefix[10..12]).map_err(|e| io("header", e))?;
+            if got < 2 {
+                return Err("truncated .npy: header cut off".to_string());
+            }
+            let len = u32::from_le_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]);
+            (u64::from(len), 12u64)
+        }
+        _ => return Err(format!("unsupported .npy format version {major}.{minor}")),
+    };
+    if header_len > MAX_HEADER_LEN {
+        return Err(format!("implausible .npy header length {header_len}"));
+    }
+    let data_start = prefix_len + header_len;
+    if data_start > declared {
+        return Err(format!(
+            "truncated .npy: header needs {data_start} bytes but the array has {declared}"
+        ));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    let got = read_full(reader, &mut header).map_err(|e| io("header", e))?;
+    if got < header.len() {
+        return Err(format!(
+            "truncated .npy: header cut off after {} bytes",
+            prefix_len + got as u64
+        ));
+    }
+    let header = String::from_utf8(header).map_err(|_| "header is not text".to_string())?;
+    let (dtype, fortran, shape) = parse_header(&header)?;
+
+    let count = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| format!("shape {shape:?} overflows"))?;
+    let nbytes = count
+        .checked_mul(dtype.size)
+        .ok_or_else(|| format!("shape {shape:?} overflows"))? as u64;
+    let present = declared - data_start;
+    let need = || {
+        format!(
+            "shape {} of {} needs {nbytes} bytes of data",
+            shape_str(&shape),
+            header_descr(&dtype)
+        )
+    };
+    if present < nbytes {
+        return Err(format!(
+            "truncated data: {} but only {present} are present",
+            need()
+        ));
+    }
+    if present > nbytes {
+        return Err(format!(
+            "trailing data: {} but {present} are present",
+            need()
+        ));
+    }
+    let mut raw = Vec::new();
+    let got = read_bounded(reader, nbytes, &mut raw).map_err(|e| io("data", e))?;
+    if got != nbytes {
+        return Err(format!(
+            "truncated data: {} but the stream held {got}",
+            need()
+        ));
+    }
+    let mut data = decode(&raw, dtype)?;
+    if fortran {
+        data = data.fortran_to_c(&shape);
+    }
+    Ok(NpyArray { shape, data })
+}
+
+fn parse_header(header: &str) -> Result<(Dtype, bool, Vec<usize>), String> {
+    let dict = parse_dict(header).map_err(|e| format!("bad .npy header: {e}"))?;
+    let get = |key: &str| {
+        dict.iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v)
+            .ok_or_else(|| format!("bad .npy header: no '{key}' key"))
+    };
+    let dtype = match get("descr")? {
+        PyValue::Str(s) => parse_descr(s)?,
+        other => return Err(format!("unsupported dtype {other:?} (structured arrays)")),
+    };
+    let fortran = match get("fortran_order")? {
+        PyValue::Bool(b) => *b,
+        other => return Err(format!("bad .npy header: fortran_order is {other:?}")),
+    };
+    let shape = match get("shape")? {
+        PyValue::Tuple(items) => items
+            .iter()
+            .map(|v| match v {
+                PyValue::Int(n) => {
+                    usize::try_from(*n).map_err(|_| format!("dimension {n} too large"))
+                }
+                other => Err(format!("bad .npy header: shape holds {other:?}")),
+            })
+            .collect::<Result<Vec<usize>, String>>()?,
+        other => return Err(format!("bad .npy header: shape is {other:?}")),
+    };
+    Ok((dtype, fortran, shape))
+}
+
+/// "(512, 784)", as Python writes it.
+pub(crate) fn shape_str(shape: &[usize]) -> String {
+    match shape {
+        [d] => format!("({d},)"),
+        _ => {
+            let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
+            format!("({})", dims.join(", "))
+        }
+    }
+}
+
+fn header_descr(d: &Dtype) -> String {
+    let order = if d.size == 1 {
+        '|'
+    } else if d.big_endian {
+        '>'
+    } else {
+        '<'
+    };
+    format!("{order}{}{}", d.kind as char, d.size)
+}
+
+/// Builds a typed vector from raw bytes, `$t` being the element type.
+macro_rules! decode_as {
+    ($raw:expr, $t:ty, $big:expr) => {{
+        const N: usize = std::mem::size_of::<$t>();
+        $raw.chunks_exact(N)
+            .map(|c| {
+                let mut a = [0u8; N];
+                a.copy_from_slice(c);
+                if $big {
+                    <$t>::from_be_bytes(a)
+                } else {
+                    <$t>::from_le_bytes(a)
+                }
+            })
+            .collect::<Vec<$t>>()
+    }};
+}
+
+fn decode(raw: &[u8], d: Dtype) -> Result<NpyData, String> {
+    let be = d.big_endian;
+    Ok(match (d.kind, d.size) {
+        (b'b', 1) => NpyData::Bool(
+            raw.iter()
+                .enumerate()
+                .map(|(i, &b)| match b {
+                    0 => Ok(false),
+                    1 => Ok(true),
+                    _ => Err(format!("bool element {i} has byte value {b}, not 0 or 1")),
+                })
+                .collect::<Result<_, _>>()?,
+        ),
+        (b'i', 1) => NpyData::I8(decode_as!(raw, i8, be)),
+        (b'i', 2) => NpyData::I16(decode_as!(raw, i16, be)),
+        (b'i', 4) => NpyData::I32(decode_as!(raw, i32, be)),
+        (b'i', 8) => NpyData::I64(decode_as!(raw, i64, be)),
+        (b'u', 1) => NpyData::U8(raw.to_vec()),
+        (b'u', 2) => NpyData::U16(decode_as!(raw, u16, be)),
+        (b'u', 4) => NpyData::U32(decode_as!(raw, u32, be)),
+        (b'u', 8) => NpyData::U64(decode_as!(raw, u64, be)),
+        (b'f', 4) => NpyData::F32(decode_as!(raw, f32, be)),
+        (b'f', 8) => NpyData::F64(decode_as!(raw, f64, be)),
+        _ => return Err(format!("unsupported dtype {}", header_descr(&d))),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A minimal `.npy` writer (version 1.0).
+    fn npy(descr: &str, fortran: bool, shape: &str, data: &[u8]) -> Vec<u8> {
+        let f = if fortran { "True" } else { "False" };
+        let mut header =
+            format!("{{'descr': '{descr}', 'fortran_order': {f}, 'shape': {shape}, }}");
+        while (10 + header.len() + 1) % 64 != 0 {
+            header.push(' ');
+        }
+        header.push('\n');
+        let mut out = MAGIC.to_vec();
+        out.extend_from_slice(&[1, 0]);
+        out.extend_from_slice(&(header.len() as u16).to_le_bytes());
+        out.extend_from_slice(header.as_bytes());
+        out.extend_from_slice(data);
+        out
+    }
+
+    fn read(bytes: &[u8]) -> Result<NpyArray, String> {
+        read_npy(&mut &bytes[..], bytes.len() as u64)
+    }
+
+    #[test]
+    fn little_and_big_endian() {
+        let le: Vec<u8> = [1i32, -2].iter().flat_map(|x| x.to_le_bytes()).collect();
+        let be: Vec<u8> = [1i32, -2].iter().flat_map(|x| x.to_be_bytes()).collect();
+        for (descr, data) in [("<i4", le), (">i4", be)] {
+            let a = read(&npy(descr, false, "(2,)", &data)).unwrap();
+            assert_eq!(a.shape, [2]);
+            assert_eq!(a.data, NpyData::I32(vec![1, -2]));
+        }
+    }
+
+    #[test]
+    fn every_dtype() {
+        let cases: Vec<(&str, Vec<u8>, NpyData)> = vec![
+            ("|b1", vec![1, 0], NpyData::Bool(vec![true, false])),
+            ("|i1", vec![255, 1], NpyData::I8(vec![-1, 1])),
+            ("<i2", vec![255, 255, 1, 0], NpyData::I16(vec![-1, 1])),
+            (
+                "<i8",
+                [-1i64, 1].iter().flat_map(|x| x.to_le_bytes()).collect(),
+                NpyData::I64(vec![-1, 1]),
+            ),
+            ("|u1", vec![3, 4], NpyData::U8(vec![3, 4])),
+            ("<u1", vec![3, 4], NpyData::U8(vec![3, 4])),
+            ("<u2", vec![3, 0, 4, 0], NpyData::U16(vec![3, 4])),
+            (
+                "<u4",
+                [3u32, 4].iter().flat_map(|x| x.to_le_bytes()).collect(),
+                NpyData::U32(vec![3, 4]),
+            ),
+            (
+                "<u8",
+                [3u64, 4].iter().flat_map(|x| x.to_le_bytes()).collect(),
+                NpyData::U64(vec![3, 4]),
+            ),
+            (
+                "<f4",
+                [0.5f32, -1.0]
+                    .iter()
+                    .flat_map(|x| x.to_le_bytes())
+                    .collect(),
+                NpyData::F32(vec![0.5, -1.0]),
+            ),
+            (
+                "<f8",
+                [0.5f64, -1.0]
+                    .iter()
+                    .flat_map(|x| x.to_le_bytes())
+                    .collect(),
+                NpyData::F64(vec![0.5, -1.0]),
+            ),
+        ];
+        for (descr, data, expected) in cases {
+            let a =
+                read(&npy(descr, false, "(2,)", &data)).unwrap_or_else(|e| panic!("{descr}: {e}"));
+            assert_eq!(a.data, expected, "{descr}");
+        }
+    }
+
+    #[test]
+    fn version_2_header() {
+        let v1 = npy("<i2", false, "(1,)", &[5, 0]);
+        let mut v2 = MAGIC.to_vec();
+        v2.extend_from_slice(&[2, 0]);
+        let hlen = u16::from_le_bytes([v1[8], v1[9]]) as u32;
+        v2.extend_from_slice(&hlen.to_le_bytes());
+        v2.extend_from_slice(&v1[10..]);
+        assert_eq!(read(&v2).unwrap().data, NpyData::I16(vec![5]));
+        let mut v9 = v1.clone();
+        v9[6] = 9;
+        assert!(read(&v9).unwrap_err().contains("version 9.0"));
+    }
+
+    #[test]
+    fn fortran_order_is_converted() {
+        let data: Vec<u8> = vec![1, 4, 2, 5, 3, 6];
+        let a = read(&npy("|i1", true, "(2, 3)", &data)).unwrap();
+        assert_eq!(a.data, NpyData::I8(vec![1, 2, 3, 4, 5, 6]));
+    }
+
+    #[test]
+    fn size_is_checked_before_reading() {
+        let e = read(&npy("<f8", false, "(3,)", &[0; 16])).unwrap_err();
+        assert!(
+            e.contains("truncated data: shape (3,) of <f8 needs 24 bytes"),
+            "{e}"
+        );
+        let e = read(&npy("<f8", false, "(1,)", &[0; 16])).unwrap_err();
+        assert!(e.contains("trailing data"), "{e}");
+        // A declared size that lies about a short stream.
+        let bytes = npy("<f8", false, "(2,)", &[0; 8]);
+        let e = read_npy(&mut &bytes[..], bytes.len() as u64 + 8).unwrap_err();
+        assert!(e.contains("stream held 8"), "{e}");
+        // A shape claiming an astronomical size fails without allocating.
+        let e = read(&npy("<f8", false, "(4000000000, 4000000000)", &[])).unwrap_err();
+        assert!(
+            e.contains("truncated data") || e.contains("overflow"),
+            "{e}"
+        );
+        let e = read(&npy("<f8", false, "(18446744073709551615, 2)", &[])).unwrap_err();
+        assert!(e.contains("overflow"), "{e}");
+    }
+
+    #[test]
+    fn bad_inputs() {
+        assert!(read(b"\x93NUMP").unwrap_err().contains("truncated"));
+        assert!(read(b"PK\x03\x04xxxxxxxxxx")
+            .unwrap_err()
+            .contains("bad magic"));
+        let e = read(&npy("<c16", false, "(1,)", &[0; 16])).unwrap_err();
+        assert!(e.contains("unsupported dtype '<c16'"), "{e}");
+        let e = read(&npy("=i4", false, "(1,)", &[0; 4])).unwrap_err();
+        assert!(e.contains("unsupported dtype"), "{e}");
+        let e = read(&npy("|b1", false, "(2,)", &[1, 2])).unwrap_err();
+        assert!(e.contains("bool element 1 has byte value 2"), "{e}");
+        let mut cut = npy("<i4", false, "(1,)", &[0; 4]);
+        cut.truncate(40);
+        assert!(read(&cut).unwrap_err().contains("truncated"));
+    }
+
+    #[test]
+    fn scalar_shape() {
+        let a = read(&npy("<f8", false, "()", &1.5f64.to_le_bytes())).unwrap();
+        assert!(a.shape.is_empty());
+        assert_eq!(a.to_f64(), [1.5]);
+        assert_eq!(shape_str(&[512, 784]), "(512, 784)");
+        assert_eq!(shape_str(&[10]), "(10,)");
+    }
+}

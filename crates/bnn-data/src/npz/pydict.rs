@@ -1,0 +1,217 @@
+//! A parser for the Python dict literal in a `.npy` header.
+//!
+//! NumPy writes the header with `repr()`, e.g.
+//! `{'descr': '<i8', 'fortran_order': False, 'shape': (512, 784), }`.
+//! Only the literal forms NumPy emits are accepted: strings, `True`/`False`,
+//! non-negative integers and tuples or lists of these. Anything else is an
+//! error rather than a guess.
+
+/// A value in the header dict.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum PyValue {
+    Str(String),
+    Bool(bool),
+    Int(u64),
+    Tuple(Vec<PyValue>),
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+/// Parses a dict literal into its (key, value) pairs, in order.
+pub(crate) fn parse_dict(text: &str) -> Result<Vec<(String, PyValue)>, String> {
+    let mut p = Parser { text, pos: 0 };
+    p.skip_ws();
+    p.expect('{')?;
+    let mut entries = Vec::new();
+    loop {
+        p.skip_ws();
+        if p.eat('}') {
+            break;
+        }
+        let key = match p.value()? {
+            PyValue::Str(s) => s,
+            other => return Err(format!("dict key {other:?} is not a string")),
+        };
+        p.skip_ws();
+        p.expect(':')?;
+        p.skip_ws();
+        let value = p.value()?;
+        entries.push((key, value));
+        p.skip_ws();
+        if !p.eat(',') {
+            p.skip_ws();
+            p.expect('}')?;
+            break;
+        }
+    }
+    p.skip_ws();
+    if p.pos != text.len() {
+        return Err(format!("unexpected text after the dict at byte {}", p.pos));
+    }
+    Ok(entries)
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<char> {
+        self.text[self.pos..].chars().next()
+    }
+
+    fn eat(&mut self, c: char) -> bool {
+        if self.peek() == Some(c) {
+            self.pos += c.len_utf8();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn expect(&mut self, c: char) -> Result<(), String> {
+        if self.eat(c) {
+            Ok(())
+        } else {
+            Err(match self.peek() {
+                Some(found) => format!("expected '{c}' at byte {}, found '{found}'", self.pos),
+                None => format!("expected '{c}' at byte {}, found the end", self.pos),
+            })
+        }
+    }
+
+    fn skip_ws(&mut self) {
+        while let Some(c) = self.peek().filter(|c| c.is_whitespace()) {
+            self.pos += c.len_utf8();
+        }
+    }
+
+    fn value(&mut self) -> Result<PyValue, String> {
+        match self.peek() {
+            Some(q @ ('\'' | '"')) => self.string(q),
+            Some('(') => self.sequence('(', ')'),
+            Some('[') => self.sequence('[', ']'),
+            Some(c) if c.is_ascii_digit() => self.int(),
+            Some(c) if c.is_ascii_alphabetic() => {
+                let start = self.pos;
+                while self
+                    .peek()
+                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
+                {
+                    self.pos += 1;
+                }
+                match &self.text[start..self.pos] {
+                    "True" => Ok(PyValue::Bool(true)),
+                    "False" => Ok(PyValue::Bool(false)),
+                    word => Err(format!("unsupported value '{word}' at byte {start}")),
+                }
+            }
+            Some(c) => Err(format!("unexpected '{c}' at byte {}", self.pos)),
+            None => Err("unexpected end of header".to_string()),
+        }
+    }
+
+    fn string(&mut self, quote: char) -> Result<PyValue, String> {
+        let start = self.pos;
+        self.pos += 1;
+        let mut out = String::new();
+        loop {
+            let Some(c) = self.peek() else {
+                return Err(format!("unterminated string starting at byte {start}"));
+            };
+            self.pos += c.len_utf8();
+            match c {
+                c if c == quote => return Ok(PyValue::Str(out)),
+                '\\' => {
+                    let Some(next) = self.peek() else {
+                        return Err(format!("unterminated string starting at byte {start}"));
+                    };
+                    self.pos += next.len_utf8();
+                    out.push(next);
+                }
+                c => out.push(c),
+            }
+        }
+    }
+
+    fn int(&mut self) -> Result<PyValue, String> {
+        let start = self.pos;
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.pos += 1;
+        }
+        let digits = &self.text[start..self.pos];
+        // Python 2 wrote long integers with an `L` suffix.
+        self.eat('L');
+        digits
+            .parse()
+            .map(PyValue::Int)
+            .map_err(|_| format!("integer {digits} is too large"))
+    }
+
+    fn sequence(&mut self, open: char, close: char) -> Result<PyValue, String> {
+        self.expect(open)?;
+        let mut items = Vec::new();
+        loop {
+            self.skip_ws();
+            if self.eat(close) {
+                break;
+            }
+            items.push(self.value()?);
+            self.skip_ws();
+            if !self.eat(',') {
+                self.skip_ws();
+                self.expect(close)?;
+                break;
+            }
+        }
+        Ok(PyValue::Tuple(items))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use PyValue::*;
+
+    #[test]
+    fn numpy_header() {
+        let d = parse_dict(
+            "{'descr': '<i8', 'fortran_order': False, 'shape': (512, 784), }          \n",
+        )
+        .unwrap();
+        assert_eq!(
+            d,
+            vec![
+                ("descr".into(), Str("<i8".into())),
+                ("fortran_order".into(), Bool(false)),
+                ("shape".into(), Tuple(vec![Int(512), Int(784)])),
+            ]
+        );
+    }
+
+    #[test]
+    fn scalar_and_one_dim_shapes() {
+        let d = parse_dict("{\"shape\": (), 'a': (5,), 'b': [3L, 4]}").unwrap();
+        assert_eq!(d[0].1, Tuple(vec![]));
+        assert_eq!(d[1].1, Tuple(vec![Int(5)]));
+        assert_eq!(d[2].1, Tuple(vec![Int(3), Int(4)]));
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for bad in [
+            "",
+            "{",
+            "{'a': }",
+            "{'a' 1}",
+            "{'a': None}",
+            "{'a': -1}",
+            "{'a': 'x}",
+            "{'a': (1, 2}",
+            "{'a': 1} junk",
+            "{1: 2}",
+            "{'a': 99999999999999999999999}",
+        ] {
+            assert!(parse_dict(bad).is_err(), "accepted {bad:?}");
+        }
+    }
+}
