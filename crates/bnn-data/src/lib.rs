@@ -10,6 +10,21 @@
 //!   without a NumPy or ndarray dependency, validating values and shapes.
 //!
 //! All errors are [`DataError`], whose messages name the file and the problem.
+//!
+//! ```no_run
+//! use std::path::Path;
+//!
+//! # fn main() -> Result<(), bnn_data::DataError> {
+//! let dir = Path::new("data/mnist");
+//! bnn_data::fetch::fetch(dir, &mut |msg| eprintln!("{msg}"))?;
+//! let (images, labels) = bnn_data::mnist::load_test(dir)?;
+//! assert_eq!(images.count, labels.labels.len());
+//!
+//! let layers = bnn_data::npz::read_seed_layers(Path::new("bnn_weights_1bit.npz"))?;
+//! assert_eq!(layers[0].cols, images.rows * images.cols);
+//! # Ok(())
+//! # }
+//! ```
 
 mod atomic;
 mod bounded;

@@ -39,8 +39,13 @@ fn read_whole(path: &Path, kind: Kind) -> Result<(Header, Vec<u8>), DataError> {
     if let Some(len) = src.raw_len {
         header.check_file_len(path, len)?;
     }
-    to_usize(path, &header, header.data_len)?;
+    let data_len = to_usize(path, &header, header.data_len)?;
     let mut data = Vec::new();
+    if src.raw_len.is_some() {
+        // The file length has been checked, so the claim is backed by bytes
+        // on disk: allocate once instead of growing.
+        data.reserve_exact(data_len);
+    }
     let got = match read_bounded(&mut src.reader, header.data_len, &mut data) {
         Ok(n) => n,
         Err(e) if is_eof(&e) => {

@@ -28,6 +28,18 @@ pub struct ImageStream {
     done: usize,
 }
 
+impl std::fmt::Debug for ImageStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImageStream")
+            .field("path", &self.path)
+            .field("count", &self.count)
+            .field("rows", &self.header.rows)
+            .field("cols", &self.header.cols)
+            .field("done", &self.done)
+            .finish()
+    }
+}
+
 impl ImageStream {
     /// Opens `path` and reads its header.
     pub fn open(path: &Path) -> Result<ImageStream, DataError> {
