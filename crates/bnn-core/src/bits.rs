@@ -121,6 +121,68 @@ pub fn bit(words: &[u64], i: usize) -> bool {
     words[i / WORD_BITS] >> (i % WORD_BITS) & 1 == 1
 }
 
+/// The 64 bits of `src` starting at bit `offset` (bits past the end read 0).
+#[inline]
+fn bits_at(src: &[u64], offset: usize) -> u64 {
+    let (w, s) = (offset / WORD_BITS, offset % WORD_BITS);
+    let lo = src.get(w).copied().unwrap_or(0);
+    if s == 0 {
+        lo
+    } else {
+        lo >> s | src.get(w + 1).copied().unwrap_or(0) << (WORD_BITS - s)
+    }
+}
+
+/// The rows of a matrix as one continuous bit stream (row `j` at bit
+/// `j·cols`), without the per-row padding: the compact on-disk layout.
+pub fn to_stream(m: &BitMatrix) -> Vec<u64> {
+    let total = m.rows * m.cols;
+    let mut out = vec![0u64; words_for(total)];
+    for r in 0..m.rows {
+        let start = r * m.cols;
+        for (i, &word) in m.row(r).iter().enumerate() {
+            let at = start + i * WORD_BITS;
+            let (w, s) = (at / WORD_BITS, at % WORD_BITS);
+            out[w] |= word << s;
+            if s != 0 && w + 1 < out.len() {
+                out[w + 1] |= word >> (WORD_BITS - s);
+            }
+        }
+    }
+    out
+}
+
+/// The inverse of [`to_stream`]; the stream's bits past `rows·cols` must be 0.
+pub fn from_stream(rows: usize, cols: usize, stream: &[u64]) -> Result<BitMatrix> {
+    let total = rows
+        .checked_mul(cols)
+        .ok_or_else(|| Error::InvalidModel("matrix size overflows".into()))?;
+    if stream.len() != words_for(total) {
+        return Err(Error::InvalidModel(format!(
+            "{} words for a {rows}x{cols} bit stream, expected {}",
+            stream.len(),
+            words_for(total)
+        )));
+    }
+    if stream.last().is_some_and(|&w| w & !tail_mask(total) != 0) {
+        return Err(Error::InvalidModel(format!(
+            "bits set beyond the {total} weights"
+        )));
+    }
+    let mut m = BitMatrix::new(rows, cols);
+    let mask = tail_mask(cols);
+    for r in 0..rows {
+        let start = r * cols;
+        let row = m.row_mut(r);
+        let last = row.len() - 1;
+        for (i, word) in row.iter_mut().enumerate() {
+            *word = bits_at(stream, start + i * WORD_BITS);
+        }
+        row[last] &= mask;
+    }
+    Ok(m)
+}
+
 /// A row-major matrix of packed ±1 values: `rows` rows of `cols` bits, each
 /// row padded to whole words with zero bits.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -314,6 +376,25 @@ mod tests {
                 assert_eq!(got, want, "t = {t}, bytes {bytes:?}");
             }
         }
+    }
+
+    #[test]
+    fn stream_round_trip() {
+        for (rows, cols) in [(1, 1), (3, 70), (5, 64), (7, 129), (512, 784), (10, 512)] {
+            let values: Vec<i8> = (0..rows * cols)
+                .map(|i| if (i * 7919) % 5 < 2 { 1 } else { -1 })
+                .collect();
+            let m = BitMatrix::from_pm1(rows, cols, &values).unwrap();
+            let stream = to_stream(&m);
+            assert_eq!(stream.len(), words_for(rows * cols));
+            for (i, &v) in values.iter().enumerate() {
+                assert_eq!(bit(&stream, i), v == 1, "{rows}x{cols} bit {i}");
+            }
+            assert_eq!(from_stream(rows, cols, &stream).unwrap(), m);
+        }
+        let mut stream = to_stream(&BitMatrix::new(3, 5));
+        stream[0] |= 1 << 15;
+        assert!(from_stream(3, 5, &stream).is_err());
     }
 
     #[test]

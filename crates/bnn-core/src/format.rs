@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use byteorder::{LittleEndian as LE, ReadBytesExt, WriteBytesExt};
 
-use crate::bits::{words_for, BitMatrix};
+use crate::bits::{from_stream, to_stream, words_for};
 use crate::error::{Error, Result};
 use crate::layer::{BinaryDense, Threshold, Transform};
 use crate::model::{DecisionRule, Model};
@@ -66,27 +66,32 @@ pub fn to_bytes(model: &Model, description: &str) -> Vec<u8> {
     w.write_u32::<LE>(description.len() as u32).unwrap();
     for layer in model.layers() {
         w.write_u32::<LE>(layer.outputs() as u32).unwrap();
-        w.write_u8(if layer.is_hidden() {
-            KIND_SIGN
-        } else {
-            KIND_SCORES
-        })
-        .unwrap();
-        w.extend_from_slice(&[0; 3]);
+        match layer.transform() {
+            Transform::Sign(t) => w.extend_from_slice(&[KIND_SIGN, threshold_width(t)]),
+            Transform::Scores(_) => w.extend_from_slice(&[KIND_SCORES, 0]),
+        }
+        w.extend_from_slice(&[0; 2]);
     }
     w.extend_from_slice(description.as_bytes());
     for layer in model.layers() {
-        for &word in layer.weights().words() {
+        for word in to_stream(layer.weights()) {
             w.write_u64::<LE>(word).unwrap();
         }
         match layer.transform() {
             Transform::Sign(thresholds) => {
+                let wide = threshold_width(thresholds) == 4;
                 for t in thresholds {
-                    w.write_i32::<LE>(t.value).unwrap();
+                    if wide {
+                        w.write_i32::<LE>(t.value).unwrap();
+                    } else {
+                        w.write_i16::<LE>(t.value as i16).unwrap();
+                    }
                 }
-                for t in thresholds {
-                    w.write_u8(u8::from(t.flip)).unwrap();
+                let mut flips = vec![0u8; thresholds.len().div_ceil(8)];
+                for (j, t) in thresholds.iter().enumerate() {
+                    flips[j / 8] |= u8::from(t.flip) << (j % 8);
                 }
+                w.extend_from_slice(&flips);
             }
             Transform::Scores(bias) => {
                 for &b in bias {
@@ -98,6 +103,16 @@ pub fn to_bytes(model: &Model, description: &str) -> Vec<u8> {
     let crc = crc32fast::hash(&out);
     out.write_u32::<LE>(crc).unwrap();
     out
+}
+
+/// Bytes per stored threshold: 2 when every value fits an `i16` (always for
+/// layers under 32,766 inputs, since thresholds are clamped to ±(n + 1)).
+fn threshold_width(thresholds: &[Threshold]) -> u8 {
+    if thresholds.iter().all(|t| i16::try_from(t.value).is_ok()) {
+        2
+    } else {
+        4
+    }
 }
 
 /// Writes a model atomically: an existing file is replaced whole or not at
@@ -145,6 +160,8 @@ fn format_error(path: &Path, problem: impl Into<String>) -> Error {
 struct LayerEntry {
     outputs: usize,
     kind: u8,
+    /// Bytes per threshold (hidden layers): 2 or 4.
+    width: u8,
 }
 
 /// Parses a model from bytes; `path` only names the source in errors.
@@ -206,8 +223,8 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
     for i in 0..layer_count {
         let outputs = t.read_u32::<LE>().expect("table length checked");
         let kind = t.read_u8().expect("table length checked");
-        let mut reserved = [0u8; 3];
-        t.read_exact(&mut reserved).expect("table length checked");
+        let width = t.read_u8().expect("table length checked");
+        let reserved = t.read_u16::<LE>().expect("table length checked");
         if outputs == 0 || outputs > MAX_WIDTH {
             return Err(err(format!(
                 "layer {} has {outputs} neurons, out of range 1..={MAX_WIDTH}",
@@ -215,26 +232,35 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
             )));
         }
         let last = i + 1 == layer_count;
-        let want = if last { KIND_SCORES } else { KIND_SIGN };
-        if kind != want || reserved != [0; 3] {
+        let valid = if last {
+            kind == KIND_SCORES && width == 0
+        } else {
+            kind == KIND_SIGN && (width == 2 || width == 4)
+        };
+        if !valid || reserved != 0 {
             return Err(err(format!(
-                "layer {} has an invalid kind or reserved bytes",
+                "layer {} has an invalid kind, threshold width or reserved bytes",
                 i + 1
             )));
         }
-        let outputs = u64::from(outputs);
-        let per_neuron = if last { 4 } else { 5 };
-        let words = words_for(inputs as usize) as u64;
-        expected = outputs
-            .checked_mul(words * 8 + per_neuron)
-            .and_then(|layer| expected.checked_add(layer))
+        let m = u64::from(outputs);
+        // Both factors are at most 2^24, so the product cannot overflow.
+        let weight_bytes = 8 * (m * inputs).div_ceil(64);
+        let rest = if last {
+            4 * m
+        } else {
+            u64::from(width) * m + m.div_ceil(8)
+        };
+        expected = expected
+            .checked_add(weight_bytes + rest)
             .filter(|&e| e <= MAX_FILE)
             .ok_or_else(|| err("layer sizes overflow the largest accepted file".into()))?;
         entries.push(LayerEntry {
             outputs: outputs as usize,
             kind,
+            width,
         });
-        inputs = outputs;
+        inputs = m;
     }
     let actual = bytes.len() as u64;
     if actual < expected {
@@ -265,29 +291,35 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
     let mut layers = Vec::with_capacity(entries.len());
     let mut inputs = input_len as usize;
     for (i, entry) in entries.iter().enumerate() {
-        let n = entry.outputs * words_for(inputs);
-        let mut words = vec![0u64; n];
-        r.read_u64_into::<LE>(&mut words).expect("size checked");
-        let weights = BitMatrix::from_words(entry.outputs, inputs, words)
-            .map_err(|e| err(format!("layer {}: {e}", i + 1)))?;
+        let m = entry.outputs;
+        let mut stream = vec![0u64; words_for(m * inputs)];
+        r.read_u64_into::<LE>(&mut stream).expect("size checked");
+        let weights =
+            from_stream(m, inputs, &stream).map_err(|e| err(format!("layer {}: {e}", i + 1)))?;
         let transform = if entry.kind == KIND_SIGN {
-            let mut values = vec![0i32; entry.outputs];
-            r.read_i32_into::<LE>(&mut values).expect("size checked");
-            let mut flips = vec![0u8; entry.outputs];
+            let mut values = vec![0i32; m];
+            if entry.width == 4 {
+                r.read_i32_into::<LE>(&mut values).expect("size checked");
+            } else {
+                for v in &mut values {
+                    *v = i32::from(r.read_i16::<LE>().expect("size checked"));
+                }
+            }
+            let mut flips = vec![0u8; m.div_ceil(8)];
             r.read_exact(&mut flips).expect("size checked");
-            if flips.iter().any(|&f| f > 1) {
+            if m % 8 != 0 && flips[m / 8] >> (m % 8) != 0 {
                 return Err(err(format!(
-                    "layer {}: a flip flag is neither 0 nor 1",
+                    "layer {}: flip bits set beyond the last neuron",
                     i + 1
                 )));
             }
             Transform::Sign(
                 values
                     .into_iter()
-                    .zip(flips)
-                    .map(|(value, f)| Threshold {
+                    .enumerate()
+                    .map(|(j, value)| Threshold {
                         value,
-                        flip: f == 1,
+                        flip: flips[j / 8] >> (j % 8) & 1 == 1,
                     })
                     .collect(),
             )

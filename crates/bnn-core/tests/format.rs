@@ -47,8 +47,12 @@ fn round_trip_through_disk() {
     assert_eq!(loaded.model, model);
     assert_eq!(loaded.description, "made by a test");
     assert_eq!(loaded.file_bytes, std::fs::metadata(&path).unwrap().len());
-    // Header, table, description, weights (3·2 + 2·1 words), thresholds (3·5), biases (2·4), CRC.
-    assert_eq!(loaded.file_bytes as usize, 24 + 16 + 14 + 64 + 15 + 8 + 4);
+    // Header, table, description, weight streams (210 bits → 4 words, 6 bits
+    // → 1 word), thresholds (3 × i16) and flip bits (1 byte), biases, CRC.
+    assert_eq!(
+        loaded.file_bytes as usize,
+        24 + 16 + 14 + 32 + 8 + 6 + 1 + 8 + 4
+    );
     // Saving again over it gives the same bytes.
     save(&model, "made by a test", &path).unwrap();
     assert_eq!(
@@ -100,6 +104,7 @@ fn header_damage_has_distinct_messages() {
     assert!(with(10, &[7]).contains("unknown decision rule"));
     assert!(with(12, &0u32.to_le_bytes()).contains("input length 0"));
     assert!(with(16, &0u32.to_le_bytes()).contains("layer count 0"));
+    assert!(with(29, &[3]).contains("threshold width"));
     // A header claiming 2^31 neurons in a small file: refused before allocating.
     let err = with(24, &(1u32 << 31).to_le_bytes());
     assert!(err.contains("out of range"), "{err}");
@@ -139,4 +144,28 @@ fn damaged_save_keeps_the_old_file() {
     // An oversized description is refused before anything is written.
     assert!(save(&small_model(), &"x".repeat(2 << 20), &path).is_err());
     assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+#[test]
+fn wide_thresholds_round_trip() {
+    // 40,000 inputs: a threshold beyond the i16 range needs 4-byte storage.
+    let n = 40_000;
+    let w1 = BitMatrix::from_pm1(2, n, &vec![1i8; 2 * n]).unwrap();
+    let t = vec![Threshold::at_least(39_000), Threshold::at_most(-35_000)];
+    let w2 = BitMatrix::from_pm1(1, 2, &[1, -1]).unwrap();
+    let model = Model::new(
+        n,
+        128,
+        vec![
+            BinaryDense::hidden(w1, t).unwrap(),
+            BinaryDense::output(w2, vec![0.0]).unwrap(),
+        ],
+        DecisionRule::Scores,
+    )
+    .unwrap();
+    let bytes = to_bytes(&model, "");
+    assert_eq!(parse(&bytes).unwrap().model, model);
+    let narrow = to_bytes(&small_model(), "");
+    assert_eq!(narrow[29], 2, "small thresholds are stored as i16");
+    assert_eq!(bytes[29], 4, "large thresholds are stored as i32");
 }

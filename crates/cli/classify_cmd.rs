@@ -1,0 +1,287 @@
+//! `bnn classify`: fast batch classification of IDX files and images, with
+//! one CSV row or JSON object per image, in input order.
+//!
+//! IDX files are streamed in chunks of [`CHUNK`] images, so memory stays
+//! bounded however many images a file holds; each chunk is classified in
+//! parallel. Output goes to stdout, or to `-o FILE`, written to a temporary
+//! file and renamed into place only when complete.
+
+use std::fs::File;
+use std::io::{self, BufWriter, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context;
+use bnn_core::{Model, RunOptions};
+use bnn_data::idx::ImageStream;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::args::RunArgs;
+use crate::inputs::{self, Source};
+use crate::output::thousands;
+
+/// Images per streamed chunk: 64 Ki images of 784 bytes is 50 MiB of pixels.
+const CHUNK: usize = 1 << 16;
+
+#[derive(clap::Args, Debug)]
+pub struct ClassifyArgs {
+    /// A .bnn model file.
+    pub model: PathBuf,
+    /// IDX image files, PNG/PGM images, or directories of PNG/PGM images.
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<PathBuf>,
+    /// Write results here instead of stdout (atomically).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, default_value = "csv", value_parser = ["csv", "json"])]
+    pub format: String,
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
+    let mut file = crate::args::load_model(&args.model)?;
+    let options = args.run.resolve(&mut file.model)?;
+    let model = &file.model;
+    let sources = inputs::expand(&args.inputs)?;
+
+    let mut total = 0u64;
+    for source in &sources {
+        total += match source {
+            Source::Idx(path) => check_idx(&ImageStream::open(path)?, path, model)? as u64,
+            Source::Image(_) => 1,
+        };
+    }
+    let progress = progress_bar(total);
+    let started = Instant::now();
+    let json = args.format == "json";
+    let count = match &args.output {
+        None => {
+            let mut rows = Rows::new(BufWriter::new(io::stdout().lock()), json);
+            let n = classify_all(model, options, &sources, &mut rows, &progress)?;
+            rows.finish()?;
+            n
+        }
+        Some(path) => write_file_atomically(path, |file| {
+            let mut rows = Rows::new(BufWriter::new(file), json);
+            let n = classify_all(model, options, &sources, &mut rows, &progress)?;
+            rows.finish()?;
+            Ok(n)
+        })?,
+    };
+    progress.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "classified {} images from {} inputs in {:.2} s ({} images/s)",
+        thousands(count),
+        sources.len(),
+        seconds,
+        thousands((count as f64 / seconds.max(1e-9)) as u64)
+    );
+    Ok(())
+}
+
+fn check_idx(stream: &ImageStream, path: &Path, model: &Model) -> anyhow::Result<usize> {
+    anyhow::ensure!(
+        stream.image_len() == model.input_len(),
+        "{}: images are {}x{} but the model takes {} inputs",
+        path.display(),
+        stream.rows(),
+        stream.cols(),
+        model.input_len()
+    );
+    Ok(stream.count())
+}
+
+fn progress_bar(total: u64) -> ProgressBar {
+    if !io::stderr().is_terminal() || total < 100_000 {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::stderr());
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:40} {human_pos}/{human_len} images, {per_sec}, eta {eta}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar
+}
+
+fn classify_all(
+    model: &Model,
+    options: RunOptions,
+    sources: &[Source],
+    rows: &mut Rows<impl Write>,
+    progress: &ProgressBar,
+) -> anyhow::Result<u64> {
+    let per = model.input_len();
+    let mut count = 0u64;
+    // Loose images are gathered into one batch, flushed in input order.
+    let mut pending: Vec<&Path> = Vec::new();
+    let mut pixels: Vec<u8> = Vec::new();
+    let flush = |pending: &mut Vec<&Path>,
+                 pixels: &mut Vec<u8>,
+                 rows: &mut Rows<_>|
+     -> anyhow::Result<()> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let p = model.predict_batch_with(pixels, options)?;
+        for (i, path) in pending.iter().enumerate() {
+            rows.write(&path.display().to_string(), 0, p.classes[i], p.scores_of(i))?;
+        }
+        progress.inc(pending.len() as u64);
+        pending.clear();
+        pixels.clear();
+        Ok(())
+    };
+    for source in sources {
+        match source {
+            Source::Image(path) => {
+                pixels.extend_from_slice(&inputs::read_image(path, per)?);
+                pending.push(path);
+                count += 1;
+                if pending.len() == CHUNK {
+                    flush(&mut pending, &mut pixels, rows)?;
+                }
+            }
+            Source::Idx(path) => {
+                flush(&mut pending, &mut pixels, rows)?;
+                let mut stream = ImageStream::open(path)?;
+                check_idx(&stream, path, model)?;
+                let name = path.display().to_string();
+                let mut buf = Vec::new();
+                let mut index = 0usize;
+                loop {
+                    let n = stream.next_chunk(CHUNK, &mut buf)?;
+                    if n == 0 {
+                        break;
+                    }
+                    let p = model.predict_batch_with(&buf[..n * per], options)?;
+                    for i in 0..n {
+                        rows.write(&name, index + i, p.classes[i], p.scores_of(i))?;
+                    }
+                    index += n;
+                    count += n as u64;
+                    progress.inc(n as u64);
+                }
+            }
+        }
+    }
+    flush(&mut pending, &mut pixels, rows)?;
+    Ok(count)
+}
+
+/// Streams `write` into a temporary file next to `path`, then renames it
+/// over `path`; on any error the temporary file is removed and an existing
+/// `path` is left as it was.
+fn write_file_atomically<T>(
+    path: &Path,
+    write: impl FnOnce(&File) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
+    let tmp = bnn_core::atomic::temp_path(path).with_context(|| format!("{}", path.display()))?;
+    let result = (|| {
+        let file = File::create(&tmp)
+            .with_context(|| format!("{}: cannot create output", path.display()))?;
+        let value = write(&file)?;
+        file.sync_all()
+            .with_context(|| format!("{}", path.display()))?;
+        std::fs::rename(&tmp, path)
+            .with_context(|| format!("{}: cannot write output", path.display()))?;
+        Ok(value)
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// CSV (`source,index,class,score_0,...`) or a JSON array of objects with
+/// the same fields.
+struct Rows<W: Write> {
+    out: W,
+    json: bool,
+    started: bool,
+}
+
+impl<W: Write> Rows<W> {
+    fn new(out: W, json: bool) -> Self {
+        Rows {
+            out,
+            json,
+            started: false,
+        }
+    }
+
+    fn write(
+        &mut self,
+        source: &str,
+        index: usize,
+        class: usize,
+        scores: &[f32],
+    ) -> io::Result<()> {
+        let out = &mut self.out;
+        if !self.started {
+            self.started = true;
+            if self.json {
+                out.write_all(b"[\n")?;
+            } else {
+                out.write_all(b"source,index,class")?;
+                for i in 0..scores.len() {
+                    write!(out, ",score_{i}")?;
+                }
+                out.write_all(b"\n")?;
+            }
+        } else if self.json {
+            out.write_all(b",\n")?;
+        }
+        if self.json {
+            write!(
+                out,
+                "  {{\"source\": {}, \"index\": {index}, \"class\": {class}",
+                json_string(source)
+            )?;
+            for (i, s) in scores.iter().enumerate() {
+                write!(out, ", \"score_{i}\": {s}")?;
+            }
+            out.write_all(b"}")
+        } else {
+            write!(out, "{},{index},{class}", csv_field(source))?;
+            for s in scores {
+                write!(out, ",{s}")?;
+            }
+            out.write_all(b"\n")
+        }
+    }
+
+    fn finish(mut self) -> io::Result<()> {
+        if self.json {
+            self.out
+                .write_all(if self.started { b"\n]\n" } else { b"[]\n" })?;
+        }
+        self.out.flush()
+    }
+}
+
+fn csv_field(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+fn json_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}

@@ -1,0 +1,84 @@
+//! `bnn import-npz`: the seed project's NumPy weights as a `.bnn` model.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use bnn_core::{BinaryDense, BitMatrix, DecisionRule, Model, Threshold};
+use bnn_data::npz::DenseParams;
+
+use crate::output::thousands;
+
+#[derive(clap::Args, Debug)]
+pub struct ImportArgs {
+    /// A NumPy .npz with fc1_w, fc1_b, ..., fcN_w, fcN_b (weights ±1).
+    pub npz: PathBuf,
+    /// The .bnn file to write.
+    #[arg(short, long, value_name = "MODEL")]
+    pub output: PathBuf,
+    /// Decision rule stored in the model.
+    #[arg(long, default_value = "seed", value_parser = ["seed", "scores"])]
+    pub rule: String,
+}
+
+pub fn run(args: ImportArgs) -> anyhow::Result<()> {
+    let layers = bnn_data::npz::read_seed_layers(&args.npz).context("cannot import weights")?;
+    let rule: DecisionRule = args.rule.parse()?;
+    let model =
+        model_from_dense(&layers, rule).with_context(|| format!("{}", args.npz.display()))?;
+    let npz_bytes = std::fs::metadata(&args.npz).map(|m| m.len()).unwrap_or(0);
+    let name = args
+        .npz
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let description = format!(
+        "imported from {name} ({npz_bytes} bytes) by `bnn import-npz`: sign weights packed, hidden biases folded into integer thresholds (x.w >= ceil(-b)), output biases as f32"
+    );
+    bnn_core::format::save(&model, &description, &args.output).context("cannot write model")?;
+    let written = std::fs::metadata(&args.output)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let shape: Vec<String> = model.shape().iter().map(|w| w.to_string()).collect();
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "imported {} ({}), rule {}",
+        args.npz.display(),
+        shape.join("-"),
+        model.rule()
+    )?;
+    writeln!(
+        out,
+        "wrote {}: {} bytes (the .npz is {} bytes, {:.1}x larger)",
+        args.output.display(),
+        thousands(written),
+        thousands(npz_bytes),
+        npz_bytes as f64 / written.max(1) as f64
+    )?;
+    Ok(())
+}
+
+/// Hidden layers get `sign(x·w + b)` as the exact integer threshold
+/// `x·w >= ⌈−b⌉`; the last layer keeps its bias (as f32) for the scores.
+pub fn model_from_dense(layers: &[DenseParams], rule: DecisionRule) -> anyhow::Result<Model> {
+    let mut built = Vec::with_capacity(layers.len());
+    for (i, l) in layers.iter().enumerate() {
+        let weights =
+            BitMatrix::from_pm1(l.rows, l.cols, &l.weights).with_context(|| l.name.clone())?;
+        let layer = if i + 1 < layers.len() {
+            let thresholds = l
+                .bias
+                .iter()
+                .map(|&b| Threshold::from_bias(b, l.cols))
+                .collect::<Result<Vec<_>, _>>()
+                .with_context(|| l.name.clone())?;
+            BinaryDense::hidden(weights, thresholds)?
+        } else {
+            BinaryDense::output(weights, l.bias.iter().map(|&b| b as f32).collect())?
+        };
+        built.push(layer);
+    }
+    let input_len = layers.first().map(|l| l.cols).unwrap_or(0);
+    Ok(Model::new(input_len, 128, built, rule)?)
+}
