@@ -6,7 +6,9 @@
 //! 1 for everything else; a closed stdout ends the program quietly).
 
 mod args;
+mod bench_cmd;
 mod classify_cmd;
+mod demo_cmd;
 mod eval_cmd;
 mod fetch_cmd;
 mod import_cmd;
@@ -43,6 +45,10 @@ enum Command {
     Classify(classify_cmd::ClassifyArgs),
     /// Shapes, decision rule, sizes and compression of a model file.
     Info(info_cmd::InfoArgs),
+    /// Benchmark 1-bit against FP32: throughput, latency, accuracy, size.
+    Bench(bench_cmd::BenchArgs),
+    /// Fetch MNIST, evaluate and verify the shipped models, bench, compress.
+    Demo(demo_cmd::DemoArgs),
 }
 
 /// An error in how the program was called (exit code 2), as opposed to a
@@ -88,6 +94,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(a) => eval_cmd::run(a),
         Command::Classify(a) => classify_cmd::run(a),
         Command::Info(a) => info_cmd::run(a),
+        Command::Bench(a) => bench_cmd::run(a),
+        Command::Demo(a) => demo_cmd::run(a),
     }
 }
 

@@ -1,0 +1,16 @@
+//! Benchmarks that compare the 1-bit engine with the FP32 engine on the
+//! same machine, in the same run.
+//!
+//! Engines are interleaved (A B C A B C ...) after a warm-up and each figure
+//! is the median of the repetitions, so that slow drift on a shared machine
+//! (frequency, other load) hits every engine alike and the ratios stay
+//! meaningful even when absolute numbers move. Every throughput comes with
+//! the accuracy of the same run's predictions.
+
+mod chart;
+mod report;
+mod run;
+
+pub use chart::svg_chart;
+pub use report::{BenchReport, Latency, ModelSummary, Throughput};
+pub use run::{run, Candidate, Config, Engine};

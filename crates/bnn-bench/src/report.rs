@@ -1,0 +1,226 @@
+//! What a bench run found, as data (serialised to JSON) and as a table.
+
+use serde::Serialize;
+
+use crate::run::Candidate;
+
+/// Batch throughput of one engine, kernel and thread count.
+#[derive(Clone, Debug, Serialize)]
+pub struct Throughput {
+    pub model: String,
+    pub engine: String,
+    pub kernel: String,
+    pub threads: usize,
+    pub images_per_s: f64,
+    /// Test accuracy (%) of the same run's predictions.
+    pub accuracy: f64,
+}
+
+/// Single-image latency, one thread.
+#[derive(Clone, Debug, Serialize)]
+pub struct Latency {
+    pub model: String,
+    pub engine: String,
+    pub kernel: String,
+    pub us_per_image: f64,
+}
+
+/// One row of the results table: a model with its best kernel.
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelSummary {
+    pub model: String,
+    pub engine: String,
+    pub shape: String,
+    pub accuracy: f64,
+    pub best_kernel: String,
+    /// `(threads, images/s)` with the best kernel.
+    pub images_per_s: Vec<(usize, f64)>,
+    pub us_per_image: f64,
+    pub file_bytes: u64,
+    pub fp32_file_bytes: u64,
+    /// `fp32_file_bytes / file_bytes`.
+    pub compression: f64,
+    pub compared_with: Option<String>,
+    /// `(threads, this / FP32 twin)` throughput ratios.
+    pub speedup: Vec<(usize, f64)>,
+    /// Latency ratio FP32 twin / this.
+    pub latency_speedup: Option<f64>,
+}
+
+impl ModelSummary {
+    pub(crate) fn from_runs(
+        c: &Candidate,
+        t: &[Throughput],
+        l: &[Latency],
+        threads: &[usize],
+    ) -> Self {
+        let best_at = |name: &str, th: usize| {
+            t.iter()
+                .filter(|r| r.model == name && r.threads == th)
+                .max_by(|a, b| a.images_per_s.total_cmp(&b.images_per_s))
+        };
+        let max_threads = threads.iter().copied().max().unwrap_or(1);
+        let best_kernel = best_at(&c.name, max_threads)
+            .map(|r| r.kernel.clone())
+            .unwrap_or_default();
+        let images_per_s: Vec<(usize, f64)> = threads
+            .iter()
+            .filter_map(|&th| best_at(&c.name, th).map(|r| (th, r.images_per_s)))
+            .collect();
+        let accuracy = t
+            .iter()
+            .find(|r| r.model == c.name)
+            .map(|r| r.accuracy)
+            .unwrap_or(0.0);
+        let fastest = |name: &str| {
+            l.iter()
+                .filter(|r| r.model == name)
+                .map(|r| r.us_per_image)
+                .min_by(f64::total_cmp)
+        };
+        let us_per_image = fastest(&c.name).unwrap_or(f64::NAN);
+        let speedup = match &c.compare_with {
+            Some(other) => images_per_s
+                .iter()
+                .filter_map(|&(th, ips)| best_at(other, th).map(|o| (th, ips / o.images_per_s)))
+                .collect(),
+            None => Vec::new(),
+        };
+        let latency_speedup = c
+            .compare_with
+            .as_deref()
+            .and_then(fastest)
+            .map(|o| o / us_per_image);
+        ModelSummary {
+            model: c.name.clone(),
+            engine: c.engine_kind.clone(),
+            shape: c
+                .shape
+                .iter()
+                .map(|w| w.to_string())
+                .collect::<Vec<_>>()
+                .join("-"),
+            accuracy,
+            best_kernel,
+            images_per_s,
+            us_per_image,
+            file_bytes: c.file_bytes,
+            fp32_file_bytes: c.fp32_file_bytes,
+            compression: c.fp32_file_bytes as f64 / c.file_bytes.max(1) as f64,
+            compared_with: c.compare_with.clone(),
+            speedup,
+            latency_speedup,
+        }
+    }
+}
+
+/// Everything one `bnn bench` run measured.
+#[derive(Clone, Debug, Serialize)]
+pub struct BenchReport {
+    pub images: usize,
+    pub repeat: usize,
+    pub threads: Vec<usize>,
+    pub throughput: Vec<Throughput>,
+    pub latency: Vec<Latency>,
+    pub models: Vec<ModelSummary>,
+}
+
+fn group(n: f64) -> String {
+    let digits = format!("{:.0}", n);
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+impl BenchReport {
+    /// The results table (Markdown), one row per model.
+    pub fn summary_table(&self) -> String {
+        let mut s = String::from("| model | engine | shape | test acc. |");
+        for th in &self.threads {
+            s += &format!(" images/s {th}T |");
+        }
+        s += " µs/image | bytes on disk | vs FP32 size |";
+        for th in &self.threads {
+            s += &format!(" speed-up {th}T |");
+        }
+        s += "\n|---|---|---|---|";
+        s += &"---|".repeat(self.threads.len() * 2 + 3);
+        s += "\n";
+        for m in &self.models {
+            s += &format!(
+                "| {} | {} | {} | {:.2} % |",
+                m.model, m.engine, m.shape, m.accuracy
+            );
+            for th in &self.threads {
+                match m.images_per_s.iter().find(|(t, _)| t == th) {
+                    Some((_, v)) => s += &format!(" {} |", group(*v)),
+                    None => s += " – |",
+                }
+            }
+            s += &format!(
+                " {:.2} | {} | {:.1}x smaller |",
+                m.us_per_image,
+                group(m.file_bytes as f64),
+                m.compression
+            );
+            for th in &self.threads {
+                match m.speedup.iter().find(|(t, _)| t == th) {
+                    Some((_, v)) => s += &format!(" {v:.1}x |"),
+                    None => s += " – |",
+                }
+            }
+            s += "\n";
+        }
+        s
+    }
+
+    /// Every engine and kernel: throughput per thread count and latency.
+    pub fn kernel_table(&self) -> String {
+        let mut s = String::from("| model | engine | kernel |");
+        for th in &self.threads {
+            s += &format!(" images/s {th}T |");
+        }
+        s += " µs/image | accuracy |\n|---|---|---|";
+        s += &"---|".repeat(self.threads.len() + 2);
+        s += "\n";
+        let mut seen = Vec::new();
+        for r in &self.throughput {
+            let key = (r.model.clone(), r.kernel.clone());
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key);
+            s += &format!("| {} | {} | {} |", r.model, r.engine, r.kernel);
+            for th in &self.threads {
+                match self
+                    .throughput
+                    .iter()
+                    .find(|x| x.model == r.model && x.kernel == r.kernel && x.threads == *th)
+                {
+                    Some(x) => s += &format!(" {} |", group(x.images_per_s)),
+                    None => s += " – |",
+                }
+            }
+            let lat = self
+                .latency
+                .iter()
+                .find(|x| x.model == r.model && x.kernel == r.kernel);
+            s += &format!(
+                " {} | {:.2} % |\n",
+                lat.map(|x| format!("{:.2}", x.us_per_image))
+                    .unwrap_or_else(|| "–".into()),
+                r.accuracy
+            );
+        }
+        s
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("plain data serialises")
+    }
+}

@@ -1,0 +1,209 @@
+//! The measurement loop.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bnn_core::{Kernel, Model, RunOptions};
+use bnn_fp32::Fp32Model;
+
+use crate::report::{BenchReport, Latency, ModelSummary, Throughput};
+
+/// An engine under test.
+#[derive(Clone)]
+pub enum Engine {
+    /// The bit-packed engine with one kernel.
+    OneBit(Arc<Model>, Kernel),
+    /// The FP32 engine (sgemm through matrixmultiply).
+    Fp32(Arc<Fp32Model>),
+}
+
+impl Engine {
+    fn kernel_name(&self) -> String {
+        match self {
+            Engine::OneBit(_, k) => k.name().to_string(),
+            Engine::Fp32(_) => "sgemm".to_string(),
+        }
+    }
+
+    /// Classifies the batch on the current rayon pool.
+    fn batch(&self, pixels: &[u8]) -> Vec<usize> {
+        match self {
+            Engine::OneBit(m, k) => {
+                m.predict_batch_with(
+                    pixels,
+                    RunOptions {
+                        kernel: Some(*k),
+                        threads: None,
+                    },
+                )
+                .expect("pixels are whole images")
+                .classes
+            }
+            Engine::Fp32(m) => m
+                .predict_batch(pixels, None)
+                .expect("pixels are whole images"),
+        }
+    }
+
+    /// Classifies images one at a time (the single-image path).
+    fn singles(&self, pixels: &[u8], per: usize) -> usize {
+        let mut sum = 0;
+        match self {
+            Engine::OneBit(m, k) => {
+                let mut scores = vec![0f32; m.num_classes()];
+                for image in pixels.chunks_exact(per) {
+                    sum += m.predict_scores_into(*k, image, &mut scores);
+                }
+            }
+            Engine::Fp32(m) => {
+                let mut scores = vec![0f32; m.num_classes()];
+                for image in pixels.chunks_exact(per) {
+                    sum += m.predict_scores_into(image, &mut scores);
+                }
+            }
+        }
+        sum
+    }
+}
+
+/// A model to measure: its 1-bit kernels or its FP32 engine, and what it
+/// costs on disk.
+pub struct Candidate {
+    /// Display name, e.g. the file name.
+    pub name: String,
+    /// "1-bit" or "fp32".
+    pub engine_kind: String,
+    /// Layer widths, input first.
+    pub shape: Vec<usize>,
+    /// The engines to time: one per kernel for 1-bit models.
+    pub engines: Vec<Engine>,
+    /// Bytes of the model file.
+    pub file_bytes: u64,
+    /// Bytes of an FP32 model file of the same topology.
+    pub fp32_file_bytes: u64,
+    /// The candidate (by name) whose FP32 speed this one is compared with:
+    /// the same topology run by the FP32 engine.
+    pub compare_with: Option<String>,
+}
+
+/// What to measure.
+pub struct Config {
+    /// Thread counts for the batch runs.
+    pub threads: Vec<usize>,
+    /// Timed repetitions per engine (after one warm-up run).
+    pub repeat: usize,
+    /// Images for the single-image latency runs.
+    pub single_images: usize,
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+fn accuracy(classes: &[usize], labels: &[u8]) -> f64 {
+    let ok = classes
+        .iter()
+        .zip(labels)
+        .filter(|(&c, &l)| c == l as usize)
+        .count();
+    100.0 * ok as f64 / labels.len().max(1) as f64
+}
+
+/// Runs every engine of every candidate, interleaved, and summarises.
+pub fn run(
+    candidates: &[Candidate],
+    pixels: &[u8],
+    labels: &[u8],
+    per_image: usize,
+    config: &Config,
+    log: &mut dyn FnMut(&str),
+) -> Result<BenchReport, String> {
+    let images = labels.len();
+    // (candidate index, engine)
+    let mut engines: Vec<(usize, Engine)> = Vec::new();
+    for (i, c) in candidates.iter().enumerate() {
+        engines.extend(c.engines.iter().cloned().map(|e| (i, e)));
+    }
+    let mut throughput = Vec::new();
+    for &threads in &config.threads {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .map_err(|e| format!("cannot start {threads} threads: {e}"))?;
+        log(&format!(
+            "batch of {images} images, {threads} thread(s), {} engines",
+            engines.len()
+        ));
+        let mut times = vec![Vec::new(); engines.len()];
+        let mut acc = vec![0f64; engines.len()];
+        pool.install(|| {
+            for (j, (_, e)) in engines.iter().enumerate() {
+                acc[j] = accuracy(&e.batch(pixels), labels);
+            }
+            for _ in 0..config.repeat {
+                for (j, (_, e)) in engines.iter().enumerate() {
+                    let start = Instant::now();
+                    std::hint::black_box(e.batch(pixels));
+                    times[j].push(start.elapsed().as_secs_f64());
+                }
+            }
+        });
+        for (j, (i, e)) in engines.iter().enumerate() {
+            throughput.push(Throughput {
+                model: candidates[*i].name.clone(),
+                engine: candidates[*i].engine_kind.clone(),
+                kernel: e.kernel_name(),
+                threads,
+                images_per_s: images as f64 / median(times[j].clone()),
+                accuracy: acc[j],
+            });
+        }
+    }
+
+    log(&format!(
+        "single-image latency, {} images, 1 thread",
+        config.single_images
+    ));
+    let single = &pixels[..config.single_images.min(images) * per_image];
+    let count = single.len() / per_image;
+    let mut times = vec![Vec::new(); engines.len()];
+    for (_, e) in &engines {
+        std::hint::black_box(e.singles(single, per_image));
+    }
+    for _ in 0..config.repeat {
+        for (j, (_, e)) in engines.iter().enumerate() {
+            let start = Instant::now();
+            std::hint::black_box(e.singles(single, per_image));
+            times[j].push(start.elapsed().as_secs_f64() / count as f64);
+        }
+    }
+    let latency: Vec<Latency> = engines
+        .iter()
+        .zip(times)
+        .map(|((i, e), t)| Latency {
+            model: candidates[*i].name.clone(),
+            engine: candidates[*i].engine_kind.clone(),
+            kernel: e.kernel_name(),
+            us_per_image: median(t) * 1e6,
+        })
+        .collect();
+
+    let summaries = candidates
+        .iter()
+        .map(|c| ModelSummary::from_runs(c, &throughput, &latency, &config.threads))
+        .collect();
+    Ok(BenchReport {
+        images,
+        repeat: config.repeat,
+        threads: config.threads.clone(),
+        throughput,
+        latency,
+        models: summaries,
+    })
+}

@@ -1,0 +1,267 @@
+//! `bnn bench`: 1-bit against FP32 on this machine, in one interleaved run,
+//! with accuracy beside every speed and compression measured from bytes.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use bnn_bench::{BenchReport, Candidate, Config, Engine};
+use bnn_core::kernel::available;
+use bnn_fp32::Fp32Model;
+
+use crate::args::DataArgs;
+
+/// The shipped models benchmarked when none are named, in table order.
+pub const SHIPPED: [&str; 5] = [
+    "weights/seed.bnn",
+    "weights/seed-recipe.bnn",
+    "weights/mnist-512.bnn",
+    "weights/mnist-deep.bnn",
+    "weights/mnist-512-fp32.f32",
+];
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// .bnn or .f32 model files (default: the shipped models in weights/).
+    pub models: Vec<PathBuf>,
+    /// Thread counts for the batch runs, comma-separated (default: 1 and all cores).
+    #[arg(long, value_delimiter = ',', value_name = "N,N")]
+    pub threads: Vec<usize>,
+    /// Timed repetitions per engine, after a warm-up; the median is reported.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub repeat: usize,
+    /// Images for the single-image latency runs.
+    #[arg(long, default_value_t = 2000, value_name = "N")]
+    pub single: usize,
+    /// Write all measurements as JSON.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Write a throughput chart (SVG, log scale).
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
+    #[command(flatten)]
+    pub data: DataArgs,
+}
+
+pub fn run(args: BenchArgs) -> anyhow::Result<()> {
+    if args.repeat == 0 || args.single == 0 || args.threads.contains(&0) {
+        return Err(crate::UsageError(
+            "--repeat, --single and --threads must be at least 1".into(),
+        )
+        .into());
+    }
+    let models = if args.models.is_empty() {
+        shipped()
+    } else {
+        args.models.clone()
+    };
+    anyhow::ensure!(
+        !models.is_empty(),
+        "no models to benchmark (none found in weights/)"
+    );
+    let threads = if args.threads.is_empty() {
+        default_threads()
+    } else {
+        args.threads.clone()
+    };
+    let report = bench(&models, &args.data, &threads, args.repeat, args.single)?;
+    let mut out = std::io::stdout().lock();
+    print_report(&report, &mut out)?;
+    if let Some(path) = &args.json {
+        bnn_core::atomic::write_file(path, report.to_json().as_bytes())
+            .with_context(|| format!("{}: cannot write JSON", path.display()))?;
+        writeln!(out, "wrote {}", path.display())?;
+    }
+    if let Some(path) = &args.chart {
+        bnn_core::atomic::write_file(path, bnn_bench::svg_chart(&report).as_bytes())
+            .with_context(|| format!("{}: cannot write chart", path.display()))?;
+        writeln!(out, "wrote {}", path.display())?;
+    }
+    Ok(())
+}
+
+/// The shipped models that exist.
+pub fn shipped() -> Vec<PathBuf> {
+    SHIPPED
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .collect()
+}
+
+/// 1 and all cores (just 1 on a single-core machine).
+pub fn default_threads() -> Vec<usize> {
+    let all = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    if all > 1 {
+        vec![1, all]
+    } else {
+        vec![1]
+    }
+}
+
+fn name_of(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.display().to_string())
+}
+
+fn is_fp32_file(path: &Path) -> anyhow::Result<bool> {
+    let mut head = [0u8; 8];
+    let mut f = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    let n =
+        std::io::Read::read(&mut f, &mut head).with_context(|| format!("{}", path.display()))?;
+    Ok(n == 8 && head == *b"\x89BNNF32\n")
+}
+
+/// Loads the models, measures, and returns the report.
+pub fn bench(
+    models: &[PathBuf],
+    data: &DataArgs,
+    threads: &[usize],
+    repeat: usize,
+    single: usize,
+) -> anyhow::Result<BenchReport> {
+    let mut candidates = Vec::new();
+    let mut input_len = None;
+    for path in models {
+        if is_fp32_file(path)? {
+            let model = Fp32Model::load(path).context("cannot load FP32 model")?;
+            let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            input_len.get_or_insert(model.input_len());
+            candidates.push(Candidate {
+                name: name_of(path),
+                engine_kind: "fp32".into(),
+                shape: model.shape(),
+                engines: vec![Engine::Fp32(Arc::new(model))],
+                file_bytes: bytes,
+                fp32_file_bytes: bytes,
+                compare_with: None,
+            });
+        } else {
+            let file = crate::args::load_model(path)?;
+            let model = Arc::new(file.model);
+            input_len.get_or_insert(model.input_len());
+            let twin = bnn_fp32::from_binary(&model);
+            let twin_bytes = bnn_fp32::format::to_bytes(&twin).len() as u64;
+            let twin_name = format!("{} as fp32", name_of(path));
+            candidates.push(Candidate {
+                name: name_of(path),
+                engine_kind: "1-bit".into(),
+                shape: model.shape(),
+                engines: available()
+                    .into_iter()
+                    .map(|k| Engine::OneBit(model.clone(), k))
+                    .collect(),
+                file_bytes: file.file_bytes,
+                fp32_file_bytes: twin_bytes,
+                compare_with: Some(twin_name.clone()),
+            });
+            candidates.push(Candidate {
+                name: twin_name,
+                engine_kind: "fp32".into(),
+                shape: twin.shape(),
+                engines: vec![Engine::Fp32(Arc::new(twin))],
+                file_bytes: twin_bytes,
+                fp32_file_bytes: twin_bytes,
+                compare_with: None,
+            });
+        }
+    }
+    crate::mnist_dir::ensure(&data.data, data.no_fetch)?;
+    let (images, labels) =
+        bnn_data::mnist::load_test(&data.data).context("cannot load MNIST test set")?;
+    if let Some(n) = input_len {
+        anyhow::ensure!(
+            n == images.image_len(),
+            "models take {n} inputs but MNIST images have {}",
+            images.image_len()
+        );
+    }
+    let config = Config {
+        threads: threads.to_vec(),
+        repeat,
+        single_images: single,
+    };
+    let mut log = |line: &str| eprintln!("bench: {line}");
+    bnn_bench::run(
+        &candidates,
+        &images.pixels,
+        &labels.labels,
+        images.image_len(),
+        &config,
+        &mut log,
+    )
+    .map_err(|e| anyhow::anyhow!(e))
+}
+
+/// The tables: one row per model, then every kernel.
+pub fn print_report(report: &BenchReport, out: &mut impl Write) -> std::io::Result<()> {
+    let cpu = cpu_name();
+    writeln!(
+        out,
+        "\n{} MNIST test images, median of {} interleaved runs after a warm-up; CPU: {cpu}; kernels: {}\n",
+        report.images,
+        report.repeat,
+        available().iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
+    )?;
+    writeln!(out, "{}", report.summary_table())?;
+    writeln!(out, "Speed-up: 1-bit images/s over the FP32 engine running the same ±1 weights (same shape, same threads).")?;
+    writeln!(out, "Size: FP32 file of the same shape over this file.\n")?;
+    writeln!(out, "{}", report.kernel_table())?;
+    // 1-bit 784-512-10 models against the trained FP32 baseline of that shape.
+    for fp in report
+        .models
+        .iter()
+        .filter(|m| m.engine == "fp32" && !m.model.ends_with(" as fp32"))
+    {
+        for m in report
+            .models
+            .iter()
+            .filter(|m| m.engine == "1-bit" && m.shape == fp.shape)
+        {
+            let ratios: Vec<String> = m
+                .images_per_s
+                .iter()
+                .filter_map(|&(th, v)| {
+                    fp.images_per_s
+                        .iter()
+                        .find(|(t, _)| *t == th)
+                        .map(|(_, f)| format!("{:.1}x at {th}T", v / f))
+                })
+                .collect();
+            writeln!(
+                out,
+                "{} ({:.2} %) vs trained FP32 baseline {} ({:.2} %): {}; {:.1}x smaller on disk",
+                m.model,
+                m.accuracy,
+                fp.model,
+                fp.accuracy,
+                ratios.join(", "),
+                fp.file_bytes as f64 / m.file_bytes.max(1) as f64
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// The CPU model from /proc/cpuinfo, where there is one.
+pub fn cpu_name() -> String {
+    std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .map(|name| {
+            let cores = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
+            format!("{name}, {cores} cores")
+        })
+        .unwrap_or_else(|| "unknown".into())
+}
