@@ -45,6 +45,8 @@ enum Command {
     Classify(classify_cmd::ClassifyArgs),
     /// Shapes, decision rule, sizes and compression of a model file.
     Info(info_cmd::InfoArgs),
+    /// List the XNOR-popcount kernels and which this CPU runs.
+    Kernels,
     /// Benchmark 1-bit against FP32: throughput, latency, accuracy, size.
     Bench(bench_cmd::BenchArgs),
     /// Fetch MNIST, evaluate and verify the shipped models, bench, compress.
@@ -94,9 +96,22 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(a) => eval_cmd::run(a),
         Command::Classify(a) => classify_cmd::run(a),
         Command::Info(a) => info_cmd::run(a),
+        Command::Kernels => kernels(),
         Command::Bench(a) => bench_cmd::run(a),
         Command::Demo(a) => demo_cmd::run(a),
     }
+}
+
+/// One line per kernel: name, availability, and which one runs by default.
+fn kernels() -> anyhow::Result<()> {
+    let active = bnn_core::kernel::from_env().map_err(|e| UsageError(e.to_string()))?;
+    let mut out = io::stdout().lock();
+    for k in bnn_core::Kernel::ALL {
+        let status = if k.is_available() { "available" } else { "not supported by this CPU" };
+        let mark = if k == active { "  (default)" } else { "" };
+        writeln!(out, "{:<8} {status}{mark}", k.name())?;
+    }
+    Ok(())
 }
 
 /// Prints the error chain on one line and picks the exit code.
