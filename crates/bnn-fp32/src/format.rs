@@ -38,10 +38,14 @@ const HIDDEN_SIGN: u8 = 1;
 const RULE_SCORES: u8 = 0;
 const RULE_SEED: u8 = 1;
 
+/// The size of a model's file: header, width table, parameters, checksum.
+pub fn encoded_len(model: &Fp32Model) -> usize {
+    HEADER_LEN + 4 * model.layers().len() + model.weight_bytes() + 4
+}
+
 /// Serialises a model.
 pub fn to_bytes(model: &Fp32Model) -> Vec<u8> {
-    let mut out =
-        Vec::with_capacity(HEADER_LEN + 4 * model.layers().len() + model.weight_bytes() + 4);
+    let mut out = Vec::with_capacity(encoded_len(model));
     out.extend_from_slice(&MAGIC);
     // Writes into a Vec cannot fail.
     let w = &mut out;
@@ -95,6 +99,13 @@ impl Fp32Model {
                     "{} layers exceed the format's limit of {MAX_LAYERS}",
                     self.layers().len()
                 ),
+            ));
+        }
+        let size = encoded_len(self);
+        if size as u64 > MAX_FILE {
+            return Err(format_error(
+                path,
+                format!("{size} bytes exceed the format's limit of {MAX_FILE}"),
             ));
         }
         bnn_core::atomic::write_file(path, &to_bytes(self)).map_err(|source| Fp32Error::Io {

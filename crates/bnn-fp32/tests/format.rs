@@ -101,6 +101,7 @@ fn layout_is_as_documented() {
         &model.layers()[0].bias[0].to_le_bytes()
     );
     assert_eq!(bytes.len(), 32 + 4 * (15 + 3 + 6 + 2) + 4);
+    assert_eq!(bytes.len(), bnn_fp32::format::encoded_len(&model));
 }
 
 #[test]
