@@ -1,0 +1,113 @@
+//! The `.h` file: the one function, its sizes as macros, and the contract
+//! (what the scores are, which class wins, what it costs) in its comment.
+
+use std::fmt::Write;
+
+use bnn_core::DecisionRule;
+
+use super::{CSizes, Names};
+use crate::plan::Plan;
+
+pub fn header(plan: &Plan, names: &Names, sizes: &CSizes, provenance: &str) -> String {
+    let n = names;
+    let rule = match plan.rule {
+        DecisionRule::Scores => {
+            "the index of the largest score; ties go to the lowest index".to_string()
+        }
+        DecisionRule::Seed => "the first index whose score is >= 0 (the seed rule); \
+             0 when every score is negative"
+            .to_string(),
+    };
+    let mut s = String::new();
+    let _ = write!(
+        s,
+        "\
+/* {file}: a {shape} binary neural network, exported by `bnn export`.
+ * Source model: {provenance}
+ *
+ * int {predict}(const uint8_t pixels[{inputs}], float scores_out[{classes}]);
+ *
+ *   pixels      {inputs} bytes, one per input; a pixel is +1 when >= {threshold}.
+ *   scores_out  receives the {classes} output scores, each (float)dot + bias with
+ *               dot the integer +-1 dot product: bit for bit the engine's
+ *               scores. May be a null pointer when only the class is needed.
+ *   returns     the predicted class: {rule}.
+ *
+ * Needs only <stdint.h>; allocates nothing. Constant data: {total} bytes
+ * ({word}-bit weight words); stack: {stack} bytes.
+ * Define {portable} to avoid __builtin_popcount even on GCC and Clang.
+ */
+#ifndef {guard}
+#define {guard}
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern \"C\" {{
+#endif
+
+#define {upper}_INPUTS {inputs}
+#define {upper}_CLASSES {classes}
+#define {upper}_INPUT_THRESHOLD {threshold}
+#define {upper}_WORD_BITS {word}
+#define {upper}_CONST_BYTES {total}
+
+int {predict}(const uint8_t pixels[{upper}_INPUTS], float scores_out[{upper}_CLASSES]);
+
+#ifdef __cplusplus
+}}
+#endif
+
+#endif
+",
+        file = n.header_file,
+        shape = plan.shape_text(),
+        provenance = one_line(provenance),
+        predict = n.predict,
+        inputs = plan.input_len,
+        classes = plan.num_classes(),
+        threshold = plan.input_threshold,
+        rule = rule,
+        total = sizes.total(),
+        word = plan.word.bits(),
+        stack = sizes.stack,
+        portable = n.portable_macro,
+        guard = n.guard,
+        upper = n.upper,
+    );
+    s
+}
+
+/// Free text made safe for a C comment: one line of printable ASCII, no
+/// comment terminator and no trigraph (`??/` at a line end would splice the
+/// next line into the comment).
+pub fn one_line(text: &str) -> String {
+    let line: String = text
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { ' ' })
+        .take(200)
+        .collect();
+    let mut line = line.replace("*/", "* /");
+    while line.contains("??") {
+        line = line.replace("??", "? ?");
+    }
+    let line = line.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.is_empty() {
+        "(no description)".into()
+    } else {
+        line
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptions_cannot_break_the_comment() {
+        assert_eq!(one_line("a */ b\n??/\nc"), "a * / b ? ?/ c");
+        assert_eq!(one_line("x\n\ty \u{e9}"), "x y");
+        assert_eq!(one_line(" \n"), "(no description)");
+        assert_eq!(one_line("???/"), "? ? ?/");
+    }
+}

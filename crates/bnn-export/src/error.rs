@@ -1,0 +1,47 @@
+//! The one error type of the exporter. Every message is a single line that
+//! names the file, directory or option at fault, because the reader is
+//! usually someone at a command line deciding what to change.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can stop an export.
+#[derive(Debug, thiserror::Error)]
+pub enum ExportError {
+    /// A `--name` that cannot serve as a C and Verilog identifier prefix.
+    #[error("invalid export name '{name}': {problem}")]
+    Name { name: String, problem: String },
+    /// An export format or option value that does not exist.
+    #[error("{0}")]
+    Option(String),
+    /// A model this exporter cannot express (outside the limits it states).
+    #[error("cannot export this model: {0}")]
+    Unsupported(String),
+    /// The output directory is in a state the export will not overwrite.
+    #[error("{}: {problem}", path.display())]
+    Target { path: PathBuf, problem: String },
+    /// An operating-system error while writing the export.
+    #[error("{}: {op}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        op: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    /// The engine refused the test images (wrong length).
+    #[error("test images: {0}")]
+    Engine(#[from] bnn_core::Error),
+}
+
+impl ExportError {
+    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
+        ExportError::Io {
+            path: path.into(),
+            op,
+            source,
+        }
+    }
+}
+
+/// Short alias used across the crate.
+pub type Result<T, E = ExportError> = std::result::Result<T, E>;

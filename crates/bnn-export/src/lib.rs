@@ -1,0 +1,240 @@
+//! # bnn-export: a trained model as C99 or Verilog-2001
+//!
+//! Binary networks are meant for small targets. This crate turns a
+//! [`bnn_core::Model`] into
+//!
+//! - **C** ([`c`]): `NAME.h` and `NAME.c` with one function,
+//!   `int NAME_predict(const uint8_t pixels[], float scores_out[])`, no
+//!   allocation and no library beyond `<stdint.h>`;
+//! - **Verilog** ([`verilog`]): a clocked module that handles one weight word
+//!   per cycle, its ROMs as `$readmemh` files, and a self-checking testbench.
+//!
+//! Both compute what the engine computes, bit for bit, scores included: the
+//! arithmetic is fixed once in [`plan`] (popcount limits, exact f32 scores)
+//! and the tests run the generated code against `predict_batch`. An export is
+//! written to a temporary directory and renamed into place ([`outdir`]).
+//! `docs/EXPORT.md` is the user's guide.
+
+pub mod c;
+pub mod error;
+pub mod hexfloat;
+pub mod ident;
+pub mod outdir;
+pub mod plan;
+pub mod vectors;
+pub mod verilog;
+
+use std::fmt::Write;
+use std::path::Path;
+
+use bnn_core::Model;
+
+pub use error::{ExportError, Result};
+pub use plan::{Plan, WordBits};
+pub use vectors::Vectors;
+
+/// What to generate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Format {
+    C,
+    Verilog,
+}
+
+impl Format {
+    pub fn name(self) -> &'static str {
+        match self {
+            Format::C => "c",
+            Format::Verilog => "verilog",
+        }
+    }
+}
+
+impl std::str::FromStr for Format {
+    type Err = ExportError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "c" => Ok(Format::C),
+            "verilog" => Ok(Format::Verilog),
+            other => Err(ExportError::Option(format!(
+                "unknown export format '{other}' (known: c, verilog)"
+            ))),
+        }
+    }
+}
+
+/// One generated file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct File {
+    pub name: String,
+    pub contents: Vec<u8>,
+}
+
+impl File {
+    pub fn text(name: &str, text: String) -> Self {
+        File {
+            name: name.to_string(),
+            contents: text.into_bytes(),
+        }
+    }
+}
+
+/// How to export.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    pub format: Format,
+    /// Prefix of every symbol and file name; see [`ident::check_name`].
+    pub name: String,
+    pub word: WordBits,
+    /// Replace a non-empty output directory holding an earlier export.
+    pub force: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            format: Format::C,
+            name: "bnn".into(),
+            word: WordBits::W64,
+            force: false,
+        }
+    }
+}
+
+/// The sizes an export reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Sizes {
+    C(c::CSizes),
+    Verilog {
+        geometry: verilog::Geometry,
+        test_images: usize,
+    },
+}
+
+/// A generated export, before or after it is written.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Export {
+    pub format: Format,
+    pub name: String,
+    pub shape: String,
+    pub files: Vec<File>,
+    pub sizes: Sizes,
+}
+
+/// Generates every file of an export in memory. `provenance` (the model
+/// file's description) goes into the files' header comments; `test_images`
+/// (`input_len` bytes each) become the Verilog testbench's vectors, or
+/// [`vectors::SYNTHETIC_IMAGES`] generated images when `None`; the C export
+/// ignores them.
+pub fn generate(
+    model: &Model,
+    provenance: &str,
+    options: &Options,
+    test_images: Option<&[u8]>,
+) -> Result<Export> {
+    ident::check_name(&options.name)?;
+    let plan = Plan::new(model, options.word)?;
+    let (files, sizes) = match options.format {
+        Format::C => {
+            let (files, sizes) = c::generate(&plan, &options.name, provenance);
+            (files, Sizes::C(sizes))
+        }
+        Format::Verilog => {
+            let vectors = match test_images {
+                Some(pixels) => Vectors::from_images(model, pixels)?,
+                None => Vectors::synthetic(model, vectors::SYNTHETIC_IMAGES)?,
+            };
+            let (files, geometry) = verilog::generate(&plan, &options.name, provenance, &vectors);
+            (
+                files,
+                Sizes::Verilog {
+                    geometry,
+                    test_images: vectors.count,
+                },
+            )
+        }
+    };
+    let mut export = Export {
+        format: options.format,
+        name: options.name.clone(),
+        shape: plan.shape_text(),
+        files,
+        sizes,
+    };
+    let manifest = export.manifest(provenance, options.word);
+    export.files.push(File::text(outdir::MANIFEST, manifest));
+    Ok(export)
+}
+
+/// Generates an export and writes it as the directory `dir` (see
+/// [`outdir::write_dir`]).
+pub fn export(
+    model: &Model,
+    provenance: &str,
+    options: &Options,
+    test_images: Option<&[u8]>,
+    dir: &Path,
+) -> Result<Export> {
+    let export = generate(model, provenance, options, test_images)?;
+    outdir::write_dir(dir, &export.files, options.force)?;
+    Ok(export)
+}
+
+impl Export {
+    /// What the export costs, one fact per line.
+    pub fn summary(&self) -> Vec<String> {
+        match &self.sizes {
+            Sizes::C(c) => vec![
+                format!(
+                    "const data (flash): {} bytes = weights {} + thresholds {} + flip bits {} + biases {}",
+                    c.total(),
+                    c.weights,
+                    c.limits,
+                    c.flips,
+                    c.biases
+                ),
+                format!("stack buffers: {} bytes", c.stack),
+            ],
+            Sizes::Verilog {
+                geometry: g,
+                test_images,
+            } => {
+                let m = g.memory_bits();
+                vec![
+                    format!(
+                        "one {}-bit weight word per cycle: {} cycles per image from start to done, after {} pixel writes",
+                        g.word,
+                        g.latency(),
+                        g.pixel_writes
+                    ),
+                    format!(
+                        "memory: {} bits = weights {} + thresholds {} + score table {} (ROM) + activations {} (RAM)",
+                        m.total(),
+                        m.weights,
+                        m.limits,
+                        m.scores,
+                        m.activations
+                    ),
+                    format!("popcount: one {}-bit adder tree", g.word),
+                    format!("testbench: {test_images} images with the engine's classes and scores"),
+                ]
+            }
+        }
+    }
+
+    fn manifest(&self, provenance: &str, word: WordBits) -> String {
+        let mut s = String::new();
+        let _ = writeln!(s, "bnn export, format {}", self.format.name());
+        let _ = writeln!(s, "name: {}", self.name);
+        let _ = writeln!(s, "network: {}", self.shape);
+        let _ = writeln!(s, "source: {}", c::one_line(provenance));
+        let _ = writeln!(s, "word bits: {}", word.bits());
+        for line in self.summary() {
+            let _ = writeln!(s, "{line}");
+        }
+        let _ = writeln!(s, "files:");
+        for f in &self.files {
+            let _ = writeln!(s, "  {} {} bytes", f.name, f.contents.len());
+        }
+        s
+    }
+}

@@ -1,0 +1,286 @@
+//! The arithmetic an export carries out, fixed once for both back ends: the
+//! weights re-packed into the target's word size, every hidden threshold as
+//! a popcount limit, and the output layer's float biases.
+//!
+//! A hidden neuron over `n` inputs fires iff `dot >= v` (or `dot <= v` when
+//! flipped), and `dot = n − 2·popcount`. Comparing the popcount directly
+//! saves the generated code a subtraction and a doubling per neuron, and
+//! clamping the limit to `[-1, n]` bounds the integer width the hardware
+//! needs, whatever threshold a model file holds.
+
+use bnn_core::{DecisionRule, Model, Threshold, Transform};
+
+use crate::error::{ExportError, Result};
+
+/// The storage word of an export: 64-bit words halve the XOR/popcount steps
+/// on 64-bit CPUs; 32-bit ones suit MCUs whose widest native integer is 32
+/// bits. Bit `i` of a row is bit `i % W` of word `i / W` either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum WordBits {
+    W32,
+    #[default]
+    W64,
+}
+
+impl WordBits {
+    pub fn bits(self) -> usize {
+        match self {
+            WordBits::W32 => 32,
+            WordBits::W64 => 64,
+        }
+    }
+
+    pub fn bytes(self) -> usize {
+        self.bits() / 8
+    }
+
+    /// Words of this size that hold `n` bits.
+    pub fn words_for(self, n: usize) -> usize {
+        n.div_ceil(self.bits())
+    }
+}
+
+impl std::str::FromStr for WordBits {
+    type Err = ExportError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "32" => Ok(WordBits::W32),
+            "64" => Ok(WordBits::W64),
+            other => Err(ExportError::Option(format!(
+                "unknown word size '{other}' (known: 32, 64)"
+            ))),
+        }
+    }
+}
+
+/// When a hidden neuron fires: `(popcount <= limit) != flip`, with `limit`
+/// in `[-1, n]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limit {
+    pub limit: i64,
+    pub flip: bool,
+}
+
+impl Limit {
+    /// The popcount form of an engine threshold over `n` inputs.
+    ///
+    /// Not flipped: `n − 2p ≥ v ⇔ p ≤ ⌊(n − v)/2⌋`. Flipped:
+    /// `n − 2p ≤ v ⇔ p ≥ ⌈(n − v)/2⌉ ⇔ ¬(p ≤ ⌈(n − v)/2⌉ − 1)`.
+    pub fn from_threshold(t: Threshold, n: usize) -> Self {
+        let d = n as i64 - i64::from(t.value);
+        let limit = if t.flip {
+            d.div_euclid(2) + d.rem_euclid(2) - 1
+        } else {
+            d.div_euclid(2)
+        };
+        Limit {
+            limit: limit.clamp(-1, n as i64),
+            flip: t.flip,
+        }
+    }
+
+    pub fn fires(self, popcount: u32) -> bool {
+        (i64::from(popcount) <= self.limit) != self.flip
+    }
+}
+
+/// What a layer does with its popcounts.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Kind {
+    Hidden(Vec<Limit>),
+    /// `score = (n − 2·popcount) as f32 + bias`, exactly as the engine.
+    Output(Vec<f32>),
+}
+
+/// One layer in the target's word size.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanLayer {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub words_per_row: usize,
+    /// `outputs × words_per_row` words, each below `2^word_bits`, zero tail
+    /// bits.
+    pub weights: Vec<u64>,
+    pub kind: Kind,
+}
+
+impl PlanLayer {
+    pub fn is_hidden(&self) -> bool {
+        matches!(self.kind, Kind::Hidden(_))
+    }
+
+    pub fn row(&self, j: usize) -> &[u64] {
+        &self.weights[j * self.words_per_row..(j + 1) * self.words_per_row]
+    }
+
+    /// The engine's score for popcount `p` of output neuron `j`.
+    pub fn score(&self, j: usize, p: u32) -> f32 {
+        match &self.kind {
+            Kind::Output(bias) => (self.inputs as i32 - 2 * p as i32) as f32 + bias[j],
+            Kind::Hidden(_) => panic!("hidden layers have no scores"),
+        }
+    }
+}
+
+/// A model in export form.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub word: WordBits,
+    pub input_len: usize,
+    pub input_threshold: u8,
+    pub rule: DecisionRule,
+    pub layers: Vec<PlanLayer>,
+}
+
+/// Largest class count: the C function returns the class as an `int`, which
+/// C guarantees only up to 32767.
+pub const MAX_CLASSES: usize = 32767;
+
+impl Plan {
+    pub fn new(model: &Model, word: WordBits) -> Result<Self> {
+        if model.num_classes() > MAX_CLASSES {
+            return Err(ExportError::Unsupported(format!(
+                "{} classes; at most {MAX_CLASSES} fit the int that `predict` returns",
+                model.num_classes()
+            )));
+        }
+        let layers = model
+            .layers()
+            .iter()
+            .map(|layer| {
+                let (n, m) = (layer.inputs(), layer.outputs());
+                let wpr = word.words_for(n);
+                let src = layer.weights();
+                let mut weights = Vec::with_capacity(m * wpr);
+                for j in 0..m {
+                    let row = src.row(j);
+                    match word {
+                        WordBits::W64 => weights.extend_from_slice(row),
+                        WordBits::W32 => weights.extend(
+                            row.iter()
+                                .flat_map(|&w| [w & 0xffff_ffff, w >> 32])
+                                .take(wpr),
+                        ),
+                    }
+                }
+                let kind = match layer.transform() {
+                    Transform::Sign(t) => {
+                        Kind::Hidden(t.iter().map(|&t| Limit::from_threshold(t, n)).collect())
+                    }
+                    Transform::Scores(b) => Kind::Output(b.clone()),
+                };
+                PlanLayer {
+                    inputs: n,
+                    outputs: m,
+                    words_per_row: wpr,
+                    weights,
+                    kind,
+                }
+            })
+            .collect();
+        Ok(Plan {
+            word,
+            input_len: model.input_len(),
+            input_threshold: model.input_threshold(),
+            rule: model.rule(),
+            layers,
+        })
+    }
+
+    pub fn output(&self) -> &PlanLayer {
+        &self.layers[self.layers.len() - 1]
+    }
+
+    pub fn hidden(&self) -> &[PlanLayer] {
+        &self.layers[..self.layers.len() - 1]
+    }
+
+    pub fn num_classes(&self) -> usize {
+        self.output().outputs
+    }
+
+    /// Widths, input first.
+    pub fn shape(&self) -> Vec<usize> {
+        std::iter::once(self.input_len)
+            .chain(self.layers.iter().map(|l| l.outputs))
+            .collect()
+    }
+
+    /// Widest activation vector in words: the input or any hidden output.
+    pub fn max_activation_words(&self) -> usize {
+        self.hidden()
+            .iter()
+            .map(|l| self.word.words_for(l.outputs))
+            .chain([self.word.words_for(self.input_len)])
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Total weight words over all layers.
+    pub fn weight_words(&self) -> usize {
+        self.layers.iter().map(|l| l.weights.len()).sum()
+    }
+
+    /// Widest layer input: bounds every popcount.
+    pub fn max_inputs(&self) -> usize {
+        self.layers.iter().map(|l| l.inputs).max().unwrap_or(0)
+    }
+
+    /// `"784-512-10"`.
+    pub fn shape_text(&self) -> String {
+        self.shape()
+            .iter()
+            .map(|w| w.to_string())
+            .collect::<Vec<_>>()
+            .join("-")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bnn_core::{BinaryDense, BitMatrix};
+
+    /// The popcount limit fires exactly when the engine's threshold does, for
+    /// thresholds well beyond the reachable range.
+    #[test]
+    fn limits_match_thresholds() {
+        for n in [1usize, 2, 3, 8, 63, 64, 65] {
+            for v in -(n as i32) - 4..=n as i32 + 4 {
+                for t in [Threshold::at_least(v), Threshold::at_most(v)] {
+                    let l = Limit::from_threshold(t, n);
+                    assert!((-1..=n as i64).contains(&l.limit));
+                    for p in 0..=n as u32 {
+                        let dot = n as i32 - 2 * p as i32;
+                        assert_eq!(l.fires(p), t.fires(dot), "n {n} {t:?} p {p}");
+                    }
+                }
+            }
+        }
+        // Thresholds far out of reach clamp to "never" and "always".
+        let never = Limit::from_threshold(Threshold::at_most(i32::MIN), 5);
+        let always = Limit::from_threshold(Threshold::at_least(i32::MIN), 5);
+        let never2 = Limit::from_threshold(Threshold::at_least(i32::MAX), 5);
+        assert_eq!((never.limit, always.limit, never2.limit), (5, 5, -1));
+        assert!((0..=5).all(|p| !never.fires(p) && always.fires(p) && !never2.fires(p)));
+    }
+
+    #[test]
+    fn repacks_into_32_bit_words_lsb_first() {
+        let n = 70;
+        let mut w = BitMatrix::new(2, n);
+        for c in [0, 31, 32, 63, 64, 69] {
+            w.set(1, c, true);
+        }
+        let layer = BinaryDense::output(w, vec![0.5, -0.5]).unwrap();
+        let model = Model::new(n, 128, vec![layer], DecisionRule::Scores).unwrap();
+        let p = Plan::new(&model, WordBits::W32).unwrap();
+        let l = &p.layers[0];
+        assert_eq!(l.words_per_row, 3);
+        assert_eq!(l.row(0), &[0, 0, 0]);
+        assert_eq!(l.row(1), &[1 | 1 << 31, 1 | 1 << 31, 1 | 1 << 5]);
+        let p = Plan::new(&model, WordBits::W64).unwrap();
+        assert_eq!(p.layers[0].row(1), model.layers()[0].weights().row(1));
+        assert_eq!(p.layers[0].score(1, 3), 63.5);
+    }
+}

@@ -1,0 +1,123 @@
+//! Bad options and bad output locations: a clear one-line error, and no
+//! export directory (half-written or otherwise) left behind.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+
+use bnn_core::DecisionRule;
+use bnn_export::{Format, Options, WordBits};
+use common::random_model;
+
+fn options(format: Format, name: &str) -> Options {
+    Options {
+        format,
+        name: name.into(),
+        word: WordBits::W64,
+        force: false,
+    }
+}
+
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn unknown_format_and_word_size() {
+    let err = "vhdl".parse::<Format>().unwrap_err().to_string();
+    assert_eq!(err, "unknown export format 'vhdl' (known: c, verilog)");
+    assert_eq!("verilog".parse::<Format>().unwrap(), Format::Verilog);
+    let err = "16".parse::<WordBits>().unwrap_err().to_string();
+    assert_eq!(err, "unknown word size '16' (known: 32, 64)");
+}
+
+#[test]
+fn invalid_names_write_nothing() {
+    let model = random_model(1, 20, &[5, 3], DecisionRule::Scores, 128);
+    let tmp = tempfile::tempdir().unwrap();
+    for format in [Format::C, Format::Verilog] {
+        for name in ["3net", "my-net", "int", "module", "", "_x"] {
+            let dir = tmp.path().join("out");
+            let err = bnn_export::export(&model, "", &options(format, name), None, &dir)
+                .unwrap_err()
+                .to_string();
+            assert!(err.starts_with("invalid export name"), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+    assert!(entries(tmp.path()).is_empty());
+}
+
+#[test]
+fn bad_output_locations_are_named_and_leave_nothing() {
+    let model = random_model(2, 20, &[5, 3], DecisionRule::Seed, 128);
+    let tmp = tempfile::tempdir().unwrap();
+    // A file where a directory must go (fails even when run as root).
+    let file = tmp.path().join("file");
+    fs::write(&file, "x").unwrap();
+    let err = bnn_export::export(
+        &model,
+        "",
+        &options(Format::C, "bnn"),
+        None,
+        &file.join("out"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(err.contains("file"), "{err}");
+    let err = bnn_export::export(&model, "", &options(Format::C, "bnn"), None, &file)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not a directory"), "{err}");
+    // A non-empty directory is kept unless forced, and even forced unless
+    // it holds an earlier export.
+    let dir = tmp.path().join("out");
+    bnn_export::export(&model, "", &options(Format::C, "bnn"), None, &dir).unwrap();
+    let err = bnn_export::export(&model, "", &options(Format::Verilog, "bnn"), None, &dir)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(entries(&dir), ["bnn.c", "bnn.h", "manifest.txt"]);
+    let mut forced = options(Format::Verilog, "bnn");
+    forced.force = true;
+    bnn_export::export(&model, "", &forced, None, &dir).unwrap();
+    assert!(entries(&dir).contains(&"bnn.v".to_string()));
+    assert!(!entries(&dir).contains(&"bnn.c".to_string()));
+    let other = tmp.path().join("notes");
+    fs::create_dir(&other).unwrap();
+    fs::write(other.join("todo.txt"), "keep").unwrap();
+    let err = bnn_export::export(&model, "", &forced, None, &other)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("not an earlier export"), "{err}");
+    assert_eq!(entries(&other), ["todo.txt"]);
+    // Nothing temporary is left anywhere.
+    assert_eq!(entries(tmp.path()), ["file", "notes", "out"]);
+}
+
+#[test]
+fn test_images_of_the_wrong_size_are_refused() {
+    let model = random_model(3, 20, &[5, 3], DecisionRule::Seed, 128);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("out");
+    let err = bnn_export::export(
+        &model,
+        "",
+        &options(Format::Verilog, "bnn"),
+        Some(&[0u8; 30]),
+        &dir,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("30 bytes") && err.contains("20-pixel"),
+        "{err}"
+    );
+    assert!(!dir.exists());
+}

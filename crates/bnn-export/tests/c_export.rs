@@ -1,0 +1,297 @@
+//! The C export compiled with `cc -std=c99 -O2 -Wall -Wextra -Werror` and
+//! run: classes and score bits equal the engine's `predict_batch`, for the
+//! shipped model on all 10,000 MNIST test images (64- and 32-bit words) and
+//! for random networks of every shape the engine allows (depth 1 to 4,
+//! widths off the word size, flipped thresholds, both rules, the portable
+//! popcount). The constant data the export reports is what the compiler
+//! emits.
+
+mod common;
+
+use std::path::Path;
+
+use bnn_core::{DecisionRule, Model, RunOptions};
+use bnn_export::{c::CSizes, Format, Options, Sizes, WordBits};
+use common::{random_model, random_pixels, run};
+
+const STRICT: &[&str] = &["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"];
+
+fn export_c(model: &Model, name: &str, word: WordBits, dir: &Path) -> CSizes {
+    let options = Options {
+        format: Format::C,
+        name: name.into(),
+        word,
+        force: false,
+    };
+    let export = bnn_export::export(model, "test model", &options, None, dir).unwrap();
+    match export.sizes {
+        Sizes::C(sizes) => sizes,
+        other => panic!("C export reported {other:?}"),
+    }
+}
+
+/// Compiles the export with the driver; `extra` adds flags.
+fn build(dir: &Path, name: &str, extra: &[&str]) {
+    let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/driver.c");
+    let upper = name.to_ascii_uppercase();
+    let defines = [
+        format!("-DDRIVER_HEADER=\"{name}.h\""),
+        format!("-DDRIVER_PREDICT={name}_predict"),
+        format!("-DDRIVER_INPUTS={upper}_INPUTS"),
+        format!("-DDRIVER_CLASSES={upper}_CLASSES"),
+    ];
+    let source = format!("{name}.c");
+    let mut args: Vec<&str> = STRICT.to_vec();
+    args.extend_from_slice(extra);
+    args.extend(defines.iter().map(String::as_str));
+    args.extend(["-I.", driver.to_str().unwrap(), &source, "-o", "driver"]);
+    let (_, stderr) = run(dir, "cc", &args);
+    assert!(stderr.is_empty(), "compiler output: {stderr}");
+}
+
+/// Runs the driver on `pixels` and compares every class and score bit with
+/// the engine.
+fn check_against_engine(dir: &Path, model: &Model, pixels: &[u8]) {
+    let n = model.input_len();
+    let images = bnn_data::idx::Images {
+        count: pixels.len() / n,
+        rows: 1,
+        cols: n,
+        pixels: pixels.to_vec(),
+    };
+    bnn_data::idx::write_images(&dir.join("images.idx"), &images).unwrap();
+    let (stdout, _) = run(dir, "./driver", &["images.idx"]);
+    let engine = model
+        .predict_batch_with(pixels, RunOptions::default())
+        .unwrap();
+    assert_eq!(model.predict_batch(pixels).unwrap(), engine.classes);
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines.len(), images.count, "one line per image");
+    for (i, line) in lines.iter().enumerate() {
+        let mut fields = line.split(' ');
+        let class: i64 = fields.next().unwrap().parse().unwrap();
+        assert_ne!(class, -1, "image {i}: class differs without scores_out");
+        assert_eq!(class as usize, engine.classes[i], "image {i}: class");
+        let bits: Vec<u32> = fields
+            .map(|f| u32::from_str_radix(f, 16).unwrap())
+            .collect();
+        let expected: Vec<u32> = engine.scores_of(i).iter().map(|s| s.to_bits()).collect();
+        assert_eq!(bits, expected, "image {i}: score bits");
+    }
+}
+
+/// Sums the sizes of the export's constant tables in an object file built
+/// without optimisation (with it, a tiny table may be folded into the code).
+fn const_bytes_in_object(dir: &Path, name: &str) -> usize {
+    run(
+        dir,
+        "cc",
+        &[STRICT, &["-O0", "-c", &format!("{name}.c"), "-o", "net.o"]].concat(),
+    );
+    let (listing, _) = run(dir, "nm", &["-S", "--defined-only", "net.o"]);
+    let tables = ["_w", "_limit", "_flip", "_bias"].map(|t| format!("{name}{t}"));
+    listing
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (size, kind, symbol) = (f.get(1)?, f.get(2)?, f.get(3)?);
+            let table = tables.iter().any(|t| {
+                symbol.strip_prefix(t.as_str()).is_some_and(|rest| {
+                    !rest.is_empty() && rest.chars().all(|c| c.is_ascii_digit())
+                })
+            });
+            assert!(
+                !table || kind.eq_ignore_ascii_case("r"),
+                "{symbol} is not read-only data: {line}"
+            );
+            table.then(|| usize::from_str_radix(size, 16).unwrap())
+        })
+        .sum()
+}
+
+#[test]
+fn shipped_model_matches_engine_on_mnist_test_set() {
+    let (model, _) = common::seed_model();
+    assert_eq!(model.shape(), vec![784, 512, 10]);
+    let images = common::mnist_test_images();
+    assert_eq!(images.count, 10_000);
+    for (word, expected_const) in [(WordBits::W64, 54_952), (WordBits::W32, 52_904)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("out");
+        let sizes = export_c(&model, "bnn", word, &dir);
+        // 512×13 and 10×8 words of 8 bytes (or 512×25 and 10×16 of 4), 512
+        // int16 limits, 10 float biases, no flip bits.
+        assert_eq!(sizes.total(), expected_const, "{word:?}");
+        assert_eq!(const_bytes_in_object(&dir, "bnn"), sizes.total());
+        build(&dir, "bnn", &[]);
+        check_against_engine(&dir, &model, &images.pixels);
+    }
+}
+
+#[test]
+fn random_networks_match_engine() {
+    struct Case {
+        input_len: usize,
+        widths: &'static [usize],
+        rule: DecisionRule,
+        threshold: u8,
+        word: WordBits,
+        extra: &'static [&'static str],
+    }
+    use DecisionRule::{Scores, Seed};
+    use WordBits::{W32, W64};
+    let portable: &[&str] = &["-DNET_PORTABLE_POPCOUNT"];
+    let cases = [
+        Case {
+            input_len: 784,
+            widths: &[10],
+            rule: Scores,
+            threshold: 128,
+            word: W64,
+            extra: &[],
+        },
+        Case {
+            input_len: 100,
+            widths: &[65, 3],
+            rule: Seed,
+            threshold: 1,
+            word: W64,
+            extra: &[],
+        },
+        Case {
+            input_len: 100,
+            widths: &[65, 3],
+            rule: Seed,
+            threshold: 1,
+            word: W32,
+            extra: portable,
+        },
+        Case {
+            input_len: 1,
+            widths: &[1, 1],
+            rule: Scores,
+            threshold: 0,
+            word: W64,
+            extra: &[],
+        },
+        Case {
+            input_len: 63,
+            widths: &[129, 31, 7],
+            rule: Scores,
+            threshold: 255,
+            word: W32,
+            extra: &[],
+        },
+        Case {
+            input_len: 300,
+            widths: &[64, 128, 33, 10],
+            rule: Seed,
+            threshold: 90,
+            word: W64,
+            extra: portable,
+        },
+        Case {
+            input_len: 130,
+            widths: &[200, 12],
+            rule: Scores,
+            threshold: 128,
+            word: W32,
+            extra: &["-O0"],
+        },
+        Case {
+            input_len: 784,
+            widths: &[1024, 1024, 10],
+            rule: Scores,
+            threshold: 128,
+            word: W64,
+            extra: &[],
+        },
+    ];
+    for (i, c) in cases.iter().enumerate() {
+        let model = random_model(i as u64 + 1, c.input_len, c.widths, c.rule, c.threshold);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("net");
+        let sizes = export_c(&model, "net", c.word, &dir);
+        assert_eq!(
+            const_bytes_in_object(&dir, "net"),
+            sizes.total(),
+            "case {i}"
+        );
+        build(&dir, "net", c.extra);
+        let pixels = random_pixels(100 + i as u64, 300, c.input_len);
+        check_against_engine(&dir, &model, &pixels);
+    }
+}
+
+/// The header needs nothing but `<stdint.h>`; the source includes nothing
+/// else; the names follow `--name`.
+#[test]
+fn files_are_self_contained_and_named() {
+    let model = random_model(9, 50, &[20, 4], DecisionRule::Seed, 128);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("x");
+    export_c(&model, "digits", WordBits::W64, &dir);
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["digits.c", "digits.h", "manifest.txt"]);
+    let header = std::fs::read_to_string(dir.join("digits.h")).unwrap();
+    let source = std::fs::read_to_string(dir.join("digits.c")).unwrap();
+    let includes = |text: &str| -> Vec<String> {
+        text.lines()
+            .filter(|l| l.trim_start().starts_with("#include"))
+            .map(|l| l.trim().to_string())
+            .collect()
+    };
+    assert_eq!(includes(&header), ["#include <stdint.h>"]);
+    assert_eq!(includes(&source), ["#include \"digits.h\""]);
+    assert!(header.contains(
+        "int digits_predict(const uint8_t pixels[DIGITS_INPUTS], float scores_out[DIGITS_CLASSES]);"
+    ));
+    for forbidden in [
+        "malloc", "free(", "size_t", "NULL", "<stdlib", "<string", "<math",
+    ] {
+        assert!(!source.contains(forbidden), "source uses {forbidden}");
+    }
+    // The header compiles on its own.
+    std::fs::write(
+        dir.join("only.c"),
+        "#include \"digits.h\"\nint main(void) { return 0; }\n",
+    )
+    .unwrap();
+    run(
+        &dir,
+        "cc",
+        &[STRICT, &["-pedantic", "only.c", "-o", "only"]].concat(),
+    );
+    // The portable popcount is what the macro selects.
+    run(
+        &dir,
+        "cc",
+        &[
+            STRICT,
+            &[
+                "-O0",
+                "-DDIGITS_PORTABLE_POPCOUNT",
+                "-c",
+                "digits.c",
+                "-o",
+                "p.o",
+            ],
+        ]
+        .concat(),
+    );
+    let (symbols, _) = run(&dir, "nm", &["p.o"]);
+    assert!(symbols.contains("digits_popcount"), "{symbols}");
+    run(
+        &dir,
+        "cc",
+        &[STRICT, &["-O0", "-c", "digits.c", "-o", "b.o"]].concat(),
+    );
+    let (symbols, _) = run(&dir, "nm", &["b.o"]);
+    assert!(!symbols.contains("digits_popcount"), "{symbols}");
+    let manifest = std::fs::read_to_string(dir.join("manifest.txt")).unwrap();
+    assert!(manifest.contains("const data (flash): "), "{manifest}");
+}

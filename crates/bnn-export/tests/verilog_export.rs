@@ -1,0 +1,213 @@
+//! The Verilog export simulated with Icarus Verilog: its own self-checking
+//! testbench must report every image's class and every score bit equal to
+//! the engine's, with the latency the export states — for the shipped model
+//! on the first 200 MNIST test images and for random networks (depth 1 to 3,
+//! widths off the word size, flipped thresholds, both rules, both word
+//! sizes). A tampered expectation or weight must make the testbench fail.
+//!
+//! When `iverilog` is not installed these tests print why and pass; `.ci/run`
+//! installs it.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use bnn_core::{DecisionRule, Model};
+use bnn_export::verilog::Geometry;
+use bnn_export::{Format, Options, Sizes, WordBits};
+use common::{random_model, random_pixels, run};
+
+fn have_iverilog(test: &str) -> bool {
+    let ok = common::available("iverilog", "-V") && common::available("vvp", "-V");
+    if !ok {
+        println!("{test}: skipped: iverilog/vvp not found (Debian package iverilog)");
+    }
+    ok
+}
+
+fn export_verilog(
+    model: &Model,
+    word: WordBits,
+    images: Option<&[u8]>,
+    dir: &Path,
+) -> (Geometry, usize) {
+    let options = Options {
+        format: Format::Verilog,
+        name: "net".into(),
+        word,
+        force: false,
+    };
+    let export = bnn_export::export(model, "test model", &options, images, dir).unwrap();
+    match export.sizes {
+        Sizes::Verilog {
+            geometry,
+            test_images,
+        } => (geometry, test_images),
+        other => panic!("Verilog export reported {other:?}"),
+    }
+}
+
+#[derive(Debug)]
+struct Sim {
+    images: usize,
+    pass: usize,
+    fail: usize,
+    latency_min: usize,
+    latency_max: usize,
+    output: String,
+    elapsed: Duration,
+}
+
+/// Compiles (warnings are failures) and runs the testbench; parses RESULT.
+fn simulate(dir: &Path, extra: &[&str]) -> Sim {
+    let (out, err) = run(
+        dir,
+        "iverilog",
+        &["-g2001", "-Wall", "-o", "sim", "net_tb.v", "net.v"],
+    );
+    assert!(
+        out.is_empty() && err.is_empty(),
+        "iverilog output:\n{out}{err}"
+    );
+    let started = Instant::now();
+    let mut args = vec!["-n", "sim"];
+    args.extend_from_slice(extra);
+    let (output, _) = run(dir, "vvp", &args);
+    let elapsed = started.elapsed();
+    let line = output
+        .lines()
+        .find(|l| l.starts_with("RESULT "))
+        .unwrap_or_else(|| panic!("no RESULT line:\n{output}"));
+    let field = |name: &str| -> usize {
+        line.split_whitespace()
+            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+            .unwrap_or_else(|| panic!("no {name} in {line}"))
+            .parse()
+            .unwrap()
+    };
+    Sim {
+        images: field("images"),
+        pass: field("pass"),
+        fail: field("fail"),
+        latency_min: field("latency_min"),
+        latency_max: field("latency_max"),
+        output,
+        elapsed,
+    }
+}
+
+fn assert_all_pass(sim: &Sim, images: usize, g: &Geometry, what: &str) {
+    assert_eq!(sim.images, images, "{what}: {}", sim.output);
+    assert_eq!((sim.pass, sim.fail), (images, 0), "{what}: {}", sim.output);
+    assert_eq!(
+        (sim.latency_min, sim.latency_max),
+        (g.latency(), g.latency()),
+        "{what}: latency"
+    );
+}
+
+#[test]
+fn shipped_model_matches_engine_on_200_mnist_images() {
+    if !have_iverilog("shipped_model_matches_engine_on_200_mnist_images") {
+        return;
+    }
+    let (model, _) = common::seed_model();
+    assert_eq!(model.shape(), vec![784, 512, 10]);
+    let mnist = common::mnist_test_images();
+    for (word, images, latency) in [(WordBits::W64, 200, 6739), (WordBits::W32, 20, 12963)] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("v");
+        let pixels = &mnist.pixels[..images * 784];
+        let (g, count) = export_verilog(&model, word, Some(pixels), &dir);
+        assert_eq!(count, images);
+        // 512 neurons × 13 words + 10 × 8, one bubble, two pipeline stages.
+        assert_eq!(g.latency(), latency, "{word:?}");
+        let sim = simulate(&dir, &[]);
+        assert_all_pass(&sim, images, &g, "shipped model");
+        println!(
+            "shipped model, {}-bit words: {images} MNIST images, {} cycles per image, simulated in {:.1} s",
+            word.bits(),
+            sim.latency_max,
+            sim.elapsed.as_secs_f64()
+        );
+    }
+}
+
+#[test]
+fn random_networks_match_engine() {
+    if !have_iverilog("random_networks_match_engine") {
+        return;
+    }
+    use DecisionRule::{Scores, Seed};
+    use WordBits::{W32, W64};
+    // The 70-150-130-5 case leaves hidden bits in the input buffer beyond
+    // the 70 input bits; the next image must not see them.
+    let cases: [(usize, &[usize], DecisionRule, u8, WordBits); 8] = [
+        (100, &[10], Scores, 128, W64),
+        (70, &[3], Seed, 128, W32),
+        (130, &[65, 4], Seed, 40, W64),
+        (130, &[65, 4], Scores, 200, W32),
+        (9, &[1, 1], Scores, 0, W64),
+        (200, &[129, 31, 7], Scores, 255, W64),
+        (64, &[64, 64, 1], Seed, 128, W32),
+        (70, &[150, 130, 5], Scores, 128, W64),
+    ];
+    for (i, &(input_len, widths, rule, threshold, word)) in cases.iter().enumerate() {
+        let model = random_model(50 + i as u64, input_len, widths, rule, threshold);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("v");
+        // Even cases use the export's own synthetic images, odd ones ours.
+        let pixels = random_pixels(70 + i as u64, 12, input_len);
+        let images = (i % 2 == 1).then_some(pixels.as_slice());
+        let (g, count) = export_verilog(&model, word, images, &dir);
+        let sim = simulate(&dir, &[]);
+        assert_all_pass(&sim, count, &g, &format!("case {i}"));
+    }
+}
+
+/// A testbench that cannot fail proves nothing: a wrong expected class, and
+/// a wrong weight, must both be reported.
+#[test]
+fn testbench_reports_mismatches() {
+    if !have_iverilog("testbench_reports_mismatches") {
+        return;
+    }
+    let model = random_model(5, 150, &[40, 6], DecisionRule::Scores, 128);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v");
+    let (g, count) = export_verilog(&model, WordBits::W64, None, &dir);
+    assert_all_pass(&simulate(&dir, &[]), count, &g, "untouched");
+
+    // The class expected for image 2 (line 0 is a comment; each image has
+    // a class line and 6 score lines).
+    let path = dir.join("net_tb_expected.hex");
+    let original = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = original.lines().map(String::from).collect();
+    let class_line = 1 + 2 * 7;
+    let class = u32::from_str_radix(&lines[class_line], 16).unwrap();
+    lines[class_line] = format!("{:08x}", (class + 1) % 6);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let sim = simulate(&dir, &[]);
+    assert_eq!((sim.pass, sim.fail), (count - 1, 1), "{}", sim.output);
+    assert!(sim.output.contains("FAIL image 2:"), "{}", sim.output);
+    std::fs::write(&path, &original).unwrap();
+
+    // The last weight word: the last output neuron's scores change.
+    let path = dir.join("net_weights.hex");
+    let mut lines: Vec<String> = std::fs::read_to_string(&path)
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let last = lines.len() - 1;
+    let word = u64::from_str_radix(&lines[last], 16).unwrap();
+    lines[last] = format!("{:016x}", word ^ 0xff);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    let sim = simulate(&dir, &[]);
+    assert!(sim.fail > 0, "{}", sim.output);
+
+    // Fewer images on request.
+    let sim = simulate(&dir, &["+images=3"]);
+    assert_eq!(sim.images, 3, "{}", sim.output);
+}
