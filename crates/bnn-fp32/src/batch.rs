@@ -25,6 +25,10 @@ use crate::model::Fp32Model;
 /// among 64..1024 for 784-512-10.
 pub const CHUNK: usize = 256;
 
+/// The smallest chunk a batch is cut into to give every thread work: below
+/// it the GEMM's fixed costs start to dominate.
+const MIN_CHUNK: usize = 64;
+
 /// Reusable buffers for one chunk: the input matrix and two activation
 /// matrices that the layers alternate between.
 #[derive(Default)]
@@ -60,10 +64,15 @@ impl Fp32Model {
         }
         let c = self.num_classes();
         let mut scores = vec![0f32; pixels.len() / per * c];
+        let images = pixels.len() / per;
         let mut run = || {
+            // A batch smaller than a chunk per thread is shared out evenly.
+            let chunk = images
+                .div_ceil(rayon::current_num_threads())
+                .clamp(MIN_CHUNK, CHUNK);
             pixels
-                .par_chunks(CHUNK * per)
-                .zip(scores.par_chunks_mut(CHUNK * c))
+                .par_chunks(chunk * per)
+                .zip(scores.par_chunks_mut(chunk * c))
                 .for_each_init(Scratch::default, |s, (px, sc)| self.run_chunk(px, s, sc));
         };
         match threads {

@@ -97,6 +97,11 @@ fn thread_counts_and_chunking_give_identical_bits() {
         Hidden::Relu,
         DecisionRule::Scores,
     );
+    // 300 images are cut into chunks of 150 for two threads, 256 for one.
+    let few = common::pixels(&mut rng, 300, 784);
+    let one = model.predict_batch_scores(&few, Some(1)).unwrap();
+    assert_eq!(one, model.predict_batch_scores(&few, Some(2)).unwrap());
+    assert_eq!(one, model.predict_batch_scores(&few, Some(3)).unwrap());
     let images = 3 * CHUNK + 17;
     let px = common::pixels(&mut rng, images, 784);
     let one = model.predict_batch_scores(&px, Some(1)).unwrap();
