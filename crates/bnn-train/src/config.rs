@@ -1,0 +1,479 @@
+//! Every knob of a training run, and the checks that reject a configuration
+//! before any work starts.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Result, TrainError};
+
+/// What the trained network computes at inference.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ModelKind {
+    /// ±1 inputs (pixel ≥ 128), ±1 weights and activations; exports a `.bnn`.
+    Binary,
+    /// Float weights, ReLU, normalized pixels; exports an FP32 model file.
+    Fp32,
+}
+
+/// The training loss on the output scores `s`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Loss {
+    /// The seed's: squared error of `sign(s)` against ±1 targets, with the
+    /// gradient `2·(sign(s) − t)/batch` passed through the output's STE.
+    SignMse,
+    /// Squared error of the scores against ±1 targets.
+    Mse,
+    /// `Σ max(0, 1 − t·s)²` over classes, targets ±1.
+    SquaredHinge,
+    /// Softmax cross-entropy.
+    CrossEntropy,
+}
+
+/// How latent weights move.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Optimizer {
+    Sgd,
+    Momentum { momentum: f32 },
+    Adam { beta1: f32, beta2: f32, eps: f32 },
+}
+
+/// Learning rate per epoch.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub enum Schedule {
+    Constant,
+    /// Multiply by `gamma` every `every` epochs.
+    Step {
+        every: usize,
+        gamma: f32,
+    },
+    /// Half a cosine from the initial rate down to `final_lr` at the last epoch.
+    Cosine {
+        final_lr: f32,
+    },
+    /// Geometric decay from the initial rate to `final_lr` at the last epoch.
+    Exponential {
+        final_lr: f32,
+    },
+}
+
+/// How a class is chosen from the scores (stored in the exported model).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Rule {
+    /// Argmax of the scores.
+    Scores,
+    /// The seed's: first class whose score is ≥ 0, class 0 if none.
+    Seed,
+}
+
+impl Rule {
+    pub fn to_core(self) -> bnn_core::DecisionRule {
+        match self {
+            Rule::Scores => bnn_core::DecisionRule::Scores,
+            Rule::Seed => bnn_core::DecisionRule::Seed,
+        }
+    }
+}
+
+/// A whole training run. Everything that influences the result is here, so
+/// a checkpoint that stores it can continue the run exactly.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// The recipe this configuration started from (provenance only).
+    pub recipe: String,
+    pub kind: ModelKind,
+    /// Hidden layer widths; the input is 784 pixels, the output 10 classes.
+    pub hidden: Vec<usize>,
+    /// Batch norm before each hidden sign (binary models only).
+    pub batch_norm: bool,
+    pub loss: Loss,
+    pub optimizer: Optimizer,
+    pub lr: f32,
+    pub schedule: Schedule,
+    pub epochs: usize,
+    pub batch: usize,
+    /// STE: the gradient passes where |pre-activation| ≤ clip.
+    pub ste_clip: f32,
+    /// When set, each epoch's clip is this factor times the RMS of the
+    /// pre-activations seen in the previous epoch, per layer.
+    pub dynamic_clip: Option<f32>,
+    /// Standard deviation of the normal latent-weight initialisation;
+    /// `None` means He initialisation (`√(2/fan_in)`).
+    pub init_std: Option<f32>,
+    /// Initial positive scale `α` of the output scores, `s = α·dot + c`.
+    pub output_scale: f32,
+    /// Whether `α` is learned (it is folded into the exported bias `c/α`).
+    pub learn_output_scale: bool,
+    /// Probability of dropping a hidden activation in training (FP32 only
+    /// uses it as usual; binary models drop by zeroing the ±1 value).
+    pub dropout: f32,
+    /// Random translation of training images by up to this many pixels.
+    pub shift: usize,
+    pub rule: Rule,
+    pub seed: u64,
+    /// Images held out from the end of the training set for validation.
+    pub validation: usize,
+    pub bn_momentum: f32,
+    pub bn_eps: f32,
+    /// Recompute batch-norm statistics over the whole training split after
+    /// every epoch instead of keeping running averages.
+    pub bn_recompute: bool,
+}
+
+/// Input pixels per image.
+pub const INPUTS: usize = 784;
+/// Output classes.
+pub const CLASSES: usize = 10;
+/// Pixel threshold of binary inputs, fixed because the engine binarizes at it.
+pub const INPUT_THRESHOLD: u8 = 128;
+
+impl TrainConfig {
+    /// Layer widths, input first.
+    pub fn shape(&self) -> Vec<usize> {
+        std::iter::once(INPUTS)
+            .chain(self.hidden.iter().copied())
+            .chain(std::iter::once(CLASSES))
+            .collect()
+    }
+
+    /// Rejects settings that cannot train, with the setting named.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(TrainError::Config(m));
+        if let Some(i) = self.hidden.iter().position(|&w| w == 0) {
+            return bad(format!("hidden layer {} has width 0", i + 1));
+        }
+        if self.hidden.iter().any(|&w| w > 1 << 16) {
+            return bad("hidden widths are limited to 65536".into());
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("learning rate {} must be positive", self.lr));
+        }
+        if self.epochs == 0 {
+            return bad("epochs must be at least 1".into());
+        }
+        if self.batch == 0 {
+            return bad("batch size must be at least 1".into());
+        }
+        if !(self.ste_clip.is_finite() && self.ste_clip > 0.0) {
+            return bad(format!("STE clip {} must be positive", self.ste_clip));
+        }
+        if let Some(f) = self.dynamic_clip {
+            if !(f.is_finite() && f > 0.0) {
+                return bad(format!("dynamic clip factor {f} must be positive"));
+            }
+        }
+        if let Some(s) = self.init_std {
+            if !(s.is_finite() && s > 0.0) {
+                return bad(format!("initial weight scale {s} must be positive"));
+            }
+        }
+        if !(self.output_scale.is_finite() && self.output_scale > 0.0) {
+            return bad(format!(
+                "output scale {} must be positive",
+                self.output_scale
+            ));
+        }
+        if !(0.0..0.95).contains(&self.dropout) {
+            return bad(format!("dropout {} must be in [0, 0.95)", self.dropout));
+        }
+        if self.shift > 4 {
+            return bad(format!("shift {} is larger than 4 pixels", self.shift));
+        }
+        if self.validation == 0 {
+            return bad("the validation split must hold at least one image".into());
+        }
+        if !((0.0..1.0).contains(&self.bn_momentum) && self.bn_eps.is_finite() && self.bn_eps > 0.0)
+        {
+            return bad("batch-norm momentum must be in [0, 1) and eps positive".into());
+        }
+        match self.optimizer {
+            Optimizer::Sgd => {}
+            Optimizer::Momentum { momentum } => {
+                if !(0.0..1.0).contains(&momentum) {
+                    return bad(format!("momentum {momentum} must be in [0, 1)"));
+                }
+            }
+            Optimizer::Adam { beta1, beta2, eps } => {
+                if !((0.0..1.0).contains(&beta1)
+                    && (0.0..1.0).contains(&beta2)
+                    && eps.is_finite()
+                    && eps > 0.0)
+                {
+                    return bad("Adam needs betas in [0, 1) and a positive eps".into());
+                }
+            }
+        }
+        match self.schedule {
+            Schedule::Constant => {}
+            Schedule::Step { every, gamma } => {
+                if every == 0 || !(gamma.is_finite() && gamma > 0.0) {
+                    return bad("a step schedule needs every ≥ 1 and a positive factor".into());
+                }
+            }
+            Schedule::Cosine { final_lr } | Schedule::Exponential { final_lr } => {
+                if !(final_lr.is_finite() && final_lr > 0.0 && final_lr <= self.lr) {
+                    return bad(format!(
+                        "final learning rate {final_lr} must be positive and at most {}",
+                        self.lr
+                    ));
+                }
+            }
+        }
+        match self.kind {
+            ModelKind::Binary => {}
+            ModelKind::Fp32 => {
+                if self.batch_norm {
+                    return bad("batch norm is only for binary models".into());
+                }
+                if self.loss == Loss::SignMse {
+                    return bad("the sign-MSE loss is only for binary models".into());
+                }
+            }
+        }
+        if self.batch_norm && self.hidden.is_empty() {
+            return bad("batch norm needs at least one hidden layer".into());
+        }
+        Ok(())
+    }
+
+    /// Checks the configuration against the number of training images.
+    pub fn validate_for(&self, train_images: usize) -> Result<()> {
+        self.validate()?;
+        if self.validation >= train_images {
+            return Err(TrainError::Config(format!(
+                "validation split of {} leaves nothing of {train_images} training images",
+                self.validation
+            )));
+        }
+        let train = train_images - self.validation;
+        if self.batch > train {
+            return Err(TrainError::Config(format!(
+                "batch size {} is larger than the {train} training images",
+                self.batch
+            )));
+        }
+        Ok(())
+    }
+
+    /// A one-line, deterministic summary of the knobs (stored in model
+    /// files, so it must not depend on paths, times or thread counts).
+    pub fn summary(&self) -> String {
+        let shape: Vec<String> = self.shape().iter().map(|w| w.to_string()).collect();
+        let mut s = format!(
+            "recipe {}; {} {}; loss {}; optimizer {}; lr {} schedule {}; epochs {}; batch {}; ste clip {}",
+            self.recipe,
+            match self.kind {
+                ModelKind::Binary => "binary",
+                ModelKind::Fp32 => "fp32",
+            },
+            shape.join("-"),
+            self.loss,
+            self.optimizer,
+            self.lr,
+            self.schedule,
+            self.epochs,
+            self.batch,
+            self.ste_clip
+        );
+        if let Some(f) = self.dynamic_clip {
+            s += &format!(" (dynamic x{f})");
+        }
+        if self.batch_norm {
+            s += "; batch norm";
+        }
+        if self.dropout > 0.0 {
+            s += &format!("; dropout {}", self.dropout);
+        }
+        if self.shift > 0 {
+            s += &format!("; shift {}", self.shift);
+        }
+        s += &format!("; rule {}; seed {}", self.rule.to_core(), self.seed);
+        s
+    }
+}
+
+fn unknown(what: &str, got: &str, known: &str) -> TrainError {
+    TrainError::Config(format!("unknown {what} '{got}' (known: {known})"))
+}
+
+impl FromStr for Loss {
+    type Err = TrainError;
+    fn from_str(s: &str) -> Result<Self> {
+        Ok(match s {
+            "sign-mse" => Loss::SignMse,
+            "mse" => Loss::Mse,
+            "hinge" | "squared-hinge" => Loss::SquaredHinge,
+            "ce" | "cross-entropy" => Loss::CrossEntropy,
+            other => {
+                return Err(unknown(
+                    "loss",
+                    other,
+                    "sign-mse, mse, squared-hinge, cross-entropy",
+                ))
+            }
+        })
+    }
+}
+
+impl fmt::Display for Loss {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Loss::SignMse => "sign-mse",
+            Loss::Mse => "mse",
+            Loss::SquaredHinge => "squared-hinge",
+            Loss::CrossEntropy => "cross-entropy",
+        })
+    }
+}
+
+impl Optimizer {
+    pub const ADAM: Optimizer = Optimizer::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
+}
+
+/// `sgd`, `momentum` (0.9) or `momentum:M`, `adam`.
+impl FromStr for Optimizer {
+    type Err = TrainError;
+    fn from_str(s: &str) -> Result<Self> {
+        let (name, arg) = s.split_once(':').unwrap_or((s, ""));
+        match (name, arg) {
+            ("sgd", "") => Ok(Optimizer::Sgd),
+            ("momentum", "") => Ok(Optimizer::Momentum { momentum: 0.9 }),
+            ("momentum", m) => Ok(Optimizer::Momentum {
+                momentum: parse_num(m, "momentum")?,
+            }),
+            ("adam", "") => Ok(Optimizer::ADAM),
+            _ => Err(unknown("optimizer", s, "sgd, momentum[:M], adam")),
+        }
+    }
+}
+
+impl fmt::Display for Optimizer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Optimizer::Sgd => f.write_str("sgd"),
+            Optimizer::Momentum { momentum } => write!(f, "momentum:{momentum}"),
+            Optimizer::Adam { .. } => f.write_str("adam"),
+        }
+    }
+}
+
+/// `constant`, `step:EVERY:FACTOR`, `cosine:FINAL`, `exp:FINAL`.
+impl FromStr for Schedule {
+    type Err = TrainError;
+    fn from_str(s: &str) -> Result<Self> {
+        let parts: Vec<&str> = s.split(':').collect();
+        match parts.as_slice() {
+            ["constant"] => Ok(Schedule::Constant),
+            ["step", every, gamma] => Ok(Schedule::Step {
+                every: every.parse().map_err(|_| {
+                    TrainError::Config(format!("step schedule: '{every}' is not an epoch count"))
+                })?,
+                gamma: parse_num(gamma, "step factor")?,
+            }),
+            ["cosine", fin] => Ok(Schedule::Cosine {
+                final_lr: parse_num(fin, "final learning rate")?,
+            }),
+            ["exp", fin] => Ok(Schedule::Exponential {
+                final_lr: parse_num(fin, "final learning rate")?,
+            }),
+            _ => Err(unknown(
+                "schedule",
+                s,
+                "constant, step:EVERY:FACTOR, cosine:FINAL_LR, exp:FINAL_LR",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for Schedule {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Schedule::Constant => f.write_str("constant"),
+            Schedule::Step { every, gamma } => write!(f, "step:{every}:{gamma}"),
+            Schedule::Cosine { final_lr } => write!(f, "cosine:{final_lr}"),
+            Schedule::Exponential { final_lr } => write!(f, "exp:{final_lr}"),
+        }
+    }
+}
+
+impl Schedule {
+    /// The learning rate of `epoch` (0-based) of `epochs`.
+    pub fn lr(&self, lr0: f32, epoch: usize, epochs: usize) -> f32 {
+        let progress = if epochs > 1 {
+            epoch as f64 / (epochs - 1) as f64
+        } else {
+            0.0
+        };
+        let lr0f = f64::from(lr0);
+        let v = match *self {
+            Schedule::Constant => lr0f,
+            Schedule::Step { every, gamma } => lr0f * f64::from(gamma).powi((epoch / every) as i32),
+            Schedule::Cosine { final_lr } => {
+                let fin = f64::from(final_lr);
+                fin + 0.5 * (lr0f - fin) * (1.0 + (std::f64::consts::PI * progress).cos())
+            }
+            Schedule::Exponential { final_lr } => {
+                lr0f * (f64::from(final_lr) / lr0f).powf(progress)
+            }
+        };
+        v as f32
+    }
+}
+
+impl FromStr for Rule {
+    type Err = TrainError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "scores" => Ok(Rule::Scores),
+            "seed" => Ok(Rule::Seed),
+            other => Err(unknown("decision rule", other, "seed, scores")),
+        }
+    }
+}
+
+fn parse_num(s: &str, what: &str) -> Result<f32> {
+    s.parse()
+        .map_err(|_| TrainError::Config(format!("{what}: '{s}' is not a number")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schedules_start_and_end_where_asked() {
+        let c = Schedule::Cosine { final_lr: 1e-4 };
+        assert!((c.lr(1e-2, 0, 10) - 1e-2).abs() < 1e-9);
+        assert!((c.lr(1e-2, 9, 10) - 1e-4).abs() < 1e-9);
+        let e = Schedule::Exponential { final_lr: 1e-4 };
+        assert!((e.lr(1e-2, 9, 10) - 1e-4).abs() < 1e-9);
+        assert!((e.lr(1e-2, 4, 9) - 1e-3).abs() < 1e-8);
+        let s = Schedule::Step {
+            every: 3,
+            gamma: 0.5,
+        };
+        assert_eq!(s.lr(1.0, 2, 10), 1.0);
+        assert_eq!(s.lr(1.0, 3, 10), 0.5);
+        assert_eq!(s.lr(1.0, 6, 10), 0.25);
+    }
+
+    #[test]
+    fn names_round_trip() {
+        for s in ["constant", "step:5:0.5", "cosine:0.0001", "exp:0.001"] {
+            assert_eq!(s.parse::<Schedule>().unwrap().to_string(), s);
+        }
+        for s in ["sgd", "momentum:0.8", "adam"] {
+            assert_eq!(s.parse::<Optimizer>().unwrap().to_string(), s);
+        }
+        for s in ["sign-mse", "mse", "squared-hinge", "cross-entropy"] {
+            assert_eq!(s.parse::<Loss>().unwrap().to_string(), s);
+        }
+        assert!("linear".parse::<Schedule>().is_err());
+        assert!("rmsprop".parse::<Optimizer>().is_err());
+    }
+}

@@ -1,0 +1,83 @@
+//! Matrix products for the backward pass, split over rayon in fixed tiles of
+//! output rows. Each output element is computed by one sgemm call whose shape
+//! does not depend on the thread count, so results are bit-identical for any
+//! `RAYON_NUM_THREADS`.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array2, ArrayView2, Axis};
+use rayon::prelude::*;
+
+/// Output rows per task.
+const TILE: usize = 32;
+
+/// `aᵀ · b` for `a`: k×m and `b`: k×n (a weight gradient `gradᵀ · x`).
+pub fn at_b(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    let at = a.t();
+    a_b(at, b)
+}
+
+/// `a · b` for `a`: m×k and `b`: k×n.
+pub fn a_b(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    assert_eq!(a.ncols(), b.nrows(), "inner dimensions");
+    let mut out = Array2::<f32>::zeros((a.nrows(), b.ncols()));
+    let tiles: Vec<_> = out.axis_chunks_iter_mut(Axis(0), TILE).collect();
+    tiles.into_par_iter().enumerate().for_each(|(t, mut tile)| {
+        let r0 = t * TILE;
+        let rows = a.slice(s![r0..r0 + tile.nrows(), ..]);
+        general_mat_mul(1.0, &rows, &b, 0.0, &mut tile);
+    });
+    out
+}
+
+/// `a · bᵀ` for `a`: m×k and `b`: n×k (a forward pass `x · Wᵀ`).
+pub fn a_bt(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
+    a_b(a, b.t())
+}
+
+/// Column sums in row order (a fixed reduction order).
+pub fn column_sums(a: ArrayView2<'_, f32>) -> Vec<f32> {
+    let mut out = vec![0f32; a.ncols()];
+    for row in a.rows() {
+        for (o, &v) in out.iter_mut().zip(row) {
+            *o += v;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(a: &Array2<f32>, b: &Array2<f32>) -> Array2<f32> {
+        let mut out = Array2::zeros((a.nrows(), b.ncols()));
+        for i in 0..a.nrows() {
+            for j in 0..b.ncols() {
+                out[[i, j]] = (0..a.ncols()).map(|k| a[[i, k]] * b[[k, j]]).sum();
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn products_match_naive_and_ignore_thread_count() {
+        let a = Array2::from_shape_fn((70, 9), |(i, j)| ((i * 7 + j * 3) % 11) as f32 - 5.0);
+        let b = Array2::from_shape_fn((9, 13), |(i, j)| ((i * 5 + j) % 7) as f32 - 3.0);
+        assert_eq!(a_b(a.view(), b.view()), naive(&a, &b));
+        let at = a.t().to_owned();
+        assert_eq!(at_b(at.view(), b.view()), naive(&a, &b));
+        let bt = b.t().to_owned();
+        assert_eq!(a_bt(a.view(), bt.view()), naive(&a, &b));
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap();
+        let x = Array2::from_shape_fn((100, 300), |(i, j)| ((i * j) as f32 * 0.37).sin());
+        let y = Array2::from_shape_fn((300, 64), |(i, j)| ((i + 2 * j) as f32 * 0.11).cos());
+        assert_eq!(
+            one.install(|| a_b(x.view(), y.view())),
+            a_b(x.view(), y.view())
+        );
+        assert_eq!(column_sums(a.view()).len(), 9);
+    }
+}

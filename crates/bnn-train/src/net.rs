@@ -1,0 +1,180 @@
+//! The trainable network: named parameter tensors plus the layer structure
+//! that says which tensor plays which part. Keeping the parameters in one
+//! flat list lets the optimizer, the checkpoint and the determinism tests
+//! treat them uniformly.
+
+use ndarray::Array2;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+
+use crate::config::{ModelKind, TrainConfig};
+
+/// What a tensor is, which decides how the optimizer treats it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Latent weights: the sign is used forward; clipped to [−1, 1] after
+    /// each update in binary models.
+    Weight,
+    Bias,
+    Gamma,
+    Beta,
+    /// `ln α` of the output scale.
+    LogScale,
+    /// Batch-norm statistics for inference: set, not optimized.
+    RunningMean,
+    RunningVar,
+}
+
+impl Role {
+    pub fn trainable(self) -> bool {
+        !matches!(self, Role::RunningMean | Role::RunningVar)
+    }
+
+    fn code(self) -> &'static str {
+        match self {
+            Role::Weight => "w",
+            Role::Bias => "b",
+            Role::Gamma => "gamma",
+            Role::Beta => "beta",
+            Role::LogScale => "log_scale",
+            Role::RunningMean => "mean",
+            Role::RunningVar => "var",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Tensor {
+    pub name: String,
+    pub role: Role,
+    pub data: Vec<f32>,
+}
+
+/// Tensor indices of a batch norm.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BnRef {
+    pub gamma: usize,
+    pub beta: usize,
+    pub mean: usize,
+    pub var: usize,
+}
+
+/// One dense layer's shape and tensor indices.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerRef {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub w: usize,
+    /// Absent for hidden layers with batch norm (its shift replaces it).
+    pub bias: Option<usize>,
+    pub bn: Option<BnRef>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Network {
+    pub kind: ModelKind,
+    pub tensors: Vec<Tensor>,
+    pub layers: Vec<LayerRef>,
+    /// Index of the one-element `ln α` tensor.
+    pub scale: usize,
+    pub bn_eps: f32,
+}
+
+impl Network {
+    /// Fresh parameters: normal latent weights, zero biases and shifts, unit
+    /// batch-norm scales.
+    pub fn new(config: &TrainConfig, rng: &mut ChaCha8Rng) -> Self {
+        let shape = config.shape();
+        let mut tensors = Vec::new();
+        let mut add = |layer: usize, role: Role, data: Vec<f32>| {
+            tensors.push(Tensor {
+                name: format!("layer{}.{}", layer + 1, role.code()),
+                role,
+                data,
+            });
+            tensors.len() - 1
+        };
+        let mut layers = Vec::new();
+        let last = shape.len() - 2;
+        for (l, pair) in shape.windows(2).enumerate() {
+            let (inputs, outputs) = (pair[0], pair[1]);
+            let std = config
+                .init_std
+                .unwrap_or_else(|| (2.0 / inputs as f32).sqrt());
+            let normal = Normal::new(0.0f32, std).expect("checked positive");
+            let w: Vec<f32> = (0..inputs * outputs)
+                .map(|_| {
+                    let v = normal.sample(rng);
+                    if config.kind == ModelKind::Binary {
+                        v.clamp(-1.0, 1.0)
+                    } else {
+                        v
+                    }
+                })
+                .collect();
+            let w = add(l, Role::Weight, w);
+            let with_bn = config.batch_norm && l < last;
+            let bias = (!with_bn).then(|| add(l, Role::Bias, vec![0.0; outputs]));
+            let bn = with_bn.then(|| BnRef {
+                gamma: add(l, Role::Gamma, vec![1.0; outputs]),
+                beta: add(l, Role::Beta, vec![0.0; outputs]),
+                mean: add(l, Role::RunningMean, vec![0.0; outputs]),
+                var: add(l, Role::RunningVar, vec![1.0; outputs]),
+            });
+            layers.push(LayerRef {
+                inputs,
+                outputs,
+                w,
+                bias,
+                bn,
+            });
+        }
+        let scale = add(last, Role::LogScale, vec![config.output_scale.ln()]);
+        Network {
+            kind: config.kind,
+            tensors,
+            layers,
+            scale,
+            bn_eps: config.bn_eps,
+        }
+    }
+
+    pub fn data(&self, index: usize) -> &[f32] {
+        &self.tensors[index].data
+    }
+
+    /// The output scale `α`.
+    pub fn alpha(&self) -> f32 {
+        self.tensors[self.scale].data[0].exp()
+    }
+
+    /// The weights the forward pass uses, as an outputs × inputs matrix:
+    /// their signs (`w ≥ 0` → +1) in binary models, as they are otherwise.
+    pub fn forward_weights(&self, l: usize) -> Array2<f32> {
+        let layer = self.layers[l];
+        let w = self.data(layer.w);
+        let values: Vec<f32> = match self.kind {
+            ModelKind::Binary => w.iter().map(|&v| sign(v)).collect(),
+            ModelKind::Fp32 => w.to_vec(),
+        };
+        Array2::from_shape_vec((layer.outputs, layer.inputs), values).expect("shape")
+    }
+
+    /// The first tensor that is not finite, if any.
+    pub fn first_non_finite(&self) -> Option<&str> {
+        self.tensors
+            .iter()
+            .find(|t| t.data.iter().any(|v| !v.is_finite()))
+            .map(|t| t.name.as_str())
+    }
+}
+
+/// The seed's sign: zero maps to +1.
+#[inline]
+pub fn sign(v: f32) -> f32 {
+    if v >= 0.0 {
+        1.0
+    } else {
+        -1.0
+    }
+}

@@ -1,0 +1,112 @@
+//! Named starting points for `bnn train --recipe NAME`; every field can still
+//! be overridden one by one.
+
+use crate::config::{Loss, ModelKind, Optimizer, Rule, Schedule, TrainConfig};
+use crate::error::{Result, TrainError};
+
+/// The recipe names, in the order the CLI lists them.
+pub const RECIPES: [&str; 4] = ["seed", "bn", "deep", "fp32"];
+
+/// The configuration a recipe starts from.
+pub fn recipe(name: &str) -> Result<TrainConfig> {
+    let seed = TrainConfig {
+        recipe: "seed".into(),
+        kind: ModelKind::Binary,
+        hidden: vec![512],
+        batch_norm: false,
+        loss: Loss::SignMse,
+        optimizer: Optimizer::Sgd,
+        lr: 0.001,
+        schedule: Schedule::Constant,
+        epochs: 25,
+        batch: 64,
+        ste_clip: 25.0,
+        dynamic_clip: None,
+        init_std: Some(0.1),
+        output_scale: 1.0,
+        learn_output_scale: false,
+        dropout: 0.0,
+        shift: 0,
+        rule: Rule::Seed,
+        seed: 1,
+        validation: 5000,
+        bn_momentum: 0.1,
+        bn_eps: 1e-5,
+        bn_recompute: false,
+    };
+    let bn = TrainConfig {
+        recipe: "bn".into(),
+        batch_norm: true,
+        loss: Loss::CrossEntropy,
+        optimizer: Optimizer::ADAM,
+        lr: 0.01,
+        schedule: Schedule::Cosine { final_lr: 1e-5 },
+        epochs: 30,
+        batch: 100,
+        shift: 1,
+        ste_clip: 1.0,
+        init_std: Some(0.1),
+        output_scale: 1.0 / (512f32).sqrt(),
+        learn_output_scale: true,
+        rule: Rule::Scores,
+        bn_recompute: true,
+        ..seed.clone()
+    };
+    match name {
+        "seed" => Ok(seed),
+        "bn" => Ok(bn),
+        "deep" => Ok(TrainConfig {
+            recipe: "deep".into(),
+            hidden: vec![1024, 1024, 1024],
+            epochs: 30,
+            output_scale: 1.0 / 32.0,
+            ..bn
+        }),
+        "fp32" => Ok(TrainConfig {
+            recipe: "fp32".into(),
+            kind: ModelKind::Fp32,
+            batch_norm: false,
+            lr: 1e-3,
+            schedule: Schedule::Cosine { final_lr: 1e-5 },
+            epochs: 20,
+            init_std: None,
+            output_scale: 1.0,
+            learn_output_scale: false,
+            bn_recompute: false,
+            ..bn
+        }),
+        other => Err(TrainError::Config(format!(
+            "unknown recipe '{other}' (known: {})",
+            RECIPES.join(", ")
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_recipe_is_valid_and_unknown_ones_are_named() {
+        for name in RECIPES {
+            let c = recipe(name).unwrap();
+            c.validate().unwrap();
+            assert_eq!(c.recipe, name);
+        }
+        let err = recipe("huge").unwrap_err().to_string();
+        assert!(err.contains("'huge'") && err.contains("seed"), "{err}");
+    }
+
+    /// The seed recipe is the seed project's, knob for knob.
+    #[test]
+    fn seed_recipe_matches_the_seed() {
+        let c = recipe("seed").unwrap();
+        assert_eq!(c.shape(), vec![784, 512, 10]);
+        assert!(!c.batch_norm);
+        assert_eq!((c.lr, c.batch, c.epochs, c.ste_clip), (0.001, 64, 25, 25.0));
+        assert_eq!(c.optimizer, Optimizer::Sgd);
+        assert_eq!(c.loss, Loss::SignMse);
+        assert_eq!(c.rule, Rule::Seed);
+        assert_eq!(c.init_std, Some(0.1));
+    }
+}

@@ -1,0 +1,427 @@
+//! One training step's forward and backward pass.
+//!
+//! Binary layers whose inputs are exactly ±1 compute their dot products with
+//! bnn-core's XNOR-popcount (exact integers); the backward pass runs on
+//! ndarray. Hidden signs pass gradient where |pre-activation| ≤ clip (the
+//! straight-through estimator); batch norm uses batch statistics here.
+//!
+//! Without batch norm, an image whose output gradient is zero has zero
+//! gradient everywhere (every later factor is a product with it), so the
+//! backward pass drops such rows: exact, and for the seed's sign-MSE loss
+//! most images of a trained network.
+
+use bnn_core::bits::{pack_pixels, pack_signs, words_for};
+use bnn_core::{BinaryDense, BitMatrix, Kernel};
+use ndarray::{Array2, Axis, Zip};
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::{Loss, ModelKind, Rule, TrainConfig, INPUTS, INPUT_THRESHOLD};
+use crate::error::Result;
+use crate::linalg::{a_b, a_bt, at_b, column_sums};
+use crate::loss::loss_and_grad;
+use crate::net::{sign, Network};
+
+/// What one step produced.
+pub struct StepOutput {
+    /// Summed per-image loss.
+    pub loss: f64,
+    pub correct: usize,
+    /// Gradients, one per tensor (empty for tensors that are not trained).
+    pub grads: Vec<Vec<f32>>,
+    /// Per hidden layer with batch norm, the batch mean and variance of its
+    /// dot products (for running statistics).
+    pub batch_stats: Vec<Option<(Vec<f32>, Vec<f32>)>>,
+    /// Per STE site (hidden layers, then the output under sign-MSE), the sum
+    /// of squared pre-activations and their count, for the dynamic clip.
+    pub preact: Vec<(f64, u64)>,
+}
+
+/// The number of STE sites of a configuration: one per binary hidden layer,
+/// plus the output sign under sign-MSE.
+pub fn ste_sites(config: &TrainConfig) -> usize {
+    match config.kind {
+        ModelKind::Fp32 => 0,
+        ModelKind::Binary => config.hidden.len() + usize::from(config.loss == Loss::SignMse),
+    }
+}
+
+/// ±1 input values (pixel ≥ threshold → +1) or the seed's normalization.
+pub fn input_matrix(kind: ModelKind, pixels: &[u8]) -> Array2<f32> {
+    let rows = pixels.len() / INPUTS;
+    let values: Vec<f32> = match kind {
+        ModelKind::Binary => pixels
+            .iter()
+            .map(|&p| if p >= INPUT_THRESHOLD { 1.0 } else { -1.0 })
+            .collect(),
+        ModelKind::Fp32 => pixels
+            .iter()
+            .map(|&p| (f32::from(p) / 255.0 - 0.5) / 0.5)
+            .collect(),
+    };
+    Array2::from_shape_vec((rows, INPUTS), values).expect("shape")
+}
+
+/// Exact integer dot products of packed ±1 rows with a layer's signed
+/// weights, as f32.
+pub fn packed_dots(layer: &BinaryDense, kernel: Kernel, words: &[u64], rows: usize) -> Array2<f32> {
+    let mut dots = vec![0i32; rows * layer.outputs()];
+    layer.dots(kernel, words, rows, &mut dots);
+    Array2::from_shape_vec(
+        (rows, layer.outputs()),
+        dots.into_iter().map(|d| d as f32).collect(),
+    )
+    .expect("shape")
+}
+
+/// The signs of a layer's latent weights as a bnn-core layer (for its dot
+/// products only, so the transform is a placeholder).
+pub fn packed_layer(net: &Network, l: usize) -> Result<BinaryDense> {
+    let layer = net.layers[l];
+    let bits = BitMatrix::from_signs(layer.outputs, layer.inputs, net.data(layer.w))?;
+    Ok(BinaryDense::output(bits, vec![0.0; layer.outputs])?)
+}
+
+struct BnCache {
+    xhat: Array2<f32>,
+    inv_std: Vec<f32>,
+}
+
+struct HiddenCache {
+    x: Array2<f32>,
+    z: Array2<f32>,
+    bn: Option<BnCache>,
+    /// Inverted-dropout multipliers (0 or 1/(1−p)).
+    drop: Option<Array2<f32>>,
+}
+
+/// Forward and backward over one batch.
+pub fn step(
+    net: &Network,
+    config: &TrainConfig,
+    clips: &[f32],
+    pixels: &[u8],
+    labels: &[u8],
+    rng: &mut ChaCha8Rng,
+) -> Result<StepOutput> {
+    let rows = labels.len();
+    let kernel = bnn_core::kernel::active();
+    let binary = net.kind == ModelKind::Binary;
+    let last = net.layers.len() - 1;
+    let mut x = input_matrix(net.kind, pixels);
+    let mut words: Option<Vec<u64>> = binary.then(|| {
+        let wpr = words_for(INPUTS);
+        let mut w = vec![0u64; rows * wpr];
+        for (img, out) in pixels.chunks_exact(INPUTS).zip(w.chunks_exact_mut(wpr)) {
+            pack_pixels(img, INPUT_THRESHOLD, out);
+        }
+        w
+    });
+    let mut caches = Vec::with_capacity(last);
+    let mut batch_stats = Vec::with_capacity(last);
+    let mut preact = vec![(0f64, 0u64); ste_sites(config)];
+
+    let dots = |l: usize, x: &Array2<f32>, words: &Option<Vec<u64>>| -> Result<Array2<f32>> {
+        Ok(match (binary, words) {
+            (true, Some(w)) => packed_dots(&packed_layer(net, l)?, kernel, w, rows),
+            _ => a_bt(x.view(), net.forward_weights(l).view()),
+        })
+    };
+
+    // `l` indexes layers, STE sites and caches alike.
+    #[allow(clippy::needless_range_loop)]
+    for l in 0..last {
+        let layer = net.layers[l];
+        let a = dots(l, &x, &words)?;
+        let (z, bn) = match layer.bn {
+            Some(bn) => {
+                let (z, cache, mean, var) =
+                    bn_forward(&a, net.data(bn.gamma), net.data(bn.beta), net.bn_eps);
+                batch_stats.push(Some((mean, var)));
+                (z, Some(cache))
+            }
+            None => {
+                let mut z = a;
+                if let Some(b) = layer.bias {
+                    add_row(&mut z, net.data(b));
+                }
+                batch_stats.push(None);
+                (z, None)
+            }
+        };
+        let mut h = if binary {
+            let site = &mut preact[l];
+            site.0 += z.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+            site.1 += z.len() as u64;
+            z.mapv(sign)
+        } else {
+            z.mapv(|v| v.max(0.0))
+        };
+        let drop = (config.dropout > 0.0).then(|| {
+            let keep = 1.0 - config.dropout;
+            let mask = Array2::from_shape_simple_fn(h.dim(), || {
+                if rng.gen::<f32>() < keep {
+                    1.0 / keep
+                } else {
+                    0.0
+                }
+            });
+            h *= &mask;
+            mask
+        });
+        words = (binary && drop.is_none()).then(|| {
+            let wpr = words_for(layer.outputs);
+            let mut w = vec![0u64; rows * wpr];
+            for (row, out) in z.rows().into_iter().zip(w.chunks_exact_mut(wpr)) {
+                pack_signs(row.as_slice().expect("standard layout"), out);
+            }
+            w
+        });
+        caches.push(HiddenCache {
+            x: std::mem::replace(&mut x, h),
+            z,
+            bn,
+            drop,
+        });
+    }
+
+    // Output layer: s = α·dot + c.
+    let out = net.layers[last];
+    let a = dots(last, &x, &words)?;
+    let alpha = net.alpha();
+    let mut s = a.mapv(|v| alpha * v);
+    add_row(
+        &mut s,
+        net.data(out.bias.expect("the output layer has a bias")),
+    );
+    let correct = s
+        .rows()
+        .into_iter()
+        .zip(labels)
+        .filter(|(row, &y)| {
+            let scores = row.as_slice().expect("standard layout");
+            let rule = if binary { config.rule } else { Rule::Scores };
+            rule.to_core().decide(scores) == usize::from(y)
+        })
+        .count();
+    let (loss, mut ds) = loss_and_grad(config.loss, &s, labels);
+    if binary && config.loss == Loss::SignMse {
+        let clip = clips[last];
+        let site = &mut preact[last];
+        site.0 += s.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+        site.1 += s.len() as u64;
+        Zip::from(&mut ds).and(&s).for_each(|g, &v| {
+            if v.abs() > clip {
+                *g = 0.0;
+            }
+        });
+    }
+
+    let mut grads: Vec<Vec<f32>> = net
+        .tensors
+        .iter()
+        .map(|t| {
+            if t.role.trainable() {
+                vec![0.0; t.data.len()]
+            } else {
+                Vec::new()
+            }
+        })
+        .collect();
+
+    // Drop images with no gradient when rows do not interact (no batch norm).
+    let mut a = a;
+    if net.layers.iter().all(|l| l.bn.is_none()) {
+        let active: Vec<usize> = ds
+            .rows()
+            .into_iter()
+            .enumerate()
+            .filter(|(_, r)| r.iter().any(|&g| g != 0.0))
+            .map(|(i, _)| i)
+            .collect();
+        if active.is_empty() {
+            return Ok(StepOutput {
+                loss,
+                correct,
+                grads,
+                batch_stats,
+                preact,
+            });
+        }
+        if active.len() < rows {
+            ds = ds.select(Axis(0), &active);
+            a = a.select(Axis(0), &active);
+            x = x.select(Axis(0), &active);
+            for c in &mut caches {
+                c.x = c.x.select(Axis(0), &active);
+                c.z = c.z.select(Axis(0), &active);
+                if let Some(d) = &mut c.drop {
+                    *d = d.select(Axis(0), &active);
+                }
+            }
+        }
+    }
+
+    grads[out.bias.expect("output bias")] = column_sums(ds.view());
+    if net.tensors[net.scale].role.trainable() && config.learn_output_scale {
+        let dalpha: f64 = Zip::from(&ds)
+            .and(&a)
+            .fold(0f64, |acc, &g, &v| acc + f64::from(g) * f64::from(v));
+        grads[net.scale] = vec![(dalpha * f64::from(alpha)) as f32];
+    }
+    let mut g = ds.mapv(|v| alpha * v);
+    grads[out.w] = at_b(g.view(), x.view()).into_raw_vec_and_offset().0;
+
+    for l in (0..last).rev() {
+        let layer = net.layers[l];
+        // Gradient with respect to this layer's output h.
+        let mut gh = a_b(g.view(), net.forward_weights(l + 1).view());
+        let c = &caches[l];
+        if let Some(d) = &c.drop {
+            gh *= d;
+        }
+        if binary {
+            let clip = clips[l];
+            Zip::from(&mut gh).and(&c.z).for_each(|g, &z| {
+                if z.abs() > clip {
+                    *g = 0.0;
+                }
+            });
+        } else {
+            Zip::from(&mut gh).and(&c.z).for_each(|g, &z| {
+                if z <= 0.0 {
+                    *g = 0.0;
+                }
+            });
+        }
+        g = match (layer.bn, &c.bn) {
+            (Some(bn), Some(cache)) => {
+                let (ga, dgamma, dbeta) = bn_backward(&gh, cache, net.data(bn.gamma));
+                grads[bn.gamma] = dgamma;
+                grads[bn.beta] = dbeta;
+                ga
+            }
+            _ => {
+                if let Some(b) = layer.bias {
+                    grads[b] = column_sums(gh.view());
+                }
+                gh
+            }
+        };
+        grads[layer.w] = at_b(g.view(), c.x.view()).into_raw_vec_and_offset().0;
+    }
+    Ok(StepOutput {
+        loss,
+        correct,
+        grads,
+        batch_stats,
+        preact,
+    })
+}
+
+fn add_row(m: &mut Array2<f32>, row: &[f32]) {
+    for mut r in m.rows_mut() {
+        for (v, &b) in r.iter_mut().zip(row) {
+            *v += b;
+        }
+    }
+}
+
+/// Batch norm with batch statistics: `z = γ·(a − μ)/√(σ² + ε) + β`.
+fn bn_forward(
+    a: &Array2<f32>,
+    gamma: &[f32],
+    beta: &[f32],
+    eps: f32,
+) -> (Array2<f32>, BnCache, Vec<f32>, Vec<f32>) {
+    let rows = a.nrows() as f32;
+    let mean: Vec<f32> = column_sums(a.view()).iter().map(|s| s / rows).collect();
+    let mut var = vec![0f32; a.ncols()];
+    for r in a.rows() {
+        for ((v, &x), &m) in var.iter_mut().zip(r).zip(&mean) {
+            *v += (x - m) * (x - m);
+        }
+    }
+    var.iter_mut().for_each(|v| *v /= rows);
+    let inv_std: Vec<f32> = var.iter().map(|v| 1.0 / (v + eps).sqrt()).collect();
+    let mut xhat = a.clone();
+    for mut r in xhat.rows_mut() {
+        for ((x, &m), &s) in r.iter_mut().zip(&mean).zip(&inv_std) {
+            *x = (*x - m) * s;
+        }
+    }
+    let mut z = xhat.clone();
+    for mut r in z.rows_mut() {
+        for ((x, &g), &b) in r.iter_mut().zip(gamma).zip(beta) {
+            *x = g * *x + b;
+        }
+    }
+    (z, BnCache { xhat, inv_std }, mean, var)
+}
+
+/// Gradients of batch norm: with `d = ∂L/∂x̂ = γ·∂L/∂z`,
+/// `∂L/∂a = (1/√(σ²+ε))·(d − mean(d) − x̂·mean(d·x̂))`.
+fn bn_backward(gz: &Array2<f32>, c: &BnCache, gamma: &[f32]) -> (Array2<f32>, Vec<f32>, Vec<f32>) {
+    let rows = gz.nrows() as f32;
+    let cols = gz.ncols();
+    let dbeta = column_sums(gz.view());
+    let mut dgamma = vec![0f32; cols];
+    for (g, x) in gz.rows().into_iter().zip(c.xhat.rows()) {
+        for ((d, &g), &x) in dgamma.iter_mut().zip(g).zip(x) {
+            *d += g * x;
+        }
+    }
+    // mean(d) = γ·Σg/B and mean(d·x̂) = γ·Σ(g·x̂)/B.
+    let mean_d: Vec<f32> = dbeta.iter().zip(gamma).map(|(s, g)| g * s / rows).collect();
+    let mean_dx: Vec<f32> = dgamma
+        .iter()
+        .zip(gamma)
+        .map(|(s, g)| g * s / rows)
+        .collect();
+    let mut ga = gz.clone();
+    for (mut r, x) in ga.rows_mut().into_iter().zip(c.xhat.rows()) {
+        for j in 0..cols {
+            let d = r[j] * gamma[j];
+            r[j] = c.inv_std[j] * (d - mean_d[j] - x[j] * mean_dx[j]);
+        }
+    }
+    (ga, dgamma, dbeta)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The batch-norm backward pass matches finite differences of a random
+    /// linear function of its output.
+    #[test]
+    fn bn_backward_matches_finite_differences() {
+        let a = Array2::from_shape_fn((5, 3), |(i, j)| ((i * 3 + j) as f32 * 1.3).sin() * 4.0);
+        let gamma = [0.7f32, -1.2, 1.5];
+        let beta = [0.1f32, 0.0, -0.3];
+        let w = Array2::from_shape_fn((5, 3), |(i, j)| ((i + 2 * j) as f32 * 0.9).cos());
+        let f = |a: &Array2<f32>| -> f64 {
+            let (z, ..) = bn_forward(a, &gamma, &beta, 1e-5);
+            Zip::from(&z)
+                .and(&w)
+                .fold(0f64, |acc, &z, &w| acc + f64::from(z * w))
+        };
+        let (_, cache, ..) = bn_forward(&a, &gamma, &beta, 1e-5);
+        let (ga, _, _) = bn_backward(&w, &cache, &gamma);
+        for i in 0..5 {
+            for j in 0..3 {
+                let h = 1e-2f32;
+                let mut p = a.clone();
+                p[[i, j]] += h;
+                let mut m = a.clone();
+                m[[i, j]] -= h;
+                let fd = ((f(&p) - f(&m)) / (2.0 * f64::from(h))) as f32;
+                assert!(
+                    (fd - ga[[i, j]]).abs() < 5e-3,
+                    "[{i},{j}] {fd} vs {}",
+                    ga[[i, j]]
+                );
+            }
+        }
+    }
+}

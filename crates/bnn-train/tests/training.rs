@@ -1,0 +1,229 @@
+//! End-to-end properties of the trainer on small synthetic data: the
+//! exported model reproduces the trainer's forward pass, a seed gives the
+//! same bytes for any thread count, a resumed run ends where an
+//! uninterrupted one does, and bad settings fail before any work.
+
+use bnn_train::checkpoint;
+use bnn_train::data::synthetic;
+use bnn_train::progress::Silent;
+use bnn_train::{recipe, train, Dataset, TrainConfig, TrainError, TrainOptions, Trained};
+
+fn small(name: &str) -> TrainConfig {
+    let mut c = recipe(name).unwrap();
+    c.hidden = vec![64];
+    c.epochs = 2;
+    c.batch = 50;
+    c.validation = 500;
+    c
+}
+
+fn data() -> Dataset {
+    synthetic(2500, 10_000, 11)
+}
+
+fn model_bytes(outcome: &bnn_train::TrainOutcome) -> Vec<u8> {
+    match &outcome.model {
+        Trained::Binary(m) => bnn_core::format::to_bytes(m, &outcome.description()),
+        Trained::Fp32(_) => panic!("binary expected"),
+    }
+}
+
+fn run(config: &TrainConfig, data: &Dataset) -> bnn_train::TrainOutcome {
+    train(config, data, &mut Silent, &TrainOptions::default()).unwrap()
+}
+
+/// The saved `.bnn`, loaded back and run by the engine, predicts exactly
+/// what the trainer's own forward passes predict, on all 10,000 test
+/// images; for batch norm (thresholds from running statistics) and for the
+/// seed's biases and decision rule.
+#[test]
+fn exported_model_matches_trainer_forward_pass() {
+    let data = data();
+    let dir = tempfile::tempdir().unwrap();
+    for name in ["bn", "seed"] {
+        let mut config = small(name);
+        if name == "seed" {
+            config.epochs = 3;
+        }
+        let outcome = run(&config, &data);
+        assert_eq!(outcome.agreement, (10_000, 10_000), "{name}");
+        let path = dir.path().join(format!("{name}.bnn"));
+        bnn_train::output::write_outputs(&outcome, &path, "test", |_, _| unreachable!()).unwrap();
+        let loaded = bnn_core::format::load(&path).unwrap();
+        let engine = loaded.model.predict_batch(data.test().pixels).unwrap();
+        assert_eq!(engine, outcome.test_predictions, "{name}");
+        let float =
+            bnn_train::eval::predict_float(&outcome.net, config.rule, data.test().pixels).unwrap();
+        assert_eq!(float, engine, "{name}");
+        assert!(loaded.description.contains(&format!("recipe {name}")));
+        // The data are learnable: a broken trainer would sit near 10 %.
+        assert!(
+            outcome.test_accuracy > 0.9,
+            "{name}: {}",
+            outcome.test_accuracy
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(path.with_extension("json")).unwrap()).unwrap();
+        assert_eq!(report["best_epoch"], outcome.best_epoch);
+        assert_eq!(report["history"].as_array().unwrap().len(), config.epochs);
+        let svg = std::fs::read_to_string(path.with_extension("svg")).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains("polyline"), "chart");
+    }
+}
+
+/// Same seed, same model bytes, whether rayon has one thread or two; a
+/// different seed gives a different model (so the comparison can fail).
+#[test]
+fn seed_fixes_the_bytes_for_any_thread_count() {
+    let data = data();
+    let mut config = small("bn");
+    config.hidden = vec![40, 72];
+    config.dropout = 0.1;
+    config.dynamic_clip = Some(1.5);
+    let pool = |n| {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .unwrap()
+    };
+    let one = pool(1).install(|| run(&config, &data));
+    let two = pool(2).install(|| run(&config, &data));
+    assert_eq!(model_bytes(&one), model_bytes(&two));
+    assert_eq!(one.net, two.net, "latent parameters too");
+    config.seed += 1;
+    let other = pool(2).install(|| run(&config, &data));
+    assert_ne!(model_bytes(&one), model_bytes(&other));
+}
+
+/// Stopping after one epoch and resuming from the checkpoint file gives the
+/// uninterrupted run's model and history.
+#[test]
+fn resume_continues_to_the_same_result() {
+    let data = data();
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("run.ckpt");
+    let mut config = small("bn");
+    config.epochs = 3;
+    config.bn_recompute = false;
+    config.dynamic_clip = Some(2.0);
+    let whole = run(&config, &data);
+
+    let state = bnn_train::init(&config, &data).unwrap();
+    let options = TrainOptions {
+        checkpoint: Some(ckpt.clone()),
+        stop_after: Some(1),
+    };
+    let partial = bnn_train::run_epochs(state, &data, &mut Silent, &options).unwrap();
+    assert_eq!(partial.epochs_done, 1);
+    let loaded = checkpoint::load(&ckpt).unwrap();
+    // Everything that steers the rest of the run comes back bit for bit
+    // (the history is a report; text may round its last digit).
+    assert_eq!(loaded.config, partial.config);
+    assert_eq!(loaded.net, partial.net);
+    assert_eq!(loaded.optim, partial.optim);
+    assert_eq!(loaded.clips, partial.clips);
+    assert_eq!(loaded.best, partial.best);
+    assert_eq!(loaded.epochs_done, 1);
+    assert_eq!(loaded.history.len(), 1);
+    let done = bnn_train::run_epochs(loaded, &data, &mut Silent, &TrainOptions::default()).unwrap();
+    let resumed = bnn_train::finish(done, &data, &mut Silent).unwrap();
+    assert_eq!(model_bytes(&resumed), model_bytes(&whole));
+    let vals = |o: &bnn_train::TrainOutcome| -> Vec<f64> {
+        o.history.iter().map(|m| m.val_accuracy).collect()
+    };
+    for (a, b) in vals(&resumed).iter().zip(vals(&whole)) {
+        assert!((a - b).abs() < 1e-12, "{a} vs {b}");
+    }
+    assert_eq!(resumed.best_epoch, whole.best_epoch);
+}
+
+#[test]
+fn damaged_checkpoints_are_rejected_with_the_path() {
+    let data = synthetic(600, 100, 3);
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("c.ckpt");
+    let mut config = small("seed");
+    config.epochs = 1;
+    config.validation = 100;
+    train(
+        &config,
+        &data,
+        &mut Silent,
+        &TrainOptions {
+            checkpoint: Some(ckpt.clone()),
+            stop_after: None,
+        },
+    )
+    .unwrap();
+    let bytes = std::fs::read(&ckpt).unwrap();
+    let mut flipped = bytes.clone();
+    flipped[bytes.len() / 2] ^= 0x10;
+    let e = checkpoint::from_bytes(&flipped, &ckpt)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("c.ckpt") && e.contains("checksum"), "{e}");
+    let e = checkpoint::from_bytes(&bytes[..40], &ckpt)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("c.ckpt"), "{e}");
+    let e = checkpoint::from_bytes(b"hello world, not a checkpoint", &ckpt).unwrap_err();
+    assert!(e.to_string().contains("magic"), "{e}");
+    assert!(checkpoint::load(&dir.path().join("missing.ckpt")).is_err());
+}
+
+/// Bad settings are configuration errors, raised before training starts.
+#[test]
+fn bad_configuration_fails_first() {
+    let data = synthetic(300, 50, 5);
+    let expect = |c: TrainConfig, needle: &str| {
+        let started = std::time::Instant::now();
+        match train(&c, &data, &mut Silent, &TrainOptions::default()) {
+            Err(TrainError::Config(m)) => assert!(m.contains(needle), "{m}"),
+            other => panic!("expected a configuration error about {needle}, got {other:?}"),
+        }
+        assert!(started.elapsed().as_secs() < 2, "failed only after working");
+    };
+    let base = || {
+        let mut c = small("seed");
+        c.validation = 50;
+        c
+    };
+    expect(
+        TrainConfig {
+            hidden: vec![64, 0],
+            ..base()
+        },
+        "width 0",
+    );
+    expect(TrainConfig { lr: -0.1, ..base() }, "learning rate");
+    expect(
+        TrainConfig {
+            batch: 251,
+            ..base()
+        },
+        "larger than the 250",
+    );
+    expect(TrainConfig { batch: 0, ..base() }, "batch size");
+    expect(
+        TrainConfig {
+            epochs: 0,
+            ..base()
+        },
+        "epochs",
+    );
+    expect(
+        TrainConfig {
+            validation: 300,
+            ..base()
+        },
+        "validation",
+    );
+    expect(
+        TrainConfig {
+            ste_clip: 0.0,
+            ..base()
+        },
+        "clip",
+    );
+    assert!(matches!(recipe("nope"), Err(TrainError::Config(_))));
+}
