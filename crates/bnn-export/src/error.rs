@@ -20,13 +20,14 @@ pub enum ExportError {
     /// The output directory is in a state the export will not overwrite.
     #[error("{}: {problem}", path.display())]
     Target { path: PathBuf, problem: String },
-    /// An operating-system error while writing the export.
-    #[error("{}: {op}: {source}", path.display())]
+    /// An operating-system error while writing the export. The OS error is
+    /// part of the message rather than a `source`, so that printing the
+    /// error chain does not repeat it.
+    #[error("{}: {op}: {error}", path.display())]
     Io {
         path: PathBuf,
         op: &'static str,
-        #[source]
-        source: io::Error,
+        error: io::Error,
     },
     /// The engine refused the test images (wrong length).
     #[error("test images: {0}")]
@@ -34,11 +35,11 @@ pub enum ExportError {
 }
 
 impl ExportError {
-    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, source: io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, op: &'static str, error: io::Error) -> Self {
         ExportError::Io {
             path: path.into(),
             op,
-            source,
+            error,
         }
     }
 }

@@ -1,0 +1,113 @@
+//! `bnn export`: a model as dependency-free C99 or as Verilog-2001, written
+//! as a whole directory or not at all (see `docs/EXPORT.md`).
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use bnn_export::{ExportError, Format, Options, WordBits};
+
+use crate::output::thousands;
+use crate::UsageError;
+
+#[derive(clap::Args, Debug)]
+pub struct ExportArgs {
+    /// A .bnn model file.
+    pub model: PathBuf,
+    /// c: NAME.h and NAME.c; verilog: NAME.v, ROM files and a testbench.
+    #[arg(long, value_parser = ["c", "verilog"])]
+    pub format: String,
+    /// Output directory; must be new or empty (see --force).
+    #[arg(short, long, value_name = "DIR")]
+    pub output: PathBuf,
+    /// Prefix of every symbol and file name; a C identifier.
+    #[arg(long, default_value = "bnn")]
+    pub name: String,
+    /// Weight word size: 64, or 32 for 32-bit microcontrollers.
+    #[arg(long, value_parser = ["64", "32"], default_value = "64")]
+    pub word_bits: String,
+    /// Replace DIR when it holds an earlier export.
+    #[arg(long)]
+    pub force: bool,
+    /// Verilog only: an IDX image file whose first --test-count images the
+    /// testbench checks (default: 16 synthetic images).
+    #[arg(long, value_name = "IDX")]
+    pub test_images: Option<PathBuf>,
+    /// Verilog only: how many of --test-images the testbench carries.
+    #[arg(long, value_name = "N", default_value_t = 200)]
+    pub test_count: usize,
+}
+
+pub fn run(args: ExportArgs) -> anyhow::Result<()> {
+    let format: Format = args.format.parse().map_err(usage)?;
+    let word: WordBits = args.word_bits.parse().map_err(usage)?;
+    bnn_export::ident::check_name(&args.name).map_err(usage)?;
+    if format == Format::C && args.test_images.is_some() {
+        return Err(UsageError("--test-images applies to --format verilog only".into()).into());
+    }
+    if args.test_count == 0 {
+        return Err(UsageError("--test-count must be at least 1".into()).into());
+    }
+    let file = crate::args::load_model(&args.model)?;
+    let model = &file.model;
+    let pixels = match &args.test_images {
+        None => None,
+        Some(path) => {
+            let images = bnn_data::idx::read_images(path).context("cannot read the test images")?;
+            anyhow::ensure!(
+                images.image_len() == model.input_len(),
+                "{}: images are {}x{} but the model takes {} inputs",
+                path.display(),
+                images.rows,
+                images.cols,
+                model.input_len()
+            );
+            let count = args.test_count.min(images.count);
+            Some(images.pixels[..count * images.image_len()].to_vec())
+        }
+    };
+    let options = Options {
+        format,
+        name: args.name.clone(),
+        word,
+        force: args.force,
+    };
+    let export = bnn_export::export(
+        model,
+        &file.description,
+        &options,
+        pixels.as_deref(),
+        &args.output,
+    )
+    .map_err(|e| match e {
+        ExportError::Name { .. } | ExportError::Option(_) => usage(e),
+        other => anyhow::Error::new(other).context("export failed"),
+    })?;
+
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
+        "wrote {} ({} export of {}, {}-bit words):",
+        args.output.display(),
+        format.name(),
+        export.shape,
+        word.bits()
+    )?;
+    let width = export.files.iter().map(|f| f.name.len()).max().unwrap_or(0);
+    for f in &export.files {
+        writeln!(
+            out,
+            "  {:<width$}  {:>9} bytes",
+            f.name,
+            thousands(f.contents.len() as u64)
+        )?;
+    }
+    for line in export.summary() {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
+}
+
+fn usage(e: ExportError) -> anyhow::Error {
+    UsageError(e.to_string()).into()
+}
