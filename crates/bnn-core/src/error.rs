@@ -18,13 +18,11 @@ pub enum Error {
     /// A thread pool that could not be built.
     #[error("cannot start {threads} worker threads: {reason}")]
     Threads { threads: usize, reason: String },
-    /// An operating-system error on a model file.
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    /// An operating-system error on a model file. The OS error is part of
+    /// the message (and deliberately not a `source`, so that error chains
+    /// print it once).
+    #[error("{}: {error}", path.display())]
+    Io { path: PathBuf, error: std::io::Error },
     /// A model file that is not a valid `.bnn` file.
     #[error("{}: {problem}", path.display())]
     Format { path: PathBuf, problem: String },

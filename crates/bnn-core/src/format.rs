@@ -124,17 +124,17 @@ pub fn save(model: &Model, description: &str, path: &Path) -> Result<()> {
             description.len()
         )));
     }
-    crate::atomic::write_file(path, &to_bytes(model, description)).map_err(|source| Error::Io {
+    crate::atomic::write_file(path, &to_bytes(model, description)).map_err(|error| Error::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     })
 }
 
 /// Reads and checks a model file.
 pub fn load(path: &Path) -> Result<ModelFile> {
-    let io = |source| Error::Io {
+    let io = |error| Error::Io {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let meta = std::fs::metadata(path).map_err(io)?;
     if meta.is_dir() {
