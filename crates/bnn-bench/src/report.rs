@@ -125,11 +125,12 @@ pub struct BenchReport {
     pub models: Vec<ModelSummary>,
 }
 
-fn group(n: f64) -> String {
-    let digits = format!("{:.0}", n);
+/// A count with thousands separators: `1234567` → `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -158,14 +159,14 @@ impl BenchReport {
             );
             for th in &self.threads {
                 match m.images_per_s.iter().find(|(t, _)| t == th) {
-                    Some((_, v)) => s += &format!(" {} |", group(*v)),
+                    Some((_, v)) => s += &format!(" {} |", thousands(*v as u64)),
                     None => s += " – |",
                 }
             }
             s += &format!(
                 " {:.2} | {} | {:.1}x smaller |",
                 m.us_per_image,
-                group(m.file_bytes as f64),
+                thousands(m.file_bytes),
                 m.compression
             );
             for th in &self.threads {
@@ -202,7 +203,7 @@ impl BenchReport {
                     .iter()
                     .find(|x| x.model == r.model && x.kernel == r.kernel && x.threads == *th)
                 {
-                    Some(x) => s += &format!(" {} |", group(x.images_per_s)),
+                    Some(x) => s += &format!(" {} |", thousands(x.images_per_s as u64)),
                     None => s += " – |",
                 }
             }

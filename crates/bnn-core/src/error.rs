@@ -22,7 +22,10 @@ pub enum Error {
     /// the message (and deliberately not a `source`, so that error chains
     /// print it once).
     #[error("{}: {error}", path.display())]
-    Io { path: PathBuf, error: std::io::Error },
+    Io {
+        path: PathBuf,
+        error: std::io::Error,
+    },
     /// A model file that is not a valid `.bnn` file.
     #[error("{}: {problem}", path.display())]
     Format { path: PathBuf, problem: String },

@@ -233,7 +233,7 @@ impl Model {
     /// Classes and scores of a batch with a chosen kernel and thread count.
     pub fn predict_batch_with(&self, pixels: &[u8], options: RunOptions) -> Result<Predictions> {
         let per = self.input_len;
-        if pixels.len() % per != 0 {
+        if !pixels.len().is_multiple_of(per) {
             return Err(Error::InputLength {
                 got: pixels.len(),
                 per_image: per,
@@ -279,7 +279,7 @@ impl Model {
     /// Every hidden layer's output bits for a batch (one row per image), for
     /// inspection and for checking exports against the engine.
     pub fn hidden_activations(&self, kernel: Kernel, pixels: &[u8]) -> Result<Vec<BitMatrix>> {
-        if pixels.len() % self.input_len != 0 {
+        if !pixels.len().is_multiple_of(self.input_len) {
             return Err(Error::InputLength {
                 got: pixels.len(),
                 per_image: self.input_len,

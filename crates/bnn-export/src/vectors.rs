@@ -27,7 +27,7 @@ impl Vectors {
     /// The engine's answers for `pixels` (`input_len` bytes per image).
     pub fn from_images(model: &Model, pixels: &[u8]) -> Result<Self> {
         let per = model.input_len();
-        if pixels.is_empty() || pixels.len() % per != 0 {
+        if pixels.is_empty() || !pixels.len().is_multiple_of(per) {
             return Err(ExportError::Option(format!(
                 "test images: {} bytes is not a positive whole number of {per}-pixel images",
                 pixels.len()

@@ -56,7 +56,7 @@ impl Fp32Model {
         threads: Option<usize>,
     ) -> Result<(Vec<usize>, Vec<f32>), Fp32Error> {
         let per = self.input_len();
-        if pixels.len() % per != 0 {
+        if !pixels.len().is_multiple_of(per) {
             return Err(Fp32Error::InputLength {
                 got: pixels.len(),
                 per_image: per,

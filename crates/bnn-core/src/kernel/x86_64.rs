@@ -123,9 +123,9 @@ unsafe fn blocks_avx512<const R: usize, const N: usize>(
             }
             for j in 0..N {
                 let wv = _mm512_loadu_si512(w.add((j * wpr + k) * LANES).cast());
-                for r in 0..R {
-                    let pop = _mm512_popcnt_epi64(_mm512_xor_si512(xv[r], wv));
-                    acc[r][j] = _mm512_add_epi64(acc[r][j], pop);
+                for (row, &xr) in acc.iter_mut().zip(&xv) {
+                    let pop = _mm512_popcnt_epi64(_mm512_xor_si512(xr, wv));
+                    row[j] = _mm512_add_epi64(row[j], pop);
                 }
             }
         }
