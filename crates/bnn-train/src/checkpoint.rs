@@ -168,7 +168,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainState> {
             String::from_utf8(name.to_vec()).map_err(|_| bad(path, "tensor name is not UTF-8"))?;
         let len = r.read_u64::<LE>().map_err(truncated)?;
         let remaining = (body.len() as u64).saturating_sub(MAGIC.len() as u64 + r.position());
-        if len.checked_mul(4).map_or(true, |b| b > remaining) {
+        if len.checked_mul(4).is_none_or(|b| b > remaining) {
             return Err(bad(
                 path,
                 format!("tensor {name}: {len} values exceed the file"),

@@ -41,6 +41,37 @@ pub fn output_bias(net: &Network) -> Vec<f32> {
         .collect()
 }
 
+/// The FP32 network as an FP32 engine model (normalized pixels, ReLU,
+/// argmax), with `α` multiplied into the output weights.
+pub fn to_fp32(net: &Network) -> Result<bnn_fp32::Fp32Model> {
+    let last = net.layers.len() - 1;
+    let alpha = net.alpha();
+    let layers = net
+        .layers
+        .iter()
+        .enumerate()
+        .map(|(l, layer)| bnn_fp32::DenseF32 {
+            inputs: layer.inputs,
+            outputs: layer.outputs,
+            weights: net
+                .data(layer.w)
+                .iter()
+                .map(|&w| if l == last { alpha * w } else { w })
+                .collect(),
+            bias: net
+                .data(layer.bias.expect("fp32 layers have biases"))
+                .to_vec(),
+        })
+        .collect();
+    bnn_fp32::Fp32Model::new(
+        bnn_fp32::InputTransform::Normalize,
+        bnn_fp32::Hidden::Relu,
+        layers,
+        DecisionRule::Scores,
+    )
+    .map_err(|e| crate::error::TrainError::Other(format!("FP32 export: {e}")))
+}
+
 /// The whole binary network as a bnn-core model.
 pub fn to_model(net: &Network, rule: DecisionRule) -> Result<Model> {
     let last = net.layers.len() - 1;

@@ -47,19 +47,16 @@ pub fn beside(model: &Path, ext: &str) -> PathBuf {
     model.with_extension(ext)
 }
 
-/// Writes a binary model (with its description), the report and the chart.
-/// FP32 models are written by `save_model`, which returns the file size.
-pub fn write_outputs(
-    outcome: &TrainOutcome,
-    model_path: &Path,
-    command: &str,
-    save_model: impl FnOnce(&TrainOutcome, &Path) -> Result<()>,
-) -> Result<Written> {
+/// Writes the model (a `.bnn` with its description, or an FP32 model
+/// file), the report and the chart.
+pub fn write_outputs(outcome: &TrainOutcome, model_path: &Path, command: &str) -> Result<Written> {
     match &outcome.model {
         Trained::Binary(model) => {
             bnn_core::format::save(model, &outcome.description(), model_path)?;
         }
-        Trained::Fp32(_) => save_model(outcome, model_path)?,
+        Trained::Fp32(model) => model
+            .save(model_path)
+            .map_err(|e| TrainError::Other(e.to_string()))?,
     }
     let file_bytes = std::fs::metadata(model_path)
         .map_err(io_at(model_path))?

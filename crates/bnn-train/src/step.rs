@@ -46,7 +46,8 @@ pub fn ste_sites(config: &TrainConfig) -> usize {
     }
 }
 
-/// ±1 input values (pixel ≥ threshold → +1) or the seed's normalization.
+/// ±1 input values (pixel ≥ threshold → +1) or the seed's normalization
+/// (in f64, rounded once, as the FP32 engine computes it).
 pub fn input_matrix(kind: ModelKind, pixels: &[u8]) -> Array2<f32> {
     let rows = pixels.len() / INPUTS;
     let values: Vec<f32> = match kind {
@@ -56,7 +57,7 @@ pub fn input_matrix(kind: ModelKind, pixels: &[u8]) -> Array2<f32> {
             .collect(),
         ModelKind::Fp32 => pixels
             .iter()
-            .map(|&p| (f32::from(p) / 255.0 - 0.5) / 0.5)
+            .map(|&p| ((f64::from(p) / 255.0 - 0.5) / 0.5) as f32)
             .collect(),
     };
     Array2::from_shape_vec((rows, INPUTS), values).expect("shape")

@@ -18,7 +18,7 @@ use crate::config::{ModelKind, TrainConfig, INPUTS};
 use crate::data::{shift_image, Dataset, Split};
 use crate::error::{Result, TrainError};
 use crate::eval::{accuracy, predict_exported, predict_float, predict_fp32, recompute_bn};
-use crate::export::to_model;
+use crate::export::{to_fp32, to_model};
 use crate::metrics::EpochMetrics;
 use crate::net::{Network, Role};
 use crate::optim::OptimState;
@@ -39,8 +39,7 @@ pub struct TrainOptions {
 #[derive(Clone, Debug)]
 pub enum Trained {
     Binary(bnn_core::Model),
-    /// The FP32 network's parameters (exported by the caller's FP32 writer).
-    Fp32(Network),
+    Fp32(Box<bnn_fp32::Fp32Model>),
 }
 
 /// The chosen epoch's model and its numbers.
@@ -154,7 +153,7 @@ trait Limit {
 
 impl Limit for Option<usize> {
     fn is_none_or_lt(&self, ran: usize) -> bool {
-        self.map_or(true, |limit| ran < limit)
+        self.is_none_or(|limit| ran < limit)
     }
 }
 
@@ -257,7 +256,7 @@ fn epoch(
     if state
         .best
         .as_ref()
-        .map_or(true, |b| val_accuracy > b.val_accuracy)
+        .is_none_or(|b| val_accuracy > b.val_accuracy)
     {
         state.best = Some(Best {
             epoch: state.epochs_done,
@@ -333,8 +332,13 @@ pub fn finish(
             (Trained::Binary(model), exported, (agree, test.len()))
         }
         ModelKind::Fp32 => {
-            let p = predict_fp32(&best.net, test.pixels);
-            (Trained::Fp32(best.net.clone()), p, (test.len(), test.len()))
+            let model = to_fp32(&best.net)?;
+            let trainer = predict_fp32(&best.net, test.pixels);
+            let engine = model
+                .predict_batch(test.pixels, None)
+                .map_err(|e| TrainError::Other(format!("FP32 engine: {e}")))?;
+            let agree = trainer.iter().zip(&engine).filter(|(a, b)| a == b).count();
+            (Trained::Fp32(Box::new(model)), engine, (agree, test.len()))
         }
     };
     let test_accuracy = accuracy(&test_predictions, test.labels);

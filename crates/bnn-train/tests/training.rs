@@ -48,7 +48,7 @@ fn exported_model_matches_trainer_forward_pass() {
         let outcome = run(&config, &data);
         assert_eq!(outcome.agreement, (10_000, 10_000), "{name}");
         let path = dir.path().join(format!("{name}.bnn"));
-        bnn_train::output::write_outputs(&outcome, &path, "test", |_, _| unreachable!()).unwrap();
+        bnn_train::output::write_outputs(&outcome, &path, "test").unwrap();
         let loaded = bnn_core::format::load(&path).unwrap();
         let engine = loaded.model.predict_batch(data.test().pixels).unwrap();
         assert_eq!(engine, outcome.test_predictions, "{name}");
@@ -226,4 +226,25 @@ fn bad_configuration_fails_first() {
         "clip",
     );
     assert!(matches!(recipe("nope"), Err(TrainError::Config(_))));
+}
+
+/// The FP32 recipe learns, and its saved file, run by the FP32 engine,
+/// predicts what the trainer's forward pass predicts.
+#[test]
+fn fp32_model_round_trips_through_its_file() {
+    let data = synthetic(2500, 2000, 13);
+    let dir = tempfile::tempdir().unwrap();
+    let config = small("fp32");
+    let outcome = run(&config, &data);
+    assert!(outcome.test_accuracy > 0.9, "{}", outcome.test_accuracy);
+    let path = dir.path().join("m.f32");
+    bnn_train::output::write_outputs(&outcome, &path, "test").unwrap();
+    let loaded = bnn_fp32::Fp32Model::load(&path).unwrap();
+    assert_eq!(loaded.shape(), vec![784, 64, 10]);
+    let engine = loaded.predict_batch(data.test().pixels, Some(1)).unwrap();
+    assert_eq!(engine, outcome.test_predictions);
+    let trainer = bnn_train::eval::predict_fp32(&outcome.net, data.test().pixels);
+    let agree = trainer.iter().zip(&engine).filter(|(a, b)| a == b).count();
+    assert_eq!(outcome.agreement, (agree, 2000));
+    assert!(agree >= 1995, "{agree} of 2000");
 }

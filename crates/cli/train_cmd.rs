@@ -1,0 +1,351 @@
+//! `bnn train`: a recipe, overridden knob by knob, trained by `bnn-train`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use bnn_train::progress::{Log, Silent, Terminal};
+use bnn_train::{Dataset, Progress, TrainConfig, TrainError, TrainOptions};
+
+use crate::args::DataArgs;
+use crate::UsageError;
+
+#[derive(clap::Args, Debug)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Starting configuration: seed, bn, deep or fp32.
+    #[arg(long, default_value = "seed")]
+    pub recipe: String,
+    /// Model file to write (default: RECIPE.bnn, or RECIPE.f32 for fp32).
+    /// The report (.json) and chart (.svg) go beside it.
+    #[arg(short, long, value_name = "MODEL")]
+    pub output: Option<PathBuf>,
+    /// Continue from a checkpoint (its configuration is used; only
+    /// --epochs may extend it).
+    #[arg(long, value_name = "CHECKPOINT")]
+    pub resume: Option<PathBuf>,
+    /// Checkpoint written after every epoch (default: MODEL.ckpt).
+    #[arg(long, value_name = "PATH")]
+    pub checkpoint: Option<PathBuf>,
+    /// Write no checkpoint.
+    #[arg(long, conflicts_with = "checkpoint")]
+    pub no_checkpoint: bool,
+    /// Worker threads (default: all cores, or RAYON_NUM_THREADS). Results
+    /// do not depend on it.
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
+    /// Progress display: auto (bars on a terminal, nothing otherwise), bar,
+    /// log (a line per epoch) or none.
+    #[arg(long, default_value = "auto", value_parser = ["auto", "bar", "log", "none"])]
+    pub progress: String,
+    /// Train on only the first N training images (validation included).
+    #[arg(long, value_name = "N")]
+    pub limit_train: Option<usize>,
+    /// Test on only the first N test images.
+    #[arg(long, value_name = "N")]
+    pub limit_test: Option<usize>,
+    #[command(flatten)]
+    pub knobs: Knobs,
+}
+
+/// Recipe overrides; each is left as the recipe has it unless given.
+#[derive(clap::Args, Debug, Default)]
+pub struct Knobs {
+    /// Random seed (initialisation, shuffling, augmentation, dropout).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Initial learning rate.
+    #[arg(long, allow_negative_numbers = true)]
+    pub lr: Option<f32>,
+    /// Mini-batch size.
+    #[arg(long)]
+    pub batch: Option<usize>,
+    /// sgd, momentum[:M] or adam.
+    #[arg(long)]
+    pub optimizer: Option<String>,
+    /// sign-mse (the seed's), mse, squared-hinge or cross-entropy.
+    #[arg(long)]
+    pub loss: Option<String>,
+    /// constant, step:EVERY:FACTOR, cosine:FINAL_LR or exp:FINAL_LR.
+    #[arg(long)]
+    pub schedule: Option<String>,
+    /// STE clip: gradients pass where |pre-activation| <= clip.
+    #[arg(long, allow_negative_numbers = true)]
+    pub ste_clip: Option<f32>,
+    /// Set each epoch's clip to FACTOR x the RMS pre-activation of the
+    /// previous epoch, per layer.
+    #[arg(long, value_name = "FACTOR", allow_negative_numbers = true)]
+    pub dynamic_clip: Option<f32>,
+    /// Hidden widths, e.g. 1024,1024,1024.
+    #[arg(long, value_delimiter = ',', num_args = 1..)]
+    pub hidden: Option<Vec<usize>>,
+    /// Batch norm before each hidden sign.
+    #[arg(long, overrides_with = "no_bn")]
+    pub bn: bool,
+    #[arg(long, overrides_with = "bn")]
+    pub no_bn: bool,
+    /// Dropout probability on hidden activations.
+    #[arg(long)]
+    pub dropout: Option<f32>,
+    /// Random translation of training images by up to N pixels.
+    #[arg(long, value_name = "N")]
+    pub shift: Option<usize>,
+    /// Decision rule stored in the model: seed or scores.
+    #[arg(long)]
+    pub rule: Option<String>,
+    /// Standard deviation of the initial latent weights.
+    #[arg(long)]
+    pub init_std: Option<f32>,
+    /// Initial output score scale.
+    #[arg(long)]
+    pub output_scale: Option<f32>,
+    /// Images held out from the end of the training set for validation.
+    #[arg(long)]
+    pub validation: Option<usize>,
+}
+
+impl Knobs {
+    /// Applies the given overrides to `config`.
+    fn apply(&self, config: &mut TrainConfig) -> Result<(), TrainError> {
+        let k = self;
+        if let Some(v) = k.seed {
+            config.seed = v;
+        }
+        if let Some(v) = k.epochs {
+            config.epochs = v;
+        }
+        if let Some(v) = k.lr {
+            config.lr = v;
+        }
+        if let Some(v) = k.batch {
+            config.batch = v;
+        }
+        if let Some(v) = &k.optimizer {
+            config.optimizer = v.parse()?;
+        }
+        if let Some(v) = &k.loss {
+            config.loss = v.parse()?;
+        }
+        if let Some(v) = &k.schedule {
+            config.schedule = v.parse()?;
+        }
+        if let Some(v) = k.ste_clip {
+            config.ste_clip = v;
+        }
+        if k.dynamic_clip.is_some() {
+            config.dynamic_clip = k.dynamic_clip;
+        }
+        if let Some(v) = &k.hidden {
+            config.hidden = v.clone();
+        }
+        if k.bn {
+            config.batch_norm = true;
+        }
+        if k.no_bn {
+            config.batch_norm = false;
+            config.bn_recompute = false;
+        }
+        if let Some(v) = k.dropout {
+            config.dropout = v;
+        }
+        if let Some(v) = k.shift {
+            config.shift = v;
+        }
+        if let Some(v) = &k.rule {
+            config.rule = v.parse()?;
+        }
+        if let Some(v) = k.init_std {
+            config.init_std = Some(v);
+        }
+        if let Some(v) = k.output_scale {
+            config.output_scale = v;
+        }
+        if let Some(v) = k.validation {
+            config.validation = v;
+        }
+        Ok(())
+    }
+
+    /// Whether any knob other than --epochs was given.
+    fn any_but_epochs(&self) -> bool {
+        let k = self;
+        k.seed.is_some()
+            || k.lr.is_some()
+            || k.batch.is_some()
+            || k.optimizer.is_some()
+            || k.loss.is_some()
+            || k.schedule.is_some()
+            || k.ste_clip.is_some()
+            || k.dynamic_clip.is_some()
+            || k.hidden.is_some()
+            || k.bn
+            || k.no_bn
+            || k.dropout.is_some()
+            || k.shift.is_some()
+            || k.rule.is_some()
+            || k.init_std.is_some()
+            || k.output_scale.is_some()
+            || k.validation.is_some()
+    }
+}
+
+fn usage(e: TrainError) -> anyhow::Error {
+    match e {
+        TrainError::Config(_) => UsageError(e.to_string()).into(),
+        other => other.into(),
+    }
+}
+
+pub fn run(args: TrainArgs) -> anyhow::Result<()> {
+    if args.threads == Some(0) {
+        return Err(UsageError("--threads must be at least 1".into()).into());
+    }
+    // Everything about the configuration is checked before data is touched.
+    let state = match &args.resume {
+        Some(path) => {
+            if args.knobs.any_but_epochs() {
+                return Err(UsageError(
+                    "with --resume the checkpoint fixes the configuration; only --epochs may be given"
+                        .into(),
+                )
+                .into());
+            }
+            let mut state = bnn_train::checkpoint::load(path)?;
+            if let Some(epochs) = args.knobs.epochs {
+                if epochs < state.epochs_done {
+                    return Err(UsageError(format!(
+                        "--epochs {epochs} is fewer than the {} the checkpoint has done",
+                        state.epochs_done
+                    ))
+                    .into());
+                }
+                state.config.epochs = epochs;
+            }
+            state.config.validate().map_err(usage)?;
+            Some(state)
+        }
+        None => None,
+    };
+    let config = match &state {
+        Some(s) => s.config.clone(),
+        None => {
+            let mut config = bnn_train::recipe(&args.recipe).map_err(usage)?;
+            args.knobs.apply(&mut config).map_err(usage)?;
+            config.validate().map_err(usage)?;
+            config
+        }
+    };
+    let output = args.output.clone().unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "{}.{}",
+            config.recipe,
+            match config.kind {
+                bnn_train::ModelKind::Binary => "bnn",
+                bnn_train::ModelKind::Fp32 => "f32",
+            }
+        ))
+    });
+    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(UsageError(format!("{}: no such directory", dir.display())).into());
+        }
+    }
+    let checkpoint = if args.no_checkpoint {
+        None
+    } else {
+        Some(
+            args.checkpoint
+                .clone()
+                .unwrap_or_else(|| output.with_extension("ckpt")),
+        )
+    };
+
+    crate::mnist_dir::ensure(&args.data.data, args.data.no_fetch)?;
+    let data = load_data(&args.data.data, args.limit_train, args.limit_test)?;
+    config.validate_for(data.train_len()).map_err(usage)?;
+
+    let mut progress: Box<dyn Progress + Send> = match args.progress.as_str() {
+        "bar" => Box::new(Terminal::default()),
+        "log" => Box::new(Log),
+        "none" => Box::new(Silent),
+        _ if std::io::stderr().is_terminal() => Box::new(Terminal::default()),
+        _ => Box::new(Silent),
+    };
+    let options = TrainOptions {
+        checkpoint,
+        stop_after: None,
+    };
+    let work = || -> anyhow::Result<bnn_train::TrainOutcome> {
+        let state = match state {
+            Some(s) => s,
+            None => bnn_train::init(&config, &data)?,
+        };
+        let state = bnn_train::run_epochs(state, &data, progress.as_mut(), &options)?;
+        Ok(bnn_train::finish(state, &data, progress.as_mut())?)
+    };
+    let outcome = match args.threads {
+        Some(n) => rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()
+            .context("cannot start the thread pool")?
+            .install(work)?,
+        None => work()?,
+    };
+    let command = command_line();
+    let written = bnn_train::output::write_outputs(&outcome, &output, &command)?;
+    println!(
+        "{}: best epoch {} of {}, validation {:.2} %, test {:.2} %, {:.1} s ({:.2} s/epoch), {} bytes",
+        written.model.display(),
+        outcome.best_epoch,
+        outcome.config.epochs,
+        100.0 * outcome.val_accuracy,
+        100.0 * outcome.test_accuracy,
+        outcome.seconds,
+        outcome.seconds_per_epoch(),
+        written.file_bytes
+    );
+    println!(
+        "exported model agrees with the trainer's forward pass on {} of {} test images",
+        outcome.agreement.0, outcome.agreement.1
+    );
+    println!(
+        "report {}, chart {}",
+        written.report.display(),
+        written.chart.display()
+    );
+    Ok(())
+}
+
+/// The command as typed, with the program named `bnn`.
+fn command_line() -> String {
+    let mut parts = vec!["bnn".to_string()];
+    parts.extend(std::env::args().skip(1).map(|a| {
+        if a.contains(char::is_whitespace) {
+            format!("'{a}'")
+        } else {
+            a
+        }
+    }));
+    parts.join(" ")
+}
+
+fn load_data(
+    dir: &Path,
+    limit_train: Option<usize>,
+    limit_test: Option<usize>,
+) -> anyhow::Result<Dataset> {
+    let mnist = bnn_data::mnist::load(dir).context("cannot load MNIST")?;
+    let data = Dataset::new(
+        mnist.train_images.pixels,
+        mnist.train_labels.labels,
+        mnist.test_images.pixels,
+        mnist.test_labels.labels,
+    )?;
+    Ok(match (limit_train, limit_test) {
+        (None, None) => data,
+        (a, b) => data.truncated(a.unwrap_or(usize::MAX), b.unwrap_or(usize::MAX))?,
+    })
+}
