@@ -52,7 +52,13 @@ impl OptimState {
             }
             let clip_this = clip && tensor.role == Role::Weight;
             let w = &mut tensor.data;
-            let g = &grads[i];
+            let zeros;
+            let g = if grads[i].is_empty() {
+                zeros = vec![0.0; w.len()];
+                &zeros
+            } else {
+                &grads[i]
+            };
             match optimizer {
                 Optimizer::Sgd => {
                     w.par_chunks_mut(CHUNK)

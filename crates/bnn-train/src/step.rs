@@ -27,7 +27,8 @@ pub struct StepOutput {
     /// Summed per-image loss.
     pub loss: f64,
     pub correct: usize,
-    /// Gradients, one per tensor (empty for tensors that are not trained).
+    /// Gradients, one per tensor; empty means zero (and is always so for
+    /// tensors that are not trained).
     pub grads: Vec<Vec<f32>>,
     /// Per hidden layer with batch norm, the batch mean and variance of its
     /// dot products (for running statistics).
@@ -218,17 +219,9 @@ pub fn step(
         });
     }
 
-    let mut grads: Vec<Vec<f32>> = net
-        .tensors
-        .iter()
-        .map(|t| {
-            if t.role.trainable() {
-                vec![0.0; t.data.len()]
-            } else {
-                Vec::new()
-            }
-        })
-        .collect();
+    // Filled in below; a gradient left empty is zero (images with no
+    // gradient at all leave every tensor's empty).
+    let mut grads: Vec<Vec<f32>> = vec![Vec::new(); net.tensors.len()];
 
     // Drop images with no gradient when rows do not interact (no batch norm).
     let mut a = a;
