@@ -385,6 +385,63 @@ fn bn_backward(gz: &Array2<f32>, c: &BnCache, gamma: &[f32]) -> (Array2<f32>, Ve
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rand::SeedableRng;
+
+    /// For the FP32 network (a true gradient, unlike the STE), every
+    /// gradient the backward pass returns matches a central finite
+    /// difference of the mean loss, for a sample of each tensor's entries.
+    #[test]
+    fn fp32_gradients_match_finite_differences() {
+        let mut config = crate::recipe("fp32").unwrap();
+        config.hidden = vec![6, 5];
+        config.output_scale = 0.7;
+        config.learn_output_scale = true;
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let mut net = Network::new(&config, &mut rng);
+        for t in &mut net.tensors {
+            if t.role == crate::net::Role::Bias {
+                t.data
+                    .iter_mut()
+                    .enumerate()
+                    .for_each(|(i, b)| *b = 0.05 * (i as f32).sin());
+            }
+        }
+        let data = crate::data::synthetic(4, 1, 9);
+        let (split, _) = data.train_and_validation(1);
+        let (pixels, labels) = (split.pixels, split.labels);
+        let mut r = ChaCha8Rng::seed_from_u64(0);
+        let out = step(&net, &config, &[], pixels, labels, &mut r).unwrap();
+        let mean_loss = |net: &Network| {
+            let mut r = ChaCha8Rng::seed_from_u64(0);
+            step(net, &config, &[], pixels, labels, &mut r)
+                .unwrap()
+                .loss
+                / labels.len() as f64
+        };
+        let mut checked = 0;
+        for (ti, t) in net.tensors.iter().enumerate() {
+            if !t.role.trainable() {
+                continue;
+            }
+            let n = t.data.len();
+            for k in [0, n / 3, n / 2, n - 1] {
+                let h = 1e-2f32;
+                let mut plus = net.clone();
+                plus.tensors[ti].data[k] += h;
+                let mut minus = net.clone();
+                minus.tensors[ti].data[k] -= h;
+                let fd = (mean_loss(&plus) - mean_loss(&minus)) / (2.0 * f64::from(h));
+                let g = out.grads[ti].get(k).copied().unwrap_or(0.0);
+                assert!(
+                    (fd - f64::from(g)).abs() < 2e-3 + 0.02 * fd.abs(),
+                    "{}[{k}]: backward {g}, finite difference {fd}",
+                    t.name
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked >= 28, "{checked} entries checked");
+    }
 
     /// The batch-norm backward pass matches finite differences of a random
     /// linear function of its output.

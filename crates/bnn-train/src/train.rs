@@ -20,7 +20,7 @@ use crate::error::{Result, TrainError};
 use crate::eval::{accuracy, predict_exported, predict_float, predict_fp32, recompute_bn};
 use crate::export::{to_fp32, to_model};
 use crate::metrics::EpochMetrics;
-use crate::net::{Network, Role};
+use crate::net::Network;
 use crate::optim::OptimState;
 use crate::progress::{Progress, RunInfo};
 use crate::step::{ste_sites, step};
@@ -135,7 +135,7 @@ pub fn run_epochs(
         batches_per_epoch: batches,
     });
     let mut ran = 0;
-    while state.epochs_done < config.epochs && options.stop_after.is_none_or_lt(ran) {
+    while state.epochs_done < config.epochs && options.stop_after.is_none_or(|limit| ran < limit) {
         let metrics = epoch(&mut state, train_split, val, progress)?;
         progress.epoch_end(&metrics);
         if let Some(path) = &options.checkpoint {
@@ -144,17 +144,6 @@ pub fn run_epochs(
         ran += 1;
     }
     Ok(state)
-}
-
-/// `stop_after` reads as "no limit, or not reached yet".
-trait Limit {
-    fn is_none_or_lt(&self, ran: usize) -> bool;
-}
-
-impl Limit for Option<usize> {
-    fn is_none_or_lt(&self, ran: usize) -> bool {
-        self.is_none_or(|limit| ran < limit)
-    }
 }
 
 fn epoch(
@@ -363,13 +352,4 @@ pub fn finish(
         100.0 * outcome.test_accuracy
     ));
     Ok(outcome)
-}
-
-/// Tensors that hold trained values (for summaries).
-pub fn parameter_count(net: &Network) -> usize {
-    net.tensors
-        .iter()
-        .filter(|t| t.role != Role::RunningMean && t.role != Role::RunningVar)
-        .map(|t| t.data.len())
-        .sum()
 }
