@@ -55,6 +55,7 @@ pub struct Knobs {
     /// Random seed (initialisation, shuffling, augmentation, dropout).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Epochs to train (the schedule spans all of them).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Initial learning rate.
@@ -85,6 +86,7 @@ pub struct Knobs {
     /// Batch norm before each hidden sign.
     #[arg(long, overrides_with = "no_bn")]
     pub bn: bool,
+    /// No batch norm: hidden signs of `dot + bias`.
     #[arg(long, overrides_with = "bn")]
     pub no_bn: bool,
     /// Dropout probability on hidden activations.
