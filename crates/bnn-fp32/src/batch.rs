@@ -6,7 +6,14 @@
 //! sgemm with the AVX-512, FMA or AVX micro-kernel chosen at run time, with
 //! `Wᵀ` stored row-major once at model construction so packing it reads
 //! contiguous rows. Bias and activation are one pass over the product.
-//! Chunks go to rayon.
+//!
+//! Chunks go to rayon, so the caller's thread count is the whole story:
+//! `matrixmultiply`'s own `threading` feature would split each GEMM over a
+//! second, separate pool, and on a whole batch it measured no faster than
+//! independent chunks. A BLAS backend is not offered: ndarray's `blas`
+//! feature needs a system BLAS or a long from-source C build, and on the
+//! 784×512 layer the fastest pure-Rust sgemm tried was only about 10%
+//! ahead of this one.
 //!
 //! The GEMM computes each output element the same way whatever the number
 //! of rows, so results depend only on each image, never on how the work was
