@@ -262,26 +262,8 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
         });
         inputs = m;
     }
+    let body_end = check_length_and_crc(bytes, expected).map_err(err)?;
     let actual = bytes.len() as u64;
-    if actual < expected {
-        return Err(err(format!(
-            "truncated: {actual} bytes, the header describes {expected}"
-        )));
-    }
-    if actual > expected {
-        return Err(err(format!(
-            "{} bytes of trailing data after the {expected} bytes the header describes",
-            actual - expected
-        )));
-    }
-    let body_end = bytes.len() - 4;
-    let stored = u32::from_le_bytes(bytes[body_end..].try_into().expect("4 bytes"));
-    let computed = crc32fast::hash(&bytes[..body_end]);
-    if stored != computed {
-        return Err(err(format!(
-            "checksum mismatch (stored {stored:08x}, computed {computed:08x}): the file is corrupt"
-        )));
-    }
 
     let mut r = Cursor::new(&bytes[table_end..body_end]);
     let mut description = vec![0u8; description_len as usize];
@@ -341,6 +323,34 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
         description,
         file_bytes: actual,
     })
+}
+
+/// Checks a file whose last 4 bytes are the CRC-32 of the rest: its length
+/// must be exactly the `expected` bytes its header describes, and the CRC
+/// must match. Returns where the body ends (the CRC's offset). Shared by the
+/// model files of this workspace, so they report damage the same way.
+pub fn check_length_and_crc(bytes: &[u8], expected: u64) -> std::result::Result<usize, String> {
+    let actual = bytes.len() as u64;
+    if actual < expected || actual < 4 {
+        return Err(format!(
+            "truncated: {actual} bytes, the header describes {expected}"
+        ));
+    }
+    if actual > expected {
+        return Err(format!(
+            "{} bytes of trailing data after the {expected} bytes the header describes",
+            actual - expected
+        ));
+    }
+    let body_end = bytes.len() - 4;
+    let stored = u32::from_le_bytes(bytes[body_end..].try_into().expect("4 bytes"));
+    let computed = crc32fast::hash(&bytes[..body_end]);
+    if stored != computed {
+        return Err(format!(
+            "checksum mismatch (stored {stored:08x}, computed {computed:08x}): the file is corrupt"
+        ));
+    }
+    Ok(body_end)
 }
 
 /// A path-less name for errors about in-memory bytes.

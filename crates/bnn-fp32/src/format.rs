@@ -236,26 +236,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Fp32Model, Fp32Error> {
         shapes.push((inputs as usize, outputs as usize));
         inputs = outputs;
     }
-    let actual = bytes.len() as u64;
-    if actual < expected {
-        return Err(err(format!(
-            "truncated: {actual} bytes, the header describes {expected}"
-        )));
-    }
-    if actual > expected {
-        return Err(err(format!(
-            "{} bytes of trailing data after the {expected} bytes the header describes",
-            actual - expected
-        )));
-    }
-    let body_end = bytes.len() - 4;
-    let stored = u32::from_le_bytes(bytes[body_end..].try_into().expect("4 bytes"));
-    let computed = crc32fast::hash(&bytes[..body_end]);
-    if stored != computed {
-        return Err(err(format!(
-            "checksum mismatch (stored {stored:08x}, computed {computed:08x}): the file is corrupt"
-        )));
-    }
+    let body_end = bnn_core::format::check_length_and_crc(bytes, expected).map_err(err)?;
 
     let mut r = Cursor::new(&bytes[table_end..body_end]);
     let mut layers = Vec::with_capacity(shapes.len());
