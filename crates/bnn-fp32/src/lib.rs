@@ -10,7 +10,7 @@
 //!
 //! [`from_binary`] turns a `bnn_core::Model` into the same network in f32;
 //! its scores equal the binary engine's bit for bit, so timing the two
-//! compares engines, not networks. [`format`] reads and writes the FP32
+//! compares engines, not networks. [`format`](mod@format) reads and writes the FP32
 //! model file (`docs/FP32_FORMAT.md`).
 
 mod batch;
