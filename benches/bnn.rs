@@ -52,24 +52,33 @@ fn dot_kernels(c: &mut Criterion) {
 fn batch_784_512_10(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(2);
     let model = random_model(&mut rng, &[784, 512, 10]);
+    let fp32 = bnn_fp32::from_binary(&model);
     let pixels: Vec<u8> = (0..IMAGES * 784).map(|_| rng.gen()).collect();
-    let mut g = c.benchmark_group("1bit/784-512-10/batch10000");
+    let mut g = c.benchmark_group("784-512-10/batch10000");
     g.throughput(Throughput::Elements(IMAGES as u64));
     g.sample_size(20);
-    for k in available() {
-        for threads in [1usize, 2] {
+    for threads in [1usize, 2] {
+        // One pool per thread count, built outside the timed loop.
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        for k in available() {
             let opts = RunOptions {
                 kernel: Some(k),
-                threads: Some(threads),
+                threads: None,
             };
-            g.bench_with_input(
-                BenchmarkId::new(k.name(), format!("{threads}t")),
-                &opts,
-                |bench, &opts| {
-                    bench.iter(|| model.predict_batch_with(black_box(&pixels), opts).unwrap())
-                },
-            );
+            let id = BenchmarkId::new(format!("1bit-{}", k.name()), format!("{threads}t"));
+            g.bench_function(id, |bench| {
+                bench.iter(|| {
+                    pool.install(|| model.predict_batch_with(black_box(&pixels), opts).unwrap())
+                })
+            });
         }
+        let id = BenchmarkId::new("fp32-sgemm", format!("{threads}t"));
+        g.bench_function(id, |bench| {
+            bench.iter(|| pool.install(|| fp32.predict_batch(black_box(&pixels), None).unwrap()))
+        });
     }
     g.finish();
 }
@@ -77,15 +86,19 @@ fn batch_784_512_10(c: &mut Criterion) {
 fn single_784_512_10(c: &mut Criterion) {
     let mut rng = ChaCha8Rng::seed_from_u64(3);
     let model = random_model(&mut rng, &[784, 512, 10]);
+    let fp32 = bnn_fp32::from_binary(&model);
     let image: Vec<u8> = (0..784).map(|_| rng.gen()).collect();
-    let mut g = c.benchmark_group("1bit/784-512-10/single");
+    let mut g = c.benchmark_group("784-512-10/single");
     g.throughput(Throughput::Elements(1));
     let mut scores = [0f32; 10];
     for k in available() {
-        g.bench_function(k.name(), |bench| {
+        g.bench_function(format!("1bit-{}", k.name()), |bench| {
             bench.iter(|| model.predict_scores_into(k, black_box(&image), &mut scores))
         });
     }
+    g.bench_function("fp32-sgemm", |bench| {
+        bench.iter(|| fp32.predict_scores_into(black_box(&image), &mut scores))
+    });
     g.finish();
 }
 
