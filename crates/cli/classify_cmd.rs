@@ -12,9 +12,10 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::Context;
-use bnn_core::{Model, RunOptions};
+use bnn_core::{Model, Predictions, RunOptions};
 use bnn_data::idx::ImageStream;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rayon::prelude::*;
 
 use crate::args::RunArgs;
 use crate::inputs::{self, Source};
@@ -56,20 +57,30 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
     let progress = progress_bar(total);
     let started = Instant::now();
     let json = args.format == "json";
-    let count = match &args.output {
+    // One pool for the whole run (classifying and formatting), rather than
+    // one per chunk.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(options.threads.unwrap_or(0))
+        .build()
+        .context("cannot start worker threads")?;
+    let options = RunOptions {
+        threads: None,
+        ..options
+    };
+    let count = pool.install(|| match &args.output {
         None => {
             let mut rows = Rows::new(BufWriter::new(io::stdout().lock()), json);
             let n = classify_all(model, options, &sources, &mut rows, &progress)?;
             rows.finish()?;
-            n
+            Ok(n)
         }
         Some(path) => write_file_atomically(path, |file| {
             let mut rows = Rows::new(BufWriter::new(file), json);
             let n = classify_all(model, options, &sources, &mut rows, &progress)?;
             rows.finish()?;
             Ok(n)
-        })?,
-    };
+        }),
+    })?;
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
     eprintln!(
@@ -128,9 +139,11 @@ fn classify_all(
             return Ok(());
         }
         let p = model.predict_batch_with(pixels, options)?;
-        for (i, path) in pending.iter().enumerate() {
-            rows.write(&path.display().to_string(), 0, p.classes[i], p.scores_of(i))?;
-        }
+        let names: Vec<String> = pending
+            .iter()
+            .map(|path| path.display().to_string())
+            .collect();
+        rows.write_all(&p, |i| (names[i].as_str(), 0))?;
         progress.inc(pending.len() as u64);
         pending.clear();
         pixels.clear();
@@ -159,9 +172,7 @@ fn classify_all(
                         break;
                     }
                     let p = model.predict_batch_with(&buf[..n * per], options)?;
-                    for i in 0..n {
-                        rows.write(&name, index + i, p.classes[i], p.scores_of(i))?;
-                    }
+                    rows.write_all(&p, |i| (name.as_str(), index + i))?;
                     index += n;
                     count += n as u64;
                     progress.inc(n as u64);
@@ -205,6 +216,10 @@ struct Rows<W: Write> {
     started: bool,
 }
 
+/// Rows formatted per parallel task: formatting floats costs more than
+/// classifying, so it is spread over the threads too.
+const FORMAT_BLOCK: usize = 2048;
+
 impl<W: Write> Rows<W> {
     fn new(out: W, json: bool) -> Self {
         Rows {
@@ -214,45 +229,53 @@ impl<W: Write> Rows<W> {
         }
     }
 
-    fn write(
+    /// Writes one row per prediction, in order; `source(i)` names row `i`'s
+    /// input and its index in it.
+    fn write_all<'a>(
         &mut self,
-        source: &str,
-        index: usize,
-        class: usize,
-        scores: &[f32],
+        p: &Predictions,
+        source: impl Fn(usize) -> (&'a str, usize) + Sync,
     ) -> io::Result<()> {
-        let out = &mut self.out;
+        let n = p.classes.len();
+        if n == 0 {
+            return Ok(());
+        }
+        let json = self.json;
+        let blocks: Vec<String> = (0..n.div_ceil(FORMAT_BLOCK))
+            .into_par_iter()
+            .map(|b| {
+                let mut text = String::with_capacity(FORMAT_BLOCK * 160);
+                for i in b * FORMAT_BLOCK..((b + 1) * FORMAT_BLOCK).min(n) {
+                    if json && i > b * FORMAT_BLOCK {
+                        text.push_str(",\n");
+                    }
+                    let (name, index) = source(i);
+                    format_row(&mut text, json, name, index, p.classes[i], p.scores_of(i));
+                }
+                text
+            })
+            .collect();
         if !self.started {
             self.started = true;
-            if self.json {
-                out.write_all(b"[\n")?;
+            if json {
+                self.out.write_all(b"[\n")?;
             } else {
-                out.write_all(b"source,index,class")?;
-                for i in 0..scores.len() {
-                    write!(out, ",score_{i}")?;
+                self.out.write_all(b"source,index,class")?;
+                for i in 0..p.num_classes {
+                    write!(self.out, ",score_{i}")?;
                 }
-                out.write_all(b"\n")?;
+                self.out.write_all(b"\n")?;
             }
-        } else if self.json {
-            out.write_all(b",\n")?;
+        } else if json {
+            self.out.write_all(b",\n")?;
         }
-        if self.json {
-            write!(
-                out,
-                "  {{\"source\": {}, \"index\": {index}, \"class\": {class}",
-                json_string(source)
-            )?;
-            for (i, s) in scores.iter().enumerate() {
-                write!(out, ", \"score_{i}\": {s}")?;
+        for (b, text) in blocks.iter().enumerate() {
+            if json && b > 0 {
+                self.out.write_all(b",\n")?;
             }
-            out.write_all(b"}")
-        } else {
-            write!(out, "{},{index},{class}", csv_field(source))?;
-            for s in scores {
-                write!(out, ",{s}")?;
-            }
-            out.write_all(b"\n")
+            self.out.write_all(text.as_bytes())?;
         }
+        Ok(())
     }
 
     fn finish(mut self) -> io::Result<()> {
@@ -261,6 +284,36 @@ impl<W: Write> Rows<W> {
                 .write_all(if self.started { b"\n]\n" } else { b"[]\n" })?;
         }
         self.out.flush()
+    }
+}
+
+/// One CSV line (with its newline) or one JSON object (without separator).
+fn format_row(
+    out: &mut String,
+    json: bool,
+    source: &str,
+    index: usize,
+    class: usize,
+    scores: &[f32],
+) {
+    use std::fmt::Write as _;
+    // Writing into a String cannot fail.
+    if json {
+        let _ = write!(
+            out,
+            "  {{\"source\": {}, \"index\": {index}, \"class\": {class}",
+            json_string(source)
+        );
+        for (i, s) in scores.iter().enumerate() {
+            let _ = write!(out, ", \"score_{i}\": {s}");
+        }
+        out.push('}');
+    } else {
+        let _ = write!(out, "{},{index},{class}", csv_field(source));
+        for s in scores {
+            let _ = write!(out, ",{s}");
+        }
+        out.push('\n');
     }
 }
 
