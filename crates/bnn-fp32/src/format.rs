@@ -116,21 +116,14 @@ impl Fp32Model {
 
     /// Reads and checks a model file.
     pub fn load(path: &Path) -> Result<Fp32Model, Fp32Error> {
-        let io = |source| Fp32Error::Io {
-            path: path.to_path_buf(),
-            source,
-        };
-        let meta = std::fs::metadata(path).map_err(io)?;
-        if meta.is_dir() {
-            return Err(format_error(path, "is a directory, not a model file"));
-        }
-        if meta.len() > MAX_FILE {
-            return Err(format_error(
-                path,
-                format!("{} bytes is too large for an FP32 model file", meta.len()),
-            ));
-        }
-        let bytes = std::fs::read(path).map_err(io)?;
+        use bnn_core::format::{read_bounded, ReadFailure};
+        let bytes = read_bounded(path, MAX_FILE).map_err(|failure| match failure {
+            ReadFailure::Io(source) => Fp32Error::Io {
+                path: path.to_path_buf(),
+                source,
+            },
+            ReadFailure::Problem(problem) => format_error(path, problem),
+        })?;
         from_bytes(&bytes, path)
     }
 }
