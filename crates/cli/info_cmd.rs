@@ -58,6 +58,11 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     writeln!(out, "file bytes      {}", thousands(file.file_bytes))?;
     writeln!(
         out,
+        "memory bytes    {} (weights row-major and interleaved for the kernels, thresholds, biases)",
+        thousands(model.memory_bytes() as u64)
+    )?;
+    writeln!(
+        out,
         "fp32 bytes      {} (same shape: {} weights and biases as f32)",
         thousands(fp32 as u64),
         thousands(params as u64)

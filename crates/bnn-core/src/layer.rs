@@ -212,6 +212,19 @@ impl BinaryDense {
         matches!(self.transform, Transform::Sign(_))
     }
 
+    /// Bytes this layer holds in memory: the row-major weights (for export
+    /// and the reference), the interleaved copy the kernels read, and the
+    /// per-neuron limits, flips and thresholds or biases.
+    pub fn memory_bytes(&self) -> usize {
+        let per_neuron = match &self.transform {
+            Transform::Sign(t) => t.len() * std::mem::size_of::<Threshold>(),
+            Transform::Scores(b) => b.len() * 4,
+        };
+        8 * (self.weights.words().len() + self.interleaved.len() + self.limits.len())
+            + self.flips.len()
+            + per_neuron
+    }
+
     /// Neurons rounded up to whole kernel blocks.
     pub(crate) fn padded_outputs(&self) -> usize {
         self.limits.len()

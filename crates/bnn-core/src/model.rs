@@ -193,6 +193,11 @@ impl Model {
             .collect()
     }
 
+    /// Bytes the layers hold in memory (see [`BinaryDense::memory_bytes`]).
+    pub fn memory_bytes(&self) -> usize {
+        self.layers.iter().map(|l| l.memory_bytes()).sum()
+    }
+
     /// Total weight bits.
     pub fn weight_bits(&self) -> usize {
         self.layers.iter().map(|l| l.inputs() * l.outputs()).sum()
