@@ -58,7 +58,7 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     writeln!(out, "file bytes      {}", thousands(file.file_bytes))?;
     writeln!(
         out,
-        "memory bytes    {} (weights row-major and interleaved for the kernels, thresholds, biases)",
+        "memory bytes    {} (weights interleaved for the kernels, popcount limits, thresholds or biases)",
         thousands(model.memory_bytes() as u64)
     )?;
     writeln!(

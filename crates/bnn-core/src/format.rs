@@ -74,7 +74,7 @@ pub fn to_bytes(model: &Model, description: &str) -> Vec<u8> {
     }
     w.extend_from_slice(description.as_bytes());
     for layer in model.layers() {
-        for word in to_stream(layer.weights()) {
+        for word in to_stream(&layer.weights()) {
             w.write_u64::<LE>(word).unwrap();
         }
         match layer.transform() {

@@ -107,12 +107,15 @@ pub enum Transform {
     Scores(Vec<f32>),
 }
 
-/// A dense layer of ±1 weights, with its weights also kept in the kernels'
-/// interleaved layout (see [`crate::kernel`]).
+/// A dense layer of ±1 weights, stored in the kernels' interleaved layout
+/// (see [`crate::kernel`]).
 #[derive(Clone, Debug)]
 pub struct BinaryDense {
-    weights: BitMatrix,
+    inputs: usize,
+    outputs: usize,
     transform: Transform,
+    /// The weights, only in the kernels' layout; [`BinaryDense::weights`]
+    /// rebuilds the row-major matrix when asked.
     interleaved: Vec<u64>,
     /// Per neuron (padded to whole blocks), the popcount limit of
     /// `(popcount <= limit) XOR flip`; padding neurons never fire.
@@ -122,7 +125,10 @@ pub struct BinaryDense {
 
 impl PartialEq for BinaryDense {
     fn eq(&self, other: &Self) -> bool {
-        self.weights == other.weights && self.transform == other.transform
+        self.inputs == other.inputs
+            && self.outputs == other.outputs
+            && self.interleaved == other.interleaved
+            && self.transform == other.transform
     }
 }
 
@@ -184,7 +190,8 @@ impl BinaryDense {
             }
         }
         Ok(BinaryDense {
-            weights,
+            inputs,
+            outputs,
             transform,
             interleaved,
             limits,
@@ -193,15 +200,30 @@ impl BinaryDense {
     }
 
     pub fn inputs(&self) -> usize {
-        self.weights.cols()
+        self.inputs
     }
 
     pub fn outputs(&self) -> usize {
-        self.weights.rows()
+        self.outputs
     }
 
-    pub fn weights(&self) -> &BitMatrix {
-        &self.weights
+    /// The weights as a row-major matrix (neurons × inputs), rebuilt from
+    /// the interleaved copy: used by export and the reference, never by
+    /// inference, so the layer keeps one copy of its weights, not two.
+    pub fn weights(&self) -> BitMatrix {
+        let wpr = self.words_per_row();
+        let mut m = BitMatrix::new(self.outputs, self.inputs);
+        for j in 0..self.outputs {
+            let (b, l) = (j / LANES, j % LANES);
+            for (k, w) in m.row_mut(j).iter_mut().enumerate() {
+                *w = self.interleaved[(b * wpr + k) * LANES + l];
+            }
+        }
+        m
+    }
+
+    fn words_per_row(&self) -> usize {
+        words_for(self.inputs)
     }
 
     pub fn transform(&self) -> &Transform {
@@ -212,17 +234,15 @@ impl BinaryDense {
         matches!(self.transform, Transform::Sign(_))
     }
 
-    /// Bytes this layer holds in memory: the row-major weights (for export
-    /// and the reference), the interleaved copy the kernels read, and the
-    /// per-neuron limits, flips and thresholds or biases.
+    /// Bytes this layer holds in memory: the interleaved weights (padded to
+    /// whole words and whole blocks of 8 neurons), the per-neuron popcount
+    /// limits, flips, and thresholds or biases.
     pub fn memory_bytes(&self) -> usize {
         let per_neuron = match &self.transform {
             Transform::Sign(t) => t.len() * std::mem::size_of::<Threshold>(),
             Transform::Scores(b) => b.len() * 4,
         };
-        8 * (self.weights.words().len() + self.interleaved.len() + self.limits.len())
-            + self.flips.len()
-            + per_neuron
+        8 * (self.interleaved.len() + self.limits.len()) + self.flips.len() + per_neuron
     }
 
     /// Neurons rounded up to whole kernel blocks.
@@ -254,7 +274,7 @@ impl BinaryDense {
 
     /// Popcounts per row and padded neuron.
     pub(crate) fn popcounts(&self, kernel: Kernel, xs: &[u64], rows: usize, out: &mut [u32]) {
-        let wpr = self.weights.words_per_row();
+        let wpr = self.words_per_row();
         kernel.block_popcounts(
             xs,
             rows,
@@ -272,7 +292,7 @@ impl BinaryDense {
         let args = FireArgs {
             xs,
             rows,
-            wpr: self.weights.words_per_row(),
+            wpr: self.words_per_row(),
             weights: &self.interleaved,
             blocks,
             limits: &self.limits,
