@@ -92,6 +92,21 @@ impl Predictions {
     }
 }
 
+/// Runs `work` on rayon's global pool (`None`) or on a pool of `threads`
+/// threads built for the call; shared by the engines of this workspace.
+pub fn with_threads<R: Send>(
+    threads: Option<usize>,
+    work: impl FnOnce() -> R + Send,
+) -> std::result::Result<R, rayon::ThreadPoolBuildError> {
+    match threads {
+        None => Ok(work()),
+        Some(n) => Ok(rayon::ThreadPoolBuilder::new()
+            .num_threads(n)
+            .build()?
+            .install(work)),
+    }
+}
+
 /// Images per unit of batch work: large enough to amortise a weight tile
 /// over many images, small enough that every core gets many units.
 const CHUNK: usize = 64;
@@ -251,7 +266,7 @@ impl Model {
         let n = pixels.len() / per;
         let c = self.num_classes();
         let mut scores = vec![0f32; n * c];
-        let mut run = || {
+        let run = || {
             pixels
                 .par_chunks(CHUNK * per)
                 .zip(scores.par_chunks_mut(CHUNK * c))
@@ -259,17 +274,10 @@ impl Model {
                     self.run_chunk(kernel, px, px.len() / per, scratch, sc);
                 });
         };
-        match options.threads {
-            None => run(),
-            Some(threads) => rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .map_err(|e| Error::Threads {
-                    threads,
-                    reason: e.to_string(),
-                })?
-                .install(run),
-        }
+        with_threads(options.threads, run).map_err(|e| Error::Threads {
+            threads: options.threads.unwrap_or(0),
+            reason: e.to_string(),
+        })?;
         let classes = scores
             .chunks_exact(c)
             .map(|s| self.rule.decide(s))

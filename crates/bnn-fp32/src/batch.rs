@@ -72,7 +72,7 @@ impl Fp32Model {
         let c = self.num_classes();
         let mut scores = vec![0f32; pixels.len() / per * c];
         let images = pixels.len() / per;
-        let mut run = || {
+        let run = || {
             // A batch smaller than a chunk per thread is shared out evenly.
             let chunk = images
                 .div_ceil(rayon::current_num_threads())
@@ -82,17 +82,10 @@ impl Fp32Model {
                 .zip(scores.par_chunks_mut(chunk * c))
                 .for_each_init(Scratch::default, |s, (px, sc)| self.run_chunk(px, s, sc));
         };
-        match threads {
-            None => run(),
-            Some(threads) => rayon::ThreadPoolBuilder::new()
-                .num_threads(threads)
-                .build()
-                .map_err(|e| Fp32Error::Threads {
-                    threads,
-                    reason: e.to_string(),
-                })?
-                .install(run),
-        }
+        bnn_core::model::with_threads(threads, run).map_err(|e| Fp32Error::Threads {
+            threads: threads.unwrap_or(0),
+            reason: e.to_string(),
+        })?;
         let classes = scores
             .chunks_exact(c)
             .map(|s| self.rule().decide(s))
