@@ -8,7 +8,7 @@
 //! multi-gigabyte allocation.
 
 use std::io::{Cursor, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use byteorder::{LittleEndian as LE, ReadBytesExt, WriteBytesExt};
 
@@ -212,16 +212,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
     let input_len = r.read_u32::<LE>().expect("header length checked");
     let layer_count = r.read_u32::<LE>().expect("header length checked");
     let description_len = r.read_u32::<LE>().expect("header length checked");
-    if input_len == 0 || input_len > MAX_WIDTH {
-        return Err(err(format!(
-            "input length {input_len} is out of range 1..={MAX_WIDTH}"
-        )));
-    }
-    if layer_count == 0 || layer_count > MAX_LAYERS {
-        return Err(err(format!(
-            "layer count {layer_count} is out of range 1..={MAX_LAYERS}"
-        )));
-    }
+    check_counts(input_len, layer_count).map_err(err)?;
     if description_len > MAX_DESCRIPTION {
         return Err(err(format!(
             "description length {description_len} exceeds {MAX_DESCRIPTION}"
@@ -345,6 +336,22 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
     })
 }
 
+/// Checks the input length and layer count of a header against the limits
+/// every model file of this workspace shares.
+pub fn check_counts(input_len: u32, layer_count: u32) -> std::result::Result<(), String> {
+    if input_len == 0 || input_len > MAX_WIDTH {
+        return Err(format!(
+            "input length {input_len} is out of range 1..={MAX_WIDTH}"
+        ));
+    }
+    if layer_count == 0 || layer_count > MAX_LAYERS {
+        return Err(format!(
+            "layer count {layer_count} is out of range 1..={MAX_LAYERS}"
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a file whose last 4 bytes are the CRC-32 of the rest: its length
 /// must be exactly the `expected` bytes its header describes, and the CRC
 /// must match. Returns where the body ends (the CRC's offset). Shared by the
@@ -371,9 +378,4 @@ pub fn check_length_and_crc(bytes: &[u8], expected: u64) -> std::result::Result<
         ));
     }
     Ok(body_end)
-}
-
-/// A path-less name for errors about in-memory bytes.
-pub fn memory_path() -> PathBuf {
-    PathBuf::from("<memory>")
 }

@@ -8,7 +8,7 @@
 //! multi-gigabyte allocation.
 
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bnn_core::DecisionRule;
 use byteorder::{LittleEndian as LE, ReadBytesExt, WriteBytesExt};
@@ -24,9 +24,9 @@ pub const VERSION: u16 = 1;
 /// Fixed header bytes before the layer table.
 pub const HEADER_LEN: usize = 24;
 /// Largest accepted layer width or input length.
-pub const MAX_WIDTH: u32 = 1 << 24;
+pub const MAX_WIDTH: u32 = bnn_core::format::MAX_WIDTH;
 /// Largest accepted number of layers.
-pub const MAX_LAYERS: u32 = 1024;
+pub const MAX_LAYERS: u32 = bnn_core::format::MAX_LAYERS;
 /// Largest accepted file.
 pub const MAX_FILE: u64 = 1 << 32;
 
@@ -188,16 +188,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Fp32Model, Fp32Error> {
     }
     let input_len = r.read_u32::<LE>().expect("header length checked");
     let layer_count = r.read_u32::<LE>().expect("header length checked");
-    if input_len == 0 || input_len > MAX_WIDTH {
-        return Err(err(format!(
-            "input length {input_len} is out of range 1..={MAX_WIDTH}"
-        )));
-    }
-    if layer_count == 0 || layer_count > MAX_LAYERS {
-        return Err(err(format!(
-            "layer count {layer_count} is out of range 1..={MAX_LAYERS}"
-        )));
-    }
+    bnn_core::format::check_counts(input_len, layer_count).map_err(err)?;
     let table_end = HEADER_LEN + 4 * layer_count as usize;
     if bytes.len() < table_end {
         return Err(err(format!(
@@ -258,9 +249,4 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Fp32Model, Fp32Error> {
         });
     }
     Fp32Model::new(input, hidden, layers, rule).map_err(|e| err(e.to_string()))
-}
-
-/// A path-less name for errors about in-memory bytes.
-pub fn memory_path() -> PathBuf {
-    PathBuf::from("<memory>")
 }
