@@ -55,7 +55,9 @@ impl Reference {
         let mut all = Vec::with_capacity(self.layers.len());
         for layer in &self.layers {
             // Sums of ±1 products stay exact integers in f32 up to 2^24 terms.
-            let dots = x.dot(&layer.weights.t());
+            // `dot` may return a column-major result for degenerate shapes
+            // (one row, one neuron); callers get row-major arrays.
+            let dots = x.dot(&layer.weights.t()).as_standard_layout().into_owned();
             x = match &layer.transform {
                 Transform::Sign(thresholds) => apply_thresholds(&dots, thresholds),
                 Transform::Scores(bias) => &dots + &Array1::from(bias.clone()),

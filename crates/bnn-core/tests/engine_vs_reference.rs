@@ -159,3 +159,18 @@ fn bad_batches_are_errors() {
     assert!(err.contains("15 bytes"), "{err}");
     assert!(model.predict_batch(&[]).unwrap().is_empty());
 }
+
+#[test]
+fn tiny_shapes_match_reference() {
+    // Single rows, single inputs and single outputs are where a matrix
+    // library may hand back a non-standard memory layout.
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for input_len in [1usize, 2, 65] {
+        for widths in [vec![1], vec![1, 1], vec![3, 1], vec![1, 4], vec![64, 2]] {
+            for images in [1usize, 2, 3] {
+                let model = random_model(&mut rng, input_len, &widths, DecisionRule::Scores);
+                check(&model, images, &mut rng);
+            }
+        }
+    }
+}
