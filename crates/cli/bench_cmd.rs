@@ -69,12 +69,12 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     print_report(&report, &mut out)?;
     if let Some(path) = &args.json {
-        bnn_core::atomic::write_file(path, report.to_json().as_bytes())
+        bnn_io::write::write_file(path, report.to_json().as_bytes())
             .with_context(|| format!("{}: cannot write JSON", path.display()))?;
         writeln!(out, "wrote {}", path.display())?;
     }
     if let Some(path) = &args.chart {
-        bnn_core::atomic::write_file(path, bnn_bench::svg_chart(&report).as_bytes())
+        bnn_io::write::write_file(path, bnn_bench::svg_chart(&report).as_bytes())
             .with_context(|| format!("{}: cannot write chart", path.display()))?;
         writeln!(out, "wrote {}", path.display())?;
     }

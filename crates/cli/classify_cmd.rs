@@ -191,7 +191,7 @@ fn write_file_atomically<T>(
     path: &Path,
     write: impl FnOnce(&File) -> anyhow::Result<T>,
 ) -> anyhow::Result<T> {
-    let tmp = bnn_core::atomic::temp_path(path).with_context(|| format!("{}", path.display()))?;
+    let tmp = bnn_io::write::temp_path(path).with_context(|| format!("{}", path.display()))?;
     let result = (|| {
         let file = File::create(&tmp)
             .with_context(|| format!("{}: cannot create output", path.display()))?;

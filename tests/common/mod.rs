@@ -20,9 +20,9 @@ pub fn seed_model() -> PathBuf {
     root().join("weights/seed.bnn")
 }
 
-/// The seed project's NumPy weights, shared beside the repository.
+/// The seed project's NumPy weights, shipped byte-identical in `weights/seed/`.
 pub fn seed_npz() -> PathBuf {
-    let path = root().join("../shared/seed/bnn_weights_1bit.npz");
+    let path = root().join("weights/seed/bnn_weights_1bit.npz");
     assert!(
         path.is_file(),
         "{}: the seed weights are missing; the import tests need them",

@@ -124,7 +124,7 @@ pub fn save(model: &Model, description: &str, path: &Path) -> Result<()> {
             description.len()
         )));
     }
-    crate::atomic::write_file(path, &to_bytes(model, description)).map_err(|error| Error::Io {
+    bnn_io::write::write_file(path, &to_bytes(model, description)).map_err(|error| Error::Io {
         path: path.to_path_buf(),
         error,
     })
@@ -132,42 +132,14 @@ pub fn save(model: &Model, description: &str, path: &Path) -> Result<()> {
 
 /// Reads and checks a model file.
 pub fn load(path: &Path) -> Result<ModelFile> {
-    let bytes = read_bounded(path, MAX_FILE).map_err(|failure| match failure {
-        ReadFailure::Io(error) => Error::Io {
+    let bytes = bnn_io::read::read_file(path, MAX_FILE).map_err(|failure| match failure {
+        bnn_io::read::ReadFailure::Io(error) => Error::Io {
             path: path.to_path_buf(),
             error,
         },
-        ReadFailure::Problem(problem) => format_error(path, problem),
+        bnn_io::read::ReadFailure::Problem(problem) => format_error(path, problem),
     })?;
     from_bytes(&bytes, path)
-}
-
-/// Why [`read_bounded`] failed.
-#[derive(Debug)]
-pub enum ReadFailure {
-    /// The operating system refused.
-    Io(std::io::Error),
-    /// The path is a directory, or the file is larger than accepted.
-    Problem(String),
-}
-
-/// Reads a whole model file, refusing directories and files over `max`
-/// bytes before reading anything. Shared by the model readers of this
-/// workspace, so they refuse the same things with the same words.
-pub fn read_bounded(path: &Path, max: u64) -> std::result::Result<Vec<u8>, ReadFailure> {
-    let meta = std::fs::metadata(path).map_err(ReadFailure::Io)?;
-    if meta.is_dir() {
-        return Err(ReadFailure::Problem(
-            "is a directory, not a model file".into(),
-        ));
-    }
-    if meta.len() > max {
-        return Err(ReadFailure::Problem(format!(
-            "{} bytes is too large for a model file",
-            meta.len()
-        )));
-    }
-    std::fs::read(path).map_err(ReadFailure::Io)
 }
 
 fn format_error(path: &Path, problem: impl Into<String>) -> Error {

@@ -17,7 +17,6 @@
 //! same network in f32 with `ndarray` and is the oracle the packed engine is
 //! tested against; [`format`] reads and writes the `.bnn` file.
 
-pub mod atomic;
 pub mod bits;
 pub mod error;
 pub mod format;

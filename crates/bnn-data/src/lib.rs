@@ -27,7 +27,6 @@
 //! ```
 
 mod atomic;
-mod bounded;
 pub mod error;
 pub mod fetch;
 pub mod idx;

@@ -108,7 +108,7 @@ impl Fp32Model {
                 format!("{size} bytes exceed the format's limit of {MAX_FILE}"),
             ));
         }
-        bnn_core::atomic::write_file(path, &to_bytes(self)).map_err(|source| Fp32Error::Io {
+        bnn_io::write::write_file(path, &to_bytes(self)).map_err(|source| Fp32Error::Io {
             path: path.to_path_buf(),
             source,
         })
@@ -116,8 +116,8 @@ impl Fp32Model {
 
     /// Reads and checks a model file.
     pub fn load(path: &Path) -> Result<Fp32Model, Fp32Error> {
-        use bnn_core::format::{read_bounded, ReadFailure};
-        let bytes = read_bounded(path, MAX_FILE).map_err(|failure| match failure {
+        use bnn_io::read::{read_file, ReadFailure};
+        let bytes = read_file(path, MAX_FILE).map_err(|failure| match failure {
             ReadFailure::Io(source) => Fp32Error::Io {
                 path: path.to_path_buf(),
                 source,

@@ -107,7 +107,7 @@ pub fn to_bytes(state: &TrainState) -> Vec<u8> {
 
 /// Writes the state atomically.
 pub fn save(state: &TrainState, path: &Path) -> Result<()> {
-    bnn_core::atomic::write_file(path, &to_bytes(state)).map_err(io_at(path))
+    bnn_io::write::write_file(path, &to_bytes(state)).map_err(io_at(path))
 }
 
 /// Reads and checks a checkpoint.

@@ -85,7 +85,7 @@ pub fn write_outputs(outcome: &TrainOutcome, model_path: &Path, command: &str) -
     let report_path = beside(model_path, "json");
     let mut json = serde_json::to_vec_pretty(&report).expect("report serialises");
     json.push(b'\n');
-    bnn_core::atomic::write_file(&report_path, &json).map_err(io_at(&report_path))?;
+    bnn_io::write::write_file(&report_path, &json).map_err(io_at(&report_path))?;
     let chart_path = beside(model_path, "svg");
     let title = format!(
         "{} ({}): test {:.2}%",
@@ -95,7 +95,7 @@ pub fn write_outputs(outcome: &TrainOutcome, model_path: &Path, command: &str) -
     );
     let svg = crate::chart::training_curve_svg(&title, &outcome.history)
         .map_err(|e| TrainError::Other(format!("{}: chart: {e}", chart_path.display())))?;
-    bnn_core::atomic::write_file(&chart_path, svg.as_bytes()).map_err(io_at(&chart_path))?;
+    bnn_io::write::write_file(&chart_path, svg.as_bytes()).map_err(io_at(&chart_path))?;
     Ok(Written {
         model: model_path.to_path_buf(),
         report: report_path,

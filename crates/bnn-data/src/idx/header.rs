@@ -5,8 +5,8 @@ use std::io::Read;
 use std::path::Path;
 
 use super::{IMAGES_MAGIC, LABELS_MAGIC};
-use crate::bounded::read_full;
 use crate::error::DataError;
+use bnn_io::read::read_full;
 
 /// The two IDX layouts MNIST uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,8 +5,8 @@ use std::path::Path;
 use super::header::{Header, Kind};
 use super::source::{is_eof, Source};
 use super::{Images, Labels};
-use crate::bounded::read_bounded;
 use crate::error::DataError;
+use bnn_io::read::read_bounded;
 
 /// Reads an IDX3 image file (magic `0x00000803`), raw or gzip-compressed.
 ///

@@ -10,8 +10,8 @@ use std::path::Path;
 
 use flate2::read::MultiGzDecoder;
 
-use crate::bounded::read_full;
 use crate::error::DataError;
+use bnn_io::read::read_full;
 
 /// The first two bytes of every gzip stream.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];

@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 
 use super::header::{Header, Kind};
 use super::source::{is_eof, Source};
-use crate::bounded::{read_bounded, read_full};
 use crate::error::DataError;
+use bnn_io::read::{read_bounded, read_full};
 
 /// A reader that yields images from an IDX3 file (raw or gzip) in chunks.
 ///

@@ -13,7 +13,7 @@ use std::io::Read;
 use super::data::NpyData;
 use super::pydict::{parse_dict, PyValue};
 use super::NpyArray;
-use crate::bounded::{read_bounded, read_full};
+use bnn_io::read::{read_bounded, read_full};
 
 const MAGIC: &[u8; 6] = b"\x93NUMPY";
 

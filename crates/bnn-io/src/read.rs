@@ -6,10 +6,11 @@
 //! buffer grows only as bytes actually arrive.
 
 use std::io::{self, Read};
+use std::path::Path;
 
 /// Most bytes reserved before any data has been seen. Larger payloads still
 /// work; the buffer simply grows as they are read.
-pub(crate) const MAX_RESERVE: usize = 16 << 20;
+pub const MAX_RESERVE: usize = 16 << 20;
 
 /// Appends to `buf` up to `expected + 1` bytes from `reader` and returns how
 /// many were appended.
@@ -18,7 +19,7 @@ pub(crate) const MAX_RESERVE: usize = 16 << 20;
 /// (`== expected`) from "too long" (`> expected`) and "too short"
 /// (`< expected`) without reading an unbounded tail. On error the bytes read
 /// so far stay in `buf`, so the caller can report how far it got.
-pub(crate) fn read_bounded<R: Read + ?Sized>(
+pub fn read_bounded<R: Read + ?Sized>(
     reader: &mut R,
     expected: u64,
     buf: &mut Vec<u8>,
@@ -34,7 +35,7 @@ pub(crate) fn read_bounded<R: Read + ?Sized>(
 ///
 /// Unlike `read_exact`, a short read is reported as a count rather than an
 /// error, so the caller can say how many bytes were found.
-pub(crate) fn read_full<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
+pub fn read_full<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io::Result<usize> {
     let mut filled = 0;
     while filled < buf.len() {
         match reader.read(&mut buf[filled..]) {
@@ -45,6 +46,34 @@ pub(crate) fn read_full<R: Read + ?Sized>(reader: &mut R, buf: &mut [u8]) -> io:
         }
     }
     Ok(filled)
+}
+
+/// Why [`read_file`] failed.
+#[derive(Debug)]
+pub enum ReadFailure {
+    /// The operating system refused.
+    Io(std::io::Error),
+    /// The path is a directory, or the file is larger than accepted.
+    Problem(String),
+}
+
+/// Reads a whole model file, refusing directories and files over `max`
+/// bytes before reading anything. Shared by the model readers of this
+/// workspace, so they refuse the same things with the same words.
+pub fn read_file(path: &Path, max: u64) -> Result<Vec<u8>, ReadFailure> {
+    let meta = std::fs::metadata(path).map_err(ReadFailure::Io)?;
+    if meta.is_dir() {
+        return Err(ReadFailure::Problem(
+            "is a directory, not a model file".into(),
+        ));
+    }
+    if meta.len() > max {
+        return Err(ReadFailure::Problem(format!(
+            "{} bytes is too large for a model file",
+            meta.len()
+        )));
+    }
+    std::fs::read(path).map_err(ReadFailure::Io)
 }
 
 #[cfg(test)]
