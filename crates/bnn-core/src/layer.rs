@@ -42,6 +42,26 @@ impl Threshold {
         }
     }
 
+    /// The same test on the popcount of `x XOR w` over `inputs` bits: the
+    /// neuron fires iff `(popcount <= limit) != flip`. Kernels and exported
+    /// code compare popcounts directly, saving a subtraction and a doubling
+    /// per neuron; the limit is clamped to `[-1, inputs]`, where it already
+    /// means "never" or "always", so it fits the narrow integers hardware
+    /// export sizes from `inputs`, whatever value a model file holds.
+    ///
+    /// With `dot = n − 2p`: not flipped, `dot ≥ v ⇔ p ≤ ⌊(n − v)/2⌋`;
+    /// flipped, `dot ≤ v ⇔ p ≥ ⌈(n − v)/2⌉ ⇔ ¬(p ≤ ⌈(n − v)/2⌉ − 1)`.
+    pub fn popcount_limit(self, inputs: usize) -> i64 {
+        let n = inputs as i64;
+        let d = n - i64::from(self.value);
+        let limit = if self.flip {
+            d.div_euclid(2) + d.rem_euclid(2) - 1
+        } else {
+            d.div_euclid(2)
+        };
+        limit.clamp(-1, n)
+    }
+
     /// The threshold of `sign(dot + bias)` with `sign(0) = +1`: fires iff
     /// `dot >= ⌈−bias⌉`. Exact for any finite bias, because `dot` is an
     /// integer; the value is clamped to `±(inputs + 1)`, beyond which the
@@ -176,16 +196,8 @@ impl BinaryDense {
         let mut limits = vec![-1i64; blocks * LANES];
         let mut flips = vec![0u8; blocks];
         if let Transform::Sign(thresholds) = &transform {
-            let n = inputs as i64;
             for (j, t) in thresholds.iter().enumerate() {
-                // dot = n − 2p. Not flipped: dot ≥ v ⇔ p ≤ ⌊(n − v)/2⌋.
-                // Flipped: dot ≤ v ⇔ p ≥ ⌈(n − v)/2⌉ ⇔ ¬(p ≤ ⌈(n − v)/2⌉ − 1).
-                let d = n - i64::from(t.value);
-                limits[j] = if t.flip {
-                    d.div_euclid(2) + d.rem_euclid(2) - 1
-                } else {
-                    d.div_euclid(2)
-                };
+                limits[j] = t.popcount_limit(inputs);
                 flips[j / LANES] |= u8::from(t.flip) << (j % LANES);
             }
         }
@@ -354,7 +366,35 @@ mod tests {
         }
     }
 
-    /// The popcount limits reproduce `Threshold::fires` for every dot.
+    /// The popcount limit fires exactly when the threshold does, for
+    /// thresholds well beyond the reachable range, and stays in `[-1, n]`.
+    #[test]
+    fn popcount_limit_matches_threshold() {
+        for n in [1usize, 2, 3, 8, 63, 64, 65] {
+            for v in -(n as i32) - 4..=n as i32 + 4 {
+                for t in [Threshold::at_least(v), Threshold::at_most(v)] {
+                    let limit = t.popcount_limit(n);
+                    assert!((-1..=n as i64).contains(&limit), "n {n} {t:?}: {limit}");
+                    for p in 0..=n as i64 {
+                        let dot = n as i32 - 2 * p as i32;
+                        assert_eq!((p <= limit) != t.flip, t.fires(dot), "n {n} {t:?} p {p}");
+                    }
+                }
+            }
+        }
+        // Thresholds far out of reach clamp to "never" and "always".
+        let limits = [
+            Threshold::at_most(i32::MIN),
+            Threshold::at_least(i32::MIN),
+            Threshold::at_least(i32::MAX),
+            Threshold::at_most(i32::MAX),
+        ]
+        .map(|t| t.popcount_limit(5));
+        assert_eq!(limits, [5, 5, -1, -1]);
+    }
+
+    /// The layer's stored limits and flips reproduce `Threshold::fires` for
+    /// every dot.
     #[test]
     fn limits_match_thresholds() {
         for n in [1usize, 2, 7, 64, 65] {

@@ -2,11 +2,9 @@
 //! weights re-packed into the target's word size, every hidden threshold as
 //! a popcount limit, and the output layer's float biases.
 //!
-//! A hidden neuron over `n` inputs fires iff `dot >= v` (or `dot <= v` when
-//! flipped), and `dot = n − 2·popcount`. Comparing the popcount directly
-//! saves the generated code a subtraction and a doubling per neuron, and
-//! clamping the limit to `[-1, n]` bounds the integer width the hardware
-//! needs, whatever threshold a model file holds.
+//! Hidden thresholds become popcount limits through the engine's own
+//! [`Threshold::popcount_limit`], so exported code and the engine cannot
+//! disagree on a neuron.
 
 use bnn_core::{DecisionRule, Model, Threshold, Transform};
 
@@ -63,18 +61,9 @@ pub struct Limit {
 
 impl Limit {
     /// The popcount form of an engine threshold over `n` inputs.
-    ///
-    /// Not flipped: `n − 2p ≥ v ⇔ p ≤ ⌊(n − v)/2⌋`. Flipped:
-    /// `n − 2p ≤ v ⇔ p ≥ ⌈(n − v)/2⌉ ⇔ ¬(p ≤ ⌈(n − v)/2⌉ − 1)`.
     pub fn from_threshold(t: Threshold, n: usize) -> Self {
-        let d = n as i64 - i64::from(t.value);
-        let limit = if t.flip {
-            d.div_euclid(2) + d.rem_euclid(2) - 1
-        } else {
-            d.div_euclid(2)
-        };
         Limit {
-            limit: limit.clamp(-1, n as i64),
+            limit: t.popcount_limit(n),
             flip: t.flip,
         }
     }
@@ -241,28 +230,38 @@ mod tests {
     use super::*;
     use bnn_core::{BinaryDense, BitMatrix};
 
-    /// The popcount limit fires exactly when the engine's threshold does, for
-    /// thresholds well beyond the reachable range.
+    /// A plan's hidden limits fire exactly when the model's thresholds do,
+    /// each over its own layer's input count (not the model's input length).
     #[test]
-    fn limits_match_thresholds() {
-        for n in [1usize, 2, 3, 8, 63, 64, 65] {
-            for v in -(n as i32) - 4..=n as i32 + 4 {
-                for t in [Threshold::at_least(v), Threshold::at_most(v)] {
-                    let l = Limit::from_threshold(t, n);
-                    assert!((-1..=n as i64).contains(&l.limit));
-                    for p in 0..=n as u32 {
-                        let dot = n as i32 - 2 * p as i32;
-                        assert_eq!(l.fires(p), t.fires(dot), "n {n} {t:?} p {p}");
-                    }
-                }
+    fn hidden_limits_fire_like_the_model() {
+        let (inputs, hidden) = (70usize, 5usize);
+        let thresholds: Vec<Threshold> = (-3..=3)
+            .flat_map(|v| [Threshold::at_least(v), Threshold::at_most(v)])
+            .chain([Threshold::at_most(i32::MIN), Threshold::at_least(i32::MAX)])
+            .collect();
+        let first = BinaryDense::hidden(
+            BitMatrix::new(hidden, inputs),
+            vec![Threshold::at_least(0); hidden],
+        )
+        .unwrap();
+        let second =
+            BinaryDense::hidden(BitMatrix::new(thresholds.len(), hidden), thresholds.clone())
+                .unwrap();
+        let out = BinaryDense::output(BitMatrix::new(2, thresholds.len()), vec![0.0; 2]).unwrap();
+        let model =
+            Model::new(inputs, 128, vec![first, second, out], DecisionRule::Scores).unwrap();
+        let plan = Plan::new(&model, WordBits::W32).unwrap();
+        let Kind::Hidden(limits) = &plan.layers[1].kind else {
+            panic!("layer 1 is hidden");
+        };
+        assert_eq!(limits.len(), thresholds.len());
+        for (l, t) in limits.iter().zip(&thresholds) {
+            assert!((-1..=hidden as i64).contains(&l.limit), "{t:?}: {l:?}");
+            for p in 0..=hidden as u32 {
+                let dot = hidden as i32 - 2 * p as i32;
+                assert_eq!(l.fires(p), t.fires(dot), "{t:?} p {p}");
             }
         }
-        // Thresholds far out of reach clamp to "never" and "always".
-        let never = Limit::from_threshold(Threshold::at_most(i32::MIN), 5);
-        let always = Limit::from_threshold(Threshold::at_least(i32::MIN), 5);
-        let never2 = Limit::from_threshold(Threshold::at_least(i32::MAX), 5);
-        assert_eq!((never.limit, always.limit, never2.limit), (5, 5, -1));
-        assert!((0..=5).all(|p| !never.fires(p) && always.fires(p) && !never2.fires(p)));
     }
 
     #[test]
