@@ -13,9 +13,11 @@
 //! product, and so is a batch norm in front of the sign ([`layer::Threshold`]):
 //! no floating point runs before the output layer.
 //!
-//! [`model::Model`] runs one image or a batch (rayon); [`reference`] runs the
-//! same network in f32 with `ndarray` and is the oracle the packed engine is
-//! tested against; [`format`] reads and writes the `.bnn` file.
+//! [`model::Model`] runs one image or a batch (rayon); [`format`] reads and
+//! writes the `.bnn` file. With the `reference` feature, `reference` runs the
+//! same network in f32 with `ndarray`: the oracle the packed engine is tested
+//! against, kept out of the default build so the engine carries no
+//! linear-algebra crate.
 
 pub mod bits;
 pub mod error;
@@ -23,6 +25,7 @@ pub mod format;
 pub mod kernel;
 pub mod layer;
 pub mod model;
+#[cfg(feature = "reference")]
 pub mod reference;
 
 pub use bits::BitMatrix;
@@ -31,4 +34,5 @@ pub use format::ModelFile;
 pub use kernel::Kernel;
 pub use layer::{BinaryDense, Threshold, Transform};
 pub use model::{DecisionRule, Model, Predictions, RunOptions};
+#[cfg(feature = "reference")]
 pub use reference::Reference;
