@@ -74,7 +74,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         writeln!(out, "wrote {}", path.display())?;
     }
     if let Some(path) = &args.chart {
-        bnn_io::write::write_file(path, bnn_bench::svg_chart(&report).as_bytes())
+        bnn_io::write::write_file(path, crate::chart::bench_throughput(&report).as_bytes())
             .with_context(|| format!("{}: cannot write chart", path.display()))?;
         writeln!(out, "wrote {}", path.display())?;
     }

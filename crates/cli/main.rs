@@ -7,6 +7,7 @@
 
 mod args;
 mod bench_cmd;
+mod chart;
 mod classify_cmd;
 mod demo_cmd;
 mod eval_cmd;
@@ -17,6 +18,8 @@ mod info_cmd;
 mod inputs;
 mod mnist_dir;
 mod output;
+mod progress;
+mod svg;
 mod train_cmd;
 
 use std::io::{self, Write};

@@ -4,10 +4,11 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use bnn_train::progress::{Log, Silent, Terminal};
+use bnn_train::progress::Silent;
 use bnn_train::{Dataset, Progress, TrainConfig, TrainError, TrainOptions};
 
 use crate::args::DataArgs;
+use crate::progress::{Log, Terminal};
 use crate::UsageError;
 
 #[derive(clap::Args, Debug)]
@@ -297,7 +298,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         None => work()?,
     };
     let command = command_line();
-    let written = bnn_train::output::write_outputs(&outcome, &output, &command)?;
+    let chart = crate::chart::training_curve_of(&outcome, &output);
+    let written = bnn_train::output::write_outputs(&outcome, &output, &command, &chart)?;
     println!(
         "{}: best epoch {} of {}, validation {:.2} %, test {:.2} %, {:.1} s ({:.2} s/epoch), {} bytes",
         written.model.display(),

@@ -7,10 +7,8 @@
 //! meaningful even when absolute numbers move. Every throughput comes with
 //! the accuracy of the same run's predictions.
 
-mod chart;
 mod report;
 mod run;
 
-pub use chart::svg_chart;
 pub use report::{thousands, BenchReport, Latency, ModelSummary, Throughput};
 pub use run::{run, Candidate, Config, Engine};

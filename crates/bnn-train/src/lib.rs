@@ -28,7 +28,6 @@
 //! # Ok(()) }
 //! ```
 
-pub mod chart;
 pub mod checkpoint;
 pub mod config;
 pub mod data;

@@ -1,6 +1,7 @@
 //! What a finished run leaves beside its model: the model itself, a JSON
 //! report (command, seed, epochs, accuracies, time, file size and every
-//! epoch's metrics) and the training-curve chart. All written atomically.
+//! epoch's metrics) and the training-curve chart, which the caller draws
+//! from the outcome's history. All written atomically.
 
 use std::path::{Path, PathBuf};
 
@@ -48,8 +49,13 @@ pub fn beside(model: &Path, ext: &str) -> PathBuf {
 }
 
 /// Writes the model (a `.bnn` with its description, or an FP32 model
-/// file), the report and the chart.
-pub fn write_outputs(outcome: &TrainOutcome, model_path: &Path, command: &str) -> Result<Written> {
+/// file), the report, and `chart` (an SVG document) as the `.svg`.
+pub fn write_outputs(
+    outcome: &TrainOutcome,
+    model_path: &Path,
+    command: &str,
+    chart: &str,
+) -> Result<Written> {
     match &outcome.model {
         Trained::Binary(model) => {
             bnn_core::format::save(model, &outcome.description(), model_path)?;
@@ -87,15 +93,7 @@ pub fn write_outputs(outcome: &TrainOutcome, model_path: &Path, command: &str) -
     json.push(b'\n');
     bnn_io::write::write_file(&report_path, &json).map_err(io_at(&report_path))?;
     let chart_path = beside(model_path, "svg");
-    let title = format!(
-        "{} ({}): test {:.2}%",
-        report.model,
-        outcome.config.recipe,
-        100.0 * outcome.test_accuracy
-    );
-    let svg = crate::chart::training_curve_svg(&title, &outcome.history)
-        .map_err(|e| TrainError::Other(format!("{}: chart: {e}", chart_path.display())))?;
-    bnn_io::write::write_file(&chart_path, svg.as_bytes()).map_err(io_at(&chart_path))?;
+    bnn_io::write::write_file(&chart_path, chart.as_bytes()).map_err(io_at(&chart_path))?;
     Ok(Written {
         model: model_path.to_path_buf(),
         report: report_path,

@@ -48,7 +48,8 @@ fn exported_model_matches_trainer_forward_pass() {
         let outcome = run(&config, &data);
         assert_eq!(outcome.agreement, (10_000, 10_000), "{name}");
         let path = dir.path().join(format!("{name}.bnn"));
-        bnn_train::output::write_outputs(&outcome, &path, "test").unwrap();
+        let chart = format!("<svg>{name}</svg>\n");
+        let written = bnn_train::output::write_outputs(&outcome, &path, "test", &chart).unwrap();
         let loaded = bnn_core::format::load(&path).unwrap();
         let engine = loaded.model.predict_batch(data.test().pixels).unwrap();
         assert_eq!(engine, outcome.test_predictions, "{name}");
@@ -66,8 +67,8 @@ fn exported_model_matches_trainer_forward_pass() {
             serde_json::from_slice(&std::fs::read(path.with_extension("json")).unwrap()).unwrap();
         assert_eq!(report["best_epoch"], outcome.best_epoch);
         assert_eq!(report["history"].as_array().unwrap().len(), config.epochs);
-        let svg = std::fs::read_to_string(path.with_extension("svg")).unwrap();
-        assert!(svg.starts_with("<svg") && svg.contains("polyline"), "chart");
+        assert_eq!(written.chart, path.with_extension("svg"));
+        assert_eq!(std::fs::read_to_string(&written.chart).unwrap(), chart);
     }
 }
 
@@ -238,7 +239,7 @@ fn fp32_model_round_trips_through_its_file() {
     let outcome = run(&config, &data);
     assert!(outcome.test_accuracy > 0.9, "{}", outcome.test_accuracy);
     let path = dir.path().join("m.f32");
-    bnn_train::output::write_outputs(&outcome, &path, "test").unwrap();
+    bnn_train::output::write_outputs(&outcome, &path, "test", "<svg/>").unwrap();
     let loaded = bnn_fp32::Fp32Model::load(&path).unwrap();
     assert_eq!(loaded.shape(), vec![784, 64, 10]);
     let engine = loaded.predict_batch(data.test().pixels, Some(1)).unwrap();
