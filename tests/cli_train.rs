@@ -152,7 +152,8 @@ fn bad_configurations_fail_before_work() {
     );
     assert_eq!(run.code, 2, "{}", run.stderr);
     assert!(
-        run.stderr.contains("unknown recipe 'huge'"),
+        run.stderr.contains("invalid value 'huge' for '--recipe")
+            && run.stderr.contains("seed, bn, deep, fp32"),
         "{}",
         run.stderr
     );

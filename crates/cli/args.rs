@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use bnn_core::{DecisionRule, Kernel, Model, RunOptions};
+use bnn_core::{Kernel, Model, RunOptions};
 
+use crate::choices;
 use crate::UsageError;
 
 /// Where MNIST lives, and whether it may be fetched.
@@ -23,12 +24,11 @@ pub struct DataArgs {
 #[derive(clap::Args, Debug, Clone)]
 pub struct RunArgs {
     /// Decision rule (default: the one stored in the model).
-    #[arg(long, value_parser = ["seed", "scores"])]
-    pub rule: Option<String>,
-    /// Kernel: scalar, avx2 or avx512 (default: BNN_KERNEL, else the best
-    /// this CPU supports).
-    #[arg(long, value_name = "K")]
-    pub kernel: Option<String>,
+    #[arg(long, value_enum)]
+    pub rule: Option<choices::Rule>,
+    /// Kernel (default: BNN_KERNEL, else the best this CPU supports).
+    #[arg(long, value_enum, value_name = "K", ignore_case = true)]
+    pub kernel: Option<choices::Kernel>,
     /// Worker threads (default: all cores, or RAYON_NUM_THREADS).
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
@@ -38,14 +38,13 @@ impl RunArgs {
     /// Applies the rule to the model and resolves kernel and threads,
     /// reporting a bad `--kernel`, `BNN_KERNEL` or `--threads` as usage errors.
     pub fn resolve(&self, model: &mut Model) -> anyhow::Result<RunOptions> {
-        if let Some(rule) = &self.rule {
-            let rule: DecisionRule = rule
-                .parse()
-                .map_err(|e: bnn_core::Error| UsageError(e.to_string()))?;
-            model.set_rule(rule);
+        if let Some(rule) = self.rule {
+            model.set_rule(rule.into());
         }
-        let kernel = match &self.kernel {
-            Some(name) => Kernel::parse(name).map_err(|e| UsageError(format!("--kernel: {e}")))?,
+        let kernel = match self.kernel {
+            Some(k) => Kernel::from(k)
+                .require()
+                .map_err(|e| UsageError(format!("--kernel: {e}")))?,
             None => bnn_core::kernel::from_env().map_err(|e| UsageError(e.to_string()))?,
         };
         if self.threads == Some(0) {

@@ -35,8 +35,8 @@ pub struct ClassifyArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Output format.
-    #[arg(long, default_value = "csv", value_parser = ["csv", "json"])]
-    pub format: String,
+    #[arg(long, value_enum, default_value = "csv")]
+    pub format: crate::choices::Rows,
     #[command(flatten)]
     pub run: RunArgs,
 }
@@ -56,7 +56,7 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
     }
     let progress = progress_bar(total);
     let started = Instant::now();
-    let json = args.format == "json";
+    let json = args.format == crate::choices::Rows::Json;
     // One pool for the whole run (classifying and formatting), rather than
     // one per chunk.
     let pool = rayon::ThreadPoolBuilder::new()

@@ -7,6 +7,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use bnn_export::{ExportError, Format, Options, WordBits};
 
+use crate::choices;
+
 use crate::output::thousands;
 use crate::UsageError;
 
@@ -15,8 +17,8 @@ pub struct ExportArgs {
     /// A .bnn model file.
     pub model: PathBuf,
     /// c: NAME.h and NAME.c; verilog: NAME.v, ROM files and a testbench.
-    #[arg(long, value_parser = ["c", "verilog"])]
-    pub format: String,
+    #[arg(long, value_enum)]
+    pub format: choices::ExportFormat,
     /// Output directory; must be new or empty (see --force).
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
@@ -24,8 +26,8 @@ pub struct ExportArgs {
     #[arg(long, default_value = "bnn")]
     pub name: String,
     /// Weight word size: 64, or 32 for 32-bit microcontrollers.
-    #[arg(long, value_parser = ["64", "32"], default_value = "64")]
-    pub word_bits: String,
+    #[arg(long, value_enum, default_value = "64")]
+    pub word_bits: choices::WordBits,
     /// Replace DIR when it holds an earlier export.
     #[arg(long)]
     pub force: bool,
@@ -39,8 +41,8 @@ pub struct ExportArgs {
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
-    let format: Format = args.format.parse().map_err(usage)?;
-    let word: WordBits = args.word_bits.parse().map_err(usage)?;
+    let format = Format::from(args.format);
+    let word = WordBits::from(args.word_bits);
     bnn_export::ident::check_name(&args.name).map_err(usage)?;
     if format == Format::C && args.test_images.is_some() {
         return Err(UsageError("--test-images applies to --format verilog only".into()).into());

@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use bnn_core::{BinaryDense, BitMatrix, DecisionRule, Model, Threshold};
+
+use crate::choices;
 use bnn_data::npz::DenseParams;
 
 use crate::output::thousands;
@@ -17,13 +19,13 @@ pub struct ImportArgs {
     #[arg(short, long, value_name = "MODEL")]
     pub output: PathBuf,
     /// Decision rule stored in the model.
-    #[arg(long, default_value = "seed", value_parser = ["seed", "scores"])]
-    pub rule: String,
+    #[arg(long, value_enum, default_value = "seed")]
+    pub rule: choices::Rule,
 }
 
 pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     let layers = bnn_data::npz::read_seed_layers(&args.npz).context("cannot import weights")?;
-    let rule: DecisionRule = args.rule.parse()?;
+    let rule = DecisionRule::from(args.rule);
     let model =
         model_from_dense(&layers, rule).with_context(|| format!("{}", args.npz.display()))?;
     let npz_bytes = std::fs::metadata(&args.npz).map(|m| m.len()).unwrap_or(0);

@@ -8,6 +8,7 @@
 mod args;
 mod bench_cmd;
 mod chart;
+mod choices;
 mod classify_cmd;
 mod demo_cmd;
 mod eval_cmd;

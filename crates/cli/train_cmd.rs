@@ -5,9 +5,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use bnn_train::progress::Silent;
-use bnn_train::{Dataset, Progress, TrainConfig, TrainError, TrainOptions};
+use bnn_train::{Dataset, Optimizer, Progress, Schedule, TrainConfig, TrainError, TrainOptions};
 
 use crate::args::DataArgs;
+use crate::choices::{self, ProgressMode};
 use crate::progress::{Log, Terminal};
 use crate::UsageError;
 
@@ -15,9 +16,9 @@ use crate::UsageError;
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Starting configuration: seed, bn, deep or fp32.
-    #[arg(long, default_value = "seed")]
-    pub recipe: String,
+    /// Starting configuration.
+    #[arg(long, value_enum, default_value = "seed")]
+    pub recipe: choices::Recipe,
     /// Model file to write (default: RECIPE.bnn, or RECIPE.f32 for fp32).
     /// The report (.json) and chart (.svg) go beside it.
     #[arg(short, long, value_name = "MODEL")]
@@ -36,10 +37,9 @@ pub struct TrainArgs {
     /// do not depend on it.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
-    /// Progress display: auto (bars on a terminal, nothing otherwise), bar,
-    /// log (a line per epoch) or none.
-    #[arg(long, default_value = "auto", value_parser = ["auto", "bar", "log", "none"])]
-    pub progress: String,
+    /// Progress display.
+    #[arg(long, value_enum, default_value = "auto")]
+    pub progress: ProgressMode,
     /// Train on only the first N training images (validation included).
     #[arg(long, value_name = "N")]
     pub limit_train: Option<usize>,
@@ -67,13 +67,13 @@ pub struct Knobs {
     pub batch: Option<usize>,
     /// sgd, momentum[:M] or adam.
     #[arg(long)]
-    pub optimizer: Option<String>,
-    /// sign-mse (the seed's), mse, squared-hinge or cross-entropy.
-    #[arg(long)]
-    pub loss: Option<String>,
+    pub optimizer: Option<Optimizer>,
+    /// Training loss (sign-mse is the seed's).
+    #[arg(long, value_enum)]
+    pub loss: Option<choices::Loss>,
     /// constant, step:EVERY:FACTOR, cosine:FINAL_LR or exp:FINAL_LR.
     #[arg(long)]
-    pub schedule: Option<String>,
+    pub schedule: Option<Schedule>,
     /// STE clip: gradients pass where |pre-activation| <= clip.
     #[arg(long, allow_negative_numbers = true)]
     pub ste_clip: Option<f32>,
@@ -96,9 +96,9 @@ pub struct Knobs {
     /// Random translation of training images by up to N pixels.
     #[arg(long, value_name = "N")]
     pub shift: Option<usize>,
-    /// Decision rule stored in the model: seed or scores.
-    #[arg(long)]
-    pub rule: Option<String>,
+    /// Decision rule stored in the model.
+    #[arg(long, value_enum)]
+    pub rule: Option<choices::Rule>,
     /// Standard deviation of the initial latent weights.
     #[arg(long)]
     pub init_std: Option<f32>,
@@ -112,7 +112,7 @@ pub struct Knobs {
 
 impl Knobs {
     /// Applies the given overrides to `config`.
-    fn apply(&self, config: &mut TrainConfig) -> Result<(), TrainError> {
+    fn apply(&self, config: &mut TrainConfig) {
         let k = self;
         if let Some(v) = k.seed {
             config.seed = v;
@@ -126,14 +126,14 @@ impl Knobs {
         if let Some(v) = k.batch {
             config.batch = v;
         }
-        if let Some(v) = &k.optimizer {
-            config.optimizer = v.parse()?;
+        if let Some(v) = k.optimizer {
+            config.optimizer = v;
         }
-        if let Some(v) = &k.loss {
-            config.loss = v.parse()?;
+        if let Some(v) = k.loss {
+            config.loss = v.into();
         }
-        if let Some(v) = &k.schedule {
-            config.schedule = v.parse()?;
+        if let Some(v) = k.schedule {
+            config.schedule = v;
         }
         if let Some(v) = k.ste_clip {
             config.ste_clip = v;
@@ -157,8 +157,8 @@ impl Knobs {
         if let Some(v) = k.shift {
             config.shift = v;
         }
-        if let Some(v) = &k.rule {
-            config.rule = v.parse()?;
+        if let Some(v) = k.rule {
+            config.rule = v.into();
         }
         if let Some(v) = k.init_std {
             config.init_std = Some(v);
@@ -169,7 +169,6 @@ impl Knobs {
         if let Some(v) = k.validation {
             config.validation = v;
         }
-        Ok(())
     }
 
     /// Whether any knob other than --epochs was given.
@@ -235,8 +234,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let config = match &state {
         Some(s) => s.config.clone(),
         None => {
-            let mut config = bnn_train::recipe(&args.recipe).map_err(usage)?;
-            args.knobs.apply(&mut config).map_err(usage)?;
+            let mut config = bnn_train::recipe(&args.recipe.name()).map_err(usage)?;
+            args.knobs.apply(&mut config);
             config.validate().map_err(usage)?;
             config
         }
@@ -270,12 +269,12 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let data = load_data(&args.data.data, args.limit_train, args.limit_test)?;
     config.validate_for(data.train_len()).map_err(usage)?;
 
-    let mut progress: Box<dyn Progress + Send> = match args.progress.as_str() {
-        "bar" => Box::new(Terminal::default()),
-        "log" => Box::new(Log),
-        "none" => Box::new(Silent),
-        _ if std::io::stderr().is_terminal() => Box::new(Terminal::default()),
-        _ => Box::new(Silent),
+    let mut progress: Box<dyn Progress + Send> = match args.progress {
+        ProgressMode::Bar => Box::new(Terminal::default()),
+        ProgressMode::Log => Box::new(Log),
+        ProgressMode::None => Box::new(Silent),
+        ProgressMode::Auto if std::io::stderr().is_terminal() => Box::new(Terminal::default()),
+        ProgressMode::Auto => Box::new(Silent),
     };
     let options = TrainOptions {
         checkpoint,
