@@ -172,10 +172,18 @@ mod tests {
         run: crate::args::RunArgs,
     }
 
-    /// A rejected value, as opposed to help or a missing argument.
-    fn usage_error(err: &clap::Error) -> bool {
+    /// `option value` is a rejected value (not help, not a missing
+    /// argument), and the message names both.
+    fn rejects<T: clap::Parser>(option: &str, value: &str) {
         use clap::error::ErrorKind::{InvalidValue, ValueValidation};
-        matches!(err.kind(), InvalidValue | ValueValidation) && err.use_stderr()
+        let err = parse::<T>(&[option, value]).err().expect("rejected");
+        assert!(
+            matches!(err.kind(), InvalidValue | ValueValidation) && err.use_stderr(),
+            "{option} {value}: {:?}",
+            err.kind()
+        );
+        let text = err.to_string();
+        assert!(text.contains(option) && text.contains(value), "{text}");
     }
 
     fn parse<T: clap::Parser>(args: &[&str]) -> Result<T, clap::Error> {
@@ -218,25 +226,11 @@ mod tests {
             (r.run.kernel, r.run.rule),
             (Some(Kernel::Scalar), Some(Rule::Seed))
         );
-        for (args, option) in [
-            (["--loss", "l1"], "--loss"),
-            (["--optimizer", "rmsprop"], "--optimizer"),
-            (["--schedule", "linear"], "--schedule"),
-        ] {
-            let err = parse::<Train>(&args).err().expect("rejected");
-            assert!(usage_error(&err), "{args:?}: {:?}", err.kind());
-            let text = err.to_string();
-            assert!(text.contains(option) && text.contains(args[1]), "{text}");
-        }
-        for (args, option) in [
-            (["--kernel", "neon"], "--kernel"),
-            (["--rule", "vote"], "--rule"),
-        ] {
-            let err = parse::<Run>(&args).err().expect("rejected");
-            assert!(usage_error(&err), "{args:?}: {:?}", err.kind());
-            let text = err.to_string();
-            assert!(text.contains(option) && text.contains(args[1]), "{text}");
-        }
+        rejects::<Train>("--loss", "l1");
+        rejects::<Train>("--optimizer", "rmsprop");
+        rejects::<Train>("--schedule", "linear");
+        rejects::<Run>("--kernel", "neon");
+        rejects::<Run>("--rule", "vote");
     }
 
     #[test]
