@@ -111,7 +111,9 @@ pub fn training_curve(title: &str, history: &[EpochMetrics]) -> String {
         .flat_map(|m| [m.train_accuracy, m.val_accuracy])
         .filter_map(finite)
         .fold(1.0f64, f64::min);
+    // Start the accuracy axis on a tick, so its lowest line is labelled.
     let floor = (lowest * 100.0 - 1.0).floor().clamp(0.0, 99.0);
+    let floor = ticks_step(100.0 - floor, 0.0).map_or(floor, |s| (floor / s).floor() * s);
     let series = |get: fn(&EpochMetrics) -> f64| -> Vec<(f64, f64)> {
         history
             .iter()
@@ -270,19 +272,26 @@ impl Panel {
 /// ten, about six of them, and no step below `min_step` (1 keeps epochs
 /// whole).
 fn ticks(lo: f64, hi: f64, min_step: f64) -> Vec<f64> {
-    let raw = ((hi - lo) / 6.0).max(min_step);
-    if !(raw.is_finite() && raw > 0.0) {
+    let Some(step) = ticks_step(hi - lo, min_step) else {
         return vec![lo];
-    }
-    let magnitude = 10f64.powf(raw.log10().floor());
-    let step = [1.0, 2.0, 5.0, 10.0]
-        .into_iter()
-        .map(|m| m * magnitude)
-        .find(|&s| s >= raw)
-        .unwrap_or(10.0 * magnitude);
+    };
     let first = (lo / step).ceil() as i64;
     let last = (hi / step + 1e-9).floor() as i64;
     (first..=last).map(|k| k as f64 * step).collect()
+}
+
+/// The step of [`ticks`] over a range `span` wide; none for an empty or
+/// unbounded range.
+fn ticks_step(span: f64, min_step: f64) -> Option<f64> {
+    let raw = (span / 6.0).max(min_step);
+    if !(raw.is_finite() && raw > 0.0) {
+        return None;
+    }
+    let magnitude = 10f64.powf(raw.log10().floor());
+    [1.0, 2.0, 5.0, 10.0]
+        .into_iter()
+        .map(|m| m * magnitude)
+        .find(|&s| s >= raw)
 }
 
 /// A tick value with as many decimals as its step needs.
@@ -388,6 +397,12 @@ mod tests {
             assert!(acc.windows(2).all(|w| w[0].1 > w[1].1), "{acc:?}");
             assert!(acc.iter().all(|p| (330.0..=550.0).contains(&p.1)));
         }
+        // The accuracy axis starts on a labelled tick below the lowest
+        // accuracy (80 %): 75 %, then every 5 %.
+        for label in ["75", "80", "100"] {
+            assert!(svg.contains(&format!(">{label}</text>")), "{label}: {svg}");
+        }
+        assert!(!svg.contains(">79</text>") && !svg.contains(">70</text>"));
         // Equal accuracies sit at equal heights in both curves.
         let same = training_curve("t", &[epoch(1, 1.0, 0.9, 0.9), epoch(2, 1.0, 0.5, 0.5)]);
         let lines = polylines(&same);
