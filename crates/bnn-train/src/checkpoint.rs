@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use bnn_core::format::Parse;
 use byteorder::{LittleEndian as LE, ReadBytesExt, WriteBytesExt};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -110,16 +111,19 @@ pub fn save(state: &TrainState, path: &Path) -> Result<()> {
     bnn_io::write::write_file(path, &to_bytes(state)).map_err(io_at(path))
 }
 
-/// Reads and checks a checkpoint.
+/// Reads and checks a checkpoint, reading no further than its own lengths
+/// say it reaches (see [`bnn_io::read::read_file`]).
 pub fn load(path: &Path) -> Result<TrainState> {
-    let meta = std::fs::metadata(path).map_err(io_at(path))?;
-    if meta.len() > MAX_BYTES {
-        return Err(bad(
-            path,
-            format!("{} bytes is too large for a checkpoint", meta.len()),
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(io_at(path))?;
+    use bnn_io::read::{ReadFailure, Want};
+    let bytes = bnn_io::read::read_file(path, MAX_BYTES, |b| match extent(b) {
+        Ok(total) => Want::Exactly(total),
+        Err(Parse::Short { need, .. }) => Want::AtLeast(need),
+        Err(Parse::Bad(_)) => Want::Stop,
+    })
+    .map_err(|failure| match failure {
+        ReadFailure::Io(error) => io_at(path)(error),
+        ReadFailure::Problem(problem) => bad(path, problem),
+    })?;
     from_bytes(&bytes, path)
 }
 
@@ -130,19 +134,86 @@ fn bad(path: &Path, problem: impl Into<String>) -> TrainError {
     }
 }
 
+/// Largest accepted metadata (configuration and history as JSON).
+const MAX_META: u64 = 1 << 24;
+/// Largest accepted number of tensors, and length of a tensor's name.
+const MAX_TENSORS: u32 = 1 << 16;
+const MAX_NAME: u64 = 1 << 10;
+
+/// Walks the lengths of a checkpoint to find its total size, checksum
+/// included, without reading any value.
+fn extent(bytes: &[u8]) -> std::result::Result<u64, Parse> {
+    bnn_core::format::check_magic(bytes, MAGIC, "a training checkpoint")?;
+    let have = bytes.len() as u64;
+    let short = |need: u64, what: &str| Parse::Short {
+        need,
+        problem: format!("truncated: {have} bytes, {what} needs {need}"),
+    };
+    let u32_at =
+        |at: u64| u32::from_le_bytes(bytes[at as usize..at as usize + 4].try_into().expect("4"));
+    if have < 16 {
+        return Err(short(16, "the header"));
+    }
+    let version = u32_at(8);
+    if version != VERSION {
+        return Err(Parse::Bad(format!(
+            "unsupported checkpoint version {version} (this build reads {VERSION})"
+        )));
+    }
+    let meta_len = u64::from(u32_at(12));
+    if meta_len > MAX_META {
+        return Err(Parse::Bad(format!(
+            "metadata of {meta_len} bytes exceeds {MAX_META}"
+        )));
+    }
+    let mut pos = 16 + meta_len;
+    if have < pos + 4 {
+        return Err(short(pos + 4, "the metadata"));
+    }
+    let count = u32_at(pos);
+    if count > MAX_TENSORS {
+        return Err(Parse::Bad(format!(
+            "{count} tensors exceed the limit of {MAX_TENSORS}"
+        )));
+    }
+    pos += 4;
+    for i in 0..count {
+        if have < pos + 4 {
+            return Err(short(pos + 4, &format!("tensor {}", i + 1)));
+        }
+        let name_len = u64::from(u32_at(pos));
+        if name_len > MAX_NAME {
+            return Err(Parse::Bad(format!(
+                "tensor {} has a name of {name_len} bytes",
+                i + 1
+            )));
+        }
+        let len_at = pos + 4 + name_len;
+        if have < len_at + 8 {
+            return Err(short(len_at + 8, &format!("tensor {}", i + 1)));
+        }
+        let at = len_at as usize;
+        let len = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8"));
+        pos = len
+            .checked_mul(4)
+            .and_then(|data| (len_at + 8).checked_add(data))
+            .filter(|&end| end <= MAX_BYTES)
+            .ok_or_else(|| {
+                Parse::Bad(format!(
+                    "tensor {} claims {len} values, beyond the largest accepted checkpoint",
+                    i + 1
+                ))
+            })?;
+    }
+    Ok(pos + 4)
+}
+
 /// Parses a checkpoint; `path` only names the source in errors.
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainState> {
-    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-        return Err(bad(path, "not a training checkpoint (wrong magic bytes)"));
-    }
-    if bytes.len() < MAGIC.len() + 4 + 4 {
-        return Err(bad(path, "truncated header"));
-    }
-    let (body, crc) = bytes.split_at(bytes.len() - 4);
-    let stored = u32::from_le_bytes(crc.try_into().expect("four bytes"));
-    if crc32fast::hash(body) != stored {
-        return Err(bad(path, "checksum mismatch (corrupt or truncated)"));
-    }
+    let total = extent(bytes).map_err(|p| bad(path, p.into_problem()))?;
+    let body_end =
+        bnn_core::format::check_length_and_crc(bytes, total).map_err(|p| bad(path, p))?;
+    let body = &bytes[..body_end];
     let mut r = std::io::Cursor::new(&body[MAGIC.len()..]);
     let truncated = |_| bad(path, "truncated");
     let version = r.read_u32::<LE>().map_err(truncated)?;
