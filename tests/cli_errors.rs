@@ -270,9 +270,9 @@ fn bad_options_are_usage_errors() {
     run(["classify", &m, &i, "--kernel", "neon"]).fails(2, &["--kernel", "unknown kernel 'neon'"]);
     run(["eval", &m, "--data", &data, "--no-fetch", "--kernel", "gpu"])
         .fails(2, &["unknown kernel 'gpu'"]);
-    run(["classify", &m, &i, "--threads", "0"]).fails(2, &["--threads must be at least 1"]);
+    run(["classify", &m, &i, "--threads", "0"]).fails(2, &["--threads", "0 is out of range"]);
     run(["eval", &m, "--data", &data, "--no-fetch", "--threads", "0"])
-        .fails(2, &["--threads must be at least 1"]);
+        .fails(2, &["--threads", "0 is out of range"]);
 
     let out = common::bnn()
         .args(["classify", &m, &i])

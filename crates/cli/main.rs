@@ -118,6 +118,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    args::check_env()?;
     match cli.command {
         Command::Fetch(a) => fetch_cmd::run(a),
         Command::ImportNpz(a) => import_cmd::run(a),
