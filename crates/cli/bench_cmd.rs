@@ -172,7 +172,7 @@ pub fn bench(
             });
         }
     }
-    crate::mnist_dir::ensure(&data.data, data.no_fetch)?;
+    crate::mnist_dir::ensure_test(&data.data, data.no_fetch)?;
     let (images, labels) =
         bnn_data::mnist::load_test(&data.data).context("cannot load MNIST test set")?;
     for (path, n) in input_lens {

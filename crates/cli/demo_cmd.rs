@@ -29,7 +29,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     if args.repeat == 0 {
         return Err(crate::UsageError("--repeat must be at least 1".into()).into());
     }
-    crate::mnist_dir::ensure(&args.data.data, args.data.no_fetch)?;
+    crate::mnist_dir::ensure_test(&args.data.data, args.data.no_fetch)?;
     let (images, labels) =
         bnn_data::mnist::load_test(&args.data.data).context("cannot load MNIST test set")?;
     let models = crate::bench_cmd::shipped();

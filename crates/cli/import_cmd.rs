@@ -75,7 +75,17 @@ pub fn model_from_dense(layers: &[DenseParams], rule: DecisionRule) -> anyhow::R
                 .with_context(|| l.name.clone())?;
             BinaryDense::hidden(weights, thresholds)?
         } else {
-            BinaryDense::output(weights, l.bias.iter().map(|&b| b as f32).collect())?
+            let mut bias = Vec::with_capacity(l.bias.len());
+            for (j, &b) in l.bias.iter().enumerate() {
+                let narrow = b as f32;
+                anyhow::ensure!(
+                    narrow.is_finite(),
+                    "{}_b: bias at flat index {j} is {b}, beyond the range of the f32 output scores",
+                    l.name
+                );
+                bias.push(narrow);
+            }
+            BinaryDense::output(weights, bias)?
         };
         built.push(layer);
     }
