@@ -80,7 +80,7 @@ pub fn model_from_dense(layers: &[DenseParams], rule: DecisionRule) -> anyhow::R
                 let narrow = b as f32;
                 anyhow::ensure!(
                     narrow.is_finite(),
-                    "{}_b: bias at flat index {j} is {b}, beyond the range of the f32 output scores",
+                    "{}_b: bias at flat index {j} is {b:e}, beyond the range of the f32 output scores",
                     l.name
                 );
                 bias.push(narrow);
