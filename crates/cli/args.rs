@@ -103,3 +103,21 @@ pub fn load_model(path: &std::path::Path) -> anyhow::Result<bnn_core::ModelFile>
 pub fn threads_used(options: &RunOptions) -> usize {
     options.threads.unwrap_or_else(rayon::current_num_threads)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_counts_within_the_cap_only() {
+        assert_eq!(parse_threads("1"), Ok(1));
+        assert_eq!(parse_threads(" 1024 "), Ok(MAX_THREADS));
+        for bad in ["0", "1025", "100000", "-1", "abc", "", "2.5"] {
+            let e = parse_threads(bad).unwrap_err();
+            assert!(e.contains("1 to 1024"), "{bad}: {e}");
+        }
+        assert!(thread_count("abc", "RAYON_NUM_THREADS")
+            .unwrap_err()
+            .starts_with("RAYON_NUM_THREADS 'abc'"));
+    }
+}

@@ -112,8 +112,8 @@ fn name_of(path: &Path) -> String {
 fn is_fp32_file(path: &Path) -> anyhow::Result<bool> {
     let mut head = [0u8; 8];
     let mut f = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
-    let n =
-        std::io::Read::read(&mut f, &mut head).with_context(|| format!("{}", path.display()))?;
+    let n = bnn_io::read::read_full(&mut f, &mut head)
+        .with_context(|| format!("{}", path.display()))?;
     Ok(n == 8 && head == *b"\x89BNNF32\n")
 }
 

@@ -335,3 +335,63 @@ fn take<'a>(r: &mut std::io::Cursor<&'a [u8]>, n: usize) -> Option<&'a [u8]> {
     r.set_position(end as u64);
     Some(slice)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> TrainState {
+        let mut config = crate::recipe("seed").unwrap();
+        config.hidden = vec![3];
+        config.limit_train = Some(600);
+        config.validation = 100;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let net = Network::new(&config, &mut rng);
+        let optim = OptimState::new(&net, config.optimizer);
+        TrainState {
+            clips: vec![config.ste_clip; crate::step::ste_sites(&config)],
+            config,
+            optim,
+            net,
+            epochs_done: 0,
+            best: None,
+            history: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_lengths_give_the_exact_size_and_every_prefix_asks_for_more() {
+        let bytes = to_bytes(&state());
+        assert_eq!(extent(&bytes).ok(), Some(bytes.len() as u64));
+        // Each prefix either asks for more bytes, past what it has, or has
+        // reached the end the lengths give; it never claims to be invalid.
+        for len in 0..bytes.len() {
+            match extent(&bytes[..len]) {
+                Err(Parse::Short { need, .. }) => assert!(need > len as u64, "{len}"),
+                Ok(total) => assert_eq!(total, bytes.len() as u64, "{len}"),
+                Err(Parse::Bad(p)) => panic!("prefix of {len} bytes: {p}"),
+            }
+            let e = from_bytes(&bytes[..len], Path::new("c.ckpt")).unwrap_err();
+            assert!(e.to_string().contains("truncated"), "{len}: {e}");
+        }
+        let long = [bytes.clone(), vec![0]].concat();
+        let e = from_bytes(&long, Path::new("c.ckpt")).unwrap_err();
+        assert!(e.to_string().contains("1 bytes of trailing data"), "{e}");
+        // The data limits come back with the configuration.
+        let back = from_bytes(&bytes, Path::new("c.ckpt")).unwrap();
+        assert_eq!(back.config.limit_train, Some(600));
+        assert_eq!(back, state());
+    }
+
+    #[test]
+    fn lying_lengths_are_refused_from_the_header() {
+        let bytes = to_bytes(&state());
+        let mut meta = bytes.clone();
+        meta[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(extent(&meta), Err(Parse::Bad(p)) if p.contains("metadata of")));
+        let mut version = bytes.clone();
+        version[8] = 9;
+        assert!(matches!(extent(&version), Err(Parse::Bad(p)) if p.contains("version 9")));
+        assert!(matches!(extent(&[0u8; 64]), Err(Parse::Bad(p)) if p.contains("wrong magic")));
+    }
+}
