@@ -228,6 +228,32 @@ fn an_fp32_model_given_to_info_or_eval_is_named() {
     run(["eval", &path, "--data", &data, "--no-fetch"]).fails(1, &[&path, "this is an FP32 model"]);
 }
 
+#[test]
+fn import_npz_reads_a_pipe_and_refuses_a_zero_device_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("m.bnn");
+    let zero = char_device(dir.path(), "zero", 5);
+    finish(
+        bnn_args(&["import-npz", &arg(&zero), "-o", &arg(&out)]),
+        None,
+    )
+    .fails(1, &[&arg(&zero), "not a zip archive"]);
+    assert!(!out.exists());
+
+    let npz = fifo(dir.path(), "seed.npz");
+    feed(&npz, std::fs::read(common::seed_npz()).unwrap(), false);
+    finish(
+        bnn_args(&["import-npz", &arg(&npz), "-o", &arg(&out)]),
+        None,
+    )
+    .ok();
+    // The same network as the file gives; only the description (which
+    // cannot state a pipe's size) differs.
+    let weights =
+        |p: &Path| bnn_core::format::to_bytes(&bnn_core::format::load(p).unwrap().model, "");
+    assert!(weights(&out) == weights(&seed_model()));
+}
+
 // ------------------------------------------------------- classify from pipes
 
 /// A 28×28 grayscale PNG of `pixels`.
