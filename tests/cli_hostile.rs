@@ -543,24 +543,7 @@ fn a_resumed_run_keeps_the_data_limits_of_its_checkpoint() {
         "{text}"
     );
     // Naming the same limits again is accepted.
-    let mut cmd = bnn_args(&[
-        "train",
-        "--resume",
-        &ckpt,
-        "--epochs",
-        "2",
-        "--limit-train",
-        "600",
-        "--progress",
-        "none",
-        "--data",
-        &data,
-        "--no-fetch",
-        "-o",
-        &out_arg,
-    ]);
-    cmd.env("RAYON_NUM_THREADS", "1");
-    finish(cmd, None).ok();
+    resume(&["--limit-train", "600"]).ok();
 }
 
 // ---------------------------------------------------------------- export

@@ -134,18 +134,14 @@ pub fn save(model: &Model, description: &str, path: &Path) -> Result<()> {
 /// Reads and checks a model file, reading no further than its header says
 /// it reaches (see [`bnn_io::read::read_file`]).
 pub fn load(path: &Path) -> Result<ModelFile> {
-    let bytes = bnn_io::read::read_file(path, MAX_FILE, |b| match layout(b) {
-        Ok(layout) => Want::Exactly(layout.expected),
-        Err(Parse::Short { need, .. }) => Want::AtLeast(need),
-        Err(Parse::Bad(_)) => Want::Stop,
-    })
-    .map_err(|failure| match failure {
-        bnn_io::read::ReadFailure::Io(error) => Error::Io {
-            path: path.to_path_buf(),
-            error,
-        },
-        bnn_io::read::ReadFailure::Problem(problem) => format_error(path, problem),
-    })?;
+    let bytes = bnn_io::read::read_file(path, MAX_FILE, |b| want(layout(b), |l| l.expected))
+        .map_err(|failure| match failure {
+            bnn_io::read::ReadFailure::Io(error) => Error::Io {
+                path: path.to_path_buf(),
+                error,
+            },
+            bnn_io::read::ReadFailure::Problem(problem) => format_error(path, problem),
+        })?;
     from_bytes(&bytes, path)
 }
 
@@ -165,6 +161,15 @@ pub enum Parse {
 }
 
 impl Parse {
+    /// A file of `have` bytes that must reach `need` bytes to go on;
+    /// `reason` says what ends there ("the header alone needs 24").
+    pub fn short(have: usize, need: u64, reason: impl std::fmt::Display) -> Parse {
+        Parse::Short {
+            need,
+            problem: format!("truncated: {have} bytes, {reason}"),
+        }
+    }
+
     /// The message for a file that ends here.
     pub fn into_problem(self) -> String {
         match self {
@@ -203,6 +208,33 @@ pub fn check_magic(bytes: &[u8], magic: &[u8; 8], what: &str) -> std::result::Re
     Ok(())
 }
 
+/// Judges the start of a model file: its magic (see [`check_magic`]), then
+/// whether the fixed header of `header_len` bytes is all there.
+pub fn check_start(
+    bytes: &[u8],
+    magic: &[u8; 8],
+    what: &str,
+    header_len: usize,
+) -> std::result::Result<(), Parse> {
+    check_magic(bytes, magic, what)?;
+    if bytes.len() < header_len {
+        let reason = format!("the header alone needs {header_len}");
+        return Err(Parse::short(bytes.len(), header_len as u64, reason));
+    }
+    Ok(())
+}
+
+/// How much a staged read (see [`bnn_io::read::read_file`]) must read next,
+/// given what a layout parser made of the bytes so far and how it tells the
+/// whole file's size.
+pub fn want<T>(parsed: std::result::Result<T, Parse>, total: impl FnOnce(&T) -> u64) -> Want {
+    match parsed {
+        Ok(layout) => Want::Exactly(total(&layout)),
+        Err(Parse::Short { need, .. }) => Want::AtLeast(need),
+        Err(Parse::Bad(_)) => Want::Stop,
+    }
+}
+
 /// The magic bytes of the FP32 model file (`bnn-fp32`), known here so that
 /// either reader can name the other's files.
 pub const FP32_MAGIC: [u8; 8] = *b"\x89BNNF32\n";
@@ -227,16 +259,7 @@ struct Layout {
 }
 
 fn layout(bytes: &[u8]) -> std::result::Result<Layout, Parse> {
-    check_magic(bytes, &MAGIC, "a .bnn model file")?;
-    if bytes.len() < HEADER_LEN {
-        return Err(Parse::Short {
-            need: HEADER_LEN as u64,
-            problem: format!(
-                "truncated: {} bytes, the header alone needs {HEADER_LEN}",
-                bytes.len()
-            ),
-        });
-    }
+    check_start(bytes, &MAGIC, "a .bnn model file", HEADER_LEN)?;
     let bad = |problem: String| Parse::Bad(problem);
     let mut r = Cursor::new(&bytes[MAGIC.len()..HEADER_LEN]);
     let version = r.read_u16::<LE>().expect("header length checked");
@@ -262,13 +285,8 @@ fn layout(bytes: &[u8]) -> std::result::Result<Layout, Parse> {
     }
     let table_end = HEADER_LEN + layer_count as usize * LAYER_ENTRY_LEN;
     if bytes.len() < table_end {
-        return Err(Parse::Short {
-            need: table_end as u64,
-            problem: format!(
-                "truncated: {} bytes, the layer table of {layer_count} layers ends at {table_end}",
-                bytes.len()
-            ),
-        });
+        let reason = format!("the layer table of {layer_count} layers ends at {table_end}");
+        return Err(Parse::short(bytes.len(), table_end as u64, reason));
     }
 
     // The layer table, and from it the exact file size, before allocating.
@@ -332,20 +350,13 @@ fn layout(bytes: &[u8]) -> std::result::Result<Layout, Parse> {
 /// Parses a model from bytes; `path` only names the source in errors.
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
     let err = |problem: String| format_error(path, problem);
-    let Layout {
-        rule,
-        input_threshold,
-        input_len,
-        description_len,
-        entries,
-        table_end,
-        expected,
-    } = layout(bytes).map_err(|p| err(p.into_problem()))?;
-    let body_end = check_length_and_crc(bytes, expected).map_err(err)?;
+    let layout = layout(bytes).map_err(|p| err(p.into_problem()))?;
+    let (input_len, entries, table_end) = (layout.input_len, layout.entries, layout.table_end);
+    let body_end = check_length_and_crc(bytes, layout.expected).map_err(err)?;
     let actual = bytes.len() as u64;
 
     let mut r = Cursor::new(&bytes[table_end..body_end]);
-    let mut description = vec![0u8; description_len as usize];
+    let mut description = vec![0u8; layout.description_len as usize];
     r.read_exact(&mut description).expect("size checked");
     let description =
         String::from_utf8(description).map_err(|_| err("description is not valid UTF-8".into()))?;
@@ -395,8 +406,13 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
         );
         inputs = entry.outputs;
     }
-    let model = Model::new(input_len as usize, input_threshold, layers, rule)
-        .map_err(|e| err(e.to_string()))?;
+    let model = Model::new(
+        input_len as usize,
+        layout.input_threshold,
+        layers,
+        layout.rule,
+    )
+    .map_err(|e| err(e.to_string()))?;
     Ok(ModelFile {
         model,
         description,

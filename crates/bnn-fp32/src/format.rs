@@ -118,13 +118,9 @@ impl Fp32Model {
     /// Reads and checks a model file, reading no further than its header
     /// says it reaches (see [`bnn_io::read::read_file`]).
     pub fn load(path: &Path) -> Result<Fp32Model, Fp32Error> {
-        use bnn_io::read::{read_file, ReadFailure, Want};
-        let bytes = read_file(path, MAX_FILE, |b| match layout(b) {
-            Ok(layout) => Want::Exactly(layout.expected),
-            Err(Parse::Short { need, .. }) => Want::AtLeast(need),
-            Err(Parse::Bad(_)) => Want::Stop,
-        })
-        .map_err(|failure| match failure {
+        use bnn_io::read::{read_file, ReadFailure};
+        let want = |b: &[u8]| bnn_core::format::want(layout(b), |l| l.expected);
+        let bytes = read_file(path, MAX_FILE, want).map_err(|failure| match failure {
             ReadFailure::Io(source) => Fp32Error::Io {
                 path: path.to_path_buf(),
                 source,
@@ -155,16 +151,7 @@ struct Layout {
 }
 
 fn layout(bytes: &[u8]) -> Result<Layout, Parse> {
-    bnn_core::format::check_magic(bytes, &MAGIC, "an FP32 model file")?;
-    if bytes.len() < HEADER_LEN {
-        return Err(Parse::Short {
-            need: HEADER_LEN as u64,
-            problem: format!(
-                "truncated: {} bytes, the header alone needs {HEADER_LEN}",
-                bytes.len()
-            ),
-        });
-    }
+    bnn_core::format::check_start(bytes, &MAGIC, "an FP32 model file", HEADER_LEN)?;
     let bad = |problem: String| Parse::Bad(problem);
     let mut r = Cursor::new(&bytes[MAGIC.len()..HEADER_LEN]);
     let mut read_u8 = || r.read_u8().expect("header length checked");
@@ -203,13 +190,8 @@ fn layout(bytes: &[u8]) -> Result<Layout, Parse> {
     bnn_core::format::check_counts(input_len, layer_count).map_err(bad)?;
     let table_end = HEADER_LEN + 4 * layer_count as usize;
     if bytes.len() < table_end {
-        return Err(Parse::Short {
-            need: table_end as u64,
-            problem: format!(
-                "truncated: {} bytes, the table of {layer_count} layers ends at {table_end}",
-                bytes.len()
-            ),
-        });
+        let reason = format!("the table of {layer_count} layers ends at {table_end}");
+        return Err(Parse::short(bytes.len(), table_end as u64, reason));
     }
 
     // The layer table, and from it the exact file size, before allocating.
@@ -248,15 +230,9 @@ fn layout(bytes: &[u8]) -> Result<Layout, Parse> {
 /// Parses a model from bytes; `path` only names the source in errors.
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Fp32Model, Fp32Error> {
     let err = |problem: String| format_error(path, problem);
-    let Layout {
-        input,
-        hidden,
-        rule,
-        shapes,
-        table_end,
-        expected,
-    } = layout(bytes).map_err(|p| err(p.into_problem()))?;
-    let body_end = bnn_core::format::check_length_and_crc(bytes, expected).map_err(err)?;
+    let layout = layout(bytes).map_err(|p| err(p.into_problem()))?;
+    let (shapes, table_end) = (layout.shapes, layout.table_end);
+    let body_end = bnn_core::format::check_length_and_crc(bytes, layout.expected).map_err(err)?;
 
     let mut r = Cursor::new(&bytes[table_end..body_end]);
     let mut layers = Vec::with_capacity(shapes.len());
@@ -284,5 +260,5 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Fp32Model, Fp32Error> {
             bias,
         });
     }
-    Fp32Model::new(input, hidden, layers, rule).map_err(|e| err(e.to_string()))
+    Fp32Model::new(layout.input, layout.hidden, layers, layout.rule).map_err(|e| err(e.to_string()))
 }

@@ -114,16 +114,13 @@ pub fn save(state: &TrainState, path: &Path) -> Result<()> {
 /// Reads and checks a checkpoint, reading no further than its own lengths
 /// say it reaches (see [`bnn_io::read::read_file`]).
 pub fn load(path: &Path) -> Result<TrainState> {
-    use bnn_io::read::{ReadFailure, Want};
-    let bytes = bnn_io::read::read_file(path, MAX_BYTES, |b| match extent(b) {
-        Ok(total) => Want::Exactly(total),
-        Err(Parse::Short { need, .. }) => Want::AtLeast(need),
-        Err(Parse::Bad(_)) => Want::Stop,
-    })
-    .map_err(|failure| match failure {
-        ReadFailure::Io(error) => io_at(path)(error),
-        ReadFailure::Problem(problem) => bad(path, problem),
-    })?;
+    use bnn_io::read::ReadFailure;
+    let want = |b: &[u8]| bnn_core::format::want(extent(b), |&total| total);
+    let bytes =
+        bnn_io::read::read_file(path, MAX_BYTES, want).map_err(|failure| match failure {
+            ReadFailure::Io(error) => io_at(path)(error),
+            ReadFailure::Problem(problem) => bad(path, problem),
+        })?;
     from_bytes(&bytes, path)
 }
 
@@ -145,10 +142,8 @@ const MAX_NAME: u64 = 1 << 10;
 fn extent(bytes: &[u8]) -> std::result::Result<u64, Parse> {
     bnn_core::format::check_magic(bytes, MAGIC, "a training checkpoint")?;
     let have = bytes.len() as u64;
-    let short = |need: u64, what: &str| Parse::Short {
-        need,
-        problem: format!("truncated: {have} bytes, {what} needs {need}"),
-    };
+    let short =
+        |need: u64, what: &str| Parse::short(bytes.len(), need, format!("{what} needs {need}"));
     let u32_at =
         |at: u64| u32::from_le_bytes(bytes[at as usize..at as usize + 4].try_into().expect("4"));
     if have < 16 {
