@@ -277,9 +277,9 @@ fn bad_options_are_usage_errors() {
     );
     run(["eval", &m, "--data", &data, "--no-fetch", "--kernel", "gpu"])
         .fails(2, &["'gpu'", "--kernel"]);
-    run(["classify", &m, &i, "--threads", "0"]).fails(2, &["--threads must be at least 1"]);
+    run(["classify", &m, &i, "--threads", "0"]).fails(2, &["--threads", "0 is out of range"]);
     run(["eval", &m, "--data", &data, "--no-fetch", "--threads", "0"])
-        .fails(2, &["--threads must be at least 1"]);
+        .fails(2, &["--threads", "0 is out of range"]);
 
     let out = common::bnn()
         .args(["classify", &m, &i])
@@ -351,13 +351,31 @@ fn npz_from_seed(keep: impl Fn(&str) -> bool, extra: &[(&str, Vec<u8>)]) -> Vec<
 
 /// A version 1.0 `.npy` of little-endian f32 values.
 fn npy_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
+    npy(
+        "<f4",
+        shape,
+        values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    )
+}
+
+/// A version 1.0 `.npy` of little-endian f64 values.
+fn npy_f64(shape: &[usize], values: &[f64]) -> Vec<u8> {
+    npy(
+        "<f8",
+        shape,
+        values.iter().flat_map(|v| v.to_le_bytes()).collect(),
+    )
+}
+
+/// A version 1.0 `.npy` of type `descr` holding `data`.
+fn npy(descr: &str, shape: &[usize], data: Vec<u8>) -> Vec<u8> {
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape = if dims.len() == 1 {
         format!("({},)", dims[0])
     } else {
         format!("({})", dims.join(", "))
     };
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}");
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -365,9 +383,7 @@ fn npy_f32(shape: &[usize], values: &[f32]) -> Vec<u8> {
     let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
     bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
     bytes.extend_from_slice(header.as_bytes());
-    for v in values {
-        bytes.extend_from_slice(&v.to_le_bytes());
-    }
+    bytes.extend_from_slice(&data);
     bytes
 }
 
@@ -424,6 +440,39 @@ fn bad_npz_files_are_refused_and_nothing_is_written() {
     // A good import into a directory that does not exist fails cleanly too.
     let nowhere = dir.path().join("no/such/dir/model.bnn");
     import(&seed_npz(), &nowhere).fails(1, &[&arg(&nowhere)]);
+}
+
+#[test]
+fn a_gap_between_layers_and_a_bias_beyond_f32_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("model.bnn");
+    // fc1 and fc3 without fc2: fc3 would otherwise be dropped silently.
+    let gap = write(
+        dir.path(),
+        "gap.npz",
+        &npz_from_seed(
+            |n| !n.starts_with("fc2"),
+            &[
+                ("fc3_w.npy", npy_f32(&[10, 512], &[1.0; 5120])),
+                ("fc3_b.npy", npy_f32(&[10], &[0.0; 10])),
+            ],
+        ),
+    );
+    import(&gap, &out).fails(1, &[&arg(&gap), "'fc2_w'", "missing"]);
+
+    // An f64 output bias that no f32 score can hold.
+    let mut bias = [0.5f64; 10];
+    bias[3] = 1e300;
+    let huge = write(
+        dir.path(),
+        "huge.npz",
+        &npz_from_seed(
+            |n| n != "fc2_b.npy",
+            &[("fc2_b.npy", npy_f64(&[10], &bias))],
+        ),
+    );
+    import(&huge, &out).fails(1, &[&arg(&huge), "fc2_b", "flat index 3", "1e300", "f32"]);
+    assert!(!out.exists(), "a failed import wrote {}", out.display());
 }
 
 // ---------------------------------------------------------------- wording

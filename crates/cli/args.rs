@@ -29,14 +29,53 @@ pub struct RunArgs {
     /// Kernel (default: BNN_KERNEL, else the best this CPU supports).
     #[arg(long, value_enum, value_name = "K", ignore_case = true)]
     pub kernel: Option<choices::Kernel>,
-    /// Worker threads (default: all cores, or RAYON_NUM_THREADS).
-    #[arg(long, value_name = "N")]
+    /// Worker threads, 1 to 1024 (default: all cores, or RAYON_NUM_THREADS).
+    #[arg(long, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<usize>,
+}
+
+/// Most worker threads accepted, from `--threads` or `RAYON_NUM_THREADS`:
+/// far more than the cores of any machine this runs on, yet few enough that
+/// a typo (`100000`) fails at once instead of starting threads until the
+/// system stalls.
+pub const MAX_THREADS: usize = 1024;
+
+/// A thread count in `1..=MAX_THREADS`, or why not; `what` names the source.
+fn thread_count(text: &str, what: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_THREADS).contains(&n) => Ok(n),
+        Ok(n) => Err(format!(
+            "{what} {n} is out of range: give 1 to {MAX_THREADS} threads"
+        )),
+        Err(_) => Err(format!(
+            "{what} '{text}' is not a thread count: give 1 to {MAX_THREADS}"
+        )),
+    }
+}
+
+/// clap's parser for `--threads`.
+pub fn parse_threads(text: &str) -> Result<usize, String> {
+    thread_count(text, "thread count")
+}
+
+/// Checks the environment variables that change how every subcommand runs,
+/// once, before any work: a bad `BNN_KERNEL` or `RAYON_NUM_THREADS` is a
+/// usage error (exit 2) whatever the subcommand, never a silent fallback or
+/// a pool of a hundred thousand threads.
+pub fn check_env() -> anyhow::Result<()> {
+    bnn_core::kernel::from_env().map_err(|e| UsageError(e.to_string()))?;
+    if let Some(value) = std::env::var_os("RAYON_NUM_THREADS") {
+        let text = value.to_string_lossy();
+        if !text.trim().is_empty() {
+            thread_count(&text, "RAYON_NUM_THREADS").map_err(UsageError)?;
+        }
+    }
+    Ok(())
 }
 
 impl RunArgs {
     /// Applies the rule to the model and resolves kernel and threads,
-    /// reporting a bad `--kernel`, `BNN_KERNEL` or `--threads` as usage errors.
+    /// reporting a bad `--kernel` or `BNN_KERNEL` as usage errors.
     pub fn resolve(&self, model: &mut Model) -> anyhow::Result<RunOptions> {
         if let Some(rule) = self.rule {
             model.set_rule(rule.into());
@@ -47,9 +86,6 @@ impl RunArgs {
                 .map_err(|e| UsageError(format!("--kernel: {e}")))?,
             None => bnn_core::kernel::from_env().map_err(|e| UsageError(e.to_string()))?,
         };
-        if self.threads == Some(0) {
-            return Err(UsageError("--threads must be at least 1".into()).into());
-        }
         Ok(RunOptions {
             kernel: Some(kernel),
             threads: self.threads,
@@ -65,4 +101,22 @@ pub fn load_model(path: &std::path::Path) -> anyhow::Result<bnn_core::ModelFile>
 /// The number of threads a run will use, for reports.
 pub fn threads_used(options: &RunOptions) -> usize {
     options.threads.unwrap_or_else(rayon::current_num_threads)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thread_counts_within_the_cap_only() {
+        assert_eq!(parse_threads("1"), Ok(1));
+        assert_eq!(parse_threads(" 1024 "), Ok(MAX_THREADS));
+        for bad in ["0", "1025", "100000", "-1", "abc", "", "2.5"] {
+            let e = parse_threads(bad).unwrap_err();
+            assert!(e.contains("1 to 1024"), "{bad}: {e}");
+        }
+        assert!(thread_count("abc", "RAYON_NUM_THREADS")
+            .unwrap_err()
+            .starts_with("RAYON_NUM_THREADS 'abc'"));
+    }
 }

@@ -25,8 +25,9 @@ pub const SHIPPED: [&str; 5] = [
 pub struct BenchArgs {
     /// .bnn or .f32 model files (default: the shipped models in weights/).
     pub models: Vec<PathBuf>,
-    /// Thread counts for the batch runs, comma-separated (default: 1 and all cores).
-    #[arg(long, value_delimiter = ',', value_name = "N,N")]
+    /// Thread counts for the batch runs, comma-separated, each 1 to 1024
+    /// (default: 1 and all cores).
+    #[arg(long, value_delimiter = ',', value_name = "N,N", value_parser = crate::args::parse_threads)]
     pub threads: Vec<usize>,
     /// Timed repetitions per engine, after a warm-up; the median is reported.
     #[arg(long, default_value_t = 5, value_name = "N")]
@@ -111,8 +112,8 @@ fn name_of(path: &Path) -> String {
 fn is_fp32_file(path: &Path) -> anyhow::Result<bool> {
     let mut head = [0u8; 8];
     let mut f = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
-    let n =
-        std::io::Read::read(&mut f, &mut head).with_context(|| format!("{}", path.display()))?;
+    let n = bnn_io::read::read_full(&mut f, &mut head)
+        .with_context(|| format!("{}", path.display()))?;
     Ok(n == 8 && head == *b"\x89BNNF32\n")
 }
 
@@ -125,12 +126,13 @@ pub fn bench(
     single: usize,
 ) -> anyhow::Result<BenchReport> {
     let mut candidates = Vec::new();
-    let mut input_len = None;
+    // Every model's input size, checked against the images once they are loaded.
+    let mut input_lens: Vec<(&Path, usize)> = Vec::new();
     for path in models {
         if is_fp32_file(path)? {
             let model = Fp32Model::load(path).context("cannot load FP32 model")?;
             let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            input_len.get_or_insert(model.input_len());
+            input_lens.push((path, model.input_len()));
             candidates.push(Candidate {
                 name: name_of(path),
                 engine_kind: "fp32".into(),
@@ -143,7 +145,7 @@ pub fn bench(
         } else {
             let file = crate::args::load_model(path)?;
             let model = Arc::new(file.model);
-            input_len.get_or_insert(model.input_len());
+            input_lens.push((path, model.input_len()));
             let twin = bnn_fp32::from_binary(&model);
             let twin_bytes = bnn_fp32::format::to_bytes(&twin).len() as u64;
             let twin_name = format!("{} as fp32", name_of(path));
@@ -170,13 +172,14 @@ pub fn bench(
             });
         }
     }
-    crate::mnist_dir::ensure(&data.data, data.no_fetch)?;
+    crate::mnist_dir::ensure_test(&data.data, data.no_fetch)?;
     let (images, labels) =
         bnn_data::mnist::load_test(&data.data).context("cannot load MNIST test set")?;
-    if let Some(n) = input_len {
+    for (path, n) in input_lens {
         anyhow::ensure!(
             n == images.image_len(),
-            "models take {n} inputs but MNIST images have {}",
+            "{}: the model takes {n} inputs but MNIST images have {} pixels",
+            path.display(),
             images.image_len()
         );
     }

@@ -45,15 +45,30 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
     let mut file = crate::args::load_model(&args.model)?;
     let options = args.run.resolve(&mut file.model)?;
     let model = &file.model;
-    let sources = inputs::expand(&args.inputs)?;
+    let mut sources = inputs::expand(&args.inputs)?;
 
     let mut total = 0u64;
     for source in &sources {
         total += match source {
-            Source::Idx(path) => check_idx(&ImageStream::open(path)?, path, model)? as u64,
-            Source::Image(_) => 1,
+            Source::Idx {
+                path,
+                count,
+                rows,
+                cols,
+                ..
+            } => {
+                anyhow::ensure!(
+                    rows * cols == model.input_len(),
+                    "{}: images are {rows}x{cols} but the model takes {} inputs",
+                    path.display(),
+                    model.input_len()
+                );
+                *count as u64
+            }
+            Source::Image { .. } => 1,
         };
     }
+    let source_count = sources.len();
     let progress = progress_bar(total);
     let started = Instant::now();
     let json = args.format == crate::choices::Rows::Json;
@@ -70,13 +85,13 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
     let count = pool.install(|| match &args.output {
         None => {
             let mut rows = Rows::new(BufWriter::new(io::stdout().lock()), json);
-            let n = classify_all(model, options, &sources, &mut rows, &progress)?;
+            let n = classify_all(model, options, &mut sources, &mut rows, &progress)?;
             rows.finish()?;
             Ok(n)
         }
         Some(path) => write_file_atomically(path, |file| {
             let mut rows = Rows::new(BufWriter::new(file), json);
-            let n = classify_all(model, options, &sources, &mut rows, &progress)?;
+            let n = classify_all(model, options, &mut sources, &mut rows, &progress)?;
             rows.finish()?;
             Ok(n)
         }),
@@ -86,23 +101,11 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
     eprintln!(
         "classified {} images from {} inputs in {:.2} s ({} images/s)",
         thousands(count),
-        sources.len(),
+        source_count,
         seconds,
         thousands((count as f64 / seconds.max(1e-9)) as u64)
     );
     Ok(())
-}
-
-fn check_idx(stream: &ImageStream, path: &Path, model: &Model) -> anyhow::Result<usize> {
-    anyhow::ensure!(
-        stream.image_len() == model.input_len(),
-        "{}: images are {}x{} but the model takes {} inputs",
-        path.display(),
-        stream.rows(),
-        stream.cols(),
-        model.input_len()
-    );
-    Ok(stream.count())
 }
 
 fn progress_bar(total: u64) -> ProgressBar {
@@ -122,7 +125,7 @@ fn progress_bar(total: u64) -> ProgressBar {
 fn classify_all(
     model: &Model,
     options: RunOptions,
-    sources: &[Source],
+    sources: &mut [Source],
     rows: &mut Rows<impl Write>,
     progress: &ProgressBar,
 ) -> anyhow::Result<u64> {
@@ -151,18 +154,27 @@ fn classify_all(
     };
     for source in sources {
         match source {
-            Source::Image(path) => {
-                pixels.extend_from_slice(&inputs::read_image(path, per)?);
+            Source::Image { path, bytes } => {
+                pixels.extend_from_slice(&inputs::read_image(path, bytes.take(), per)?);
                 pending.push(path);
                 count += 1;
                 if pending.len() == CHUNK {
                     flush(&mut pending, &mut pixels, rows)?;
                 }
             }
-            Source::Idx(path) => {
+            Source::Idx { path, stream, .. } => {
                 flush(&mut pending, &mut pixels, rows)?;
-                let mut stream = ImageStream::open(path)?;
-                check_idx(&stream, path, model)?;
+                let mut stream = match stream.take() {
+                    Some(stream) => stream,
+                    None => ImageStream::open(path)?,
+                };
+                anyhow::ensure!(
+                    stream.image_len() == per,
+                    "{}: images are {}x{} but the model takes {per} inputs",
+                    path.display(),
+                    stream.rows(),
+                    stream.cols()
+                );
                 let name = path.display().to_string();
                 let mut buf = Vec::new();
                 let mut index = 0usize;

@@ -26,7 +26,10 @@ pub struct DemoArgs {
 const SEED_NPZ_BYTES: u64 = 3_257_390;
 
 pub fn run(args: DemoArgs) -> anyhow::Result<()> {
-    crate::mnist_dir::ensure(&args.data.data, args.data.no_fetch)?;
+    if args.repeat == 0 {
+        return Err(crate::UsageError("--repeat must be at least 1".into()).into());
+    }
+    crate::mnist_dir::ensure_test(&args.data.data, args.data.no_fetch)?;
     let (images, labels) =
         bnn_data::mnist::load_test(&args.data.data).context("cannot load MNIST test set")?;
     let models = crate::bench_cmd::shipped();

@@ -29,7 +29,7 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut file = crate::args::load_model(&args.model)?;
     let options = args.run.resolve(&mut file.model)?;
-    crate::mnist_dir::ensure(&args.data.data, args.data.no_fetch)?;
+    crate::mnist_dir::ensure_test(&args.data.data, args.data.no_fetch)?;
     let (images, labels) =
         bnn_data::mnist::load_test(&args.data.data).context("cannot load MNIST test set")?;
     let model = &file.model;

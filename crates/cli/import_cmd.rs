@@ -28,14 +28,19 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     let rule = DecisionRule::from(args.rule);
     let model =
         model_from_dense(&layers, rule).with_context(|| format!("{}", args.npz.display()))?;
-    let npz_bytes = std::fs::metadata(&args.npz).map(|m| m.len()).unwrap_or(0);
+    // A pipe has no size to report.
+    let npz_bytes = std::fs::metadata(&args.npz)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
     let name = args
         .npz
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    let size = npz_bytes.map_or(String::new(), |n| format!(" ({n} bytes)"));
     let description = format!(
-        "imported from {name} ({npz_bytes} bytes) by `bnn import-npz`: sign weights packed, hidden biases folded into integer thresholds (x.w >= ceil(-b)), output biases as f32"
+        "imported from {name}{size} by `bnn import-npz`: sign weights packed, hidden biases folded into integer thresholds (x.w >= ceil(-b)), output biases as f32"
     );
     bnn_core::format::save(&model, &description, &args.output).context("cannot write model")?;
     let written = std::fs::metadata(&args.output)
@@ -50,14 +55,22 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         shape.join("-"),
         model.rule()
     )?;
-    writeln!(
-        out,
-        "wrote {}: {} bytes (the .npz is {} bytes, {:.1}x larger)",
-        args.output.display(),
-        thousands(written),
-        thousands(npz_bytes),
-        npz_bytes as f64 / written.max(1) as f64
-    )?;
+    match npz_bytes {
+        Some(npz_bytes) => writeln!(
+            out,
+            "wrote {}: {} bytes (the .npz is {} bytes, {:.1}x larger)",
+            args.output.display(),
+            thousands(written),
+            thousands(npz_bytes),
+            npz_bytes as f64 / written.max(1) as f64
+        )?,
+        None => writeln!(
+            out,
+            "wrote {}: {} bytes",
+            args.output.display(),
+            thousands(written)
+        )?,
+    }
     Ok(())
 }
 
@@ -77,7 +90,17 @@ pub fn model_from_dense(layers: &[DenseParams], rule: DecisionRule) -> anyhow::R
                 .with_context(|| l.name.clone())?;
             BinaryDense::hidden(weights, thresholds)?
         } else {
-            BinaryDense::output(weights, l.bias.iter().map(|&b| b as f32).collect())?
+            let mut bias = Vec::with_capacity(l.bias.len());
+            for (j, &b) in l.bias.iter().enumerate() {
+                let narrow = b as f32;
+                anyhow::ensure!(
+                    narrow.is_finite(),
+                    "{}_b: bias at flat index {j} is {b:e}, beyond the range of the f32 output scores",
+                    l.name
+                );
+                bias.push(narrow);
+            }
+            BinaryDense::output(weights, bias)?
         };
         built.push(layer);
     }

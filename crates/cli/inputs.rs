@@ -13,78 +13,179 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use bnn_data::idx::ImageStream;
+use bnn_io::read::{read_bounded, read_full};
 
 /// One input, in the order given.
-#[derive(Debug, Clone)]
 pub enum Source {
-    /// An IDX3 image file, raw or gzip.
-    Idx(PathBuf),
+    /// An IDX3 image file, raw or gzip, whose header has been read.
+    Idx {
+        path: PathBuf,
+        count: usize,
+        rows: usize,
+        cols: usize,
+        /// Kept open when the input cannot be opened again (a pipe, a FIFO,
+        /// `/dev/stdin`); `None` for a regular file, reopened in its turn so
+        /// that many inputs do not hold many open files.
+        stream: Option<ImageStream>,
+    },
     /// One PNG or PGM image.
-    Image(PathBuf),
+    Image {
+        path: PathBuf,
+        /// Its bytes when they were read from a stream while recognising
+        /// it; `None` for a regular file, read in its turn.
+        bytes: Option<Vec<u8>>,
+    },
 }
 
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
 
+/// Largest accepted image file. An image the model can take is at most
+/// 2^24 pixels, and even a text PGM of that spends under 16 bytes a pixel.
+const MAX_IMAGE_BYTES: u64 = 1 << 28;
+
 /// Expands directories (their PNG/PGM files, sorted by name) and recognises
-/// each file by its content.
+/// each file by its content, opening each input once.
+///
+/// In a directory, every entry named `*.png` or `*.pgm` (any case) must be a
+/// regular image file, links followed: a broken or looping link, a FIFO, a
+/// device or a subdirectory under such a name is an error naming it, as an
+/// unreadable or corrupt image is. Other entries are ignored.
 pub fn expand(inputs: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
     let mut sources = Vec::new();
     for path in inputs {
         let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
         if meta.is_dir() {
-            let mut images: Vec<PathBuf> = std::fs::read_dir(path)
-                .with_context(|| format!("{}", path.display()))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| {
-                    p.is_file()
-                        && p.extension().and_then(|e| e.to_str()).is_some_and(|e| {
-                            matches!(e.to_ascii_lowercase().as_str(), "png" | "pgm")
-                        })
-                })
-                .collect();
+            let mut images: Vec<PathBuf> = Vec::new();
+            for entry in std::fs::read_dir(path).with_context(|| format!("{}", path.display()))? {
+                let entry = entry.with_context(|| format!("{}", path.display()))?;
+                let p = entry.path();
+                let named_image = p
+                    .extension()
+                    .and_then(|e| e.to_str())
+                    .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "pgm"));
+                if named_image {
+                    check_entry(&p)?;
+                    images.push(p);
+                }
+            }
             if images.is_empty() {
                 bail!("{}: directory has no .png or .pgm images", path.display());
             }
             images.sort();
-            sources.extend(images.into_iter().map(Source::Image));
+            sources.extend(
+                images
+                    .into_iter()
+                    .map(|path| Source::Image { path, bytes: None }),
+            );
         } else {
-            sources.push(sniff(path)?);
+            sources.push(open(path)?);
         }
     }
     Ok(sources)
 }
 
-fn sniff(path: &Path) -> anyhow::Result<Source> {
-    let mut head = [0u8; 8];
-    let mut file = File::open(path).with_context(|| format!("{}", path.display()))?;
-    let n = read_up_to(&mut file, &mut head).with_context(|| format!("{}", path.display()))?;
-    let head = &head[..n];
-    if head.starts_with(PNG_SIGNATURE) || head.starts_with(b"P5") || head.starts_with(b"P2") {
-        Ok(Source::Image(path.to_path_buf()))
-    } else if head.starts_with(&[0, 0, 8, 3]) || head.starts_with(&[0x1f, 0x8b]) {
-        Ok(Source::Idx(path.to_path_buf()))
-    } else {
-        bail!(
-            "{}: not an IDX image file, PNG or PGM (unrecognised first bytes)",
-            path.display()
-        )
-    }
-}
-
-fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match r.read(&mut buf[filled..])? {
-            0 => break,
-            n => filled += n,
+/// A directory entry named like an image must be a regular file.
+fn check_entry(path: &Path) -> anyhow::Result<()> {
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) => {
+            let link = std::fs::symlink_metadata(path).is_ok_and(|m| m.is_symlink());
+            if link {
+                bail!(
+                    "{}: broken or looping symbolic link, not an image ({e})",
+                    path.display()
+                );
+            }
+            return Err(e).with_context(|| format!("{}", path.display()));
         }
+    };
+    if !meta.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        let kind = if t.is_dir() {
+            "a directory"
+        } else if t.is_fifo() {
+            "a FIFO"
+        } else if t.is_socket() {
+            "a socket"
+        } else {
+            "a device"
+        };
+        bail!(
+            "{}: {kind}, not an image file (a directory's .png and .pgm entries must be regular files)",
+            path.display()
+        );
     }
-    Ok(filled)
+    Ok(())
 }
 
-/// Reads one image as 8-bit grayscale with exactly `pixels` pixels.
-pub fn read_image(path: &Path, pixels: usize) -> anyhow::Result<Vec<u8>> {
-    let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
+/// Opens an input once and recognises it from its first bytes, which are
+/// then read again from a buffer rather than by seeking or reopening, so
+/// that pipes and FIFOs work like files.
+fn open(path: &Path) -> anyhow::Result<Source> {
+    let name = || format!("{}", path.display());
+    let mut file = File::open(path).with_context(name)?;
+    let regular = file.metadata().with_context(name)?.is_file();
+    let mut head = [0u8; 8];
+    let n = read_full(&mut file, &mut head).with_context(name)?;
+    let head = &head[..n];
+    let is_image =
+        head.starts_with(PNG_SIGNATURE) || head.starts_with(b"P5") || head.starts_with(b"P2");
+    if is_image {
+        let bytes = if regular {
+            None
+        } else {
+            let rest = std::io::Cursor::new(head.to_vec()).chain(file);
+            Some(read_limited(rest, path)?)
+        };
+        return Ok(Source::Image {
+            path: path.to_path_buf(),
+            bytes,
+        });
+    }
+    if head.starts_with(&[0, 0, 8, 3]) || head.starts_with(&[0x1f, 0x8b]) {
+        let whole = std::io::Cursor::new(head.to_vec()).chain(file);
+        let stream = ImageStream::from_reader(path, whole)?;
+        let (count, rows, cols) = (stream.count(), stream.rows(), stream.cols());
+        return Ok(Source::Idx {
+            path: path.to_path_buf(),
+            count,
+            rows,
+            cols,
+            stream: if regular { None } else { Some(stream) },
+        });
+    }
+    bail!(
+        "{}: not an IDX image file, PNG or PGM (unrecognised first bytes)",
+        path.display()
+    )
+}
+
+/// All of an image file's bytes, refusing more than [`MAX_IMAGE_BYTES`].
+fn read_limited(mut reader: impl Read, path: &Path) -> anyhow::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let n = read_bounded(&mut reader, MAX_IMAGE_BYTES, &mut bytes)
+        .with_context(|| format!("{}", path.display()))?;
+    if n > MAX_IMAGE_BYTES {
+        bail!(
+            "{}: larger than the {MAX_IMAGE_BYTES} bytes accepted for one image",
+            path.display()
+        );
+    }
+    Ok(bytes)
+}
+
+/// Reads one image as 8-bit grayscale with exactly `pixels` pixels, from
+/// `bytes` when the input was a stream, else from `path`.
+pub fn read_image(path: &Path, bytes: Option<Vec<u8>>, pixels: usize) -> anyhow::Result<Vec<u8>> {
+    let bytes = match bytes {
+        Some(bytes) => bytes,
+        None => read_limited(
+            File::open(path).with_context(|| format!("{}", path.display()))?,
+            path,
+        )?,
+    };
     let (w, h, gray) = if bytes.starts_with(PNG_SIGNATURE) {
         decode_png(&bytes).with_context(|| format!("{}: invalid PNG", path.display()))?
     } else {
@@ -104,17 +205,39 @@ pub fn read_image(path: &Path, pixels: usize) -> anyhow::Result<Vec<u8>> {
     Ok(gray)
 }
 
+/// The `png` crate's message with its chunk types written as their
+/// four-letter names: it prints them with `Debug`
+/// (`ChunkType { type: IDAT, critical: true, ... }`).
+fn png_message(error: &png::DecodingError) -> String {
+    const DEBUG: &str = "ChunkType { type: ";
+    let mut text = error.to_string();
+    while let Some(start) = text.find(DEBUG) {
+        let rest = &text[start + DEBUG.len()..];
+        let (Some(comma), Some(close)) = (rest.find(','), rest.find('}')) else {
+            break;
+        };
+        let name = rest[..comma.min(close)].trim().to_string();
+        let end = start + DEBUG.len() + close + 1;
+        text.replace_range(start..end, &name);
+    }
+    text.trim_end_matches('.').to_string()
+}
+
 fn decode_png(bytes: &[u8]) -> anyhow::Result<(usize, usize, Vec<u8>)> {
     let mut decoder = png::Decoder::new(BufReader::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
-    let mut reader = decoder.read_info()?;
+    let mut reader = decoder
+        .read_info()
+        .map_err(|e| anyhow::anyhow!(png_message(&e)))?;
     let (w, h) = (reader.info().width as usize, reader.info().height as usize);
     // Refuse absurd sizes before allocating the frame.
     if w.saturating_mul(h) > 1 << 24 {
         bail!("{w}x{h} is far too large for an image classifier input");
     }
     let mut buf = vec![0u8; reader.output_buffer_size()];
-    let frame = reader.next_frame(&mut buf)?;
+    let frame = reader
+        .next_frame(&mut buf)
+        .map_err(|e| anyhow::anyhow!(png_message(&e)))?;
     let data = &buf[..frame.buffer_size()];
     let channels = match frame.color_type {
         png::ColorType::Grayscale => 1,
@@ -148,7 +271,7 @@ fn decode_pgm(bytes: &[u8]) -> anyhow::Result<(usize, usize, Vec<u8>)> {
     let mut pos = 2;
     let mut fields = [0usize; 3];
     for f in &mut fields {
-        *f = next_number(bytes, &mut pos)?;
+        *f = next_number(bytes, &mut pos, "header")?;
     }
     let [w, h, maxval] = fields;
     if w == 0 || h == 0 || maxval == 0 || maxval > 65535 {
@@ -184,16 +307,18 @@ fn decode_pgm(bytes: &[u8]) -> anyhow::Result<(usize, usize, Vec<u8>)> {
             gray.push(scale(v)?);
         }
     } else {
-        for _ in 0..n {
-            gray.push(scale(next_number(bytes, &mut pos)?)?);
+        for i in 0..n {
+            let v = next_number(bytes, &mut pos, "pixel data")
+                .with_context(|| format!("{w}x{h} needs {n} samples, found {i}"))?;
+            gray.push(scale(v)?);
         }
     }
     Ok((w, h, gray))
 }
 
-/// The next decimal number of a PGM header or text body, skipping
-/// whitespace and `#` comments.
-fn next_number(bytes: &[u8], pos: &mut usize) -> anyhow::Result<usize> {
+/// The next decimal number of a PGM header or text body (`part` names
+/// which, for a file that ends early), skipping whitespace and `#` comments.
+fn next_number(bytes: &[u8], pos: &mut usize, part: &str) -> anyhow::Result<usize> {
     loop {
         match bytes.get(*pos) {
             Some(b'#') => {
@@ -204,7 +329,7 @@ fn next_number(bytes: &[u8], pos: &mut usize) -> anyhow::Result<usize> {
             Some(b) if b.is_ascii_whitespace() => *pos += 1,
             Some(b) if b.is_ascii_digit() => break,
             Some(b) => bail!("unexpected byte {b:#04x} at offset {pos}"),
-            None => bail!("truncated header"),
+            None => bail!("truncated {part}"),
         }
     }
     let start = *pos;

@@ -122,6 +122,7 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    args::check_env()?;
     match cli.command {
         Command::Fetch(a) => fetch_cmd::run(a),
         Command::ImportNpz(a) => import_cmd::run(a),
@@ -171,7 +172,13 @@ fn report(err: &anyhow::Error) -> ExitCode {
             parts.push(text);
         }
     }
-    let msg = parts.join(": ").replace('\n', " ");
+    let mut msg = parts.join(": ").replace('\n', " ");
+    // Every file this program reads or writes is named in its errors; an
+    // I/O error with nothing around it came from printing to stdout (a full
+    // disk behind `> file`), so say so rather than print a bare ENOSPC.
+    if err.chain().count() == 1 && err.is::<io::Error>() {
+        msg = format!("standard output: {msg}");
+    }
     let _ = writeln!(io::stderr(), "bnn: error: {msg}");
     if err.chain().any(|e| e.is::<UsageError>()) {
         ExitCode::from(2)

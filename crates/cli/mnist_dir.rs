@@ -6,25 +6,32 @@ use std::path::Path;
 use anyhow::Context;
 use bnn_data::mnist::{find_file, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
 
-/// Whether `dir` holds all four MNIST files (raw, .gz or dotted names).
-pub fn present(dir: &Path) -> bool {
-    [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS]
-        .iter()
-        .all(|stem| find_file(dir, stem).is_ok())
-}
-
 /// Fetches MNIST into `dir` unless it is there already; with `no_fetch`, a
 /// missing data set is an error that says what to do.
 pub fn ensure(dir: &Path, no_fetch: bool) -> anyhow::Result<()> {
-    if present(dir) {
+    ensure_files(
+        dir,
+        no_fetch,
+        &[TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS],
+    )
+}
+
+/// Like [`ensure`] for the commands that only read the test set: the
+/// training files are neither needed nor asked for.
+pub fn ensure_test(dir: &Path, no_fetch: bool) -> anyhow::Result<()> {
+    ensure_files(dir, no_fetch, &[TEST_IMAGES, TEST_LABELS])
+}
+
+fn ensure_files(dir: &Path, no_fetch: bool, stems: &[&str]) -> anyhow::Result<()> {
+    if stems.iter().all(|stem| find_file(dir, stem).is_ok()) {
         return Ok(());
     }
     if no_fetch {
         anyhow::bail!(
-            "{}: MNIST not found (need train-images-idx3-ubyte, train-labels-idx1-ubyte, \
-             t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte, raw or .gz); run `bnn fetch --dir {0}` \
+            "{}: MNIST not found (need {}, raw or .gz); run `bnn fetch --dir {0}` \
              or pass --data DIR pointing at existing files",
-            dir.display()
+            dir.display(),
+            stems.join(", ")
         );
     }
     eprintln!(

@@ -33,9 +33,9 @@ pub struct TrainArgs {
     /// Write no checkpoint.
     #[arg(long, conflicts_with = "checkpoint")]
     pub no_checkpoint: bool,
-    /// Worker threads (default: all cores, or RAYON_NUM_THREADS). Results
-    /// do not depend on it.
-    #[arg(long, value_name = "N")]
+    /// Worker threads, 1 to 1024 (default: all cores, or RAYON_NUM_THREADS).
+    /// Results do not depend on it.
+    #[arg(long, value_name = "N", value_parser = crate::args::parse_threads)]
     pub threads: Option<usize>,
     /// Progress display.
     #[arg(long, value_enum, default_value = "auto")]
@@ -85,10 +85,10 @@ pub struct Knobs {
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub hidden: Option<Vec<usize>>,
     /// Batch norm before each hidden sign.
-    #[arg(long, overrides_with = "no_bn")]
+    #[arg(long, conflicts_with = "no_bn")]
     pub bn: bool,
     /// No batch norm: hidden signs of `dot + bias`.
-    #[arg(long, overrides_with = "bn")]
+    #[arg(long)]
     pub no_bn: bool,
     /// Dropout probability on hidden activations.
     #[arg(long)]
@@ -202,9 +202,6 @@ fn usage(e: TrainError) -> anyhow::Error {
 }
 
 pub fn run(args: TrainArgs) -> anyhow::Result<()> {
-    if args.threads == Some(0) {
-        return Err(UsageError("--threads must be at least 1".into()).into());
-    }
     // Everything about the configuration is checked before data is touched.
     let state = match &args.resume {
         Some(path) => {
@@ -216,6 +213,20 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 .into());
             }
             let mut state = bnn_train::checkpoint::load(path)?;
+            let limits = [
+                ("--limit-train", args.limit_train, state.config.limit_train),
+                ("--limit-test", args.limit_test, state.config.limit_test),
+            ];
+            for (flag, given, stored) in limits {
+                if let Some(n) = given.filter(|&n| Some(n) != stored) {
+                    let had =
+                        stored.map_or("all the images".to_string(), |m| format!("{flag} {m}"));
+                    return Err(UsageError(format!(
+                        "{flag} {n}: the checkpoint was trained on {had}, and a resumed run keeps its data (leave {flag} out)"
+                    ))
+                    .into());
+                }
+            }
             if let Some(epochs) = args.knobs.epochs {
                 if epochs < state.epochs_done {
                     return Err(UsageError(format!(
@@ -236,6 +247,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         None => {
             let mut config = bnn_train::recipe(&args.recipe.name()).map_err(usage)?;
             args.knobs.apply(&mut config);
+            config.limit_train = args.limit_train;
+            config.limit_test = args.limit_test;
             config.validate().map_err(usage)?;
             config
         }
@@ -266,7 +279,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     };
 
     crate::mnist_dir::ensure(&args.data.data, args.data.no_fetch)?;
-    let data = load_data(&args.data.data, args.limit_train, args.limit_test)?;
+    let data = load_data(&args.data.data, config.limit_train, config.limit_test)?;
     config.validate_for(data.train_len()).map_err(usage)?;
 
     let mut progress: Box<dyn Progress + Send> = match args.progress {

@@ -18,6 +18,14 @@ pub enum Engine {
 }
 
 impl Engine {
+    /// Inputs per image the engine's model takes.
+    fn input_len(&self) -> usize {
+        match self {
+            Engine::OneBit(m, _) => m.input_len(),
+            Engine::Fp32(m) => m.input_len(),
+        }
+    }
+
     fn kernel_name(&self) -> String {
         match self {
             Engine::OneBit(_, k) => k.name().to_string(),
@@ -36,12 +44,12 @@ impl Engine {
                         threads: None,
                     },
                 )
-                .expect("pixels are whole images")
+                .expect("run checked the images and the kernel")
                 .classes
             }
             Engine::Fp32(m) => m
                 .predict_batch(pixels, None)
-                .expect("pixels are whole images"),
+                .expect("run checked the images"),
         }
     }
 
@@ -52,7 +60,9 @@ impl Engine {
             Engine::OneBit(m, k) => {
                 let mut scores = vec![0f32; m.num_classes()];
                 for image in pixels.chunks_exact(per) {
-                    sum += m.predict_scores_into(*k, image, &mut scores);
+                    sum += m
+                        .predict_scores_into(*k, image, &mut scores)
+                        .expect("run checked the kernel");
                 }
             }
             Engine::Fp32(m) => {
@@ -115,6 +125,52 @@ fn accuracy(classes: &[usize], labels: &[u8]) -> f64 {
     100.0 * ok as f64 / labels.len().max(1) as f64
 }
 
+/// Refuses what would make the measurement meaningless or impossible
+/// before any timing starts: nothing to repeat, no images, images of
+/// another size than a model takes, a kernel this CPU lacks.
+fn check(
+    candidates: &[Candidate],
+    pixels: &[u8],
+    labels: &[u8],
+    per_image: usize,
+    config: &Config,
+) -> Result<(), String> {
+    if config.repeat == 0 {
+        return Err("repeat must be at least 1".into());
+    }
+    if config.single_images == 0 {
+        return Err("the single-image run needs at least 1 image".into());
+    }
+    if config.threads.is_empty() || config.threads.contains(&0) {
+        return Err("thread counts must be at least 1".into());
+    }
+    if labels.is_empty() {
+        return Err("no images to measure".into());
+    }
+    if per_image == 0 || pixels.len() != labels.len().saturating_mul(per_image) {
+        return Err(format!(
+            "{} pixel bytes are not {} images of {per_image} pixels",
+            pixels.len(),
+            labels.len()
+        ));
+    }
+    for c in candidates {
+        for e in &c.engines {
+            if e.input_len() != per_image {
+                return Err(format!(
+                    "{} takes {} inputs but the images have {per_image} pixels",
+                    c.name,
+                    e.input_len()
+                ));
+            }
+            if let Engine::OneBit(_, k) = e {
+                k.require().map_err(|err| format!("{}: {err}", c.name))?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Runs every engine of every candidate, interleaved, and summarises.
 pub fn run(
     candidates: &[Candidate],
@@ -124,6 +180,7 @@ pub fn run(
     config: &Config,
     log: &mut dyn FnMut(&str),
 ) -> Result<BenchReport, String> {
+    check(candidates, pixels, labels, per_image, config)?;
     let images = labels.len();
     // (candidate index, engine)
     let mut engines: Vec<(usize, Engine)> = Vec::new();
@@ -206,4 +263,64 @@ pub fn run(
         latency,
         models: summaries,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bnn_core::bits::BitMatrix;
+    use bnn_core::{BinaryDense, DecisionRule};
+
+    fn model(inputs: usize) -> Arc<Model> {
+        let w = BitMatrix::from_pm1(2, inputs, &vec![1i8; 2 * inputs]).unwrap();
+        let layer = BinaryDense::output(w, vec![0.0, 1.0]).unwrap();
+        Arc::new(Model::new(inputs, 128, vec![layer], DecisionRule::Scores).unwrap())
+    }
+
+    fn candidate(name: &str, inputs: usize) -> Candidate {
+        Candidate {
+            name: name.into(),
+            engine_kind: "1-bit".into(),
+            shape: vec![inputs, 2],
+            engines: vec![Engine::OneBit(model(inputs), Kernel::Scalar)],
+            file_bytes: 1,
+            fp32_file_bytes: 1,
+            compare_with: None,
+        }
+    }
+
+    fn config(repeat: usize) -> Config {
+        Config {
+            threads: vec![1],
+            repeat,
+            single_images: 2,
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_errors_not_panics() {
+        let pixels = [0u8; 8];
+        let labels = [0u8, 1];
+        let c = [candidate("a", 4)];
+        let run = |c: &[Candidate], px: &[u8], labels: &[u8], config: &Config| {
+            run(c, px, labels, 4, config, &mut |_| {}).map(|r| r.repeat)
+        };
+        assert_eq!(run(&c, &pixels, &labels, &config(1)), Ok(1));
+        assert_eq!(
+            run(&c, &pixels, &labels, &config(0)),
+            Err("repeat must be at least 1".into())
+        );
+        let mixed = [candidate("a", 4), candidate("b", 5)];
+        assert_eq!(
+            run(&mixed, &pixels, &labels, &config(1)),
+            Err("b takes 5 inputs but the images have 4 pixels".into())
+        );
+        assert!(run(&c, &pixels[..7], &labels, &config(1))
+            .unwrap_err()
+            .contains("7 pixel bytes"));
+        assert!(run(&c, &[], &[], &config(1)).is_err());
+        let mut no_threads = config(1);
+        no_threads.threads = vec![0];
+        assert!(run(&c, &pixels, &labels, &no_threads).is_err());
+    }
 }

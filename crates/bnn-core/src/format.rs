@@ -10,6 +10,7 @@
 use std::io::{Cursor, Read};
 use std::path::Path;
 
+use bnn_io::read::Want;
 use byteorder::{LittleEndian as LE, ReadBytesExt, WriteBytesExt};
 
 use crate::bits::{from_stream, to_stream, words_for};
@@ -130,15 +131,17 @@ pub fn save(model: &Model, description: &str, path: &Path) -> Result<()> {
     })
 }
 
-/// Reads and checks a model file.
+/// Reads and checks a model file, reading no further than its header says
+/// it reaches (see [`bnn_io::read::read_file`]).
 pub fn load(path: &Path) -> Result<ModelFile> {
-    let bytes = bnn_io::read::read_file(path, MAX_FILE).map_err(|failure| match failure {
-        bnn_io::read::ReadFailure::Io(error) => Error::Io {
-            path: path.to_path_buf(),
-            error,
-        },
-        bnn_io::read::ReadFailure::Problem(problem) => format_error(path, problem),
-    })?;
+    let bytes = bnn_io::read::read_file(path, MAX_FILE, |b| want(layout(b), |l| l.expected))
+        .map_err(|failure| match failure {
+            bnn_io::read::ReadFailure::Io(error) => Error::Io {
+                path: path.to_path_buf(),
+                error,
+            },
+            bnn_io::read::ReadFailure::Problem(problem) => format_error(path, problem),
+        })?;
     from_bytes(&bytes, path)
 }
 
@@ -149,6 +152,93 @@ fn format_error(path: &Path, problem: impl Into<String>) -> Error {
     }
 }
 
+/// Why the start of a file is not (yet) a model's header.
+pub enum Parse {
+    /// Too few bytes to judge: `need` in all would let parsing go on.
+    Short { need: u64, problem: String },
+    /// The bytes seen are not a valid model.
+    Bad(String),
+}
+
+impl Parse {
+    /// A file of `have` bytes that must reach `need` bytes to go on;
+    /// `reason` says what ends there ("the header alone needs 24").
+    pub fn short(have: usize, need: u64, reason: impl std::fmt::Display) -> Parse {
+        Parse::Short {
+            need,
+            problem: format!("truncated: {have} bytes, {reason}"),
+        }
+    }
+
+    /// The message for a file that ends here.
+    pub fn into_problem(self) -> String {
+        match self {
+            Parse::Short { problem, .. } | Parse::Bad(problem) => problem,
+        }
+    }
+}
+
+/// Judges the magic bytes of a model file: `Ok` when `bytes` start with
+/// `magic`, [`Parse::Short`] while they are still a prefix of it. `what`
+/// names the format for the message. A model of the other kind of this
+/// workspace is named as such, so that its user learns which command reads
+/// it.
+pub fn check_magic(bytes: &[u8], magic: &[u8; 8], what: &str) -> std::result::Result<(), Parse> {
+    let n = bytes.len().min(magic.len());
+    if bytes[..n] != magic[..n] {
+        let other = if bytes.starts_with(&FP32_MAGIC) && magic != &FP32_MAGIC {
+            "; this is an FP32 model (.f32), which only `bnn bench` runs"
+        } else if bytes.starts_with(&MAGIC) && magic != &MAGIC {
+            "; this is a 1-bit model (.bnn)"
+        } else {
+            ""
+        };
+        return Err(Parse::Bad(format!("not {what} (wrong magic bytes){other}")));
+    }
+    if n < magic.len() {
+        return Err(Parse::Short {
+            need: magic.len() as u64,
+            problem: if n == 0 {
+                "truncated: the file is empty".to_string()
+            } else {
+                format!("truncated: {n} bytes, shorter than the magic bytes of {what}")
+            },
+        });
+    }
+    Ok(())
+}
+
+/// Judges the start of a model file: its magic (see [`check_magic`]), then
+/// whether the fixed header of `header_len` bytes is all there.
+pub fn check_start(
+    bytes: &[u8],
+    magic: &[u8; 8],
+    what: &str,
+    header_len: usize,
+) -> std::result::Result<(), Parse> {
+    check_magic(bytes, magic, what)?;
+    if bytes.len() < header_len {
+        let reason = format!("the header alone needs {header_len}");
+        return Err(Parse::short(bytes.len(), header_len as u64, reason));
+    }
+    Ok(())
+}
+
+/// How much a staged read (see [`bnn_io::read::read_file`]) must read next,
+/// given what a layout parser made of the bytes so far and how it tells the
+/// whole file's size.
+pub fn want<T>(parsed: std::result::Result<T, Parse>, total: impl FnOnce(&T) -> u64) -> Want {
+    match parsed {
+        Ok(layout) => Want::Exactly(total(&layout)),
+        Err(Parse::Short { need, .. }) => Want::AtLeast(need),
+        Err(Parse::Bad(_)) => Want::Stop,
+    }
+}
+
+/// The magic bytes of the FP32 model file (`bnn-fp32`), known here so that
+/// either reader can name the other's files.
+pub const FP32_MAGIC: [u8; 8] = *b"\x89BNNF32\n";
+
 struct LayerEntry {
     outputs: usize,
     kind: u8,
@@ -156,46 +246,47 @@ struct LayerEntry {
     width: u8,
 }
 
-/// Parses a model from bytes; `path` only names the source in errors.
-pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
-    let err = |problem: String| format_error(path, problem);
-    if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
-        return Err(err("not a .bnn model file (wrong magic bytes)".into()));
-    }
-    if bytes.len() < HEADER_LEN {
-        return Err(err(format!(
-            "truncated: {} bytes, the header alone needs {HEADER_LEN}",
-            bytes.len()
-        )));
-    }
+/// What the header and layer table say, checked, before any weight is read.
+struct Layout {
+    rule: DecisionRule,
+    input_threshold: u8,
+    input_len: u32,
+    description_len: u32,
+    entries: Vec<LayerEntry>,
+    table_end: usize,
+    /// The whole file's size, checksum included.
+    expected: u64,
+}
+
+fn layout(bytes: &[u8]) -> std::result::Result<Layout, Parse> {
+    check_start(bytes, &MAGIC, "a .bnn model file", HEADER_LEN)?;
+    let bad = |problem: String| Parse::Bad(problem);
     let mut r = Cursor::new(&bytes[MAGIC.len()..HEADER_LEN]);
     let version = r.read_u16::<LE>().expect("header length checked");
     if version != VERSION {
-        return Err(err(format!(
+        return Err(bad(format!(
             "unsupported format version {version} (this build reads {VERSION})"
         )));
     }
     let rule = match r.read_u8().expect("header length checked") {
         0 => DecisionRule::Scores,
         1 => DecisionRule::Seed,
-        other => return Err(err(format!("unknown decision rule code {other}"))),
+        other => return Err(bad(format!("unknown decision rule code {other}"))),
     };
     let input_threshold = r.read_u8().expect("header length checked");
     let input_len = r.read_u32::<LE>().expect("header length checked");
     let layer_count = r.read_u32::<LE>().expect("header length checked");
     let description_len = r.read_u32::<LE>().expect("header length checked");
-    check_counts(input_len, layer_count).map_err(err)?;
+    check_counts(input_len, layer_count).map_err(bad)?;
     if description_len > MAX_DESCRIPTION {
-        return Err(err(format!(
+        return Err(bad(format!(
             "description length {description_len} exceeds {MAX_DESCRIPTION}"
         )));
     }
     let table_end = HEADER_LEN + layer_count as usize * LAYER_ENTRY_LEN;
     if bytes.len() < table_end {
-        return Err(err(format!(
-            "truncated: {} bytes, the layer table of {layer_count} layers ends at {table_end}",
-            bytes.len()
-        )));
+        let reason = format!("the layer table of {layer_count} layers ends at {table_end}");
+        return Err(Parse::short(bytes.len(), table_end as u64, reason));
     }
 
     // The layer table, and from it the exact file size, before allocating.
@@ -209,7 +300,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
         let width = t.read_u8().expect("table length checked");
         let reserved = t.read_u16::<LE>().expect("table length checked");
         if outputs == 0 || outputs > MAX_WIDTH {
-            return Err(err(format!(
+            return Err(bad(format!(
                 "layer {} has {outputs} neurons, out of range 1..={MAX_WIDTH}",
                 i + 1
             )));
@@ -221,7 +312,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
             kind == KIND_SIGN && (width == 2 || width == 4)
         };
         if !valid || reserved != 0 {
-            return Err(err(format!(
+            return Err(bad(format!(
                 "layer {} has an invalid kind, threshold width or reserved bytes",
                 i + 1
             )));
@@ -237,7 +328,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
         expected = expected
             .checked_add(weight_bytes + rest)
             .filter(|&e| e <= MAX_FILE)
-            .ok_or_else(|| err("layer sizes overflow the largest accepted file".into()))?;
+            .ok_or_else(|| bad("layer sizes overflow the largest accepted file".into()))?;
         entries.push(LayerEntry {
             outputs: outputs as usize,
             kind,
@@ -245,11 +336,27 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
         });
         inputs = m;
     }
-    let body_end = check_length_and_crc(bytes, expected).map_err(err)?;
+    Ok(Layout {
+        rule,
+        input_threshold,
+        input_len,
+        description_len,
+        entries,
+        table_end,
+        expected,
+    })
+}
+
+/// Parses a model from bytes; `path` only names the source in errors.
+pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
+    let err = |problem: String| format_error(path, problem);
+    let layout = layout(bytes).map_err(|p| err(p.into_problem()))?;
+    let (input_len, entries, table_end) = (layout.input_len, layout.entries, layout.table_end);
+    let body_end = check_length_and_crc(bytes, layout.expected).map_err(err)?;
     let actual = bytes.len() as u64;
 
     let mut r = Cursor::new(&bytes[table_end..body_end]);
-    let mut description = vec![0u8; description_len as usize];
+    let mut description = vec![0u8; layout.description_len as usize];
     r.read_exact(&mut description).expect("size checked");
     let description =
         String::from_utf8(description).map_err(|_| err("description is not valid UTF-8".into()))?;
@@ -299,8 +406,13 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
         );
         inputs = entry.outputs;
     }
-    let model = Model::new(input_len as usize, input_threshold, layers, rule)
-        .map_err(|e| err(e.to_string()))?;
+    let model = Model::new(
+        input_len as usize,
+        layout.input_threshold,
+        layers,
+        layout.rule,
+    )
+    .map_err(|e| err(e.to_string()))?;
     Ok(ModelFile {
         model,
         description,
@@ -336,9 +448,9 @@ pub fn check_length_and_crc(bytes: &[u8], expected: u64) -> std::result::Result<
         ));
     }
     if actual > expected {
-        return Err(format!(
-            "{} bytes of trailing data after the {expected} bytes the header describes",
-            actual - expected
+        return Err(bnn_io::read::trailing_message(
+            Some(actual - expected),
+            expected,
         ));
     }
     let body_end = bytes.len() - 4;

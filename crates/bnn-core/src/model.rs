@@ -229,18 +229,26 @@ impl Model {
             let mut scores = vec![0f32; self.num_classes()];
             self.predict_scores_into(kernel::active(), pixels, &mut scores)
         }
+        .expect("the active kernel is available")
     }
 
-    /// Classifies one image with a given kernel, writing its scores.
-    pub fn predict_scores_into(&self, kernel: Kernel, pixels: &[u8], scores: &mut [f32]) -> usize {
+    /// Classifies one image with a given kernel, writing its scores. A
+    /// kernel this CPU lacks is an error, as in [`Model::predict_batch_with`],
+    /// never a silent switch to another kernel.
+    pub fn predict_scores_into(
+        &self,
+        kernel: Kernel,
+        pixels: &[u8],
+        scores: &mut [f32],
+    ) -> Result<usize> {
         assert_eq!(pixels.len(), self.input_len, "image size");
         assert_eq!(scores.len(), self.num_classes(), "scores length");
-        let kernel = kernel.require().unwrap_or(Kernel::Scalar);
+        let kernel = kernel.require()?;
         SCRATCH.with(|s| {
             let mut s = s.borrow_mut();
             self.run_chunk(kernel, pixels, 1, &mut s, scores);
         });
-        self.rule.decide(scores)
+        Ok(self.rule.decide(scores))
     }
 
     /// Classifies a batch of images (`input_len` bytes each), in parallel.
@@ -352,6 +360,55 @@ impl Model {
         {
             for ((o, &p), &b) in out.iter_mut().zip(pops).zip(bias) {
                 *o = (n - 2 * p as i32) as f32 + b;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bits::BitMatrix;
+    use crate::layer::BinaryDense;
+
+    fn tiny() -> Model {
+        let w = BitMatrix::from_pm1(2, 3, &[1, -1, 1, -1, -1, 1]).unwrap();
+        Model::new(
+            3,
+            128,
+            vec![BinaryDense::output(w, vec![0.0, 0.0]).unwrap()],
+            DecisionRule::Scores,
+        )
+        .unwrap()
+    }
+
+    /// One image and a batch agree on every kernel: both run it, or both
+    /// refuse it with the same words.
+    #[test]
+    fn single_and_batch_treat_a_missing_kernel_alike() {
+        let model = tiny();
+        let image = [255u8, 0, 255];
+        for kernel in Kernel::ALL {
+            let mut scores = [0f32; 2];
+            let single = model.predict_scores_into(kernel, &image, &mut scores);
+            let options = RunOptions {
+                kernel: Some(kernel),
+                threads: Some(1),
+            };
+            let batch = model.predict_batch_with(&image, options);
+            match (single, batch, kernel.is_available()) {
+                (Ok(class), Ok(p), true) => {
+                    // Signs +-+ against rows +-+ and --+: scores 3 and 1.
+                    assert_eq!(scores, [3.0, 1.0], "{kernel}");
+                    assert_eq!((class, p.classes), (0, vec![0]), "{kernel}");
+                }
+                (Err(a), Err(b), false) => {
+                    assert_eq!(a.to_string(), b.to_string());
+                    assert!(a.to_string().contains("not supported by this CPU"), "{a}");
+                }
+                (single, batch, available) => {
+                    panic!("{kernel} (available: {available}): {single:?} / {batch:?}")
+                }
             }
         }
     }

@@ -96,7 +96,9 @@ fn check(model: &Model, images: usize, rng: &mut ChaCha8Rng) {
         // One image at a time.
         let mut scores = vec![0f32; c];
         for (i, image) in pixels.chunks_exact(model.input_len()).enumerate() {
-            let class = model.predict_scores_into(kernel, image, &mut scores);
+            let class = model
+                .predict_scores_into(kernel, image, &mut scores)
+                .unwrap();
             assert_eq!(
                 scores.as_slice(),
                 ref_scores.row(i).as_slice().unwrap(),

@@ -67,10 +67,10 @@ fn every_truncation_is_an_error() {
     for len in 0..bytes.len() {
         let err = parse(&bytes[..len]).unwrap_err();
         assert!(err.starts_with("m.bnn: "), "{err}");
-        if len >= 8 {
-            assert!(err.contains("truncated"), "length {len}: {err}");
+        if len == 0 {
+            assert!(err.contains("empty"), "length {len}: {err}");
         } else {
-            assert!(err.contains("wrong magic"), "length {len}: {err}");
+            assert!(err.contains("truncated"), "length {len}: {err}");
         }
     }
 }

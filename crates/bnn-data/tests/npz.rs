@@ -285,10 +285,21 @@ fn missing_arrays_are_named() {
     );
     assert!(e.to_string().contains("'fc2_b' is missing"), "{e}");
 
-    // Layers stop at the first missing fcK_w: fc3 is not reached.
+    // A missing fcK_w with a later layer present is a gap, named; fc3 is
+    // never dropped silently.
     let p = d.file("m.npz", &with("fc2_w", None));
-    let layers = read_seed_layers(&p).unwrap();
-    assert_eq!(layers.len(), 1);
+    let e = fails(read_seed_layers(&p));
+    assert!(
+        matches!(&e, DataError::NpzMissingArray { array, .. } if array == "fc2_w"),
+        "{e}"
+    );
+    // Without fc3 at all, the layers simply end after fc2.
+    let two: Vec<_> = good_arrays()
+        .into_iter()
+        .filter(|(n, _)| !n.starts_with("fc3"))
+        .collect();
+    let p = d.file("m.npz", &two);
+    assert_eq!(read_seed_layers(&p).unwrap().len(), 2);
 
     let p = d.file("empty.npz", &[]);
     assert!(matches!(

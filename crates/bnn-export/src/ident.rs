@@ -16,6 +16,42 @@ const C_KEYWORDS: &[&str] = &[
     "union", "unsigned", "void", "volatile", "while",
 ];
 
+/// The standard C headers (C99 and C11) by stem. The export writes
+/// `NAME.h` and its C file includes some of these, so a `stdint.h` of our own
+/// beside it would be found first by `#include "..."` and `-I.` searches and
+/// break the build in ways that are hard to trace.
+const C_HEADERS: &[&str] = &[
+    "assert",
+    "complex",
+    "ctype",
+    "errno",
+    "fenv",
+    "float",
+    "inttypes",
+    "iso646",
+    "limits",
+    "locale",
+    "math",
+    "setjmp",
+    "signal",
+    "stdalign",
+    "stdarg",
+    "stdatomic",
+    "stdbool",
+    "stddef",
+    "stdint",
+    "stdio",
+    "stdlib",
+    "stdnoreturn",
+    "string",
+    "tgmath",
+    "threads",
+    "time",
+    "uchar",
+    "wchar",
+    "wctype",
+];
+
 /// Verilog-2001 reserved words (IEEE 1364-2001, annex B).
 const VERILOG_KEYWORDS: &[&str] = &[
     "always",
@@ -174,6 +210,13 @@ pub fn check_name(name: &str) -> Result<()> {
     if VERILOG_KEYWORDS.contains(&name) {
         return fail("it is a Verilog keyword");
     }
+    // Case-insensitive filesystems make `STDINT.h` the same file.
+    if C_HEADERS.contains(&name.to_ascii_lowercase().as_str()) {
+        return fail(&format!(
+            "{name}.h would shadow the standard C header <{}.h>",
+            name.to_ascii_lowercase()
+        ));
+    }
     Ok(())
 }
 
@@ -200,6 +243,9 @@ mod tests {
             ("int", "C keyword"),
             ("module", "Verilog keyword"),
             ("wire", "Verilog keyword"),
+            ("stdint", "shadow the standard C header <stdint.h>"),
+            ("assert", "<assert.h>"),
+            ("Math", "<math.h>"),
             ("abcdefghijklmnopqrstuvwx", "longer than 23"),
         ];
         for (name, why) in cases {

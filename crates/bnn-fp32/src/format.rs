@@ -10,6 +10,7 @@
 use std::io::Cursor;
 use std::path::Path;
 
+use bnn_core::format::Parse;
 use bnn_core::DecisionRule;
 use byteorder::{LittleEndian as LE, ReadBytesExt, WriteBytesExt};
 
@@ -18,7 +19,7 @@ use crate::model::{DenseF32, Fp32Model, Hidden, InputTransform};
 
 /// The first eight bytes: a non-ASCII byte, the name, and a line feed that
 /// reveals text-mode corruption.
-pub const MAGIC: [u8; 8] = *b"\x89BNNF32\n";
+pub const MAGIC: [u8; 8] = bnn_core::format::FP32_MAGIC;
 /// The one version this build reads and writes.
 pub const VERSION: u16 = 1;
 /// Fixed header bytes before the layer table.
@@ -114,10 +115,12 @@ impl Fp32Model {
         })
     }
 
-    /// Reads and checks a model file.
+    /// Reads and checks a model file, reading no further than its header
+    /// says it reaches (see [`bnn_io::read::read_file`]).
     pub fn load(path: &Path) -> Result<Fp32Model, Fp32Error> {
         use bnn_io::read::{read_file, ReadFailure};
-        let bytes = read_file(path, MAX_FILE).map_err(|failure| match failure {
+        let want = |b: &[u8]| bnn_core::format::want(layout(b), |l| l.expected);
+        let bytes = read_file(path, MAX_FILE, want).map_err(|failure| match failure {
             ReadFailure::Io(source) => Fp32Error::Io {
                 path: path.to_path_buf(),
                 source,
@@ -135,66 +138,60 @@ fn format_error(path: &Path, problem: impl Into<String>) -> Fp32Error {
     }
 }
 
-/// Parses a model from bytes; `path` only names the source in errors.
-pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Fp32Model, Fp32Error> {
-    let err = |problem: String| format_error(path, problem);
-    if bytes.len() < MAGIC.len() {
-        return Err(err(if MAGIC.starts_with(bytes) {
-            format!("truncated: {} bytes, shorter than the magic", bytes.len())
-        } else {
-            "not an FP32 model file (wrong magic bytes)".into()
-        }));
-    }
-    if bytes[..MAGIC.len()] != MAGIC {
-        return Err(err("not an FP32 model file (wrong magic bytes)".into()));
-    }
-    if bytes.len() < HEADER_LEN {
-        return Err(err(format!(
-            "truncated: {} bytes, the header alone needs {HEADER_LEN}",
-            bytes.len()
-        )));
-    }
+/// What the header and width table say, checked, before any value is read.
+struct Layout {
+    input: InputTransform,
+    hidden: Hidden,
+    rule: DecisionRule,
+    /// (inputs, outputs) per layer.
+    shapes: Vec<(usize, usize)>,
+    table_end: usize,
+    /// The whole file's size, checksum included.
+    expected: u64,
+}
+
+fn layout(bytes: &[u8]) -> Result<Layout, Parse> {
+    bnn_core::format::check_start(bytes, &MAGIC, "an FP32 model file", HEADER_LEN)?;
+    let bad = |problem: String| Parse::Bad(problem);
     let mut r = Cursor::new(&bytes[MAGIC.len()..HEADER_LEN]);
     let mut read_u8 = || r.read_u8().expect("header length checked");
     let (v0, v1) = (read_u8(), read_u8());
     let version = u16::from_le_bytes([v0, v1]);
     if version != VERSION {
-        return Err(err(format!(
+        return Err(bad(format!(
             "unsupported FP32 format version {version} (this build reads {VERSION})"
         )));
     }
     let input = match (read_u8(), read_u8()) {
         (INPUT_NORMALIZE, 0) => InputTransform::Normalize,
         (INPUT_NORMALIZE, t) => {
-            return Err(err(format!(
+            return Err(bad(format!(
                 "normalized input with a nonzero threshold byte {t}"
             )))
         }
         (INPUT_BINARIZE, threshold) => InputTransform::Binarize { threshold },
-        (other, _) => return Err(err(format!("unknown input transform code {other}"))),
+        (other, _) => return Err(bad(format!("unknown input transform code {other}"))),
     };
     let hidden = match read_u8() {
         HIDDEN_RELU => Hidden::Relu,
         HIDDEN_SIGN => Hidden::Sign,
-        other => return Err(err(format!("unknown hidden activation code {other}"))),
+        other => return Err(bad(format!("unknown hidden activation code {other}"))),
     };
     let rule = match read_u8() {
         RULE_SCORES => DecisionRule::Scores,
         RULE_SEED => DecisionRule::Seed,
-        other => return Err(err(format!("unknown decision rule code {other}"))),
+        other => return Err(bad(format!("unknown decision rule code {other}"))),
     };
     if (read_u8(), read_u8()) != (0, 0) {
-        return Err(err("reserved header bytes are not zero".into()));
+        return Err(bad("reserved header bytes are not zero".into()));
     }
     let input_len = r.read_u32::<LE>().expect("header length checked");
     let layer_count = r.read_u32::<LE>().expect("header length checked");
-    bnn_core::format::check_counts(input_len, layer_count).map_err(err)?;
+    bnn_core::format::check_counts(input_len, layer_count).map_err(bad)?;
     let table_end = HEADER_LEN + 4 * layer_count as usize;
     if bytes.len() < table_end {
-        return Err(err(format!(
-            "truncated: {} bytes, the table of {layer_count} layers ends at {table_end}",
-            bytes.len()
-        )));
+        let reason = format!("the table of {layer_count} layers ends at {table_end}");
+        return Err(Parse::short(bytes.len(), table_end as u64, reason));
     }
 
     // The layer table, and from it the exact file size, before allocating.
@@ -205,7 +202,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Fp32Model, Fp32Error> {
     for i in 0..layer_count {
         let outputs = t.read_u32::<LE>().expect("table length checked");
         if outputs == 0 || outputs > MAX_WIDTH {
-            return Err(err(format!(
+            return Err(bad(format!(
                 "layer {} has {outputs} neurons, out of range 1..={MAX_WIDTH}",
                 i + 1
             )));
@@ -216,11 +213,26 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Fp32Model, Fp32Error> {
             .checked_mul(4)
             .and_then(|layer| expected.checked_add(layer))
             .filter(|&e| e <= MAX_FILE)
-            .ok_or_else(|| err("layer sizes exceed the largest accepted file".into()))?;
+            .ok_or_else(|| bad("layer sizes exceed the largest accepted file".into()))?;
         shapes.push((inputs as usize, outputs as usize));
         inputs = outputs;
     }
-    let body_end = bnn_core::format::check_length_and_crc(bytes, expected).map_err(err)?;
+    Ok(Layout {
+        input,
+        hidden,
+        rule,
+        shapes,
+        table_end,
+        expected,
+    })
+}
+
+/// Parses a model from bytes; `path` only names the source in errors.
+pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Fp32Model, Fp32Error> {
+    let err = |problem: String| format_error(path, problem);
+    let layout = layout(bytes).map_err(|p| err(p.into_problem()))?;
+    let (shapes, table_end) = (layout.shapes, layout.table_end);
+    let body_end = bnn_core::format::check_length_and_crc(bytes, layout.expected).map_err(err)?;
 
     let mut r = Cursor::new(&bytes[table_end..body_end]);
     let mut layers = Vec::with_capacity(shapes.len());
@@ -248,5 +260,5 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Fp32Model, Fp32Error> {
             bias,
         });
     }
-    Fp32Model::new(input, hidden, layers, rule).map_err(|e| err(e.to_string()))
+    Fp32Model::new(layout.input, layout.hidden, layers, layout.rule).map_err(|e| err(e.to_string()))
 }

@@ -9,6 +9,7 @@
 
 use std::path::Path;
 
+use bnn_core::format::Parse;
 use byteorder::{LittleEndian as LE, ReadBytesExt, WriteBytesExt};
 use rand::SeedableRng;
 use serde::{Deserialize, Serialize};
@@ -110,16 +111,16 @@ pub fn save(state: &TrainState, path: &Path) -> Result<()> {
     bnn_io::write::write_file(path, &to_bytes(state)).map_err(io_at(path))
 }
 
-/// Reads and checks a checkpoint.
+/// Reads and checks a checkpoint, reading no further than its own lengths
+/// say it reaches (see [`bnn_io::read::read_file`]).
 pub fn load(path: &Path) -> Result<TrainState> {
-    let meta = std::fs::metadata(path).map_err(io_at(path))?;
-    if meta.len() > MAX_BYTES {
-        return Err(bad(
-            path,
-            format!("{} bytes is too large for a checkpoint", meta.len()),
-        ));
-    }
-    let bytes = std::fs::read(path).map_err(io_at(path))?;
+    use bnn_io::read::ReadFailure;
+    let want = |b: &[u8]| bnn_core::format::want(extent(b), |&total| total);
+    let bytes =
+        bnn_io::read::read_file(path, MAX_BYTES, want).map_err(|failure| match failure {
+            ReadFailure::Io(error) => io_at(path)(error),
+            ReadFailure::Problem(problem) => bad(path, problem),
+        })?;
     from_bytes(&bytes, path)
 }
 
@@ -130,19 +131,84 @@ fn bad(path: &Path, problem: impl Into<String>) -> TrainError {
     }
 }
 
+/// Largest accepted metadata (configuration and history as JSON).
+const MAX_META: u64 = 1 << 24;
+/// Largest accepted number of tensors, and length of a tensor's name.
+const MAX_TENSORS: u32 = 1 << 16;
+const MAX_NAME: u64 = 1 << 10;
+
+/// Walks the lengths of a checkpoint to find its total size, checksum
+/// included, without reading any value.
+fn extent(bytes: &[u8]) -> std::result::Result<u64, Parse> {
+    bnn_core::format::check_magic(bytes, MAGIC, "a training checkpoint")?;
+    let have = bytes.len() as u64;
+    let short =
+        |need: u64, what: &str| Parse::short(bytes.len(), need, format!("{what} needs {need}"));
+    let u32_at =
+        |at: u64| u32::from_le_bytes(bytes[at as usize..at as usize + 4].try_into().expect("4"));
+    if have < 16 {
+        return Err(short(16, "the header"));
+    }
+    let version = u32_at(8);
+    if version != VERSION {
+        return Err(Parse::Bad(format!(
+            "unsupported checkpoint version {version} (this build reads {VERSION})"
+        )));
+    }
+    let meta_len = u64::from(u32_at(12));
+    if meta_len > MAX_META {
+        return Err(Parse::Bad(format!(
+            "metadata of {meta_len} bytes exceeds {MAX_META}"
+        )));
+    }
+    let mut pos = 16 + meta_len;
+    if have < pos + 4 {
+        return Err(short(pos + 4, "the metadata"));
+    }
+    let count = u32_at(pos);
+    if count > MAX_TENSORS {
+        return Err(Parse::Bad(format!(
+            "{count} tensors exceed the limit of {MAX_TENSORS}"
+        )));
+    }
+    pos += 4;
+    for i in 0..count {
+        if have < pos + 4 {
+            return Err(short(pos + 4, &format!("tensor {}", i + 1)));
+        }
+        let name_len = u64::from(u32_at(pos));
+        if name_len > MAX_NAME {
+            return Err(Parse::Bad(format!(
+                "tensor {} has a name of {name_len} bytes",
+                i + 1
+            )));
+        }
+        let len_at = pos + 4 + name_len;
+        if have < len_at + 8 {
+            return Err(short(len_at + 8, &format!("tensor {}", i + 1)));
+        }
+        let at = len_at as usize;
+        let len = u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8"));
+        pos = len
+            .checked_mul(4)
+            .and_then(|data| (len_at + 8).checked_add(data))
+            .filter(|&end| end <= MAX_BYTES)
+            .ok_or_else(|| {
+                Parse::Bad(format!(
+                    "tensor {} claims {len} values, beyond the largest accepted checkpoint",
+                    i + 1
+                ))
+            })?;
+    }
+    Ok(pos + 4)
+}
+
 /// Parses a checkpoint; `path` only names the source in errors.
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainState> {
-    if bytes.len() < MAGIC.len() || &bytes[..MAGIC.len()] != MAGIC {
-        return Err(bad(path, "not a training checkpoint (wrong magic bytes)"));
-    }
-    if bytes.len() < MAGIC.len() + 4 + 4 {
-        return Err(bad(path, "truncated header"));
-    }
-    let (body, crc) = bytes.split_at(bytes.len() - 4);
-    let stored = u32::from_le_bytes(crc.try_into().expect("four bytes"));
-    if crc32fast::hash(body) != stored {
-        return Err(bad(path, "checksum mismatch (corrupt or truncated)"));
-    }
+    let total = extent(bytes).map_err(|p| bad(path, p.into_problem()))?;
+    let body_end =
+        bnn_core::format::check_length_and_crc(bytes, total).map_err(|p| bad(path, p))?;
+    let body = &bytes[..body_end];
     let mut r = std::io::Cursor::new(&body[MAGIC.len()..]);
     let truncated = |_| bad(path, "truncated");
     let version = r.read_u32::<LE>().map_err(truncated)?;
@@ -263,4 +329,64 @@ fn take<'a>(r: &mut std::io::Cursor<&'a [u8]>, n: usize) -> Option<&'a [u8]> {
     let slice = r.get_ref().get(start..end)?;
     r.set_position(end as u64);
     Some(slice)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> TrainState {
+        let mut config = crate::recipe("seed").unwrap();
+        config.hidden = vec![3];
+        config.limit_train = Some(600);
+        config.validation = 100;
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let net = Network::new(&config, &mut rng);
+        let optim = OptimState::new(&net, config.optimizer);
+        TrainState {
+            clips: vec![config.ste_clip; crate::step::ste_sites(&config)],
+            config,
+            optim,
+            net,
+            epochs_done: 0,
+            best: None,
+            history: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_lengths_give_the_exact_size_and_every_prefix_asks_for_more() {
+        let bytes = to_bytes(&state());
+        assert_eq!(extent(&bytes).ok(), Some(bytes.len() as u64));
+        // Each prefix either asks for more bytes, past what it has, or has
+        // reached the end the lengths give; it never claims to be invalid.
+        for len in 0..bytes.len() {
+            match extent(&bytes[..len]) {
+                Err(Parse::Short { need, .. }) => assert!(need > len as u64, "{len}"),
+                Ok(total) => assert_eq!(total, bytes.len() as u64, "{len}"),
+                Err(Parse::Bad(p)) => panic!("prefix of {len} bytes: {p}"),
+            }
+            let e = from_bytes(&bytes[..len], Path::new("c.ckpt")).unwrap_err();
+            assert!(e.to_string().contains("truncated"), "{len}: {e}");
+        }
+        let long = [bytes.clone(), vec![0]].concat();
+        let e = from_bytes(&long, Path::new("c.ckpt")).unwrap_err();
+        assert!(e.to_string().contains("1 bytes of trailing data"), "{e}");
+        // The data limits come back with the configuration.
+        let back = from_bytes(&bytes, Path::new("c.ckpt")).unwrap();
+        assert_eq!(back.config.limit_train, Some(600));
+        assert_eq!(back, state());
+    }
+
+    #[test]
+    fn lying_lengths_are_refused_from_the_header() {
+        let bytes = to_bytes(&state());
+        let mut meta = bytes.clone();
+        meta[12..16].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(matches!(extent(&meta), Err(Parse::Bad(p)) if p.contains("metadata of")));
+        let mut version = bytes.clone();
+        version[8] = 9;
+        assert!(matches!(extent(&version), Err(Parse::Bad(p)) if p.contains("version 9")));
+        assert!(matches!(extent(&[0u8; 64]), Err(Parse::Bad(p)) if p.contains("wrong magic")));
+    }
 }

@@ -119,6 +119,14 @@ pub struct TrainConfig {
     /// Recompute batch-norm statistics over the whole training split after
     /// every epoch instead of keeping running averages.
     pub bn_recompute: bool,
+    /// Train on only the first this many training images (validation
+    /// included). Part of the configuration so that a resumed run trains on
+    /// the data it started with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_train: Option<usize>,
+    /// Test on only the first this many test images.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_test: Option<usize>,
 }
 
 /// Input pixels per image.
@@ -147,7 +155,10 @@ impl TrainConfig {
             return bad("hidden widths are limited to 65536".into());
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad(format!("learning rate {} must be positive", self.lr));
+            return bad(format!(
+                "learning rate {} must be a positive finite number",
+                self.lr
+            ));
         }
         if self.epochs == 0 {
             return bad("epochs must be at least 1".into());
@@ -156,21 +167,28 @@ impl TrainConfig {
             return bad("batch size must be at least 1".into());
         }
         if !(self.ste_clip.is_finite() && self.ste_clip > 0.0) {
-            return bad(format!("STE clip {} must be positive", self.ste_clip));
+            return bad(format!(
+                "STE clip {} must be a positive finite number",
+                self.ste_clip
+            ));
         }
         if let Some(f) = self.dynamic_clip {
             if !(f.is_finite() && f > 0.0) {
-                return bad(format!("dynamic clip factor {f} must be positive"));
+                return bad(format!(
+                    "dynamic clip factor {f} must be a positive finite number"
+                ));
             }
         }
         if let Some(s) = self.init_std {
             if !(s.is_finite() && s > 0.0) {
-                return bad(format!("initial weight scale {s} must be positive"));
+                return bad(format!(
+                    "initial weight scale {s} must be a positive finite number"
+                ));
             }
         }
         if !(self.output_scale.is_finite() && self.output_scale > 0.0) {
             return bad(format!(
-                "output scale {} must be positive",
+                "output scale {} must be a positive finite number",
                 self.output_scale
             ));
         }
@@ -182,6 +200,12 @@ impl TrainConfig {
         }
         if self.validation == 0 {
             return bad("the validation split must hold at least one image".into());
+        }
+        if self.limit_train == Some(0) || self.limit_test == Some(0) {
+            return bad("--limit-train and --limit-test must be at least 1".into());
+        }
+        if let Some(limit) = self.limit_train.filter(|&l| l <= self.validation) {
+            return bad(split_message(self.validation, limit));
         }
         if !((0.0..1.0).contains(&self.bn_momentum) && self.bn_eps.is_finite() && self.bn_eps > 0.0)
         {
@@ -214,7 +238,7 @@ impl TrainConfig {
             Schedule::Cosine { final_lr } | Schedule::Exponential { final_lr } => {
                 if !(final_lr.is_finite() && final_lr > 0.0 && final_lr <= self.lr) {
                     return bad(format!(
-                        "final learning rate {final_lr} must be positive and at most {}",
+                        "final learning rate {final_lr} must be a positive finite number, at most {}",
                         self.lr
                     ));
                 }
@@ -241,9 +265,9 @@ impl TrainConfig {
     pub fn validate_for(&self, train_images: usize) -> Result<()> {
         self.validate()?;
         if self.validation >= train_images {
-            return Err(TrainError::Config(format!(
-                "validation split of {} leaves nothing of {train_images} training images",
-                self.validation
+            return Err(TrainError::Config(split_message(
+                self.validation,
+                train_images,
             )));
         }
         let train = train_images - self.validation;
@@ -289,8 +313,24 @@ impl TrainConfig {
             s += &format!("; shift {}", self.shift);
         }
         s += &format!("; rule {}; seed {}", self.rule.to_core(), self.seed);
+        if let Some(n) = self.limit_train {
+            s += &format!("; first {n} training images");
+        }
+        if let Some(n) = self.limit_test {
+            s += &format!("; first {n} test images");
+        }
         s
     }
+}
+
+/// Why a validation split of `validation` images cannot come out of
+/// `train_images`, and what to change.
+fn split_message(validation: usize, train_images: usize) -> String {
+    format!(
+        "the validation split of {validation} images leaves nothing to train on among \
+         {train_images} training images; give --validation below {train_images} \
+         (or a larger --limit-train)"
+    )
 }
 
 fn unknown(what: &str, got: &str, known: &str) -> TrainError {

@@ -33,6 +33,8 @@ pub fn recipe(name: &str) -> Result<TrainConfig> {
         bn_momentum: 0.1,
         bn_eps: 1e-5,
         bn_recompute: false,
+        limit_train: None,
+        limit_test: None,
     };
     let bn = TrainConfig {
         recipe: "bn".into(),

@@ -43,7 +43,21 @@ impl std::fmt::Debug for ImageStream {
 impl ImageStream {
     /// Opens `path` and reads its header.
     pub fn open(path: &Path) -> Result<ImageStream, DataError> {
-        let mut src = Source::open(path)?;
+        ImageStream::start(path, Source::open(path)?)
+    }
+
+    /// Reads an IDX3 stream that is already open (a pipe, a FIFO, a file
+    /// whose first bytes were read to recognise it and are chained back in
+    /// front), raw or gzip; `path` names it in errors. Its length is checked
+    /// as it is read, since a stream has none to compare beforehand.
+    pub fn from_reader(
+        path: &Path,
+        reader: impl Read + Send + 'static,
+    ) -> Result<ImageStream, DataError> {
+        ImageStream::start(path, Source::from_reader(path, reader, None)?)
+    }
+
+    fn start(path: &Path, mut src: Source) -> Result<ImageStream, DataError> {
         let found_in = src.found_in();
         let header = Header::read(&mut src.reader, path, Kind::Images, found_in)?;
         if let Some(len) = src.raw_len {
@@ -140,5 +154,64 @@ impl ImageStream {
             return Err(self.header.trailing(&self.path, self.src.raw_len, found_in));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    /// Bytes that can only be read forward, like a pipe.
+    struct Pipe(std::collections::VecDeque<u8>);
+
+    impl Read for Pipe {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            // A few bytes at a time, as pipes deliver them.
+            let n = buf.len().min(3).min(self.0.len());
+            for b in &mut buf[..n] {
+                *b = self.0.pop_front().expect("counted");
+            }
+            Ok(n)
+        }
+    }
+
+    fn idx(count: u32, pixels: &[u8]) -> Vec<u8> {
+        let mut out = 0x803u32.to_be_bytes().to_vec();
+        for d in [count, 2, 2] {
+            out.extend_from_slice(&d.to_be_bytes());
+        }
+        out.extend_from_slice(pixels);
+        out
+    }
+
+    fn gzip(bytes: &[u8]) -> Vec<u8> {
+        let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        enc.write_all(bytes).unwrap();
+        enc.finish().unwrap()
+    }
+
+    fn all(bytes: Vec<u8>) -> Result<Vec<u8>, DataError> {
+        let mut s = ImageStream::from_reader(Path::new("p"), Pipe(bytes.into()))?;
+        assert_eq!((s.count(), s.rows(), s.cols()), (3, 2, 2));
+        let mut out = Vec::new();
+        let mut buf = Vec::new();
+        while s.next_chunk(2, &mut buf)? > 0 {
+            out.extend_from_slice(&buf);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn raw_and_gzip_streams_read_without_seeking() {
+        let pixels: Vec<u8> = (0..12).collect();
+        assert_eq!(all(idx(3, &pixels)).unwrap(), pixels);
+        assert_eq!(all(gzip(&idx(3, &pixels))).unwrap(), pixels);
+        let short = all(idx(3, &pixels[..11])).unwrap_err().to_string();
+        assert!(short.contains("has 27 bytes"), "{short}");
+        let long = all(idx(3, &[pixels.clone(), vec![9]].concat()))
+            .unwrap_err()
+            .to_string();
+        assert!(long.contains("continues past"), "{long}");
     }
 }

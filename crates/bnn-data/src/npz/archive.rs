@@ -1,7 +1,7 @@
 //! Opening a `.npz` (a zip of `.npy` files) and reading arrays by name.
 
 use std::fs::File;
-use std::io::{self, BufReader};
+use std::io::{self, BufReader, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use zip::result::ZipError;
@@ -17,7 +17,70 @@ use crate::error::DataError;
 /// deflated (`np.savez_compressed`); both are supported.
 pub struct NpzArchive {
     path: PathBuf,
-    zip: ZipArchive<BufReader<File>>,
+    zip: ZipArchive<Input>,
+}
+
+/// Largest `.npz` accepted from a pipe or a device, which is read into
+/// memory first: a zip's directory sits at its end, so it cannot be read
+/// from a stream that cannot seek.
+const MAX_STREAMED: u64 = 1 << 30;
+
+/// The bytes of an archive: a regular file read in place, or a pipe's or
+/// device's bytes held in memory.
+enum Input {
+    File(BufReader<File>),
+    Memory(io::Cursor<Vec<u8>>),
+}
+
+impl Read for Input {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Input::File(f) => f.read(buf),
+            Input::Memory(m) => m.read(buf),
+        }
+    }
+}
+
+impl Seek for Input {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        match self {
+            Input::File(f) => f.seek(pos),
+            Input::Memory(m) => m.seek(pos),
+        }
+    }
+}
+
+/// Opens `path` for the zip reader. A pipe or a device is read into memory,
+/// after its first bytes show a zip signature, so `/dev/zero` or a stream of
+/// text stops at once rather than filling memory.
+fn input(path: &Path) -> Result<Input, DataError> {
+    let mut file = File::open(path).map_err(|e| DataError::io(path, "opening", e))?;
+    let meta = file
+        .metadata()
+        .map_err(|e| DataError::io(path, "reading metadata", e))?;
+    if meta.is_file() {
+        return Ok(Input::File(BufReader::new(file)));
+    }
+    let mut bytes = vec![0u8; 4];
+    let got = bnn_io::read::read_full(&mut file, &mut bytes)
+        .map_err(|e| DataError::io(path, "reading", e))?;
+    bytes.truncate(got);
+    // Local file header, or the end record of an empty archive.
+    if bytes != b"PK\x03\x04" && bytes != b"PK\x05\x06" {
+        return Err(DataError::Npz {
+            path: path.to_path_buf(),
+            detail: "not a zip archive (wrong first bytes), so not a .npz".into(),
+        });
+    }
+    let n = bnn_io::read::read_bounded(&mut file, MAX_STREAMED, &mut bytes)
+        .map_err(|e| DataError::io(path, "reading", e))?;
+    if n > MAX_STREAMED {
+        return Err(DataError::Npz {
+            path: path.to_path_buf(),
+            detail: format!("more than the {MAX_STREAMED} bytes accepted from a stream"),
+        });
+    }
+    Ok(Input::Memory(io::Cursor::new(bytes)))
 }
 
 impl std::fmt::Debug for NpzArchive {
@@ -36,8 +99,7 @@ impl NpzArchive {
     /// truncated (the directory sits at the end of the file, so any
     /// truncation is caught here).
     pub fn open(path: &Path) -> Result<NpzArchive, DataError> {
-        let file = File::open(path).map_err(|e| DataError::io(path, "opening", e))?;
-        let zip = ZipArchive::new(BufReader::new(file)).map_err(|e| match e {
+        let zip = ZipArchive::new(input(path)?).map_err(|e| match e {
             ZipError::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => DataError::Npz {
                 path: path.to_path_buf(),
                 detail: format!("truncated zip archive: {e}"),

@@ -31,7 +31,9 @@ pub struct DenseParams {
 /// Reads layers `fc1, fc2, ...` from the `.npz` at `path`.
 ///
 /// Layer K is the pair `fcK_w` / `fcK_b`; layers are read for K = 1, 2, ...
-/// until the first missing `fcK_w`, and at least `fc1_w` must exist. Rules:
+/// until the first missing `fcK_w`, and at least `fc1_w` must exist; a gap
+/// (`fc1` and `fc3` without `fc2`) is an error naming the missing array.
+/// Rules:
 ///
 /// * `fcK_w` has shape `(out, in)`, both non-zero. Its dtype may be any
 ///   integer, float or bool type; numeric values must be exactly -1 or +1.
@@ -51,7 +53,15 @@ pub fn read_seed_layers(path: &Path) -> Result<Vec<DenseParams>, DataError> {
         let w_name = format!("{name}_w");
         let b_name = format!("{name}_b");
         if !npz.contains(&w_name) {
-            if k == 1 {
+            // A later layer without this one is a gap, not the end: the
+            // layers after it would otherwise be dropped without a word.
+            let later = npz.names().into_iter().any(|n| {
+                n.strip_prefix("fc")
+                    .and_then(|r| r.strip_suffix("_w"))
+                    .and_then(|d| d.parse::<usize>().ok())
+                    .is_some_and(|j| j > k)
+            });
+            if k == 1 || later {
                 return Err(DataError::NpzMissingArray {
                     path: path.to_path_buf(),
                     array: w_name,
