@@ -13,7 +13,6 @@ use std::path::{Component, Path, PathBuf};
 use flate2::read::GzDecoder;
 
 use super::hash::HashingWriter;
-use crate::atomic::write_atomic;
 use crate::error::{is_disk_full, DataError};
 
 /// Largest file accepted from the package. The biggest MNIST file is 47 MB;
@@ -134,7 +133,8 @@ pub(crate) fn install(files: &[PathBuf], dir: &Path) -> Result<(), DataError> {
             continue;
         }
         let mut input = File::open(src).map_err(|e| DataError::io(src, "opening", e))?;
-        write_atomic(&dest, |w| io::copy(&mut input, w).map(drop))?;
+        bnn_io::write::write_with(&dest, |w| io::copy(&mut input, w))
+            .map_err(|e| DataError::io(&dest, "writing", e))?;
     }
     Ok(())
 }
