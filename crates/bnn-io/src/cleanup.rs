@@ -72,7 +72,7 @@ impl Temporary {
     /// Runs `publish` (the rename that moves the temporary into place) with
     /// the signal handler held off. On success the temporary is forgotten;
     /// on failure it is removed.
-    pub fn publish<T>(mut self, publish: impl FnOnce(&Path) -> io::Result<T>) -> io::Result<T> {
+    pub fn publish<T, E>(mut self, publish: impl FnOnce(&Path) -> Result<T, E>) -> Result<T, E> {
         let mut live = live();
         let result = publish(&self.path);
         if result.is_ok() {
