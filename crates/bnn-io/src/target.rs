@@ -148,8 +148,8 @@ pub enum Problem {
     NoDirectory(PathBuf),
     /// The output is the same file as this input.
     IsInput(PathBuf),
-    /// The output is the same file as this other output of the same run.
-    SameAs(PathBuf),
+    /// Two outputs of the run, by role ("model", "report"...), are one file.
+    SameAs { first: String, second: String },
     /// The file cannot be created there (permissions, read-only file system...).
     Unwritable(io::Error),
 }
@@ -173,10 +173,9 @@ impl fmt::Display for PathProblem {
                 "is the same file as the input {}; refusing to overwrite an input",
                 input.display()
             ),
-            Problem::SameAs(other) => write!(
+            Problem::SameAs { first, second } => write!(
                 f,
-                "is also the output {}; give each output its own path",
-                other.display()
+                "both the {first} and the {second} would be written to this file; give each its own path"
             ),
             Problem::Unwritable(e) => write!(f, "cannot be written: {e}"),
         }
@@ -199,13 +198,17 @@ pub fn check_not_input<'a>(
     }
 }
 
-/// Refuses any two of `outputs` that would write the same file.
-pub fn check_distinct(outputs: &[&Path]) -> Result<(), PathProblem> {
-    for (i, a) in outputs.iter().enumerate() {
-        if let Some(b) = outputs[..i].iter().find(|b| same_output(a, b)) {
+/// Refuses any two of `outputs` (each a role, such as "model", and a path)
+/// that would write the same file.
+pub fn check_distinct(outputs: &[(&str, &Path)]) -> Result<(), PathProblem> {
+    for (i, (role, path)) in outputs.iter().enumerate() {
+        if let Some((first, _)) = outputs[..i].iter().find(|(_, b)| same_output(path, b)) {
             return Err(PathProblem {
-                path: a.to_path_buf(),
-                problem: Problem::SameAs(b.to_path_buf()),
+                path: path.to_path_buf(),
+                problem: Problem::SameAs {
+                    first: first.to_string(),
+                    second: role.to_string(),
+                },
             });
         }
     }
@@ -333,13 +336,16 @@ mod tests {
         assert!(!same_output(&a, &c));
         let link = dir.path().join("l.json");
         symlink("sub/m.json", &link).unwrap();
-        let err = check_distinct(&[&c, &a, &link]).unwrap_err();
+        let err = check_distinct(&[("chart", &c), ("report", &a), ("copy", &link)]).unwrap_err();
+        assert_eq!(err.path, link);
         assert!(
-            matches!(err.problem, Problem::SameAs(ref p) if p == &a),
+            err.to_string().ends_with(
+                "both the report and the copy would be written to this file; give each its own path"
+            ),
             "{err}"
         );
         assert!(err.is_usage());
-        assert!(check_distinct(&[&a, &c]).is_ok());
+        assert!(check_distinct(&[("report", &a), ("chart", &c)]).is_ok());
     }
 
     #[test]
