@@ -128,9 +128,12 @@ pub fn written_path(path: &Path) -> PathBuf {
     }
 }
 
-/// Whether two outputs would write the same file.
+/// Whether two outputs would replace the same file. Outputs written
+/// through (a terminal, a pipe, `/dev/null`) may be shared: `--json
+/// /dev/stdout --chart /dev/stderr` on one terminal is fine.
 pub fn same_output(a: &Path, b: &Path) -> bool {
-    same_file(a, b) || written_path(a) == written_path(b)
+    let replaced = |p: &Path| !matches!(plan(p), Ok(Plan::Through { .. }));
+    replaced(a) && replaced(b) && (same_file(a, b) || written_path(a) == written_path(b))
 }
 
 /// Why an output path cannot be used, found before any work is done.
@@ -346,6 +349,9 @@ mod tests {
         );
         assert!(err.is_usage());
         assert!(check_distinct(&[("report", &a), ("chart", &c)]).is_ok());
+        // Two outputs written through one device may share it.
+        let fd = Path::new("/proc/self/fd/1");
+        assert!(check_distinct(&[("report", fd), ("chart", fd)]).is_ok());
     }
 
     #[test]
