@@ -127,6 +127,13 @@ fn devices_and_fifos_are_written_through_never_replaced() {
     assert_eq!(reader.join().unwrap(), want);
     assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
 
+    // Other writers follow the same rules: a model written to the devices.
+    let npz = arg(&seed_npz());
+    run(["import-npz", &npz, "-o", &arg(&null)]).ok();
+    run(["import-npz", &npz, "-o", &arg(&full)])
+        .fails(1, &[&arg(&full), "No space left on device"]);
+    assert!(is_char_device(&null) && is_char_device(&full));
+
     // Nothing was created beside them.
     assert_eq!(listing(dir), ["fifo", "full", "model.bnn", "null", "x.idx"]);
 }
