@@ -496,6 +496,11 @@ fn a_closed_stdout_is_an_error_and_a_closed_pipe_is_not() {
     let (m, x) = (arg(&model), arg(&input));
     with_stdout_closed(&["classify", &m, &x]).fails(1, &["stdout is closed"]);
     with_stdout_closed(&["info", &m]).fails(1, &["stdout is closed"]);
+    // Commands whose results are files go on (their summary is lost).
+    let npz = arg(&seed_npz());
+    let imported = dir.join("imported.bnn");
+    with_stdout_closed(&["import-npz", &npz, "-o", &arg(&imported)]).ok();
+    assert!(imported.is_file());
     // With -o the results do not go to stdout.
     let out = dir.join("out.csv");
     with_stdout_closed(&["classify", &m, &x, "-o", &arg(&out)]).ok();

@@ -128,10 +128,10 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(1);
     }
-    if stdout_was_closed() && cli.command.writes_stdout() {
+    if cli.command.results_on_stdout() && stdout_was_closed() {
         let _ = writeln!(
             io::stderr(),
-            "bnn: error: stdout is closed, so the results would be lost; redirect it to a file or /dev/null instead"
+            "bnn: error: stdout is closed, so the results would be lost; redirect it (> FILE, or > /dev/null to discard them)"
         );
         return ExitCode::from(1);
     }
@@ -146,16 +146,25 @@ fn main() -> ExitCode {
 }
 
 impl Command {
-    /// Whether the command's results go to stdout (all but `classify -o`).
-    fn writes_stdout(&self) -> bool {
-        !matches!(self, Command::Classify(a) if a.output.is_some())
+    /// Whether the command's results are what it prints (`classify`
+    /// without `-o`, `eval`, `info`, `kernels`), rather than files it
+    /// writes with a summary on stdout.
+    fn results_on_stdout(&self) -> bool {
+        match self {
+            Command::Classify(a) => a.output.is_none(),
+            Command::Eval(_) | Command::Info(_) | Command::Kernels => true,
+            _ => false,
+        }
     }
 }
 
 /// Whether the program was started with stdout closed (`>&-`). The Rust
 /// runtime reopens a closed descriptor 0-2 on `/dev/null` before `main`, so
 /// writes would silently vanish; it opens it read-write, where a shell's
-/// `> /dev/null` opens it write-only, which tells the two apart.
+/// `> /dev/null` opens it write-only, which tells the two apart. (A
+/// `/dev/null` that a parent opened read-write, as Python's
+/// `subprocess.DEVNULL` does, looks the same: hence the check only for
+/// commands whose results are their output, and the hint in the message.)
 fn stdout_was_closed() -> bool {
     match std::fs::read_link("/proc/self/fd/1") {
         Ok(target) if target == Path::new("/dev/null") => {}
