@@ -66,6 +66,7 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     } else {
         args.threads.clone()
     };
+    check_outputs(&args, &models)?;
     let report = bench(&models, &args.data, &threads, args.repeat, args.single)?;
     let mut out = std::io::stdout().lock();
     print_report(&report, &mut out)?;
@@ -78,6 +79,22 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         bnn_io::write::write_file(path, crate::chart::bench_throughput(&report).as_bytes())
             .with_context(|| format!("{}: cannot write chart", path.display()))?;
         writeln!(out, "wrote {}", path.display())?;
+    }
+    Ok(())
+}
+
+/// Before the run: the JSON and chart paths are distinct, are not models,
+/// and can be written, so that minutes of measuring are never lost.
+fn check_outputs(args: &BenchArgs, models: &[PathBuf]) -> anyhow::Result<()> {
+    let outputs: Vec<(&str, &Path)> = [("--json file", &args.json), ("--chart file", &args.chart)]
+        .into_iter()
+        .filter_map(|(role, path)| Some((role, path.as_deref()?)))
+        .collect();
+    bnn_io::target::check_distinct(&outputs).map_err(crate::path_problem)?;
+    for (_, output) in outputs {
+        bnn_io::target::check_not_input(output, models.iter().map(PathBuf::as_path))
+            .map_err(crate::path_problem)?;
+        bnn_io::target::check_writable(output).map_err(crate::path_problem)?;
     }
     Ok(())
 }

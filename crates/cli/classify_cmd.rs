@@ -3,10 +3,11 @@
 //!
 //! IDX files are streamed in chunks of [`CHUNK`] images, so memory stays
 //! bounded however many images a file holds; each chunk is classified in
-//! parallel. Output goes to stdout, or to `-o FILE`, written to a temporary
-//! file and renamed into place only when complete.
+//! parallel. Output goes to stdout, or to `-o FILE` by `bnn_io`'s rules: a
+//! regular file is replaced only when complete (an interrupted run leaves
+//! the old one and no temporary), a device or FIFO is written through, and
+//! an output that is one of the inputs is refused before anything is read.
 
-use std::fs::File;
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -42,10 +43,23 @@ pub struct ClassifyArgs {
 }
 
 pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
+    if let Some(output) = &args.output {
+        let given = std::iter::once(&args.model).chain(&args.inputs);
+        bnn_io::target::check_not_input(output, given.map(PathBuf::as_path))
+            .map_err(crate::path_problem)?;
+        bnn_io::target::check_writable(output).map_err(crate::path_problem)?;
+    }
     let mut file = crate::args::load_model(&args.model)?;
     let options = args.run.resolve(&mut file.model)?;
     let model = &file.model;
     let mut sources = inputs::expand(&args.inputs)?;
+    if let Some(output) = &args.output {
+        // Images found in the input directories are inputs too.
+        let found = sources.iter().map(|s| match s {
+            Source::Idx { path, .. } | Source::Image { path, .. } => path.as_path(),
+        });
+        bnn_io::target::check_not_input(output, found).map_err(crate::path_problem)?;
+    }
 
     let mut total = 0u64;
     for source in &sources {
@@ -82,19 +96,25 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
         threads: None,
         ..options
     };
-    let count = pool.install(|| match &args.output {
-        None => {
-            let mut rows = Rows::new(BufWriter::new(io::stdout().lock()), json);
-            let n = classify_all(model, options, &mut sources, &mut rows, &progress)?;
-            rows.finish()?;
-            Ok(n)
+    let count = pool.install(|| -> anyhow::Result<u64> {
+        match &args.output {
+            None => {
+                let stdout = BufWriter::new(io::stdout().lock());
+                let mut rows = Rows::new(stdout, json, "cannot write to stdout".into());
+                let n = classify_all(model, options, &mut sources, &mut rows, &progress)?;
+                rows.finish()?;
+                Ok(n)
+            }
+            Some(path) => {
+                let cannot = |e| anyhow::Error::new(e).context(cannot_write(path));
+                let mut out = bnn_io::write::OutputFile::create(path).map_err(cannot)?;
+                let mut rows = Rows::new(BufWriter::new(&mut out), json, cannot_write(path));
+                let n = classify_all(model, options, &mut sources, &mut rows, &progress)?;
+                rows.finish()?;
+                out.commit().map_err(cannot)?;
+                Ok(n)
+            }
         }
-        Some(path) => write_file_atomically(path, |file| {
-            let mut rows = Rows::new(BufWriter::new(file), json);
-            let n = classify_all(model, options, &mut sources, &mut rows, &progress)?;
-            rows.finish()?;
-            Ok(n)
-        }),
     })?;
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
@@ -196,28 +216,8 @@ fn classify_all(
     Ok(count)
 }
 
-/// Streams `write` into a temporary file next to `path`, then renames it
-/// over `path`; on any error the temporary file is removed and an existing
-/// `path` is left as it was.
-fn write_file_atomically<T>(
-    path: &Path,
-    write: impl FnOnce(&File) -> anyhow::Result<T>,
-) -> anyhow::Result<T> {
-    let tmp = bnn_io::write::temp_path(path).with_context(|| format!("{}", path.display()))?;
-    let result = (|| {
-        let file = File::create(&tmp)
-            .with_context(|| format!("{}: cannot create output", path.display()))?;
-        let value = write(&file)?;
-        file.sync_all()
-            .with_context(|| format!("{}", path.display()))?;
-        std::fs::rename(&tmp, path)
-            .with_context(|| format!("{}: cannot write output", path.display()))?;
-        Ok(value)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
+fn cannot_write(path: &Path) -> String {
+    format!("{}: cannot write", path.display())
 }
 
 /// CSV (`source,index,class,score_0,...`) or a JSON array of objects with
@@ -226,6 +226,8 @@ struct Rows<W: Write> {
     out: W,
     json: bool,
     started: bool,
+    /// What a write error is about: stdout or the `-o` file.
+    failing: String,
 }
 
 /// Rows formatted per parallel task: formatting floats costs more than
@@ -233,17 +235,28 @@ struct Rows<W: Write> {
 const FORMAT_BLOCK: usize = 2048;
 
 impl<W: Write> Rows<W> {
-    fn new(out: W, json: bool) -> Self {
+    fn new(out: W, json: bool, failing: String) -> Self {
         Rows {
             out,
             json,
             started: false,
+            failing,
         }
     }
 
     /// Writes one row per prediction, in order; `source(i)` names row `i`'s
-    /// input and its index in it.
+    /// input and its index in it. An error names the output (and keeps the
+    /// `io::Error`, so that a closed pipe is still recognised).
     fn write_all<'a>(
+        &mut self,
+        p: &Predictions,
+        source: impl Fn(usize) -> (&'a str, usize) + Sync,
+    ) -> anyhow::Result<()> {
+        self.write_rows(p, source)
+            .with_context(|| self.failing.clone())
+    }
+
+    fn write_rows<'a>(
         &mut self,
         p: &Predictions,
         source: impl Fn(usize) -> (&'a str, usize) + Sync,
@@ -290,12 +303,15 @@ impl<W: Write> Rows<W> {
         Ok(())
     }
 
-    fn finish(mut self) -> io::Result<()> {
-        if self.json {
-            self.out
-                .write_all(if self.started { b"\n]\n" } else { b"[]\n" })?;
-        }
-        self.out.flush()
+    fn finish(mut self) -> anyhow::Result<()> {
+        let mut end = || -> io::Result<()> {
+            if self.json {
+                self.out
+                    .write_all(if self.started { b"\n]\n" } else { b"[]\n" })?;
+            }
+            self.out.flush()
+        };
+        end().with_context(|| self.failing.clone())
     }
 }
 

@@ -3,7 +3,9 @@
 //! A thin binary over the library crates: each subcommand parses its
 //! arguments and makes one library call, and every error is turned into a
 //! one-line message and an exit code here, in one place (2 for usage errors,
-//! 1 for everything else; a closed stdout ends the program quietly).
+//! 1 for everything else). A reader that goes away (`bnn ... | head`) ends
+//! the program quietly; a stdout that was closed before it started (`>&-`)
+//! is an error, since every result would be lost.
 
 mod args;
 mod bench_cmd;
@@ -24,6 +26,7 @@ mod svg;
 mod train_cmd;
 
 use std::io::{self, Write};
+use std::path::Path;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -78,6 +81,17 @@ impl std::fmt::Display for UsageError {
 
 impl std::error::Error for UsageError {}
 
+/// An output path that cannot be used: a usage error (exit 2) when it lies in
+/// the arguments (a directory, colliding paths, an input given as output),
+/// exit 1 when the system refuses.
+pub fn path_problem(problem: bnn_io::target::PathProblem) -> anyhow::Error {
+    if problem.is_usage() {
+        UsageError(problem.to_string()).into()
+    } else {
+        problem.into()
+    }
+}
+
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         let msg = info.to_string().replace('\n', " ");
@@ -111,6 +125,20 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
+    if let Err(e) = bnn_io::cleanup::remove_on_signals() {
+        let _ = writeln!(
+            io::stderr(),
+            "bnn: error: cannot install signal handlers: {e}"
+        );
+        return ExitCode::from(1);
+    }
+    if cli.command.results_on_stdout() && stdout_was_closed() {
+        let _ = writeln!(
+            io::stderr(),
+            "bnn: error: stdout is closed, so the results would be lost; redirect it (> FILE, or > /dev/null to discard them)"
+        );
+        return ExitCode::from(1);
+    }
     let result = match std::panic::catch_unwind(|| run(cli)) {
         Ok(result) => result,
         Err(_) => return ExitCode::from(1),
@@ -119,6 +147,45 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => report(&err),
     }
+}
+
+impl Command {
+    /// Whether the command's results are what it prints (`classify`
+    /// without `-o`, `eval`, `info`, `kernels`), rather than files it
+    /// writes with a summary on stdout.
+    fn results_on_stdout(&self) -> bool {
+        match self {
+            Command::Classify(a) => a.output.is_none(),
+            Command::Eval(_) | Command::Info(_) | Command::Kernels => true,
+            _ => false,
+        }
+    }
+}
+
+/// Whether the program was started with stdout closed (`>&-`). The Rust
+/// runtime reopens a closed descriptor 0-2 on `/dev/null` before `main`, so
+/// writes would silently vanish; it opens it read-write, where a shell's
+/// `> /dev/null` opens it write-only, which tells the two apart. (A
+/// `/dev/null` that a parent opened read-write, as Python's
+/// `subprocess.DEVNULL` does, looks the same: hence the check only for
+/// commands whose results are their output, and the hint in the message.)
+fn stdout_was_closed() -> bool {
+    match std::fs::read_link("/proc/self/fd/1") {
+        Ok(target) if target == Path::new("/dev/null") => {}
+        // Left closed after all (and /proc is there to say so).
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Path::new("/proc/self/fd").is_dir();
+        }
+        _ => return false,
+    }
+    let Ok(info) = std::fs::read_to_string("/proc/self/fdinfo/1") else {
+        return false;
+    };
+    // `flags:` is octal; the access mode is its low two bits (2 = O_RDWR).
+    info.lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+        .is_some_and(|flags| flags & 3 == 2)
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {

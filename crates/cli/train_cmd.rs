@@ -263,11 +263,6 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             }
         ))
     });
-    if let Some(dir) = output.parent().filter(|d| !d.as_os_str().is_empty()) {
-        if !dir.is_dir() {
-            return Err(UsageError(format!("{}: no such directory", dir.display())).into());
-        }
-    }
     let checkpoint = if args.no_checkpoint {
         None
     } else {
@@ -277,6 +272,21 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|| output.with_extension("ckpt")),
         )
     };
+    // Before any data is loaded: a run must not end in a lost model.
+    let outputs = bnn_train::output::OutputPaths::new(&output, checkpoint.clone());
+    let data_files: Vec<PathBuf> = [
+        bnn_data::mnist::TRAIN_IMAGES,
+        bnn_data::mnist::TRAIN_LABELS,
+        bnn_data::mnist::TEST_IMAGES,
+        bnn_data::mnist::TEST_LABELS,
+    ]
+    .iter()
+    .filter_map(|stem| bnn_data::mnist::find_file(&args.data.data, stem).ok())
+    .collect();
+    let inputs: Vec<&Path> = data_files.iter().map(PathBuf::as_path).collect();
+    outputs
+        .check(&inputs, args.resume.as_deref())
+        .map_err(crate::path_problem)?;
 
     crate::mnist_dir::ensure(&args.data.data, args.data.no_fetch)?;
     let data = load_data(&args.data.data, config.limit_train, config.limit_test)?;

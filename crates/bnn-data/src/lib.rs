@@ -26,7 +26,6 @@
 //! # }
 //! ```
 
-mod atomic;
 pub mod error;
 pub mod fetch;
 pub mod idx;

@@ -4,19 +4,28 @@
 //! a failed export leaves the old one (if any) as it was.
 //!
 //! Replacing a non-empty directory takes `force`, and even then only a
-//! directory holding an export's manifest is replaced, so that a mistyped
-//! `-o` cannot delete unrelated files.
+//! directory that holds nothing but what an earlier export wrote (its
+//! manifest and the files the manifest lists) is replaced, so that a
+//! mistyped `-o`, or a note or build folder added to an export, is never
+//! deleted. The temporary directories are `bnn_io`'s, removed on Ctrl-C.
 
 use std::fs::{self, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
+
+use bnn_io::cleanup::Temporary;
+use bnn_io::write::sibling;
 
 use crate::error::{ExportError, Result};
 use crate::File;
 
-/// The file every export writes; its presence marks a directory as one that
-/// `force` may replace.
+/// The file every export writes: it lists the export's files (after a
+/// `files:` line, one `  NAME SIZE bytes` line each), which are all that
+/// `force` may delete.
 pub const MANIFEST: &str = "manifest.txt";
+
+/// Largest manifest read back; a real one is a few hundred bytes.
+const MAX_MANIFEST: u64 = 1 << 20;
 
 /// What is at the target path before writing.
 enum Existing {
@@ -53,37 +62,86 @@ pub fn write_dir(dir: &Path, files: &[File], force: bool) -> Result<()> {
                 return Err(target(
                     "exists and is not empty; pass --force to replace it",
                 ));
-            } else if !dir.join(MANIFEST).is_file() {
-                return Err(target(&format!(
-                    "holds no {MANIFEST}, so it is not an earlier export; refusing to replace it"
-                )));
             } else {
+                only_an_export(dir).map_err(|problem| target(&problem))?;
                 Existing::Export
             }
         }
     };
     fs::create_dir_all(&parent)
         .map_err(|e| ExportError::io(&parent, "creating the parent directory", e))?;
-    let tmp = sibling(&parent, name, "tmp");
-    fs::create_dir(&tmp)
+    let tmp = sibling(&parent.join(name), "tmp")
+        .map_err(|e| ExportError::io(dir, "naming the temporary directory", e))?;
+    let (tmp, ()) = Temporary::create(tmp, true, |p| fs::create_dir(p))
         .map_err(|e| ExportError::io(&parent, "creating the export's temporary directory", e))?;
-    let result = fill(&tmp, files).and_then(|()| install(&tmp, dir, &parent, name, existing));
-    if result.is_err() {
-        let _ = fs::remove_dir_all(&tmp);
-    }
-    result
+    fill(tmp.path(), files)?;
+    install(tmp, dir, existing)
 }
 
-/// `.NAME.PID.N.SUFFIX` in `parent`: hidden, and unique per process and call.
-fn sibling(parent: &Path, name: &std::ffi::OsStr, suffix: &str) -> PathBuf {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    parent.join(format!(
-        ".{}.{}.{n}.{suffix}",
-        name.to_string_lossy(),
-        std::process::id()
-    ))
+/// Checks that `dir` holds only what the export recorded in its manifest
+/// wrote: the manifest and the regular files it lists. Returns the problem
+/// otherwise.
+fn only_an_export(dir: &Path) -> std::result::Result<(), String> {
+    let refuse = |what: String| {
+        Err(format!(
+            "{what}, so it is not an earlier export alone; refusing to replace it (move it away or choose another directory)"
+        ))
+    };
+    let manifest = dir.join(MANIFEST);
+    let listed = match read_manifest(&manifest) {
+        Some(names) => names,
+        None => return refuse(format!("holds no export {MANIFEST}")),
+    };
+    let entries = fs::read_dir(dir).map_err(|e| format!("reading the directory: {e}"))?;
+    let mut entries: Vec<fs::DirEntry> = entries
+        .collect::<io::Result<_>>()
+        .map_err(|e| format!("reading the directory: {e}"))?;
+    entries.sort_by_key(|e| e.file_name());
+    for entry in entries {
+        let name = entry.file_name();
+        let kind = entry
+            .file_type()
+            .map_err(|e| format!("{}: {e}", entry.path().display()))?;
+        let recorded = name == MANIFEST || listed.iter().any(|n| name == n.as_str());
+        if !recorded {
+            return refuse(format!(
+                "holds {}, which is not in its {MANIFEST}",
+                name.to_string_lossy()
+            ));
+        }
+        if !kind.is_file() {
+            return refuse(format!(
+                "holds {}, which is not a regular file",
+                name.to_string_lossy()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The file names an export manifest lists, or `None` if `path` is not a
+/// regular file holding one.
+fn read_manifest(path: &Path) -> Option<Vec<String>> {
+    if !fs::symlink_metadata(path).ok()?.is_file() {
+        return None;
+    }
+    let mut text = String::new();
+    fs::File::open(path)
+        .ok()?
+        .take(MAX_MANIFEST)
+        .read_to_string(&mut text)
+        .ok()?;
+    if !text.starts_with("bnn export") {
+        return None;
+    }
+    let files = text.lines().skip_while(|l| *l != "files:").skip(1);
+    let names = files
+        .map_while(|l| l.strip_prefix("  "))
+        .filter_map(|l| l.split(' ').next())
+        .filter(|name| !name.is_empty())
+        .map(str::to_string)
+        .collect();
+    Some(names)
 }
 
 fn fill(tmp: &Path, files: &[File]) -> Result<()> {
@@ -106,29 +164,30 @@ fn fill(tmp: &Path, files: &[File]) -> Result<()> {
     Ok(())
 }
 
-fn install(
-    tmp: &Path,
-    dir: &Path,
-    parent: &Path,
-    name: &std::ffi::OsStr,
-    existing: Existing,
-) -> Result<()> {
+/// Moves the finished export into place. The renames run with the signal
+/// handler held off, so an interrupt never strands the old export under its
+/// temporary name.
+fn install(tmp: Temporary, dir: &Path, existing: Existing) -> Result<()> {
     let publish = |e| ExportError::io(dir, "moving the finished export into place", e);
     match existing {
         // rename(2) replaces an empty directory atomically.
-        Existing::Nothing | Existing::EmptyDir => fs::rename(tmp, dir).map_err(publish),
+        Existing::Nothing | Existing::EmptyDir => {
+            tmp.publish(|t| fs::rename(t, dir)).map_err(publish)
+        }
         Existing::Export => {
             // Two renames: the old export steps aside, the new one takes its
             // name; only between them is the name briefly absent.
-            let old = sibling(parent, name, "old");
-            fs::rename(dir, &old)
-                .map_err(|e| ExportError::io(dir, "moving the earlier export aside", e))?;
-            if let Err(e) = fs::rename(tmp, dir) {
-                let _ = fs::rename(&old, dir);
-                return Err(publish(e));
-            }
-            fs::remove_dir_all(&old)
-                .map_err(|e| ExportError::io(&old, "removing the replaced export", e))
+            let old = sibling(dir, "old").map_err(|e| ExportError::io(dir, "naming", e))?;
+            tmp.publish(|t| {
+                fs::rename(dir, &old)
+                    .map_err(|e| ExportError::io(dir, "moving the earlier export aside", e))?;
+                if let Err(e) = fs::rename(t, dir) {
+                    let _ = fs::rename(&old, dir);
+                    return Err(publish(e));
+                }
+                fs::remove_dir_all(&old)
+                    .map_err(|e| ExportError::io(&old, "removing the replaced export", e))
+            })
         }
     }
 }
@@ -137,10 +196,14 @@ fn install(
 mod tests {
     use super::*;
 
+    /// An export's files with a manifest listing them, as `generate` makes.
     fn files(tag: &str) -> Vec<File> {
         vec![
-            File::text(MANIFEST, format!("manifest {tag}")),
             File::text("a.txt", format!("a {tag}")),
+            File::text(
+                MANIFEST,
+                "bnn export, format c\nname: bnn\nfiles:\n  a.txt 3 bytes\n".to_string(),
+            ),
         ]
     }
 
@@ -181,13 +244,54 @@ mod tests {
     }
 
     #[test]
+    fn force_deletes_only_what_the_manifest_lists() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("out");
+        write_dir(&dir, &files("1"), false).unwrap();
+        // Something the user added beside the export: a file, then a folder.
+        fs::write(dir.join("thesis.txt"), "keep me").unwrap();
+        let err = write_dir(&dir, &files("2"), true).unwrap_err().to_string();
+        assert!(
+            err.contains("thesis.txt") && err.contains("refusing"),
+            "{err}"
+        );
+        assert_eq!(listing(&dir), vec!["a.txt", MANIFEST, "thesis.txt"]);
+        assert_eq!(fs::read_to_string(dir.join("a.txt")).unwrap(), "a 1");
+        fs::remove_file(dir.join("thesis.txt")).unwrap();
+        fs::create_dir(dir.join("src")).unwrap();
+        fs::write(dir.join("src/main.c"), "keep me too").unwrap();
+        let err = write_dir(&dir, &files("3"), true).unwrap_err().to_string();
+        assert!(err.contains("src") && err.contains("refusing"), "{err}");
+        assert_eq!(
+            fs::read_to_string(dir.join("src/main.c")).unwrap(),
+            "keep me too"
+        );
+        // A directory under a listed name is not the export's either.
+        fs::remove_dir_all(dir.join("src")).unwrap();
+        fs::remove_file(dir.join("a.txt")).unwrap();
+        fs::create_dir(dir.join("a.txt")).unwrap();
+        let err = write_dir(&dir, &files("4"), true).unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
+        assert!(dir.join("a.txt").is_dir());
+        fs::remove_dir(dir.join("a.txt")).unwrap();
+        // Only the export's own files: replaced.
+        write_dir(&dir, &files("5"), true).unwrap();
+        assert_eq!(fs::read_to_string(dir.join("a.txt")).unwrap(), "a 5");
+        assert_eq!(listing(root.path()), vec!["out"]);
+    }
+
+    #[test]
     fn refuses_what_is_not_an_export() {
         let root = tempfile::tempdir().unwrap();
         let dir = root.path().join("mine");
         fs::create_dir(&dir).unwrap();
         fs::write(dir.join("thesis.tex"), "keep me").unwrap();
         let err = write_dir(&dir, &files("1"), true).unwrap_err().to_string();
-        assert!(err.contains("not an earlier export"), "{err}");
+        assert!(err.contains("holds no export manifest.txt"), "{err}");
+        // A manifest that is not an export's does not make it one.
+        fs::write(dir.join(MANIFEST), "files:\n  thesis.tex 7 bytes\n").unwrap();
+        let err = write_dir(&dir, &files("1"), true).unwrap_err().to_string();
+        assert!(err.contains("holds no export manifest.txt"), "{err}");
         assert_eq!(
             fs::read_to_string(dir.join("thesis.tex")).unwrap(),
             "keep me"

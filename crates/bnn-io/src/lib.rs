@@ -2,10 +2,14 @@
 //!
 //! Every crate of the workspace writes its outputs through [`write`] and
 //! reads untrusted lengths through [`read`], so the rules that keep a user's
-//! files safe (never a half-written output, never an unbounded allocation
-//! from a lying header) live in one place. The crate depends on nothing but
-//! the standard library, so the inference core can use it without pulling
-//! in gzip, zip or network code.
+//! files safe (never a half-written output, never a device replaced by a
+//! regular file, never an input overwritten by an output, never a stray
+//! temporary after Ctrl-C, never an unbounded allocation from a lying
+//! header) live in one place. The crate depends on nothing but the standard
+//! library and a signal handler, so the inference core can use it without
+//! pulling in gzip, zip or network code.
 
+pub mod cleanup;
 pub mod read;
+pub mod target;
 pub mod write;

@@ -13,7 +13,6 @@ use std::path::{Component, Path, PathBuf};
 use flate2::read::GzDecoder;
 
 use super::hash::HashingWriter;
-use crate::atomic::write_atomic;
 use crate::error::{is_disk_full, DataError};
 
 /// Largest file accepted from the package. The biggest MNIST file is 47 MB;
@@ -121,20 +120,24 @@ fn copy_hashed(
     Ok(digest)
 }
 
-/// Moves each verified file into `dir` under its own name. A rename is
-/// atomic; if it fails (e.g. `dir` is on another file system) the file is
-/// copied to a temporary name in `dir` and renamed from there instead.
+/// Puts each verified file into `dir` under its own name. Where nothing
+/// is there yet, the file is linked into place (atomic, and never over
+/// something that appeared meanwhile); otherwise, or across file systems,
+/// it is copied in by `bnn_io`'s rules, so that an existing symlink is
+/// followed and a replaced file keeps its permissions.
 pub(crate) fn install(files: &[PathBuf], dir: &Path) -> Result<(), DataError> {
     for src in files {
         let Some(name) = src.file_name() else {
             continue;
         };
         let dest = dir.join(name);
-        if fs::rename(src, &dest).is_ok() {
+        if fs::hard_link(src, &dest).is_ok() {
+            let _ = fs::remove_file(src);
             continue;
         }
         let mut input = File::open(src).map_err(|e| DataError::io(src, "opening", e))?;
-        write_atomic(&dest, |w| io::copy(&mut input, w).map(drop))?;
+        bnn_io::write::write_with(&dest, |w| io::copy(&mut input, w))
+            .map_err(|e| DataError::io(&dest, "writing", e))?;
     }
     Ok(())
 }
@@ -142,6 +145,51 @@ pub(crate) fn install(files: &[PathBuf], dir: &Path) -> Result<(), DataError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn install_follows_links_and_keeps_modes() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = tempfile::tempdir().unwrap();
+        let (stage, data, shared) = (
+            root.path().join("stage"),
+            root.path().join("data"),
+            root.path().join("shared"),
+        );
+        for d in [&stage, &data, &shared] {
+            fs::create_dir(d).unwrap();
+        }
+        let staged = |name: &str, text: &str| {
+            let p = stage.join(name);
+            fs::write(&p, text).unwrap();
+            p
+        };
+        // A name linked to a shared copy, a file with its own mode, a new name.
+        fs::write(shared.join("a"), "old a").unwrap();
+        std::os::unix::fs::symlink(shared.join("a"), data.join("a")).unwrap();
+        fs::write(data.join("b"), "old b").unwrap();
+        fs::set_permissions(data.join("b"), fs::Permissions::from_mode(0o640)).unwrap();
+        let files = [
+            staged("a", "new a"),
+            staged("b", "new b"),
+            staged("c", "new c"),
+        ];
+        install(&files, &data).unwrap();
+        assert!(fs::symlink_metadata(data.join("a"))
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        assert_eq!(fs::read_to_string(shared.join("a")).unwrap(), "new a");
+        assert_eq!(fs::read_to_string(data.join("b")).unwrap(), "new b");
+        let mode = fs::metadata(data.join("b")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o640);
+        assert_eq!(fs::read_to_string(data.join("c")).unwrap(), "new c");
+        let mut names: Vec<_> = fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a", "b", "c"]);
+    }
 
     #[test]
     fn only_exact_package_data_paths_match() {

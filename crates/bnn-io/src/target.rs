@@ -1,0 +1,372 @@
+//! What an output path really names, decided before anything is written.
+//!
+//! A path given to `-o` may be a regular file (replaced atomically), a
+//! symbolic link (followed: the file it points to is replaced and the link
+//! stays a link), a device, FIFO or socket (written through: renaming over
+//! `/dev/null` as root would replace the device with a regular file), or one
+//! of the process's own descriptors such as `/dev/stdout` (written through,
+//! appending, so `>> log` keeps what the log held). It may also be an input
+//! of the same run, which must be refused before the input is read.
+
+use std::fmt;
+use std::fs;
+use std::io;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Links followed before giving up, as the kernel's own limit.
+const MAX_LINKS: usize = 40;
+
+/// How an output path is written.
+#[derive(Debug)]
+pub(crate) enum Plan {
+    /// Opened and written in place: no temporary, no rename. `append` keeps
+    /// what a process's own descriptor already holds.
+    Through { append: bool },
+    /// A regular file (or nothing yet) at `target`, replaced by renaming a
+    /// temporary over it. `existing` is what is there now.
+    Replace {
+        target: PathBuf,
+        existing: Option<fs::Metadata>,
+    },
+}
+
+/// Follows `path` through symbolic links to the name that is finally
+/// opened, which need not exist. Also says whether the chain passed through
+/// a process's descriptor table (`/dev/stdout`, `/dev/fd/N`,
+/// `/proc/self/fd/N`), whose links name open files rather than paths.
+fn follow(path: &Path) -> io::Result<(PathBuf, bool)> {
+    let is_descriptor = |p: &Path| p.starts_with("/proc") || p.starts_with("/dev/fd");
+    let mut current = path.to_path_buf();
+    let mut descriptor = is_descriptor(&current);
+    for _ in 0..MAX_LINKS {
+        match fs::symlink_metadata(&current) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let link = fs::read_link(&current)?;
+                current = match current.parent() {
+                    Some(parent) if link.is_relative() => parent.join(link),
+                    _ => link,
+                };
+                descriptor |= is_descriptor(&current);
+            }
+            _ => return Ok((current, descriptor)),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "too many levels of symbolic links",
+    ))
+}
+
+pub(crate) fn is_a_directory() -> io::Error {
+    io::Error::new(io::ErrorKind::IsADirectory, "is a directory")
+}
+
+/// Decides how `path` is written.
+pub(crate) fn plan(path: &Path) -> io::Result<Plan> {
+    let (target, descriptor) = follow(path)?;
+    if descriptor {
+        return Ok(Plan::Through { append: true });
+    }
+    match fs::metadata(&target) {
+        Ok(meta) if meta.is_dir() => Err(is_a_directory()),
+        Ok(meta) if !meta.is_file() => Ok(Plan::Through { append: false }),
+        Ok(meta) => Ok(Plan::Replace {
+            target,
+            existing: Some(meta),
+        }),
+        // Nothing there yet (or a file where a directory should be, which
+        // creating the temporary reports).
+        Err(e)
+            if matches!(
+                e.kind(),
+                io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+            ) =>
+        {
+            if target.file_name().is_none() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "does not name a file",
+                ));
+            }
+            Ok(Plan::Replace {
+                target,
+                existing: None,
+            })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The directory a file named `path` lives in (`.` for a bare name).
+pub(crate) fn parent_of(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Whether `a` and `b` are the same existing file (same device and inode,
+/// after following links): hard links and different spellings included.
+/// A path that does not exist is the same as nothing.
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    match (fs::metadata(a), fs::metadata(b)) {
+        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+        _ => false,
+    }
+}
+
+/// The absolute name of the file an output path ends up writing: links
+/// followed and the directory made canonical, so that two spellings of one
+/// output compare equal before either file exists.
+pub fn written_path(path: &Path) -> PathBuf {
+    let (target, _) = follow(path).unwrap_or_else(|_| (path.to_path_buf(), false));
+    let dir = fs::canonicalize(parent_of(&target)).unwrap_or_else(|_| parent_of(&target).into());
+    match target.file_name() {
+        Some(name) => dir.join(name),
+        None => dir,
+    }
+}
+
+/// Whether two outputs would replace the same file. Outputs written
+/// through (a terminal, a pipe, `/dev/null`) may be shared: `--json
+/// /dev/stdout --chart /dev/stderr` on one terminal is fine.
+pub fn same_output(a: &Path, b: &Path) -> bool {
+    let replaced = |p: &Path| !matches!(plan(p), Ok(Plan::Through { .. }));
+    replaced(a) && replaced(b) && (same_file(a, b) || written_path(a) == written_path(b))
+}
+
+/// Why an output path cannot be used, found before any work is done.
+#[derive(Debug)]
+pub struct PathProblem {
+    pub path: PathBuf,
+    pub problem: Problem,
+}
+
+#[derive(Debug)]
+pub enum Problem {
+    /// The path is a directory.
+    Directory,
+    /// The directory the file would go into does not exist.
+    NoDirectory(PathBuf),
+    /// The output is the same file as this input.
+    IsInput(PathBuf),
+    /// Two outputs of the run, by role ("model", "report"...), are one file.
+    SameAs { first: String, second: String },
+    /// The file cannot be created there (permissions, read-only file system...).
+    Unwritable(io::Error),
+}
+
+impl PathProblem {
+    /// Whether the problem lies in how the program was called (a directory,
+    /// a missing directory, colliding paths) rather than in the system.
+    pub fn is_usage(&self) -> bool {
+        !matches!(self.problem, Problem::Unwritable(_))
+    }
+}
+
+impl fmt::Display for PathProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: ", self.path.display())?;
+        match &self.problem {
+            Problem::Directory => write!(f, "is a directory"),
+            Problem::NoDirectory(dir) => write!(f, "directory {} does not exist", dir.display()),
+            Problem::IsInput(input) => write!(
+                f,
+                "is the same file as the input {}; refusing to overwrite an input",
+                input.display()
+            ),
+            Problem::SameAs { first, second } => write!(
+                f,
+                "both the {first} and the {second} would be written to this file; give each its own path"
+            ),
+            Problem::Unwritable(e) => write!(f, "cannot be written: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PathProblem {}
+
+/// Refuses `output` when it is the same file as any of `inputs`.
+pub fn check_not_input<'a>(
+    output: &Path,
+    inputs: impl IntoIterator<Item = &'a Path>,
+) -> Result<(), PathProblem> {
+    match inputs.into_iter().find(|input| same_file(output, input)) {
+        Some(input) => Err(PathProblem {
+            path: output.to_path_buf(),
+            problem: Problem::IsInput(input.to_path_buf()),
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Refuses any two of `outputs` (each a role, such as "model", and a path)
+/// that would write the same file.
+pub fn check_distinct(outputs: &[(&str, &Path)]) -> Result<(), PathProblem> {
+    for (i, (role, path)) in outputs.iter().enumerate() {
+        if let Some((first, _)) = outputs[..i].iter().find(|(_, b)| same_output(path, b)) {
+            return Err(PathProblem {
+                path: path.to_path_buf(),
+                problem: Problem::SameAs {
+                    first: first.to_string(),
+                    second: role.to_string(),
+                },
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Checks, without changing anything visible, that `path` can be written:
+/// not a directory, its directory exists, and a file can be created there.
+/// Special files pass (they are written through and cannot be probed
+/// without side effects: opening a FIFO waits for a reader).
+pub fn check_writable(path: &Path) -> Result<(), PathProblem> {
+    let problem = |problem| PathProblem {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let target = match plan(path) {
+        Ok(Plan::Through { .. }) => return Ok(()),
+        Ok(Plan::Replace { target, .. }) => target,
+        Err(e) if e.kind() == io::ErrorKind::IsADirectory => {
+            return Err(problem(Problem::Directory))
+        }
+        Err(e) => return Err(problem(Problem::Unwritable(e))),
+    };
+    let dir = parent_of(&target);
+    if !dir.is_dir() {
+        return Err(problem(Problem::NoDirectory(dir.to_path_buf())));
+    }
+    let probe =
+        crate::write::sibling(&target, "tmp").map_err(|e| problem(Problem::Unwritable(e)))?;
+    let created = crate::cleanup::Temporary::create(probe, false, |p| {
+        fs::OpenOptions::new().write(true).create_new(true).open(p)
+    });
+    match created {
+        Ok(_probe_removed_on_drop) => Ok(()),
+        Err(e) => Err(problem(Problem::Unwritable(e))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::symlink;
+
+    #[test]
+    fn plans_follow_links_and_spare_special_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, b"x").unwrap();
+        let link = dir.path().join("link");
+        symlink("f", &link).unwrap();
+        match plan(&link).unwrap() {
+            Plan::Replace { target, existing } => {
+                assert_eq!(target, dir.path().join("f"));
+                assert!(existing.is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+        let dangling = dir.path().join("dangling");
+        symlink("sub/new", &dangling).unwrap();
+        match plan(&dangling).unwrap() {
+            Plan::Replace { target, existing } => {
+                assert_eq!(target, dir.path().join("sub/new"));
+                assert!(existing.is_none());
+            }
+            other => panic!("{other:?}"),
+        }
+        let fifo = dir.path().join("fifo");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo (coreutils) is needed by this test");
+        assert!(status.success());
+        assert!(matches!(
+            plan(&fifo).unwrap(),
+            Plan::Through { append: false }
+        ));
+        assert!(matches!(
+            plan(Path::new("/proc/self/fd/1")).unwrap(),
+            Plan::Through { append: true }
+        ));
+        assert_eq!(
+            plan(dir.path()).unwrap_err().kind(),
+            io::ErrorKind::IsADirectory
+        );
+        let a = dir.path().join("a");
+        let b = dir.path().join("b");
+        symlink("b", &a).unwrap();
+        symlink("a", &b).unwrap();
+        assert!(plan(&a).unwrap_err().to_string().contains("symbolic links"));
+    }
+
+    #[test]
+    fn same_file_sees_links_and_other_spellings() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        fs::write(&file, b"x").unwrap();
+        let hard = dir.path().join("hard");
+        fs::hard_link(&file, &hard).unwrap();
+        let soft = dir.path().join("soft");
+        symlink(&file, &soft).unwrap();
+        let other = dir.path().join("other");
+        fs::write(&other, b"x").unwrap();
+        assert!(same_file(&file, &hard));
+        assert!(same_file(&soft, &file));
+        assert!(same_file(&dir.path().join(".").join("f"), &file));
+        assert!(!same_file(&file, &other));
+        assert!(!same_file(&file, &dir.path().join("missing")));
+        let err = check_not_input(&hard, [other.as_path(), soft.as_path()]).unwrap_err();
+        assert!(
+            matches!(err.problem, Problem::IsInput(ref p) if p == &soft),
+            "{err}"
+        );
+        assert!(err.to_string().contains("refusing to overwrite"), "{err}");
+        assert!(check_not_input(&dir.path().join("new"), [file.as_path()]).is_ok());
+    }
+
+    #[test]
+    fn outputs_collide_before_they_exist() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::create_dir(dir.path().join("sub")).unwrap();
+        let a = dir.path().join("sub/m.json");
+        let b = dir.path().join("sub/../sub/m.json");
+        let c = dir.path().join("sub/m.svg");
+        assert!(same_output(&a, &b));
+        assert!(!same_output(&a, &c));
+        let link = dir.path().join("l.json");
+        symlink("sub/m.json", &link).unwrap();
+        let err = check_distinct(&[("chart", &c), ("report", &a), ("copy", &link)]).unwrap_err();
+        assert_eq!(err.path, link);
+        assert!(
+            err.to_string().ends_with(
+                "both the report and the copy would be written to this file; give each its own path"
+            ),
+            "{err}"
+        );
+        assert!(err.is_usage());
+        assert!(check_distinct(&[("report", &a), ("chart", &c)]).is_ok());
+        // Two outputs written through one device may share it.
+        let fd = Path::new("/proc/self/fd/1");
+        assert!(check_distinct(&[("report", fd), ("chart", fd)]).is_ok());
+    }
+
+    #[test]
+    fn writability_is_checked_without_leaving_anything() {
+        let dir = tempfile::tempdir().unwrap();
+        assert!(check_writable(&dir.path().join("new.bnn")).is_ok());
+        let err = check_writable(dir.path()).unwrap_err();
+        assert!(matches!(err.problem, Problem::Directory), "{err}");
+        let err = check_writable(&dir.path().join("missing/m.bnn")).unwrap_err();
+        assert!(matches!(err.problem, Problem::NoDirectory(_)), "{err}");
+        assert!(err.to_string().contains("does not exist"), "{err}");
+        // A file where the directory should be: fails even for root.
+        fs::write(dir.path().join("file"), b"").unwrap();
+        let err = check_writable(&dir.path().join("file/m.bnn")).unwrap_err();
+        assert!(matches!(err.problem, Problem::NoDirectory(_)), "{err}");
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}

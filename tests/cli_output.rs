@@ -1,0 +1,541 @@
+//! Output paths through the real binary: whatever `-o` names, nothing that
+//! was there is damaged. Devices and FIFOs are written through (the tests
+//! make their own with `mknod`/`mkfifo`, never touching the system's), a
+//! symlink is followed, permissions are kept, an input is never an output,
+//! an interrupted run leaves no temporary, `export --force` deletes only
+//! what an export wrote, `train` and `bench` check their paths before any
+//! work, and a closed stdout is an error while a closed pipe is not.
+//!
+//! Device nodes need root; a test that cannot make one fails saying so.
+
+mod common;
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{arg, bnn, idx_bytes, random_images, run, seed_model, seed_npz, Run};
+
+/// A copy of the seed model, so that no test can damage the committed one.
+fn model_in(dir: &Path) -> PathBuf {
+    let path = dir.join("model.bnn");
+    fs::copy(seed_model(), &path).unwrap();
+    path
+}
+
+/// An IDX file of `n` random images.
+fn idx_in(dir: &Path, name: &str, n: usize) -> PathBuf {
+    let images = random_images(n, 7);
+    let path = dir.join(name);
+    fs::write(&path, idx_bytes(0x803, [n as u32, 28, 28], &images.pixels)).unwrap();
+    path
+}
+
+/// A raw IDX header claiming `n` all-zero images, the data a sparse hole:
+/// gigabytes to classify that take no disk space.
+fn sparse_idx_in(dir: &Path, name: &str, n: u64) -> PathBuf {
+    let path = dir.join(name);
+    let file = File::create(&path).unwrap();
+    let header = idx_bytes(0x803, [n as u32, 28, 28], &[]);
+    std::io::Write::write_all(&mut &file, &header).unwrap();
+    file.set_len(16 + n * 784).unwrap();
+    path
+}
+
+fn listing(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+fn mode(path: &Path) -> u32 {
+    fs::metadata(path).unwrap().permissions().mode() & 0o7777
+}
+
+/// A character device node of our own: `mknod -m MODE DIR/NAME c MAJOR MINOR`.
+fn mknod(dir: &Path, name: &str, major: u32, minor: u32, mode: &str) -> PathBuf {
+    let path = dir.join(name);
+    let status = Command::new("mknod")
+        .args(["-m", mode])
+        .arg(&path)
+        .args(["c", &major.to_string(), &minor.to_string()])
+        .status()
+        .expect("mknod (Debian package coreutils) is needed by this test");
+    assert!(
+        status.success(),
+        "mknod {} failed: this test makes its own device nodes and must run as root",
+        path.display()
+    );
+    path
+}
+
+fn mkfifo(dir: &Path, name: &str) -> PathBuf {
+    let path = dir.join(name);
+    let status = Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .expect("mkfifo (Debian package coreutils) is needed by this test");
+    assert!(status.success(), "mkfifo {} failed", path.display());
+    path
+}
+
+fn is_char_device(path: &Path) -> bool {
+    fs::symlink_metadata(path)
+        .unwrap()
+        .file_type()
+        .is_char_device()
+}
+
+fn classify(model: &Path, input: &Path, out: &Path) -> Run {
+    run(["classify", &arg(model), &arg(input), "-o", &arg(out)])
+}
+
+/// What `classify` prints to stdout for `input`: what every output must hold.
+fn expected_csv(model: &Path, input: &Path) -> String {
+    run(["classify", &arg(model), &arg(input)]).ok().to_string()
+}
+
+#[test]
+fn devices_and_fifos_are_written_through_never_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let input = idx_in(dir, "x.idx", 50);
+    let want = expected_csv(&model, &input);
+
+    let null = mknod(dir, "null", 1, 3, "666");
+    classify(&model, &input, &null).ok();
+    assert!(is_char_device(&null), "{} was replaced", null.display());
+
+    // A full disk is an error naming the output, exit 1.
+    let full = mknod(dir, "full", 1, 7, "666");
+    classify(&model, &input, &full).fails(1, &[&arg(&full), "No space left on device"]);
+    assert!(is_char_device(&full), "{} was replaced", full.display());
+
+    let fifo = mkfifo(dir, "fifo");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::read_to_string(fifo).unwrap())
+    };
+    classify(&model, &input, &fifo).ok();
+    assert_eq!(reader.join().unwrap(), want);
+    assert!(fs::metadata(&fifo).unwrap().file_type().is_fifo());
+
+    // Other writers follow the same rules: a model written to the devices.
+    let npz = arg(&seed_npz());
+    run(["import-npz", &npz, "-o", &arg(&null)]).ok();
+    run(["import-npz", &npz, "-o", &arg(&full)])
+        .fails(1, &[&arg(&full), "No space left on device"]);
+    assert!(is_char_device(&null) && is_char_device(&full));
+
+    // Nothing was created beside them.
+    assert_eq!(listing(dir), ["fifo", "full", "model.bnn", "null", "x.idx"]);
+}
+
+#[test]
+fn stdout_by_its_descriptor_path_is_appended_to() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let input = idx_in(dir, "x.idx", 20);
+    let want = expected_csv(&model, &input);
+    // `bnn classify ... -o /proc/self/fd/1 >> log`: the log keeps its start.
+    let log = dir.join("log");
+    fs::write(&log, "kept\n").unwrap();
+    let stdout = OpenOptions::new().append(true).open(&log).unwrap();
+    let out = bnn()
+        .args([
+            "classify",
+            &arg(&model),
+            &arg(&input),
+            "-o",
+            "/proc/self/fd/1",
+        ])
+        .stdout(stdout)
+        .output()
+        .unwrap();
+    let result = Run::from_output(out);
+    result.ok();
+    assert_eq!(fs::read_to_string(&log).unwrap(), format!("kept\n{want}"));
+    assert_eq!(listing(dir), ["log", "model.bnn", "x.idx"]);
+}
+
+#[test]
+fn an_ordinary_user_can_write_to_a_device_in_a_directory_it_cannot_write() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    fs::set_permissions(dir, fs::Permissions::from_mode(0o755)).unwrap();
+    let model = model_in(dir);
+    let input = idx_in(dir, "x.idx", 20);
+    let null = mknod(dir, "null", 1, 3, "666");
+    let full = mknod(dir, "full", 1, 7, "666");
+    // The binary beside them: the checkout may lie where nobody cannot go.
+    let binary = dir.join("bnn");
+    fs::hard_link(env!("CARGO_BIN_EXE_bnn"), &binary)
+        .or_else(|_| fs::copy(env!("CARGO_BIN_EXE_bnn"), &binary).map(drop))
+        .unwrap();
+    let as_nobody = |out: &Path| {
+        let output = Command::new("setpriv")
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+            .arg(&binary)
+            .args(["classify", &arg(&model), &arg(&input), "-o", &arg(out)])
+            .env_remove("BNN_KERNEL")
+            .env_remove("RAYON_NUM_THREADS")
+            .current_dir(dir)
+            .output()
+            .expect("setpriv (Debian package util-linux) is needed by this test");
+        Run::from_output(output)
+    };
+    as_nobody(&null).ok();
+    as_nobody(&full).fails(1, &[&arg(&full), "No space left on device"]);
+    // A regular file there is refused (the directory is not theirs) with
+    // the path named, and nothing is left behind.
+    let file = dir.join("out.csv");
+    as_nobody(&file).fails(1, &[&arg(&file), "Permission denied"]);
+    assert!(is_char_device(&null) && is_char_device(&full));
+    assert_eq!(listing(dir), ["bnn", "full", "model.bnn", "null", "x.idx"]);
+}
+
+#[test]
+fn a_symlink_is_followed_and_its_target_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let input = idx_in(dir, "x.idx", 20);
+    let want = expected_csv(&model, &input);
+    fs::create_dir(dir.join("results")).unwrap();
+    let target = dir.join("results/today.csv");
+    fs::write(&target, "old").unwrap();
+    let link = dir.join("latest.csv");
+    std::os::unix::fs::symlink("results/today.csv", &link).unwrap();
+    classify(&model, &input, &link).ok();
+    let meta = fs::symlink_metadata(&link).unwrap();
+    assert!(meta.file_type().is_symlink(), "the link was replaced");
+    assert_eq!(
+        fs::read_link(&link).unwrap(),
+        Path::new("results/today.csv")
+    );
+    assert_eq!(fs::read_to_string(&target).unwrap(), want);
+    assert_eq!(listing(&dir.join("results")), ["today.csv"]);
+}
+
+#[test]
+fn permission_bits_are_kept_and_new_files_get_the_umask_mode() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let input = idx_in(dir, "x.idx", 10);
+    let out = dir.join("out.csv");
+    fs::write(&out, "old").unwrap();
+    for bits in [0o640, 0o600, 0o664] {
+        fs::set_permissions(&out, fs::Permissions::from_mode(bits)).unwrap();
+        classify(&model, &input, &out).ok();
+        assert_eq!(mode(&out), bits, "{bits:o} became {:o}", mode(&out));
+    }
+    // The child inherits this process's umask: a new output gets the mode a
+    // plain create gives here.
+    let plain = dir.join("plain");
+    File::create(&plain).unwrap();
+    let fresh = dir.join("fresh.csv");
+    classify(&model, &input, &fresh).ok();
+    assert_eq!(mode(&fresh), mode(&plain));
+}
+
+#[test]
+fn an_input_is_never_the_output() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let input = idx_in(dir, "x.idx", 10);
+    let images = dir.join("images");
+    fs::create_dir(&images).unwrap();
+    let mut pgm = b"P5 28 28 255\n".to_vec();
+    pgm.extend(random_images(1, 3).pixels);
+    let image = images.join("a.pgm");
+    fs::write(&image, &pgm).unwrap();
+    let hard = dir.join("hard.idx");
+    fs::hard_link(&input, &hard).unwrap();
+    let soft = dir.join("soft.bnn");
+    std::os::unix::fs::symlink(&model, &soft).unwrap();
+    let before: Vec<Vec<u8>> = [&model, &input, &image]
+        .iter()
+        .map(|p| fs::read(p).unwrap())
+        .collect();
+
+    classify(&model, &input, &input).fails(2, &[&arg(&input), "same file as the input"]);
+    classify(&model, &input, &hard).fails(2, &[&arg(&hard), "same file as the input"]);
+    classify(&model, &input, &model).fails(2, &[&arg(&model), "same file as the input"]);
+    classify(&model, &input, &soft).fails(2, &[&arg(&soft), "same file as the input"]);
+    // An image found in an input directory is an input too.
+    classify(&model, &images, &image).fails(2, &[&arg(&image), "same file as the input"]);
+
+    let after: Vec<Vec<u8>> = [&model, &input, &image]
+        .iter()
+        .map(|p| fs::read(p).unwrap())
+        .collect();
+    assert!(before == after, "an input was changed");
+    assert_eq!(
+        listing(dir),
+        ["hard.idx", "images", "model.bnn", "soft.bnn", "x.idx"]
+    );
+
+    // import-npz: the weights are not replaced by the model made from them.
+    let npz = dir.join("w.npz");
+    fs::copy(seed_npz(), &npz).unwrap();
+    let bytes = fs::read(&npz).unwrap();
+    run(["import-npz", &arg(&npz), "-o", &arg(&npz)])
+        .fails(2, &[&arg(&npz), "same file as the input"]);
+    assert!(fs::read(&npz).unwrap() == bytes, "the .npz was changed");
+}
+
+/// Sends `signal` to a `classify -o` writing a long output and checks that
+/// the old output survives and no temporary is left.
+fn interrupt_classify(signal: &str, number: i32) {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    // 4 million images: minutes of work, however fast the machine.
+    let input = sparse_idx_in(dir, "big.idx", 4_000_000);
+    let out = dir.join("out.csv");
+    fs::write(&out, "old results\n").unwrap();
+    let mut child = bnn()
+        .args(["classify", &arg(&model), &arg(&input), "-o", &arg(&out)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cannot start the bnn binary");
+    // Wait until the temporary output holds rows.
+    let started = Instant::now();
+    let temporary = loop {
+        let growing = fs::read_dir(dir).unwrap().find_map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+            (name.starts_with(".out.csv.") && len > 0).then_some(name)
+        });
+        if let Some(name) = growing {
+            break name;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("classify ended ({status}) before it could be interrupted");
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            let _ = child.kill();
+            panic!("no temporary output appeared in 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let sent = Command::new("kill")
+        .args(["-s", signal, &child.id().to_string()])
+        .status()
+        .expect("kill (Debian package procps) is needed by this test");
+    assert!(sent.success());
+    let result = Run::from_output(child.wait_with_output().unwrap());
+    assert_eq!(
+        result.code,
+        128 + number,
+        "SIG{signal} should end classify with {}; stderr:\n{}",
+        128 + number,
+        result.stderr
+    );
+    common::assert_no_panic(&result.stderr);
+    assert_eq!(
+        listing(dir),
+        ["big.idx", "model.bnn", "out.csv"],
+        "SIG{signal} left {temporary} or another file behind"
+    );
+    assert_eq!(fs::read_to_string(&out).unwrap(), "old results\n");
+}
+
+#[test]
+fn sigint_leaves_no_temporary_and_the_old_output() {
+    interrupt_classify("INT", 2);
+}
+
+#[test]
+fn sigterm_leaves_no_temporary_and_the_old_output() {
+    interrupt_classify("TERM", 15);
+}
+
+#[test]
+fn sighup_leaves_no_temporary_and_the_old_output() {
+    interrupt_classify("HUP", 1);
+}
+
+#[test]
+fn export_force_replaces_only_an_earlier_export() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let out = dir.join("c");
+    let export = |force: bool| {
+        let mut args = vec![
+            "export".to_string(),
+            arg(&model),
+            "--format".into(),
+            "c".into(),
+        ];
+        args.extend(["-o".into(), arg(&out)]);
+        if force {
+            args.push("--force".into());
+        }
+        run(args)
+    };
+    export(false).ok();
+    let exported = listing(&out);
+    assert_eq!(exported, ["bnn.c", "bnn.h", "manifest.txt"]);
+    export(true).ok();
+
+    fs::write(out.join("thesis.txt"), "four years of work").unwrap();
+    export(true).fails(1, &[&arg(&out), "thesis.txt", "refusing"]);
+    assert_eq!(
+        fs::read_to_string(out.join("thesis.txt")).unwrap(),
+        "four years of work"
+    );
+    fs::remove_file(out.join("thesis.txt")).unwrap();
+
+    fs::create_dir(out.join("src")).unwrap();
+    fs::write(out.join("src/main.c"), "int main(void) { return 0; }").unwrap();
+    export(true).fails(1, &[&arg(&out), "src", "refusing"]);
+    assert!(out.join("src/main.c").is_file());
+    assert!(
+        out.join("bnn.c").is_file(),
+        "the refused export touched the old one"
+    );
+    fs::remove_dir_all(out.join("src")).unwrap();
+
+    export(true).ok();
+    assert_eq!(listing(&out), exported);
+    assert_eq!(listing(dir), ["c", "model.bnn"]);
+}
+
+/// `bnn train` with no data where it looks: if a path check let it through,
+/// it would fail on the missing data instead (or fetch it).
+fn train(dir: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "train".to_string(),
+        "--no-fetch".into(),
+        "--data".into(),
+        arg(&dir.join("no-data")),
+        "--progress".into(),
+        "none".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    run(args)
+}
+
+#[test]
+fn train_refuses_bad_output_paths_before_loading_data() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let at = |name: &str| arg(&dir.join(name));
+    // `-o m.json`: the report would overwrite the model.
+    train(dir, &["-o", &at("m.json")]).fails(2, &[&at("m.json"), "model", "report"]);
+    train(dir, &["-o", &at("m.svg")]).fails(2, &[&at("m.svg"), "model", "chart"]);
+    train(dir, &["-o", &at("m.ckpt")]).fails(2, &[&at("m.ckpt"), "model", "checkpoint"]);
+    train(dir, &["-o", &at("m.bnn"), "--checkpoint", &at("m.json")])
+        .fails(2, &[&at("m.json"), "report", "checkpoint"]);
+    // Not writable: a directory in the way, a missing directory.
+    fs::create_dir(dir.join("m.svg")).unwrap();
+    train(dir, &["-o", &at("m.bnn")]).fails(2, &[&at("m.svg"), "is a directory"]);
+    train(dir, &["-o", &at("none/m.bnn")]).fails(2, &[&at("none/m.bnn"), "does not exist"]);
+    // Good paths get as far as the data, which is missing.
+    fs::remove_dir(dir.join("m.svg")).unwrap();
+    train(dir, &["-o", &at("m.bnn")]).fails(1, &["MNIST not found"]);
+    assert!(listing(dir).is_empty(), "{:?}", listing(dir));
+}
+
+#[test]
+fn bench_checks_its_output_paths_before_running() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let bench = |extra: &[&str]| {
+        let mut args = vec![
+            "bench".to_string(),
+            arg(&model),
+            "--no-fetch".into(),
+            "--data".into(),
+            arg(&dir.join("no-data")),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        run(args)
+    };
+    let at = |name: &str| arg(&dir.join(name));
+    bench(&["--json", &at("r.out"), "--chart", &at("r.out")])
+        .fails(2, &[&at("r.out"), "--json", "--chart"]);
+    bench(&["--json", &arg(&model)]).fails(2, &[&arg(&model), "same file as the input"]);
+    bench(&["--chart", &at("none/c.svg")]).fails(2, &[&at("none/c.svg"), "does not exist"]);
+    bench(&["--json", dir.to_str().unwrap()]).fails(2, &["is a directory"]);
+    // Good paths get as far as the data, which is missing.
+    bench(&["--json", &at("r.json")]).fails(1, &["MNIST not found"]);
+    assert_eq!(listing(dir), ["model.bnn"]);
+}
+
+/// Runs `bnn ARGS` from a shell with stdout closed (`>&-`).
+fn with_stdout_closed(args: &[&str]) -> Run {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg("\"$0\" \"$@\" >&-")
+        .arg(env!("CARGO_BIN_EXE_bnn"))
+        .args(args)
+        .env_remove("BNN_KERNEL")
+        .env_remove("RAYON_NUM_THREADS")
+        .output()
+        .expect("sh is needed by this test");
+    Run::from_output(out)
+}
+
+#[test]
+fn a_closed_stdout_is_an_error_and_a_closed_pipe_is_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let input = idx_in(dir, "x.idx", 10);
+    let (m, x) = (arg(&model), arg(&input));
+    with_stdout_closed(&["classify", &m, &x]).fails(1, &["stdout is closed"]);
+    with_stdout_closed(&["info", &m]).fails(1, &["stdout is closed"]);
+    // Commands whose results are files go on (their summary is lost).
+    let npz = arg(&seed_npz());
+    let imported = dir.join("imported.bnn");
+    with_stdout_closed(&["import-npz", &npz, "-o", &arg(&imported)]).ok();
+    assert!(imported.is_file());
+    // With -o the results do not go to stdout.
+    let out = dir.join("out.csv");
+    with_stdout_closed(&["classify", &m, &x, "-o", &arg(&out)]).ok();
+    assert_eq!(
+        fs::read_to_string(&out).unwrap(),
+        expected_csv(&model, &input)
+    );
+    // Our own null device as stdout is fine (it is not closed).
+    let null = mknod(dir, "null", 1, 3, "666");
+    let quiet = bnn()
+        .args(["classify", &m, &x])
+        .stdout(File::create(&null).unwrap())
+        .output()
+        .unwrap();
+    Run::from_output(quiet).ok();
+
+    // `bnn classify ... | head -1`: the reader leaves early, quietly.
+    let big = sparse_idx_in(dir, "big.idx", 100_000);
+    let mut child = bnn()
+        .args(["classify", &m, &arg(&big)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert!(first.starts_with("source,index,class"), "{first}");
+    let result = Run::from_output(child.wait_with_output().unwrap());
+    assert_eq!(result.code, 0, "stderr:\n{}", result.stderr);
+    assert!(result.stderr.is_empty(), "stderr:\n{}", result.stderr);
+}
