@@ -138,12 +138,7 @@ fn idx_headers_that_lie_are_refused_without_allocating() {
         "huge",
         &idx_bytes(IMAGES, [u32::MAX, 28, 28], &pixels),
     );
-    let started = std::time::Instant::now();
     classify(&[&path]).fails(1, &[&arg(&path), "truncated", "4294967295 images"]);
-    assert!(
-        started.elapsed().as_secs() < 10,
-        "refusing a huge header took too long"
-    );
     // Fewer claimed than present.
     let path = write(
         dir.path(),

@@ -41,6 +41,7 @@ fn eval(model: &std::path::Path, extra: &[&str]) -> common::Run {
 
 #[test]
 fn imported_seed_weights_equal_the_committed_model_and_score_as_the_seed() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
     let dir = tempfile::tempdir().unwrap();
     let imported = dir.path().join("seed.bnn");
     let out = run(["import-npz", &arg(&seed_npz()), "-o", &arg(&imported)]);
@@ -88,6 +89,7 @@ fn imported_seed_weights_equal_the_committed_model_and_score_as_the_seed() {
 
 #[test]
 fn verify_finds_every_score_identical_to_reference_and_scalar() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
     let out = eval(&seed_model(), &["--verify"]);
     let stdout = out.ok();
     let verified: Vec<&str> = stdout.lines().filter(|l| l.starts_with("verify")).collect();
@@ -105,6 +107,7 @@ fn verify_finds_every_score_identical_to_reference_and_scalar() {
 
 #[test]
 fn every_kernel_the_cpu_runs_gives_the_same_results_and_others_are_refused() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
     let mut baseline: Option<String> = None;
     let mut ran = Vec::new();
     for kernel in [Kernel::Scalar, Kernel::Avx2, Kernel::Avx512] {
@@ -146,6 +149,7 @@ fn every_kernel_the_cpu_runs_gives_the_same_results_and_others_are_refused() {
 
 #[test]
 fn thread_count_does_not_change_the_results() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
     let mut reports = Vec::new();
     for threads in ["1", "2"] {
         let out = eval(&seed_model(), &["--threads", threads]);

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use bnn_core::DecisionRule;
 use bnn_export::{Format, Options, WordBits};
-use common::random_model;
+use bnn_testkit::models::{random_model, rng};
 
 fn options(format: Format, name: &str) -> Options {
     Options {
@@ -39,7 +39,7 @@ fn unknown_format_and_word_size() {
 
 #[test]
 fn invalid_names_write_nothing() {
-    let model = random_model(1, 20, &[5, 3], DecisionRule::Scores, 128);
+    let model = random_model(&mut rng(1), &[20, 5, 3], DecisionRule::Scores, 128);
     let tmp = tempfile::tempdir().unwrap();
     for format in [Format::C, Format::Verilog] {
         for name in ["3net", "my-net", "int", "module", "", "_x"] {
@@ -56,7 +56,7 @@ fn invalid_names_write_nothing() {
 
 #[test]
 fn bad_output_locations_are_named_and_leave_nothing() {
-    let model = random_model(2, 20, &[5, 3], DecisionRule::Seed, 128);
+    let model = random_model(&mut rng(2), &[20, 5, 3], DecisionRule::Seed, 128);
     let tmp = tempfile::tempdir().unwrap();
     // A file where a directory must go (fails even when run as root).
     let file = tmp.path().join("file");
@@ -103,7 +103,7 @@ fn bad_output_locations_are_named_and_leave_nothing() {
 
 #[test]
 fn test_images_of_the_wrong_size_are_refused() {
-    let model = random_model(3, 20, &[5, 3], DecisionRule::Seed, 128);
+    let model = random_model(&mut rng(3), &[20, 5, 3], DecisionRule::Seed, 128);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("out");
     let err = bnn_export::export(
