@@ -96,12 +96,11 @@ fn idx_rows_in_json_equal_the_library_and_files_equal_stdout() {
         assert_eq!(out.ok(), "", "-o leaves stdout empty");
         assert_eq!(&std::fs::read_to_string(&file).unwrap(), stdout, "{format}");
     }
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !["first300-idx3-ubyte", "out.csv", "out.json"].contains(&n.as_str()))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert_eq!(
+        bnn_testkit::files::listing(dir.path()),
+        ["first300-idx3-ubyte", "out.csv", "out.json"],
+        "only the input and the outputs remain"
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@ use std::path::Path;
 use bnn_core::format::{self, from_bytes, load, save, to_bytes};
 use bnn_core::{BinaryDense, BitMatrix, DecisionRule, Model, Threshold};
 use bnn_testkit::child::{child_arg, rerun_with_file_size_limit};
+use bnn_testkit::files::listing;
 use bnn_testkit::models::random_model;
 
 fn small_model() -> Model {
@@ -171,11 +172,11 @@ fn a_write_that_fails_keeps_the_old_file() {
         dir.path().to_str().unwrap(),
     );
     assert_eq!(std::fs::read(&path).unwrap(), before);
-    let names: Vec<String> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    assert_eq!(names, ["m.bnn"], "the failed save left files behind");
+    assert_eq!(
+        listing(dir.path()),
+        ["m.bnn"],
+        "the failed save left files behind"
+    );
 }
 
 #[test]

@@ -4,10 +4,10 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
 
 use bnn_core::DecisionRule;
 use bnn_export::{Format, Options, WordBits};
+use bnn_testkit::files::listing;
 use bnn_testkit::models::{random_model, rng};
 
 fn options(format: Format, name: &str) -> Options {
@@ -17,15 +17,6 @@ fn options(format: Format, name: &str) -> Options {
         word: WordBits::W64,
         force: false,
     }
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]
@@ -51,7 +42,7 @@ fn invalid_names_write_nothing() {
             assert!(!err.contains('\n'), "{err}");
         }
     }
-    assert!(entries(tmp.path()).is_empty());
+    assert!(listing(tmp.path()).is_empty());
 }
 
 #[test]
@@ -83,12 +74,12 @@ fn bad_output_locations_are_named_and_leave_nothing() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("--force"), "{err}");
-    assert_eq!(entries(&dir), ["bnn.c", "bnn.h", "manifest.txt"]);
+    assert_eq!(listing(&dir), ["bnn.c", "bnn.h", "manifest.txt"]);
     let mut forced = options(Format::Verilog, "bnn");
     forced.force = true;
     bnn_export::export(&model, "", &forced, None, &dir).unwrap();
-    assert!(entries(&dir).contains(&"bnn.v".to_string()));
-    assert!(!entries(&dir).contains(&"bnn.c".to_string()));
+    assert!(listing(&dir).contains(&"bnn.v".to_string()));
+    assert!(!listing(&dir).contains(&"bnn.c".to_string()));
     let other = tmp.path().join("notes");
     fs::create_dir(&other).unwrap();
     fs::write(other.join("todo.txt"), "keep").unwrap();
@@ -96,9 +87,9 @@ fn bad_output_locations_are_named_and_leave_nothing() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("not an earlier export"), "{err}");
-    assert_eq!(entries(&other), ["todo.txt"]);
+    assert_eq!(listing(&other), ["todo.txt"]);
     // Nothing temporary is left anywhere.
-    assert_eq!(entries(tmp.path()), ["file", "notes", "out"]);
+    assert_eq!(listing(tmp.path()), ["file", "notes", "out"]);
 }
 
 #[test]

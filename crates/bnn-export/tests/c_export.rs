@@ -250,12 +250,10 @@ fn files_are_self_contained_and_named() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("x");
     export_c(&model, "digits", WordBits::W64, &dir);
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["digits.c", "digits.h", "manifest.txt"]);
+    assert_eq!(
+        bnn_testkit::files::listing(&dir),
+        ["digits.c", "digits.h", "manifest.txt"]
+    );
     let header = std::fs::read_to_string(dir.join("digits.h")).unwrap();
     let source = std::fs::read_to_string(dir.join("digits.c")).unwrap();
     let includes = |text: &str| -> Vec<String> {

@@ -154,12 +154,7 @@ fn single_image_and_batch_paths_agree_with_the_f64_oracle() {
                     );
                 }
             }
-            let best = (1..10).fold(0, |m, j| if want[j] > want[m] { j } else { m });
-            let runner_up = (0..10)
-                .filter(|&j| j != best)
-                .map(|j| want[j])
-                .fold(f64::NEG_INFINITY, f64::max);
-            if want[best] - runner_up > 1e-3 {
+            if let Some(best) = oracle::clear_winner(want, 1e-3) {
                 assert_eq!(class, best, "{hidden:?}, image {i}: single");
                 assert_eq!(classes[i], best, "{hidden:?}, image {i}: batch");
                 assert_eq!(model.predict(image), best, "{hidden:?}, image {i}");

@@ -47,3 +47,20 @@ pub fn labels(count: usize, seed: u64) -> Labels {
         labels: bytes(count, seed).into_iter().map(|b| b % 10).collect(),
     }
 }
+
+/// Writes `bytes` to `path`, failing the test with the path on error.
+#[track_caller]
+pub fn write(path: &std::path::Path, bytes: &[u8]) {
+    std::fs::write(path, bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+}
+
+/// The names in `dir`, sorted: what a test expects to find there, and
+/// nothing else.
+pub fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}

@@ -4,9 +4,11 @@
 
 pub mod bytes;
 pub mod child;
+pub mod expect;
 pub mod files;
 pub mod models;
 pub mod need;
+pub mod npz;
 pub mod oracle;
 pub mod paths;
 pub mod special;

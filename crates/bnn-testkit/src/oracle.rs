@@ -128,3 +128,14 @@ pub fn fp32_scores(model: &Fp32Model, pixels: &[u8]) -> (Vec<f64>, Vec<f64>) {
     }
     (scores, closest)
 }
+
+/// The class whose score beats every other by more than `margin`, if any:
+/// an answer that no rounding within `margin` can change.
+pub fn clear_winner(scores: &[f64], margin: f64) -> Option<usize> {
+    let best = (1..scores.len()).fold(0, |m, j| if scores[j] > scores[m] { j } else { m });
+    let runner_up = (0..scores.len())
+        .filter(|&j| j != best)
+        .map(|j| scores[j])
+        .fold(f64::NEG_INFINITY, f64::max);
+    (scores[best] - runner_up > margin).then_some(best)
+}

@@ -284,12 +284,7 @@ fn fp32_model_round_trips_through_its_file() {
     let (scores, _) = bnn_testkit::oracle::fp32_scores(&loaded, test.pixels);
     let mut clear = 0;
     for (i, s) in scores.chunks_exact(10).enumerate() {
-        let best = (1..10).fold(0, |m, j| if s[j] > s[m] { j } else { m });
-        let runner_up = (0..10)
-            .filter(|&j| j != best)
-            .map(|j| s[j])
-            .fold(f64::NEG_INFINITY, f64::max);
-        if s[best] - runner_up > 1e-3 {
+        if let Some(best) = bnn_testkit::oracle::clear_winner(s, 1e-3) {
             assert_eq!(engine[i], best, "image {i}: engine");
             assert_eq!(trainer[i], best, "image {i}: trainer");
             clear += 1;
