@@ -203,3 +203,22 @@ fn info_reports_shape_size_and_compression() {
     assert!(ratio > 31.0, "compression {ratio} is not above 31x");
     assert_eq!(field("decision rule"), "seed");
 }
+
+/// CI reruns the suite with `BNN_KERNEL` forced; the binary must get it.
+/// `bnn kernels` marks as default the kernel named by the suite's
+/// `BNN_KERNEL` when it is set, and the best this CPU runs when not.
+#[test]
+fn the_binary_runs_the_kernel_the_suite_forces() {
+    let out = run(["kernels"]);
+    let stdout = out.ok();
+    let marked: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("(default)"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let want = match std::env::var("BNN_KERNEL") {
+        Ok(name) if !name.trim().is_empty() => name.trim().to_string(),
+        _ => bnn_core::kernel::available()[0].name().to_string(),
+    };
+    assert_eq!(marked, [want.as_str()], "bnn kernels:\n{stdout}");
+}
