@@ -15,6 +15,17 @@ fn accuracy_line(stdout: &str) -> &str {
         .unwrap_or_else(|| panic!("no accuracy line in:\n{stdout}"))
 }
 
+/// Checks an eval report of the seed model: its first line states `setting`
+/// (the kernel or thread count asked for), its accuracy is the seed's.
+fn assert_seed_report(stdout: &str, setting: &str) {
+    let first = stdout.lines().next().unwrap_or("");
+    assert!(
+        first.contains(setting),
+        "eval does not report {setting}:\n{stdout}"
+    );
+    assert!(accuracy_line(stdout).contains("90.19 % (9019 / 10000)"));
+}
+
 /// Everything an eval prints that must not depend on kernel or threads: the
 /// accuracy, the per-class table and the confusion matrix (the first line
 /// names the kernel and threads, and the speed line is a timing).
@@ -115,15 +126,7 @@ fn every_kernel_the_cpu_runs_gives_the_same_results_and_others_are_refused() {
         let out = eval(&seed_model(), &["--kernel", name]);
         if out.code == 0 {
             let stdout = out.ok();
-            assert!(
-                stdout
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .contains(&format!("kernel {name}")),
-                "eval does not report kernel {name}:\n{stdout}"
-            );
-            assert!(accuracy_line(stdout).contains("90.19 % (9019 / 10000)"));
+            assert_seed_report(stdout, &format!("kernel {name}"));
             let results = results_part(stdout);
             match &baseline {
                 None => baseline = Some(results),
@@ -154,15 +157,7 @@ fn thread_count_does_not_change_the_results() {
     for threads in ["1", "2"] {
         let out = eval(&seed_model(), &["--threads", threads]);
         let stdout = out.ok();
-        assert!(
-            stdout
-                .lines()
-                .next()
-                .unwrap_or("")
-                .contains(&format!("{threads} threads")),
-            "eval does not report {threads} threads:\n{stdout}"
-        );
-        assert!(accuracy_line(stdout).contains("90.19 % (9019 / 10000)"));
+        assert_seed_report(stdout, &format!("{threads} threads"));
         reports.push(results_part(stdout));
     }
     assert_eq!(reports[0], reports[1]);
