@@ -43,6 +43,7 @@ fn check_idx_rows(rows: &[Row], path: &Path, images: &Images, rule: Option<Decis
 
 #[test]
 fn idx_rows_in_csv_equal_the_library() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
     let dir = tempfile::tempdir().unwrap();
     let (path, images) = small_idx(dir.path());
     let out = classify(&[arg(&path)]);
@@ -70,6 +71,7 @@ fn idx_rows_in_csv_equal_the_library() {
 
 #[test]
 fn idx_rows_in_json_equal_the_library_and_files_equal_stdout() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
     let dir = tempfile::tempdir().unwrap();
     let (path, images) = small_idx(dir.path());
     let json = classify(&[arg(&path), "--format".into(), "json".into()]);
@@ -94,16 +96,16 @@ fn idx_rows_in_json_equal_the_library_and_files_equal_stdout() {
         assert_eq!(out.ok(), "", "-o leaves stdout empty");
         assert_eq!(&std::fs::read_to_string(&file).unwrap(), stdout, "{format}");
     }
-    let leftovers: Vec<_> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| !["first300-idx3-ubyte", "out.csv", "out.json"].contains(&n.as_str()))
-        .collect();
-    assert!(leftovers.is_empty(), "temporary files left: {leftovers:?}");
+    assert_eq!(
+        bnn_testkit::files::listing(dir.path()),
+        ["first300-idx3-ubyte", "out.csv", "out.json"],
+        "only the input and the outputs remain"
+    );
 }
 
 #[test]
 fn gzip_idx_gives_the_same_rows_and_inputs_keep_their_order() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
     let dir = tempfile::tempdir().unwrap();
     let (raw, images) = small_idx(dir.path());
     let gz = dir.path().join("first300-idx3-ubyte.gz");
@@ -214,6 +216,7 @@ fn image_files(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 #[test]
 fn png_and_pgm_files_and_directories_classify_like_the_library() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
     let dir = tempfile::tempdir().unwrap();
     let files = image_files(dir.path());
     let pixels: Vec<u8> = files.iter().flat_map(|(_, p)| p.clone()).collect();

@@ -15,6 +15,17 @@ fn accuracy_line(stdout: &str) -> &str {
         .unwrap_or_else(|| panic!("no accuracy line in:\n{stdout}"))
 }
 
+/// Checks an eval report of the seed model: its first line states `setting`
+/// (the kernel or thread count asked for), its accuracy is the seed's.
+fn assert_seed_report(stdout: &str, setting: &str) {
+    let first = stdout.lines().next().unwrap_or("");
+    assert!(
+        first.contains(setting),
+        "eval does not report {setting}:\n{stdout}"
+    );
+    assert!(accuracy_line(stdout).contains("90.19 % (9019 / 10000)"));
+}
+
 /// Everything an eval prints that must not depend on kernel or threads: the
 /// accuracy, the per-class table and the confusion matrix (the first line
 /// names the kernel and threads, and the speed line is a timing).
@@ -41,6 +52,7 @@ fn eval(model: &std::path::Path, extra: &[&str]) -> common::Run {
 
 #[test]
 fn imported_seed_weights_equal_the_committed_model_and_score_as_the_seed() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
     let dir = tempfile::tempdir().unwrap();
     let imported = dir.path().join("seed.bnn");
     let out = run(["import-npz", &arg(&seed_npz()), "-o", &arg(&imported)]);
@@ -88,6 +100,7 @@ fn imported_seed_weights_equal_the_committed_model_and_score_as_the_seed() {
 
 #[test]
 fn verify_finds_every_score_identical_to_reference_and_scalar() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
     let out = eval(&seed_model(), &["--verify"]);
     let stdout = out.ok();
     let verified: Vec<&str> = stdout.lines().filter(|l| l.starts_with("verify")).collect();
@@ -105,6 +118,7 @@ fn verify_finds_every_score_identical_to_reference_and_scalar() {
 
 #[test]
 fn every_kernel_the_cpu_runs_gives_the_same_results_and_others_are_refused() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
     let mut baseline: Option<String> = None;
     let mut ran = Vec::new();
     for kernel in [Kernel::Scalar, Kernel::Avx2, Kernel::Avx512] {
@@ -112,15 +126,7 @@ fn every_kernel_the_cpu_runs_gives_the_same_results_and_others_are_refused() {
         let out = eval(&seed_model(), &["--kernel", name]);
         if out.code == 0 {
             let stdout = out.ok();
-            assert!(
-                stdout
-                    .lines()
-                    .next()
-                    .unwrap_or("")
-                    .contains(&format!("kernel {name}")),
-                "eval does not report kernel {name}:\n{stdout}"
-            );
-            assert!(accuracy_line(stdout).contains("90.19 % (9019 / 10000)"));
+            assert_seed_report(stdout, &format!("kernel {name}"));
             let results = results_part(stdout);
             match &baseline {
                 None => baseline = Some(results),
@@ -146,19 +152,12 @@ fn every_kernel_the_cpu_runs_gives_the_same_results_and_others_are_refused() {
 
 #[test]
 fn thread_count_does_not_change_the_results() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
     let mut reports = Vec::new();
     for threads in ["1", "2"] {
         let out = eval(&seed_model(), &["--threads", threads]);
         let stdout = out.ok();
-        assert!(
-            stdout
-                .lines()
-                .next()
-                .unwrap_or("")
-                .contains(&format!("{threads} threads")),
-            "eval does not report {threads} threads:\n{stdout}"
-        );
-        assert!(accuracy_line(stdout).contains("90.19 % (9019 / 10000)"));
+        assert_seed_report(stdout, &format!("{threads} threads"));
         reports.push(results_part(stdout));
     }
     assert_eq!(reports[0], reports[1]);
@@ -198,4 +197,23 @@ fn info_reports_shape_size_and_compression() {
         .unwrap_or_else(|_| panic!("compression line: {}", field("compression")));
     assert!(ratio > 31.0, "compression {ratio} is not above 31x");
     assert_eq!(field("decision rule"), "seed");
+}
+
+/// CI reruns the suite with `BNN_KERNEL` forced; the binary must get it.
+/// `bnn kernels` marks as default the kernel named by the suite's
+/// `BNN_KERNEL` when it is set, and the best this CPU runs when not.
+#[test]
+fn the_binary_runs_the_kernel_the_suite_forces() {
+    let out = run(["kernels"]);
+    let stdout = out.ok();
+    let marked: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("(default)"))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let want = match std::env::var("BNN_KERNEL") {
+        Ok(name) if !name.trim().is_empty() => name.trim().to_string(),
+        _ => bnn_core::kernel::available()[0].name().to_string(),
+    };
+    assert_eq!(marked, [want.as_str()], "bnn kernels:\n{stdout}");
 }

@@ -73,8 +73,8 @@ fn run_measured(args: &[String]) -> (u64, String, i32) {
     } else {
         Command::new(bin)
     };
+    // BNN_KERNEL passes through, as for every other run of the binary.
     cmd.args(args)
-        .env_remove("BNN_KERNEL")
         .env_remove("RAYON_NUM_THREADS")
         .stdout(Stdio::null())
         .stderr(Stdio::piped());

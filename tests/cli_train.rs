@@ -43,6 +43,7 @@ fn train_epochs(threads: &str, epochs: &str, out: &std::path::Path, extra: &[&st
 
 #[test]
 fn same_seed_same_bytes_whatever_the_threads_and_exact_export() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.bnn"), dir.path().join("b.bnn"));
     let run_a = train("1", &a, &["--no-checkpoint"]);
@@ -83,6 +84,7 @@ fn same_seed_same_bytes_whatever_the_threads_and_exact_export() {
 
 #[test]
 fn resumed_run_equals_uninterrupted_run() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
     let dir = tempfile::tempdir().unwrap();
     let full = dir.path().join("full.bnn");
     train("2", &full, &["--no-checkpoint"]).ok();
@@ -128,6 +130,7 @@ fn resumed_run_equals_uninterrupted_run() {
 
 #[test]
 fn bad_configurations_fail_before_work() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("m.bnn");
     for (args, needle) in [

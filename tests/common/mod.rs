@@ -1,65 +1,24 @@
 //! Helpers shared by the end-to-end tests: running the `bnn` binary,
 //! checking its error contract, and the files the tests read or write.
 //!
-//! Each test file compiles this module separately and uses only part of it.
-#![allow(dead_code)]
+//! Each test file compiles this module separately and uses only part of it
+//! (hence the allowances); the helpers shared with the crates' tests live in
+//! `bnn-testkit` and are re-exported here.
+#![allow(dead_code, unused_imports)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use bnn_core::{Model, RunOptions};
 use bnn_data::idx::Images;
 
-/// The workspace root, where `weights/`, `data/` and the seed live relative to.
-pub fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The committed seed model.
-pub fn seed_model() -> PathBuf {
-    root().join("weights/seed.bnn")
-}
-
-/// The seed project's NumPy weights, shipped byte-identical in `weights/seed/`.
-pub fn seed_npz() -> PathBuf {
-    let path = root().join("weights/seed/bnn_weights_1bit.npz");
-    assert!(
-        path.is_file(),
-        "{}: the seed weights are missing; the import tests need them",
-        path.display()
-    );
-    path
-}
-
-/// The MNIST directory the tests use. A missing data set fails the test
-/// (never skips it) with the command that fixes it.
-pub fn mnist_dir() -> PathBuf {
-    let dir = root().join("data/mnist");
-    let names = [
-        "t10k-images-idx3-ubyte",
-        "t10k-labels-idx1-ubyte",
-        "train-images-idx3-ubyte",
-        "train-labels-idx1-ubyte",
-    ];
-    let missing: Vec<&str> = names
-        .iter()
-        .copied()
-        .filter(|n| !dir.join(n).is_file() && !dir.join(format!("{n}.gz")).is_file())
-        .collect();
-    assert!(
-        missing.is_empty(),
-        "MNIST is missing from {} (no {}): run `cargo run --release -- fetch` in the workspace root first",
-        dir.display(),
-        missing.join(", ")
-    );
-    dir
-}
+pub use bnn_testkit::bytes::SplitMix;
+pub use bnn_testkit::files::{gzip, idx_bytes};
+pub use bnn_testkit::paths::{load_seed, mnist_dir, root, seed_model, seed_npz};
 
 /// The MNIST test images (the test fails, with instructions, if absent).
 pub fn test_images() -> Images {
-    let (images, _labels) = bnn_data::mnist::load_test(&mnist_dir())
-        .unwrap_or_else(|e| panic!("cannot load the MNIST test set: {e}"));
-    images
+    bnn_testkit::paths::mnist_test_images()
 }
 
 /// The first `n` MNIST test images.
@@ -73,13 +32,6 @@ pub fn first_test_images(n: usize) -> Images {
     }
 }
 
-/// The seed model, loaded in-process as the oracle for the binary's output.
-pub fn load_seed() -> Model {
-    bnn_core::format::load(&seed_model())
-        .unwrap_or_else(|e| panic!("cannot load the committed seed model: {e}"))
-        .model
-}
-
 /// Scores the library computes for `pixels` (many images, row-major).
 pub fn library_scores(model: &Model, pixels: &[u8]) -> bnn_core::Predictions {
     model
@@ -87,12 +39,12 @@ pub fn library_scores(model: &Model, pixels: &[u8]) -> bnn_core::Predictions {
         .expect("library batch prediction")
 }
 
-/// A `bnn` command with the environment variables that change its choices
-/// removed, so that every test sees the same defaults.
+/// A `bnn` command run from the workspace root. `BNN_KERNEL` passes through,
+/// so that CI's per-kernel reruns reach the binary (results never depend on
+/// the kernel); the thread count and backtraces are the tests' own choice.
 pub fn bnn() -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_bnn"));
-    cmd.env_remove("BNN_KERNEL")
-        .env_remove("RAYON_NUM_THREADS")
+    cmd.env_remove("RAYON_NUM_THREADS")
         .env_remove("RUST_BACKTRACE")
         .current_dir(root());
     cmd
@@ -219,60 +171,9 @@ pub fn arg(p: &Path) -> String {
     p.display().to_string()
 }
 
-/// A raw IDX3 file with the given header fields and exactly `data` after it,
-/// whether or not they agree (for damaged-file tests).
-pub fn idx_bytes(magic: u32, dims: [u32; 3], data: &[u8]) -> Vec<u8> {
-    let mut bytes = Vec::with_capacity(16 + data.len());
-    bytes.extend_from_slice(&magic.to_be_bytes());
-    for d in dims {
-        bytes.extend_from_slice(&d.to_be_bytes());
-    }
-    bytes.extend_from_slice(data);
-    bytes
-}
-
-/// Gzip-compresses `bytes`.
-pub fn gzip(bytes: &[u8]) -> Vec<u8> {
-    use std::io::Write;
-    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
-    enc.write_all(bytes).expect("gzip into memory");
-    enc.finish().expect("gzip into memory")
-}
-
-/// Deterministic pseudo-random bytes (SplitMix64), so that a failing run
-/// can be reproduced exactly.
-pub struct SplitMix(pub u64);
-
-impl SplitMix {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub fn fill(&mut self, out: &mut [u8]) {
-        let mut chunks = out.chunks_exact_mut(8);
-        for c in &mut chunks {
-            c.copy_from_slice(&self.next_u64().to_le_bytes());
-        }
-        let rest = chunks.into_remainder();
-        let last = self.next_u64().to_le_bytes();
-        rest.copy_from_slice(&last[..rest.len()]);
-    }
-}
-
 /// `n` random 28×28 images.
 pub fn random_images(n: usize, seed: u64) -> Images {
-    let mut pixels = vec![0u8; n * 784];
-    SplitMix(seed).fill(&mut pixels);
-    Images {
-        count: n,
-        rows: 28,
-        cols: 28,
-        pixels,
-    }
+    bnn_testkit::files::images(n, 28, 28, seed)
 }
 
 /// One row of `bnn classify` CSV output.

@@ -5,55 +5,27 @@
 //! `predict` and through `predict_batch` with 1 and 2 threads.
 
 use bnn_core::kernel::available;
-use bnn_core::{BinaryDense, BitMatrix, DecisionRule, Model, Reference, RunOptions, Threshold};
+use bnn_core::{DecisionRule, Model, Reference, RunOptions};
 use ndarray::ArrayView2;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+/// A random model of `input_len` inputs and `widths`, its input threshold
+/// drawn too.
 fn random_model(
     rng: &mut ChaCha8Rng,
     input_len: usize,
     widths: &[usize],
     rule: DecisionRule,
 ) -> Model {
-    let mut layers = Vec::new();
-    let mut n = input_len;
-    for (i, &m) in widths.iter().enumerate() {
-        let values: Vec<i8> = (0..m * n)
-            .map(|_| if rng.gen::<bool>() { 1 } else { -1 })
-            .collect();
-        let w = BitMatrix::from_pm1(m, n, &values).unwrap();
-        let layer = if i + 1 < widths.len() {
-            // Dots of ±1 vectors are concentrated near 0 with spread √n: draw
-            // thresholds there, so neurons fire and stay quiet in similar
-            // measure, plus a few extreme ones.
-            let spread = (n as f64).sqrt() as i32 + 1;
-            let t = (0..m)
-                .map(|_| {
-                    let value = match rng.gen_range(0..10) {
-                        0 => rng.gen_range(-(n as i32) - 3..=n as i32 + 3),
-                        _ => rng.gen_range(-spread..=spread),
-                    };
-                    Threshold {
-                        value,
-                        flip: rng.gen::<bool>(),
-                    }
-                })
-                .collect();
-            BinaryDense::hidden(w, t).unwrap()
-        } else {
-            let bias = (0..m).map(|_| rng.gen_range(-8.0f32..8.0)).collect();
-            BinaryDense::output(w, bias).unwrap()
-        };
-        layers.push(layer);
-        n = m;
-    }
-    Model::new(input_len, rng.gen(), layers, rule).unwrap()
+    let shape = [&[input_len][..], widths].concat();
+    let threshold = rng.gen();
+    bnn_testkit::models::random_model(rng, &shape, rule, threshold)
 }
 
 fn check(model: &Model, images: usize, rng: &mut ChaCha8Rng) {
-    let pixels: Vec<u8> = (0..images * model.input_len()).map(|_| rng.gen()).collect();
+    let pixels = bnn_testkit::models::random_pixels(rng, images, model.input_len());
     let reference = Reference::new(model);
     let view = ArrayView2::from_shape((images, model.input_len()), &pixels).unwrap();
     let acts = reference.activations(view);

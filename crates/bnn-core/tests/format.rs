@@ -5,6 +5,9 @@ use std::path::Path;
 
 use bnn_core::format::{self, from_bytes, load, save, to_bytes};
 use bnn_core::{BinaryDense, BitMatrix, DecisionRule, Model, Threshold};
+use bnn_testkit::child::{child_arg, rerun_with_file_size_limit};
+use bnn_testkit::files::listing;
+use bnn_testkit::models::random_model;
 
 fn small_model() -> Model {
     let w1 = BitMatrix::from_pm1(
@@ -136,14 +139,44 @@ fn unreadable_paths_are_errors() {
 }
 
 #[test]
-fn damaged_save_keeps_the_old_file() {
+fn an_oversized_description_is_refused_and_the_old_file_kept() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m.bnn");
     save(&small_model(), "old", &path).unwrap();
     let before = std::fs::read(&path).unwrap();
-    // An oversized description is refused before anything is written.
-    assert!(save(&small_model(), &"x".repeat(2 << 20), &path).is_err());
+    let err = save(&small_model(), &"x".repeat(2 << 20), &path).unwrap_err();
+    assert!(err.to_string().contains("description"), "{err}");
     assert_eq!(std::fs::read(&path).unwrap(), before);
+}
+
+/// A save whose write really fails half-way (the file-size limit stops it
+/// after 4 KiB of a 50 kB model) is an error naming the file, and leaves the
+/// old file as it was, with nothing else beside it.
+#[test]
+fn a_write_that_fails_keeps_the_old_file() {
+    if let Some(dir) = child_arg() {
+        let path = Path::new(&dir).join("m.bnn");
+        let mut rng = bnn_testkit::models::rng(1);
+        let big = random_model(&mut rng, &[784, 512, 10], DecisionRule::Scores, 128);
+        let err = save(&big, "new", &path).unwrap_err().to_string();
+        assert!(err.contains("m.bnn"), "{err}");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("m.bnn");
+    save(&small_model(), "old", &path).unwrap();
+    let before = std::fs::read(&path).unwrap();
+    rerun_with_file_size_limit(
+        "a_write_that_fails_keeps_the_old_file",
+        4096,
+        dir.path().to_str().unwrap(),
+    );
+    assert_eq!(std::fs::read(&path).unwrap(), before);
+    assert_eq!(
+        listing(dir.path()),
+        ["m.bnn"],
+        "the failed save left files behind"
+    );
 }
 
 #[test]

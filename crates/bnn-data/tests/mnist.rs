@@ -1,20 +1,12 @@
 //! Finding and loading MNIST files under their various names.
 
-mod common;
-
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use bnn_data::idx::{write_images, write_labels, Images, Labels};
 use bnn_data::mnist::{self, find_file, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
 use bnn_data::{fetch, DataError};
-use common::*;
-
-fn fails<T>(r: Result<T, DataError>) -> DataError {
-    match r {
-        Ok(_) => panic!("expected an error"),
-        Err(e) => e,
-    }
-}
+use bnn_testkit::expect::error as fails;
+use bnn_testkit::files::{gzip, images, labels, write};
 
 /// Writes a small MNIST-shaped set: raw train files, gzip test images under
 /// the dotted name, raw dotted test labels.
@@ -159,17 +151,12 @@ fn labels_must_be_digits() {
     assert!(e.to_string().starts_with(&lp.display().to_string()), "{e}");
 }
 
-/// The real MNIST, if it has been fetched into the workspace's `data/mnist`.
+/// The real MNIST in the workspace's `data/mnist` (fetched by
+/// `scripts/test`): checksums, counts and known labels.
 #[test]
-fn real_mnist_if_present() {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
-    if !dir.join(TEST_LABELS).exists() {
-        println!(
-            "skipped: no MNIST in {} (run the fetch_mnist example)",
-            dir.display()
-        );
-        return;
-    }
+fn real_mnist() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
+    let dir = bnn_testkit::paths::mnist_dir();
     fetch::verify(&dir).unwrap();
     let m = mnist::load(&dir).unwrap();
     assert_eq!(m.train_images.count, 60_000);

@@ -1,48 +1,20 @@
 //! `.npz` weight import: the real seed file and generated good and bad files.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use bnn_data::npz::{read_seed_layers, NpyData, NpzArchive};
 use bnn_data::DataError;
-use zip::write::SimpleFileOptions;
-use zip::CompressionMethod;
+use bnn_testkit::expect::error as fails;
+use bnn_testkit::files::write;
+use bnn_testkit::npz::{f32s, f64s, i64s, npy, zip_bytes, CompressionMethod};
 
-/// A `.npy` (version 1.0) with the given dtype, shape literal and raw data.
-fn npy(descr: &str, shape: &str, data: &[u8]) -> Vec<u8> {
-    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut out = b"\x93NUMPY\x01\x00".to_vec();
-    out.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    out.extend_from_slice(header.as_bytes());
-    out.extend_from_slice(data);
-    out
-}
-
-fn i64s(v: &[i64]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn f64s(v: &[f64]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-fn f32s(v: &[f32]) -> Vec<u8> {
-    v.iter().flat_map(|x| x.to_le_bytes()).collect()
-}
-
-/// Writes an `.npz` holding `arrays` (name, .npy bytes).
+/// Writes an `.npz` holding `arrays` (name without `.npy`, .npy bytes).
 fn npz(path: &Path, arrays: &[(&str, Vec<u8>)], method: CompressionMethod) {
-    let mut zip = zip::ZipWriter::new(std::fs::File::create(path).unwrap());
-    let opts = SimpleFileOptions::default().compression_method(method);
-    for (name, bytes) in arrays {
-        zip.start_file(format!("{name}.npy"), opts).unwrap();
-        zip.write_all(bytes).unwrap();
-    }
-    zip.finish().unwrap();
+    let entries: Vec<(String, Vec<u8>)> = arrays
+        .iter()
+        .map(|(name, bytes)| (format!("{name}.npy"), bytes.clone()))
+        .collect();
+    write(path, &zip_bytes(&entries, method));
 }
 
 /// ±1 pattern for an `rows x cols` matrix, deterministic.
@@ -92,13 +64,6 @@ impl Dir {
         let p = self.0.path().join(name);
         npz(&p, arrays, CompressionMethod::Stored);
         p
-    }
-}
-
-fn fails<T>(r: Result<T, DataError>) -> DataError {
-    match r {
-        Ok(_) => panic!("expected an error"),
-        Err(e) => e,
     }
 }
 
@@ -472,13 +437,7 @@ fn archive_api() {
 /// The real seed weights, shipped in `weights/seed/`.
 #[test]
 fn seed_file_parses() {
-    let p =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../weights/seed/bnn_weights_1bit.npz");
-    assert!(
-        p.is_file(),
-        "{}: the seed weights are missing; restore them with `git checkout -- weights/seed`",
-        p.display()
-    );
+    let p = bnn_testkit::paths::seed_npz();
     let layers = read_seed_layers(&p).unwrap();
     assert_eq!(layers.len(), 2);
     let (l1, l2) = (&layers[0], &layers[1]);

@@ -4,11 +4,11 @@
 mod common;
 
 use std::fs;
-use std::path::Path;
 
 use bnn_core::DecisionRule;
 use bnn_export::{Format, Options, WordBits};
-use common::random_model;
+use bnn_testkit::files::listing;
+use bnn_testkit::models::{random_model, rng};
 
 fn options(format: Format, name: &str) -> Options {
     Options {
@@ -17,15 +17,6 @@ fn options(format: Format, name: &str) -> Options {
         word: WordBits::W64,
         force: false,
     }
-}
-
-fn entries(dir: &Path) -> Vec<String> {
-    let mut v: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    v.sort();
-    v
 }
 
 #[test]
@@ -39,7 +30,7 @@ fn unknown_format_and_word_size() {
 
 #[test]
 fn invalid_names_write_nothing() {
-    let model = random_model(1, 20, &[5, 3], DecisionRule::Scores, 128);
+    let model = random_model(&mut rng(1), &[20, 5, 3], DecisionRule::Scores, 128);
     let tmp = tempfile::tempdir().unwrap();
     for format in [Format::C, Format::Verilog] {
         for name in ["3net", "my-net", "int", "module", "", "_x"] {
@@ -51,12 +42,12 @@ fn invalid_names_write_nothing() {
             assert!(!err.contains('\n'), "{err}");
         }
     }
-    assert!(entries(tmp.path()).is_empty());
+    assert!(listing(tmp.path()).is_empty());
 }
 
 #[test]
 fn bad_output_locations_are_named_and_leave_nothing() {
-    let model = random_model(2, 20, &[5, 3], DecisionRule::Seed, 128);
+    let model = random_model(&mut rng(2), &[20, 5, 3], DecisionRule::Seed, 128);
     let tmp = tempfile::tempdir().unwrap();
     // A file where a directory must go (fails even when run as root).
     let file = tmp.path().join("file");
@@ -83,12 +74,12 @@ fn bad_output_locations_are_named_and_leave_nothing() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("--force"), "{err}");
-    assert_eq!(entries(&dir), ["bnn.c", "bnn.h", "manifest.txt"]);
+    assert_eq!(listing(&dir), ["bnn.c", "bnn.h", "manifest.txt"]);
     let mut forced = options(Format::Verilog, "bnn");
     forced.force = true;
     bnn_export::export(&model, "", &forced, None, &dir).unwrap();
-    assert!(entries(&dir).contains(&"bnn.v".to_string()));
-    assert!(!entries(&dir).contains(&"bnn.c".to_string()));
+    assert!(listing(&dir).contains(&"bnn.v".to_string()));
+    assert!(!listing(&dir).contains(&"bnn.c".to_string()));
     let other = tmp.path().join("notes");
     fs::create_dir(&other).unwrap();
     fs::write(other.join("todo.txt"), "keep").unwrap();
@@ -96,14 +87,14 @@ fn bad_output_locations_are_named_and_leave_nothing() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("not an earlier export"), "{err}");
-    assert_eq!(entries(&other), ["todo.txt"]);
+    assert_eq!(listing(&other), ["todo.txt"]);
     // Nothing temporary is left anywhere.
-    assert_eq!(entries(tmp.path()), ["file", "notes", "out"]);
+    assert_eq!(listing(tmp.path()), ["file", "notes", "out"]);
 }
 
 #[test]
 fn test_images_of_the_wrong_size_are_refused() {
-    let model = random_model(3, 20, &[5, 3], DecisionRule::Seed, 128);
+    let model = random_model(&mut rng(3), &[20, 5, 3], DecisionRule::Seed, 128);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("out");
     let err = bnn_export::export(

@@ -10,9 +10,11 @@ mod common;
 
 use std::path::Path;
 
-use bnn_core::{DecisionRule, Model, RunOptions};
+use bnn_core::{DecisionRule, Model, Predictions, RunOptions};
 use bnn_export::{c::CSizes, Format, Options, Sizes, WordBits};
-use common::{random_model, random_pixels, run};
+use bnn_testkit::models::{random_model, random_pixels, rng};
+use bnn_testkit::need::{CC, MNIST, NM};
+use common::run;
 
 const STRICT: &[&str] = &["-std=c99", "-O2", "-Wall", "-Wextra", "-Werror"];
 
@@ -49,9 +51,24 @@ fn build(dir: &Path, name: &str, extra: &[&str]) {
     assert!(stderr.is_empty(), "compiler output: {stderr}");
 }
 
+/// The engine's answers for `pixels`, checked first against the naive
+/// oracle (score bits and classes), so that the C export is compared with
+/// answers known to be right.
+fn engine_checked(model: &Model, pixels: &[u8]) -> Predictions {
+    let engine = model
+        .predict_batch_with(pixels, RunOptions::default())
+        .unwrap();
+    let naive = bnn_testkit::oracle::binary_scores(model, pixels);
+    let bits = |s: &[f32]| s.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+    assert_eq!(bits(&engine.scores), bits(&naive), "engine vs naive scores");
+    let classes = bnn_testkit::oracle::classes(model.rule(), &naive, model.num_classes());
+    assert_eq!(engine.classes, classes, "engine vs naive classes");
+    engine
+}
+
 /// Runs the driver on `pixels` and compares every class and score bit with
-/// the engine.
-fn check_against_engine(dir: &Path, model: &Model, pixels: &[u8]) {
+/// the engine's (oracle-checked) answers.
+fn check_against_engine(dir: &Path, model: &Model, pixels: &[u8], engine: &Predictions) {
     let n = model.input_len();
     let images = bnn_data::idx::Images {
         count: pixels.len() / n,
@@ -61,10 +78,6 @@ fn check_against_engine(dir: &Path, model: &Model, pixels: &[u8]) {
     };
     bnn_data::idx::write_images(&dir.join("images.idx"), &images).unwrap();
     let (stdout, _) = run(dir, "./driver", &["images.idx"]);
-    let engine = model
-        .predict_batch_with(pixels, RunOptions::default())
-        .unwrap();
-    assert_eq!(model.predict_batch(pixels).unwrap(), engine.classes);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(lines.len(), images.count, "one line per image");
     for (i, line) in lines.iter().enumerate() {
@@ -111,10 +124,12 @@ fn const_bytes_in_object(dir: &Path, name: &str) -> usize {
 
 #[test]
 fn shipped_model_matches_engine_on_mnist_test_set() {
-    let (model, _) = common::seed_model();
+    bnn_testkit::need!(CC, NM, MNIST);
+    let model = bnn_testkit::paths::load_seed();
     assert_eq!(model.shape(), vec![784, 512, 10]);
-    let images = common::mnist_test_images();
+    let images = bnn_testkit::paths::mnist_test_images();
     assert_eq!(images.count, 10_000);
+    let engine = engine_checked(&model, &images.pixels);
     for (word, expected_const) in [(WordBits::W64, 54_952), (WordBits::W32, 52_904)] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("out");
@@ -124,7 +139,7 @@ fn shipped_model_matches_engine_on_mnist_test_set() {
         assert_eq!(sizes.total(), expected_const, "{word:?}");
         assert_eq!(const_bytes_in_object(&dir, "bnn"), sizes.total());
         build(&dir, "bnn", &[]);
-        check_against_engine(&dir, &model, &images.pixels);
+        check_against_engine(&dir, &model, &images.pixels, &engine);
     }
 }
 
@@ -140,6 +155,7 @@ fn random_networks_match_engine() {
     }
     use DecisionRule::{Scores, Seed};
     use WordBits::{W32, W64};
+    bnn_testkit::need!(CC, NM);
     let portable: &[&str] = &["-DNET_PORTABLE_POPCOUNT"];
     let cases = [
         Case {
@@ -208,7 +224,8 @@ fn random_networks_match_engine() {
         },
     ];
     for (i, c) in cases.iter().enumerate() {
-        let model = random_model(i as u64 + 1, c.input_len, c.widths, c.rule, c.threshold);
+        let shape = [&[c.input_len][..], c.widths].concat();
+        let model = random_model(&mut rng(i as u64 + 1), &shape, c.rule, c.threshold);
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("net");
         let sizes = export_c(&model, "net", c.word, &dir);
@@ -218,8 +235,9 @@ fn random_networks_match_engine() {
             "case {i}"
         );
         build(&dir, "net", c.extra);
-        let pixels = random_pixels(100 + i as u64, 300, c.input_len);
-        check_against_engine(&dir, &model, &pixels);
+        let pixels = random_pixels(&mut rng(100 + i as u64), 300, c.input_len);
+        let engine = engine_checked(&model, &pixels);
+        check_against_engine(&dir, &model, &pixels, &engine);
     }
 }
 
@@ -227,16 +245,15 @@ fn random_networks_match_engine() {
 /// else; the names follow `--name`.
 #[test]
 fn files_are_self_contained_and_named() {
-    let model = random_model(9, 50, &[20, 4], DecisionRule::Seed, 128);
+    bnn_testkit::need!(CC, NM);
+    let model = random_model(&mut rng(9), &[50, 20, 4], DecisionRule::Seed, 128);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("x");
     export_c(&model, "digits", WordBits::W64, &dir);
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    assert_eq!(names, ["digits.c", "digits.h", "manifest.txt"]);
+    assert_eq!(
+        bnn_testkit::files::listing(&dir),
+        ["digits.c", "digits.h", "manifest.txt"]
+    );
     let header = std::fs::read_to_string(dir.join("digits.h")).unwrap();
     let source = std::fs::read_to_string(dir.join("digits.c")).unwrap();
     let includes = |text: &str| -> Vec<String> {

@@ -5,8 +5,8 @@
 //! widths off the word size, flipped thresholds, both rules, both word
 //! sizes). A tampered expectation or weight must make the testbench fail.
 //!
-//! When `iverilog` is not installed these tests print why and pass; `.ci/run`
-//! installs it.
+//! Without Icarus Verilog these tests fail, naming the command that
+//! installs it; `BNN_TEST_SKIP=iverilog` skips them (see `bnn_testkit::need`).
 
 mod common;
 
@@ -16,15 +16,9 @@ use std::time::{Duration, Instant};
 use bnn_core::{DecisionRule, Model};
 use bnn_export::verilog::Geometry;
 use bnn_export::{Format, Options, Sizes, WordBits};
-use common::{random_model, random_pixels, run};
-
-fn have_iverilog(test: &str) -> bool {
-    let ok = common::available("iverilog", "-V") && common::available("vvp", "-V");
-    if !ok {
-        println!("{test}: skipped: iverilog/vvp not found (Debian package iverilog)");
-    }
-    ok
-}
+use bnn_testkit::models::{random_model, random_pixels, rng};
+use bnn_testkit::need::{IVERILOG, MNIST};
+use common::run;
 
 fn export_verilog(
     model: &Model,
@@ -109,12 +103,10 @@ fn assert_all_pass(sim: &Sim, images: usize, g: &Geometry, what: &str) {
 
 #[test]
 fn shipped_model_matches_engine_on_200_mnist_images() {
-    if !have_iverilog("shipped_model_matches_engine_on_200_mnist_images") {
-        return;
-    }
-    let (model, _) = common::seed_model();
+    bnn_testkit::need!(IVERILOG, MNIST);
+    let model = bnn_testkit::paths::load_seed();
     assert_eq!(model.shape(), vec![784, 512, 10]);
-    let mnist = common::mnist_test_images();
+    let mnist = bnn_testkit::paths::mnist_test_images();
     for (word, images, latency) in [(WordBits::W64, 200, 6739), (WordBits::W32, 20, 12963)] {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("v");
@@ -136,9 +128,7 @@ fn shipped_model_matches_engine_on_200_mnist_images() {
 
 #[test]
 fn random_networks_match_engine() {
-    if !have_iverilog("random_networks_match_engine") {
-        return;
-    }
+    bnn_testkit::need!(IVERILOG);
     use DecisionRule::{Scores, Seed};
     use WordBits::{W32, W64};
     // The 70-150-130-5 case leaves hidden bits in the input buffer beyond
@@ -154,11 +144,12 @@ fn random_networks_match_engine() {
         (70, &[150, 130, 5], Scores, 128, W64),
     ];
     for (i, &(input_len, widths, rule, threshold, word)) in cases.iter().enumerate() {
-        let model = random_model(50 + i as u64, input_len, widths, rule, threshold);
+        let shape = [&[input_len][..], widths].concat();
+        let model = random_model(&mut rng(50 + i as u64), &shape, rule, threshold);
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("v");
         // Even cases use the export's own synthetic images, odd ones ours.
-        let pixels = random_pixels(70 + i as u64, 12, input_len);
+        let pixels = random_pixels(&mut rng(70 + i as u64), 12, input_len);
         let images = (i % 2 == 1).then_some(pixels.as_slice());
         let (g, count) = export_verilog(&model, word, images, &dir);
         let sim = simulate(&dir, &[]);
@@ -170,10 +161,8 @@ fn random_networks_match_engine() {
 /// a wrong weight, must both be reported.
 #[test]
 fn testbench_reports_mismatches() {
-    if !have_iverilog("testbench_reports_mismatches") {
-        return;
-    }
-    let model = random_model(5, 150, &[40, 6], DecisionRule::Scores, 128);
+    bnn_testkit::need!(IVERILOG);
+    let model = random_model(&mut rng(5), &[150, 40, 6], DecisionRule::Scores, 128);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("v");
     let (g, count) = export_verilog(&model, WordBits::W64, None, &dir);

@@ -296,10 +296,28 @@ mod tests {
 
     #[test]
     fn transforms_and_activations() {
+        // (p/255 − 0.5)/0.5 by hand: 51 → −0.6, 102 → −0.2, 153 → 0.2,
+        // 204 → 0.6; each the f32 nearest the exact value.
         let n = InputTransform::Normalize;
         assert_eq!(n.value(0), -1.0);
         assert_eq!(n.value(255), 1.0);
-        assert_eq!(n.value(51), ((51.0f64 / 255.0 - 0.5) / 0.5) as f32);
+        assert_eq!(n.value(51), -0.6);
+        assert_eq!(n.value(102), -0.2);
+        assert_eq!(n.value(153), 0.2);
+        assert_eq!(n.value(204), 0.6);
+        // Every value within an f32 rounding of (2p − 255)/255, rising, odd
+        // about 127.5, and what the look-up table holds.
+        let table = n.table();
+        for p in 0..=255u8 {
+            let exact = (2.0 * f64::from(p) - 255.0) / 255.0;
+            let v = n.value(p);
+            assert!((f64::from(v) - exact).abs() <= 6e-8, "{p}: {v} vs {exact}");
+            assert_eq!(n.value(255 - p), -v, "{p}");
+            assert_eq!(table[usize::from(p)], v, "{p}");
+            if p > 0 {
+                assert!(v > n.value(p - 1), "{p}");
+            }
+        }
         let b = InputTransform::Binarize { threshold: 128 };
         assert_eq!((b.value(127), b.value(128)), (-1.0, 1.0));
         assert_eq!(Hidden::Sign.apply(0.0), 1.0);

@@ -1,17 +1,16 @@
 //! The model file: round trips, and every kind of bad file is a one-line
 //! error naming the file.
 
-mod common;
-
 use std::path::Path;
 
 use bnn_core::DecisionRule;
 use bnn_fp32::format::{from_bytes, to_bytes, HEADER_LEN, MAGIC};
 use bnn_fp32::{from_binary, Fp32Error, Fp32Model, Hidden, InputTransform};
+use bnn_testkit::models::{float_model, random_model, random_pixels, rng};
 
 fn small_model() -> Fp32Model {
-    let mut rng = common::rng(3);
-    common::float_model(
+    let mut rng = rng(3);
+    float_model(
         &mut rng,
         &[5, 3, 2],
         InputTransform::Binarize { threshold: 77 },
@@ -43,7 +42,7 @@ fn reseal(bytes: &mut [u8]) {
 #[test]
 fn round_trips_every_setting() {
     let dir = tempfile::tempdir().unwrap();
-    let mut rng = common::rng(4);
+    let mut rng = rng(4);
     let settings = [
         (
             InputTransform::Normalize,
@@ -62,20 +61,20 @@ fn round_trips_every_setting() {
         ),
     ];
     for (i, (input, hidden, rule)) in settings.into_iter().enumerate() {
-        let model = common::float_model(&mut rng, &[70, 33, 9, 4], input, hidden, rule);
+        let model = float_model(&mut rng, &[70, 33, 9, 4], input, hidden, rule);
         let path = dir.path().join(format!("m{i}.f32"));
         model.save(&path).unwrap();
         let loaded = Fp32Model::load(&path).unwrap();
         assert_eq!(loaded, model);
         assert_eq!(std::fs::read(&path).unwrap(), to_bytes(&model));
-        let px = common::pixels(&mut rng, 50, 70);
+        let px = random_pixels(&mut rng, 50, 70);
         assert_eq!(
             loaded.predict_batch_scores(&px, None).unwrap(),
             model.predict_batch_scores(&px, None).unwrap()
         );
     }
     // A converted binary model round-trips too.
-    let binary = common::binary_model(&mut rng, &[65, 20, 10], DecisionRule::Seed);
+    let binary = random_model(&mut rng, &[65, 20, 10], DecisionRule::Seed, 128);
     let model = from_binary(&binary);
     let path = dir.path().join("b.f32");
     model.save(&path).unwrap();

@@ -1,9 +1,8 @@
 //! The converted model computes exactly what the binary engine computes.
 
-mod common;
-
 use bnn_core::{DecisionRule, Kernel, RunOptions};
 use bnn_fp32::{from_binary, Hidden, InputTransform};
+use bnn_testkit::models::{random_model, random_pixels, rng};
 
 const SHAPES: &[&[usize]] = &[
     &[1, 1],
@@ -16,10 +15,12 @@ const SHAPES: &[&[usize]] = &[
 
 #[test]
 fn scores_and_classes_equal_the_binary_engine() {
-    let mut rng = common::rng(1);
+    let mut rng = rng(1);
     for (s, shape) in SHAPES.iter().enumerate() {
         for rule in [DecisionRule::Scores, DecisionRule::Seed] {
-            let binary = common::binary_model(&mut rng, shape, rule);
+            // Input thresholds from 1 to 255, both edges included.
+            let threshold = [1, 255, 128, 7, 200, 60][s];
+            let binary = random_model(&mut rng, shape, rule, threshold);
             let fp = from_binary(&binary);
             assert_eq!(fp.shape(), binary.shape());
             assert_eq!(fp.rule(), rule);
@@ -32,7 +33,7 @@ fn scores_and_classes_equal_the_binary_engine() {
             );
             // More images than one chunk, and not a multiple of it.
             let images = 300 + s;
-            let px = common::pixels(&mut rng, images, shape[0]);
+            let px = random_pixels(&mut rng, images, shape[0]);
             let want = binary
                 .predict_batch_with(
                     &px,
@@ -62,10 +63,10 @@ fn scores_and_classes_equal_the_binary_engine() {
 /// The full-size network, once: the shape the benchmarks use.
 #[test]
 fn mnist_sized_model_matches() {
-    let mut rng = common::rng(2);
-    let binary = common::binary_model(&mut rng, &[784, 512, 10], DecisionRule::Scores);
+    let mut rng = rng(2);
+    let binary = random_model(&mut rng, &[784, 512, 10], DecisionRule::Scores, 128);
     let fp = from_binary(&binary);
-    let px = common::pixels(&mut rng, 20, 784);
+    let px = random_pixels(&mut rng, 20, 784);
     let want = binary
         .predict_batch_with(&px, RunOptions::default())
         .unwrap();

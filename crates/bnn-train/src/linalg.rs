@@ -72,12 +72,31 @@ mod tests {
             .num_threads(1)
             .build()
             .unwrap();
+        // Fractional values, over several tiles of rows: the same bits with
+        // one thread as with the global pool, within rounding of the naive
+        // product.
         let x = Array2::from_shape_fn((100, 300), |(i, j)| ((i * j) as f32 * 0.37).sin());
         let y = Array2::from_shape_fn((300, 64), |(i, j)| ((i + 2 * j) as f32 * 0.11).cos());
+        let product = a_b(x.view(), y.view());
+        assert_eq!(one.install(|| a_b(x.view(), y.view())), product);
+        for (p, q) in product.iter().zip(naive(&x, &y).iter()) {
+            assert!((p - q).abs() <= 1e-4 * (1.0 + q.abs()), "{p} vs {q}");
+        }
+    }
+
+    #[test]
+    fn column_sums_by_hand() {
+        let a = ndarray::array![[1.0f32, -2.0, 0.5], [3.0, 4.0, 0.25], [-1.0, 0.0, 2.0]];
+        assert_eq!(column_sums(a.view()), vec![3.0, 2.0, 2.75]);
+        // A transposed view walks its rows, not the storage order.
+        assert_eq!(column_sums(a.t()), vec![-0.5, 7.25, 1.0]);
         assert_eq!(
-            one.install(|| a_b(x.view(), y.view())),
-            a_b(x.view(), y.view())
+            column_sums(Array2::<f32>::zeros((0, 2)).view()),
+            vec![0.0, 0.0]
         );
-        assert_eq!(column_sums(a.view()).len(), 9);
+        // Row order is the order of the additions: 1e8 + 1 − 1e8 is 0 in
+        // f32, where 1e8 − 1e8 + 1 would be 1.
+        let b = ndarray::array![[1e8f32], [1.0], [-1e8]];
+        assert_eq!(column_sums(b.view()), vec![0.0]);
     }
 }

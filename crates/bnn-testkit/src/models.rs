@@ -1,0 +1,114 @@
+//! Random networks and inputs that reach the corners the engines must get
+//! right: thresholds that fire about half the time, some beyond reach or at
+//! the `i32` extremes, flipped comparisons, integer biases (so scores tie and
+//! hit exactly 0), and pixels at 0, 255 and around the input threshold.
+
+use bnn_core::{BinaryDense, BitMatrix, DecisionRule, Model, Threshold};
+use bnn_fp32::{DenseF32, Fp32Model, Hidden, InputTransform};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+/// The tests' generator, seeded so that a failure reproduces.
+pub fn rng(seed: u64) -> ChaCha8Rng {
+    ChaCha8Rng::seed_from_u64(seed)
+}
+
+/// A binary model of `shape` (inputs, then each layer's width).
+pub fn random_model(
+    rng: &mut ChaCha8Rng,
+    shape: &[usize],
+    rule: DecisionRule,
+    input_threshold: u8,
+) -> Model {
+    assert!(shape.len() >= 2, "a model needs inputs and one layer");
+    let last = shape.len() - 2;
+    let layers = shape
+        .windows(2)
+        .enumerate()
+        .map(|(k, w)| {
+            let (inputs, outputs) = (w[0], w[1]);
+            let pm1: Vec<i8> = (0..inputs * outputs)
+                .map(|_| if rng.gen() { 1 } else { -1 })
+                .collect();
+            let weights = BitMatrix::from_pm1(outputs, inputs, &pm1).unwrap();
+            if k < last {
+                BinaryDense::hidden(weights, thresholds(rng, inputs, outputs)).unwrap()
+            } else {
+                BinaryDense::output(weights, biases(rng, outputs)).unwrap()
+            }
+        })
+        .collect();
+    Model::new(shape[0], input_threshold, layers, rule).unwrap()
+}
+
+/// Dots of ±1 vectors of length `n` gather near 0 with spread √n: most
+/// thresholds sit there, so that neurons switch; a few lie anywhere in the
+/// range, just outside it, or at the `i32` extremes.
+fn thresholds(rng: &mut ChaCha8Rng, n: usize, count: usize) -> Vec<Threshold> {
+    let n = n as i32;
+    let spread = f64::from(n).sqrt().ceil() as i32 + 1;
+    (0..count)
+        .map(|_| {
+            let value = match rng.gen_range(0..40) {
+                0 => i32::MAX,
+                1 => i32::MIN,
+                2 => n + rng.gen_range(0..3),
+                3 => -n - rng.gen_range(0..3),
+                4..=7 => rng.gen_range(-n - 3..=n + 3),
+                _ => rng.gen_range(-spread..=spread),
+            };
+            Threshold {
+                value,
+                flip: rng.gen_range(0..4) == 0,
+            }
+        })
+        .collect()
+}
+
+/// Mostly fractional biases; a quarter are small integers, so that exact
+/// ties between scores and scores of exactly 0 occur.
+fn biases(rng: &mut ChaCha8Rng, count: usize) -> Vec<f32> {
+    (0..count)
+        .map(|_| match rng.gen_range(0..4) {
+            0 => rng.gen_range(-4i32..=4) as f32,
+            _ => rng.gen_range(-6.0f32..6.0),
+        })
+        .collect()
+}
+
+/// `images × input_len` pixels, an eighth each at 0 and at 255.
+pub fn random_pixels(rng: &mut ChaCha8Rng, images: usize, input_len: usize) -> Vec<u8> {
+    (0..images * input_len)
+        .map(|_| match rng.gen_range(0..8) {
+            0 => 0,
+            1 => 255,
+            _ => rng.gen(),
+        })
+        .collect()
+}
+
+/// An FP32 model with fractional weights, so that float rounding is in play.
+pub fn float_model(
+    rng: &mut ChaCha8Rng,
+    shape: &[usize],
+    input: InputTransform,
+    hidden: Hidden,
+    rule: DecisionRule,
+) -> Fp32Model {
+    let layers = shape
+        .windows(2)
+        .map(|w| {
+            let (inputs, outputs) = (w[0], w[1]);
+            let scale = 1.0 / (inputs as f32).sqrt();
+            DenseF32 {
+                inputs,
+                outputs,
+                weights: (0..inputs * outputs)
+                    .map(|_| rng.gen_range(-scale..scale))
+                    .collect(),
+                bias: (0..outputs).map(|_| rng.gen_range(-0.1f32..0.1)).collect(),
+            }
+        })
+        .collect();
+    Fp32Model::new(input, hidden, layers, rule).unwrap()
+}

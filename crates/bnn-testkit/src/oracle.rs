@@ -1,0 +1,141 @@
+//! Answers computed the slow, obvious way, sharing no code with the engines
+//! they check: no packing, no popcount, no folded limits, no GEMM.
+
+use bnn_core::{Model, Transform};
+use bnn_fp32::{Fp32Model, Hidden, InputTransform};
+
+/// The scores of a binary model for each image (row-major, images ×
+/// classes): ±1 inputs by comparing pixels with the threshold, integer dot
+/// products term by term, each hidden neuron's threshold applied as its
+/// definition says, and `dot + bias` rounded once to f32 at the end.
+pub fn binary_scores(model: &Model, pixels: &[u8]) -> Vec<f32> {
+    let n = model.input_len();
+    assert_eq!(pixels.len() % n, 0, "whole images");
+    let layers: Vec<(Vec<i8>, &Transform, usize)> = model
+        .layers()
+        .iter()
+        .map(|l| (l.weights().to_pm1(), l.transform(), l.inputs()))
+        .collect();
+    let mut out = Vec::new();
+    for image in pixels.chunks_exact(n) {
+        let mut x: Vec<i32> = image
+            .iter()
+            .map(|&p| if p >= model.input_threshold() { 1 } else { -1 })
+            .collect();
+        for (weights, transform, inputs) in &layers {
+            let dots: Vec<i32> = weights
+                .chunks_exact(*inputs)
+                .map(|row| row.iter().zip(&x).map(|(&w, &v)| i32::from(w) * v).sum())
+                .collect();
+            match transform {
+                Transform::Sign(thresholds) => {
+                    x = dots
+                        .iter()
+                        .zip(thresholds)
+                        .map(|(&d, t)| {
+                            let fires = if t.flip { d <= t.value } else { d >= t.value };
+                            if fires {
+                                1
+                            } else {
+                                -1
+                            }
+                        })
+                        .collect();
+                }
+                Transform::Scores(bias) => {
+                    out.extend(dots.iter().zip(bias).map(|(&d, &b)| d as f32 + b));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The class each image's scores give under `rule`, written from the rules'
+/// definitions: `scores` takes the first maximum, `seed` the first
+/// non-negative score (class 0 when there is none).
+pub fn classes(rule: bnn_core::DecisionRule, scores: &[f32], classes: usize) -> Vec<usize> {
+    scores
+        .chunks_exact(classes)
+        .map(|s| match rule {
+            bnn_core::DecisionRule::Scores => {
+                let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+                s.iter().position(|&v| v == max).unwrap_or(0)
+            }
+            bnn_core::DecisionRule::Seed => s.iter().position(|&v| v >= 0.0).unwrap_or(0),
+        })
+        .collect()
+}
+
+/// An FP32 model's forward pass in f64, one multiply-add at a time. Returns
+/// each image's scores and, per image, the smallest magnitude any hidden
+/// pre-activation took: where that is within rounding of 0, a `sign` network
+/// may legitimately go either way in f32.
+pub fn fp32_scores(model: &Fp32Model, pixels: &[u8]) -> (Vec<f64>, Vec<f64>) {
+    let n = model.input_len();
+    assert_eq!(pixels.len() % n, 0, "whole images");
+    let last = model.layers().len() - 1;
+    let mut scores = Vec::new();
+    let mut closest = Vec::new();
+    for image in pixels.chunks_exact(n) {
+        let mut x: Vec<f64> = image
+            .iter()
+            .map(|&p| match model.input() {
+                InputTransform::Normalize => (2.0 * f64::from(p) - 255.0) / 255.0,
+                InputTransform::Binarize { threshold } => {
+                    if p >= threshold {
+                        1.0
+                    } else {
+                        -1.0
+                    }
+                }
+            })
+            .collect();
+        let mut near = f64::INFINITY;
+        for (k, layer) in model.layers().iter().enumerate() {
+            let z: Vec<f64> = layer
+                .weights
+                .chunks_exact(layer.inputs)
+                .zip(&layer.bias)
+                .map(|(row, &b)| {
+                    row.iter()
+                        .zip(&x)
+                        .map(|(&w, &v)| f64::from(w) * v)
+                        .sum::<f64>()
+                        + f64::from(b)
+                })
+                .collect();
+            if k == last {
+                scores.extend(z);
+                break;
+            }
+            near = z.iter().fold(near, |m, v| m.min(v.abs()));
+            x = z
+                .into_iter()
+                .map(|v| match model.hidden() {
+                    Hidden::Relu => v.max(0.0),
+                    Hidden::Sign => {
+                        if v >= 0.0 {
+                            1.0
+                        } else {
+                            -1.0
+                        }
+                    }
+                })
+                .collect();
+        }
+        closest.push(near);
+    }
+    (scores, closest)
+}
+
+/// The class whose score beats every other by more than `margin`, if any:
+/// an answer that no rounding within `margin` can change.
+pub fn clear_winner(scores: &[f64], margin: f64) -> Option<usize> {
+    let best = (1..scores.len()).fold(0, |m, j| if scores[j] > scores[m] { j } else { m });
+    let runner_up = (0..scores.len())
+        .filter(|&j| j != best)
+        .map(|j| scores[j])
+        .fold(f64::NEG_INFINITY, f64::max);
+    (scores[best] - runner_up > margin).then_some(best)
+}
