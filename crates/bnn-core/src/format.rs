@@ -118,6 +118,11 @@ fn threshold_width(thresholds: &[Threshold]) -> u8 {
 /// Writes a model atomically: an existing file is replaced whole or not at
 /// all.
 pub fn save(model: &Model, description: &str, path: &Path) -> Result<()> {
+    if model.pixel_layer().is_some() {
+        return Err(Error::InvalidModel(
+            "u8-input models need format version 2, which this build cannot write yet".into(),
+        ));
+    }
     if description.len() > MAX_DESCRIPTION as usize {
         return Err(Error::InvalidModel(format!(
             "description of {} bytes exceeds {MAX_DESCRIPTION}",

@@ -1,7 +1,7 @@
 //! The reference kernel: plain Rust over `u64::count_ones`, the same loop
 //! structure as the SIMD kernels so that tests compare like with like.
 
-use super::{FireArgs, LANES, TILE_BLOCKS};
+use super::{FireArgs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS};
 
 pub fn xor_popcount(a: &[u64], b: &[u64]) -> u32 {
     a.iter().zip(b).map(|(x, w)| (x ^ w).count_ones()).sum()
@@ -54,6 +54,24 @@ pub fn fire(a: &FireArgs<'_>, out: &mut [u64]) {
                 word |= u64::from(mask ^ a.flips[b]) << (8 * (b - tile));
             }
             out[r * a.out_wpr + tile / TILE_BLOCKS] = word;
+        }
+    }
+}
+
+/// Sums `p·w` over the listed non-zero pixel groups, one neuron at a time.
+pub fn pixel_dots(groups: &[(u32, u32)], weights: &[i8], blocks: usize, out: &mut [i32]) {
+    out.fill(0);
+    let line = blocks * PIXEL_LANES * PIXEL_GROUP;
+    for &(four, g) in groups {
+        let p = four.to_le_bytes();
+        let g = g as usize;
+        let w = &weights[g * line..(g + 1) * line];
+        for (o, w) in out.iter_mut().zip(w.chunks_exact(PIXEL_GROUP)) {
+            *o += p
+                .iter()
+                .zip(w)
+                .map(|(&p, &w)| i32::from(p) * i32::from(w))
+                .sum::<i32>();
         }
     }
 }

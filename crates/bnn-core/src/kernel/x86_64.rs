@@ -7,7 +7,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{FireArgs, LANES, TILE_BLOCKS};
+use super::{FireArgs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS};
 
 pub fn has_avx2() -> bool {
     is_x86_feature_detected!("avx2")
@@ -17,6 +17,10 @@ pub fn has_avx512() -> bool {
     is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512bw")
         && is_x86_feature_detected!("avx512vpopcntdq")
+}
+
+pub fn has_avx512_vnni() -> bool {
+    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni")
 }
 
 pub fn pack_pixels_avx512(pixels: &[u8], threshold: u8, out: &mut [u64]) {
@@ -403,4 +407,141 @@ unsafe fn fire_avx2_impl(a: &FireArgs<'_>, out: &mut [u64]) {
             out[r * a.out_wpr + tile / TILE_BLOCKS] = word;
         }
     }
+}
+
+// ----------------------------------------------------------- pixel layers
+
+/// Bytes of one pixel-layer line: 4 pixels' weights for one block.
+const PIXEL_LINE: usize = PIXEL_LANES * PIXEL_GROUP;
+
+pub fn pixel_dots_avx512(groups: &[(u32, u32)], weights: &[i8], blocks: usize, out: &mut [i32]) {
+    if has_avx512_vnni() {
+        // SAFETY: avx512f + avx512vnni checked just above; the caller asserted
+        // weights = groups_total·blocks·64 bytes, every listed group index is
+        // below groups_total, and out holds blocks·16 values.
+        unsafe { pixel_dots_vnni_impl(groups, weights, blocks, out) }
+    } else {
+        // AVX-512 CPUs without VNNI (before Ice Lake) all have AVX2.
+        pixel_dots_avx2(groups, weights, blocks, out)
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn pixel_dots_vnni_impl(
+    groups: &[(u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    out: &mut [i32],
+) {
+    let mut b = 0;
+    while b < blocks {
+        // SAFETY: blocks b..b + N are < blocks (the step is chosen so), which
+        // is all the chunk reads and writes besides the caller's bounds.
+        unsafe {
+            b += match blocks - b {
+                16.. => pixel_chunk_vnni::<16>(groups, weights, blocks, b, out),
+                4.. => pixel_chunk_vnni::<4>(groups, weights, blocks, b, out),
+                _ => pixel_chunk_vnni::<1>(groups, weights, blocks, b, out),
+            };
+        }
+    }
+}
+
+/// `N` blocks (16·N neurons) over every listed group: `N` accumulators stay
+/// in registers, and each group costs one broadcast and `N` `VPDPBUSD`
+/// (u8 pixels × i8 weights, 4 products summed per 32-bit lane).
+#[target_feature(enable = "avx512f,avx512vnni")]
+#[inline]
+unsafe fn pixel_chunk_vnni<const N: usize>(
+    groups: &[(u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    b0: usize,
+    out: &mut [i32],
+) -> usize {
+    let mut acc = [_mm512_setzero_si512(); N];
+    let line = blocks * PIXEL_LINE;
+    for &(four, g) in groups {
+        let x = _mm512_set1_epi32(four as i32);
+        // SAFETY: g < total groups and b0 + N <= blocks, so the N lines at
+        // g·line + (b0 + j)·64 lie inside `weights`.
+        unsafe {
+            let w = weights.as_ptr().add(g as usize * line + b0 * PIXEL_LINE);
+            for (j, a) in acc.iter_mut().enumerate() {
+                let wv = _mm512_loadu_si512(w.add(j * PIXEL_LINE).cast());
+                *a = _mm512_dpbusd_epi32(*a, x, wv);
+            }
+        }
+    }
+    for (j, a) in acc.into_iter().enumerate() {
+        // SAFETY: b0 + j < blocks and out holds blocks·16 values.
+        unsafe { _mm512_storeu_si512(out.as_mut_ptr().add((b0 + j) * PIXEL_LANES).cast(), a) };
+    }
+    N
+}
+
+pub fn pixel_dots_avx2(groups: &[(u32, u32)], weights: &[i8], blocks: usize, out: &mut [i32]) {
+    // SAFETY: the caller checked avx2 (AVX-512 CPUs have it too); bounds as
+    // in `pixel_dots_avx512`.
+    unsafe { pixel_dots_avx2_impl(groups, weights, blocks, out) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn pixel_dots_avx2_impl(
+    groups: &[(u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    out: &mut [i32],
+) {
+    let mut b = 0;
+    while b < blocks {
+        // SAFETY: blocks b..b + N are < blocks (the step is chosen so).
+        unsafe {
+            b += match blocks - b {
+                4.. => pixel_chunk_avx2::<4>(groups, weights, blocks, b, out),
+                _ => pixel_chunk_avx2::<1>(groups, weights, blocks, b, out),
+            };
+        }
+    }
+}
+
+/// `N` blocks over every listed group with `VPMADDUBSW` (u8 × i8, pairs
+/// summed to i16: at most 2·255, no saturation) and `VPMADDWD` against
+/// ones (pairs summed to i32): 16 neurons per block in two halves.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn pixel_chunk_avx2<const N: usize>(
+    groups: &[(u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    b0: usize,
+    out: &mut [i32],
+) -> usize {
+    let ones = _mm256_set1_epi16(1);
+    let mut acc = [[_mm256_setzero_si256(); 2]; N];
+    let line = blocks * PIXEL_LINE;
+    for &(four, g) in groups {
+        let x = _mm256_set1_epi32(four as i32);
+        // SAFETY: as in `pixel_chunk_vnni`: the N lines are inside `weights`.
+        unsafe {
+            let w = weights.as_ptr().add(g as usize * line + b0 * PIXEL_LINE);
+            for (j, a) in acc.iter_mut().enumerate() {
+                for (h, half) in a.iter_mut().enumerate() {
+                    let wv = _mm256_loadu_si256(w.add(j * PIXEL_LINE + h * 32).cast());
+                    let pairs = _mm256_maddubs_epi16(x, wv);
+                    *half = _mm256_add_epi32(*half, _mm256_madd_epi16(pairs, ones));
+                }
+            }
+        }
+    }
+    for (j, a) in acc.into_iter().enumerate() {
+        for (h, half) in a.into_iter().enumerate() {
+            // SAFETY: b0 + j < blocks and out holds blocks·16 values.
+            unsafe {
+                let o = out.as_mut_ptr().add((b0 + j) * PIXEL_LANES + h * 8);
+                _mm256_storeu_si256(o.cast(), half);
+            }
+        }
+    }
+    N
 }
