@@ -10,7 +10,9 @@
 mod chart;
 mod report;
 mod run;
+mod stand_in;
 
 pub use chart::svg_chart;
 pub use report::{thousands, BenchReport, Latency, ModelSummary, Throughput};
 pub use run::{run, Candidate, Config, Engine};
+pub use stand_in::u8_stand_in;
