@@ -118,3 +118,44 @@ pub fn run(dir: &Path, program: &str, args: &[&str]) -> (String, String) {
 pub fn available(program: &str, version_arg: &str) -> bool {
     Command::new(program).arg(version_arg).output().is_ok()
 }
+
+/// A u8-input model: a random pixel layer of `widths[0]` neurons whose
+/// thresholds sit within `±spread` (the dots' range on the images it is
+/// meant for; some flipped, a few beyond reach), then a random binary model
+/// over its outputs (or, with one width, the pixel layer emits the scores).
+pub fn random_u8_model(
+    seed: u64,
+    input_len: usize,
+    widths: &[usize],
+    rule: DecisionRule,
+    spread: i32,
+) -> Model {
+    use bnn_core::PixelDense;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let m = widths[0];
+    let values: Vec<i8> = (0..m * input_len)
+        .map(|_| if rng.gen::<bool>() { 1 } else { -1 })
+        .collect();
+    let w = BitMatrix::from_pm1(m, input_len, &values).unwrap();
+    if widths.len() == 1 {
+        let bias = (0..m).map(|_| rng.gen_range(-500.0f32..500.0)).collect();
+        let first = PixelDense::output(w, bias).unwrap();
+        return Model::with_pixel_layer(first, vec![], rule).unwrap();
+    }
+    let bound = PixelDense::dot_bound(input_len) as i32;
+    let t = (0..m)
+        .map(|_| {
+            let value = match rng.gen_range(0..10) {
+                0 => rng.gen_range(-bound - 3..=bound + 3),
+                _ => rng.gen_range(-spread..=spread),
+            };
+            Threshold {
+                value,
+                flip: rng.gen_range(0..4) == 0,
+            }
+        })
+        .collect();
+    let first = PixelDense::hidden(w, t).unwrap();
+    let rest = random_model(seed + 1, m, &widths[1..], rule, 128);
+    Model::with_pixel_layer(first, rest.layers().to_vec(), rule).unwrap()
+}
