@@ -73,6 +73,8 @@ pub struct Candidate {
     pub name: String,
     /// "1-bit" or "fp32".
     pub engine_kind: String,
+    /// How pixels enter the network: `binary>=T`, `u8` or `float`.
+    pub input: String,
     /// Layer widths, input first.
     pub shape: Vec<usize>,
     /// The engines to time: one per kernel for 1-bit models.
