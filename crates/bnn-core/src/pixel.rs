@@ -25,6 +25,12 @@ pub struct PixelDense {
     /// and padding neurons have weight 0.
     weights: Vec<i8>,
     blocks: usize,
+    /// Hidden layers, per padded neuron: it fires iff `(dot >= cut) XOR
+    /// flip` (`cut = v` for `dot >= v`, `v + 1` for the flipped `dot <= v`,
+    /// clamped to `±(255·n + 1)`; padding neurons never fire), with the
+    /// flips as one 16-bit mask per block.
+    cuts: Vec<i32>,
+    flips: Vec<u16>,
 }
 
 impl PartialEq for PixelDense {
@@ -92,12 +98,24 @@ impl PixelDense {
                     if weights.get(j, i) { 1 } else { -1 };
             }
         }
+        let bound = Self::dot_bound(inputs) as i64 + 1;
+        let mut cuts = vec![bound as i32; blocks * PIXEL_LANES];
+        let mut flips = vec![0u16; blocks];
+        if let Transform::Sign(thresholds) = &transform {
+            for (j, t) in thresholds.iter().enumerate() {
+                let cut = i64::from(t.value) + i64::from(t.flip);
+                cuts[j] = cut.clamp(-bound, bound) as i32;
+                flips[j / PIXEL_LANES] |= u16::from(t.flip) << (j % PIXEL_LANES);
+            }
+        }
         Ok(PixelDense {
             inputs,
             outputs,
             transform,
             weights: packed,
             blocks,
+            cuts,
+            flips,
         })
     }
 
@@ -168,17 +186,23 @@ impl PixelDense {
         }
     }
 
-    /// Dots per row and padded neuron, into `scratch.dots`.
+    /// Dots per row and padded neuron, into `scratch.dots`: each image's
+    /// non-zero groups, over every block. (Walking the weights in L1-sized
+    /// tiles across the images of a batch measured slower: see the kernel
+    /// docs.)
     fn padded_dots(&self, kernel: Kernel, pixels: &[u8], rows: usize, s: &mut PixelScratch) {
         assert!(pixels.len() >= rows * self.inputs, "pixel rows");
         let padded = self.padded_outputs();
+        s.dots.clear();
         s.dots.resize(rows * padded, 0);
         for (image, dots) in pixels
             .chunks_exact(self.inputs)
             .zip(s.dots.chunks_exact_mut(padded))
             .take(rows)
         {
-            kernel.pixel_dots(image, &self.weights, self.blocks, &mut s.groups, dots);
+            s.groups.clear();
+            crate::kernel::nonzero_groups(image, &mut s.groups);
+            kernel.pixel_add(&s.groups, &self.weights, self.blocks, 0, dots);
         }
     }
 
@@ -191,16 +215,11 @@ impl PixelDense {
         s: &mut PixelScratch,
         out: &mut [u64],
     ) {
-        let Transform::Sign(thresholds) = &self.transform else {
-            unreachable!("only hidden layers fire")
-        };
+        debug_assert!(self.is_hidden(), "only hidden layers fire");
         self.padded_dots(kernel, pixels, rows, s);
         let (padded, wpr) = (self.padded_outputs(), self.output_words());
         for (dots, words) in s.dots.chunks_exact(padded).zip(out.chunks_exact_mut(wpr)) {
-            words.fill(0);
-            for (j, (&d, t)) in dots.iter().zip(thresholds).enumerate() {
-                words[j / 64] |= u64::from(t.fires(d)) << (j % 64);
-            }
+            kernel.pixel_fire(dots, &self.cuts, &self.flips, words);
         }
     }
 
@@ -232,8 +251,7 @@ impl PixelDense {
 /// single-image path allocates nothing after its first call.
 #[derive(Default)]
 pub(crate) struct PixelScratch {
-    /// The non-zero pixel groups of the current image (see
-    /// [`Kernel::pixel_dots`]).
+    /// The non-zero pixel groups of the current image.
     pub groups: Vec<(u32, u32)>,
     pub dots: Vec<i32>,
 }

@@ -24,9 +24,9 @@
 //! `g`, block `b`, lane `l`, pixel `i`, the weight sits at
 //! `((g·blocks + b)·16 + l)·4 + i`, so one 64-byte line holds the 4 weights
 //! of 16 neurons for 4 pixels — one `VPDPBUSD` operand against the 4 pixels
-//! broadcast to every lane. [`Kernel::pixel_dots`] first lists the groups
-//! of 4 pixels that are not all zero (MNIST digits are about 80 % zero
-//! pixels, so most groups are skipped), then each kernel sums only those.
+//! broadcast to every lane. The layer first lists each image's groups of 4
+//! pixels that are not all zero (MNIST digits are about 80 % zero pixels,
+//! so most groups are skipped), then [`Kernel::pixel_add`] sums only those.
 
 use std::sync::OnceLock;
 
@@ -198,28 +198,40 @@ impl Kernel {
         }
     }
 
-    /// Exact `Σ p_i·w_ji` of one image against every neuron of a pixel
-    /// layer (weights in the layout above): `out[j]` for `blocks·16` padded
-    /// neurons. `groups` is scratch for the list of non-zero pixel groups,
-    /// kept by the caller so that no call allocates once it has grown.
-    pub(crate) fn pixel_dots(
+    /// Adds `Σ p_i·w_ji` over the listed pixel groups (from
+    /// [`nonzero_groups`]) to the sums of blocks `b0 .. b0 + acc.len()/16` of
+    /// a pixel layer (weights in the layout above, `blocks` in all).
+    pub(crate) fn pixel_add(
         self,
-        image: &[u8],
+        groups: &[(u32, u32)],
         weights: &[i8],
         blocks: usize,
-        groups: &mut Vec<(u32, u32)>,
-        out: &mut [i32],
+        b0: usize,
+        acc: &mut [i32],
     ) {
-        let count = image.len().div_ceil(PIXEL_GROUP);
         let line = blocks * PIXEL_LANES * PIXEL_GROUP;
-        assert!(weights.len() == count * line && out.len() == blocks * PIXEL_LANES);
-        nonzero_groups(image, groups);
+        let count = weights.len() / line.max(1);
+        assert!(weights.len() == count * line && acc.len().is_multiple_of(PIXEL_LANES));
+        assert!(b0 + acc.len() / PIXEL_LANES <= blocks);
+        assert!(groups.iter().all(|&(_, g)| (g as usize) < count));
         match self.checked() {
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => x86_64::pixel_dots_avx512(groups, weights, blocks, out),
+            Kernel::Avx512 => x86_64::pixel_add_avx512(groups, weights, blocks, b0, acc),
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => x86_64::pixel_dots_avx2(groups, weights, blocks, out),
-            _ => scalar::pixel_dots(groups, weights, blocks, out),
+            Kernel::Avx2 => x86_64::pixel_add_avx2(groups, weights, blocks, b0, acc),
+            _ => scalar::pixel_add(groups, weights, blocks, b0, acc),
+        }
+    }
+
+    /// A pixel layer's output bits for one image: neuron `j` fires iff
+    /// `(dots[j] >= cuts[j]) XOR` bit `j % 16` of `flips[j / 16]`.
+    pub(crate) fn pixel_fire(self, dots: &[i32], cuts: &[i32], flips: &[u16], out: &mut [u64]) {
+        assert!(dots.len() == flips.len() * PIXEL_LANES && cuts.len() == dots.len());
+        assert!(out.len() * 4 >= flips.len());
+        match self.checked() {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => x86_64::pixel_fire_avx512(dots, cuts, flips, out),
+            _ => scalar::pixel_fire(dots, cuts, flips, out),
         }
     }
 
@@ -276,15 +288,14 @@ pub fn active() -> Kernel {
     *ACTIVE.get_or_init(|| from_env().unwrap_or(Kernel::Scalar))
 }
 
-/// The groups of 4 pixels that hold a non-zero pixel, as (the 4 pixels in
-/// a little-endian `u32`, group index); the last group is zero-padded.
-/// Written without a branch per group: MNIST's zero and non-zero groups
-/// alternate too irregularly for a branch predictor.
-fn nonzero_groups(image: &[u8], groups: &mut Vec<(u32, u32)>) {
+/// Appends the groups of 4 pixels that hold a non-zero pixel, as (the 4
+/// pixels in a little-endian `u32`, group index), in order; the last group
+/// is zero-padded. Written without a branch per group: MNIST's zero and
+/// non-zero groups alternate too irregularly for a branch predictor.
+pub(crate) fn nonzero_groups(image: &[u8], groups: &mut Vec<(u32, u32)>) {
     let count = image.len().div_ceil(PIXEL_GROUP);
-    groups.clear();
-    groups.resize(count, (0, 0));
-    let mut n = 0;
+    let mut n = groups.len();
+    groups.resize(n + count, (0, 0));
     let (whole, tail) = image.split_at(image.len() / PIXEL_GROUP * PIXEL_GROUP);
     for (g, four) in whole.chunks_exact(PIXEL_GROUP).enumerate() {
         let v = u32::from_le_bytes(four.try_into().expect("4 bytes"));

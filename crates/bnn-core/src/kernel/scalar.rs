@@ -58,15 +58,31 @@ pub fn fire(a: &FireArgs<'_>, out: &mut [u64]) {
     }
 }
 
-/// Sums `p·w` over the listed non-zero pixel groups, one neuron at a time.
-pub fn pixel_dots(groups: &[(u32, u32)], weights: &[i8], blocks: usize, out: &mut [i32]) {
+/// One image's bits: neuron `j` fires iff `(dot >= cut) XOR flip`.
+pub fn pixel_fire(dots: &[i32], cuts: &[i32], flips: &[u16], out: &mut [u64]) {
     out.fill(0);
+    for (b, (d, c)) in dots
+        .chunks_exact(PIXEL_LANES)
+        .zip(cuts.chunks_exact(PIXEL_LANES))
+        .enumerate()
+    {
+        let mut mask = 0u16;
+        for (l, (&d, &c)) in d.iter().zip(c).enumerate() {
+            mask |= u16::from(d >= c) << l;
+        }
+        out[b / 4] |= u64::from(mask ^ flips[b]) << (16 * (b % 4));
+    }
+}
+
+/// Adds `p·w` over the listed non-zero pixel groups to the sums of blocks
+/// `b0..`, one neuron at a time.
+pub fn pixel_add(groups: &[(u32, u32)], weights: &[i8], blocks: usize, b0: usize, acc: &mut [i32]) {
     let line = blocks * PIXEL_LANES * PIXEL_GROUP;
+    let start = b0 * PIXEL_LANES * PIXEL_GROUP;
     for &(four, g) in groups {
         let p = four.to_le_bytes();
-        let g = g as usize;
-        let w = &weights[g * line..(g + 1) * line];
-        for (o, w) in out.iter_mut().zip(w.chunks_exact(PIXEL_GROUP)) {
+        let w = &weights[g as usize * line + start..][..acc.len() * PIXEL_GROUP];
+        for (o, w) in acc.iter_mut().zip(w.chunks_exact(PIXEL_GROUP)) {
             *o += p
                 .iter()
                 .zip(w)

@@ -414,92 +414,139 @@ unsafe fn fire_avx2_impl(a: &FireArgs<'_>, out: &mut [u64]) {
 /// Bytes of one pixel-layer line: 4 pixels' weights for one block.
 const PIXEL_LINE: usize = PIXEL_LANES * PIXEL_GROUP;
 
-pub fn pixel_dots_avx512(groups: &[(u32, u32)], weights: &[i8], blocks: usize, out: &mut [i32]) {
+pub fn pixel_fire_avx512(dots: &[i32], cuts: &[i32], flips: &[u16], out: &mut [u64]) {
+    // SAFETY: the caller checked avx512f and asserted dots.len() ==
+    // cuts.len() == flips.len()·16 and out.len()·4 >= flips.len().
+    unsafe { pixel_fire_avx512_impl(dots, cuts, flips, out) }
+}
+
+/// One compare per block of 16 neurons gives its 16 bits.
+#[target_feature(enable = "avx512f")]
+unsafe fn pixel_fire_avx512_impl(dots: &[i32], cuts: &[i32], flips: &[u16], out: &mut [u64]) {
+    out.fill(0);
+    for (b, &flip) in flips.iter().enumerate() {
+        // SAFETY: b < flips.len(), so the 16 values at b·16 are inside both.
+        let mask = unsafe {
+            let d = _mm512_loadu_si512(dots.as_ptr().add(b * PIXEL_LANES).cast());
+            let c = _mm512_loadu_si512(cuts.as_ptr().add(b * PIXEL_LANES).cast());
+            _mm512_cmpge_epi32_mask(d, c)
+        };
+        out[b / 4] |= u64::from(mask ^ flip) << (16 * (b % 4));
+    }
+}
+
+pub fn pixel_add_avx512(
+    groups: &[(u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    b0: usize,
+    acc: &mut [i32],
+) {
     if has_avx512_vnni() {
         // SAFETY: avx512f + avx512vnni checked just above; the caller asserted
-        // weights = groups_total·blocks·64 bytes, every listed group index is
-        // below groups_total, and out holds blocks·16 values.
-        unsafe { pixel_dots_vnni_impl(groups, weights, blocks, out) }
+        // weights = total groups·blocks·64 bytes, every listed group index is
+        // below the total, b0 + acc.len()/16 <= blocks, and acc holds whole
+        // blocks of 16 sums.
+        unsafe { pixel_add_vnni_impl(groups, weights, blocks, b0, acc) }
     } else {
         // AVX-512 CPUs without VNNI (before Ice Lake) all have AVX2.
-        pixel_dots_avx2(groups, weights, blocks, out)
+        pixel_add_avx2(groups, weights, blocks, b0, acc)
     }
 }
 
 #[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn pixel_dots_vnni_impl(
+unsafe fn pixel_add_vnni_impl(
     groups: &[(u32, u32)],
     weights: &[i8],
     blocks: usize,
-    out: &mut [i32],
+    b0: usize,
+    acc: &mut [i32],
 ) {
-    let mut b = 0;
-    while b < blocks {
-        // SAFETY: blocks b..b + N are < blocks (the step is chosen so), which
-        // is all the chunk reads and writes besides the caller's bounds.
+    let nb = acc.len() / PIXEL_LANES;
+    let mut j = 0;
+    while j < nb {
+        // SAFETY: blocks j..j + N are < nb (the step is chosen so), so both
+        // the weight lines of blocks b0 + j.. and the sums at j·16.. are in
+        // bounds, given the caller's asserts.
         unsafe {
-            b += match blocks - b {
-                16.. => pixel_chunk_vnni::<16>(groups, weights, blocks, b, out),
-                4.. => pixel_chunk_vnni::<4>(groups, weights, blocks, b, out),
-                _ => pixel_chunk_vnni::<1>(groups, weights, blocks, b, out),
+            let a = acc.as_mut_ptr().add(j * PIXEL_LANES);
+            j += match nb - j {
+                16.. => pixel_chunk_vnni::<16>(groups, weights, blocks, b0 + j, a),
+                8.. => pixel_chunk_vnni::<8>(groups, weights, blocks, b0 + j, a),
+                4.. => pixel_chunk_vnni::<4>(groups, weights, blocks, b0 + j, a),
+                _ => pixel_chunk_vnni::<1>(groups, weights, blocks, b0 + j, a),
             };
         }
     }
 }
 
-/// `N` blocks (16·N neurons) over every listed group: `N` accumulators stay
-/// in registers, and each group costs one broadcast and `N` `VPDPBUSD`
-/// (u8 pixels × i8 weights, 4 products summed per 32-bit lane).
+/// Adds `N` blocks (16·N neurons) over every listed group to the sums at
+/// `acc`: the `N` accumulators stay in registers, and each group costs one
+/// broadcast and `N` `VPDPBUSD` (u8 pixels × i8 weights, 4 products summed
+/// per 32-bit lane).
 #[target_feature(enable = "avx512f,avx512vnni")]
 #[inline]
 unsafe fn pixel_chunk_vnni<const N: usize>(
     groups: &[(u32, u32)],
     weights: &[i8],
     blocks: usize,
-    b0: usize,
-    out: &mut [i32],
+    b: usize,
+    acc: *mut i32,
 ) -> usize {
-    let mut acc = [_mm512_setzero_si512(); N];
+    let mut sums = [_mm512_setzero_si512(); N];
+    for (j, v) in sums.iter_mut().enumerate() {
+        // SAFETY: the caller guarantees N blocks of 16 sums at `acc`.
+        *v = unsafe { _mm512_loadu_si512(acc.add(j * PIXEL_LANES).cast()) };
+    }
     let line = blocks * PIXEL_LINE;
     for &(four, g) in groups {
         let x = _mm512_set1_epi32(four as i32);
-        // SAFETY: g < total groups and b0 + N <= blocks, so the N lines at
-        // g·line + (b0 + j)·64 lie inside `weights`.
+        // SAFETY: g < total groups and b + N <= blocks, so the N lines at
+        // g·line + (b + j)·64 lie inside `weights`.
         unsafe {
-            let w = weights.as_ptr().add(g as usize * line + b0 * PIXEL_LINE);
-            for (j, a) in acc.iter_mut().enumerate() {
+            let w = weights.as_ptr().add(g as usize * line + b * PIXEL_LINE);
+            for (j, v) in sums.iter_mut().enumerate() {
                 let wv = _mm512_loadu_si512(w.add(j * PIXEL_LINE).cast());
-                *a = _mm512_dpbusd_epi32(*a, x, wv);
+                *v = _mm512_dpbusd_epi32(*v, x, wv);
             }
         }
     }
-    for (j, a) in acc.into_iter().enumerate() {
-        // SAFETY: b0 + j < blocks and out holds blocks·16 values.
-        unsafe { _mm512_storeu_si512(out.as_mut_ptr().add((b0 + j) * PIXEL_LANES).cast(), a) };
+    for (j, v) in sums.into_iter().enumerate() {
+        // SAFETY: as for the loads above.
+        unsafe { _mm512_storeu_si512(acc.add(j * PIXEL_LANES).cast(), v) };
     }
     N
 }
 
-pub fn pixel_dots_avx2(groups: &[(u32, u32)], weights: &[i8], blocks: usize, out: &mut [i32]) {
-    // SAFETY: the caller checked avx2 (AVX-512 CPUs have it too); bounds as
-    // in `pixel_dots_avx512`.
-    unsafe { pixel_dots_avx2_impl(groups, weights, blocks, out) }
-}
-
-#[target_feature(enable = "avx2")]
-unsafe fn pixel_dots_avx2_impl(
+pub fn pixel_add_avx2(
     groups: &[(u32, u32)],
     weights: &[i8],
     blocks: usize,
-    out: &mut [i32],
+    b0: usize,
+    acc: &mut [i32],
 ) {
-    let mut b = 0;
-    while b < blocks {
-        // SAFETY: blocks b..b + N are < blocks (the step is chosen so).
+    // SAFETY: the caller checked avx2 (AVX-512 CPUs have it too); bounds as
+    // in `pixel_add_avx512`.
+    unsafe { pixel_add_avx2_impl(groups, weights, blocks, b0, acc) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn pixel_add_avx2_impl(
+    groups: &[(u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    b0: usize,
+    acc: &mut [i32],
+) {
+    let nb = acc.len() / PIXEL_LANES;
+    let mut j = 0;
+    while j < nb {
+        // SAFETY: blocks j..j + N are < nb (the step is chosen so).
         unsafe {
-            b += match blocks - b {
-                4.. => pixel_chunk_avx2::<4>(groups, weights, blocks, b, out),
-                _ => pixel_chunk_avx2::<1>(groups, weights, blocks, b, out),
+            let a = acc.as_mut_ptr().add(j * PIXEL_LANES);
+            j += match nb - j {
+                4.. => pixel_chunk_avx2::<4>(groups, weights, blocks, b0 + j, a),
+                _ => pixel_chunk_avx2::<1>(groups, weights, blocks, b0 + j, a),
             };
         }
     }
@@ -514,19 +561,25 @@ unsafe fn pixel_chunk_avx2<const N: usize>(
     groups: &[(u32, u32)],
     weights: &[i8],
     blocks: usize,
-    b0: usize,
-    out: &mut [i32],
+    b: usize,
+    acc: *mut i32,
 ) -> usize {
     let ones = _mm256_set1_epi16(1);
-    let mut acc = [[_mm256_setzero_si256(); 2]; N];
+    let mut sums = [[_mm256_setzero_si256(); 2]; N];
+    for (j, v) in sums.iter_mut().enumerate() {
+        for (h, half) in v.iter_mut().enumerate() {
+            // SAFETY: the caller guarantees N blocks of 16 sums at `acc`.
+            *half = unsafe { _mm256_loadu_si256(acc.add(j * PIXEL_LANES + h * 8).cast()) };
+        }
+    }
     let line = blocks * PIXEL_LINE;
     for &(four, g) in groups {
         let x = _mm256_set1_epi32(four as i32);
         // SAFETY: as in `pixel_chunk_vnni`: the N lines are inside `weights`.
         unsafe {
-            let w = weights.as_ptr().add(g as usize * line + b0 * PIXEL_LINE);
-            for (j, a) in acc.iter_mut().enumerate() {
-                for (h, half) in a.iter_mut().enumerate() {
+            let w = weights.as_ptr().add(g as usize * line + b * PIXEL_LINE);
+            for (j, v) in sums.iter_mut().enumerate() {
+                for (h, half) in v.iter_mut().enumerate() {
                     let wv = _mm256_loadu_si256(w.add(j * PIXEL_LINE + h * 32).cast());
                     let pairs = _mm256_maddubs_epi16(x, wv);
                     *half = _mm256_add_epi32(*half, _mm256_madd_epi16(pairs, ones));
@@ -534,13 +587,10 @@ unsafe fn pixel_chunk_avx2<const N: usize>(
             }
         }
     }
-    for (j, a) in acc.into_iter().enumerate() {
-        for (h, half) in a.into_iter().enumerate() {
-            // SAFETY: b0 + j < blocks and out holds blocks·16 values.
-            unsafe {
-                let o = out.as_mut_ptr().add((b0 + j) * PIXEL_LANES + h * 8);
-                _mm256_storeu_si256(o.cast(), half);
-            }
+    for (j, v) in sums.into_iter().enumerate() {
+        for (h, half) in v.into_iter().enumerate() {
+            // SAFETY: as for the loads above.
+            unsafe { _mm256_storeu_si256(acc.add(j * PIXEL_LANES + h * 8).cast(), half) };
         }
     }
     N
