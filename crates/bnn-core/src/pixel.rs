@@ -195,14 +195,24 @@ impl PixelDense {
         let padded = self.padded_outputs();
         s.dots.clear();
         s.dots.resize(rows * padded, 0);
-        for (image, dots) in pixels
-            .chunks_exact(self.inputs)
-            .zip(s.dots.chunks_exact_mut(padded))
-            .take(rows)
-        {
+        let mut r = 0;
+        while r < rows {
+            let image = &pixels[r * self.inputs..(r + 1) * self.inputs];
             s.groups.clear();
             crate::kernel::nonzero_groups(image, &mut s.groups);
-            kernel.pixel_add(&s.groups, &self.weights, self.blocks, 0, dots);
+            if r + 1 < rows && kernel.pairs_pixel_rows() {
+                let next = &pixels[(r + 1) * self.inputs..(r + 2) * self.inputs];
+                s.other.clear();
+                crate::kernel::nonzero_groups(next, &mut s.other);
+                merge_groups(&s.groups, &s.other, &mut s.pairs);
+                let (a, b) = s.dots[r * padded..(r + 2) * padded].split_at_mut(padded);
+                kernel.pixel_add_pair(&s.pairs, &self.weights, self.blocks, a, b);
+                r += 2;
+            } else {
+                let dots = &mut s.dots[r * padded..(r + 1) * padded];
+                kernel.pixel_add(&s.groups, &self.weights, self.blocks, 0, dots);
+                r += 1;
+            }
         }
     }
 
@@ -247,12 +257,33 @@ impl PixelDense {
     }
 }
 
+/// The union of two images' non-zero groups (each in group order), as
+/// (A's pixels or 0, B's pixels or 0, group).
+fn merge_groups(a: &[(u32, u32)], b: &[(u32, u32)], out: &mut Vec<(u32, u32, u32)>) {
+    out.clear();
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let ga = a.get(i).map_or(u32::MAX, |x| x.1);
+        let gb = b.get(j).map_or(u32::MAX, |x| x.1);
+        let g = ga.min(gb);
+        let va = if ga == g { a[i].0 } else { 0 };
+        let vb = if gb == g { b[j].0 } else { 0 };
+        out.push((va, vb, g));
+        i += usize::from(ga == g);
+        j += usize::from(gb == g);
+    }
+}
+
 /// Reusable buffers of a pixel layer, kept per thread so that the
 /// single-image path allocates nothing after its first call.
 #[derive(Default)]
 pub(crate) struct PixelScratch {
     /// The non-zero pixel groups of the current image.
     pub groups: Vec<(u32, u32)>,
+    /// The next image's groups, and both merged, for kernels that sum two
+    /// images at once.
+    pub other: Vec<(u32, u32)>,
+    pub pairs: Vec<(u32, u32, u32)>,
     pub dots: Vec<i32>,
 }
 

@@ -518,6 +518,83 @@ unsafe fn pixel_chunk_vnni<const N: usize>(
     N
 }
 
+/// Two images at once: `pairs` holds (image A's 4 pixels, image B's 4
+/// pixels, group) for every group non-zero in either image, so each weight
+/// line is loaded once for both.
+pub fn pixel_add_pair_vnni(
+    pairs: &[(u32, u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    acc_a: &mut [i32],
+    acc_b: &mut [i32],
+) {
+    // SAFETY: the caller checked avx512f + avx512vnni and asserted the
+    // bounds of `pixel_add_avx512` for both sum slices (each blocks·16).
+    unsafe { pixel_add_pair_vnni_impl(pairs, weights, blocks, acc_a, acc_b) }
+}
+
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn pixel_add_pair_vnni_impl(
+    pairs: &[(u32, u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    acc_a: &mut [i32],
+    acc_b: &mut [i32],
+) {
+    let mut j = 0;
+    while j < blocks {
+        // SAFETY: blocks j..j + N are < blocks (the step is chosen so).
+        unsafe {
+            let (a, b) = (acc_a.as_mut_ptr(), acc_b.as_mut_ptr());
+            j += match blocks - j {
+                8.. => pixel_pair_vnni::<8>(pairs, weights, blocks, j, a, b),
+                4.. => pixel_pair_vnni::<4>(pairs, weights, blocks, j, a, b),
+                _ => pixel_pair_vnni::<1>(pairs, weights, blocks, j, a, b),
+            };
+        }
+    }
+}
+
+/// `N` blocks of two images: `2·N` accumulators, one weight load per line.
+#[target_feature(enable = "avx512f,avx512vnni")]
+#[inline]
+unsafe fn pixel_pair_vnni<const N: usize>(
+    pairs: &[(u32, u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    b: usize,
+    acc_a: *mut i32,
+    acc_b: *mut i32,
+) -> usize {
+    let mut sa = [_mm512_setzero_si512(); N];
+    let mut sb = [_mm512_setzero_si512(); N];
+    let line = blocks * PIXEL_LINE;
+    for &(fa, fb, g) in pairs {
+        let (xa, xb) = (_mm512_set1_epi32(fa as i32), _mm512_set1_epi32(fb as i32));
+        // SAFETY: g < total groups and b + N <= blocks: the lines are inside
+        // `weights`.
+        unsafe {
+            let w = weights.as_ptr().add(g as usize * line + b * PIXEL_LINE);
+            for j in 0..N {
+                let wv = _mm512_loadu_si512(w.add(j * PIXEL_LINE).cast());
+                sa[j] = _mm512_dpbusd_epi32(sa[j], xa, wv);
+                sb[j] = _mm512_dpbusd_epi32(sb[j], xb, wv);
+            }
+        }
+    }
+    for j in 0..N {
+        // SAFETY: b + j < blocks, and both sum slices hold blocks·16 values.
+        unsafe {
+            let o = (b + j) * PIXEL_LANES;
+            let va = _mm512_loadu_si512(acc_a.add(o).cast());
+            let vb = _mm512_loadu_si512(acc_b.add(o).cast());
+            _mm512_storeu_si512(acc_a.add(o).cast(), _mm512_add_epi32(va, sa[j]));
+            _mm512_storeu_si512(acc_b.add(o).cast(), _mm512_add_epi32(vb, sb[j]));
+        }
+    }
+    N
+}
+
 pub fn pixel_add_avx2(
     groups: &[(u32, u32)],
     weights: &[i8],
