@@ -12,12 +12,15 @@ use bnn_fp32::Fp32Model;
 
 use crate::args::DataArgs;
 
-/// The shipped models benchmarked when none are named, in table order.
-pub const SHIPPED: [&str; 5] = [
+/// The shipped models benchmarked when none are named, in table order: a
+/// u8-input model right after the binary-input model of its shape.
+pub const SHIPPED: [&str; 7] = [
     "weights/seed.bnn",
     "weights/seed-recipe.bnn",
     "weights/mnist-512.bnn",
+    "weights/mnist-512-u8.bnn",
     "weights/mnist-deep.bnn",
+    "weights/mnist-deep-u8.bnn",
     "weights/mnist-512-fp32.f32",
 ];
 
@@ -134,6 +137,15 @@ fn is_fp32_file(path: &Path) -> anyhow::Result<bool> {
     Ok(n == 8 && head == *b"\x89BNNF32\n")
 }
 
+/// The bench's name for an FP32 model's input.
+fn fp32_input(input: bnn_fp32::InputTransform) -> String {
+    match input {
+        bnn_fp32::InputTransform::Normalize => "float".into(),
+        bnn_fp32::InputTransform::Binarize { threshold } => format!("binary>={threshold}"),
+        bnn_fp32::InputTransform::Pixel => "u8".into(),
+    }
+}
+
 /// Loads the models, measures, and returns the report.
 pub fn bench(
     models: &[PathBuf],
@@ -153,6 +165,7 @@ pub fn bench(
             candidates.push(Candidate {
                 name: name_of(path),
                 engine_kind: "fp32".into(),
+                input: fp32_input(model.input()),
                 shape: model.shape(),
                 engines: vec![Engine::Fp32(Arc::new(model))],
                 file_bytes: bytes,
@@ -166,9 +179,14 @@ pub fn bench(
             let twin = bnn_fp32::from_binary(&model);
             let twin_bytes = bnn_fp32::format::to_bytes(&twin).len() as u64;
             let twin_name = format!("{} as fp32", name_of(path));
+            let input = match model.input_encoding() {
+                bnn_core::InputEncoding::Binary { threshold } => format!("binary>={threshold}"),
+                bnn_core::InputEncoding::U8 => "u8".to_string(),
+            };
             candidates.push(Candidate {
                 name: name_of(path),
                 engine_kind: "1-bit".into(),
+                input: input.clone(),
                 shape: model.shape(),
                 engines: available()
                     .into_iter()
@@ -181,6 +199,7 @@ pub fn bench(
             candidates.push(Candidate {
                 name: twin_name,
                 engine_kind: "fp32".into(),
+                input,
                 shape: twin.shape(),
                 engines: vec![Engine::Fp32(Arc::new(twin))],
                 file_bytes: twin_bytes,
@@ -231,6 +250,39 @@ pub fn print_report(report: &BenchReport, out: &mut impl Write) -> std::io::Resu
     writeln!(out, "Speed-up: 1-bit images/s over the FP32 engine running the same ±1 weights (same shape, same threads).")?;
     writeln!(out, "Size: FP32 file of the same shape over this file.\n")?;
     writeln!(out, "{}", report.kernel_table())?;
+    // u8-input models against the binary-input models of the same shape.
+    for u8m in report
+        .models
+        .iter()
+        .filter(|m| m.engine == "1-bit" && m.input == "u8")
+    {
+        for b in report
+            .models
+            .iter()
+            .filter(|m| m.engine == "1-bit" && m.shape == u8m.shape && m.input != "u8")
+        {
+            let ratios: Vec<String> = u8m
+                .images_per_s
+                .iter()
+                .filter_map(|&(th, v)| {
+                    b.images_per_s
+                        .iter()
+                        .find(|(t, _)| *t == th)
+                        .map(|(_, f)| format!("{:.2}x at {th}T", v / f))
+                })
+                .collect();
+            writeln!(
+                out,
+                "{} (u8 input, {:.2} %) vs {} ({}, {:.2} %): images/s {}",
+                u8m.model,
+                u8m.accuracy,
+                b.model,
+                b.input,
+                b.accuracy,
+                ratios.join(", ")
+            )?;
+        }
+    }
     // 1-bit 784-512-10 models against the trained FP32 baseline of that shape.
     for fp in report
         .models

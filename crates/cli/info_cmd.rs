@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use bnn_core::Transform;
+use bnn_core::{InputEncoding, Transform};
 
 use crate::output::thousands;
 
@@ -20,34 +20,33 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     let shape: Vec<String> = model.shape().iter().map(|w| w.to_string()).collect();
     writeln!(out, "model           {}", args.model.display())?;
     writeln!(out, "shape           {}", shape.join("-"))?;
-    for (i, layer) in model.layers().iter().enumerate() {
-        let what = match layer.transform() {
-            Transform::Sign(t) => {
-                let flipped = t.iter().filter(|t| t.flip).count();
-                format!("sign, integer thresholds ({flipped} flipped)")
-            }
-            Transform::Scores(_) => "scores = dot + f32 bias".to_string(),
-        };
-        writeln!(
-            out,
-            "layer {:<9} {} -> {}  {what}",
-            i + 1,
-            layer.inputs(),
-            layer.outputs()
-        )?;
-    }
-    writeln!(out, "decision rule   {}", model.rule())?;
-    writeln!(
-        out,
-        "input           pixel >= {} is +1",
-        model.input_threshold()
-    )?;
-    let weight_bits = model.weight_bits();
-    let params: usize = model
+    let pixel = model
+        .pixel_layer()
+        .map(|l| (l.inputs(), l.outputs(), l.transform(), "u8 pixels x ±1, "));
+    let binary = model
         .layers()
         .iter()
-        .map(|l| l.inputs() * l.outputs() + l.outputs())
-        .sum();
+        .map(|l| (l.inputs(), l.outputs(), l.transform(), ""));
+    let mut params = 0;
+    for (i, (inputs, outputs, transform, over)) in pixel.into_iter().chain(binary).enumerate() {
+        let what = match transform {
+            Transform::Sign(t) => {
+                let flipped = t.iter().filter(|t| t.flip).count();
+                format!("{over}sign, integer thresholds ({flipped} flipped)")
+            }
+            Transform::Scores(_) => format!("{over}scores = dot + f32 bias"),
+        };
+        writeln!(out, "layer {:<9} {inputs} -> {outputs}  {what}", i + 1)?;
+        params += inputs * outputs + outputs;
+    }
+    writeln!(out, "decision rule   {}", model.rule())?;
+    let input = match model.input_encoding() {
+        InputEncoding::Binary { threshold } => format!("binary, pixel >= {threshold} is +1"),
+        InputEncoding::U8 => "u8, pixel values 0..=255 enter the first layer".to_string(),
+    };
+    writeln!(out, "input           {input}")?;
+    writeln!(out, "input shape     {} (HxWxC)", model.input_shape())?;
+    let weight_bits = model.weight_bits();
     let fp32 = params * 4;
     writeln!(
         out,

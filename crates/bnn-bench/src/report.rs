@@ -31,6 +31,8 @@ pub struct ModelSummary {
     pub model: String,
     pub engine: String,
     pub shape: String,
+    /// How pixels enter the network: `binary>=T`, `u8` or `float`.
+    pub input: String,
     pub accuracy: f64,
     pub best_kernel: String,
     /// `(threads, images/s)` with the best kernel.
@@ -100,6 +102,7 @@ impl ModelSummary {
                 .map(|w| w.to_string())
                 .collect::<Vec<_>>()
                 .join("-"),
+            input: c.input.clone(),
             accuracy,
             best_kernel,
             images_per_s,
@@ -141,7 +144,7 @@ pub fn thousands(n: u64) -> String {
 impl BenchReport {
     /// The results table (Markdown), one row per model.
     pub fn summary_table(&self) -> String {
-        let mut s = String::from("| model | engine | shape | test acc. |");
+        let mut s = String::from("| model | engine | shape | input | test acc. |");
         for th in &self.threads {
             s += &format!(" images/s {th}T |");
         }
@@ -149,13 +152,13 @@ impl BenchReport {
         for th in &self.threads {
             s += &format!(" speed-up {th}T |");
         }
-        s += "\n|---|---|---|---|";
+        s += "\n|---|---|---|---|---|";
         s += &"---|".repeat(self.threads.len() * 2 + 3);
         s += "\n";
         for m in &self.models {
             s += &format!(
-                "| {} | {} | {} | {:.2} % |",
-                m.model, m.engine, m.shape, m.accuracy
+                "| {} | {} | {} | {} | {:.2} % |",
+                m.model, m.engine, m.shape, m.input, m.accuracy
             );
             for th in &self.threads {
                 match m.images_per_s.iter().find(|(t, _)| t == th) {

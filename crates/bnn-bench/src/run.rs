@@ -83,6 +83,8 @@ pub struct Candidate {
     pub name: String,
     /// "1-bit" or "fp32".
     pub engine_kind: String,
+    /// How pixels enter the network: `binary>=T`, `u8` or `float`.
+    pub input: String,
     /// Layer widths, input first.
     pub shape: Vec<usize>,
     /// The engines to time: one per kernel for 1-bit models.
@@ -281,6 +283,7 @@ mod tests {
         Candidate {
             name: name.into(),
             engine_kind: "1-bit".into(),
+            input: "binary>=128".into(),
             shape: vec![inputs, 2],
             engines: vec![Engine::OneBit(model(inputs), Kernel::Scalar)],
             file_bytes: 1,

@@ -13,6 +13,10 @@
 //! product, and so is a batch norm in front of the sign ([`layer::Threshold`]):
 //! no floating point runs before the output layer.
 //!
+//! A u8-input model keeps the pixel values for its first layer
+//! ([`pixel::PixelDense`]): `Σ p·w` over pixels 0..=255 and ±1 weights is
+//! still an integer, so its thresholds fold the same way.
+//!
 //! [`model::Model`] runs one image or a batch (rayon); [`format`] reads and
 //! writes the `.bnn` file. With the `reference` feature, `reference` runs the
 //! same network in f32 with `ndarray`: the oracle the packed engine is tested
@@ -22,17 +26,21 @@
 pub mod bits;
 pub mod error;
 pub mod format;
+pub mod input;
 pub mod kernel;
 pub mod layer;
 pub mod model;
+pub mod pixel;
 #[cfg(feature = "reference")]
 pub mod reference;
 
 pub use bits::BitMatrix;
 pub use error::{Error, Result};
 pub use format::ModelFile;
+pub use input::{InputEncoding, InputShape};
 pub use kernel::Kernel;
 pub use layer::{BinaryDense, Threshold, Transform};
 pub use model::{DecisionRule, Model, Predictions, RunOptions};
+pub use pixel::PixelDense;
 #[cfg(feature = "reference")]
 pub use reference::Reference;

@@ -1,4 +1,5 @@
-//! The network: an input binarizer, binary dense layers, and a decision rule.
+//! The network: an input binarizer or a u8 pixel layer, binary dense
+//! layers, and a decision rule.
 //!
 //! The batch path packs a chunk of images, runs each layer over the whole
 //! chunk (so a tile of weights is reused across many images while it sits in
@@ -11,8 +12,10 @@ use rayon::prelude::*;
 
 use crate::bits::{words_for, BitMatrix};
 use crate::error::{Error, Result};
+use crate::input::{InputEncoding, InputShape};
 use crate::kernel::{self, Kernel};
 use crate::layer::{BinaryDense, Transform};
+use crate::pixel::{PixelDense, PixelScratch};
 
 /// How a class is chosen from the output scores.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -111,11 +114,16 @@ pub fn with_threads<R: Send>(
 /// over many images, small enough that every core gets many units.
 const CHUNK: usize = 64;
 
-/// A binary MLP, ready to run.
+/// A binary MLP, ready to run: either binary input (pixels thresholded to
+/// bits) into XNOR layers, or a u8 pixel layer ([`PixelDense`]) whose output
+/// bits feed the XNOR layers.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model {
     input_len: usize,
+    /// Meaningful for binary input only; 0 for a u8-input model.
     input_threshold: u8,
+    input_shape: Option<InputShape>,
+    pixel: Option<PixelDense>,
     layers: Vec<BinaryDense>,
     rule: DecisionRule,
 }
@@ -126,6 +134,7 @@ struct Scratch {
     a: Vec<u64>,
     b: Vec<u64>,
     pops: Vec<u32>,
+    pixel: PixelScratch,
 }
 
 thread_local! {
@@ -171,22 +180,102 @@ impl Model {
         Ok(Model {
             input_len,
             input_threshold,
+            input_shape: None,
+            pixel: None,
             layers,
             rule,
         })
+    }
+
+    /// A u8-input model: `first` takes the pixel values, and `layers` (none
+    /// for a one-layer model, whose `first` then emits the scores) follow
+    /// it with the same rules as [`Model::new`].
+    pub fn with_pixel_layer(
+        first: PixelDense,
+        layers: Vec<BinaryDense>,
+        rule: DecisionRule,
+    ) -> Result<Self> {
+        let input_len = first.inputs();
+        if layers.is_empty() {
+            if first.is_hidden() {
+                return Err(Error::InvalidModel(
+                    "the last layer must emit scores".into(),
+                ));
+            }
+            return Ok(Model {
+                input_len,
+                input_threshold: 0,
+                input_shape: None,
+                pixel: Some(first),
+                layers,
+                rule,
+            });
+        }
+        if !first.is_hidden() {
+            return Err(Error::InvalidModel(
+                "layer 1 emits scores but is not the last layer".into(),
+            ));
+        }
+        let mut model = Model::new(first.outputs(), 0, layers, rule).map_err(|e| match e {
+            // Number the layers from the pixel layer, as files and reports do.
+            Error::InvalidModel(m) => Error::InvalidModel(renumber(&m)),
+            other => other,
+        })?;
+        model.input_len = input_len;
+        model.pixel = Some(first);
+        Ok(model)
     }
 
     pub fn input_len(&self) -> usize {
         self.input_len
     }
 
-    /// Pixels `p >= input_threshold` are +1.
+    /// Pixels `p >= input_threshold` are +1 (binary-input models; 0 for a
+    /// u8-input model, see [`Model::input_encoding`]).
     pub fn input_threshold(&self) -> u8 {
         self.input_threshold
     }
 
+    /// How pixels enter the first layer.
+    pub fn input_encoding(&self) -> InputEncoding {
+        match self.pixel {
+            Some(_) => InputEncoding::U8,
+            None => InputEncoding::Binary {
+                threshold: self.input_threshold,
+            },
+        }
+    }
+
+    /// The u8 first layer of a u8-input model.
+    pub fn pixel_layer(&self) -> Option<&PixelDense> {
+        self.pixel.as_ref()
+    }
+
+    /// Height × width × channels of an input: `1×1×input_len` (a flat
+    /// vector) unless a shape was recorded.
+    pub fn input_shape(&self) -> InputShape {
+        self.input_shape
+            .unwrap_or(InputShape::flat(self.input_len as u32))
+    }
+
+    /// Records the input's shape; it must hold exactly `input_len` values.
+    /// A flat shape is the same as none, so models compare equal whichever
+    /// way they were built.
+    pub fn set_input_shape(&mut self, shape: InputShape) -> Result<()> {
+        shape.check(self.input_len)?;
+        self.input_shape = (!shape.is_flat()).then_some(shape);
+        Ok(())
+    }
+
+    /// The XNOR layers: every layer of a binary-input model; every layer
+    /// after [`Model::pixel_layer`] of a u8-input model.
     pub fn layers(&self) -> &[BinaryDense] {
         &self.layers
+    }
+
+    /// All layers, the pixel layer included: what files and reports count.
+    pub fn layer_count(&self) -> usize {
+        self.layers.len() + usize::from(self.pixel.is_some())
     }
 
     pub fn rule(&self) -> DecisionRule {
@@ -198,24 +287,36 @@ impl Model {
     }
 
     pub fn num_classes(&self) -> usize {
-        self.layers[self.layers.len() - 1].outputs()
+        match (self.layers.last(), &self.pixel) {
+            (Some(last), _) => last.outputs(),
+            (None, Some(first)) => first.outputs(),
+            (None, None) => unreachable!("a model has at least one layer"),
+        }
     }
 
     /// Layer widths, input first: e.g. `[784, 512, 10]`.
     pub fn shape(&self) -> Vec<usize> {
         std::iter::once(self.input_len)
+            .chain(self.pixel.iter().map(|l| l.outputs()))
             .chain(self.layers.iter().map(|l| l.outputs()))
             .collect()
     }
 
-    /// Bytes the layers hold in memory (see [`BinaryDense::memory_bytes`]).
+    /// Bytes the layers hold in memory (see [`BinaryDense::memory_bytes`]
+    /// and [`PixelDense::memory_bytes`]).
     pub fn memory_bytes(&self) -> usize {
-        self.layers.iter().map(|l| l.memory_bytes()).sum()
+        self.pixel.as_ref().map_or(0, |l| l.memory_bytes())
+            + self.layers.iter().map(|l| l.memory_bytes()).sum::<usize>()
     }
 
     /// Total weight bits.
     pub fn weight_bits(&self) -> usize {
-        self.layers.iter().map(|l| l.inputs() * l.outputs()).sum()
+        self.pixel.as_ref().map_or(0, |l| l.inputs() * l.outputs())
+            + self
+                .layers
+                .iter()
+                .map(|l| l.inputs() * l.outputs())
+                .sum::<usize>()
     }
 
     /// Classifies one image with the process's kernel. Allocates nothing
@@ -308,11 +409,24 @@ impl Model {
         }
         let kernel = kernel.require()?;
         let rows = pixels.len() / self.input_len;
-        let mut x = BitMatrix::new(rows, self.input_len);
-        for (r, image) in pixels.chunks_exact(self.input_len).enumerate() {
-            kernel.pack_pixels(image, self.input_threshold, x.row_mut(r));
-        }
         let mut all = Vec::new();
+        let mut x = match &self.pixel {
+            Some(first) if first.is_hidden() => {
+                let mut out = BitMatrix::new(rows, first.outputs());
+                let mut scratch = PixelScratch::default();
+                first.fire_into(kernel, pixels, rows, &mut scratch, out.words_mut());
+                all.push(out.clone());
+                out
+            }
+            Some(_) => return Ok(all),
+            None => {
+                let mut x = BitMatrix::new(rows, self.input_len);
+                for (r, image) in pixels.chunks_exact(self.input_len).enumerate() {
+                    kernel.pack_pixels(image, self.input_threshold, x.row_mut(r));
+                }
+                x
+            }
+        };
         for layer in &self.layers[..self.layers.len() - 1] {
             let mut out = BitMatrix::new(rows, layer.outputs());
             layer.fire_into(kernel, x.words(), rows, out.words_mut());
@@ -332,13 +446,25 @@ impl Model {
         s: &mut Scratch,
         scores: &mut [f32],
     ) {
-        let wpr = words_for(self.input_len);
-        s.a.resize(rows * wpr, 0);
-        for (image, words) in pixels
-            .chunks_exact(self.input_len)
-            .zip(s.a.chunks_exact_mut(wpr))
-        {
-            kernel.pack_pixels(image, self.input_threshold, words);
+        match &self.pixel {
+            Some(first) if self.layers.is_empty() => {
+                first.scores_into(kernel, pixels, rows, &mut s.pixel, scores);
+                return;
+            }
+            Some(first) => {
+                s.a.resize(rows * first.output_words(), 0);
+                first.fire_into(kernel, pixels, rows, &mut s.pixel, &mut s.a);
+            }
+            None => {
+                let wpr = words_for(self.input_len);
+                s.a.resize(rows * wpr, 0);
+                for (image, words) in pixels
+                    .chunks_exact(self.input_len)
+                    .zip(s.a.chunks_exact_mut(wpr))
+                {
+                    kernel.pack_pixels(image, self.input_threshold, words);
+                }
+            }
         }
         let (hidden, last) = self.layers.split_at(self.layers.len() - 1);
         for layer in hidden {
@@ -363,6 +489,25 @@ impl Model {
             }
         }
     }
+}
+
+/// Shifts the layer numbers of a [`Model::new`] message by one, for the
+/// XNOR layers that follow a pixel layer.
+fn renumber(message: &str) -> String {
+    let mut out = String::new();
+    let mut rest = message;
+    while let Some(at) = rest.find("layer ") {
+        out.push_str(&rest[..at + 6]);
+        rest = &rest[at + 6..];
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        match rest[..digits].parse::<usize>() {
+            Ok(n) => out.push_str(&(n + 1).to_string()),
+            Err(_) => out.push_str(&rest[..digits]),
+        }
+        rest = &rest[digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 #[cfg(test)]

@@ -2,7 +2,11 @@
 //! slow and obvious on purpose. It shares no arithmetic with the kernels (no
 //! packing, no popcount, no folded limits), which is what makes it the oracle
 //! the packed engine is tested against, bit for bit.
-
+//!
+//! A u8-input model's first layer multiplies the pixel values themselves
+//! (0..=255) by ±1, in f64: its sums reach `255·n`, beyond what f32 holds
+//! exactly for wide inputs, and f64 holds them exactly for any width the
+//! engine accepts.
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 
 use crate::layer::{Threshold, Transform};
@@ -15,9 +19,16 @@ struct Dense {
     transform: Transform,
 }
 
+/// A u8 pixel layer, unpacked: outputs × inputs of ±1.0 in f64.
+struct PixelLayer {
+    weights: Array2<f64>,
+    transform: Transform,
+}
+
 /// The float evaluation of a [`Model`].
 pub struct Reference {
     input_threshold: u8,
+    pixel: Option<PixelLayer>,
     layers: Vec<Dense>,
     rule: crate::model::DecisionRule,
 }
@@ -36,8 +47,17 @@ impl Reference {
                 }
             })
             .collect();
+        let pixel = model.pixel_layer().map(|l| {
+            let pm1: Vec<f64> = l.weights().to_pm1().into_iter().map(f64::from).collect();
+            PixelLayer {
+                weights: Array2::from_shape_vec((l.outputs(), l.inputs()), pm1)
+                    .expect("to_pm1 yields outputs × inputs values"),
+                transform: l.transform().clone(),
+            }
+        });
         Reference {
             input_threshold: model.input_threshold(),
+            pixel,
             layers,
             rule: model.rule(),
         }
@@ -51,8 +71,34 @@ impl Reference {
     /// Every layer's output for a batch (rows = images): ±1 activations for
     /// hidden layers, then the scores.
     pub fn activations(&self, pixels: ArrayView2<u8>) -> Vec<Array2<f32>> {
-        let mut x = self.binarize(pixels);
-        let mut all = Vec::with_capacity(self.layers.len());
+        let mut all = Vec::with_capacity(self.layers.len() + 1);
+        let mut x = match &self.pixel {
+            None => self.binarize(pixels),
+            Some(first) => {
+                let values = pixels.mapv(f64::from);
+                let dots = values
+                    .dot(&first.weights.t())
+                    .as_standard_layout()
+                    .into_owned();
+                let out = match &first.transform {
+                    Transform::Sign(thresholds) => {
+                        let mut out = Array2::<f32>::zeros(dots.raw_dim());
+                        for (mut o, d) in out.axis_iter_mut(Axis(0)).zip(dots.axis_iter(Axis(0))) {
+                            for ((o, &d), t) in o.iter_mut().zip(d).zip(thresholds) {
+                                *o = if t.fires(d as i32) { 1.0 } else { -1.0 };
+                            }
+                        }
+                        out
+                    }
+                    // The engine adds the bias to the dot rounded to f32.
+                    Transform::Scores(bias) => {
+                        dots.mapv(|d| d as f32) + &Array1::from(bias.clone())
+                    }
+                };
+                all.push(out.clone());
+                out
+            }
+        };
         for layer in &self.layers {
             // Sums of ±1 products stay exact integers in f32 up to 2^24 terms.
             // `dot` may return a column-major result for degenerate shapes

@@ -2,10 +2,14 @@
 //! networks (1–4 layers, widths up to 2048, often not multiples of 64),
 //! random thresholds (flipped ones too), biases and images, every available
 //! kernel gives the reference's hidden bits, scores and classes, through
-//! `predict` and through `predict_batch` with 1 and 2 threads.
+//! `predict` and through `predict_batch` with 1 and 2 threads. The same
+//! holds for u8-input models (a pixel layer first), on dense images and on
+//! MNIST-like ones that are mostly zero pixels.
 
 use bnn_core::kernel::available;
-use bnn_core::{DecisionRule, Model, Reference, RunOptions};
+use bnn_core::{
+    BinaryDense, BitMatrix, DecisionRule, Model, PixelDense, Reference, RunOptions, Threshold,
+};
 use ndarray::ArrayView2;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -24,8 +28,40 @@ fn random_model(
     bnn_testkit::models::random_model(rng, &shape, rule, threshold)
 }
 
+fn random_bits(rng: &mut ChaCha8Rng, rows: usize, cols: usize) -> BitMatrix {
+    let values: Vec<i8> = (0..rows * cols)
+        .map(|_| if rng.gen::<bool>() { 1 } else { -1 })
+        .collect();
+    BitMatrix::from_pm1(rows, cols, &values).unwrap()
+}
+
+/// A u8-input model: a pixel layer of `widths[0]` neurons, then XNOR layers.
+fn random_u8_model(
+    rng: &mut ChaCha8Rng,
+    input_len: usize,
+    widths: &[usize],
+    rule: DecisionRule,
+) -> Model {
+    let shape = [&[input_len][..], widths].concat();
+    bnn_testkit::models::random_u8_model(
+        rng,
+        &shape,
+        rule,
+        bnn_testkit::models::u8_spread(input_len),
+    )
+}
+
 fn check(model: &Model, images: usize, rng: &mut ChaCha8Rng) {
-    let pixels = bnn_testkit::models::random_pixels(rng, images, model.input_len());
+    // Dense images, and images of mostly zero pixels like MNIST's (which
+    // exercise the skipping of zero pixel groups).
+    let pixels: Vec<u8> = (0..images)
+        .flat_map(|i| {
+            let zeros = if i % 2 == 0 { 0.0 } else { 0.8 };
+            (0..model.input_len())
+                .map(|_| if rng.gen_bool(zeros) { 0 } else { rng.gen() })
+                .collect::<Vec<u8>>()
+        })
+        .collect();
     let reference = Reference::new(model);
     let view = ArrayView2::from_shape((images, model.input_len()), &pixels).unwrap();
     let acts = reference.activations(view);
@@ -103,6 +139,22 @@ proptest! {
         let model = random_model(&mut rng, input_len, &widths, rule);
         check(&model, images, &mut rng);
     }
+
+    #[test]
+    fn random_u8_networks_match_reference(
+        seed in any::<u64>(),
+        input_len in 1usize..=2048,
+        widths in prop::collection::vec(1usize..=1100, 1..=4),
+        seed_rule in any::<bool>(),
+    ) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let rule = if seed_rule { DecisionRule::Seed } else { DecisionRule::Scores };
+        let work: usize = std::iter::once(input_len).chain(widths.iter().copied()).collect::<Vec<_>>()
+            .windows(2).map(|w| w[0] * w[1]).sum();
+        let images = (2_000_000 / work.max(1)).clamp(3, 70);
+        let model = random_u8_model(&mut rng, input_len, &widths, rule);
+        check(&model, images, &mut rng);
+    }
 }
 
 #[test]
@@ -112,8 +164,39 @@ fn mnist_shapes_match_reference() {
         for rule in [DecisionRule::Seed, DecisionRule::Scores] {
             let model = random_model(&mut rng, 784, &widths, rule);
             check(&model, 150, &mut rng);
+            let model = random_u8_model(&mut rng, 784, &widths, rule);
+            check(&model, 150, &mut rng);
         }
     }
+    // A one-layer u8 model: the pixel layer emits the scores.
+    let model = random_u8_model(&mut rng, 784, &[10], DecisionRule::Scores);
+    check(&model, 150, &mut rng);
+}
+
+#[test]
+fn u8_models_chain_and_number_their_layers() {
+    let mut rng = ChaCha8Rng::seed_from_u64(12);
+    let hidden =
+        PixelDense::hidden(random_bits(&mut rng, 5, 6), vec![Threshold::at_least(0); 5]).unwrap();
+    let output = PixelDense::output(random_bits(&mut rng, 3, 6), vec![0.0; 3]).unwrap();
+    let next = BinaryDense::output(random_bits(&mut rng, 2, 5), vec![0.0; 2]).unwrap();
+    let wrong = BinaryDense::output(random_bits(&mut rng, 2, 4), vec![0.0; 2]).unwrap();
+    let model = Model::with_pixel_layer(hidden.clone(), vec![next], DecisionRule::Scores).unwrap();
+    assert_eq!(model.shape(), vec![6, 5, 2]);
+    assert_eq!(model.layer_count(), 2);
+    assert_eq!(model.input_encoding(), bnn_core::InputEncoding::U8);
+    assert_eq!(model.weight_bits(), 5 * 6 + 2 * 5);
+    let err = Model::with_pixel_layer(hidden.clone(), vec![wrong], DecisionRule::Scores)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("layer 2 takes 4 inputs but receives 5"),
+        "{err}"
+    );
+    assert!(Model::with_pixel_layer(hidden, vec![], DecisionRule::Scores).is_err());
+    let one = Model::with_pixel_layer(output, vec![], DecisionRule::Scores).unwrap();
+    assert_eq!(one.num_classes(), 3);
+    assert_eq!(one.shape(), vec![6, 3]);
 }
 
 #[test]
@@ -143,6 +226,8 @@ fn tiny_shapes_match_reference() {
         for widths in [vec![1], vec![1, 1], vec![3, 1], vec![1, 4], vec![64, 2]] {
             for images in [1usize, 2, 3] {
                 let model = random_model(&mut rng, input_len, &widths, DecisionRule::Scores);
+                check(&model, images, &mut rng);
+                let model = random_u8_model(&mut rng, input_len, &widths, DecisionRule::Scores);
                 check(&model, images, &mut rng);
             }
         }

@@ -139,6 +139,11 @@ pub fn generate(
             (files, Sizes::C(sizes))
         }
         Format::Verilog => {
+            if model.pixel_layer().is_some() {
+                return Err(ExportError::Unsupported(
+                    "the Verilog export takes binary-input models only, and this model has u8 input (the C export supports it)".into(),
+                ));
+            }
             let vectors = match test_images {
                 Some(pixels) => Vectors::from_images(model, pixels)?,
                 None => Vectors::synthetic(model, vectors::SYNTHETIC_IMAGES)?,

@@ -6,7 +6,7 @@
 //! [`Threshold::popcount_limit`], so exported code and the engine cannot
 //! disagree on a neuron.
 
-use bnn_core::{DecisionRule, Model, Threshold, Transform};
+use bnn_core::{DecisionRule, Model, PixelDense, Threshold, Transform};
 
 use crate::error::{ExportError, Result};
 
@@ -111,6 +111,34 @@ impl PlanLayer {
     }
 }
 
+/// What a u8-input model's first layer does with `dot = Σ p·w`.
+#[derive(Clone, Debug, PartialEq)]
+pub enum PixelKind {
+    /// Neuron `j` fires iff `(dot >= cut[j]) != flip[j]`: `dot >= v` is
+    /// `cut = v`; the flipped `dot <= v` is `¬(dot >= v + 1)`. Cuts are
+    /// clamped to `±(255·n + 1)`, so they fit an `int32_t`.
+    Hidden(Vec<(i32, bool)>),
+    /// `score = (float)dot + bias`, exactly as the engine (a one-layer model).
+    Output(Vec<f32>),
+}
+
+/// A u8-input model's first layer: ±1 weight rows in the target's word
+/// size (bit 1 = +1) over the pixel values 0..=255.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PixelPlan {
+    pub inputs: usize,
+    pub outputs: usize,
+    pub words_per_row: usize,
+    pub weights: Vec<u64>,
+    pub kind: PixelKind,
+}
+
+impl PixelPlan {
+    pub fn is_hidden(&self) -> bool {
+        matches!(self.kind, PixelKind::Hidden(_))
+    }
+}
+
 /// A model in export form.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
@@ -118,7 +146,28 @@ pub struct Plan {
     pub input_len: usize,
     pub input_threshold: u8,
     pub rule: DecisionRule,
+    /// The u8 first layer of a u8-input model; `layers` follow it (none
+    /// when it emits the scores itself).
+    pub pixel: Option<PixelPlan>,
     pub layers: Vec<PlanLayer>,
+}
+
+/// Rows of ±1 bits, re-packed into the target's word size.
+fn repack(src: &bnn_core::BitMatrix, word: WordBits) -> (usize, Vec<u64>) {
+    let wpr = word.words_for(src.cols());
+    let mut weights = Vec::with_capacity(src.rows() * wpr);
+    for j in 0..src.rows() {
+        let row = src.row(j);
+        match word {
+            WordBits::W64 => weights.extend_from_slice(row),
+            WordBits::W32 => weights.extend(
+                row.iter()
+                    .flat_map(|&w| [w & 0xffff_ffff, w >> 32])
+                    .take(wpr),
+            ),
+        }
+    }
+    (wpr, weights)
 }
 
 /// Largest class count: the C function returns the class as an `int`, which
@@ -138,20 +187,7 @@ impl Plan {
             .iter()
             .map(|layer| {
                 let (n, m) = (layer.inputs(), layer.outputs());
-                let wpr = word.words_for(n);
-                let src = layer.weights();
-                let mut weights = Vec::with_capacity(m * wpr);
-                for j in 0..m {
-                    let row = src.row(j);
-                    match word {
-                        WordBits::W64 => weights.extend_from_slice(row),
-                        WordBits::W32 => weights.extend(
-                            row.iter()
-                                .flat_map(|&w| [w & 0xffff_ffff, w >> 32])
-                                .take(wpr),
-                        ),
-                    }
-                }
+                let (wpr, weights) = repack(&layer.weights(), word);
                 let kind = match layer.transform() {
                     Transform::Sign(t) => {
                         Kind::Hidden(t.iter().map(|&t| Limit::from_threshold(t, n)).collect())
@@ -167,47 +203,86 @@ impl Plan {
                 }
             })
             .collect();
+        let pixel = model.pixel_layer().map(|layer| {
+            let (wpr, weights) = repack(&layer.weights(), word);
+            // At most 255·8,421,504 + 1 (`PixelDense::MAX_INPUTS`): an i32.
+            let bound = PixelDense::dot_bound(layer.inputs()) as i64 + 1;
+            let kind = match layer.transform() {
+                Transform::Sign(t) => PixelKind::Hidden(
+                    t.iter()
+                        .map(|t| {
+                            let cut = i64::from(t.value) + i64::from(t.flip);
+                            (cut.clamp(-bound, bound) as i32, t.flip)
+                        })
+                        .collect(),
+                ),
+                Transform::Scores(b) => PixelKind::Output(b.clone()),
+            };
+            PixelPlan {
+                inputs: layer.inputs(),
+                outputs: layer.outputs(),
+                words_per_row: wpr,
+                weights,
+                kind,
+            }
+        });
         Ok(Plan {
             word,
             input_len: model.input_len(),
             input_threshold: model.input_threshold(),
             rule: model.rule(),
+            pixel,
             layers,
         })
     }
 
+    /// The last binary layer. A one-layer u8 model has none: its pixel
+    /// layer emits the scores.
     pub fn output(&self) -> &PlanLayer {
         &self.layers[self.layers.len() - 1]
     }
 
+    /// The binary hidden layers.
     pub fn hidden(&self) -> &[PlanLayer] {
-        &self.layers[..self.layers.len() - 1]
+        &self.layers[..self.layers.len().saturating_sub(1)]
     }
 
     pub fn num_classes(&self) -> usize {
-        self.output().outputs
+        match (self.layers.last(), &self.pixel) {
+            (Some(last), _) => last.outputs,
+            (None, Some(first)) => first.outputs,
+            (None, None) => unreachable!("a plan has at least one layer"),
+        }
     }
 
     /// Widths, input first.
     pub fn shape(&self) -> Vec<usize> {
         std::iter::once(self.input_len)
+            .chain(self.pixel.iter().map(|l| l.outputs))
             .chain(self.layers.iter().map(|l| l.outputs))
             .collect()
     }
 
-    /// Widest activation vector in words: the input or any hidden output.
+    /// Widest activation vector in words: the packed input (binary input)
+    /// or any hidden output, the pixel layer's included.
     pub fn max_activation_words(&self) -> usize {
+        let input = match &self.pixel {
+            None => self.word.words_for(self.input_len),
+            Some(p) if p.is_hidden() => self.word.words_for(p.outputs),
+            Some(_) => 0,
+        };
         self.hidden()
             .iter()
             .map(|l| self.word.words_for(l.outputs))
-            .chain([self.word.words_for(self.input_len)])
+            .chain([input])
             .max()
             .unwrap_or(0)
     }
 
     /// Total weight words over all layers.
     pub fn weight_words(&self) -> usize {
-        self.layers.iter().map(|l| l.weights.len()).sum()
+        self.pixel.as_ref().map_or(0, |l| l.weights.len())
+            + self.layers.iter().map(|l| l.weights.len()).sum::<usize>()
     }
 
     /// Widest layer input: bounds every popcount.

@@ -112,3 +112,31 @@ fn test_images_of_the_wrong_size_are_refused() {
     );
     assert!(!dir.exists());
 }
+
+/// The Verilog export takes binary-input models only: a u8-input model is
+/// refused with one line saying so, and nothing is written.
+#[test]
+fn verilog_refuses_u8_models() {
+    let model = bnn_testkit::models::random_u8_model(
+        &mut bnn_testkit::models::rng(5),
+        &[20, 9, 3],
+        DecisionRule::Scores,
+        300,
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rtl");
+    let err = bnn_export::export(&model, "", &options(Format::Verilog, "net"), None, &dir)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("Verilog export takes binary-input models only")
+            && err.contains("u8 input")
+            && !err.contains('\n'),
+        "{err}"
+    );
+    assert!(!dir.exists(), "nothing is written");
+    assert!(listing(tmp.path()).is_empty());
+    // The C export of the same model works.
+    bnn_export::export(&model, "", &options(Format::C, "net"), None, &dir).unwrap();
+    assert_eq!(listing(&dir), ["manifest.txt", "net.c", "net.h"]);
+}

@@ -102,7 +102,7 @@ fn const_bytes_in_object(dir: &Path, name: &str) -> usize {
         &[STRICT, &["-O0", "-c", &format!("{name}.c"), "-o", "net.o"]].concat(),
     );
     let (listing, _) = run(dir, "nm", &["-S", "--defined-only", "net.o"]);
-    let tables = ["_w", "_limit", "_flip", "_bias"].map(|t| format!("{name}{t}"));
+    let tables = ["_w", "_limit", "_cut", "_flip", "_bias"].map(|t| format!("{name}{t}"));
     listing
         .lines()
         .filter_map(|line| {
@@ -236,6 +236,81 @@ fn random_networks_match_engine() {
         );
         build(&dir, "net", c.extra);
         let pixels = random_pixels(&mut rng(100 + i as u64), 300, c.input_len);
+        let engine = engine_checked(&model, &pixels);
+        check_against_engine(&dir, &model, &pixels, &engine);
+    }
+}
+
+/// u8-input models: the first layer's integer dot products over the pixel
+/// values, exact on all 10,000 MNIST test images with both word sizes, and
+/// on random shapes (one-layer, deep, widths off the word size, the portable
+/// popcount) with dense random pixels.
+#[test]
+fn u8_models_match_engine() {
+    bnn_testkit::need!(CC, NM, MNIST);
+    use bnn_testkit::models::{random_u8_model, rng};
+    let images = bnn_testkit::paths::mnist_test_images();
+    // MNIST digits' dots spread over a few thousand.
+    let model = random_u8_model(&mut rng(21), &[784, 64, 10], DecisionRule::Scores, 3000);
+    let engine = engine_checked(&model, &images.pixels);
+    for word in [WordBits::W64, WordBits::W32] {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("u8");
+        let sizes = export_c(&model, "u8net", word, &dir);
+        // 64 rows of 784 bits and 10 of 64, 64 int32 cuts, flip bits, biases.
+        let words = match word {
+            WordBits::W64 => 64 * 13 + 10,
+            WordBits::W32 => 64 * 25 + 10 * 2,
+        };
+        assert_eq!(sizes.weights, words * word.bytes());
+        assert_eq!(sizes.limits, 64 * 4);
+        assert_eq!(const_bytes_in_object(&dir, "u8net"), sizes.total());
+        let header = std::fs::read_to_string(dir.join("u8net.h")).unwrap();
+        assert!(header.contains("#define U8NET_INPUT_U8 1"), "{header}");
+        assert!(!header.contains("INPUT_THRESHOLD"), "{header}");
+        build(&dir, "u8net", &[]);
+        check_against_engine(&dir, &model, &images.pixels, &engine);
+    }
+    /// Inputs, widths, rule, word size, extra compiler flags.
+    type U8Case = (
+        usize,
+        &'static [usize],
+        DecisionRule,
+        WordBits,
+        &'static [&'static str],
+    );
+    let cases: [U8Case; 4] = [
+        (784, &[10], DecisionRule::Seed, WordBits::W64, &[]),
+        (9, &[3], DecisionRule::Scores, WordBits::W32, &[]),
+        (
+            100,
+            &[65, 33, 3],
+            DecisionRule::Seed,
+            WordBits::W32,
+            &["-DNET_PORTABLE_POPCOUNT"],
+        ),
+        (
+            130,
+            &[129, 7],
+            DecisionRule::Scores,
+            WordBits::W64,
+            &["-O0"],
+        ),
+    ];
+    for (i, (n, widths, rule, word, extra)) in cases.into_iter().enumerate() {
+        let shape = [&[n][..], widths].concat();
+        let spread = bnn_testkit::models::u8_spread(n);
+        let model = random_u8_model(&mut rng(30 + i as u64), &shape, rule, spread);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("net");
+        let sizes = export_c(&model, "net", word, &dir);
+        assert_eq!(
+            const_bytes_in_object(&dir, "net"),
+            sizes.total(),
+            "case {i}"
+        );
+        build(&dir, "net", extra);
+        let pixels = random_pixels(&mut rng(200 + i as u64), 300, n);
         let engine = engine_checked(&model, &pixels);
         check_against_engine(&dir, &model, &pixels, &engine);
     }

@@ -33,6 +33,7 @@ pub const MAX_FILE: u64 = 1 << 32;
 
 const INPUT_NORMALIZE: u8 = 0;
 const INPUT_BINARIZE: u8 = 1;
+const INPUT_PIXEL: u8 = 2;
 const HIDDEN_RELU: u8 = 0;
 const HIDDEN_SIGN: u8 = 1;
 /// Same codes as the `.bnn` file.
@@ -54,6 +55,7 @@ pub fn to_bytes(model: &Fp32Model) -> Vec<u8> {
     let (input, threshold) = match model.input() {
         InputTransform::Normalize => (INPUT_NORMALIZE, 0),
         InputTransform::Binarize { threshold } => (INPUT_BINARIZE, threshold),
+        InputTransform::Pixel => (INPUT_PIXEL, 0),
     };
     w.write_u8(input).unwrap();
     w.write_u8(threshold).unwrap();
@@ -170,6 +172,12 @@ fn layout(bytes: &[u8]) -> Result<Layout, Parse> {
             )))
         }
         (INPUT_BINARIZE, threshold) => InputTransform::Binarize { threshold },
+        (INPUT_PIXEL, 0) => InputTransform::Pixel,
+        (INPUT_PIXEL, t) => {
+            return Err(bad(format!(
+                "pixel-value input with a nonzero threshold byte {t}"
+            )))
+        }
         (other, _) => return Err(bad(format!("unknown input transform code {other}"))),
     };
     let hidden = match read_u8() {

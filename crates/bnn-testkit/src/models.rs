@@ -3,7 +3,7 @@
 //! the `i32` extremes, flipped comparisons, integer biases (so scores tie and
 //! hit exactly 0), and pixels at 0, 255 and around the input threshold.
 
-use bnn_core::{BinaryDense, BitMatrix, DecisionRule, Model, Threshold};
+use bnn_core::{BinaryDense, BitMatrix, DecisionRule, Model, PixelDense, Threshold};
 use bnn_fp32::{DenseF32, Fp32Model, Hidden, InputTransform};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -74,6 +74,56 @@ fn biases(rng: &mut ChaCha8Rng, count: usize) -> Vec<f32> {
             _ => rng.gen_range(-6.0f32..6.0),
         })
         .collect()
+}
+
+/// A u8-input model of `shape` (pixels, then each layer's width): a pixel
+/// layer whose thresholds mostly sit within `±spread` (the range its dots
+/// cover on the images it is meant for), some flipped, a few beyond any
+/// dot, then a binary model as [`random_model`] draws it. With one width the
+/// pixel layer emits the scores.
+pub fn random_u8_model(
+    rng: &mut ChaCha8Rng,
+    shape: &[usize],
+    rule: DecisionRule,
+    spread: i32,
+) -> Model {
+    assert!(shape.len() >= 2, "a model needs inputs and one layer");
+    let (inputs, outputs) = (shape[0], shape[1]);
+    let pm1: Vec<i8> = (0..inputs * outputs)
+        .map(|_| if rng.gen() { 1 } else { -1 })
+        .collect();
+    let weights = BitMatrix::from_pm1(outputs, inputs, &pm1).unwrap();
+    if shape.len() == 2 {
+        let bias = (0..outputs)
+            .map(|_| rng.gen_range(-500.0f32..500.0))
+            .collect();
+        let first = PixelDense::output(weights, bias).unwrap();
+        return Model::with_pixel_layer(first, vec![], rule).unwrap();
+    }
+    let bound = PixelDense::dot_bound(inputs) as i32;
+    let thresholds = (0..outputs)
+        .map(|_| {
+            let value = match rng.gen_range(0..20) {
+                0 => i32::MAX,
+                1 => i32::MIN,
+                2 => rng.gen_range(-bound - 3..=bound + 3),
+                _ => rng.gen_range(-spread..=spread),
+            };
+            Threshold {
+                value,
+                flip: rng.gen(),
+            }
+        })
+        .collect();
+    let first = PixelDense::hidden(weights, thresholds).unwrap();
+    let rest = random_model(rng, &shape[1..], rule, 128);
+    Model::with_pixel_layer(first, rest.layers().to_vec(), rule).unwrap()
+}
+
+/// The usual spread of `Σ p·w` over `inputs` random pixels and ±1 weights,
+/// about 147·√n: where thresholds of a random u8 model switch.
+pub fn u8_spread(inputs: usize) -> i32 {
+    150 * ((inputs as f64).sqrt().ceil() as i32 + 1)
 }
 
 /// `images × input_len` pixels, an eighth each at 0 and at 255.

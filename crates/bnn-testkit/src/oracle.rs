@@ -11,16 +11,28 @@ use bnn_fp32::{Fp32Model, Hidden, InputTransform};
 pub fn binary_scores(model: &Model, pixels: &[u8]) -> Vec<f32> {
     let n = model.input_len();
     assert_eq!(pixels.len() % n, 0, "whole images");
-    let layers: Vec<(Vec<i8>, &Transform, usize)> = model
-        .layers()
-        .iter()
-        .map(|l| (l.weights().to_pm1(), l.transform(), l.inputs()))
+    // A u8-input model's pixel layer comes first and sees the pixel values.
+    let pixel = model
+        .pixel_layer()
+        .map(|l| (l.weights().to_pm1(), l.transform(), l.inputs()));
+    let layers: Vec<(Vec<i8>, &Transform, usize)> = pixel
+        .into_iter()
+        .chain(
+            model
+                .layers()
+                .iter()
+                .map(|l| (l.weights().to_pm1(), l.transform(), l.inputs())),
+        )
         .collect();
     let mut out = Vec::new();
     for image in pixels.chunks_exact(n) {
         let mut x: Vec<i32> = image
             .iter()
-            .map(|&p| if p >= model.input_threshold() { 1 } else { -1 })
+            .map(|&p| match model.pixel_layer() {
+                Some(_) => i32::from(p),
+                None if p >= model.input_threshold() => 1,
+                None => -1,
+            })
             .collect();
         for (weights, transform, inputs) in &layers {
             let dots: Vec<i32> = weights
@@ -82,6 +94,7 @@ pub fn fp32_scores(model: &Fp32Model, pixels: &[u8]) -> (Vec<f64>, Vec<f64>) {
             .iter()
             .map(|&p| match model.input() {
                 InputTransform::Normalize => (2.0 * f64::from(p) - 255.0) / 255.0,
+                InputTransform::Pixel => f64::from(p),
                 InputTransform::Binarize { threshold } => {
                     if p >= threshold {
                         1.0

@@ -1,7 +1,7 @@
 //! The reference kernel: plain Rust over `u64::count_ones`, the same loop
 //! structure as the SIMD kernels so that tests compare like with like.
 
-use super::{FireArgs, LANES, TILE_BLOCKS};
+use super::{FireArgs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS};
 
 pub fn xor_popcount(a: &[u64], b: &[u64]) -> u32 {
     a.iter().zip(b).map(|(x, w)| (x ^ w).count_ones()).sum()
@@ -54,6 +54,40 @@ pub fn fire(a: &FireArgs<'_>, out: &mut [u64]) {
                 word |= u64::from(mask ^ a.flips[b]) << (8 * (b - tile));
             }
             out[r * a.out_wpr + tile / TILE_BLOCKS] = word;
+        }
+    }
+}
+
+/// One image's bits: neuron `j` fires iff `(dot >= cut) XOR flip`.
+pub fn pixel_fire(dots: &[i32], cuts: &[i32], flips: &[u16], out: &mut [u64]) {
+    out.fill(0);
+    for (b, (d, c)) in dots
+        .chunks_exact(PIXEL_LANES)
+        .zip(cuts.chunks_exact(PIXEL_LANES))
+        .enumerate()
+    {
+        let mut mask = 0u16;
+        for (l, (&d, &c)) in d.iter().zip(c).enumerate() {
+            mask |= u16::from(d >= c) << l;
+        }
+        out[b / 4] |= u64::from(mask ^ flips[b]) << (16 * (b % 4));
+    }
+}
+
+/// Adds `p·w` over the listed non-zero pixel groups to the sums of blocks
+/// `b0..`, one neuron at a time.
+pub fn pixel_add(groups: &[(u32, u32)], weights: &[i8], blocks: usize, b0: usize, acc: &mut [i32]) {
+    let line = blocks * PIXEL_LANES * PIXEL_GROUP;
+    let start = b0 * PIXEL_LANES * PIXEL_GROUP;
+    for &(four, g) in groups {
+        let p = four.to_le_bytes();
+        let w = &weights[g as usize * line + start..][..acc.len() * PIXEL_GROUP];
+        for (o, w) in acc.iter_mut().zip(w.chunks_exact(PIXEL_GROUP)) {
+            *o += p
+                .iter()
+                .zip(w)
+                .map(|(&p, &w)| i32::from(p) * i32::from(w))
+                .sum::<i32>();
         }
     }
 }

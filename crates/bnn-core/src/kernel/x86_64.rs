@@ -7,7 +7,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{FireArgs, LANES, TILE_BLOCKS};
+use super::{FireArgs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS};
 
 pub fn has_avx2() -> bool {
     is_x86_feature_detected!("avx2")
@@ -17,6 +17,10 @@ pub fn has_avx512() -> bool {
     is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512bw")
         && is_x86_feature_detected!("avx512vpopcntdq")
+}
+
+pub fn has_avx512_vnni() -> bool {
+    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni")
 }
 
 pub fn pack_pixels_avx512(pixels: &[u8], threshold: u8, out: &mut [u64]) {
@@ -403,4 +407,268 @@ unsafe fn fire_avx2_impl(a: &FireArgs<'_>, out: &mut [u64]) {
             out[r * a.out_wpr + tile / TILE_BLOCKS] = word;
         }
     }
+}
+
+// ----------------------------------------------------------- pixel layers
+
+/// Bytes of one pixel-layer line: 4 pixels' weights for one block.
+const PIXEL_LINE: usize = PIXEL_LANES * PIXEL_GROUP;
+
+pub fn pixel_fire_avx512(dots: &[i32], cuts: &[i32], flips: &[u16], out: &mut [u64]) {
+    // SAFETY: the caller checked avx512f and asserted dots.len() ==
+    // cuts.len() == flips.len()·16 and out.len()·4 >= flips.len().
+    unsafe { pixel_fire_avx512_impl(dots, cuts, flips, out) }
+}
+
+/// One compare per block of 16 neurons gives its 16 bits.
+#[target_feature(enable = "avx512f")]
+unsafe fn pixel_fire_avx512_impl(dots: &[i32], cuts: &[i32], flips: &[u16], out: &mut [u64]) {
+    out.fill(0);
+    for (b, &flip) in flips.iter().enumerate() {
+        // SAFETY: b < flips.len(), so the 16 values at b·16 are inside both.
+        let mask = unsafe {
+            let d = _mm512_loadu_si512(dots.as_ptr().add(b * PIXEL_LANES).cast());
+            let c = _mm512_loadu_si512(cuts.as_ptr().add(b * PIXEL_LANES).cast());
+            _mm512_cmpge_epi32_mask(d, c)
+        };
+        out[b / 4] |= u64::from(mask ^ flip) << (16 * (b % 4));
+    }
+}
+
+pub fn pixel_add_avx512(
+    groups: &[(u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    b0: usize,
+    acc: &mut [i32],
+) {
+    if has_avx512_vnni() {
+        // SAFETY: avx512f + avx512vnni checked just above; the caller asserted
+        // weights = total groups·blocks·64 bytes, every listed group index is
+        // below the total, b0 + acc.len()/16 <= blocks, and acc holds whole
+        // blocks of 16 sums.
+        unsafe { pixel_add_vnni_impl(groups, weights, blocks, b0, acc) }
+    } else {
+        // AVX-512 CPUs without VNNI (before Ice Lake) all have AVX2.
+        pixel_add_avx2(groups, weights, blocks, b0, acc)
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn pixel_add_vnni_impl(
+    groups: &[(u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    b0: usize,
+    acc: &mut [i32],
+) {
+    let nb = acc.len() / PIXEL_LANES;
+    let mut j = 0;
+    while j < nb {
+        // SAFETY: blocks j..j + N are < nb (the step is chosen so), so both
+        // the weight lines of blocks b0 + j.. and the sums at j·16.. are in
+        // bounds, given the caller's asserts.
+        unsafe {
+            let a = acc.as_mut_ptr().add(j * PIXEL_LANES);
+            j += match nb - j {
+                16.. => pixel_chunk_vnni::<16>(groups, weights, blocks, b0 + j, a),
+                8.. => pixel_chunk_vnni::<8>(groups, weights, blocks, b0 + j, a),
+                4.. => pixel_chunk_vnni::<4>(groups, weights, blocks, b0 + j, a),
+                _ => pixel_chunk_vnni::<1>(groups, weights, blocks, b0 + j, a),
+            };
+        }
+    }
+}
+
+/// Adds `N` blocks (16·N neurons) over every listed group to the sums at
+/// `acc`: the `N` accumulators stay in registers, and each group costs one
+/// broadcast and `N` `VPDPBUSD` (u8 pixels × i8 weights, 4 products summed
+/// per 32-bit lane).
+#[target_feature(enable = "avx512f,avx512vnni")]
+#[inline]
+unsafe fn pixel_chunk_vnni<const N: usize>(
+    groups: &[(u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    b: usize,
+    acc: *mut i32,
+) -> usize {
+    let mut sums = [_mm512_setzero_si512(); N];
+    for (j, v) in sums.iter_mut().enumerate() {
+        // SAFETY: the caller guarantees N blocks of 16 sums at `acc`.
+        *v = unsafe { _mm512_loadu_si512(acc.add(j * PIXEL_LANES).cast()) };
+    }
+    let line = blocks * PIXEL_LINE;
+    for &(four, g) in groups {
+        let x = _mm512_set1_epi32(four as i32);
+        // SAFETY: g < total groups and b + N <= blocks, so the N lines at
+        // g·line + (b + j)·64 lie inside `weights`.
+        unsafe {
+            let w = weights.as_ptr().add(g as usize * line + b * PIXEL_LINE);
+            for (j, v) in sums.iter_mut().enumerate() {
+                let wv = _mm512_loadu_si512(w.add(j * PIXEL_LINE).cast());
+                *v = _mm512_dpbusd_epi32(*v, x, wv);
+            }
+        }
+    }
+    for (j, v) in sums.into_iter().enumerate() {
+        // SAFETY: as for the loads above.
+        unsafe { _mm512_storeu_si512(acc.add(j * PIXEL_LANES).cast(), v) };
+    }
+    N
+}
+
+/// Two images at once: `pairs` holds (image A's 4 pixels, image B's 4
+/// pixels, group) for every group non-zero in either image, so each weight
+/// line is loaded once for both.
+pub fn pixel_add_pair_vnni(
+    pairs: &[(u32, u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    acc_a: &mut [i32],
+    acc_b: &mut [i32],
+) {
+    // SAFETY: the caller checked avx512f + avx512vnni and asserted the
+    // bounds of `pixel_add_avx512` for both sum slices (each blocks·16).
+    unsafe { pixel_add_pair_vnni_impl(pairs, weights, blocks, acc_a, acc_b) }
+}
+
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn pixel_add_pair_vnni_impl(
+    pairs: &[(u32, u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    acc_a: &mut [i32],
+    acc_b: &mut [i32],
+) {
+    let mut j = 0;
+    while j < blocks {
+        // SAFETY: blocks j..j + N are < blocks (the step is chosen so).
+        unsafe {
+            let (a, b) = (acc_a.as_mut_ptr(), acc_b.as_mut_ptr());
+            j += match blocks - j {
+                8.. => pixel_pair_vnni::<8>(pairs, weights, blocks, j, a, b),
+                4.. => pixel_pair_vnni::<4>(pairs, weights, blocks, j, a, b),
+                _ => pixel_pair_vnni::<1>(pairs, weights, blocks, j, a, b),
+            };
+        }
+    }
+}
+
+/// `N` blocks of two images: `2·N` accumulators, one weight load per line.
+#[target_feature(enable = "avx512f,avx512vnni")]
+#[inline]
+unsafe fn pixel_pair_vnni<const N: usize>(
+    pairs: &[(u32, u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    b: usize,
+    acc_a: *mut i32,
+    acc_b: *mut i32,
+) -> usize {
+    let mut sa = [_mm512_setzero_si512(); N];
+    let mut sb = [_mm512_setzero_si512(); N];
+    let line = blocks * PIXEL_LINE;
+    for &(fa, fb, g) in pairs {
+        let (xa, xb) = (_mm512_set1_epi32(fa as i32), _mm512_set1_epi32(fb as i32));
+        // SAFETY: g < total groups and b + N <= blocks: the lines are inside
+        // `weights`.
+        unsafe {
+            let w = weights.as_ptr().add(g as usize * line + b * PIXEL_LINE);
+            for j in 0..N {
+                let wv = _mm512_loadu_si512(w.add(j * PIXEL_LINE).cast());
+                sa[j] = _mm512_dpbusd_epi32(sa[j], xa, wv);
+                sb[j] = _mm512_dpbusd_epi32(sb[j], xb, wv);
+            }
+        }
+    }
+    for j in 0..N {
+        // SAFETY: b + j < blocks, and both sum slices hold blocks·16 values.
+        unsafe {
+            let o = (b + j) * PIXEL_LANES;
+            let va = _mm512_loadu_si512(acc_a.add(o).cast());
+            let vb = _mm512_loadu_si512(acc_b.add(o).cast());
+            _mm512_storeu_si512(acc_a.add(o).cast(), _mm512_add_epi32(va, sa[j]));
+            _mm512_storeu_si512(acc_b.add(o).cast(), _mm512_add_epi32(vb, sb[j]));
+        }
+    }
+    N
+}
+
+pub fn pixel_add_avx2(
+    groups: &[(u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    b0: usize,
+    acc: &mut [i32],
+) {
+    // SAFETY: the caller checked avx2 (AVX-512 CPUs have it too); bounds as
+    // in `pixel_add_avx512`.
+    unsafe { pixel_add_avx2_impl(groups, weights, blocks, b0, acc) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn pixel_add_avx2_impl(
+    groups: &[(u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    b0: usize,
+    acc: &mut [i32],
+) {
+    let nb = acc.len() / PIXEL_LANES;
+    let mut j = 0;
+    while j < nb {
+        // SAFETY: blocks j..j + N are < nb (the step is chosen so).
+        unsafe {
+            let a = acc.as_mut_ptr().add(j * PIXEL_LANES);
+            j += match nb - j {
+                4.. => pixel_chunk_avx2::<4>(groups, weights, blocks, b0 + j, a),
+                _ => pixel_chunk_avx2::<1>(groups, weights, blocks, b0 + j, a),
+            };
+        }
+    }
+}
+
+/// `N` blocks over every listed group with `VPMADDUBSW` (u8 × i8, pairs
+/// summed to i16: at most 2·255, no saturation) and `VPMADDWD` against
+/// ones (pairs summed to i32): 16 neurons per block in two halves.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn pixel_chunk_avx2<const N: usize>(
+    groups: &[(u32, u32)],
+    weights: &[i8],
+    blocks: usize,
+    b: usize,
+    acc: *mut i32,
+) -> usize {
+    let ones = _mm256_set1_epi16(1);
+    let mut sums = [[_mm256_setzero_si256(); 2]; N];
+    for (j, v) in sums.iter_mut().enumerate() {
+        for (h, half) in v.iter_mut().enumerate() {
+            // SAFETY: the caller guarantees N blocks of 16 sums at `acc`.
+            *half = unsafe { _mm256_loadu_si256(acc.add(j * PIXEL_LANES + h * 8).cast()) };
+        }
+    }
+    let line = blocks * PIXEL_LINE;
+    for &(four, g) in groups {
+        let x = _mm256_set1_epi32(four as i32);
+        // SAFETY: as in `pixel_chunk_vnni`: the N lines are inside `weights`.
+        unsafe {
+            let w = weights.as_ptr().add(g as usize * line + b * PIXEL_LINE);
+            for (j, v) in sums.iter_mut().enumerate() {
+                for (h, half) in v.iter_mut().enumerate() {
+                    let wv = _mm256_loadu_si256(w.add(j * PIXEL_LINE + h * 32).cast());
+                    let pairs = _mm256_maddubs_epi16(x, wv);
+                    *half = _mm256_add_epi32(*half, _mm256_madd_epi16(pairs, ones));
+                }
+            }
+        }
+    }
+    for (j, v) in sums.into_iter().enumerate() {
+        for (h, half) in v.into_iter().enumerate() {
+            // SAFETY: as for the loads above.
+            unsafe { _mm256_storeu_si256(acc.add(j * PIXEL_LANES + h * 8).cast(), half) };
+        }
+    }
+    N
 }

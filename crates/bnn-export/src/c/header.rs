@@ -27,7 +27,7 @@ pub fn header(plan: &Plan, names: &Names, sizes: &CSizes, provenance: &str) -> S
  *
  * int {predict}(const uint8_t pixels[{inputs}], float scores_out[{classes}]);
  *
- *   pixels      {inputs} bytes, one per input; a pixel is +1 when >= {threshold}.
+ *   pixels      {inputs} bytes, one per input; {pixel_meaning}.
  *   scores_out  receives the {classes} output scores, each (float)dot + bias with
  *               dot the integer +-1 dot product: bit for bit the engine's
  *               scores. May be a null pointer when only the class is needed.
@@ -48,7 +48,7 @@ extern \"C\" {{
 
 #define {upper}_INPUTS {inputs}
 #define {upper}_CLASSES {classes}
-#define {upper}_INPUT_THRESHOLD {threshold}
+{input_macro}
 #define {upper}_WORD_BITS {word}
 #define {upper}_CONST_BYTES {total}
 
@@ -66,7 +66,17 @@ int {predict}(const uint8_t pixels[{upper}_INPUTS], float scores_out[{upper}_CLA
         predict = n.predict,
         inputs = plan.input_len,
         classes = plan.num_classes(),
-        threshold = plan.input_threshold,
+        pixel_meaning = match plan.pixel {
+            Some(_) => "u8 input: the values 0..255 enter the first layer".to_string(),
+            None => format!("a pixel is +1 when >= {}", plan.input_threshold),
+        },
+        input_macro = match plan.pixel {
+            Some(_) => format!("#define {}_INPUT_U8 1", n.upper),
+            None => format!(
+                "#define {}_INPUT_THRESHOLD {}",
+                n.upper, plan.input_threshold
+            ),
+        },
         rule = rule,
         total = sizes.total(),
         word = plan.word.bits(),

@@ -10,9 +10,9 @@ mod header;
 mod source;
 
 pub use header::one_line;
-pub use source::flip_bytes;
+pub use source::{flip_bytes, pack_flips};
 
-use crate::plan::{Kind, Plan};
+use crate::plan::{Kind, PixelKind, Plan};
 use crate::File;
 
 /// Every name an export uses, derived from the `--name` prefix.
@@ -72,7 +72,20 @@ impl CSizes {
                 Kind::Output(bias) => sizes.biases += bias.len() * 4,
             }
         }
-        let buffers = if plan.hidden().is_empty() { 1 } else { 2 };
+        if let Some(first) = &plan.pixel {
+            match &first.kind {
+                PixelKind::Hidden(cuts) => {
+                    sizes.limits += cuts.len() * 4;
+                    sizes.flips += pack_flips(cuts.iter().map(|&(_, f)| f)).map_or(0, |b| b.len());
+                }
+                PixelKind::Output(bias) => sizes.biases += bias.len() * 4,
+            }
+        }
+        let buffers = match (plan.max_activation_words(), plan.hidden().is_empty()) {
+            (0, _) => 0,
+            (_, true) => 1,
+            (_, false) => 2,
+        };
         sizes.stack =
             buffers * plan.max_activation_words() * plan.word.bytes() + plan.num_classes() * 4;
         sizes

@@ -11,7 +11,7 @@ use bnn_core::DecisionRule;
 
 use super::Names;
 use crate::hexfloat::c_literal;
-use crate::plan::{Kind, Plan, WordBits};
+use crate::plan::{Kind, PixelKind, Plan, WordBits};
 
 pub fn source(plan: &Plan, names: &Names) -> String {
     let n = names;
@@ -31,11 +31,17 @@ pub fn source(plan: &Plan, names: &Names) -> String {
     let _ = writeln!(s, "typedef {word_type} {p}_word;");
     let _ = writeln!(s, "typedef {} {p}_limit;\n", limit_type(plan));
     popcount(&mut s, plan.word, n);
+    pixel_table(&mut s, plan, n);
     tables(&mut s, plan, n);
+    if let Some(first) = &plan.pixel {
+        pixel_fns(&mut s, wb, p, first.is_hidden());
+    }
     if !plan.hidden().is_empty() {
         hidden_fn(&mut s, wb, p);
     }
-    scores_fn(&mut s, p);
+    if !plan.layers.is_empty() {
+        scores_fn(&mut s, p);
+    }
     predict_fn(&mut s, plan, n);
     s
 }
@@ -87,11 +93,62 @@ static int32_t {p}_popcount({p}_word x)
     );
 }
 
+/// The number of the first binary layer: 2 after a pixel layer.
+fn first_binary(plan: &Plan) -> usize {
+    1 + usize::from(plan.pixel.is_some())
+}
+
+fn word_list(s: &mut String, word: WordBits, weights: &[u64]) {
+    let (per_line, digits, mac) = match word {
+        WordBits::W32 => (6, 8, "UINT32_C"),
+        WordBits::W64 => (4, 16, "UINT64_C"),
+    };
+    list(s, weights, per_line, |w| format!("{mac}(0x{w:0digits$x})"));
+}
+
+/// Layer 1 of a u8-input model: weight rows, then cuts and flip bits, or
+/// biases.
+fn pixel_table(s: &mut String, plan: &Plan, n: &Names) {
+    let Some(layer) = &plan.pixel else { return };
+    let p = &n.prefix;
+    let wb = plan.word.bits();
+    let _ = writeln!(
+        s,
+        "/* Layer 1: {} pixels (0..255) -> {} neurons, {} words per neuron (bit i of a row is bit i % {wb} of word i / {wb}; 1 = +1). */",
+        layer.inputs, layer.outputs, layer.words_per_row
+    );
+    let _ = writeln!(
+        s,
+        "static const {p}_word {p}_w1[{}] = {{",
+        layer.weights.len()
+    );
+    word_list(s, plan.word, &layer.weights);
+    match &layer.kind {
+        PixelKind::Hidden(cuts) => {
+            let _ = writeln!(
+                s,
+                "/* Neuron j fires iff (dot >= cut[j]) XOR flip bit j, dot = sum of +-pixel. */"
+            );
+            let _ = writeln!(s, "static const int32_t {p}_cut1[{}] = {{", cuts.len());
+            list(s, cuts, 8, |(c, _)| c.to_string());
+            if let Some(bytes) = pack_flips(cuts.iter().map(|&(_, f)| f)) {
+                let _ = writeln!(s, "static const uint8_t {p}_flip1[{}] = {{", bytes.len());
+                list(s, &bytes, 12, |b| format!("0x{b:02x}"));
+            }
+        }
+        PixelKind::Output(bias) => {
+            let _ = writeln!(s, "/* score[j] = (float)dot + bias[j]. */");
+            let _ = writeln!(s, "static const float {p}_bias1[{}] = {{", bias.len());
+            list(s, bias, 4, |&b| c_literal(b));
+        }
+    }
+}
+
 fn tables(s: &mut String, plan: &Plan, n: &Names) {
     let p = &n.prefix;
     let wb = plan.word.bits();
     for (i, layer) in plan.layers.iter().enumerate() {
-        let l = i + 1;
+        let l = i + first_binary(plan);
         let _ = writeln!(
             s,
             "/* Layer {l}: {} inputs -> {} neurons, {} words per neuron (bit i of a row is bit i % {wb} of word i / {wb}; 1 = +1). */",
@@ -102,13 +159,7 @@ fn tables(s: &mut String, plan: &Plan, n: &Names) {
             "static const {p}_word {p}_w{l}[{}] = {{",
             layer.weights.len()
         );
-        let (per_line, digits, mac) = match plan.word {
-            WordBits::W32 => (6, 8, "UINT32_C"),
-            WordBits::W64 => (4, 16, "UINT64_C"),
-        };
-        list(s, &layer.weights, per_line, |w| {
-            format!("{mac}(0x{w:0digits$x})")
-        });
+        word_list(s, plan.word, &layer.weights);
         match &layer.kind {
             Kind::Hidden(limits) => {
                 let _ = writeln!(
@@ -141,14 +192,79 @@ pub fn flip_bytes(kind: &Kind) -> Option<Vec<u8>> {
     let Kind::Hidden(limits) = kind else {
         return None;
     };
-    if !limits.iter().any(|l| l.flip) {
-        return None;
+    pack_flips(limits.iter().map(|l| l.flip))
+}
+
+/// Flip bits packed eight to a byte, or `None` when none is set.
+pub fn pack_flips(flips: impl ExactSizeIterator<Item = bool>) -> Option<Vec<u8>> {
+    let mut bytes = vec![0u8; flips.len().div_ceil(8)];
+    let mut any = false;
+    for (j, f) in flips.enumerate() {
+        bytes[j / 8] |= u8::from(f) << (j % 8);
+        any |= f;
     }
-    let mut bytes = vec![0u8; limits.len().div_ceil(8)];
-    for (j, l) in limits.iter().enumerate() {
-        bytes[j / 8] |= u8::from(l.flip) << (j % 8);
+    any.then_some(bytes)
+}
+
+/// The u8 first layer: `dot = Σ ±pixel`, then bits or scores.
+fn pixel_fns(s: &mut String, wb: usize, p: &str, hidden: bool) {
+    let _ = write!(
+        s,
+        "\
+/* The u8 first layer's integer dot product: +pixel where the weight bit is 1,
+   -pixel where it is 0. At most 255 * inputs in magnitude: an int32_t. */
+static int32_t {p}_pixel_dot(const uint8_t *px, const {p}_word *w, uint32_t inputs)
+{{
+    uint32_t i;
+    int32_t dot = 0;
+    for (i = 0; i < inputs; ++i) {{
+        int32_t v = (int32_t)px[i];
+        dot += ((w[i / {wb}u] >> (i % {wb}u)) & 1u) != 0 ? v : -v;
+    }}
+    return dot;
+}}
+
+"
+    );
+    if hidden {
+        let _ = write!(
+            s,
+            "\
+static void {p}_pixel_hidden(const uint8_t *px, const {p}_word *w, const int32_t *cut,
+    const uint8_t *flip, uint32_t outputs, uint32_t words, uint32_t inputs, {p}_word *y)
+{{
+    uint32_t j, k;
+    for (k = 0; k < (outputs + {wm1}u) / {wb}u; ++k) {{
+        y[k] = 0;
+    }}
+    for (j = 0; j < outputs; ++j, w += words) {{
+        uint32_t fire = (uint32_t)({p}_pixel_dot(px, w, inputs) >= cut[j]);
+        if (flip != 0) {{
+            fire ^= (uint32_t)(flip[j / 8u] >> (j % 8u)) & 1u;
+        }}
+        y[j / {wb}u] |= ({p}_word)fire << (j % {wb}u);
+    }}
+}}
+
+",
+            wm1 = wb - 1,
+        );
+    } else {
+        let _ = write!(
+            s,
+            "\
+static void {p}_pixel_scores(const uint8_t *px, const {p}_word *w, const float *bias,
+    uint32_t outputs, uint32_t words, uint32_t inputs, float *s)
+{{
+    uint32_t j;
+    for (j = 0; j < outputs; ++j, w += words) {{
+        s[j] = (float){p}_pixel_dot(px, w, inputs) + bias[j];
+    }}
+}}
+
+"
+        );
     }
-    Some(bytes)
 }
 
 fn list<T>(s: &mut String, items: &[T], per_line: usize, f: impl Fn(&T) -> String) {
@@ -226,7 +342,9 @@ fn predict_fn(s: &mut String, plan: &Plan, n: &Names) {
         "int {}(const uint8_t pixels[{u}_INPUTS], float scores_out[{u}_CLASSES])\n{{",
         n.predict
     );
-    let _ = writeln!(s, "    {p}_word a[{maxw}];");
+    if maxw > 0 {
+        let _ = writeln!(s, "    {p}_word a[{maxw}];");
+    }
     if !plan.hidden().is_empty() {
         let _ = writeln!(s, "    {p}_word b[{maxw}];");
     }
@@ -235,25 +353,51 @@ fn predict_fn(s: &mut String, plan: &Plan, n: &Names) {
         s,
         "    float *s = scores_out != 0 ? scores_out : local;\n    uint32_t i;\n    int best = 0;\n"
     );
-    let _ = writeln!(
-        s,
-        "    for (i = 0; i < {in_words}u; ++i) {{\n        a[i] = 0;\n    }}"
-    );
-    // A threshold of 0 would make the comparison always true, which
-    // -Wextra reports; every pixel is then +1.
-    let bit = if plan.input_threshold == 0 {
-        let _ = writeln!(s, "    (void)pixels;");
-        "1".to_string()
-    } else {
-        format!("(pixels[i] >= {}u)", plan.input_threshold)
-    };
-    let _ = writeln!(
-        s,
-        "    for (i = 0; i < {u}_INPUTS; ++i) {{\n        a[i / {wb}u] |= ({p}_word){bit} << (i % {wb}u);\n    }}"
-    );
+    match &plan.pixel {
+        Some(first) => {
+            let (words, inputs, m) = (first.words_per_row, first.inputs, first.outputs);
+            match &first.kind {
+                PixelKind::Hidden(cuts) => {
+                    let flip = if pack_flips(cuts.iter().map(|&(_, f)| f)).is_some() {
+                        format!("{p}_flip1")
+                    } else {
+                        "0".to_string()
+                    };
+                    let _ = writeln!(
+                        s,
+                        "    {p}_pixel_hidden(pixels, {p}_w1, {p}_cut1, {flip}, {m}u, {words}u, {inputs}u, a);"
+                    );
+                }
+                PixelKind::Output(_) => {
+                    let _ = writeln!(
+                        s,
+                        "    {p}_pixel_scores(pixels, {p}_w1, {p}_bias1, {m}u, {words}u, {inputs}u, s);"
+                    );
+                }
+            }
+        }
+        None => {
+            let _ = writeln!(
+                s,
+                "    for (i = 0; i < {in_words}u; ++i) {{\n        a[i] = 0;\n    }}"
+            );
+            // A threshold of 0 would make the comparison always true, which
+            // -Wextra reports; every pixel is then +1.
+            let bit = if plan.input_threshold == 0 {
+                let _ = writeln!(s, "    (void)pixels;");
+                "1".to_string()
+            } else {
+                format!("(pixels[i] >= {}u)", plan.input_threshold)
+            };
+            let _ = writeln!(
+                s,
+                "    for (i = 0; i < {u}_INPUTS; ++i) {{\n        a[i / {wb}u] |= ({p}_word){bit} << (i % {wb}u);\n    }}"
+            );
+        }
+    }
     let bufs = ["a", "b"];
     for (i, layer) in plan.layers.iter().enumerate() {
-        let l = i + 1;
+        let l = i + first_binary(plan);
         let (x, y) = (bufs[i % 2], bufs[(i + 1) % 2]);
         match &layer.kind {
             Kind::Hidden(_) => {
