@@ -265,6 +265,14 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
             let mut values = vec![0i32; m];
             if entry.width == 4 {
                 r.read_i32_into::<LE>(&mut values).expect("size checked");
+                // The writer picks the narrowest width; a wider one would
+                // not save back to the same bytes.
+                if values.iter().all(|&v| i16::try_from(v).is_ok()) {
+                    return Err(err(format!(
+                        "layer {}: thresholds stored 4 bytes wide all fit in 2",
+                        i + 1
+                    )));
+                }
             } else {
                 for v in &mut values {
                     *v = i32::from(r.read_i16::<LE>().expect("size checked"));
