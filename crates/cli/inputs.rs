@@ -109,6 +109,15 @@ fn decode_png(bytes: &[u8]) -> anyhow::Result<(usize, usize, Vec<u8>)> {
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info()?;
     let (w, h) = (reader.info().width as usize, reader.info().height as usize);
+    // The png crate panics expanding a palette of partial or extra entries.
+    if let Some(palette) = &reader.info().palette {
+        if palette.len() % 3 != 0 || palette.len() > 3 * 256 {
+            bail!(
+                "palette of {} bytes is not 1 to 256 RGB entries",
+                palette.len()
+            );
+        }
+    }
     // Refuse absurd sizes before allocating the frame.
     if w.saturating_mul(h) > 1 << 24 {
         bail!("{w}x{h} is far too large for an image classifier input");
