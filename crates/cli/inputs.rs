@@ -86,7 +86,7 @@ fn read_up_to(r: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
 pub fn read_image(path: &Path, pixels: usize) -> anyhow::Result<Vec<u8>> {
     let bytes = std::fs::read(path).with_context(|| format!("{}", path.display()))?;
     let (w, h, gray) = if bytes.starts_with(PNG_SIGNATURE) {
-        decode_png(&bytes).with_context(|| format!("{}: invalid PNG", path.display()))?
+        decode_png(&bytes, pixels).with_context(|| format!("{}: invalid PNG", path.display()))?
     } else {
         decode_pgm(&bytes).with_context(|| format!("{}: invalid PGM", path.display()))?
     };
@@ -104,7 +104,10 @@ pub fn read_image(path: &Path, pixels: usize) -> anyhow::Result<Vec<u8>> {
     Ok(gray)
 }
 
-fn decode_png(bytes: &[u8]) -> anyhow::Result<(usize, usize, Vec<u8>)> {
+/// Decodes only an image of `pixels` pixels: the frame buffer follows the
+/// header's claim, which a few bytes can make tens of megabytes. For any
+/// other size the pixels come back empty and the caller reports the size.
+fn decode_png(bytes: &[u8], pixels: usize) -> anyhow::Result<(usize, usize, Vec<u8>)> {
     let mut decoder = png::Decoder::new(BufReader::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder.read_info()?;
@@ -121,6 +124,9 @@ fn decode_png(bytes: &[u8]) -> anyhow::Result<(usize, usize, Vec<u8>)> {
     // Refuse absurd sizes before allocating the frame.
     if w.saturating_mul(h) > 1 << 24 {
         bail!("{w}x{h} is far too large for an image classifier input");
+    }
+    if w.saturating_mul(h) != pixels {
+        return Ok((w, h, Vec::new()));
     }
     let mut buf = vec![0u8; reader.output_buffer_size()];
     let frame = reader.next_frame(&mut buf)?;
