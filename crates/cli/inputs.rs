@@ -187,7 +187,7 @@ pub fn read_image(path: &Path, bytes: Option<Vec<u8>>, pixels: usize) -> anyhow:
         )?,
     };
     let (w, h, gray) = if bytes.starts_with(PNG_SIGNATURE) {
-        decode_png(&bytes).with_context(|| format!("{}: invalid PNG", path.display()))?
+        decode_png(&bytes, pixels).with_context(|| format!("{}: invalid PNG", path.display()))?
     } else {
         decode_pgm(&bytes).with_context(|| format!("{}: invalid PGM", path.display()))?
     };
@@ -223,16 +223,31 @@ fn png_message(error: &png::DecodingError) -> String {
     text.trim_end_matches('.').to_string()
 }
 
-fn decode_png(bytes: &[u8]) -> anyhow::Result<(usize, usize, Vec<u8>)> {
+/// Decodes only an image of `pixels` pixels: the frame buffer follows the
+/// header's claim, which a few bytes can make tens of megabytes. For any
+/// other size the pixels come back empty and the caller reports the size.
+fn decode_png(bytes: &[u8], pixels: usize) -> anyhow::Result<(usize, usize, Vec<u8>)> {
     let mut decoder = png::Decoder::new(BufReader::new(bytes));
     decoder.set_transformations(png::Transformations::EXPAND | png::Transformations::STRIP_16);
     let mut reader = decoder
         .read_info()
         .map_err(|e| anyhow::anyhow!(png_message(&e)))?;
     let (w, h) = (reader.info().width as usize, reader.info().height as usize);
+    // The png crate panics expanding a palette of partial or extra entries.
+    if let Some(palette) = &reader.info().palette {
+        if palette.len() % 3 != 0 || palette.len() > 3 * 256 {
+            bail!(
+                "palette of {} bytes is not 1 to 256 RGB entries",
+                palette.len()
+            );
+        }
+    }
     // Refuse absurd sizes before allocating the frame.
     if w.saturating_mul(h) > 1 << 24 {
         bail!("{w}x{h} is far too large for an image classifier input");
+    }
+    if w.saturating_mul(h) != pixels {
+        return Ok((w, h, Vec::new()));
     }
     let mut buf = vec![0u8; reader.output_buffer_size()];
     let frame = reader

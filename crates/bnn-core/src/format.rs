@@ -155,6 +155,14 @@ fn read_layer_body(
         let mut values = vec![0i32; m];
         if width == 4 {
             r.read_i32_into::<LE>(&mut values).expect("size checked");
+            // The writer picks the narrowest width; a wider one would not
+            // save back to the same bytes.
+            if values.iter().all(|&v| i16::try_from(v).is_ok()) {
+                return Err(format!(
+                    "layer {}: thresholds stored 4 bytes wide all fit in 2",
+                    i + 1
+                ));
+            }
         } else {
             for v in &mut values {
                 *v = i32::from(r.read_i16::<LE>().expect("size checked"));

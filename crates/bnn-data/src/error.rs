@@ -8,6 +8,17 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
+/// `text` with control characters escaped. Array names and headers come
+/// from the file itself and may hold line breaks; escaped, the message
+/// stays on one line.
+fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains(char::is_control) {
+        text.escape_debug().to_string().into()
+    } else {
+        text.into()
+    }
+}
+
 /// Everything that can go wrong while reading, fetching or checking data.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -122,7 +133,7 @@ pub enum DataError {
     },
 
     /// A `.npz` file is not a readable zip archive.
-    #[error("{}: bad .npz archive: {detail}", .path.display())]
+    #[error("{}: bad .npz archive: {}", .path.display(), one_line(.detail))]
     Npz {
         /// The `.npz` file.
         path: PathBuf,
@@ -131,7 +142,7 @@ pub enum DataError {
     },
 
     /// A required array is not in the `.npz` archive.
-    #[error("{}: array '{array}' is missing from the .npz archive", .path.display())]
+    #[error("{}: array '{}' is missing from the .npz archive", .path.display(), one_line(.array))]
     NpzMissingArray {
         /// The `.npz` file.
         path: PathBuf,
@@ -140,7 +151,7 @@ pub enum DataError {
     },
 
     /// An array in a `.npz` archive is malformed or holds unacceptable values.
-    #[error("{}: array '{array}': {detail}", .path.display())]
+    #[error("{}: array '{}': {}", .path.display(), one_line(.array), one_line(.detail))]
     NpzArray {
         /// The `.npz` file.
         path: PathBuf,

@@ -125,9 +125,15 @@ pub fn load(path: &Path) -> Result<TrainState> {
 }
 
 fn bad(path: &Path, problem: impl Into<String>) -> TrainError {
+    let mut problem = problem.into();
+    // A problem may quote the file's own bytes (a JSON parser's message);
+    // escaped, it stays on one line.
+    if problem.contains(char::is_control) {
+        problem = problem.escape_debug().to_string();
+    }
     TrainError::Checkpoint {
         path: path.to_path_buf(),
-        problem: problem.into(),
+        problem,
     }
 }
 
@@ -232,6 +238,9 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainState> {
         let name = take(&mut r, name_len).ok_or_else(|| bad(path, "truncated tensor name"))?;
         let name =
             String::from_utf8(name.to_vec()).map_err(|_| bad(path, "tensor name is not UTF-8"))?;
+        if name.chars().any(char::is_control) {
+            return Err(bad(path, "tensor name holds control characters"));
+        }
         let len = r.read_u64::<LE>().map_err(truncated)?;
         let remaining = (body.len() as u64).saturating_sub(MAGIC.len() as u64 + r.position());
         if len.checked_mul(4).is_none_or(|b| b > remaining) {
@@ -245,7 +254,17 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<TrainState> {
             .chunks_exact(4)
             .map(|c| f32::from_le_bytes(c.try_into().expect("four bytes")))
             .collect();
+        if tensors.contains_key(&name) {
+            return Err(bad(path, format!("tensor {name} appears twice")));
+        }
         tensors.insert(name, data);
+    }
+    let trailing = body.len() as u64 - MAGIC.len() as u64 - r.position();
+    if trailing > 0 {
+        return Err(bad(
+            path,
+            format!("{trailing} bytes of trailing data after the last tensor"),
+        ));
     }
     let config = meta.config;
     // The structure comes from the configuration; the values from the file.

@@ -42,7 +42,11 @@ fn parse_descr(descr: &str) -> Result<Dtype, String> {
     if bytes.len() < 3 {
         return Err(unsupported());
     }
-    let size: usize = descr[2..].parse().map_err(|_| unsupported())?;
+    // Bytes, not `str` slicing: the first two characters may be multi-byte.
+    let size: usize = std::str::from_utf8(&bytes[2..])
+        .ok()
+        .and_then(|digits| digits.parse().ok())
+        .ok_or_else(unsupported)?;
     let kind = bytes[1];
     let valid = matches!(
         (kind, size),

@@ -1,0 +1,32 @@
+//! The PNG and PGM images `bnn classify` reads, and its sniffing of what a
+//! file holds.
+//!
+//! The readers are the CLI's own (`crates/cli/inputs.rs`), compiled in here
+//! from their file, so what is fuzzed is exactly what the binary runs.
+#![no_main]
+
+use bnn_fuzz::budget::bounded;
+use bnn_fuzz::{checks, scratch_dir};
+use libfuzzer_sys::fuzz_target;
+
+#[allow(dead_code)]
+#[path = "../../crates/cli/inputs.rs"]
+mod inputs;
+
+/// An MNIST model's input.
+const PIXELS: usize = 28 * 28;
+
+fuzz_target!(|data: &[u8]| {
+    let path = scratch_dir().join("input.png");
+    std::fs::write(&path, data).expect("cannot write the fuzz scratch file");
+    let name = path.display().to_string();
+    bounded(data.len(), || {
+        match inputs::read_image(&path, PIXELS) {
+            Ok(gray) => assert_eq!(gray.len(), PIXELS),
+            Err(e) => checks::assert_one_line(&format!("{e:#}"), &name),
+        }
+        if let Err(e) = inputs::expand(std::slice::from_ref(&path)) {
+            checks::assert_one_line(&format!("{e:#}"), &name);
+        }
+    });
+});

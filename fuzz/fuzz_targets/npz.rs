@@ -1,0 +1,8 @@
+//! `.npz` archives as found on disk.
+#![no_main]
+
+use bnn_fuzz::budget::bounded;
+use bnn_fuzz::{checks, scratch_dir};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| bounded(data.len(), || checks::npz(data, scratch_dir())));

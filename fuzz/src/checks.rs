@@ -1,0 +1,255 @@
+//! What every parser must do with any input, whatever its bytes: return a
+//! value or a one-line error naming the file, never panic, and (for the
+//! formats this workspace writes) save a loaded value back to the very bytes
+//! it came from, so a file that loads is exactly one model.
+//!
+//! Each public function here is one fuzz target's whole check, taking the
+//! fuzzer's bytes as they are saved, so that the stable regression test runs
+//! a saved crash input exactly as the fuzzer ran it. Memory is bounded by the
+//! caller through [`crate::budget`].
+
+use std::io::{Cursor, Write};
+use std::path::{Path, PathBuf};
+
+use bnn_data::idx::{self, ImageStream};
+use bnn_data::npz::{self, NpzArchive};
+use flate2::write::GzEncoder;
+use flate2::{Compression, Crc};
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipWriter};
+
+/// The name the in-memory parsers are given for their input.
+pub const MODEL_NAME: &str = "fuzz-input";
+
+/// Images per chunk when streaming an IDX file: small and odd, so that
+/// chunks end at every position relative to the file's count.
+const CHUNK_IMAGES: usize = 7;
+
+/// Arrays read by name from one archive: enough to reach every entry of a
+/// small input without letting one input run for long.
+const MAX_ARRAYS: usize = 16;
+
+/// Fails unless `message` is one line that names `name`.
+pub fn assert_one_line(message: &str, name: &str) {
+    assert!(
+        !message.contains('\n') && !message.contains('\r'),
+        "error message spans several lines: {message:?}"
+    );
+    assert!(
+        message.contains(name),
+        "error message does not name the file {name}: {message:?}"
+    );
+}
+
+/// Where two encodings part, for the failure message.
+fn first_difference(read: &[u8], written: &[u8]) -> String {
+    let at = read
+        .iter()
+        .zip(written)
+        .position(|(a, b)| a != b)
+        .unwrap_or(read.len().min(written.len()));
+    format!(
+        "{} bytes read, {} written, first difference at offset {at}",
+        read.len(),
+        written.len()
+    )
+}
+
+/// `body` followed by its CRC-32, as the model files and checkpoints end.
+///
+/// Random bytes almost never carry a valid checksum, so without this the
+/// fuzzer would spend its time on the checksum test alone; the model targets
+/// check both the raw input and this repaired one.
+fn with_crc(body: &[u8]) -> Vec<u8> {
+    let mut crc = Crc::new();
+    crc.update(body);
+    let mut out = body.to_vec();
+    out.extend_from_slice(&crc.sum().to_le_bytes());
+    out
+}
+
+/// Writes `bytes` to `dir/name` for the parsers that read from a path.
+fn scratch(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("cannot write the fuzz scratch file");
+    path
+}
+
+/// `.bnn` models from `data`, as is and with a valid checksum appended.
+pub fn bnn_model(data: &[u8]) {
+    bnn_bytes(data);
+    bnn_bytes(&with_crc(data));
+}
+
+/// `.f32` models from `data`, as is and with a valid checksum appended.
+pub fn f32_model(data: &[u8]) {
+    f32_bytes(data);
+    f32_bytes(&with_crc(data));
+}
+
+/// Checkpoints from `data`, as is and with a valid checksum appended.
+pub fn checkpoint(data: &[u8]) {
+    checkpoint_bytes(data);
+    checkpoint_bytes(&with_crc(data));
+}
+
+/// `data` as an IDX file: raw, or gzip when it starts with the gzip magic.
+pub fn idx(data: &[u8], dir: &Path) {
+    idx_file(&scratch(dir, "input.idx", data));
+}
+
+/// `data` compressed into a valid gzip file and read as IDX, so mutations
+/// reach the IDX header and data through the decompressing path.
+pub fn idx_gzip(data: &[u8], dir: &Path) {
+    let mut gz = GzEncoder::new(Vec::new(), Compression::fast());
+    gz.write_all(data).expect("writing to memory");
+    let bytes = gz.finish().expect("writing to memory");
+    idx_file(&scratch(dir, "input.idx.gz", &bytes));
+}
+
+/// `data` as a `.npz` archive.
+pub fn npz(data: &[u8], dir: &Path) {
+    npz_file(&scratch(dir, "input.npz", data));
+}
+
+/// `data` as the array `fc1_w.npy`, stored uncompressed in a valid zip, so
+/// mutations reach the array parser rather than the zip's.
+pub fn npy(data: &[u8], dir: &Path) {
+    let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
+    let options = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
+    zip.start_file("fc1_w.npy", options)
+        .expect("writing to memory");
+    zip.write_all(data).expect("writing to memory");
+    let bytes = zip.finish().expect("writing to memory").into_inner();
+    npz_file(&scratch(dir, "input.npz", &bytes));
+}
+
+/// A `.bnn` model: loads and saves back to the same bytes, or fails in one line.
+fn bnn_bytes(bytes: &[u8]) {
+    match bnn_core::format::from_bytes(bytes, Path::new(MODEL_NAME)) {
+        Ok(file) => {
+            assert_eq!(file.file_bytes, bytes.len() as u64);
+            let again = bnn_core::format::to_bytes(&file.model, &file.description);
+            assert!(
+                again == bytes,
+                "a .bnn model that loads saves to other bytes: {}",
+                first_difference(bytes, &again)
+            );
+        }
+        Err(e) => assert_one_line(&e.to_string(), MODEL_NAME),
+    }
+}
+
+/// An `.f32` model: loads and saves back to the same bytes, or fails in one line.
+fn f32_bytes(bytes: &[u8]) {
+    match bnn_fp32::format::from_bytes(bytes, Path::new(MODEL_NAME)) {
+        Ok(model) => {
+            let again = bnn_fp32::format::to_bytes(&model);
+            assert_eq!(again.len(), bnn_fp32::format::encoded_len(&model));
+            assert!(
+                again == bytes,
+                "an .f32 model that loads saves to other bytes: {}",
+                first_difference(bytes, &again)
+            );
+        }
+        Err(e) => assert_one_line(&e.to_string(), MODEL_NAME),
+    }
+}
+
+/// A training checkpoint: loads and saves back to the same bytes, or fails
+/// in one line.
+fn checkpoint_bytes(bytes: &[u8]) {
+    match bnn_train::checkpoint::from_bytes(bytes, Path::new(MODEL_NAME)) {
+        Ok(state) => {
+            let again = bnn_train::checkpoint::to_bytes(&state);
+            assert!(
+                again == bytes,
+                "a checkpoint that loads saves to other bytes: {}",
+                first_difference(bytes, &again)
+            );
+        }
+        Err(e) => assert_one_line(&e.to_string(), MODEL_NAME),
+    }
+}
+
+/// An IDX file (raw or gzip) at `path`, read as images whole, as images in
+/// chunks and as labels. The whole read and the stream must agree: the same
+/// pixels, or both an error.
+fn idx_file(path: &Path) {
+    let name = path.display().to_string();
+    let whole = idx::read_images(path);
+    let streamed = stream_images(path);
+    match (&whole, &streamed) {
+        (Ok(images), Ok(pixels)) => {
+            assert_eq!(
+                images.pixels.len(),
+                images.count * images.rows * images.cols
+            );
+            assert!(
+                images.pixels == *pixels,
+                "streamed pixels differ from the whole read"
+            );
+        }
+        (Err(a), Err(b)) => {
+            assert_one_line(&a.to_string(), &name);
+            assert_one_line(&b.to_string(), &name);
+        }
+        (Ok(_), Err(e)) => panic!("the whole read succeeds but the stream fails: {e}"),
+        (Err(e), Ok(_)) => panic!("the stream succeeds but the whole read fails: {e}"),
+    }
+    match idx::read_labels(path) {
+        Ok(labels) => assert!(!labels.labels.is_empty()),
+        Err(e) => assert_one_line(&e.to_string(), &name),
+    }
+}
+
+fn stream_images(path: &Path) -> Result<Vec<u8>, bnn_data::DataError> {
+    let mut stream = ImageStream::open(path)?;
+    let mut pixels = Vec::new();
+    let mut chunk = Vec::new();
+    let mut seen = 0;
+    loop {
+        let n = stream.next_chunk(CHUNK_IMAGES, &mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        assert_eq!(chunk.len(), n * stream.image_len());
+        seen += n;
+        pixels.extend_from_slice(&chunk);
+    }
+    assert_eq!(seen, stream.count());
+    Ok(pixels)
+}
+
+/// A `.npz` archive at `path`: read as the seed's layers, and array by array.
+fn npz_file(path: &Path) {
+    let name = path.display().to_string();
+    match npz::read_seed_layers(path) {
+        Ok(layers) => {
+            assert!(!layers.is_empty());
+            for (i, layer) in layers.iter().enumerate() {
+                assert_eq!(layer.weights.len(), layer.rows * layer.cols);
+                assert_eq!(layer.bias.len(), layer.rows);
+                assert!(layer.weights.iter().all(|&w| w == 1 || w == -1));
+                assert!(layer.bias.iter().all(|b| b.is_finite()));
+                if i > 0 {
+                    assert_eq!(layer.cols, layers[i - 1].rows);
+                }
+            }
+        }
+        Err(e) => assert_one_line(&e.to_string(), &name),
+    }
+    let mut archive = match NpzArchive::open(path) {
+        Ok(archive) => archive,
+        Err(e) => return assert_one_line(&e.to_string(), &name),
+    };
+    for array in archive.names().into_iter().take(MAX_ARRAYS) {
+        match archive.read(&array) {
+            Ok(a) => {
+                assert_eq!(a.len(), a.shape.iter().product::<usize>());
+                assert_eq!(a.to_f64().len(), a.len());
+            }
+            Err(e) => assert_one_line(&e.to_string(), &name),
+        }
+    }
+}
