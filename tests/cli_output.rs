@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use bnn_testkit::files::listing;
 use common::{arg, bnn, idx_bytes, random_images, run, seed_model, seed_npz, Run};
 
 /// A copy of the seed model, so that no test can damage the committed one.
@@ -45,43 +46,15 @@ fn sparse_idx_in(dir: &Path, name: &str, n: u64) -> PathBuf {
     path
 }
 
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
-
 fn mode(path: &Path) -> u32 {
     fs::metadata(path).unwrap().permissions().mode() & 0o7777
 }
 
-/// A character device node of our own: `mknod -m MODE DIR/NAME c MAJOR MINOR`.
+/// A character device node of our own, open to every user (`mknod -m MODE`).
 fn mknod(dir: &Path, name: &str, major: u32, minor: u32, mode: &str) -> PathBuf {
-    let path = dir.join(name);
-    let status = Command::new("mknod")
-        .args(["-m", mode])
-        .arg(&path)
-        .args(["c", &major.to_string(), &minor.to_string()])
-        .status()
-        .expect("mknod (Debian package coreutils) is needed by this test");
-    assert!(
-        status.success(),
-        "mknod {} failed: this test makes its own device nodes and must run as root",
-        path.display()
-    );
-    path
-}
-
-fn mkfifo(dir: &Path, name: &str) -> PathBuf {
-    let path = dir.join(name);
-    let status = Command::new("mkfifo")
-        .arg(&path)
-        .status()
-        .expect("mkfifo (Debian package coreutils) is needed by this test");
-    assert!(status.success(), "mkfifo {} failed", path.display());
+    let path = bnn_testkit::special::char_device(dir, name, major, minor);
+    let mode = u32::from_str_radix(mode, 8).expect("an octal mode");
+    fs::set_permissions(&path, fs::Permissions::from_mode(mode)).unwrap();
     path
 }
 
@@ -118,7 +91,7 @@ fn devices_and_fifos_are_written_through_never_replaced() {
     classify(&model, &input, &full).fails(1, &[&arg(&full), "No space left on device"]);
     assert!(is_char_device(&full), "{} was replaced", full.display());
 
-    let fifo = mkfifo(dir, "fifo");
+    let fifo = bnn_testkit::special::fifo(dir, "fifo");
     let reader = {
         let fifo = fifo.clone();
         std::thread::spawn(move || fs::read_to_string(fifo).unwrap())

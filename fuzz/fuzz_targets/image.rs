@@ -21,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(&path, data).expect("cannot write the fuzz scratch file");
     let name = path.display().to_string();
     bounded(data.len(), || {
-        match inputs::read_image(&path, PIXELS) {
+        match inputs::read_image(&path, None, PIXELS) {
             Ok(gray) => assert_eq!(gray.len(), PIXELS),
             Err(e) => checks::assert_one_line(&format!("{e:#}"), &name),
         }

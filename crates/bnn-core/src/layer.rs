@@ -127,6 +127,29 @@ pub enum Transform {
     Scores(Vec<f32>),
 }
 
+impl Transform {
+    /// Refuses a transform that does not fit a layer of `outputs` neurons:
+    /// another count of thresholds or biases, or a bias that is not finite.
+    /// Every layer kind checks its transform here, so they refuse alike.
+    pub fn check(&self, outputs: usize) -> Result<()> {
+        let per_neuron = match self {
+            Transform::Sign(t) => t.len(),
+            Transform::Scores(b) => {
+                if let Some(i) = b.iter().position(|v| !v.is_finite()) {
+                    return Err(Error::InvalidModel(format!("bias {i} is {}", b[i])));
+                }
+                b.len()
+            }
+        };
+        if per_neuron != outputs {
+            return Err(Error::InvalidModel(format!(
+                "{per_neuron} thresholds or biases for {outputs} neurons"
+            )));
+        }
+        Ok(())
+    }
+}
+
 /// A dense layer of ±1 weights, stored in the kernels' interleaved layout
 /// (see [`crate::kernel`]).
 #[derive(Clone, Debug)]
@@ -170,20 +193,7 @@ impl BinaryDense {
                 "layer of {outputs} neurons over {inputs} inputs"
             )));
         }
-        let per_neuron = match &transform {
-            Transform::Sign(t) => t.len(),
-            Transform::Scores(b) => {
-                if let Some(i) = b.iter().position(|v| !v.is_finite()) {
-                    return Err(Error::InvalidModel(format!("bias {i} is {}", b[i])));
-                }
-                b.len()
-            }
-        };
-        if per_neuron != outputs {
-            return Err(Error::InvalidModel(format!(
-                "{per_neuron} thresholds or biases for {outputs} neurons"
-            )));
-        }
+        transform.check(outputs)?;
         let blocks = outputs.div_ceil(LANES);
         let wpr = weights.words_per_row();
         let mut interleaved = vec![0u64; blocks * wpr * LANES];

@@ -73,20 +73,7 @@ impl PixelDense {
                 Self::MAX_INPUTS
             )));
         }
-        let per_neuron = match &transform {
-            Transform::Sign(t) => t.len(),
-            Transform::Scores(b) => {
-                if let Some(i) = b.iter().position(|v| !v.is_finite()) {
-                    return Err(Error::InvalidModel(format!("bias {i} is {}", b[i])));
-                }
-                b.len()
-            }
-        };
-        if per_neuron != outputs {
-            return Err(Error::InvalidModel(format!(
-                "{per_neuron} thresholds or biases for {outputs} neurons"
-            )));
-        }
+        transform.check(outputs)?;
         let blocks = outputs.div_ceil(PIXEL_LANES);
         let groups = inputs.div_ceil(PIXEL_GROUP);
         let mut packed = vec![0i8; groups * blocks * PIXEL_LANES * PIXEL_GROUP];
