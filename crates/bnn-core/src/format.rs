@@ -366,22 +366,17 @@ fn layout(bytes: &[u8]) -> std::result::Result<Layout, Parse> {
     let input_len = r.read_u32::<LE>().expect("header length checked");
     let layer_count = r.read_u32::<LE>().expect("header length checked");
     let description_len = r.read_u32::<LE>().expect("header length checked");
-    check_counts(input_len, layer_count).map_err(bad)?;
-    if description_len > MAX_DESCRIPTION {
-        return Err(bad(format!(
-            "description length {description_len} exceeds {MAX_DESCRIPTION}"
-        )));
-    }
-    let table_end = HEADER_LEN + layer_count as usize * LAYER_ENTRY_LEN;
-    if bytes.len() < table_end {
-        let reason = format!("the layer table of {layer_count} layers ends at {table_end}");
-        return Err(Parse::short(bytes.len(), table_end as u64, reason));
-    }
+    let (table_end, mut expected) = table_bounds(
+        bytes,
+        (HEADER_LEN, LAYER_ENTRY_LEN),
+        input_len,
+        layer_count,
+        description_len,
+    )?;
 
     // The layer table, and from it the exact file size, before allocating.
     let mut entries = Vec::with_capacity(layer_count as usize);
     let mut t = Cursor::new(&bytes[HEADER_LEN..table_end]);
-    let mut expected = table_end as u64 + u64::from(description_len) + 4;
     let mut inputs = u64::from(input_len);
     for i in 0..layer_count {
         let outputs = t.read_u32::<LE>().expect("table length checked");
@@ -446,6 +441,31 @@ fn file_size(bytes: &[u8]) -> std::result::Result<u64, Parse> {
     } else {
         layout(bytes).map(|l| l.expected)
     }
+}
+
+/// Checks the counts a header gives and that the layer table after a header
+/// of `header_len` bytes, `entry_len` bytes an entry, is all there. Returns
+/// where the table ends and the file's size without its layer bodies
+/// (header, table, description, checksum). Shared by both versions.
+fn table_bounds(
+    bytes: &[u8],
+    (header_len, entry_len): (usize, usize),
+    input_len: u32,
+    layer_count: u32,
+    description_len: u32,
+) -> std::result::Result<(usize, u64), Parse> {
+    check_counts(input_len, layer_count).map_err(Parse::Bad)?;
+    if description_len > MAX_DESCRIPTION {
+        return Err(Parse::Bad(format!(
+            "description length {description_len} exceeds {MAX_DESCRIPTION}"
+        )));
+    }
+    let table_end = header_len + layer_count as usize * entry_len;
+    if bytes.len() < table_end {
+        let reason = format!("the layer table of {layer_count} layers ends at {table_end}");
+        return Err(Parse::short(bytes.len(), table_end as u64, reason));
+    }
+    Ok((table_end, table_end as u64 + u64::from(description_len) + 4))
 }
 
 /// Parses a model from bytes; `path` only names the source in errors.

@@ -10,9 +10,8 @@ use std::path::Path;
 use byteorder::{LittleEndian as LE, ReadBytesExt, WriteBytesExt};
 
 use super::{
-    check_counts, check_length_and_crc, format_error, layer_body_bytes, read_layer_body,
-    threshold_width, write_layer_body, ModelFile, Parse, MAGIC, MAX_DESCRIPTION, MAX_FILE,
-    MAX_WIDTH,
+    check_length_and_crc, format_error, layer_body_bytes, read_layer_body, table_bounds,
+    threshold_width, write_layer_body, ModelFile, Parse, MAGIC, MAX_FILE, MAX_WIDTH,
 };
 use crate::error::Result;
 use crate::input::{InputEncoding, InputShape};
@@ -171,22 +170,17 @@ pub(super) fn layout(bytes: &[u8]) -> std::result::Result<Layout, Parse> {
     }
     let layer_count = r.read_u32::<LE>().expect("header length checked");
     let description_len = r.read_u32::<LE>().expect("header length checked");
-    check_counts(input_len, layer_count).map_err(err)?;
-    if description_len > MAX_DESCRIPTION {
-        return Err(err(format!(
-            "description length {description_len} exceeds {MAX_DESCRIPTION}"
-        )));
-    }
-    let table_end = HEADER_LEN + layer_count as usize * LAYER_ENTRY_LEN;
-    if bytes.len() < table_end {
-        let reason = format!("the layer table of {layer_count} layers ends at {table_end}");
-        return Err(Parse::short(bytes.len(), table_end as u64, reason));
-    }
+    let (table_end, mut expected) = table_bounds(
+        bytes,
+        (HEADER_LEN, LAYER_ENTRY_LEN),
+        input_len,
+        layer_count,
+        description_len,
+    )?;
 
     // The layer table, and from it the exact file size, before allocating.
     let mut entries = Vec::with_capacity(layer_count as usize);
     let mut t = Cursor::new(&bytes[HEADER_LEN..table_end]);
-    let mut expected = table_end as u64 + u64::from(description_len) + 4;
     let mut inputs = u64::from(input_len);
     for i in 0..layer_count {
         let n = i + 1;
