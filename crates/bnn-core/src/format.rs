@@ -2,6 +2,11 @@
 //! header, a layer table, packed weight words and per-neuron thresholds or
 //! biases, closed by a CRC-32 of everything before it.
 //!
+//! Version 1 holds binary-input MLPs; version 2 ([`v2`]) adds the input
+//! encoding, the input shape and a layer table by kind. A model is saved in
+//! the oldest version that expresses it, so every version-1 file loads and
+//! saves back byte for byte.
+//!
 //! Loading never trusts the header: the size it implies is computed with
 //! checked arithmetic and compared with the real file length before any
 //! buffer is allocated from it, so a corrupt header is an error, not a
@@ -12,7 +17,7 @@ use std::path::Path;
 
 use byteorder::{LittleEndian as LE, ReadBytesExt, WriteBytesExt};
 
-use crate::bits::{from_stream, to_stream, words_for};
+use crate::bits::{from_stream, to_stream, words_for, BitMatrix};
 use crate::error::{Error, Result};
 use crate::layer::{BinaryDense, Threshold, Transform};
 use crate::model::{DecisionRule, Model};
@@ -20,8 +25,11 @@ use crate::model::{DecisionRule, Model};
 /// The first eight bytes (PNG-style: a non-ASCII byte, the name, and line
 /// ending bytes that reveal text-mode corruption).
 pub const MAGIC: [u8; 8] = *b"\x89BNN\r\n\x1a\n";
-/// The one version this build reads and writes.
+/// The version of binary-input MLPs with a flat input, written for every
+/// model it can express.
 pub const VERSION: u16 = 1;
+/// The newest version this build reads and writes.
+pub const LATEST_VERSION: u16 = v2::VERSION;
 /// Fixed header bytes before the layer table.
 pub const HEADER_LEN: usize = 24;
 /// Bytes per layer-table entry.
@@ -38,6 +46,8 @@ pub const MAX_FILE: u64 = 1 << 32;
 const KIND_SIGN: u8 = 0;
 const KIND_SCORES: u8 = 1;
 
+pub mod v2;
+
 /// A model as loaded from disk, with what the file said about itself.
 #[derive(Clone, Debug)]
 pub struct ModelFile {
@@ -48,8 +58,11 @@ pub struct ModelFile {
     pub file_bytes: u64,
 }
 
-/// Serialises a model.
+/// Serialises a model, in version 1 when it can express the model.
 pub fn to_bytes(model: &Model, description: &str) -> Vec<u8> {
+    if v2::needed(model) {
+        return v2::to_bytes(model, description);
+    }
     let mut out = Vec::new();
     out.extend_from_slice(&MAGIC);
     // Writes into a Vec cannot fail.
@@ -74,35 +87,102 @@ pub fn to_bytes(model: &Model, description: &str) -> Vec<u8> {
     }
     w.extend_from_slice(description.as_bytes());
     for layer in model.layers() {
-        for word in to_stream(&layer.weights()) {
-            w.write_u64::<LE>(word).unwrap();
-        }
-        match layer.transform() {
-            Transform::Sign(thresholds) => {
-                let wide = threshold_width(thresholds) == 4;
-                for t in thresholds {
-                    if wide {
-                        w.write_i32::<LE>(t.value).unwrap();
-                    } else {
-                        w.write_i16::<LE>(t.value as i16).unwrap();
-                    }
-                }
-                let mut flips = vec![0u8; thresholds.len().div_ceil(8)];
-                for (j, t) in thresholds.iter().enumerate() {
-                    flips[j / 8] |= u8::from(t.flip) << (j % 8);
-                }
-                w.extend_from_slice(&flips);
-            }
-            Transform::Scores(bias) => {
-                for &b in bias {
-                    w.write_f32::<LE>(b).unwrap();
-                }
-            }
-        }
+        write_layer_body(w, &layer.weights(), layer.transform());
     }
     let crc = crc32fast::hash(&out);
     out.write_u32::<LE>(crc).unwrap();
     out
+}
+
+/// One dense layer's body: the weight bit stream, then thresholds and flip
+/// bits, or biases. The same in every version.
+fn write_layer_body(w: &mut Vec<u8>, weights: &BitMatrix, transform: &Transform) {
+    for word in to_stream(weights) {
+        w.write_u64::<LE>(word).unwrap();
+    }
+    match transform {
+        Transform::Sign(thresholds) => {
+            let wide = threshold_width(thresholds) == 4;
+            for t in thresholds {
+                if wide {
+                    w.write_i32::<LE>(t.value).unwrap();
+                } else {
+                    w.write_i16::<LE>(t.value as i16).unwrap();
+                }
+            }
+            let mut flips = vec![0u8; thresholds.len().div_ceil(8)];
+            for (j, t) in thresholds.iter().enumerate() {
+                flips[j / 8] |= u8::from(t.flip) << (j % 8);
+            }
+            w.extend_from_slice(&flips);
+        }
+        Transform::Scores(bias) => {
+            for &b in bias {
+                w.write_f32::<LE>(b).unwrap();
+            }
+        }
+    }
+}
+
+/// Bytes of a dense layer's body: `m` neurons over `n` inputs, emitting
+/// scores or bits with `width`-byte thresholds. Both factors of `m·n` are at
+/// most 2^24, so nothing here can overflow.
+fn layer_body_bytes(m: u64, n: u64, scores: bool, width: u8) -> u64 {
+    let weight_bytes = 8 * (m * n).div_ceil(64);
+    let rest = if scores {
+        4 * m
+    } else {
+        u64::from(width) * m + m.div_ceil(8)
+    };
+    weight_bytes + rest
+}
+
+/// Reads a dense layer's body (see [`write_layer_body`]); the caller has
+/// checked that the bytes are there. `i` numbers the layer in errors.
+fn read_layer_body(
+    r: &mut Cursor<&[u8]>,
+    m: usize,
+    inputs: usize,
+    scores: bool,
+    width: u8,
+    i: usize,
+) -> std::result::Result<(BitMatrix, Transform), String> {
+    let mut stream = vec![0u64; words_for(m * inputs)];
+    r.read_u64_into::<LE>(&mut stream).expect("size checked");
+    let weights = from_stream(m, inputs, &stream).map_err(|e| format!("layer {}: {e}", i + 1))?;
+    let transform = if !scores {
+        let mut values = vec![0i32; m];
+        if width == 4 {
+            r.read_i32_into::<LE>(&mut values).expect("size checked");
+        } else {
+            for v in &mut values {
+                *v = i32::from(r.read_i16::<LE>().expect("size checked"));
+            }
+        }
+        let mut flips = vec![0u8; m.div_ceil(8)];
+        r.read_exact(&mut flips).expect("size checked");
+        if !m.is_multiple_of(8) && flips[m / 8] >> (m % 8) != 0 {
+            return Err(format!(
+                "layer {}: flip bits set beyond the last neuron",
+                i + 1
+            ));
+        }
+        Transform::Sign(
+            values
+                .into_iter()
+                .enumerate()
+                .map(|(j, value)| Threshold {
+                    value,
+                    flip: flips[j / 8] >> (j % 8) & 1 == 1,
+                })
+                .collect(),
+        )
+    } else {
+        let mut bias = vec![0f32; m];
+        r.read_f32_into::<LE>(&mut bias).expect("size checked");
+        Transform::Scores(bias)
+    };
+    Ok((weights, transform))
 }
 
 /// Bytes per stored threshold: 2 when every value fits an `i16` (always for
@@ -118,11 +198,6 @@ fn threshold_width(thresholds: &[Threshold]) -> u8 {
 /// Writes a model atomically: an existing file is replaced whole or not at
 /// all.
 pub fn save(model: &Model, description: &str, path: &Path) -> Result<()> {
-    if model.pixel_layer().is_some() {
-        return Err(Error::InvalidModel(
-            "u8-input models need format version 2, which this build cannot write yet".into(),
-        ));
-    }
     if description.len() > MAX_DESCRIPTION as usize {
         return Err(Error::InvalidModel(format!(
             "description of {} bytes exceeds {MAX_DESCRIPTION}",
@@ -175,9 +250,12 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
     }
     let mut r = Cursor::new(&bytes[MAGIC.len()..HEADER_LEN]);
     let version = r.read_u16::<LE>().expect("header length checked");
+    if version == v2::VERSION {
+        return v2::from_bytes(bytes, path);
+    }
     if version != VERSION {
         return Err(err(format!(
-            "unsupported format version {version} (this build reads {VERSION})"
+            "unsupported format version {version} (this build reads {VERSION} and {LATEST_VERSION})"
         )));
     }
     let rule = match r.read_u8().expect("header length checked") {
@@ -232,15 +310,8 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
             )));
         }
         let m = u64::from(outputs);
-        // Both factors are at most 2^24, so the product cannot overflow.
-        let weight_bytes = 8 * (m * inputs).div_ceil(64);
-        let rest = if last {
-            4 * m
-        } else {
-            u64::from(width) * m + m.div_ceil(8)
-        };
         expected = expected
-            .checked_add(weight_bytes + rest)
+            .checked_add(layer_body_bytes(m, inputs, last, width))
             .filter(|&e| e <= MAX_FILE)
             .ok_or_else(|| err("layer sizes overflow the largest accepted file".into()))?;
         entries.push(LayerEntry {
@@ -262,42 +333,9 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
     let mut inputs = input_len as usize;
     for (i, entry) in entries.iter().enumerate() {
         let m = entry.outputs;
-        let mut stream = vec![0u64; words_for(m * inputs)];
-        r.read_u64_into::<LE>(&mut stream).expect("size checked");
-        let weights =
-            from_stream(m, inputs, &stream).map_err(|e| err(format!("layer {}: {e}", i + 1)))?;
-        let transform = if entry.kind == KIND_SIGN {
-            let mut values = vec![0i32; m];
-            if entry.width == 4 {
-                r.read_i32_into::<LE>(&mut values).expect("size checked");
-            } else {
-                for v in &mut values {
-                    *v = i32::from(r.read_i16::<LE>().expect("size checked"));
-                }
-            }
-            let mut flips = vec![0u8; m.div_ceil(8)];
-            r.read_exact(&mut flips).expect("size checked");
-            if m % 8 != 0 && flips[m / 8] >> (m % 8) != 0 {
-                return Err(err(format!(
-                    "layer {}: flip bits set beyond the last neuron",
-                    i + 1
-                )));
-            }
-            Transform::Sign(
-                values
-                    .into_iter()
-                    .enumerate()
-                    .map(|(j, value)| Threshold {
-                        value,
-                        flip: flips[j / 8] >> (j % 8) & 1 == 1,
-                    })
-                    .collect(),
-            )
-        } else {
-            let mut bias = vec![0f32; entry.outputs];
-            r.read_f32_into::<LE>(&mut bias).expect("size checked");
-            Transform::Scores(bias)
-        };
+        let (weights, transform) =
+            read_layer_body(&mut r, m, inputs, entry.kind == KIND_SCORES, entry.width, i)
+                .map_err(err)?;
         layers.push(
             BinaryDense::new(weights, transform)
                 .map_err(|e| err(format!("layer {}: {e}", i + 1)))?,

@@ -50,6 +50,15 @@ impl InputShape {
         }
     }
 
+    /// A plain vector of `n` inputs: `1×1×n`.
+    pub const fn flat(n: u32) -> Self {
+        InputShape::new(1, 1, n)
+    }
+
+    pub fn is_flat(self) -> bool {
+        self.height == 1 && self.width == 1
+    }
+
     /// The number of inputs, or `None` when the product overflows.
     pub fn len(self) -> Option<usize> {
         (self.height as usize)

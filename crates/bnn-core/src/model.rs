@@ -251,17 +251,19 @@ impl Model {
         self.pixel.as_ref()
     }
 
-    /// Height × width × channels of an input, when recorded.
-    pub fn input_shape(&self) -> Option<InputShape> {
+    /// Height × width × channels of an input: `1×1×input_len` (a flat
+    /// vector) unless a shape was recorded.
+    pub fn input_shape(&self) -> InputShape {
         self.input_shape
+            .unwrap_or(InputShape::flat(self.input_len as u32))
     }
 
     /// Records the input's shape; it must hold exactly `input_len` values.
-    pub fn set_input_shape(&mut self, shape: Option<InputShape>) -> Result<()> {
-        if let Some(shape) = shape {
-            shape.check(self.input_len)?;
-        }
-        self.input_shape = shape;
+    /// A flat shape is the same as none, so models compare equal whichever
+    /// way they were built.
+    pub fn set_input_shape(&mut self, shape: InputShape) -> Result<()> {
+        shape.check(self.input_len)?;
+        self.input_shape = (!shape.is_flat()).then_some(shape);
         Ok(())
     }
 

@@ -9,8 +9,14 @@
 //! keeps its f32 bias. Every hidden quantity is a small integer, exact in
 //! f32, and each score is `dot + bias` rounded once — exactly as the binary
 //! engine computes it — so both engines give the same scores, bit for bit.
+//!
+//! A u8-input model's pixel layer becomes the first dense layer over the
+//! pixel values themselves (`InputTransform::Pixel`): its dots `Σ p·w` are
+//! integers of at most `255·n`, exact in f32 (and so are `dot − t`) while
+//! `510·n + 1 < 2²⁴`, that is for up to 32,896 pixels; the thresholds are
+//! clamped to `±(255·n + 1)`.
 
-use bnn_core::{Model, Transform};
+use bnn_core::{BitMatrix, Model, Transform};
 
 use crate::model::{DenseF32, Fp32Model, Hidden, InputTransform};
 
@@ -18,51 +24,60 @@ use crate::model::{DenseF32, Fp32Model, Hidden, InputTransform};
 /// (for layers of up to 2²⁴ inputs, the `.bnn` format's limit, where every
 /// dot product is an exact f32).
 pub fn from_binary(model: &Model) -> Fp32Model {
-    let layers = model
+    let pixel = model.pixel_layer().map(|l| {
+        dense(
+            l.weights(),
+            l.transform(),
+            bnn_core::PixelDense::dot_bound(l.inputs()),
+        )
+    });
+    let binary = model
         .layers()
         .iter()
-        .map(|layer| {
-            let (inputs, outputs) = (layer.inputs(), layer.outputs());
-            let pm1 = layer.weights().to_pm1();
-            let (signs, bias): (Vec<f32>, Vec<f32>) = match layer.transform() {
-                Transform::Sign(thresholds) => {
-                    let n = clamp_bound(inputs);
-                    thresholds
-                        .iter()
-                        .map(|t| {
-                            let v = i64::from(t.value).clamp(-n, n) as f32;
-                            if t.flip {
-                                (-1.0, v)
-                            } else {
-                                (1.0, -v)
-                            }
-                        })
-                        .unzip()
-                }
-                Transform::Scores(bias) => (vec![1.0; outputs], bias.clone()),
-            };
-            let weights = pm1
-                .chunks_exact(inputs)
-                .zip(&signs)
-                .flat_map(|(row, &s)| row.iter().map(move |&w| s * f32::from(w)))
-                .collect();
-            DenseF32 {
-                inputs,
-                outputs,
-                weights,
-                bias,
-            }
-        })
+        .map(|l| dense(l.weights(), l.transform(), l.inputs()));
+    let layers = pixel.into_iter().chain(binary).collect();
+    let input = match model.input_encoding() {
+        bnn_core::InputEncoding::Binary { threshold } => InputTransform::Binarize { threshold },
+        bnn_core::InputEncoding::U8 => InputTransform::Pixel,
+    };
+    Fp32Model::new(input, Hidden::Sign, layers, model.rule())
+        .expect("a valid binary model has chaining shapes and finite values")
+}
+
+/// One layer in f32: ±1 weights (negated where a threshold is flipped) and
+/// the bias its threshold or score offset becomes; `bound` is the largest
+/// `|dot|` the layer can produce.
+fn dense(weights: BitMatrix, transform: &Transform, bound: usize) -> DenseF32 {
+    let (outputs, inputs) = (weights.rows(), weights.cols());
+    let pm1 = weights.to_pm1();
+    let (signs, bias): (Vec<f32>, Vec<f32>) = match transform {
+        Transform::Sign(thresholds) => {
+            let n = clamp_bound(bound);
+            thresholds
+                .iter()
+                .map(|t| {
+                    let v = i64::from(t.value).clamp(-n, n) as f32;
+                    if t.flip {
+                        (-1.0, v)
+                    } else {
+                        (1.0, -v)
+                    }
+                })
+                .unzip()
+        }
+        Transform::Scores(bias) => (vec![1.0; outputs], bias.clone()),
+    };
+    let weights = pm1
+        .chunks_exact(inputs)
+        .zip(&signs)
+        .flat_map(|(row, &s)| row.iter().map(move |&w| s * f32::from(w)))
         .collect();
-    Fp32Model::new(
-        InputTransform::Binarize {
-            threshold: model.input_threshold(),
-        },
-        Hidden::Sign,
-        layers,
-        model.rule(),
-    )
-    .expect("a valid binary model has chaining shapes and finite values")
+    DenseF32 {
+        inputs,
+        outputs,
+        weights,
+        bias,
+    }
 }
 
 /// The smallest f32-exact integer above every dot product of a layer (which

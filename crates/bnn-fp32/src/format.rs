@@ -32,6 +32,7 @@ pub const MAX_FILE: u64 = 1 << 32;
 
 const INPUT_NORMALIZE: u8 = 0;
 const INPUT_BINARIZE: u8 = 1;
+const INPUT_PIXEL: u8 = 2;
 const HIDDEN_RELU: u8 = 0;
 const HIDDEN_SIGN: u8 = 1;
 /// Same codes as the `.bnn` file.
@@ -53,6 +54,7 @@ pub fn to_bytes(model: &Fp32Model) -> Vec<u8> {
     let (input, threshold) = match model.input() {
         InputTransform::Normalize => (INPUT_NORMALIZE, 0),
         InputTransform::Binarize { threshold } => (INPUT_BINARIZE, threshold),
+        InputTransform::Pixel => (INPUT_PIXEL, 0),
     };
     w.write_u8(input).unwrap();
     w.write_u8(threshold).unwrap();
@@ -171,6 +173,12 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Fp32Model, Fp32Error> {
             )))
         }
         (INPUT_BINARIZE, threshold) => InputTransform::Binarize { threshold },
+        (INPUT_PIXEL, 0) => InputTransform::Pixel,
+        (INPUT_PIXEL, t) => {
+            return Err(err(format!(
+                "pixel-value input with a nonzero threshold byte {t}"
+            )))
+        }
         (other, _) => return Err(err(format!("unknown input transform code {other}"))),
     };
     let hidden = match read_u8() {

@@ -63,6 +63,8 @@ pub enum InputTransform {
     Normalize,
     /// `p >= threshold → +1.0`, else `−1.0`: the binary engine's input.
     Binarize { threshold: u8 },
+    /// `x = p` as f32 (0.0..=255.0): a u8-input model's input.
+    Pixel,
 }
 
 impl InputTransform {
@@ -77,6 +79,7 @@ impl InputTransform {
                     -1.0
                 }
             }
+            InputTransform::Pixel => f32::from(p),
         }
     }
 

@@ -96,3 +96,60 @@ fn conversion_of_thresholds_is_as_documented() {
     assert_eq!(fp.layers()[1].bias, vec![0.5]);
     assert_eq!(fp.input(), InputTransform::Binarize { threshold: 100 });
 }
+
+/// A u8-input model's twin takes the pixel values and gives the binary
+/// engine's scores, bit for bit, through both FP32 paths and through its
+/// `.f32` file.
+#[test]
+fn u8_models_have_exact_twins() {
+    let mut rng = common::rng(9);
+    for shape in [
+        &[784usize, 10][..],
+        &[784, 64, 10],
+        &[65, 130, 7],
+        &[9, 3, 5, 2],
+    ] {
+        for rule in [DecisionRule::Scores, DecisionRule::Seed] {
+            let binary = common::u8_model(&mut rng, shape, rule);
+            let fp = from_binary(&binary);
+            assert_eq!(fp.input(), InputTransform::Pixel);
+            assert_eq!(fp.shape(), binary.shape());
+            let fp = bnn_fp32::format::from_bytes(
+                &bnn_fp32::format::to_bytes(&fp),
+                std::path::Path::new("t.f32"),
+            )
+            .unwrap();
+            // Sparse images, like MNIST's, and dense ones.
+            let px: Vec<u8> = common::pixels(&mut rng, 150, shape[0])
+                .into_iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    if (i / shape[0]) % 2 == 1 && p < 200 {
+                        0
+                    } else {
+                        p
+                    }
+                })
+                .collect();
+            let want = binary
+                .predict_batch_with(
+                    &px,
+                    RunOptions {
+                        kernel: Some(Kernel::Scalar),
+                        threads: Some(1),
+                    },
+                )
+                .unwrap();
+            for threads in [Some(1), Some(2)] {
+                let (classes, scores) = fp.predict_batch_scores(&px, threads).unwrap();
+                assert_eq!(scores, want.scores, "shape {shape:?} {rule} {threads:?}");
+                assert_eq!(classes, want.classes, "shape {shape:?} {rule}");
+            }
+            let mut scores = vec![0f32; fp.num_classes()];
+            for (i, image) in px.chunks_exact(shape[0]).enumerate().take(30) {
+                assert_eq!(fp.predict_scores_into(image, &mut scores), want.classes[i]);
+                assert_eq!(scores, want.scores_of(i), "shape {shape:?} image {i}");
+            }
+        }
+    }
+}

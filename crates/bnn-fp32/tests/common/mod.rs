@@ -83,3 +83,39 @@ pub fn float_model(
         .collect();
     Fp32Model::new(input, hidden, layers, rule).unwrap()
 }
+
+/// A u8-input model: a pixel layer of `shape[1]` neurons over `shape[0]`
+/// pixels (thresholds near the middle of its dot range, some beyond it),
+/// then binary layers as in [`binary_model`]. With two widths, the pixel
+/// layer emits the scores.
+pub fn u8_model(rng: &mut ChaCha8Rng, shape: &[usize], rule: DecisionRule) -> Model {
+    use bnn_core::PixelDense;
+    let (inputs, outputs) = (shape[0], shape[1]);
+    let pm1: Vec<i8> = (0..inputs * outputs)
+        .map(|_| if rng.gen() { 1 } else { -1 })
+        .collect();
+    let weights = BitMatrix::from_pm1(outputs, inputs, &pm1).unwrap();
+    if shape.len() == 2 {
+        let bias = (0..outputs).map(|_| rng.gen_range(-50.0..50.0)).collect();
+        let first = PixelDense::output(weights, bias).unwrap();
+        return Model::with_pixel_layer(first, vec![], rule).unwrap();
+    }
+    let spread = 150 * ((inputs as f64).sqrt().ceil() as i32 + 1);
+    let thresholds = (0..outputs)
+        .map(|_| {
+            let value = match rng.gen_range(0..20) {
+                0 => i32::MAX,
+                1 => i32::MIN,
+                2 => 255 * inputs as i32 + rng.gen_range(0..3),
+                _ => rng.gen_range(-spread..=spread),
+            };
+            Threshold {
+                value,
+                flip: rng.gen(),
+            }
+        })
+        .collect();
+    let first = PixelDense::hidden(weights, thresholds).unwrap();
+    let rest = binary_model(rng, &shape[1..], rule);
+    Model::with_pixel_layer(first, rest.layers().to_vec(), rule).unwrap()
+}
