@@ -169,7 +169,7 @@ pub fn to_model(folded: &Folded) -> Result<Model> {
             let bits = BitMatrix::from_signs(outputs, inputs, signs)?;
             let pixel = PixelDense::new(bits, first.transform.clone())?;
             let mut model = Model::with_pixel_layer(pixel, folded.layers.clone(), folded.rule)?;
-            model.set_input_shape(Some(InputShape::new(28, 28, 1)))?;
+            model.set_input_shape(InputShape::new(28, 28, 1))?;
             Ok(model)
         }
     }

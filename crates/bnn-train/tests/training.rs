@@ -79,6 +79,7 @@ fn exported_model_matches_trainer_forward_pass() {
 #[test]
 fn u8_input_model_matches_trainer_forward_pass() {
     let data = data();
+    let dir = tempfile::tempdir().unwrap();
     let bn = small("bn-u8");
     // Without batch norm, pre-activations are pixel sums in the thousands:
     // the STE clip must let them through.
@@ -109,7 +110,11 @@ fn u8_input_model_matches_trainer_forward_pass() {
         };
         assert!(model.input_encoding().is_u8(), "{what}");
         assert_eq!(model.shape(), config.shape(), "{what}");
-        let engine = model.predict_batch(data.test().pixels).unwrap();
+        let path = dir.path().join("u8.bnn");
+        bnn_train::output::write_outputs(&outcome, &path, "test").unwrap();
+        let loaded = bnn_core::format::load(&path).unwrap().model;
+        assert_eq!(&loaded, model, "{what}: the file changed the model");
+        let engine = loaded.predict_batch(data.test().pixels).unwrap();
         assert_eq!(engine, outcome.test_predictions, "{what}");
         let float =
             bnn_train::eval::predict_float(&outcome.net, config.rule, data.test().pixels).unwrap();
@@ -122,28 +127,31 @@ fn u8_input_model_matches_trainer_forward_pass() {
     }
 }
 
-/// Same seed, same model bytes, whether rayon has one thread or two; a
-/// different seed gives a different model (so the comparison can fail).
+/// Same seed, same model bytes, whether rayon has one thread or two, for
+/// binary and u8 input; a different seed gives a different model (so the
+/// comparison can fail).
 #[test]
 fn seed_fixes_the_bytes_for_any_thread_count() {
     let data = data();
-    let mut config = small("bn");
-    config.hidden = vec![40, 72];
-    config.dropout = 0.1;
-    config.dynamic_clip = Some(1.5);
-    let pool = |n| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .unwrap()
-    };
-    let one = pool(1).install(|| run(&config, &data));
-    let two = pool(2).install(|| run(&config, &data));
-    assert_eq!(model_bytes(&one), model_bytes(&two));
-    assert_eq!(one.net, two.net, "latent parameters too");
-    config.seed += 1;
-    let other = pool(2).install(|| run(&config, &data));
-    assert_ne!(model_bytes(&one), model_bytes(&other));
+    for name in ["bn", "bn-u8"] {
+        let mut config = small(name);
+        config.hidden = vec![40, 72];
+        config.dropout = 0.1;
+        config.dynamic_clip = Some(1.5);
+        let pool = |n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+        };
+        let one = pool(1).install(|| run(&config, &data));
+        let two = pool(2).install(|| run(&config, &data));
+        assert_eq!(model_bytes(&one), model_bytes(&two), "{name}");
+        assert_eq!(one.net, two.net, "{name}: latent parameters too");
+        config.seed += 1;
+        let other = pool(2).install(|| run(&config, &data));
+        assert_ne!(model_bytes(&one), model_bytes(&other), "{name}");
+    }
 }
 
 /// Stopping after one epoch and resuming from the checkpoint file gives the
