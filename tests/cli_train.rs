@@ -41,14 +41,21 @@ fn train_epochs(threads: &str, epochs: &str, out: &std::path::Path, extra: &[&st
     Run::from_output(cmd.output().unwrap())
 }
 
-#[test]
-fn same_seed_same_bytes_whatever_the_threads_and_exact_export() {
-    bnn_testkit::need!(bnn_testkit::need::MNIST);
+/// Trains with `extra` options on 1 and 2 threads and with another seed,
+/// and checks the bytes, the export's agreement and the reported accuracy;
+/// returns the model.
+fn same_bytes_and_exact_export(extra: &[&str]) -> bnn_core::Model {
     let dir = tempfile::tempdir().unwrap();
     let (a, b) = (dir.path().join("a.bnn"), dir.path().join("b.bnn"));
-    let run_a = train("1", &a, &["--no-checkpoint"]);
+    let with = |more: &[&'static str]| -> Vec<&str> {
+        let mut v = vec!["--no-checkpoint"];
+        v.extend_from_slice(extra);
+        v.extend_from_slice(more);
+        v
+    };
+    let run_a = train("1", &a, &with(&[]));
     let out = run_a.ok().to_string();
-    train("2", &b, &["--no-checkpoint"]).ok();
+    train("2", &b, &with(&[])).ok();
     let (bytes_a, bytes_b) = (std::fs::read(&a).unwrap(), std::fs::read(&b).unwrap());
     assert!(bytes_a == bytes_b, "models differ between 1 and 2 threads");
     assert!(
@@ -58,7 +65,7 @@ fn same_seed_same_bytes_whatever_the_threads_and_exact_export() {
 
     // A different seed gives a different model.
     let c = dir.path().join("c.bnn");
-    train("2", &c, &["--no-checkpoint", "--seed", "7"]).ok();
+    train("2", &c, &with(&["--seed", "7"])).ok();
     assert_ne!(std::fs::read(&c).unwrap(), bytes_a);
 
     // The report beside the model holds the test accuracy that eval finds
@@ -80,6 +87,23 @@ fn same_seed_same_bytes_whatever_the_threads_and_exact_export() {
         .filter(|(&c, &l)| c == l as usize)
         .count();
     assert_eq!(correct as f64 / 2000.0, reported);
+    model
+}
+
+#[test]
+fn same_seed_same_bytes_whatever_the_threads_and_exact_export() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
+    let model = same_bytes_and_exact_export(&[]);
+    assert!(!model.input_encoding().is_u8());
+}
+
+/// The same for a u8-input first layer: pixel values times ±1 weights, its
+/// dot products in f32 while training and in integers in the engine.
+#[test]
+fn u8_input_same_bytes_whatever_the_threads_and_exact_export() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
+    let model = same_bytes_and_exact_export(&["--input", "u8"]);
+    assert!(model.input_encoding().is_u8(), "the model is not u8-input");
 }
 
 #[test]
@@ -137,6 +161,7 @@ fn bad_configurations_fail_before_work() {
         (vec!["--lr", "-0.1"], "learning rate"),
         (vec!["--hidden", "0"], "width"),
         (vec!["--batch", "100000"], "batch"),
+        (vec!["--input", "u16"], "unknown input encoding 'u16'"),
     ] {
         let run = train("2", &out, &args);
         assert_ne!(run.code, 0, "{args:?} was accepted");
@@ -147,17 +172,15 @@ fn bad_configurations_fail_before_work() {
         );
         assert!(!out.exists(), "{args:?} wrote a model");
     }
-    let run = Run::from_output(
-        bnn()
-            .args(["train", "--recipe", "huge", "--no-fetch"])
-            .output()
-            .unwrap(),
-    );
-    assert_eq!(run.code, 2, "{}", run.stderr);
-    assert!(
-        run.stderr.contains("invalid value 'huge' for '--recipe")
-            && run.stderr.contains("seed, bn, deep, fp32"),
-        "{}",
-        run.stderr
-    );
+    for (args, needle) in [
+        (["--recipe", "huge"], "invalid value 'huge' for '--recipe"),
+        (["--recipe", "fp32"], "u8 input is only for binary models"),
+    ] {
+        let mut cmd = bnn();
+        cmd.args(["train", "--no-fetch", "--input", "u8"])
+            .args(args);
+        let run = Run::from_output(cmd.output().unwrap());
+        assert_eq!(run.code, 2, "{}", run.stderr);
+        assert!(run.stderr.contains(needle), "{}", run.stderr);
+    }
 }

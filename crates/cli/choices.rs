@@ -97,6 +97,12 @@ pub enum Recipe {
     Bn,
     Deep,
     Fp32,
+    /// 784-512-10 with u8 input.
+    #[value(name = "bn-u8")]
+    BnU8,
+    /// 784-1024-1024-1024-10 with u8 input.
+    #[value(name = "deep-u8")]
+    DeepU8,
 }
 
 impl Recipe {
@@ -105,6 +111,25 @@ impl Recipe {
             .expect("no hidden recipes")
             .get_name()
             .to_owned()
+    }
+}
+
+/// `train --input`: how pixels enter the first layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Input {
+    /// Pixel >= 128 is +1, then XNOR-popcount.
+    Binary,
+    /// The pixel value 0..=255 times the ±1 weights, an exact integer dot
+    /// product; the layers after it stay binary.
+    U8,
+}
+
+impl From<Input> for bnn_train::Input {
+    fn from(i: Input) -> Self {
+        match i {
+            Input::Binary => bnn_train::Input::Binary,
+            Input::U8 => bnn_train::Input::U8,
+        }
     }
 }
 

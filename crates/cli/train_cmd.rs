@@ -81,6 +81,11 @@ pub struct Knobs {
     /// previous epoch, per layer.
     #[arg(long, value_name = "FACTOR", allow_negative_numbers = true)]
     pub dynamic_clip: Option<f32>,
+    /// First-layer input: binary (pixel >= 128 is +1, then XNOR-popcount)
+    /// or u8 (the pixel value 0..=255 times the ±1 weights, an exact
+    /// integer dot product; the layers after it stay binary).
+    #[arg(long, value_enum)]
+    pub input: Option<choices::Input>,
     /// Hidden widths, e.g. 1024,1024,1024.
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub hidden: Option<Vec<usize>>,
@@ -141,6 +146,9 @@ impl Knobs {
         if k.dynamic_clip.is_some() {
             config.dynamic_clip = k.dynamic_clip;
         }
+        if let Some(v) = k.input {
+            config.input = v.into();
+        }
         if let Some(v) = &k.hidden {
             config.hidden = v.clone();
         }
@@ -182,6 +190,7 @@ impl Knobs {
             || k.schedule.is_some()
             || k.ste_clip.is_some()
             || k.dynamic_clip.is_some()
+            || k.input.is_some()
             || k.hidden.is_some()
             || k.bn
             || k.no_bn

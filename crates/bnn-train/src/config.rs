@@ -17,6 +17,20 @@ pub enum ModelKind {
     Fp32,
 }
 
+/// What the first layer of a binary model sees.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Input {
+    /// One ±1 value per pixel (pixel ≥ 128 is +1), as the engine binarizes.
+    #[default]
+    Binary,
+    /// The pixel value 0..=255 itself: the first layer's dot products
+    /// `Σ p·w` with ±1 weights are integers of at most 255·784 < 2²⁴, so
+    /// f32 holds them exactly and batch norm folds into integer thresholds
+    /// as it does for binary inputs. Any scale lives in the batch norm,
+    /// never in the input, so that inference sees the raw pixels.
+    U8,
+}
+
 /// The training loss on the output scores `s`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Loss {
@@ -83,6 +97,10 @@ pub struct TrainConfig {
     /// The recipe this configuration started from (provenance only).
     pub recipe: String,
     pub kind: ModelKind,
+    /// The first layer's input encoding (binary models only; configurations
+    /// stored before it existed are binary).
+    #[serde(default)]
+    pub input: Input,
     /// Hidden layer widths; the input is 784 pixels, the output 10 classes.
     pub hidden: Vec<usize>,
     /// Batch norm before each hidden sign (binary models only).
@@ -247,6 +265,12 @@ impl TrainConfig {
         match self.kind {
             ModelKind::Binary => {}
             ModelKind::Fp32 => {
+                if self.input != Input::Binary {
+                    return bad(
+                        "u8 input is only for binary models (the FP32 model takes normalized pixels)"
+                            .into(),
+                    );
+                }
                 if self.batch_norm {
                     return bad("batch norm is only for binary models".into());
                 }
@@ -302,6 +326,9 @@ impl TrainConfig {
         );
         if let Some(f) = self.dynamic_clip {
             s += &format!(" (dynamic x{f})");
+        }
+        if self.input == Input::U8 {
+            s += "; input u8";
         }
         if self.batch_norm {
             s += "; batch norm";
@@ -465,6 +492,27 @@ impl Schedule {
     }
 }
 
+/// `binary` or `u8`.
+impl FromStr for Input {
+    type Err = TrainError;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "binary" => Ok(Input::Binary),
+            "u8" => Ok(Input::U8),
+            other => Err(unknown("input encoding", other, "binary, u8")),
+        }
+    }
+}
+
+impl fmt::Display for Input {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Input::Binary => "binary",
+            Input::U8 => "u8",
+        })
+    }
+}
+
 impl FromStr for Rule {
     type Err = TrainError;
     fn from_str(s: &str) -> Result<Self> {
@@ -513,6 +561,10 @@ mod tests {
         for s in ["sign-mse", "mse", "squared-hinge", "cross-entropy"] {
             assert_eq!(s.parse::<Loss>().unwrap().to_string(), s);
         }
+        for s in ["binary", "u8"] {
+            assert_eq!(s.parse::<Input>().unwrap().to_string(), s);
+        }
+        assert!("u16".parse::<Input>().is_err());
         assert!("linear".parse::<Schedule>().is_err());
         assert!("rmsprop".parse::<Optimizer>().is_err());
     }

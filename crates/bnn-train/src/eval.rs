@@ -8,13 +8,13 @@
 //! from the whole training split.
 
 use bnn_core::bits::{pack_pixels, words_for};
-use bnn_core::{Model, Transform};
+use bnn_core::{BinaryDense, Threshold, Transform};
 use ndarray::Array2;
 use rayon::prelude::*;
 
-use crate::config::{ModelKind, Rule, INPUTS, INPUT_THRESHOLD};
+use crate::config::{Input, ModelKind, Rule, INPUTS, INPUT_THRESHOLD};
 use crate::error::Result;
-use crate::export::{hidden_layer, output_bias};
+use crate::export::{fold_hidden, output_bias, Folded, PixelLayer};
 use crate::linalg::a_bt;
 use crate::net::Network;
 use crate::step::{input_matrix, packed_dots, packed_layer};
@@ -41,12 +41,21 @@ fn pack_images(pixels: &[u8]) -> Vec<u64> {
     words
 }
 
-/// Bits of the hidden layer from its dots and thresholds.
-fn fire(layer: &bnn_core::BinaryDense, dots: &[i32], rows: usize) -> Vec<u64> {
-    let Transform::Sign(thresholds) = layer.transform() else {
-        unreachable!("hidden layers have thresholds")
-    };
-    let n = layer.outputs();
+/// Exact dot products of u8 pixels with ±1 weights (`signs`: outputs ×
+/// inputs), row-major per image. One sgemm: every product is an integer and
+/// every partial sum stays below 2²⁴, so f32 holds each sum exactly in any
+/// order of addition.
+pub fn pixel_dots(signs: &Array2<f32>, pixels: &[u8]) -> Vec<i32> {
+    let x = input_matrix(ModelKind::Binary, Input::U8, pixels);
+    a_bt(x.view(), signs.view())
+        .iter()
+        .map(|&v| v as i32)
+        .collect()
+}
+
+/// Bits from dot products (`rows` × `thresholds.len()`) and thresholds.
+fn fire(thresholds: &[Threshold], dots: &[i32], rows: usize) -> Vec<u64> {
+    let n = thresholds.len();
     let wpr = words_for(n);
     let mut bits = vec![0u64; rows * wpr];
     for (d, out) in dots.chunks_exact(n).zip(bits.chunks_exact_mut(wpr)) {
@@ -57,28 +66,62 @@ fn fire(layer: &bnn_core::BinaryDense, dots: &[i32], rows: usize) -> Vec<u64> {
     bits
 }
 
+fn sign_thresholds(transform: &Transform) -> &[Threshold] {
+    let Transform::Sign(thresholds) = transform else {
+        unreachable!("hidden layers have thresholds")
+    };
+    thresholds
+}
+
+/// The packed bits leaving the folded hidden layers (`first`, then
+/// `hidden`) for a chunk of images; the packed pixels when there are none.
+fn hidden_bits(
+    first: Option<&PixelLayer>,
+    hidden: &[BinaryDense],
+    kernel: bnn_core::Kernel,
+    chunk: &[u8],
+) -> Vec<u64> {
+    let rows = chunk.len() / INPUTS;
+    let mut x = match first {
+        Some(p) => fire(
+            sign_thresholds(&p.transform),
+            &pixel_dots(&p.signs, chunk),
+            rows,
+        ),
+        None => pack_images(chunk),
+    };
+    for layer in hidden {
+        let mut dots = vec![0i32; rows * layer.outputs()];
+        layer.dots(kernel, &x, rows, &mut dots);
+        x = fire(sign_thresholds(layer.transform()), &dots, rows);
+    }
+    x
+}
+
 /// Classes by integer dots and the exported thresholds and biases.
-pub fn predict_exported(model: &Model, pixels: &[u8]) -> Vec<usize> {
+pub fn predict_exported(folded: &Folded, pixels: &[u8]) -> Vec<usize> {
     let kernel = bnn_core::kernel::active();
-    let rule = model.rule();
+    let rule = folded.rule;
     pixels
         .par_chunks(CHUNK * INPUTS)
         .flat_map_iter(|chunk| {
             let rows = chunk.len() / INPUTS;
-            let mut x = pack_images(chunk);
-            let (hidden, last) = model.layers().split_at(model.layers().len() - 1);
-            for layer in hidden {
-                let mut dots = vec![0i32; rows * layer.outputs()];
-                layer.dots(kernel, &x, rows, &mut dots);
-                x = fire(layer, &dots, rows);
-            }
-            let out = &last[0];
-            let Transform::Scores(bias) = out.transform() else {
+            let (dots, bias) = match folded.layers.split_last() {
+                Some((out, hidden)) => {
+                    let x = hidden_bits(folded.first.as_ref(), hidden, kernel, chunk);
+                    let mut dots = vec![0i32; rows * out.outputs()];
+                    out.dots(kernel, &x, rows, &mut dots);
+                    (dots, out.transform())
+                }
+                None => {
+                    let first = folded.first.as_ref().expect("a folded model has layers");
+                    (pixel_dots(&first.signs, chunk), &first.transform)
+                }
+            };
+            let Transform::Scores(bias) = bias else {
                 unreachable!("the last layer emits scores")
             };
-            let mut dots = vec![0i32; rows * out.outputs()];
-            out.dots(kernel, &x, rows, &mut dots);
-            dots.chunks_exact(out.outputs())
+            dots.chunks_exact(bias.len())
                 .map(|d| {
                     let scores: Vec<f32> =
                         d.iter().zip(bias).map(|(&d, &b)| d as f32 + b).collect();
@@ -95,19 +138,35 @@ pub fn predict_exported(model: &Model, pixels: &[u8]) -> Vec<usize> {
 pub fn predict_float(net: &Network, rule: Rule, pixels: &[u8]) -> Result<Vec<usize>> {
     let kernel = bnn_core::kernel::active();
     let last = net.layers.len() - 1;
+    let u8_input = net.input == Input::U8;
     let packed = (0..=last)
         .map(|l| packed_layer(net, l))
         .collect::<Result<Vec<_>>>()?;
+    let first_signs = net.forward_weights(0);
     let bias = output_bias(net);
     let eps = f64::from(net.bn_eps);
     let chunks: Vec<Vec<usize>> = pixels
         .par_chunks(CHUNK * INPUTS)
         .map(|chunk| {
             let rows = chunk.len() / INPUTS;
-            let mut x = pack_images(chunk);
-            for (l, layer) in packed.iter().enumerate().take(last) {
+            let dots_of = |l: usize, x: &[u64]| -> Array2<f32> {
+                if l == 0 && u8_input {
+                    let d = pixel_dots(&first_signs, chunk);
+                    Array2::from_shape_vec((rows, net.layers[0].outputs), d)
+                        .expect("shape")
+                        .mapv(|v| v as f32)
+                } else {
+                    packed_dots(&packed[l], kernel, x, rows)
+                }
+            };
+            let mut x = if u8_input {
+                Vec::new()
+            } else {
+                pack_images(chunk)
+            };
+            for l in 0..last {
                 let lr = net.layers[l];
-                let dots = packed_dots(layer, kernel, &x, rows);
+                let dots = dots_of(l, &x);
                 let wpr = words_for(lr.outputs);
                 let mut bits = vec![0u64; rows * wpr];
                 for (i, row) in dots.rows().into_iter().enumerate() {
@@ -129,7 +188,7 @@ pub fn predict_float(net: &Network, rule: Rule, pixels: &[u8]) -> Result<Vec<usi
                 }
                 x = bits;
             }
-            let dots = packed_dots(&packed[last], kernel, &x, rows);
+            let dots = dots_of(last, &x);
             dots.rows()
                 .into_iter()
                 .map(|row| {
@@ -157,23 +216,23 @@ pub fn recompute_bn(net: &mut Network, pixels: &[u8]) -> Result<()> {
         let Some(bn) = net.layers[l].bn else {
             continue;
         };
-        let before = (0..l)
-            .map(|k| hidden_layer(net, k))
-            .collect::<Result<Vec<_>>>()?;
+        let (first, before) = fold_hidden(net, l)?;
+        let pixel_signs = (l == 0 && net.input == Input::U8).then(|| net.forward_weights(0));
         let this = packed_layer(net, l)?;
         let n = this.outputs();
         let (sum, sq) = pixels
             .par_chunks(CHUNK * INPUTS)
             .map(|chunk| {
                 let rows = chunk.len() / INPUTS;
-                let mut x = pack_images(chunk);
-                for layer in &before {
-                    let mut dots = vec![0i32; rows * layer.outputs()];
-                    layer.dots(kernel, &x, rows, &mut dots);
-                    x = fire(layer, &dots, rows);
-                }
-                let mut dots = vec![0i32; rows * n];
-                this.dots(kernel, &x, rows, &mut dots);
+                let dots = match &pixel_signs {
+                    Some(signs) => pixel_dots(signs, chunk),
+                    None => {
+                        let x = hidden_bits(first.as_ref(), &before, kernel, chunk);
+                        let mut dots = vec![0i32; rows * n];
+                        this.dots(kernel, &x, rows, &mut dots);
+                        dots
+                    }
+                };
                 let mut sum = vec![0i64; n];
                 let mut sq = vec![0i64; n];
                 for d in dots.chunks_exact(n) {
@@ -214,7 +273,7 @@ pub fn fp32_scores(net: &Network, pixels: &[u8]) -> Array2<f32> {
     let parts: Vec<Array2<f32>> = pixels
         .par_chunks(CHUNK * INPUTS)
         .map(|chunk| {
-            let mut x = input_matrix(ModelKind::Fp32, chunk);
+            let mut x = input_matrix(ModelKind::Fp32, net.input, chunk);
             for (l, w) in weights.iter().enumerate() {
                 let mut z = a_bt(x.view(), w.view());
                 if l + 1 == weights.len() {

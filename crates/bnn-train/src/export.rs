@@ -2,33 +2,74 @@
 //! weights packed, each hidden layer's bias or batch norm (running
 //! statistics) folded into an integer threshold, and the output scale `α`
 //! folded into the bias (`α·dot + c` ranks like `dot + c/α`, since `α > 0`).
+//!
+//! A u8-input first layer folds the same way: its dot products `Σ p·w` are
+//! integers too, only wider (up to 255 per input instead of 1).
 
-use bnn_core::{BinaryDense, BitMatrix, DecisionRule, Model, Threshold};
+use bnn_core::{
+    BinaryDense, BitMatrix, DecisionRule, InputShape, Model, PixelDense, Threshold, Transform,
+};
+use ndarray::Array2;
 
-use crate::config::{INPUTS, INPUT_THRESHOLD};
+use crate::config::{Input, INPUTS, INPUT_THRESHOLD};
 use crate::error::Result;
 use crate::net::Network;
 
-/// Hidden layer `l` as it runs at inference.
+/// The first layer of a u8-input model as the trainer runs it: the ±1
+/// weights (outputs × inputs, as f32, for an exact sgemm over pixel values)
+/// and, per neuron, a threshold on `Σ p·w` (a hidden layer) or a bias (the
+/// output layer of a model without hidden layers).
+#[derive(Clone, Debug)]
+pub struct PixelLayer {
+    pub signs: Array2<f32>,
+    pub transform: Transform,
+}
+
+/// A folded network in the trainer's terms: an optional u8 first layer,
+/// then layers over ±1 inputs.
+#[derive(Clone, Debug)]
+pub struct Folded {
+    pub first: Option<PixelLayer>,
+    pub layers: Vec<BinaryDense>,
+    pub rule: DecisionRule,
+}
+
+/// The integer threshold of hidden neuron `j` of layer `l`.
+fn threshold(net: &Network, l: usize, j: usize) -> bnn_core::Result<Threshold> {
+    let layer = net.layers[l];
+    // The clamp range: the largest |dot| this layer can see.
+    let range = if l == 0 && net.input == Input::U8 {
+        PixelDense::dot_bound(layer.inputs)
+    } else {
+        layer.inputs
+    };
+    match (layer.bn, layer.bias) {
+        (Some(bn), _) => Threshold::from_batch_norm(
+            f64::from(net.data(bn.gamma)[j]),
+            f64::from(net.data(bn.beta)[j]),
+            f64::from(net.data(bn.mean)[j]),
+            f64::from(net.data(bn.var)[j]),
+            f64::from(net.bn_eps),
+            0.0,
+            range,
+        ),
+        (None, Some(b)) => Threshold::from_bias(f64::from(net.data(b)[j]), range),
+        (None, None) => Threshold::from_bias(0.0, range),
+    }
+}
+
+/// The thresholds of hidden layer `l`.
+pub fn thresholds(net: &Network, l: usize) -> Result<Vec<Threshold>> {
+    Ok((0..net.layers[l].outputs)
+        .map(|j| threshold(net, l, j))
+        .collect::<bnn_core::Result<Vec<_>>>()?)
+}
+
+/// Hidden layer `l` (over ±1 inputs) as it runs at inference.
 pub fn hidden_layer(net: &Network, l: usize) -> Result<BinaryDense> {
     let layer = net.layers[l];
     let bits = BitMatrix::from_signs(layer.outputs, layer.inputs, net.data(layer.w))?;
-    let thresholds = (0..layer.outputs)
-        .map(|j| match (layer.bn, layer.bias) {
-            (Some(bn), _) => Threshold::from_batch_norm(
-                f64::from(net.data(bn.gamma)[j]),
-                f64::from(net.data(bn.beta)[j]),
-                f64::from(net.data(bn.mean)[j]),
-                f64::from(net.data(bn.var)[j]),
-                f64::from(net.bn_eps),
-                0.0,
-                layer.inputs,
-            ),
-            (None, Some(b)) => Threshold::from_bias(f64::from(net.data(b)[j]), layer.inputs),
-            (None, None) => Threshold::from_bias(0.0, layer.inputs),
-        })
-        .collect::<bnn_core::Result<Vec<_>>>()?;
-    Ok(BinaryDense::hidden(bits, thresholds)?)
+    Ok(BinaryDense::hidden(bits, thresholds(net, l)?)?)
 }
 
 /// The output layer's bias in dot units: `c/α`.
@@ -39,6 +80,45 @@ pub fn output_bias(net: &Network) -> Vec<f32> {
         .iter()
         .map(|&c| (f64::from(c) / alpha) as f32)
         .collect()
+}
+
+/// The first `hidden` hidden layers folded: the u8 first layer apart when
+/// the input is u8, the others as engine layers.
+pub fn fold_hidden(net: &Network, hidden: usize) -> Result<(Option<PixelLayer>, Vec<BinaryDense>)> {
+    let u8_first = net.input == Input::U8 && hidden > 0;
+    let first = if u8_first {
+        Some(PixelLayer {
+            signs: net.forward_weights(0),
+            transform: Transform::Sign(thresholds(net, 0)?),
+        })
+    } else {
+        None
+    };
+    let layers = (usize::from(u8_first)..hidden)
+        .map(|l| hidden_layer(net, l))
+        .collect::<Result<Vec<_>>>()?;
+    Ok((first, layers))
+}
+
+/// The whole binary network folded for inference.
+pub fn fold(net: &Network, rule: DecisionRule) -> Result<Folded> {
+    let last = net.layers.len() - 1;
+    let (mut first, mut layers) = fold_hidden(net, last)?;
+    if net.input == Input::U8 && last == 0 {
+        first = Some(PixelLayer {
+            signs: net.forward_weights(0),
+            transform: Transform::Scores(output_bias(net)),
+        });
+    } else {
+        let out = net.layers[last];
+        let bits = BitMatrix::from_signs(out.outputs, out.inputs, net.data(out.w))?;
+        layers.push(BinaryDense::output(bits, output_bias(net))?);
+    }
+    Ok(Folded {
+        first,
+        layers,
+        rule,
+    })
 }
 
 /// The FP32 network as an FP32 engine model (normalized pixels, ReLU,
@@ -72,14 +152,25 @@ pub fn to_fp32(net: &Network) -> Result<bnn_fp32::Fp32Model> {
     .map_err(|e| crate::error::TrainError::Other(format!("FP32 export: {e}")))
 }
 
-/// The whole binary network as a bnn-core model.
-pub fn to_model(net: &Network, rule: DecisionRule) -> Result<Model> {
-    let last = net.layers.len() - 1;
-    let mut layers = (0..last)
-        .map(|l| hidden_layer(net, l))
-        .collect::<Result<Vec<_>>>()?;
-    let out = net.layers[last];
-    let bits = BitMatrix::from_signs(out.outputs, out.inputs, net.data(out.w))?;
-    layers.push(BinaryDense::output(bits, output_bias(net))?);
-    Ok(Model::new(INPUTS, INPUT_THRESHOLD, layers, rule)?)
+/// The folded network as a bnn-core model. A u8-input model records its
+/// input shape (one 28×28 grey image); a binary-input one records none, so
+/// that it saves exactly as before.
+pub fn to_model(folded: &Folded) -> Result<Model> {
+    match &folded.first {
+        None => Ok(Model::new(
+            INPUTS,
+            INPUT_THRESHOLD,
+            folded.layers.clone(),
+            folded.rule,
+        )?),
+        Some(first) => {
+            let (outputs, inputs) = first.signs.dim();
+            let signs = first.signs.as_slice().expect("standard layout");
+            let bits = BitMatrix::from_signs(outputs, inputs, signs)?;
+            let pixel = PixelDense::new(bits, first.transform.clone())?;
+            let mut model = Model::with_pixel_layer(pixel, folded.layers.clone(), folded.rule)?;
+            model.set_input_shape(InputShape::new(28, 28, 1))?;
+            Ok(model)
+        }
+    }
 }

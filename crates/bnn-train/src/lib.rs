@@ -45,7 +45,7 @@ pub mod recipe;
 pub mod step;
 pub mod train;
 
-pub use config::{Loss, ModelKind, Optimizer, Rule, Schedule, TrainConfig};
+pub use config::{Input, Loss, ModelKind, Optimizer, Rule, Schedule, TrainConfig};
 pub use data::Dataset;
 pub use error::{Result, TrainError};
 pub use progress::Progress;

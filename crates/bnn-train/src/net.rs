@@ -7,7 +7,7 @@ use ndarray::Array2;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
-use crate::config::{ModelKind, TrainConfig};
+use crate::config::{Input, ModelKind, TrainConfig};
 
 /// What a tensor is, which decides how the optimizer treats it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -73,6 +73,8 @@ pub struct LayerRef {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Network {
     pub kind: ModelKind,
+    /// What the first layer sees (binary models).
+    pub input: Input,
     pub tensors: Vec<Tensor>,
     pub layers: Vec<LayerRef>,
     /// Index of the one-element `ln α` tensor.
@@ -132,6 +134,7 @@ impl Network {
         let scale = add(last, Role::LogScale, vec![config.output_scale.ln()]);
         Network {
             kind: config.kind,
+            input: config.input,
             tensors,
             layers,
             scale,

@@ -1,17 +1,18 @@
 //! Named starting points for `bnn train --recipe NAME`; every field can still
 //! be overridden one by one.
 
-use crate::config::{Loss, ModelKind, Optimizer, Rule, Schedule, TrainConfig};
+use crate::config::{Input, Loss, ModelKind, Optimizer, Rule, Schedule, TrainConfig};
 use crate::error::{Result, TrainError};
 
 /// The recipe names, in the order the CLI lists them.
-pub const RECIPES: [&str; 4] = ["seed", "bn", "deep", "fp32"];
+pub const RECIPES: [&str; 6] = ["seed", "bn", "deep", "fp32", "bn-u8", "deep-u8"];
 
 /// The configuration a recipe starts from.
 pub fn recipe(name: &str) -> Result<TrainConfig> {
     let seed = TrainConfig {
         recipe: "seed".into(),
         kind: ModelKind::Binary,
+        input: Input::Binary,
         hidden: vec![512],
         batch_norm: false,
         loss: Loss::SignMse,
@@ -54,16 +55,27 @@ pub fn recipe(name: &str) -> Result<TrainConfig> {
         bn_recompute: true,
         ..seed.clone()
     };
+    let deep = TrainConfig {
+        recipe: "deep".into(),
+        hidden: vec![1024, 1024, 1024],
+        epochs: 30,
+        output_scale: 1.0 / 32.0,
+        ..bn.clone()
+    };
     match name {
         "seed" => Ok(seed),
-        "bn" => Ok(bn),
-        "deep" => Ok(TrainConfig {
-            recipe: "deep".into(),
-            hidden: vec![1024, 1024, 1024],
-            epochs: 30,
-            output_scale: 1.0 / 32.0,
+        "bn-u8" => Ok(TrainConfig {
+            recipe: "bn-u8".into(),
+            input: Input::U8,
             ..bn
         }),
+        "deep-u8" => Ok(TrainConfig {
+            recipe: "deep-u8".into(),
+            input: Input::U8,
+            ..deep
+        }),
+        "bn" => Ok(bn),
+        "deep" => Ok(deep),
         "fp32" => Ok(TrainConfig {
             recipe: "fp32".into(),
             kind: ModelKind::Fp32,
@@ -110,5 +122,20 @@ mod tests {
         assert_eq!(c.loss, Loss::SignMse);
         assert_eq!(c.rule, Rule::Seed);
         assert_eq!(c.init_std, Some(0.1));
+    }
+
+    /// The u8 recipes are their binary twins' shapes with u8 input.
+    #[test]
+    fn u8_recipes_take_pixel_values() {
+        for (name, twin, shape) in [
+            ("bn-u8", "bn", vec![784, 512, 10]),
+            ("deep-u8", "deep", vec![784, 1024, 1024, 1024, 10]),
+        ] {
+            let c = recipe(name).unwrap();
+            assert_eq!(c.input, Input::U8, "{name}");
+            assert_eq!(c.shape(), shape, "{name}");
+            assert!(c.batch_norm, "{name}");
+            assert_eq!(recipe(twin).unwrap().input, Input::Binary, "{twin}");
+        }
     }
 }

@@ -16,7 +16,7 @@ use ndarray::{Array2, Axis, Zip};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::{Loss, ModelKind, Rule, TrainConfig, INPUTS, INPUT_THRESHOLD};
+use crate::config::{Input, Loss, ModelKind, Rule, TrainConfig, INPUTS, INPUT_THRESHOLD};
 use crate::error::Result;
 use crate::linalg::{a_b, a_bt, at_b, column_sums};
 use crate::loss::loss_and_grad;
@@ -47,16 +47,18 @@ pub fn ste_sites(config: &TrainConfig) -> usize {
     }
 }
 
-/// ±1 input values (pixel ≥ threshold → +1) or the seed's normalization
-/// (in f64, rounded once, as the FP32 engine computes it).
-pub fn input_matrix(kind: ModelKind, pixels: &[u8]) -> Array2<f32> {
+/// ±1 input values (pixel ≥ threshold → +1), the raw pixel values (u8
+/// input), or the seed's normalization (in f64, rounded once, as the FP32
+/// engine computes it).
+pub fn input_matrix(kind: ModelKind, input: Input, pixels: &[u8]) -> Array2<f32> {
     let rows = pixels.len() / INPUTS;
-    let values: Vec<f32> = match kind {
-        ModelKind::Binary => pixels
+    let values: Vec<f32> = match (kind, input) {
+        (ModelKind::Binary, Input::Binary) => pixels
             .iter()
             .map(|&p| if p >= INPUT_THRESHOLD { 1.0 } else { -1.0 })
             .collect(),
-        ModelKind::Fp32 => pixels
+        (ModelKind::Binary, Input::U8) => pixels.iter().map(|&p| f32::from(p)).collect(),
+        (ModelKind::Fp32, _) => pixels
             .iter()
             .map(|&p| ((f64::from(p) / 255.0 - 0.5) / 0.5) as f32)
             .collect(),
@@ -110,8 +112,10 @@ pub fn step(
     let kernel = bnn_core::kernel::active();
     let binary = net.kind == ModelKind::Binary;
     let last = net.layers.len() - 1;
-    let mut x = input_matrix(net.kind, pixels);
-    let mut words: Option<Vec<u64>> = binary.then(|| {
+    let mut x = input_matrix(net.kind, net.input, pixels);
+    // u8 pixels are not ±1, so the first layer multiplies floats (exactly:
+    // see `Input::U8`); the layers after it see ±1 bits again.
+    let mut words: Option<Vec<u64>> = (binary && net.input == Input::Binary).then(|| {
         let wpr = words_for(INPUTS);
         let mut w = vec![0u64; rows * wpr];
         for (img, out) in pixels.chunks_exact(INPUTS).zip(w.chunks_exact_mut(wpr)) {

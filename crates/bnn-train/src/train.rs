@@ -18,7 +18,7 @@ use crate::config::{ModelKind, TrainConfig, INPUTS};
 use crate::data::{shift_image, Dataset, Split};
 use crate::error::{Result, TrainError};
 use crate::eval::{accuracy, predict_exported, predict_float, predict_fp32, recompute_bn};
-use crate::export::{to_fp32, to_model};
+use crate::export::{fold, to_fp32, to_model};
 use crate::metrics::EpochMetrics;
 use crate::net::Network;
 use crate::optim::OptimState;
@@ -228,8 +228,8 @@ fn epoch(
     }
     let val_accuracy = match config.kind {
         ModelKind::Binary => {
-            let model = to_model(&state.net, config.rule.to_core())?;
-            accuracy(&predict_exported(&model, val.pixels), val.labels)
+            let folded = fold(&state.net, config.rule.to_core())?;
+            accuracy(&predict_exported(&folded, val.pixels), val.labels)
         }
         ModelKind::Fp32 => accuracy(&predict_fp32(&state.net, val.pixels), val.labels),
     };
@@ -308,8 +308,9 @@ pub fn finish(
     let test = data.test();
     let (model, test_predictions, agreement) = match config.kind {
         ModelKind::Binary => {
-            let model = to_model(&best.net, config.rule.to_core())?;
-            let exported = predict_exported(&model, test.pixels);
+            let folded = fold(&best.net, config.rule.to_core())?;
+            let model = to_model(&folded)?;
+            let exported = predict_exported(&folded, test.pixels);
             let engine = model.predict_batch(test.pixels)?;
             let float = predict_float(&best.net, config.rule, test.pixels)?;
             let agree = exported

@@ -79,28 +79,87 @@ fn exported_model_matches_trainer_forward_pass() {
     }
 }
 
-/// Same seed, same model bytes, whether rayon has one thread or two; a
-/// different seed gives a different model (so the comparison can fail).
+/// A u8-input model (the first layer multiplies pixel values by ±1
+/// weights), folded and run by the engine, predicts exactly what the
+/// trainer's forward passes predict on all 10,000 test images: with batch
+/// norm, with plain biases (thresholds far beyond the ±784 of binary
+/// input), and as a one-layer model whose pixel layer emits the scores.
+#[test]
+fn u8_input_model_matches_trainer_forward_pass() {
+    let data = data();
+    let dir = tempfile::tempdir().unwrap();
+    let bn = small("bn-u8");
+    // Without batch norm, pre-activations are pixel sums in the thousands:
+    // the STE clip must let them through.
+    let bias = TrainConfig {
+        batch_norm: false,
+        bn_recompute: false,
+        ste_clip: 5000.0,
+        ..small("bn-u8")
+    };
+    // Scores of pixel dots are thousands: a small output scale keeps the
+    // softmax out of saturation.
+    let one_layer = TrainConfig {
+        hidden: vec![],
+        output_scale: 1.0 / 4096.0,
+        ..bias.clone()
+    };
+    // The slowest learner (biases move by the learning rate, dots by
+    // thousands) still beats chance (10 %) by far.
+    for (what, config, floor) in [
+        ("bn", bn, 0.9),
+        ("bias", bias, 0.5),
+        ("one layer", one_layer, 0.5),
+    ] {
+        let outcome = run(&config, &data);
+        assert_eq!(outcome.agreement, (10_000, 10_000), "{what}");
+        let Trained::Binary(model) = &outcome.model else {
+            panic!("binary expected")
+        };
+        assert!(model.input_encoding().is_u8(), "{what}");
+        assert_eq!(model.shape(), config.shape(), "{what}");
+        let path = dir.path().join("u8.bnn");
+        bnn_train::output::write_outputs(&outcome, &path, "test", "<svg/>").unwrap();
+        let loaded = bnn_core::format::load(&path).unwrap().model;
+        assert_eq!(&loaded, model, "{what}: the file changed the model");
+        let engine = loaded.predict_batch(data.test().pixels).unwrap();
+        assert_eq!(engine, outcome.test_predictions, "{what}");
+        let float =
+            bnn_train::eval::predict_float(&outcome.net, config.rule, data.test().pixels).unwrap();
+        assert_eq!(float, engine, "{what}");
+        assert!(
+            outcome.test_accuracy > floor,
+            "{what}: {}",
+            outcome.test_accuracy
+        );
+    }
+}
+
+/// Same seed, same model bytes, whether rayon has one thread or two, for
+/// binary and u8 input; a different seed gives a different model (so the
+/// comparison can fail).
 #[test]
 fn seed_fixes_the_bytes_for_any_thread_count() {
     let data = data();
-    let mut config = small("bn");
-    config.hidden = vec![40, 72];
-    config.dropout = 0.1;
-    config.dynamic_clip = Some(1.5);
-    let pool = |n| {
-        rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .unwrap()
-    };
-    let one = pool(1).install(|| run(&config, &data));
-    let two = pool(2).install(|| run(&config, &data));
-    assert_eq!(model_bytes(&one), model_bytes(&two));
-    assert_eq!(one.net, two.net, "latent parameters too");
-    config.seed += 1;
-    let other = pool(2).install(|| run(&config, &data));
-    assert_ne!(model_bytes(&one), model_bytes(&other));
+    for name in ["bn", "bn-u8"] {
+        let mut config = small(name);
+        config.hidden = vec![40, 72];
+        config.dropout = 0.1;
+        config.dynamic_clip = Some(1.5);
+        let pool = |n| {
+            rayon::ThreadPoolBuilder::new()
+                .num_threads(n)
+                .build()
+                .unwrap()
+        };
+        let one = pool(1).install(|| run(&config, &data));
+        let two = pool(2).install(|| run(&config, &data));
+        assert_eq!(model_bytes(&one), model_bytes(&two), "{name}");
+        assert_eq!(one.net, two.net, "{name}: latent parameters too");
+        config.seed += 1;
+        let other = pool(2).install(|| run(&config, &data));
+        assert_ne!(model_bytes(&one), model_bytes(&other), "{name}");
+    }
 }
 
 /// Stopping after one epoch and resuming from the checkpoint file gives the
