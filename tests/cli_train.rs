@@ -161,7 +161,7 @@ fn bad_configurations_fail_before_work() {
         (vec!["--lr", "-0.1"], "learning rate"),
         (vec!["--hidden", "0"], "width"),
         (vec!["--batch", "100000"], "batch"),
-        (vec!["--input", "u16"], "unknown input encoding 'u16'"),
+        (vec!["--input", "u16"], "invalid value 'u16' for '--input"),
     ] {
         let run = train("2", &out, &args);
         assert_ne!(run.code, 0, "{args:?} was accepted");
