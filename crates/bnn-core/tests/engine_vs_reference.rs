@@ -121,6 +121,14 @@ fn check(model: &Model, images: usize, rng: &mut ChaCha8Rng) {
     assert_eq!(model.predict(first), ref_classes[0]);
 }
 
+/// Images to check a network on, keeping the total work (weights × images)
+/// near `budget`: fewer images for bigger networks, never fewer than 3.
+fn images_for(input_len: usize, widths: &[usize], budget: usize) -> usize {
+    let shape = [&[input_len][..], widths].concat();
+    let work: usize = shape.windows(2).map(|w| w[0] * w[1]).sum();
+    (budget / work.max(1)).clamp(3, 70)
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
     #[test]
@@ -132,10 +140,7 @@ proptest! {
     ) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let rule = if seed_rule { DecisionRule::Seed } else { DecisionRule::Scores };
-        // Keep the total work bounded: fewer images for bigger networks.
-        let work: usize = std::iter::once(input_len).chain(widths.iter().copied()).collect::<Vec<_>>()
-            .windows(2).map(|w| w[0] * w[1]).sum();
-        let images = (4_000_000 / work.max(1)).clamp(3, 70);
+        let images = images_for(input_len, &widths, 4_000_000);
         let model = random_model(&mut rng, input_len, &widths, rule);
         check(&model, images, &mut rng);
     }
@@ -149,9 +154,7 @@ proptest! {
     ) {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         let rule = if seed_rule { DecisionRule::Seed } else { DecisionRule::Scores };
-        let work: usize = std::iter::once(input_len).chain(widths.iter().copied()).collect::<Vec<_>>()
-            .windows(2).map(|w| w[0] * w[1]).sum();
-        let images = (2_000_000 / work.max(1)).clamp(3, 70);
+        let images = images_for(input_len, &widths, 2_000_000);
         let model = random_u8_model(&mut rng, input_len, &widths, rule);
         check(&model, images, &mut rng);
     }
