@@ -20,24 +20,66 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     let shape: Vec<String> = model.shape().iter().map(|w| w.to_string()).collect();
     writeln!(out, "model           {}", args.model.display())?;
     writeln!(out, "shape           {}", shape.join("-"))?;
-    let pixel = model
-        .pixel_layer()
-        .map(|l| (l.inputs(), l.outputs(), l.transform(), "u8 pixels x ±1, "));
-    let binary = model
-        .layers()
-        .iter()
-        .map(|l| (l.inputs(), l.outputs(), l.transform(), ""));
+    writeln!(out, "arch            {}", model.arch())?;
+    if let Some(first) = model.convs().first() {
+        writeln!(out, "padding         {}", first.conv().padding())?;
+    }
+    let sign = |t: &Transform, over: &str| match t {
+        Transform::Sign(t) => {
+            let flipped = t.iter().filter(|t| t.flip).count();
+            format!("{over}sign, integer thresholds ({flipped} flipped)")
+        }
+        Transform::Scores(_) => format!("{over}scores = dot + f32 bias"),
+    };
     let mut params = 0;
-    for (i, (inputs, outputs, transform, over)) in pixel.into_iter().chain(binary).enumerate() {
-        let what = match transform {
-            Transform::Sign(t) => {
-                let flipped = t.iter().filter(|t| t.flip).count();
-                format!("{over}sign, integer thresholds ({flipped} flipped)")
-            }
-            Transform::Scores(_) => format!("{over}scores = dot + f32 bias"),
+    let mut n = 0;
+    let mut layer = |out: &mut dyn Write, text: String| {
+        n += 1;
+        writeln!(out, "layer {n:<9} {text}")
+    };
+    if let Some(l) = model.pixel_layer() {
+        let what = sign(l.transform(), "u8 pixels x ±1, ");
+        layer(
+            &mut out,
+            format!("dense {}->{}  {what}", l.inputs(), l.outputs()),
+        )?;
+        params += (l.inputs() + 1) * l.outputs();
+    }
+    for stage in model.convs() {
+        let conv = stage.conv();
+        let over = if stage.takes_pixels() {
+            "u8 pixels x ±1, "
+        } else {
+            ""
         };
-        writeln!(out, "layer {:<9} {inputs} -> {outputs}  {what}", i + 1)?;
-        params += inputs * outputs + outputs;
+        let (k, s) = (conv.k(), stage.conv_shape());
+        let what = sign(&Transform::Sign(conv.thresholds().to_vec()), over);
+        let text = format!(
+            "conv {k}x{k}x{}->{} {} {s}  {what}",
+            conv.in_channels(),
+            conv.out_channels(),
+            conv.padding()
+        );
+        layer(&mut out, text)?;
+        if stage.pooled() {
+            let text = format!(
+                "maxpool 2x2 -> {}  on bits: OR per channel, AND where flipped",
+                stage.output_shape()
+            );
+            layer(&mut out, text)?;
+        }
+        params += (conv.window() + 1) * conv.out_channels();
+    }
+    if let Some(last) = model.convs().last() {
+        writeln!(out, "{:<16}flatten {} (NHWC)", "", last.output_len())?;
+    }
+    for l in model.layers() {
+        let what = sign(l.transform(), "");
+        layer(
+            &mut out,
+            format!("dense {}->{}  {what}", l.inputs(), l.outputs()),
+        )?;
+        params += (l.inputs() + 1) * l.outputs();
     }
     writeln!(out, "decision rule   {}", model.rule())?;
     let input = match model.input_encoding() {

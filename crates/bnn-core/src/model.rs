@@ -458,6 +458,25 @@ impl Model {
             .collect()
     }
 
+    /// The layer list in the architecture grammar of `bnn train --arch`:
+    /// `cKxN` a convolution, `p2` a 2×2 max pool, `dN` a dense layer, e.g.
+    /// `c3x32,p2,c3x64,p2,d256,d10` (the padding is not part of it).
+    pub fn arch(&self) -> String {
+        let mut parts = Vec::new();
+        if let Some(first) = &self.pixel {
+            parts.push(format!("d{}", first.outputs()));
+        }
+        for stage in &self.convs {
+            let conv = stage.conv();
+            parts.push(format!("c{}x{}", conv.k(), conv.out_channels()));
+            if stage.pooled() {
+                parts.push("p2".to_string());
+            }
+        }
+        parts.extend(self.layers.iter().map(|l| format!("d{}", l.outputs())));
+        parts.join(",")
+    }
+
     /// Bytes the layers hold in memory (see [`BinaryDense::memory_bytes`]
     /// and [`PixelDense::memory_bytes`]).
     pub fn memory_bytes(&self) -> usize {

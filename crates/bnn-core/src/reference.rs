@@ -213,28 +213,27 @@ impl ConvLayer {
         let filters = self.weights.nrows();
         let outside = if self.pixels { 0.0 } else { -1.0 };
         let mut dots = Array3::<f64>::zeros((ho, wo, filters));
+        let mut window = Array1::<f64>::zeros(self.k * self.k * c);
         for oy in 0..ho {
             for ox in 0..wo {
-                for f in 0..filters {
-                    let mut sum = 0.0;
-                    for ky in 0..self.k {
-                        for kx in 0..self.k {
-                            let iy = (oy + ky) as isize - self.pad as isize;
-                            let ix = (ox + kx) as isize - self.pad as isize;
-                            let inside =
-                                (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix);
-                            for ch in 0..c {
-                                let v = if inside {
-                                    x[[iy as usize, ix as usize, ch]]
-                                } else {
-                                    outside
-                                };
-                                sum += self.weights[[f, (ky * self.k + kx) * c + ch]] * v;
-                            }
+                // The window in (ky, kx, c) order, padded positions read as
+                // `outside`; then its product with every filter.
+                for ky in 0..self.k {
+                    for kx in 0..self.k {
+                        let iy = (oy + ky) as isize - self.pad as isize;
+                        let ix = (ox + kx) as isize - self.pad as isize;
+                        let inside = (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix);
+                        for ch in 0..c {
+                            window[(ky * self.k + kx) * c + ch] = if inside {
+                                x[[iy as usize, ix as usize, ch]]
+                            } else {
+                                outside
+                            };
                         }
                     }
-                    dots[[oy, ox, f]] = sum;
                 }
+                dots.slice_mut(ndarray::s![oy, ox, ..])
+                    .assign(&self.weights.dot(&window));
             }
         }
         if self.pooled {

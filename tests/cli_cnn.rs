@@ -1,0 +1,120 @@
+//! Convolutional models through the command line: `bnn info` prints the
+//! architecture and every layer's shape, `bnn eval --verify` checks every
+//! score of a CNN against the float reference and the scalar kernel on the
+//! MNIST test set, and the exports refuse CNNs in one line.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use bnn_core::conv::Padding;
+use bnn_core::{DecisionRule, InputEncoding, InputShape};
+use bnn_testkit::models::{random_cnn, rng, ConvPlan};
+use common::{arg, mnist_dir, run};
+
+/// A random CNN on 28×28×1 images, saved to `dir`.
+fn cnn(dir: &Path, encoding: InputEncoding, plans: &[ConvPlan], dense: &[usize]) -> PathBuf {
+    let model = random_cnn(
+        &mut rng(21),
+        InputShape::new(28, 28, 1),
+        encoding,
+        plans,
+        Padding::Same,
+        dense,
+        DecisionRule::Scores,
+    );
+    let path = dir.join("cnn.bnn");
+    bnn_core::format::save(&model, "random cnn", &path).unwrap();
+    path
+}
+
+const SMALL: [ConvPlan; 2] = [
+    ConvPlan {
+        k: 3,
+        channels: 32,
+        pool: true,
+    },
+    ConvPlan {
+        k: 3,
+        channels: 64,
+        pool: true,
+    },
+];
+
+#[test]
+fn info_prints_every_layer_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = cnn(dir.path(), InputEncoding::U8, &SMALL, &[256, 10]);
+    let out = run(["info".to_string(), arg(&path)]);
+    let stdout = out.ok();
+    for line in [
+        "arch            c3x32,p2,c3x64,p2,d256,d10",
+        "padding         same",
+        "input shape     28x28x1",
+        "layer 1         conv 3x3x1->32 same 28x28x32  u8 pixels x ±1, sign",
+        "layer 2         maxpool 2x2 -> 14x14x32",
+        "layer 3         conv 3x3x32->64 same 14x14x64  sign",
+        "layer 4         maxpool 2x2 -> 7x7x64",
+        "                flatten 3136 (NHWC)",
+        "layer 5         dense 3136->256  sign",
+        "layer 6         dense 256->10  scores",
+    ] {
+        assert!(stdout.contains(line), "no '{line}' in:\n{stdout}");
+    }
+    // 9·32 + 288·64 + 3136·256 + 256·10 weights.
+    let field = "weight bits     824,096";
+    assert!(stdout.contains(field), "no '{field}' in:\n{stdout}");
+}
+
+#[test]
+fn eval_verify_covers_cnns() {
+    let dir = tempfile::tempdir().unwrap();
+    let plans = [
+        ConvPlan {
+            k: 3,
+            channels: 4,
+            pool: true,
+        },
+        ConvPlan {
+            k: 5,
+            channels: 6,
+            pool: true,
+        },
+    ];
+    // Binary-input CNNs are checked against the reference in bnn-core's
+    // property tests; one u8 CNN end to end is enough here.
+    let path = cnn(dir.path(), InputEncoding::U8, &plans, &[10]);
+    let out = run([
+        "eval",
+        &arg(&path),
+        "--data",
+        &arg(&mnist_dir()),
+        "--no-fetch",
+        "--verify",
+    ]);
+    let stdout = out.ok();
+    let verified: Vec<&str> = stdout.lines().filter(|l| l.starts_with("verify")).collect();
+    assert_eq!(verified.len(), 2, "{stdout}");
+    for line in &verified {
+        assert!(line.contains("10000 / 10000 identical scores"), "{line}");
+    }
+}
+
+#[test]
+fn exports_refuse_cnns_in_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = cnn(dir.path(), InputEncoding::U8, &SMALL[..1], &[10]);
+    for format in ["c", "verilog"] {
+        let out_dir = dir.path().join(format);
+        let out = run([
+            "export",
+            &arg(&path),
+            "--format",
+            format,
+            "--output",
+            &arg(&out_dir),
+        ]);
+        out.fails(1, &["does not support convolutional models"]);
+        assert!(!out_dir.exists(), "{format}: nothing is written");
+    }
+}
