@@ -58,7 +58,7 @@ use crate::error::{Error, Result};
 use crate::input::InputShape;
 use crate::kernel::Kernel;
 use crate::layer::{BinaryDense, Threshold, Transform};
-use crate::pixel::{PixelDense, PixelScratch};
+use crate::pixel::PixelDense;
 
 /// Largest kernel side accepted: far beyond what small images use, small
 /// enough that a window stays a few hundred positions.
@@ -369,9 +369,10 @@ pub struct ConvStage {
 pub(crate) struct ConvScratch {
     cols: Vec<u64>,
     pixel_cols: Vec<u8>,
+    /// The image with zero pixels around it (see `pixel_im2col`).
+    padded: Vec<u8>,
     fired: Vec<u64>,
     pooled: Vec<u64>,
-    pixel: PixelScratch,
 }
 
 impl ConvStage {
@@ -470,14 +471,8 @@ impl ConvStage {
         s.fired.resize(rows * ow, 0);
         match &self.pixels {
             Some(layer) => {
-                let window = self.conv.window();
-                s.pixel_cols.clear();
-                s.pixel_cols.resize(rows * window, 0);
-                let cols = &mut s.pixel_cols;
-                self.windows(|row, from, to, len| {
-                    cols[row * window + to..][..len].copy_from_slice(&pixels[from..from + len]);
-                });
-                layer.fire_into(kernel, &s.pixel_cols, rows, &mut s.pixel, &mut s.fired);
+                let stride = self.pixel_im2col(pixels, layer.row_bytes(), s);
+                layer.fire_rows(kernel, &s.pixel_cols, (rows, stride), &mut s.fired);
             }
             None => {
                 let rw = words_for(self.conv.window());
@@ -506,6 +501,47 @@ impl ConvStage {
                 or_bits(words, 0, out, p * n, n);
             }
         }
+    }
+
+    /// The pixel im2col rows of one image into `s.pixel_cols`; returns
+    /// their stride. The image is first copied into rows padded with zero
+    /// pixels on both sides, plus one zero row for the rows above and below
+    /// it, so that every window row is one run of exactly `k·C` bytes, and
+    /// runs are copied 8 bytes at a time. A copy may spill past its run: runs
+    /// are written in order, so the next run overwrites the spill, and the
+    /// last one spills into bytes past the window, which the kernel reads
+    /// only against zero weights (or not at all).
+    fn pixel_im2col(&self, pixels: &[u8], row_bytes: usize, s: &mut ConvScratch) -> usize {
+        let (h, w, c) = dims(self.input);
+        let (ho, wo, _) = dims(self.conv_shape);
+        let k = self.conv.k;
+        let pad = self.conv.padding.before(k);
+        let run = k * c;
+        let chunks = run.div_ceil(8);
+        let src_stride = (w + 2 * pad) * c + 8;
+        s.padded.clear();
+        s.padded.resize((h + 1) * src_stride, 0);
+        for y in 0..h {
+            s.padded[y * src_stride + pad * c..][..w * c]
+                .copy_from_slice(&pixels[y * w * c..][..w * c]);
+        }
+        let stride = ((k - 1) * run + 8 * chunks).max(row_bytes);
+        s.pixel_cols.resize(ho * wo * stride, 0);
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let row = &mut s.pixel_cols[(oy * wo + ox) * stride..][..stride];
+                for ky in 0..k {
+                    let iy = (oy + ky).checked_sub(pad).filter(|&iy| iy < h).unwrap_or(h);
+                    let from = iy * src_stride + ox * c;
+                    let src = &s.padded[from..from + 8 * chunks];
+                    let dst = &mut row[ky * run..ky * run + 8 * chunks];
+                    for (d, s) in dst.chunks_exact_mut(8).zip(src.chunks_exact(8)) {
+                        d.copy_from_slice(s);
+                    }
+                }
+            }
+        }
+        stride
     }
 
     /// Calls `copy(row, from, to, len)` for every run of input values that

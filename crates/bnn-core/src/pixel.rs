@@ -220,6 +220,37 @@ impl PixelDense {
         }
     }
 
+    /// A u8 convolution's output bits: `rows` im2col rows, `stride` bytes
+    /// apart (at least [`PixelDense::row_bytes`]), one row of
+    /// `output_words` words out per row.
+    pub(crate) fn fire_rows(
+        &self,
+        kernel: Kernel,
+        rows_bytes: &[u8],
+        (rows, stride): (usize, usize),
+        out: &mut [u64],
+    ) {
+        debug_assert!(self.is_hidden(), "only hidden layers fire");
+        let args = crate::kernel::PixelRows {
+            pixels: rows_bytes,
+            rows,
+            stride,
+            groups: self.inputs.div_ceil(PIXEL_GROUP),
+            weights: &self.weights,
+            blocks: self.blocks,
+            cuts: &self.cuts,
+            flips: &self.flips,
+            out_wpr: self.output_words(),
+        };
+        kernel.pixel_rows_fire(&args, out);
+    }
+
+    /// Bytes of a row that [`PixelDense::fire_rows`] reads: the inputs
+    /// rounded up to whole groups of 4.
+    pub(crate) fn row_bytes(&self) -> usize {
+        self.inputs.div_ceil(PIXEL_GROUP) * PIXEL_GROUP
+    }
+
     /// The one-layer model's scores for `rows` images: `dot + bias` in f32.
     pub(crate) fn scores_into(
         &self,

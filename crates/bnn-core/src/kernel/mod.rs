@@ -71,10 +71,14 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
+mod rows;
 mod scalar;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86_64;
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod x86_64_rows;
 
 /// Neurons per interleaved weight block (one 512-bit register of `u64`s).
 pub const LANES: usize = 8;
@@ -111,6 +115,24 @@ pub(crate) struct FireArgs<'a> {
     pub blocks: usize,
     pub limits: &'a [i64],
     pub flips: &'a [u8],
+    pub out_wpr: usize,
+}
+
+/// The operands of a u8 convolution (see `crate::conv`): `rows` im2col
+/// rows, `stride` bytes apart, of which the first `groups·4` are read (the
+/// bytes past the window meet zero weights), weights in the pixel-layer
+/// layout above, and per filter the cut and flip of
+/// [`crate::PixelDense`]: filter `j` fires iff `(dot >= cut) XOR flip`.
+/// Each row's bits go to `out[row·out_wpr ..]`.
+pub(crate) struct PixelRows<'a> {
+    pub pixels: &'a [u8],
+    pub rows: usize,
+    pub stride: usize,
+    pub groups: usize,
+    pub weights: &'a [i8],
+    pub blocks: usize,
+    pub cuts: &'a [i32],
+    pub flips: &'a [u16],
     pub out_wpr: usize,
 }
 
@@ -305,6 +327,26 @@ impl Kernel {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => x86_64::pixel_fire_avx512(dots, cuts, flips, out),
             _ => scalar::pixel_fire(dots, cuts, flips, out),
+        }
+    }
+
+    /// A u8 convolution's output bits, every im2col row against every
+    /// filter; the rows' zero groups of 4 pixels (padding, empty margins)
+    /// are skipped.
+    pub(crate) fn pixel_rows_fire(self, a: &PixelRows<'_>, out: &mut [u64]) {
+        assert!(a.stride >= a.groups * PIXEL_GROUP && a.pixels.len() >= a.rows * a.stride);
+        assert!(a.weights.len() == a.groups * a.blocks * PIXEL_LANES * PIXEL_GROUP);
+        assert!(a.cuts.len() == a.blocks * PIXEL_LANES && a.flips.len() == a.blocks);
+        assert!(a.out_wpr == a.blocks.div_ceil(rows::BLOCKS_PER_WORD));
+        assert!(out.len() >= a.rows * a.out_wpr);
+        match self.checked() {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 if x86_64::has_avx512_vnni() => {
+                x86_64_rows::pixel_rows_fire_vnni(a, out)
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 | Kernel::Avx2 => x86_64_rows::pixel_rows_fire_avx2(a, out),
+            _ => rows::pixel_rows_fire(a, out),
         }
     }
 

@@ -1,0 +1,130 @@
+//! Criterion benches of binary CNNs: the `cnn-small` shape
+//! (`c3x32,p2,c3x64,p2,d256,d10`, u8 input, "same" padding, random ±1
+//! weights) on the MNIST test digits, per kernel and with 1 and 2 threads;
+//! each layer's share, timed as the difference between growing prefixes of
+//! the network; and single images. Group names carry the sizes.
+
+use bnn_core::conv::Padding;
+use bnn_core::kernel::available;
+use bnn_core::{DecisionRule, InputEncoding, InputShape, Model, RunOptions};
+use bnn_testkit::models::{random_cnn, rng, ConvPlan};
+use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+
+const IMAGES: usize = 2000;
+
+const C32: ConvPlan = ConvPlan {
+    k: 3,
+    channels: 32,
+    pool: true,
+};
+const C64: ConvPlan = ConvPlan {
+    k: 3,
+    channels: 64,
+    pool: true,
+};
+
+fn cnn(plans: &[ConvPlan], dense: &[usize], encoding: InputEncoding) -> Model {
+    random_cnn(
+        &mut rng(3),
+        InputShape::new(28, 28, 1),
+        encoding,
+        plans,
+        Padding::Same,
+        dense,
+        DecisionRule::Scores,
+    )
+}
+
+/// The first `IMAGES` MNIST test digits; the bench fails, naming the fix,
+/// without them.
+fn digits() -> Vec<u8> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist");
+    let (images, _) = bnn_data::mnist::load_test(&dir).unwrap_or_else(|e| {
+        panic!("{e}: run `cargo run --release -- fetch` in the workspace root first")
+    });
+    images.pixels[..IMAGES * 784].to_vec()
+}
+
+fn batch(c: &mut Criterion, group: &str, model: &Model, pixels: &[u8], threads: &[usize]) {
+    let mut g = c.benchmark_group(group);
+    g.throughput(Throughput::Elements(IMAGES as u64));
+    g.sample_size(10);
+    for &t in threads {
+        for kernel in available() {
+            let opts = RunOptions {
+                kernel: Some(kernel),
+                threads: Some(t),
+            };
+            let id = BenchmarkId::new(kernel.name(), format!("{t}t"));
+            g.bench_function(id, |bench| {
+                bench.iter(|| model.predict_batch_with(black_box(pixels), opts).unwrap())
+            });
+        }
+    }
+    g.finish();
+}
+
+/// The whole `cnn-small` network, u8 and binary input.
+fn cnn_small(c: &mut Criterion) {
+    let pixels = digits();
+    let model = cnn(&[C32, C64], &[256, 10], InputEncoding::U8);
+    batch(c, "cnn-small-u8/batch2000", &model, &pixels, &[1, 2]);
+    let binary = cnn(
+        &[C32, C64],
+        &[256, 10],
+        InputEncoding::Binary { threshold: 128 },
+    );
+    batch(c, "cnn-small-binary/batch2000", &binary, &pixels, &[1]);
+}
+
+/// Growing prefixes of `cnn-small`, one thread: c3x32,p2 then d10; both
+/// convolutions then d10; the whole network. Differences are each layer's
+/// time (less the small d10 head).
+fn cnn_small_layers(c: &mut Criterion) {
+    let pixels = digits();
+    let prefixes = [
+        ("1-c3x32-p2-d10", cnn(&[C32], &[10], InputEncoding::U8)),
+        (
+            "2-c3x32-p2-c3x64-p2-d10",
+            cnn(&[C32, C64], &[10], InputEncoding::U8),
+        ),
+        (
+            "3-c3x32-p2-c3x64-p2-d256-d10",
+            cnn(&[C32, C64], &[256, 10], InputEncoding::U8),
+        ),
+    ];
+    for (name, model) in &prefixes {
+        batch(
+            c,
+            &format!("cnn-small-prefix/{name}/batch2000"),
+            model,
+            &pixels,
+            &[1],
+        );
+    }
+}
+
+/// One image at a time through `cnn-small`, per kernel.
+fn cnn_small_single(c: &mut Criterion) {
+    let pixels = digits();
+    let model = cnn(&[C32, C64], &[256, 10], InputEncoding::U8);
+    let mut g = c.benchmark_group("cnn-small-u8/single");
+    g.throughput(Throughput::Elements(1));
+    let mut scores = [0f32; 10];
+    for kernel in available() {
+        g.bench_function(kernel.name(), |bench| {
+            let mut i = 0;
+            bench.iter(|| {
+                let image = &pixels[(i % IMAGES) * 784..][..784];
+                i += 1;
+                model
+                    .predict_scores_into(kernel, black_box(image), &mut scores)
+                    .unwrap()
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, cnn_small, cnn_small_layers, cnn_small_single);
+criterion_main!(benches);
