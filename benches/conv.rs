@@ -6,33 +6,14 @@
 
 use bnn_core::conv::Padding;
 use bnn_core::kernel::available;
-use bnn_core::{DecisionRule, InputEncoding, InputShape, Model, RunOptions};
-use bnn_testkit::models::{random_cnn, rng, ConvPlan};
+use bnn_core::{InputEncoding, Model, RunOptions};
+use bnn_testkit::models::{random_mnist_cnn, rng, ConvPlan, CNN_SMALL};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 const IMAGES: usize = 2000;
 
-const C32: ConvPlan = ConvPlan {
-    k: 3,
-    channels: 32,
-    pool: true,
-};
-const C64: ConvPlan = ConvPlan {
-    k: 3,
-    channels: 64,
-    pool: true,
-};
-
 fn cnn(plans: &[ConvPlan], dense: &[usize], encoding: InputEncoding) -> Model {
-    random_cnn(
-        &mut rng(3),
-        InputShape::new(28, 28, 1),
-        encoding,
-        plans,
-        Padding::Same,
-        dense,
-        DecisionRule::Scores,
-    )
+    random_mnist_cnn(&mut rng(3), encoding, plans, Padding::Same, dense)
 }
 
 /// The first `IMAGES` MNIST test digits; the bench fails, naming the fix,
@@ -67,14 +48,26 @@ fn batch(c: &mut Criterion, group: &str, model: &Model, pixels: &[u8], threads: 
 /// The whole `cnn-small` network, u8 and binary input.
 fn cnn_small(c: &mut Criterion) {
     let pixels = digits();
-    let model = cnn(&[C32, C64], &[256, 10], InputEncoding::U8);
-    batch(c, "cnn-small-u8/batch2000", &model, &pixels, &[1, 2]);
+    let model = cnn(&CNN_SMALL, &[256, 10], InputEncoding::U8);
+    batch(
+        c,
+        "cnn-small-u8-28x28x1/batch2000",
+        &model,
+        &pixels,
+        &[1, 2],
+    );
     let binary = cnn(
-        &[C32, C64],
+        &CNN_SMALL,
         &[256, 10],
         InputEncoding::Binary { threshold: 128 },
     );
-    batch(c, "cnn-small-binary/batch2000", &binary, &pixels, &[1]);
+    batch(
+        c,
+        "cnn-small-binary-28x28x1/batch2000",
+        &binary,
+        &pixels,
+        &[1],
+    );
 }
 
 /// Growing prefixes of `cnn-small`, one thread: c3x32,p2 then d10; both
@@ -83,14 +76,17 @@ fn cnn_small(c: &mut Criterion) {
 fn cnn_small_layers(c: &mut Criterion) {
     let pixels = digits();
     let prefixes = [
-        ("1-c3x32-p2-d10", cnn(&[C32], &[10], InputEncoding::U8)),
+        (
+            "1-c3x32-p2-d10",
+            cnn(&CNN_SMALL[..1], &[10], InputEncoding::U8),
+        ),
         (
             "2-c3x32-p2-c3x64-p2-d10",
-            cnn(&[C32, C64], &[10], InputEncoding::U8),
+            cnn(&CNN_SMALL, &[10], InputEncoding::U8),
         ),
         (
             "3-c3x32-p2-c3x64-p2-d256-d10",
-            cnn(&[C32, C64], &[256, 10], InputEncoding::U8),
+            cnn(&CNN_SMALL, &[256, 10], InputEncoding::U8),
         ),
     ];
     for (name, model) in &prefixes {
@@ -107,8 +103,8 @@ fn cnn_small_layers(c: &mut Criterion) {
 /// One image at a time through `cnn-small`, per kernel.
 fn cnn_small_single(c: &mut Criterion) {
     let pixels = digits();
-    let model = cnn(&[C32, C64], &[256, 10], InputEncoding::U8);
-    let mut g = c.benchmark_group("cnn-small-u8/single");
+    let model = cnn(&CNN_SMALL, &[256, 10], InputEncoding::U8);
+    let mut g = c.benchmark_group("cnn-small-u8-28x28x1/single");
     g.throughput(Throughput::Elements(1));
     let mut scores = [0f32; 10];
     for kernel in available() {

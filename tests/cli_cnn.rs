@@ -8,43 +8,22 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use bnn_core::conv::Padding;
-use bnn_core::{DecisionRule, InputEncoding, InputShape};
-use bnn_testkit::models::{random_cnn, rng, ConvPlan};
+use bnn_core::InputEncoding;
+use bnn_testkit::models::{random_mnist_cnn, rng, ConvPlan, CNN_SMALL};
 use common::{arg, mnist_dir, run};
 
 /// A random CNN on 28×28×1 images, saved to `dir`.
 fn cnn(dir: &Path, encoding: InputEncoding, plans: &[ConvPlan], dense: &[usize]) -> PathBuf {
-    let model = random_cnn(
-        &mut rng(21),
-        InputShape::new(28, 28, 1),
-        encoding,
-        plans,
-        Padding::Same,
-        dense,
-        DecisionRule::Scores,
-    );
+    let model = random_mnist_cnn(&mut rng(21), encoding, plans, Padding::Same, dense);
     let path = dir.join("cnn.bnn");
     bnn_core::format::save(&model, "random cnn", &path).unwrap();
     path
 }
 
-const SMALL: [ConvPlan; 2] = [
-    ConvPlan {
-        k: 3,
-        channels: 32,
-        pool: true,
-    },
-    ConvPlan {
-        k: 3,
-        channels: 64,
-        pool: true,
-    },
-];
-
 #[test]
 fn info_prints_every_layer_shape() {
     let dir = tempfile::tempdir().unwrap();
-    let path = cnn(dir.path(), InputEncoding::U8, &SMALL, &[256, 10]);
+    let path = cnn(dir.path(), InputEncoding::U8, &CNN_SMALL, &[256, 10]);
     let out = run(["info".to_string(), arg(&path)]);
     let stdout = out.ok();
     for line in [
@@ -103,7 +82,7 @@ fn eval_verify_covers_cnns() {
 #[test]
 fn exports_refuse_cnns_in_one_line() {
     let dir = tempfile::tempdir().unwrap();
-    let path = cnn(dir.path(), InputEncoding::U8, &SMALL[..1], &[10]);
+    let path = cnn(dir.path(), InputEncoding::U8, &CNN_SMALL[..1], &[10]);
     for format in ["c", "verilog"] {
         let out_dir = dir.path().join(format);
         let out = run([

@@ -37,23 +37,12 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         n += 1;
         writeln!(out, "layer {n:<9} {text}")
     };
-    if let Some(l) = model.pixel_layer() {
-        let what = sign(l.transform(), "u8 pixels x ±1, ");
-        layer(
-            &mut out,
-            format!("dense {}->{}  {what}", l.inputs(), l.outputs()),
-        )?;
-        params += (l.inputs() + 1) * l.outputs();
-    }
+    const U8: &str = "u8 pixels x ±1, ";
     for stage in model.convs() {
         let conv = stage.conv();
-        let over = if stage.takes_pixels() {
-            "u8 pixels x ±1, "
-        } else {
-            ""
-        };
+        let over = if stage.takes_pixels() { U8 } else { "" };
         let (k, s) = (conv.k(), stage.conv_shape());
-        let what = sign(&Transform::Sign(conv.thresholds().to_vec()), over);
+        let what = sign(conv.transform(), over);
         let text = format!(
             "conv {k}x{k}x{}->{} {} {s}  {what}",
             conv.in_channels(),
@@ -73,13 +62,18 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     if let Some(last) = model.convs().last() {
         writeln!(out, "{:<16}flatten {} (NHWC)", "", last.output_len())?;
     }
-    for l in model.layers() {
-        let what = sign(l.transform(), "");
-        layer(
-            &mut out,
-            format!("dense {}->{}  {what}", l.inputs(), l.outputs()),
-        )?;
-        params += (l.inputs() + 1) * l.outputs();
+    // A u8 MLP's pixel layer comes first (it has no convolutions).
+    let pixel = model
+        .pixel_layer()
+        .map(|l| (l.inputs(), l.outputs(), l.transform(), U8));
+    let dense = model
+        .layers()
+        .iter()
+        .map(|l| (l.inputs(), l.outputs(), l.transform(), ""));
+    for (inputs, outputs, transform, over) in pixel.into_iter().chain(dense) {
+        let what = sign(transform, over);
+        layer(&mut out, format!("dense {inputs}->{outputs}  {what}"))?;
+        params += (inputs + 1) * outputs;
     }
     writeln!(out, "decision rule   {}", model.rule())?;
     let input = match model.input_encoding() {

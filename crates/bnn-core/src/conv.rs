@@ -204,7 +204,8 @@ impl Conv2d {
         }
     }
 
-    pub(crate) fn transform(&self) -> &Transform {
+    /// The thresholds as a [`Transform::Sign`], as dense layers hold them.
+    pub fn transform(&self) -> &Transform {
         self.filters.transform()
     }
 

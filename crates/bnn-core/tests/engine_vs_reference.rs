@@ -14,7 +14,7 @@ use bnn_core::{
     BinaryDense, BitMatrix, DecisionRule, InputEncoding, InputShape, Model, PixelDense, Reference,
     RunOptions, Threshold,
 };
-use bnn_testkit::models::{random_cnn, ConvPlan};
+use bnn_testkit::models::{random_cnn, random_mnist_cnn, ConvPlan, CNN_SMALL};
 use ndarray::ArrayView2;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -239,32 +239,11 @@ proptest! {
 #[test]
 fn mnist_cnn_shapes_match_reference() {
     let mut rng = ChaCha8Rng::seed_from_u64(5);
-    let plans = [
-        ConvPlan {
-            k: 3,
-            channels: 32,
-            pool: true,
-        },
-        ConvPlan {
-            k: 3,
-            channels: 64,
-            pool: true,
-        },
-    ];
     for (encoding, padding) in [
         (InputEncoding::U8, Padding::Same),
         (InputEncoding::Binary { threshold: 128 }, Padding::Valid),
     ] {
-        let input = InputShape::new(28, 28, 1);
-        let model = random_cnn(
-            &mut rng,
-            input,
-            encoding,
-            &plans,
-            padding,
-            &[256, 10],
-            DecisionRule::Scores,
-        );
+        let model = random_mnist_cnn(&mut rng, encoding, &CNN_SMALL, padding, &[256, 10]);
         check(&model, 12, &mut rng);
     }
 }

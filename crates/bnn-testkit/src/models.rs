@@ -182,6 +182,42 @@ pub fn random_cnn(
     Model::from_layers(input, encoding, layers, rule).unwrap()
 }
 
+/// The convolutions of the `cnn-small` benchmark shape,
+/// `c3x32,p2,c3x64,p2` (then `d256,d10`).
+pub const CNN_SMALL: [ConvPlan; 2] = [
+    ConvPlan {
+        k: 3,
+        channels: 32,
+        pool: true,
+    },
+    ConvPlan {
+        k: 3,
+        channels: 64,
+        pool: true,
+    },
+];
+
+/// A CNN on MNIST's 28×28×1 images that decides by scores, as
+/// [`random_cnn`] draws it.
+pub fn random_mnist_cnn(
+    rng: &mut ChaCha8Rng,
+    encoding: InputEncoding,
+    convs: &[ConvPlan],
+    padding: Padding,
+    dense: &[usize],
+) -> Model {
+    let input = InputShape::new(28, 28, 1);
+    random_cnn(
+        rng,
+        input,
+        encoding,
+        convs,
+        padding,
+        dense,
+        DecisionRule::Scores,
+    )
+}
+
 /// The length of the map the planned convolutions hand to the first dense
 /// layer; panics when a plan does not fit the input.
 pub fn cnn_flat_len(input: InputShape, convs: &[ConvPlan], padding: Padding) -> usize {

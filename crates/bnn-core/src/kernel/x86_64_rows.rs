@@ -15,6 +15,29 @@ use super::{PixelRows, PIXEL_GROUP, PIXEL_LANES};
 /// Bytes of one weight line: 4 pixels' weights for one block of 16.
 const LINE: usize = PIXEL_LANES * PIXEL_GROUP;
 
+/// Every row's output words, 4 blocks (one word) at a time through `$word`
+/// (`unsafe fn(&PixelRows, row, first block) -> u64`, monomorphised for the
+/// number of blocks left); one body for both instruction sets, each
+/// compiled with its own target features.
+macro_rules! rows_loop {
+    ($a:expr, $out:expr, $word:ident) => {
+        for r in 0..$a.rows {
+            for word in 0..$a.out_wpr {
+                let b0 = word * BLOCKS_PER_WORD;
+                // SAFETY: b0 + N <= blocks for the N chosen; row r < rows.
+                $out[r * $a.out_wpr + word] = unsafe {
+                    match $a.blocks - b0 {
+                        4.. => $word::<4>($a, r, b0),
+                        3 => $word::<3>($a, r, b0),
+                        2 => $word::<2>($a, r, b0),
+                        _ => $word::<1>($a, r, b0),
+                    }
+                };
+            }
+        }
+    };
+}
+
 pub fn pixel_rows_fire_vnni(a: &PixelRows<'_>, out: &mut [u64]) {
     // SAFETY: the caller checked avx512f + avx512vnni and asserted the
     // lengths of pixels, weights, cuts, flips and out.
@@ -23,20 +46,18 @@ pub fn pixel_rows_fire_vnni(a: &PixelRows<'_>, out: &mut [u64]) {
 
 #[target_feature(enable = "avx512f,avx512vnni")]
 unsafe fn rows_vnni(a: &PixelRows<'_>, out: &mut [u64]) {
-    for r in 0..a.rows {
-        for word in 0..a.out_wpr {
-            let b0 = word * BLOCKS_PER_WORD;
-            // SAFETY: b0 + N <= blocks for the N chosen; row r < rows.
-            out[r * a.out_wpr + word] = unsafe {
-                match a.blocks - b0 {
-                    4.. => word_vnni::<4>(a, r, b0),
-                    3 => word_vnni::<3>(a, r, b0),
-                    2 => word_vnni::<2>(a, r, b0),
-                    _ => word_vnni::<1>(a, r, b0),
-                }
-            };
-        }
-    }
+    rows_loop!(a, out, word_vnni);
+}
+
+/// Row `r`'s groups of 4 pixels that are not all zero, as (group, the 4
+/// pixels in a little-endian `u32`).
+#[inline(always)]
+fn nonzero_groups<'a>(a: &'a PixelRows<'_>, r: usize) -> impl Iterator<Item = (usize, u32)> + 'a {
+    let row = &a.pixels[r * a.stride..][..a.groups * PIXEL_GROUP];
+    row.chunks_exact(PIXEL_GROUP)
+        .map(|four| u32::from_le_bytes(four.try_into().expect("4 bytes")))
+        .enumerate()
+        .filter(|&(_, four)| four != 0)
 }
 
 /// The output bits of blocks `b0..b0 + N` for row `r`.
@@ -44,20 +65,8 @@ unsafe fn rows_vnni(a: &PixelRows<'_>, out: &mut [u64]) {
 #[inline]
 unsafe fn word_vnni<const N: usize>(a: &PixelRows<'_>, r: usize, b0: usize) -> u64 {
     let mut sums = [_mm512_setzero_si512(); N];
-    let stride = a.stride;
     let line = a.blocks * LINE;
-    for g in 0..a.groups {
-        // SAFETY: r < rows and g < groups: the 4 bytes lie in the row.
-        let four = unsafe {
-            a.pixels
-                .as_ptr()
-                .add(r * stride + g * PIXEL_GROUP)
-                .cast::<u32>()
-                .read_unaligned()
-        };
-        if four == 0 {
-            continue;
-        }
+    for (g, four) in nonzero_groups(a, r) {
         let x = _mm512_set1_epi32(four as i32);
         for (j, s) in sums.iter_mut().enumerate() {
             // SAFETY: g < groups and b0 + j < blocks: the line lies inside
@@ -86,20 +95,7 @@ pub fn pixel_rows_fire_avx2(a: &PixelRows<'_>, out: &mut [u64]) {
 
 #[target_feature(enable = "avx2")]
 unsafe fn rows_avx2(a: &PixelRows<'_>, out: &mut [u64]) {
-    for r in 0..a.rows {
-        for word in 0..a.out_wpr {
-            let b0 = word * BLOCKS_PER_WORD;
-            // SAFETY: b0 + N <= blocks for the N chosen; row r < rows.
-            out[r * a.out_wpr + word] = unsafe {
-                match a.blocks - b0 {
-                    4.. => word_avx2::<4>(a, r, b0),
-                    3 => word_avx2::<3>(a, r, b0),
-                    2 => word_avx2::<2>(a, r, b0),
-                    _ => word_avx2::<1>(a, r, b0),
-                }
-            };
-        }
-    }
+    rows_loop!(a, out, word_avx2);
 }
 
 /// As [`word_vnni`], with `VPMADDUBSW` (u8 × i8 pairs to i16, at most
@@ -109,20 +105,8 @@ unsafe fn rows_avx2(a: &PixelRows<'_>, out: &mut [u64]) {
 unsafe fn word_avx2<const N: usize>(a: &PixelRows<'_>, r: usize, b0: usize) -> u64 {
     let ones = _mm256_set1_epi16(1);
     let mut sums = [[_mm256_setzero_si256(); 2]; N];
-    let stride = a.stride;
     let line = a.blocks * LINE;
-    for g in 0..a.groups {
-        // SAFETY: as in `word_vnni`.
-        let four = unsafe {
-            a.pixels
-                .as_ptr()
-                .add(r * stride + g * PIXEL_GROUP)
-                .cast::<u32>()
-                .read_unaligned()
-        };
-        if four == 0 {
-            continue;
-        }
+    for (g, four) in nonzero_groups(a, r) {
         let x = _mm256_set1_epi32(four as i32);
         for (j, s) in sums.iter_mut().enumerate() {
             for (h, half) in s.iter_mut().enumerate() {
