@@ -69,6 +69,10 @@ pub const MAX_MAP: usize = 1 << 24;
 /// positions × window): bounds the scratch memory a model can claim.
 pub const MAX_IM2COL: usize = 1 << 26;
 
+/// Zero bytes after each padded pixel row: a window's run is read to a
+/// whole group of 4 pixels.
+const PIXEL_SLACK: usize = 4;
+
 /// How a convolution treats the border.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Padding {
@@ -369,8 +373,7 @@ pub struct ConvStage {
 #[derive(Default)]
 pub(crate) struct ConvScratch {
     cols: Vec<u64>,
-    pixel_cols: Vec<u8>,
-    /// The image with zero pixels around it (see `pixel_im2col`).
+    /// The image with zero pixels around it (see `pad_pixels`).
     padded: Vec<u8>,
     fired: Vec<u64>,
     pooled: Vec<u64>,
@@ -387,8 +390,14 @@ impl ConvStage {
         conv_shape: InputShape,
     ) -> Result<Self> {
         let pixels = if pixel_input {
+            let (k, c) = (conv.k(), input.channels as usize);
             let thresholds = conv.thresholds().to_vec();
-            Some(PixelDense::hidden(conv.weights(), thresholds)?)
+            Some(PixelDense::for_windows(
+                &conv.weights(),
+                thresholds,
+                k,
+                k * c,
+            )?)
         } else {
             None
         };
@@ -472,8 +481,9 @@ impl ConvStage {
         s.fired.resize(rows * ow, 0);
         match &self.pixels {
             Some(layer) => {
-                let stride = self.pixel_im2col(pixels, layer.row_bytes(), s);
-                layer.fire_rows(kernel, &s.pixel_cols, (rows, stride), &mut s.fired);
+                let (step, line) = self.pad_pixels(pixels, &mut s.padded);
+                let geometry = ((ho, wo), step, line);
+                layer.fire_windows(kernel, &s.padded, geometry, self.conv.k, &mut s.fired);
             }
             None => {
                 let rw = words_for(self.conv.window());
@@ -504,45 +514,22 @@ impl ConvStage {
         }
     }
 
-    /// The pixel im2col rows of one image into `s.pixel_cols`; returns
-    /// their stride. The image is first copied into rows padded with zero
-    /// pixels on both sides, plus one zero row for the rows above and below
-    /// it, so that every window row is one run of exactly `k·C` bytes, and
-    /// runs are copied 8 bytes at a time. A copy may spill past its run: runs
-    /// are written in order, so the next run overwrites the spill, and the
-    /// last one spills into bytes past the window, which the kernel reads
-    /// only against zero weights (or not at all).
-    fn pixel_im2col(&self, pixels: &[u8], row_bytes: usize, s: &mut ConvScratch) -> usize {
+    /// Copies one image into `padded` with zero pixels around it (the
+    /// convolution's padding on every side, and 4 more bytes a row so that
+    /// a window's last run may be read to a whole group of 4); returns the
+    /// bytes per position and per padded row. A window is then `k` runs of
+    /// `k·C` bytes, one per padded row, read in place with no im2col copy.
+    fn pad_pixels(&self, pixels: &[u8], padded: &mut Vec<u8>) -> (usize, usize) {
         let (h, w, c) = dims(self.input);
-        let (ho, wo, _) = dims(self.conv_shape);
-        let k = self.conv.k;
-        let pad = self.conv.padding.before(k);
-        let run = k * c;
-        let chunks = run.div_ceil(8);
-        let src_stride = (w + 2 * pad) * c + 8;
-        s.padded.clear();
-        s.padded.resize((h + 1) * src_stride, 0);
+        let pad = self.conv.padding.before(self.conv.k);
+        let line = (w + 2 * pad) * c + PIXEL_SLACK;
+        padded.clear();
+        padded.resize((h + 2 * pad) * line, 0);
         for y in 0..h {
-            s.padded[y * src_stride + pad * c..][..w * c]
+            padded[(y + pad) * line + pad * c..][..w * c]
                 .copy_from_slice(&pixels[y * w * c..][..w * c]);
         }
-        let stride = ((k - 1) * run + 8 * chunks).max(row_bytes);
-        s.pixel_cols.resize(ho * wo * stride, 0);
-        for oy in 0..ho {
-            for ox in 0..wo {
-                let row = &mut s.pixel_cols[(oy * wo + ox) * stride..][..stride];
-                for ky in 0..k {
-                    let iy = (oy + ky).checked_sub(pad).filter(|&iy| iy < h).unwrap_or(h);
-                    let from = iy * src_stride + ox * c;
-                    let src = &s.padded[from..from + 8 * chunks];
-                    let dst = &mut row[ky * run..ky * run + 8 * chunks];
-                    for (d, s) in dst.chunks_exact_mut(8).zip(src.chunks_exact(8)) {
-                        d.copy_from_slice(s);
-                    }
-                }
-            }
-        }
-        stride
+        (c, line)
     }
 
     /// Calls `copy(row, from, to, len)` for every run of input values that

@@ -220,22 +220,58 @@ impl PixelDense {
         }
     }
 
-    /// A u8 convolution's output bits: `rows` im2col rows, `stride` bytes
-    /// apart (at least [`PixelDense::row_bytes`]), one row of
-    /// `output_words` words out per row.
-    pub(crate) fn fire_rows(
+    /// The filters of a u8 convolution laid out for reading its windows as
+    /// `runs` runs of `run` pixels straight from a padded image
+    /// ([`PixelDense::fire_windows`]): each run padded to whole groups of 4
+    /// with zero weights, which the pixels past a run (its neighbours in
+    /// the image) then meet. `weights` is filters × `runs·run`.
+    pub(crate) fn for_windows(
+        weights: &BitMatrix,
+        thresholds: Vec<Threshold>,
+        runs: usize,
+        run: usize,
+    ) -> Result<Self> {
+        let padded_run = run.div_ceil(PIXEL_GROUP) * PIXEL_GROUP;
+        let mut padded = BitMatrix::new(weights.rows(), runs * padded_run);
+        for j in 0..weights.rows() {
+            for i in 0..runs * run {
+                padded.set(j, i / run * padded_run + i % run, weights.get(j, i));
+            }
+        }
+        let mut layer = Self::new(padded, Transform::Sign(thresholds))?;
+        for (i, w) in layer.weights.iter_mut().enumerate() {
+            let input =
+                i / (PIXEL_LANES * PIXEL_GROUP) / layer.blocks * PIXEL_GROUP + i % PIXEL_GROUP;
+            if input % padded_run >= run {
+                *w = 0;
+            }
+        }
+        Ok(layer)
+    }
+
+    /// A u8 convolution's output bits (a layer from
+    /// [`PixelDense::for_windows`]): `positions` (output rows, columns)
+    /// over `pixels`, the image padded with zero pixels, `line` bytes a
+    /// padded row and `step` bytes a position; one row of `output_words`
+    /// words out per position.
+    pub(crate) fn fire_windows(
         &self,
         kernel: Kernel,
-        rows_bytes: &[u8],
-        (rows, stride): (usize, usize),
+        pixels: &[u8],
+        (positions, step, line): ((usize, usize), usize, usize),
+        runs: usize,
         out: &mut [u64],
     ) {
         debug_assert!(self.is_hidden(), "only hidden layers fire");
+        let groups = self.inputs / PIXEL_GROUP;
         let args = crate::kernel::PixelRows {
-            pixels: rows_bytes,
-            rows,
-            stride,
-            groups: self.inputs.div_ceil(PIXEL_GROUP),
+            pixels,
+            rows: positions.0 * positions.1,
+            wo: positions.1,
+            step,
+            line,
+            runs,
+            run_groups: groups / runs,
             weights: &self.weights,
             blocks: self.blocks,
             cuts: &self.cuts,
@@ -243,12 +279,6 @@ impl PixelDense {
             out_wpr: self.output_words(),
         };
         kernel.pixel_rows_fire(&args, out);
-    }
-
-    /// Bytes of a row that [`PixelDense::fire_rows`] reads: the inputs
-    /// rounded up to whole groups of 4.
-    pub(crate) fn row_bytes(&self) -> usize {
-        self.inputs.div_ceil(PIXEL_GROUP) * PIXEL_GROUP
     }
 
     /// The one-layer model's scores for `rows` images: `dot + bias` in f32.

@@ -118,17 +118,22 @@ pub(crate) struct FireArgs<'a> {
     pub out_wpr: usize,
 }
 
-/// The operands of a u8 convolution (see `crate::conv`): `rows` im2col
-/// rows, `stride` bytes apart, of which the first `groups·4` are read (the
-/// bytes past the window meet zero weights), weights in the pixel-layer
-/// layout above, and per filter the cut and flip of
-/// [`crate::PixelDense`]: filter `j` fires iff `(dot >= cut) XOR flip`.
-/// Each row's bits go to `out[row·out_wpr ..]`.
+/// The operands of a u8 convolution (see `crate::conv`), read straight
+/// from the image padded with zero pixels: output position `r` (of `rows`,
+/// `wo` a row) takes `runs` runs of `run_groups·4` bytes, run `ky` at
+/// `(r / wo)·line + (r % wo)·step + ky·line`; the bytes of a run past the
+/// window's `k·C` meet zero weights. Weights are in the pixel-layer layout
+/// above over `runs·run_groups` groups, and each filter has the cut and
+/// flip of [`crate::PixelDense`]: it fires iff `(dot >= cut) XOR flip`.
+/// Each position's bits go to `out[r·out_wpr ..]`.
 pub(crate) struct PixelRows<'a> {
     pub pixels: &'a [u8],
     pub rows: usize,
-    pub stride: usize,
-    pub groups: usize,
+    pub wo: usize,
+    pub step: usize,
+    pub line: usize,
+    pub runs: usize,
+    pub run_groups: usize,
     pub weights: &'a [i8],
     pub blocks: usize,
     pub cuts: &'a [i32],
@@ -330,12 +335,15 @@ impl Kernel {
         }
     }
 
-    /// A u8 convolution's output bits, every im2col row against every
-    /// filter; the rows' zero groups of 4 pixels (padding, empty margins)
-    /// are skipped.
+    /// A u8 convolution's output bits, every output position's window
+    /// against every filter; the windows' zero groups of 4 pixels (padding,
+    /// empty margins) are skipped.
     pub(crate) fn pixel_rows_fire(self, a: &PixelRows<'_>, out: &mut [u64]) {
-        assert!(a.stride >= a.groups * PIXEL_GROUP && a.pixels.len() >= a.rows * a.stride);
-        assert!(a.weights.len() == a.groups * a.blocks * PIXEL_LANES * PIXEL_GROUP);
+        let groups = a.runs * a.run_groups;
+        assert!(a.wo > 0 && a.rows.is_multiple_of(a.wo) && a.runs > 0);
+        assert!((a.wo - 1) * a.step + a.run_groups * PIXEL_GROUP <= a.line);
+        assert!((a.rows / a.wo + a.runs - 1) * a.line <= a.pixels.len());
+        assert!(a.weights.len() == groups * a.blocks * PIXEL_LANES * PIXEL_GROUP);
         assert!(a.cuts.len() == a.blocks * PIXEL_LANES && a.flips.len() == a.blocks);
         assert!(a.out_wpr == a.blocks.div_ceil(rows::BLOCKS_PER_WORD));
         assert!(out.len() >= a.rows * a.out_wpr);

@@ -1,32 +1,49 @@
-//! The reference loop of a u8 convolution's pixel rows: every im2col row
-//! (one output position) against every filter, thresholded to bits. The
-//! SIMD kernels keep the same structure, four blocks of 16 filters (one
-//! output word) at a time.
+//! The reference loop of a u8 convolution: every output position's window,
+//! read as runs from the padded image, against every filter, thresholded
+//! to bits. The SIMD kernels keep the same structure, four blocks of 16
+//! filters (one output word) at a time, and read the windows through the
+//! same [`PixelRows::nonzero_groups`].
 
 use super::{PixelRows, PIXEL_GROUP, PIXEL_LANES};
 
 /// Blocks of 16 filters per output word.
 pub const BLOCKS_PER_WORD: usize = 64 / PIXEL_LANES;
 
+impl PixelRows<'_> {
+    /// Position `r`'s groups of 4 pixels that are not all zero, as (group,
+    /// the 4 pixels in a little-endian `u32`), run after run.
+    #[inline(always)]
+    pub fn nonzero_groups(&self, r: usize) -> impl Iterator<Item = (usize, u32)> + '_ {
+        let base = (r / self.wo) * self.line + (r % self.wo) * self.step;
+        (0..self.runs)
+            .flat_map(move |ky| {
+                let run = &self.pixels[base + ky * self.line..][..self.run_groups * PIXEL_GROUP];
+                run.chunks_exact(PIXEL_GROUP)
+                    .enumerate()
+                    .map(move |(g, four)| {
+                        let four = u32::from_le_bytes(four.try_into().expect("4 bytes"));
+                        (ky * self.run_groups + g, four)
+                    })
+            })
+            .filter(|&(_, four)| four != 0)
+    }
+}
+
 pub fn pixel_rows_fire(a: &PixelRows<'_>, out: &mut [u64]) {
-    let stride = a.stride;
     let line = a.blocks * PIXEL_LANES * PIXEL_GROUP;
     for r in 0..a.rows {
-        let row = &a.pixels[r * stride..][..a.groups * PIXEL_GROUP];
         for word in 0..a.out_wpr {
             let b0 = word * BLOCKS_PER_WORD;
             let nb = BLOCKS_PER_WORD.min(a.blocks - b0);
             let mut acc = [0i32; 64];
-            for (g, four) in row.chunks_exact(PIXEL_GROUP).enumerate() {
-                if four == [0; PIXEL_GROUP] {
-                    continue;
-                }
+            for (g, four) in a.nonzero_groups(r) {
                 let w = &a.weights[g * line + b0 * PIXEL_LANES * PIXEL_GROUP..];
                 for (s, w) in acc[..nb * PIXEL_LANES]
                     .iter_mut()
                     .zip(w.chunks_exact(PIXEL_GROUP))
                 {
                     *s += four
+                        .to_le_bytes()
                         .iter()
                         .zip(w)
                         .map(|(&p, &w)| i32::from(p) * i32::from(w))

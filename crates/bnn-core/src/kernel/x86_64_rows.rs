@@ -1,8 +1,8 @@
-//! x86-64 kernels of a u8 convolution's pixel rows (see `rows.rs` for the
-//! reference loop). Per output position, the non-zero groups of 4 pixels of
-//! its window are broadcast against 4 blocks of 16 filters whose sums stay
-//! in registers, then compared with the cuts: no per-row call, list or
-//! store of sums, which per-row calls of the dense pixel loop cost.
+//! x86-64 kernels of a u8 convolution (see `rows.rs` for the reference
+//! loop). Per output position, the non-zero groups of 4 pixels of its
+//! window, read from the padded image, are broadcast against 4 blocks of 16
+//! filters whose sums stay in registers, then compared with the cuts: no
+//! im2col copy, no per-row call, list or store of sums.
 //!
 //! As in `x86_64.rs`, the dispatching method has checked the CPU features
 //! and asserted every slice length the `// SAFETY:` lines rely on.
@@ -49,24 +49,13 @@ unsafe fn rows_vnni(a: &PixelRows<'_>, out: &mut [u64]) {
     rows_loop!(a, out, word_vnni);
 }
 
-/// Row `r`'s groups of 4 pixels that are not all zero, as (group, the 4
-/// pixels in a little-endian `u32`).
-#[inline(always)]
-fn nonzero_groups<'a>(a: &'a PixelRows<'_>, r: usize) -> impl Iterator<Item = (usize, u32)> + 'a {
-    let row = &a.pixels[r * a.stride..][..a.groups * PIXEL_GROUP];
-    row.chunks_exact(PIXEL_GROUP)
-        .map(|four| u32::from_le_bytes(four.try_into().expect("4 bytes")))
-        .enumerate()
-        .filter(|&(_, four)| four != 0)
-}
-
 /// The output bits of blocks `b0..b0 + N` for row `r`.
 #[target_feature(enable = "avx512f,avx512vnni")]
 #[inline]
 unsafe fn word_vnni<const N: usize>(a: &PixelRows<'_>, r: usize, b0: usize) -> u64 {
     let mut sums = [_mm512_setzero_si512(); N];
     let line = a.blocks * LINE;
-    for (g, four) in nonzero_groups(a, r) {
+    for (g, four) in a.nonzero_groups(r) {
         let x = _mm512_set1_epi32(four as i32);
         for (j, s) in sums.iter_mut().enumerate() {
             // SAFETY: g < groups and b0 + j < blocks: the line lies inside
@@ -106,7 +95,7 @@ unsafe fn word_avx2<const N: usize>(a: &PixelRows<'_>, r: usize, b0: usize) -> u
     let ones = _mm256_set1_epi16(1);
     let mut sums = [[_mm256_setzero_si256(); 2]; N];
     let line = a.blocks * LINE;
-    for (g, four) in nonzero_groups(a, r) {
+    for (g, four) in a.nonzero_groups(r) {
         let x = _mm256_set1_epi32(four as i32);
         for (j, s) in sums.iter_mut().enumerate() {
             for (h, half) in s.iter_mut().enumerate() {
