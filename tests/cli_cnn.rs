@@ -97,3 +97,46 @@ fn exports_refuse_cnns_in_one_line() {
         assert!(!out_dir.exists(), "{format}: nothing is written");
     }
 }
+
+/// Damaged convolution fields reach every command that loads a model as a
+/// one-line error naming the file and the field, never a panic or a huge
+/// allocation: entry 1 is the first convolution, entry 2 its pool.
+#[test]
+fn hostile_cnn_files_are_one_line_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = cnn(dir.path(), InputEncoding::U8, &CNN_SMALL, &[256, 10]);
+    let good = std::fs::read(&path).unwrap();
+    let cases: [(&str, usize, &[u8], &str); 6] = [
+        ("even", 44, &[4], "kernel size 4 is not odd"),
+        ("huge-k", 44, &[255], "kernel size 255 is not odd in 1..=15"),
+        ("padding", 45, &[7], "unknown padding code 7"),
+        (
+            "channels",
+            40,
+            &(1u32 << 31).to_le_bytes(),
+            "exceed the limits",
+        ),
+        (
+            "pool",
+            56,
+            &[33],
+            "max pool of 33 channels follows a convolution of 32",
+        ),
+        ("sides", 16, &(1u32 << 20).to_le_bytes(), "out of range"),
+    ];
+    for (name, offset, patch, want) in cases {
+        let mut bytes = good.clone();
+        bytes[offset..offset + patch.len()].copy_from_slice(patch);
+        let bad = dir.path().join(format!("{name}.bnn"));
+        std::fs::write(&bad, &bytes).unwrap();
+        let file = arg(&bad);
+        // `eval` loads the model before it looks for data.
+        for args in [vec!["info", &file], vec!["eval", &file, "--no-fetch"]] {
+            run(args).fails(1, &[&file, want]);
+        }
+    }
+    // A table cut short inside the convolution entries.
+    let short = dir.path().join("short.bnn");
+    std::fs::write(&short, &good[..60]).unwrap();
+    run(["info", &arg(&short)]).fails(1, &[&arg(&short), "truncated"]);
+}
