@@ -2,7 +2,7 @@
 //! read as runs from the padded image, against every filter, thresholded
 //! to bits. The SIMD kernels keep the same structure, four blocks of 16
 //! filters (one output word) at a time, and read the windows through the
-//! same [`PixelRows::nonzero_groups`].
+//! same [`PixelRows::for_nonzero_groups`].
 
 use super::{PixelRows, PIXEL_GROUP, PIXEL_LANES};
 
@@ -10,33 +10,40 @@ use super::{PixelRows, PIXEL_GROUP, PIXEL_LANES};
 pub const BLOCKS_PER_WORD: usize = 64 / PIXEL_LANES;
 
 impl PixelRows<'_> {
-    /// Position `r`'s groups of 4 pixels that are not all zero, as (group,
-    /// the 4 pixels in a little-endian `u32`), run after run.
+    /// Where position `r`'s window starts in the padded image.
     #[inline(always)]
-    pub fn nonzero_groups(&self, r: usize) -> impl Iterator<Item = (usize, u32)> + '_ {
-        let base = (r / self.wo) * self.line + (r % self.wo) * self.step;
-        (0..self.runs)
-            .flat_map(move |ky| {
-                let run = &self.pixels[base + ky * self.line..][..self.run_groups * PIXEL_GROUP];
-                run.chunks_exact(PIXEL_GROUP)
-                    .enumerate()
-                    .map(move |(g, four)| {
-                        let four = u32::from_le_bytes(four.try_into().expect("4 bytes"));
-                        (ky * self.run_groups + g, four)
-                    })
-            })
-            .filter(|&(_, four)| four != 0)
+    pub fn window(&self, oy: usize, ox: usize) -> usize {
+        oy * self.line + ox * self.step
+    }
+
+    /// Calls `add(group, pixels)` for each of the window's groups of 4
+    /// pixels that are not all zero (the 4 pixels in a little-endian
+    /// `u32`), run after run: plain nested loops, which compile tighter than
+    /// an iterator chain in the kernels' inner loop.
+    #[inline(always)]
+    pub fn for_nonzero_groups(&self, base: usize, mut add: impl FnMut(usize, u32)) {
+        let bytes = self.run_groups * PIXEL_GROUP;
+        for ky in 0..self.runs {
+            let run = &self.pixels[base + ky * self.line..][..bytes];
+            for (g, four) in run.chunks_exact(PIXEL_GROUP).enumerate() {
+                let four = u32::from_le_bytes(four.try_into().expect("4 bytes"));
+                if four != 0 {
+                    add(ky * self.run_groups + g, four);
+                }
+            }
+        }
     }
 }
 
 pub fn pixel_rows_fire(a: &PixelRows<'_>, out: &mut [u64]) {
     let line = a.blocks * PIXEL_LANES * PIXEL_GROUP;
     for r in 0..a.rows {
+        let base = a.window(r / a.wo, r % a.wo);
         for word in 0..a.out_wpr {
             let b0 = word * BLOCKS_PER_WORD;
             let nb = BLOCKS_PER_WORD.min(a.blocks - b0);
             let mut acc = [0i32; 64];
-            for (g, four) in a.nonzero_groups(r) {
+            a.for_nonzero_groups(base, |g, four| {
                 let w = &a.weights[g * line + b0 * PIXEL_LANES * PIXEL_GROUP..];
                 for (s, w) in acc[..nb * PIXEL_LANES]
                     .iter_mut()
@@ -49,7 +56,7 @@ pub fn pixel_rows_fire(a: &PixelRows<'_>, out: &mut [u64]) {
                         .map(|(&p, &w)| i32::from(p) * i32::from(w))
                         .sum::<i32>();
                 }
-            }
+            });
             let mut bits = 0u64;
             for b in 0..nb {
                 let mut mask = 0u16;

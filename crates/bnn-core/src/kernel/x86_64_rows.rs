@@ -16,23 +16,27 @@ use super::{PixelRows, PIXEL_GROUP, PIXEL_LANES};
 const LINE: usize = PIXEL_LANES * PIXEL_GROUP;
 
 /// Every row's output words, 4 blocks (one word) at a time through `$word`
-/// (`unsafe fn(&PixelRows, row, first block) -> u64`, monomorphised for the
+/// (`unsafe fn(&PixelRows, window start, first block) -> u64`, monomorphised for the
 /// number of blocks left); one body for both instruction sets, each
 /// compiled with its own target features.
 macro_rules! rows_loop {
     ($a:expr, $out:expr, $word:ident) => {
-        for r in 0..$a.rows {
-            for word in 0..$a.out_wpr {
-                let b0 = word * BLOCKS_PER_WORD;
-                // SAFETY: b0 + N <= blocks for the N chosen; row r < rows.
-                $out[r * $a.out_wpr + word] = unsafe {
-                    match $a.blocks - b0 {
-                        4.. => $word::<4>($a, r, b0),
-                        3 => $word::<3>($a, r, b0),
-                        2 => $word::<2>($a, r, b0),
-                        _ => $word::<1>($a, r, b0),
-                    }
-                };
+        for oy in 0..$a.rows / $a.wo {
+            for ox in 0..$a.wo {
+                let (r, base) = (oy * $a.wo + ox, $a.window(oy, ox));
+                for word in 0..$a.out_wpr {
+                    let b0 = word * BLOCKS_PER_WORD;
+                    // SAFETY: b0 + N <= blocks for the N chosen; the window
+                    // at `base` lies in the image (asserted by the caller).
+                    $out[r * $a.out_wpr + word] = unsafe {
+                        match $a.blocks - b0 {
+                            4.. => $word::<4>($a, base, b0),
+                            3 => $word::<3>($a, base, b0),
+                            2 => $word::<2>($a, base, b0),
+                            _ => $word::<1>($a, base, b0),
+                        }
+                    };
+                }
             }
         }
     };
@@ -49,13 +53,13 @@ unsafe fn rows_vnni(a: &PixelRows<'_>, out: &mut [u64]) {
     rows_loop!(a, out, word_vnni);
 }
 
-/// The output bits of blocks `b0..b0 + N` for row `r`.
+/// The output bits of blocks `b0..b0 + N` for the window at `base`.
 #[target_feature(enable = "avx512f,avx512vnni")]
 #[inline]
-unsafe fn word_vnni<const N: usize>(a: &PixelRows<'_>, r: usize, b0: usize) -> u64 {
+unsafe fn word_vnni<const N: usize>(a: &PixelRows<'_>, base: usize, b0: usize) -> u64 {
     let mut sums = [_mm512_setzero_si512(); N];
     let line = a.blocks * LINE;
-    for (g, four) in a.nonzero_groups(r) {
+    a.for_nonzero_groups(base, |g, four| {
         let x = _mm512_set1_epi32(four as i32);
         for (j, s) in sums.iter_mut().enumerate() {
             // SAFETY: g < groups and b0 + j < blocks: the line lies inside
@@ -65,7 +69,7 @@ unsafe fn word_vnni<const N: usize>(a: &PixelRows<'_>, r: usize, b0: usize) -> u
             };
             *s = _mm512_dpbusd_epi32(*s, x, w);
         }
-    }
+    });
     let mut bits = 0u64;
     for (j, s) in sums.into_iter().enumerate() {
         let b = b0 + j;
@@ -91,11 +95,11 @@ unsafe fn rows_avx2(a: &PixelRows<'_>, out: &mut [u64]) {
 /// 2·255: no saturation) and `VPMADDWD` against ones, 8 filters a half.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn word_avx2<const N: usize>(a: &PixelRows<'_>, r: usize, b0: usize) -> u64 {
+unsafe fn word_avx2<const N: usize>(a: &PixelRows<'_>, base: usize, b0: usize) -> u64 {
     let ones = _mm256_set1_epi16(1);
     let mut sums = [[_mm256_setzero_si256(); 2]; N];
     let line = a.blocks * LINE;
-    for (g, four) in a.nonzero_groups(r) {
+    a.for_nonzero_groups(base, |g, four| {
         let x = _mm256_set1_epi32(four as i32);
         for (j, s) in sums.iter_mut().enumerate() {
             for (h, half) in s.iter_mut().enumerate() {
@@ -112,7 +116,7 @@ unsafe fn word_avx2<const N: usize>(a: &PixelRows<'_>, r: usize, b0: usize) -> u
                 *half = _mm256_add_epi32(*half, _mm256_madd_epi16(pairs, ones));
             }
         }
-    }
+    });
     let mut bits = 0u64;
     for (j, s) in sums.into_iter().enumerate() {
         let b = b0 + j;
