@@ -572,10 +572,10 @@ impl ConvStage {
         (c, line)
     }
 
-    /// Calls `copy(row, from, to, len)` for every run of input values that
-    /// one output position's window takes: `len` values from input index
-    /// `from` to window index `to` of im2col row `row`. Padded values are
-    /// never named (they stay zero: −1 bits, 0 pixels).
+    /// Calls `copy(row, from, to, len)` for every run of input bits that
+    /// one output position's window takes: `len` bits from map index `from`
+    /// to window index `to` of im2col row `row`. Padded positions are never
+    /// named: their bits stay 0, which is −1.
     fn windows(&self, mut copy: impl FnMut(usize, usize, usize, usize)) {
         let (h, w, c) = dims(self.input);
         let (ho, wo, _) = dims(self.conv_shape);
