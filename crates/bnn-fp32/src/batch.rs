@@ -15,6 +15,11 @@
 //! 784×512 layer the fastest pure-Rust sgemm tried was only about 10%
 //! ahead of this one.
 //!
+//! A network with convolutions runs them image by image (see
+//! [`crate::conv`]: each image's im2col matrix already has hundreds of
+//! rows, enough for the GEMM) and stacks the flattened last maps into the
+//! chunk's matrix for the dense layers.
+//!
 //! The GEMM computes each output element the same way whatever the number
 //! of rows, so results depend only on each image, never on how the work was
 //! split: any chunking or thread count gives the same bits.
@@ -23,6 +28,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
+use crate::conv::ConvScratch;
 use crate::error::Fp32Error;
 use crate::model::Fp32Model;
 
@@ -42,6 +48,7 @@ const MIN_CHUNK: usize = 64;
 struct Scratch {
     x: Vec<f32>,
     y: Vec<f32>,
+    conv: ConvScratch,
 }
 
 impl Fp32Model {
@@ -97,7 +104,17 @@ impl Fp32Model {
     fn run_chunk(&self, pixels: &[u8], s: &mut Scratch, out: &mut [f32]) {
         let rows = pixels.len() / self.input_len();
         s.x.clear();
-        s.x.extend(pixels.iter().map(|&p| self.table[usize::from(p)]));
+        if self.convs().is_empty() {
+            s.x.extend(pixels.iter().map(|&p| self.table[usize::from(p)]));
+        } else {
+            for image in pixels.chunks_exact(self.input_len()) {
+                let x = image.iter().map(|&p| self.table[usize::from(p)]);
+                let flat = s
+                    .conv
+                    .run(self.convs(), &self.conv_transposed, self.hidden(), x);
+                s.x.extend_from_slice(flat);
+            }
+        }
         let last = self.layers().len() - 1;
         for (i, (layer, wt)) in self.layers().iter().zip(&self.transposed).enumerate() {
             let x = ArrayView2::from_shape((rows, layer.inputs), &s.x[..rows * layer.inputs])
