@@ -21,6 +21,8 @@
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 
+pub use bnn_core::Padding;
+
 use crate::model::Hidden;
 
 /// Largest accepted kernel side.
@@ -58,25 +60,6 @@ impl MapShape {
 impl std::fmt::Display for MapShape {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}×{}×{}", self.height, self.width, self.channels)
-    }
-}
-
-/// Which output positions a convolution has.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum Padding {
-    /// `(k − 1)/2` padded positions on each side: the output is as large as
-    /// the input.
-    Same,
-    /// No padding: the output is `(h − k + 1) × (w − k + 1)`.
-    Valid,
-}
-
-impl Padding {
-    pub fn name(self) -> &'static str {
-        match self {
-            Padding::Same => "same",
-            Padding::Valid => "valid",
-        }
     }
 }
 
@@ -242,13 +225,10 @@ impl ConvF32 {
 /// The output size of a `k × k` convolution, or `None` if the kernel does
 /// not fit (valid padding on a map smaller than the kernel).
 pub fn conv_size(input: MapShape, k: usize, padding: Padding) -> Option<(usize, usize)> {
-    match padding {
-        Padding::Same => Some((input.height, input.width)),
-        Padding::Valid => Some((
-            (input.height + 1).checked_sub(k).filter(|&h| h > 0)?,
-            (input.width + 1).checked_sub(k).filter(|&w| w > 0)?,
-        )),
-    }
+    Some((
+        padding.output_side(input.height, k)?,
+        padding.output_side(input.width, k)?,
+    ))
 }
 
 /// Buffers of the convolution stack, reused from image to image.
@@ -328,10 +308,7 @@ fn im2col(l: &ConvF32, map: &[f32], cols: &mut Vec<f32>) {
         channels: c,
     } = l.input;
     let k = l.kernel;
-    let pad = match l.padding {
-        Padding::Same => (k - 1) / 2,
-        Padding::Valid => 0,
-    };
+    let pad = l.padding.before(k);
     let (oh, ow) = l.conv_size();
     cols.clear();
     cols.reserve(oh * ow * l.window());
