@@ -15,10 +15,11 @@
 //! 784×512 layer the fastest pure-Rust sgemm tried was only about 10%
 //! ahead of this one.
 //!
-//! A network with convolutions runs them image by image (see
-//! [`crate::conv`]: each image's im2col matrix already has hundreds of
-//! rows, enough for the GEMM) and stacks the flattened last maps into the
-//! chunk's matrix for the dense layers.
+//! A network with convolutions runs them on small groups of images (see
+//! [`crate::conv`]: the group's im2col rows stacked, one GEMM per layer, so
+//! the layer's weights are packed once per group, not once per image) and
+//! stacks the flattened last maps into the chunk's matrix for the dense
+//! layers.
 //!
 //! The GEMM computes each output element the same way whatever the number
 //! of rows, so results depend only on each image, never on how the work was
@@ -51,7 +52,27 @@ struct Scratch {
     conv: ConvScratch,
 }
 
+/// Rows the convolutions' GEMMs aim for: enough that packing a layer's
+/// weights is spread over many rows, few enough that a group's maps stay
+/// in L2.
+const CONV_ROWS: usize = 1024;
+
 impl Fp32Model {
+    /// Images whose convolutions share one GEMM per layer: enough for
+    /// [`CONV_ROWS`] rows in the layer with the fewest output positions.
+    fn conv_group(&self) -> usize {
+        let fewest = self
+            .convs()
+            .iter()
+            .map(|c| {
+                let (h, w) = c.conv_size();
+                h * w
+            })
+            .min()
+            .unwrap_or(1);
+        CONV_ROWS.div_ceil(fewest).clamp(1, 16)
+    }
+
     /// Classifies a batch of images (`input_len()` bytes each). `threads`:
     /// `None` runs on rayon's global pool, `Some(n)` on a pool of `n`
     /// threads built for this call (0 lets rayon choose).
@@ -107,11 +128,14 @@ impl Fp32Model {
         if self.convs().is_empty() {
             s.x.extend(pixels.iter().map(|&p| self.table[usize::from(p)]));
         } else {
-            for image in pixels.chunks_exact(self.input_len()) {
-                let x = image.iter().map(|&p| self.table[usize::from(p)]);
+            let group = self.conv_group();
+            for images in pixels.chunks(group * self.input_len()) {
+                let x = images.iter().map(|&p| self.table[usize::from(p)]);
+                let count = images.len() / self.input_len();
+                let convs = self.convs();
                 let flat = s
                     .conv
-                    .run(self.convs(), &self.conv_transposed, self.hidden(), x);
+                    .run(convs, &self.conv_transposed, self.hidden(), count, x);
                 s.x.extend_from_slice(flat);
             }
         }

@@ -1,6 +1,6 @@
-//! Convolution layers in f32: im2col, one sgemm per image and layer, then
-//! an optional 2×2 max pool, a per-channel affine map and the hidden
-//! activation.
+//! Convolution layers in f32: im2col, one sgemm per layer and group of
+//! images, then an optional 2×2 max pool, a per-channel affine map and the
+//! hidden activation.
 //!
 //! Maps are NHWC, position-major with the channel fastest: element
 //! `(y, x, c)` of an `h × w × c` map is at `(y·w + x)·c + c`. A kernel row
@@ -14,9 +14,10 @@
 //! with it only for a positive scale: a negative one turns the max into a
 //! min, so pooling after the scale would pool the wrong way.
 //!
-//! Every image goes through the same calls whatever batch it is part of,
-//! so the convolution part of the network gives each image the same bits
-//! on the batch and the single-image path and for any thread count.
+//! Images are grouped into one GEMM per layer (their im2col rows stacked);
+//! the GEMM computes each output element the same way whatever the number
+//! of rows, so an image gets the same bits alone (the single-image path) or
+//! in any group, chunk or thread count.
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array2, ArrayView2, ArrayViewMut2};
@@ -242,63 +243,83 @@ pub(crate) struct ConvScratch {
     prod: Vec<f32>,
     /// The next map.
     next: Vec<f32>,
+    /// One pooled position's maxima.
+    max: Vec<f32>,
 }
 
 impl ConvScratch {
-    /// Runs `layers` on one image whose input values are `x`; returns the
-    /// last map, flattened.
+    /// Runs `layers` on `images` images whose input values `x` yields one
+    /// image after the other; returns the last maps, flattened, one image
+    /// after the other. Several images share each layer's GEMM, which packs
+    /// the layer's weights once for all of them.
     pub(crate) fn run<'s>(
         &'s mut self,
         layers: &[ConvF32],
         transposed: &[Array2<f32>],
         hidden: Hidden,
+        images: usize,
         x: impl Iterator<Item = f32>,
     ) -> &'s [f32] {
         self.map.clear();
         self.map.extend(x);
         for (layer, wt) in layers.iter().zip(transposed) {
-            self.layer(layer, wt, hidden);
+            self.layer(layer, wt, hidden, images);
             std::mem::swap(&mut self.map, &mut self.next);
         }
         &self.map
     }
 
     /// One layer: `map` in, `next` out.
-    fn layer(&mut self, l: &ConvF32, wt: &Array2<f32>, hidden: Hidden) {
+    fn layer(&mut self, l: &ConvF32, wt: &Array2<f32>, hidden: Hidden, images: usize) {
         let (oh, ow) = l.conv_size();
-        let positions = oh * ow;
-        im2col(l, &self.map, &mut self.cols);
-        let cols = ArrayView2::from_shape((positions, l.window()), &self.cols[..])
+        let rows = images * oh * ow;
+        let in_len = self.map.len() / images;
+        self.cols.clear();
+        for map in self.map.chunks_exact(in_len) {
+            im2col(l, map, &mut self.cols);
+        }
+        let cols = ArrayView2::from_shape((rows, l.window()), &self.cols[..])
             .expect("im2col fills positions × window");
-        self.prod.resize(positions * l.outputs, 0.0);
-        let mut prod = ArrayViewMut2::from_shape((positions, l.outputs), &mut self.prod[..])
-            .expect("sized above");
-        general_mat_mul(1.0, &cols, wt, 0.0, &mut prod);
         let n = l.outputs;
-        let finish = |c: usize, v: f32| hidden.apply(l.scale[c] * v + l.bias[c]);
+        self.prod.resize(rows * n, 0.0);
+        let mut prod =
+            ArrayViewMut2::from_shape((rows, n), &mut self.prod[..]).expect("sized above");
+        general_mat_mul(1.0, &cols, wt, 0.0, &mut prod);
+        let (scale, bias) = (&l.scale[..n], &l.bias[..n]);
+        let finish = |out: &mut [f32], v: &[f32]| {
+            for (((o, &v), &s), &b) in out.iter_mut().zip(v).zip(scale).zip(bias) {
+                *o = hidden.apply(s * v + b);
+            }
+        };
         self.next.clear();
         if l.pool {
-            let prod = &self.prod;
-            let at = |y: usize, x: usize| &prod[(y * ow + x) * n..][..n];
-            for py in 0..oh / 2 {
-                for px in 0..ow / 2 {
-                    let (y, x) = (2 * py, 2 * px);
+            let (ph, pw) = (oh / 2, ow / 2);
+            self.next.resize(images * ph * pw * n, 0.0);
+            let max = &mut self.max;
+            max.resize(n, 0.0);
+            let image_maps = self.prod.chunks_exact(oh * ow * n);
+            for (prod, out) in image_maps.zip(self.next.chunks_exact_mut(ph * pw * n)) {
+                let at = |y: usize, x: usize| &prod[(y * ow + x) * n..][..n];
+                for (p, out) in out.chunks_exact_mut(n).enumerate() {
+                    let (y, x) = (2 * (p / pw), 2 * (p % pw));
                     let (a, b, c, d) = (at(y, x), at(y, x + 1), at(y + 1, x), at(y + 1, x + 1));
-                    self.next.extend(
-                        (0..n).map(|ch| finish(ch, a[ch].max(b[ch]).max(c[ch]).max(d[ch]))),
-                    );
+                    for ((((m, &a), &b), &c), &d) in max.iter_mut().zip(a).zip(b).zip(c).zip(d) {
+                        *m = a.max(b).max(c.max(d));
+                    }
+                    finish(out, max);
                 }
             }
         } else {
-            for row in self.prod.chunks_exact(n) {
-                self.next
-                    .extend(row.iter().enumerate().map(|(ch, &v)| finish(ch, v)));
+            self.next.resize(rows * n, 0.0);
+            for (out, v) in self.next.chunks_exact_mut(n).zip(self.prod.chunks_exact(n)) {
+                finish(out, v);
             }
         }
     }
 }
 
-/// The im2col matrix of `map` for layer `l`: one row per output position,
+/// Appends the im2col matrix of `map` for layer `l`: one row per output
+/// position,
 /// each the `(ky, kx, c)` window around it, padded positions holding
 /// `l.pad_value`.
 fn im2col(l: &ConvF32, map: &[f32], cols: &mut Vec<f32>) {
@@ -310,7 +331,6 @@ fn im2col(l: &ConvF32, map: &[f32], cols: &mut Vec<f32>) {
     let k = l.kernel;
     let pad = l.padding.before(k);
     let (oh, ow) = l.conv_size();
-    cols.clear();
     cols.reserve(oh * ow * l.window());
     for oy in 0..oh {
         for ox in 0..ow {
@@ -385,10 +405,12 @@ mod tests {
         let s = MapShape::new(3, 3, 1);
         let l = layer(s, 3, Padding::Valid);
         let map: Vec<f32> = (0..9).map(|v| v as f32).collect();
+        cols.clear();
         im2col(&l, &map, &mut cols);
         assert_eq!(cols, map);
         // A kernel wider than the map: every row has padding on both sides.
         let l = layer(MapShape::new(1, 1, 1), 5, Padding::Same);
+        cols.clear();
         im2col(&l, &[3.0], &mut cols);
         let mut want = vec![p; 25];
         want[12] = 3.0;

@@ -73,7 +73,8 @@ impl Fp32Model {
         if self.convs().is_empty() {
             a.extend(x);
         } else {
-            a.extend_from_slice(conv.run(self.convs(), &self.conv_transposed, self.hidden(), x));
+            let convs = self.convs();
+            a.extend_from_slice(conv.run(convs, &self.conv_transposed, self.hidden(), 1, x));
         }
         let last = self.layers().len() - 1;
         for (i, (layer, wt)) in self.layers().iter().zip(&self.transposed).enumerate() {
