@@ -60,9 +60,20 @@ except ImportError as e:
 
 
 def read_f32(path):
-    """Parses an FP32 model file (docs/FP32_FORMAT.md, versions 1 and 2)."""
-    with open(path, "rb") as f:
-        data = f.read()
+    """Parses an FP32 model file (docs/FP32_FORMAT.md, versions 1 and 2);
+    `bnn bench` checks it fully, this only has to fail cleanly."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as e:
+        fail(f"{path}: {e.strerror}")
+    try:
+        return parse_f32(path, data)
+    except (struct.error, ValueError) as e:
+        fail(f"{path}: malformed FP32 model file ({e})")
+
+
+def parse_f32(path, data):
     if len(data) < 28 or data[:8] != MAGIC:
         fail(f"{path}: not an FP32 model file")
     if zlib.crc32(data[:-4]) != struct.unpack_from("<I", data, len(data) - 4)[0]:
