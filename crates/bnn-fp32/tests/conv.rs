@@ -7,8 +7,8 @@ mod common;
 use bnn_core::DecisionRule;
 use bnn_fp32::{ConvF32, DenseF32, Fp32Model, Hidden, InputTransform, MapShape, Padding};
 use bnn_testkit::models::{random_pixels, rng};
-use bnn_testkit::oracle::clear_winner;
-use common::{cnn, oracle, ConvSpec, Values};
+use bnn_testkit::oracle::{clear_winner, fp32_scores as oracle};
+use common::{cnn, ConvSpec, Values};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
