@@ -8,21 +8,32 @@ use std::sync::Arc;
 use anyhow::Context;
 use bnn_bench::{BenchReport, Candidate, Config, Engine};
 use bnn_core::kernel::available;
+use bnn_core::Model;
 use bnn_fp32::Fp32Model;
 
 use crate::args::DataArgs;
 
 /// The shipped models benchmarked when none are named, in table order: a
-/// u8-input model right after the binary-input model of its shape.
-pub const SHIPPED: [&str; 7] = [
+/// u8-input model right after the binary-input model of its shape, the
+/// CNNs after the MLPs.
+pub const SHIPPED: [&str; 9] = [
     "weights/seed.bnn",
     "weights/seed-recipe.bnn",
     "weights/mnist-512.bnn",
     "weights/mnist-512-u8.bnn",
     "weights/mnist-deep.bnn",
     "weights/mnist-deep-u8.bnn",
+    "weights/mnist-cnn-small.bnn",
+    "weights/mnist-cnn.bnn",
     "weights/mnist-512-fp32.f32",
 ];
+
+/// The shipped model of the `cnn-small` benchmark shape; without it, the
+/// default run times [`bnn_bench::cnn_small_stand_in`] in its place.
+const CNN_SMALL: &str = "weights/mnist-cnn-small.bnn";
+
+/// The table's name for the stand-in CNN.
+pub const CNN_STAND_IN: &str = "cnn-small stand-in (random weights)";
 
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
@@ -70,7 +81,15 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.threads.clone()
     };
     check_outputs(&args, &models)?;
-    let report = bench(&models, &args.data, &threads, args.repeat, args.single)?;
+    let stand_in = args.models.is_empty() && needs_cnn_stand_in();
+    let report = bench(
+        &models,
+        stand_in,
+        &args.data,
+        &threads,
+        args.repeat,
+        args.single,
+    )?;
     let mut out = std::io::stdout().lock();
     print_report(&report, &mut out)?;
     if let Some(path) = &args.json {
@@ -100,6 +119,12 @@ fn check_outputs(args: &BenchArgs, models: &[PathBuf]) -> anyhow::Result<()> {
         bnn_io::target::check_writable(output).map_err(crate::path_problem)?;
     }
     Ok(())
+}
+
+/// Whether a default run times the stand-in CNN: when the shipped
+/// `cnn-small` model is missing.
+pub fn needs_cnn_stand_in() -> bool {
+    !Path::new(CNN_SMALL).is_file()
 }
 
 /// The shipped models that exist.
@@ -146,9 +171,49 @@ fn fp32_input(input: bnn_fp32::InputTransform) -> String {
     }
 }
 
-/// Loads the models, measures, and returns the report.
+/// A 1-bit model and its FP32 twin, as two candidates: the 1-bit one with
+/// every kernel this CPU runs, compared with the twin.
+fn push_binary(candidates: &mut Vec<Candidate>, name: String, model: Arc<Model>, bytes: u64) {
+    let twin = bnn_fp32::from_binary(&model);
+    let twin_bytes = bnn_fp32::format::to_bytes(&twin).len() as u64;
+    let twin_name = format!("{name} as fp32");
+    let input = match model.input_encoding() {
+        bnn_core::InputEncoding::Binary { threshold } => format!("binary>={threshold}"),
+        bnn_core::InputEncoding::U8 => "u8".to_string(),
+    };
+    let arch = model.is_convolutional().then(|| twin.arch());
+    candidates.push(Candidate {
+        name,
+        engine_kind: "1-bit".into(),
+        input: input.clone(),
+        shape: model.shape(),
+        arch: arch.clone(),
+        engines: available()
+            .into_iter()
+            .map(|k| Engine::OneBit(model.clone(), k))
+            .collect(),
+        file_bytes: bytes,
+        fp32_file_bytes: twin_bytes,
+        compare_with: Some(twin_name.clone()),
+    });
+    candidates.push(Candidate {
+        name: twin_name,
+        engine_kind: "fp32".into(),
+        input,
+        shape: twin.shape(),
+        arch,
+        engines: vec![Engine::Fp32(Arc::new(twin))],
+        file_bytes: twin_bytes,
+        fp32_file_bytes: twin_bytes,
+        compare_with: None,
+    });
+}
+
+/// Loads the models, measures, and returns the report. With `cnn_stand_in`
+/// the stand-in CNN (and its twin) is timed after them.
 pub fn bench(
     models: &[PathBuf],
+    cnn_stand_in: bool,
     data: &DataArgs,
     threads: &[usize],
     repeat: usize,
@@ -167,6 +232,7 @@ pub fn bench(
                 engine_kind: "fp32".into(),
                 input: fp32_input(model.input()),
                 shape: model.shape(),
+                arch: (!model.convs().is_empty()).then(|| model.arch()),
                 engines: vec![Engine::Fp32(Arc::new(model))],
                 file_bytes: bytes,
                 fp32_file_bytes: bytes,
@@ -176,37 +242,13 @@ pub fn bench(
             let file = crate::args::load_model(path)?;
             let model = Arc::new(file.model);
             input_lens.push((path, model.input_len()));
-            let twin = bnn_fp32::from_binary(&model);
-            let twin_bytes = bnn_fp32::format::to_bytes(&twin).len() as u64;
-            let twin_name = format!("{} as fp32", name_of(path));
-            let input = match model.input_encoding() {
-                bnn_core::InputEncoding::Binary { threshold } => format!("binary>={threshold}"),
-                bnn_core::InputEncoding::U8 => "u8".to_string(),
-            };
-            candidates.push(Candidate {
-                name: name_of(path),
-                engine_kind: "1-bit".into(),
-                input: input.clone(),
-                shape: model.shape(),
-                engines: available()
-                    .into_iter()
-                    .map(|k| Engine::OneBit(model.clone(), k))
-                    .collect(),
-                file_bytes: file.file_bytes,
-                fp32_file_bytes: twin_bytes,
-                compare_with: Some(twin_name.clone()),
-            });
-            candidates.push(Candidate {
-                name: twin_name,
-                engine_kind: "fp32".into(),
-                input,
-                shape: twin.shape(),
-                engines: vec![Engine::Fp32(Arc::new(twin))],
-                file_bytes: twin_bytes,
-                fp32_file_bytes: twin_bytes,
-                compare_with: None,
-            });
+            push_binary(&mut candidates, name_of(path), model, file.file_bytes);
         }
+    }
+    if cnn_stand_in {
+        let model = bnn_bench::cnn_small_stand_in().context("cannot build the stand-in CNN")?;
+        let bytes = bnn_core::format::to_bytes(&model, "").len() as u64;
+        push_binary(&mut candidates, CNN_STAND_IN.into(), Arc::new(model), bytes);
     }
     crate::mnist_dir::ensure_test(&data.data, data.no_fetch)?;
     let (images, labels) =
@@ -249,6 +291,11 @@ pub fn print_report(report: &BenchReport, out: &mut impl Write) -> std::io::Resu
     writeln!(out, "{}", report.summary_table())?;
     writeln!(out, "Speed-up: 1-bit images/s over the FP32 engine running the same ±1 weights (same shape, same threads).")?;
     writeln!(out, "Size: FP32 file of the same shape over this file.\n")?;
+    writeln!(
+        out,
+        "FP32 engine (sgemm; a multiply-add counts two FLOPs):\n{}",
+        report.fp32_rates()
+    )?;
     writeln!(out, "{}", report.kernel_table())?;
     // u8-input models against the binary-input models of the same shape.
     for u8m in report

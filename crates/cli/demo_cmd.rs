@@ -113,6 +113,7 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     out.flush()?;
     let report = crate::bench_cmd::bench(
         &models,
+        crate::bench_cmd::needs_cnn_stand_in(),
         &DataArgs {
             data: args.data.data.clone(),
             no_fetch: true,

@@ -13,4 +13,4 @@ mod stand_in;
 
 pub use report::{thousands, BenchReport, Latency, ModelSummary, Throughput};
 pub use run::{run, Candidate, Config, Engine};
-pub use stand_in::u8_stand_in;
+pub use stand_in::{cnn_small_stand_in, u8_stand_in, CNN_SMALL_ARCH};

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::run::Candidate;
+use crate::run::{Candidate, Engine};
 
 /// Batch throughput of one engine, kernel and thread count.
 #[derive(Clone, Debug, Serialize)]
@@ -47,6 +47,11 @@ pub struct ModelSummary {
     pub speedup: Vec<(usize, f64)>,
     /// Latency ratio FP32 twin / this.
     pub latency_speedup: Option<f64>,
+    /// FP32 engine only: floating-point operations per image (a
+    /// multiply-add counts two).
+    pub flops_per_image: Option<u64>,
+    /// FP32 engine only: `(threads, GFLOP/s)` at the batch throughput.
+    pub gflop_per_s: Vec<(usize, f64)>,
 }
 
 impl ModelSummary {
@@ -93,15 +98,28 @@ impl ModelSummary {
             .as_deref()
             .and_then(fastest)
             .map(|o| o / us_per_image);
+        let flops_per_image = c.engines.iter().find_map(|e| match e {
+            Engine::Fp32(m) => Some(m.flops_per_image()),
+            Engine::OneBit(..) => None,
+        });
+        let gflop_per_s = flops_per_image
+            .map(|f| {
+                images_per_s
+                    .iter()
+                    .map(|&(th, ips)| (th, ips * f as f64 / 1e9))
+                    .collect()
+            })
+            .unwrap_or_default();
         ModelSummary {
             model: c.name.clone(),
             engine: c.engine_kind.clone(),
-            shape: c
-                .shape
-                .iter()
-                .map(|w| w.to_string())
-                .collect::<Vec<_>>()
-                .join("-"),
+            shape: c.arch.clone().unwrap_or_else(|| {
+                c.shape
+                    .iter()
+                    .map(|w| w.to_string())
+                    .collect::<Vec<_>>()
+                    .join("-")
+            }),
             input: c.input.clone(),
             accuracy,
             best_kernel,
@@ -113,6 +131,8 @@ impl ModelSummary {
             compared_with: c.compare_with.clone(),
             speedup,
             latency_speedup,
+            flops_per_image,
+            gflop_per_s,
         }
     }
 }
@@ -179,6 +199,29 @@ impl BenchReport {
                 }
             }
             s += "\n";
+        }
+        s
+    }
+
+    /// The FP32 engine's arithmetic rate per model: the figure that says how
+    /// strong the baseline is, independent of the network's size.
+    pub fn fp32_rates(&self) -> String {
+        let mut s = String::new();
+        for m in &self.models {
+            let Some(flops) = m.flops_per_image else {
+                continue;
+            };
+            let rates: Vec<String> = m
+                .gflop_per_s
+                .iter()
+                .map(|(th, g)| format!("{g:.1} GFLOP/s at {th}T"))
+                .collect();
+            s += &format!(
+                "{}: {:.2} MFLOP per image, {}\n",
+                m.model,
+                flops as f64 / 1e6,
+                rates.join(", ")
+            );
         }
         s
     }

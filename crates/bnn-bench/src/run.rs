@@ -87,6 +87,9 @@ pub struct Candidate {
     pub input: String,
     /// Layer widths, input first.
     pub shape: Vec<usize>,
+    /// The layers in the architecture grammar (`c3x32,p2,...,d10`), shown
+    /// instead of the widths for a network with convolutions.
+    pub arch: Option<String>,
     /// The engines to time: one per kernel for 1-bit models.
     pub engines: Vec<Engine>,
     /// Bytes of the model file.
@@ -285,6 +288,7 @@ mod tests {
             engine_kind: "1-bit".into(),
             input: "binary>=128".into(),
             shape: vec![inputs, 2],
+            arch: None,
             engines: vec![Engine::OneBit(model(inputs), Kernel::Scalar)],
             file_bytes: 1,
             fp32_file_bytes: 1,

@@ -15,6 +15,12 @@
 //! 784×512 layer the fastest pure-Rust sgemm tried was only about 10%
 //! ahead of this one.
 //!
+//! A network with convolutions runs them on small groups of images (see
+//! [`crate::conv`]: the group's im2col rows stacked, one GEMM per layer, so
+//! the layer's weights are packed once per group, not once per image) and
+//! stacks the flattened last maps into the chunk's matrix for the dense
+//! layers.
+//!
 //! The GEMM computes each output element the same way whatever the number
 //! of rows, so results depend only on each image, never on how the work was
 //! split: any chunking or thread count gives the same bits.
@@ -23,6 +29,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{ArrayView2, ArrayViewMut2};
 use rayon::prelude::*;
 
+use crate::conv::ConvScratch;
 use crate::error::Fp32Error;
 use crate::model::Fp32Model;
 
@@ -42,9 +49,30 @@ const MIN_CHUNK: usize = 64;
 struct Scratch {
     x: Vec<f32>,
     y: Vec<f32>,
+    conv: ConvScratch,
 }
 
+/// Rows the convolutions' GEMMs aim for: enough that packing a layer's
+/// weights is spread over many rows, few enough that a group's maps stay
+/// in L2.
+const CONV_ROWS: usize = 1024;
+
 impl Fp32Model {
+    /// Images whose convolutions share one GEMM per layer: enough for
+    /// [`CONV_ROWS`] rows in the layer with the fewest output positions.
+    fn conv_group(&self) -> usize {
+        let fewest = self
+            .convs()
+            .iter()
+            .map(|c| {
+                let (h, w) = c.conv_size();
+                h * w
+            })
+            .min()
+            .unwrap_or(1);
+        CONV_ROWS.div_ceil(fewest).clamp(1, 16)
+    }
+
     /// Classifies a batch of images (`input_len()` bytes each). `threads`:
     /// `None` runs on rayon's global pool, `Some(n)` on a pool of `n`
     /// threads built for this call (0 lets rayon choose).
@@ -97,7 +125,20 @@ impl Fp32Model {
     fn run_chunk(&self, pixels: &[u8], s: &mut Scratch, out: &mut [f32]) {
         let rows = pixels.len() / self.input_len();
         s.x.clear();
-        s.x.extend(pixels.iter().map(|&p| self.table[usize::from(p)]));
+        if self.convs().is_empty() {
+            s.x.extend(pixels.iter().map(|&p| self.table[usize::from(p)]));
+        } else {
+            let group = self.conv_group();
+            for images in pixels.chunks(group * self.input_len()) {
+                let x = images.iter().map(|&p| self.table[usize::from(p)]);
+                let count = images.len() / self.input_len();
+                let convs = self.convs();
+                let flat = s
+                    .conv
+                    .run(convs, &self.conv_transposed, self.hidden(), count, x);
+                s.x.extend_from_slice(flat);
+            }
+        }
         let last = self.layers().len() - 1;
         for (i, (layer, wt)) in self.layers().iter().zip(&self.transposed).enumerate() {
             let x = ArrayView2::from_shape((rows, layer.inputs), &s.x[..rows * layer.inputs])

@@ -15,9 +15,21 @@
 //! integers of at most `255·n`, exact in f32 (and so are `dot − t`) while
 //! `510·n + 1 < 2²⁴`, that is for up to 32,896 pixels; the thresholds are
 //! clamped to `±(255·n + 1)`.
+//!
+//! A convolution becomes a [`ConvF32`] with the same ±1 filters, unnegated,
+//! and its threshold as a per-channel scale and bias after the pool: scale
+//! `1`, bias `−t` when not flipped; scale `−1`, bias `t` when flipped. The
+//! pool then takes the maximum of the integer dots, and the sign of
+//! `−max + t` fires iff every dot of the window is `<= t`: the AND the
+//! engine pools a flipped channel's bits with (the OR of an unflipped one
+//! is the sign of `max − t`). Negating a flipped filter's weights instead,
+//! as the dense layers do, would pool the minimum dot and get it wrong.
+//! Padded positions hold −1 for bit maps and binarized pixels and 0 for
+//! pixel values, as in the engine.
 
-use bnn_core::{BitMatrix, Model, Transform};
+use bnn_core::{BitMatrix, ConvStage, Model, Threshold, Transform};
 
+use crate::conv::{ConvF32, MapShape};
 use crate::model::{DenseF32, Fp32Model, Hidden, InputTransform};
 
 /// Converts a binary model; see the module docs for why the result is exact
@@ -40,8 +52,34 @@ pub fn from_binary(model: &Model) -> Fp32Model {
         bnn_core::InputEncoding::Binary { threshold } => InputTransform::Binarize { threshold },
         bnn_core::InputEncoding::U8 => InputTransform::Pixel,
     };
-    Fp32Model::new(input, Hidden::Sign, layers, model.rule())
+    let convs = model.convs().iter().map(conv).collect();
+    Fp32Model::with_convs(input, Hidden::Sign, convs, layers, model.rule())
         .expect("a valid binary model has chaining shapes and finite values")
+}
+
+/// One convolution stage in f32 (see the module docs).
+fn conv(stage: &ConvStage) -> ConvF32 {
+    let c = stage.conv();
+    let s = stage.input_shape();
+    let window = c.window();
+    let (bound, pad_value) = if stage.takes_pixels() {
+        (bnn_core::PixelDense::dot_bound(window), 0.0)
+    } else {
+        (window, -1.0)
+    };
+    let n = clamp_bound(bound);
+    let (scale, bias) = c.thresholds().iter().map(|t| sign_and_bias(t, n)).unzip();
+    ConvF32 {
+        input: MapShape::new(s.height as usize, s.width as usize, s.channels as usize),
+        kernel: c.k(),
+        outputs: c.out_channels(),
+        padding: c.padding(),
+        pad_value,
+        pool: stage.pooled(),
+        weights: c.weights().to_pm1().into_iter().map(f32::from).collect(),
+        scale,
+        bias,
+    }
 }
 
 /// One layer in f32: ±1 weights (negated where a threshold is flipped) and
@@ -53,17 +91,7 @@ fn dense(weights: BitMatrix, transform: &Transform, bound: usize) -> DenseF32 {
     let (signs, bias): (Vec<f32>, Vec<f32>) = match transform {
         Transform::Sign(thresholds) => {
             let n = clamp_bound(bound);
-            thresholds
-                .iter()
-                .map(|t| {
-                    let v = i64::from(t.value).clamp(-n, n) as f32;
-                    if t.flip {
-                        (-1.0, v)
-                    } else {
-                        (1.0, -v)
-                    }
-                })
-                .unzip()
+            thresholds.iter().map(|t| sign_and_bias(t, n)).unzip()
         }
         Transform::Scores(bias) => (vec![1.0; outputs], bias.clone()),
     };
@@ -77,6 +105,17 @@ fn dense(weights: BitMatrix, transform: &Transform, bound: usize) -> DenseF32 {
         outputs,
         weights,
         bias,
+    }
+}
+
+/// A threshold as `(s, b)` with `s·dot + b >= 0` iff it fires: `(1, −t)`,
+/// or `(−1, t)` when flipped; `t` clamped to `±n` (see [`clamp_bound`]).
+fn sign_and_bias(t: &Threshold, n: i64) -> (f32, f32) {
+    let v = i64::from(t.value).clamp(-n, n) as f32;
+    if t.flip {
+        (-1.0, v)
+    } else {
+        (1.0, -v)
     }
 }
 

@@ -1,6 +1,8 @@
 //! The FP32 model file (see `docs/FP32_FORMAT.md`): a fixed little-endian
-//! header, a table of layer widths, each layer's f32 weights and biases, and
-//! a CRC-32 of everything before it.
+//! header, a table of layers, each layer's f32 parameters, and a CRC-32 of
+//! everything before it. An MLP is written as version 1, a network with
+//! convolutions as version 2 (the input's shape and a richer layer table),
+//! so that every MLP file stays what earlier builds wrote and read.
 //!
 //! Loading never trusts the header: the size it implies is computed with
 //! checked arithmetic and compared with the real file length before any
@@ -14,16 +16,24 @@ use bnn_core::format::Parse;
 use bnn_core::DecisionRule;
 use byteorder::{LittleEndian as LE, ReadBytesExt, WriteBytesExt};
 
+use crate::conv::{ConvF32, MapShape, Padding};
 use crate::error::Fp32Error;
 use crate::model::{DenseF32, Fp32Model, Hidden, InputTransform};
 
 /// The first eight bytes: a non-ASCII byte, the name, and a line feed that
 /// reveals text-mode corruption.
 pub const MAGIC: [u8; 8] = bnn_core::format::FP32_MAGIC;
-/// The one version this build reads and writes.
+/// The version of MLP files.
 pub const VERSION: u16 = 1;
-/// Fixed header bytes before the layer table.
+/// The version of files with convolutions.
+pub const CONV_VERSION: u16 = 2;
+/// Fixed header bytes before the layer table (version 1; version 2 adds
+/// the input shape, [`SHAPE_LEN`] bytes).
 pub const HEADER_LEN: usize = 24;
+/// Version 2's input shape: height, width, channels.
+pub const SHAPE_LEN: usize = 12;
+/// Bytes per version-2 layer-table entry.
+pub const ENTRY_LEN: usize = 12;
 /// Largest accepted layer width or input length.
 pub const MAX_WIDTH: u32 = bnn_core::format::MAX_WIDTH;
 /// Largest accepted number of layers.
@@ -39,10 +49,20 @@ const HIDDEN_SIGN: u8 = 1;
 /// Same codes as the `.bnn` file.
 const RULE_SCORES: u8 = 0;
 const RULE_SEED: u8 = 1;
+const KIND_DENSE: u8 = 0;
+const KIND_CONV: u8 = 1;
+const PAD_SAME: u8 = 0;
+const PAD_VALID: u8 = 1;
 
-/// The size of a model's file: header, width table, parameters, checksum.
+/// The size of a model's file: header, layer table, parameters, checksum.
 pub fn encoded_len(model: &Fp32Model) -> usize {
-    HEADER_LEN + 4 * model.layers().len() + model.weight_bytes() + 4
+    let layers = model.convs().len() + model.layers().len();
+    let table = if model.convs().is_empty() {
+        4 * layers
+    } else {
+        SHAPE_LEN + ENTRY_LEN * layers
+    };
+    HEADER_LEN + table + model.weight_bytes() + 4
 }
 
 /// Serialises a model.
@@ -51,7 +71,9 @@ pub fn to_bytes(model: &Fp32Model) -> Vec<u8> {
     out.extend_from_slice(&MAGIC);
     // Writes into a Vec cannot fail.
     let w = &mut out;
-    w.write_u16::<LE>(VERSION).unwrap();
+    let conv = !model.convs().is_empty();
+    w.write_u16::<LE>(if conv { CONV_VERSION } else { VERSION })
+        .unwrap();
     let (input, threshold) = match model.input() {
         InputTransform::Normalize => (INPUT_NORMALIZE, 0),
         InputTransform::Binarize { threshold } => (INPUT_BINARIZE, threshold),
@@ -71,9 +93,39 @@ pub fn to_bytes(model: &Fp32Model) -> Vec<u8> {
     .unwrap();
     w.write_u16::<LE>(0).unwrap();
     w.write_u32::<LE>(model.input_len() as u32).unwrap();
-    w.write_u32::<LE>(model.layers().len() as u32).unwrap();
-    for layer in model.layers() {
-        w.write_u32::<LE>(layer.outputs as u32).unwrap();
+    let layers = model.convs().len() + model.layers().len();
+    w.write_u32::<LE>(layers as u32).unwrap();
+    if let Some(shape) = model.input_shape() {
+        for d in [shape.height, shape.width, shape.channels] {
+            w.write_u32::<LE>(d as u32).unwrap();
+        }
+        for c in model.convs() {
+            w.write_u8(KIND_CONV).unwrap();
+            w.write_u8(c.kernel as u8).unwrap();
+            w.write_u8(match c.padding {
+                Padding::Same => PAD_SAME,
+                Padding::Valid => PAD_VALID,
+            })
+            .unwrap();
+            w.write_u8(u8::from(c.pool)).unwrap();
+            w.write_u32::<LE>(c.outputs as u32).unwrap();
+            w.write_f32::<LE>(c.pad_value).unwrap();
+        }
+        for layer in model.layers() {
+            w.write_u8(KIND_DENSE).unwrap();
+            w.extend_from_slice(&[0; 3]);
+            w.write_u32::<LE>(layer.outputs as u32).unwrap();
+            w.write_f32::<LE>(0.0).unwrap();
+        }
+    } else {
+        for layer in model.layers() {
+            w.write_u32::<LE>(layer.outputs as u32).unwrap();
+        }
+    }
+    for c in model.convs() {
+        for &v in c.weights.iter().chain(&c.scale).chain(&c.bias) {
+            w.write_f32::<LE>(v).unwrap();
+        }
     }
     for layer in model.layers() {
         for &v in layer.weights.iter().chain(&layer.bias) {
@@ -95,15 +147,14 @@ impl Fp32Model {
                 format!("a layer of width {w} exceeds the format's limit of {MAX_WIDTH}"),
             ));
         }
-        if self.layers().len() > MAX_LAYERS as usize {
+        let layers = self.convs().len() + self.layers().len();
+        if layers > MAX_LAYERS as usize {
             return Err(format_error(
                 path,
-                format!(
-                    "{} layers exceed the format's limit of {MAX_LAYERS}",
-                    self.layers().len()
-                ),
+                format!("{layers} layers exceed the format's limit of {MAX_LAYERS}"),
             ));
         }
+
         let size = encoded_len(self);
         if size as u64 > MAX_FILE {
             return Err(format_error(
@@ -145,7 +196,9 @@ struct Layout {
     input: InputTransform,
     hidden: Hidden,
     rule: DecisionRule,
-    /// (inputs, outputs) per layer.
+    /// The convolutions' shape fields (parameters still empty).
+    convs: Vec<ConvF32>,
+    /// (inputs, outputs) per dense layer.
     shapes: Vec<(usize, usize)>,
     table_end: usize,
     /// The whole file's size, checksum included.
@@ -159,9 +212,9 @@ fn layout(bytes: &[u8]) -> Result<Layout, Parse> {
     let mut read_u8 = || r.read_u8().expect("header length checked");
     let (v0, v1) = (read_u8(), read_u8());
     let version = u16::from_le_bytes([v0, v1]);
-    if version != VERSION {
+    if version != VERSION && version != CONV_VERSION {
         return Err(bad(format!(
-            "unsupported FP32 format version {version} (this build reads {VERSION})"
+            "unsupported FP32 format version {version} (this build reads {VERSION} and {CONV_VERSION})"
         )));
     }
     let input = match (read_u8(), read_u8()) {
@@ -196,43 +249,148 @@ fn layout(bytes: &[u8]) -> Result<Layout, Parse> {
     let input_len = r.read_u32::<LE>().expect("header length checked");
     let layer_count = r.read_u32::<LE>().expect("header length checked");
     bnn_core::format::check_counts(input_len, layer_count).map_err(bad)?;
-    let table_end = HEADER_LEN + 4 * layer_count as usize;
+    let (shape, entry) = if version == VERSION {
+        (None, 4)
+    } else {
+        (Some(input_shape(bytes, input_len)?), ENTRY_LEN)
+    };
+    let table_start = HEADER_LEN + if shape.is_some() { SHAPE_LEN } else { 0 };
+    let table_end = table_start + entry * layer_count as usize;
     if bytes.len() < table_end {
         let reason = format!("the table of {layer_count} layers ends at {table_end}");
         return Err(Parse::short(bytes.len(), table_end as u64, reason));
     }
 
     // The layer table, and from it the exact file size, before allocating.
-    let mut t = Cursor::new(&bytes[HEADER_LEN..table_end]);
+    let mut t = Cursor::new(&bytes[table_start..table_end]);
+    let mut convs: Vec<ConvF32> = Vec::new();
     let mut shapes = Vec::with_capacity(layer_count as usize);
     let mut expected = table_end as u64 + 4;
     let mut inputs = u64::from(input_len);
+    let mut map = shape;
     for i in 0..layer_count {
-        let outputs = t.read_u32::<LE>().expect("table length checked");
+        let n = i as usize + 1;
+        let (kind, kernel, padding, pool, outputs, pad_value) = if shape.is_none() {
+            let outputs = t.read_u32::<LE>().expect("table length checked");
+            (KIND_DENSE, 0, 0, 0, outputs, 0.0)
+        } else {
+            let mut b = [0u8; 4];
+            std::io::Read::read_exact(&mut t, &mut b).expect("table length checked");
+            let outputs = t.read_u32::<LE>().expect("table length checked");
+            let pad_value = t.read_f32::<LE>().expect("table length checked");
+            (b[0], b[1], b[2], b[3], outputs, pad_value)
+        };
         if outputs == 0 || outputs > MAX_WIDTH {
+            let what = if kind == KIND_CONV {
+                "channels"
+            } else {
+                "neurons"
+            };
             return Err(bad(format!(
-                "layer {} has {outputs} neurons, out of range 1..={MAX_WIDTH}",
-                i + 1
+                "layer {n} has {outputs} {what}, out of range 1..={MAX_WIDTH}"
             )));
         }
-        let outputs = u64::from(outputs);
-        // Both factors are at most 2^24, so the product cannot overflow.
-        expected = (outputs * (inputs + 1))
+        let params = match kind {
+            KIND_CONV => {
+                let Some(input) = map else {
+                    return Err(bad(format!(
+                        "layer {n} is a convolution after a dense layer"
+                    )));
+                };
+                let padding = match padding {
+                    PAD_SAME => Padding::Same,
+                    PAD_VALID => Padding::Valid,
+                    other => {
+                        return Err(bad(format!("layer {n} has unknown padding code {other}")))
+                    }
+                };
+                if pool > 1 {
+                    return Err(bad(format!("layer {n} has pool flag {pool}, not 0 or 1")));
+                }
+                if !pad_value.is_finite() {
+                    return Err(bad(format!("layer {n} pad value is {pad_value}")));
+                }
+                let spec = ConvF32 {
+                    input,
+                    kernel: usize::from(kernel),
+                    outputs: outputs as usize,
+                    padding,
+                    pad_value,
+                    pool: pool == 1,
+                    weights: Vec::new(),
+                    scale: Vec::new(),
+                    bias: Vec::new(),
+                };
+                spec.check_shape(n).map_err(bad)?;
+                let out = spec.output();
+                map = Some(out);
+                inputs = out.values().expect("checked with the layer") as u64;
+                // window ≤ 2^26 (the im2col limit) and outputs ≤ 2^24.
+                let params = u64::from(outputs) * (spec.window() as u64 + 2);
+                convs.push(spec);
+                params
+            }
+            KIND_DENSE => {
+                if n == 1 && shape.is_some() {
+                    return Err(bad(
+                        "a version-2 file starts with a convolution (an MLP is version 1)".into(),
+                    ));
+                }
+                if (kernel, padding, pool, pad_value.to_bits()) != (0, 0, 0, 0) {
+                    return Err(bad(format!(
+                        "dense layer {n} has nonzero kernel, padding, pool or pad fields"
+                    )));
+                }
+                map = None;
+                let o = u64::from(outputs);
+                shapes.push((inputs as usize, o as usize));
+                inputs = o;
+                // Both factors are at most 2^24, so the product cannot overflow.
+                o * (shapes.last().unwrap().0 as u64 + 1)
+            }
+            other => return Err(bad(format!("layer {n} has unknown kind code {other}"))),
+        };
+        expected = params
             .checked_mul(4)
             .and_then(|layer| expected.checked_add(layer))
             .filter(|&e| e <= MAX_FILE)
             .ok_or_else(|| bad("layer sizes exceed the largest accepted file".into()))?;
-        shapes.push((inputs as usize, outputs as usize));
-        inputs = outputs;
+    }
+    if shapes.is_empty() {
+        return Err(bad("the last layer is not a dense layer".into()));
     }
     Ok(Layout {
         input,
         hidden,
         rule,
+        convs,
         shapes,
         table_end,
         expected,
     })
+}
+
+/// Version 2's input shape, which must describe `input_len` values.
+fn input_shape(bytes: &[u8], input_len: u32) -> Result<MapShape, Parse> {
+    let end = HEADER_LEN + SHAPE_LEN;
+    if bytes.len() < end {
+        return Err(Parse::short(
+            bytes.len(),
+            end as u64,
+            "the input shape ends at 36",
+        ));
+    }
+    let mut r = Cursor::new(&bytes[HEADER_LEN..end]);
+    let mut d = [0u32; 3];
+    r.read_u32_into::<LE>(&mut d).expect("length checked");
+    let product = d.iter().try_fold(1u64, |p, &v| p.checked_mul(u64::from(v)));
+    if product != Some(u64::from(input_len)) {
+        return Err(Parse::Bad(format!(
+            "input shape {}×{}×{} does not hold the input length {input_len}",
+            d[0], d[1], d[2]
+        )));
+    }
+    Ok(MapShape::new(d[0] as usize, d[1] as usize, d[2] as usize))
 }
 
 /// Parses a model from bytes; `path` only names the source in errors.
@@ -243,24 +401,21 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Fp32Model, Fp32Error> {
     let body_end = bnn_core::format::check_length_and_crc(bytes, layout.expected).map_err(err)?;
 
     let mut r = Cursor::new(&bytes[table_end..body_end]);
+    let mut read = |n: usize| {
+        let mut v = vec![0f32; n];
+        r.read_f32_into::<LE>(&mut v).expect("size checked");
+        v
+    };
+    let mut convs = layout.convs;
+    for c in &mut convs {
+        c.weights = read(c.outputs * c.window());
+        c.scale = read(c.outputs);
+        c.bias = read(c.outputs);
+    }
     let mut layers = Vec::with_capacity(shapes.len());
-    for (i, &(inputs, outputs)) in shapes.iter().enumerate() {
-        let mut weights = vec![0f32; inputs * outputs];
-        r.read_f32_into::<LE>(&mut weights).expect("size checked");
-        let mut bias = vec![0f32; outputs];
-        r.read_f32_into::<LE>(&mut bias).expect("size checked");
-        if let Some(k) = weights.iter().position(|v| !v.is_finite()) {
-            return Err(err(format!(
-                "layer {} weight {k} (neuron {}, input {}) is {}",
-                i + 1,
-                k / inputs,
-                k % inputs,
-                weights[k]
-            )));
-        }
-        if let Some(j) = bias.iter().position(|v| !v.is_finite()) {
-            return Err(err(format!("layer {} bias {j} is {}", i + 1, bias[j])));
-        }
+    for &(inputs, outputs) in &shapes {
+        let weights = read(inputs * outputs);
+        let bias = read(outputs);
         layers.push(DenseF32 {
             inputs,
             outputs,
@@ -268,5 +423,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<Fp32Model, Fp32Error> {
             bias,
         });
     }
-    Fp32Model::new(layout.input, layout.hidden, layers, layout.rule).map_err(|e| err(e.to_string()))
+    // The constructor names any NaN or infinity with its layer and place.
+    Fp32Model::with_convs(layout.input, layout.hidden, convs, layers, layout.rule)
+        .map_err(|e| err(e.to_string()))
 }

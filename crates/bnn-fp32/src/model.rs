@@ -1,5 +1,5 @@
-//! The FP32 network: an input transform, dense layers with one hidden
-//! activation, and the binary engine's decision rule.
+//! The FP32 network: an input transform, convolution layers (if any), dense
+//! layers, one hidden activation, and the binary engine's decision rule.
 //!
 //! Weights are kept twice: as given (`outputs × inputs`, the file's layout
 //! and the single-image dot products' layout) and transposed once at
@@ -9,6 +9,7 @@
 use bnn_core::DecisionRule;
 use ndarray::Array2;
 
+use crate::conv::{ConvF32, MapShape};
 use crate::error::Fp32Error;
 
 /// A dense layer: `y = W·x + b`.
@@ -94,15 +95,19 @@ impl InputTransform {
     }
 }
 
-/// An FP32 MLP, ready to run.
+/// An FP32 network, ready to run: convolutions (none for an MLP), then
+/// dense layers over the flattened last map.
 #[derive(Clone, PartialEq)]
 pub struct Fp32Model {
     input: InputTransform,
     hidden: Hidden,
+    convs: Vec<ConvF32>,
     layers: Vec<DenseF32>,
     rule: DecisionRule,
     /// Per layer, `inputs × outputs` row-major.
     pub(crate) transposed: Vec<Array2<f32>>,
+    /// Per convolution, `window × outputs` row-major.
+    pub(crate) conv_transposed: Vec<Array2<f32>>,
     pub(crate) table: [f32; 256],
 }
 
@@ -111,7 +116,7 @@ impl std::fmt::Debug for Fp32Model {
         f.debug_struct("Fp32Model")
             .field("input", &self.input)
             .field("hidden", &self.hidden)
-            .field("shape", &self.shape())
+            .field("arch", &self.arch())
             .field("rule", &self.rule)
             .finish_non_exhaustive()
     }
@@ -127,12 +132,51 @@ impl Fp32Model {
         layers: Vec<DenseF32>,
         rule: DecisionRule,
     ) -> Result<Fp32Model, Fp32Error> {
+        Fp32Model::with_convs(input, hidden, Vec::new(), layers, rule)
+    }
+
+    /// A network with convolutions in front of the dense layers. Checks,
+    /// besides what [`Fp32Model::new`] does, each convolution (see
+    /// [`ConvF32`]), that their maps chain, and that the first dense layer
+    /// takes the last map, flattened.
+    pub fn with_convs(
+        input: InputTransform,
+        hidden: Hidden,
+        convs: Vec<ConvF32>,
+        layers: Vec<DenseF32>,
+        rule: DecisionRule,
+    ) -> Result<Fp32Model, Fp32Error> {
         let invalid = |m: String| Err(Fp32Error::InvalidModel(m));
         if layers.is_empty() {
-            return invalid("a model needs at least one layer".into());
+            return invalid("a model needs at least one dense layer".into());
+        }
+        for (i, conv) in convs.iter().enumerate() {
+            if let Err(m) = conv.check(i + 1) {
+                return invalid(m);
+            }
+            if i > 0 && conv.input != convs[i - 1].output() {
+                return invalid(format!(
+                    "layer {} takes a {} map but receives {}",
+                    i + 1,
+                    conv.input,
+                    convs[i - 1].output()
+                ));
+            }
+        }
+        if let Some(last) = convs.last() {
+            let flat = last.output().values().expect("checked with the layer");
+            if layers[0].inputs != flat {
+                return invalid(format!(
+                    "layer {} takes {} inputs but receives the {} map of layer {} ({flat} values)",
+                    convs.len() + 1,
+                    layers[0].inputs,
+                    last.output(),
+                    convs.len()
+                ));
+            }
         }
         for (i, layer) in layers.iter().enumerate() {
-            let n = i + 1;
+            let n = convs.len() + i + 1;
             if layer.inputs == 0 || layer.outputs == 0 {
                 return invalid(format!(
                     "layer {n} has {} neurons over {} inputs",
@@ -188,26 +232,60 @@ impl Fp32Model {
             input,
             hidden,
             table: input.table(),
+            conv_transposed: convs.iter().map(ConvF32::transposed).collect(),
+            convs,
             layers,
             rule,
             transposed,
         })
     }
 
+    /// The dense layers (all of an MLP's layers).
     pub fn layers(&self) -> &[DenseF32] {
         &self.layers
     }
 
-    /// Layer widths, input first: e.g. `[784, 512, 10]`.
+    /// The convolutions in front of the dense layers; empty for an MLP.
+    pub fn convs(&self) -> &[ConvF32] {
+        &self.convs
+    }
+
+    /// The input image's shape, for a network that starts with a
+    /// convolution.
+    pub fn input_shape(&self) -> Option<MapShape> {
+        self.convs.first().map(|c| c.input)
+    }
+
+    /// Values each layer hands on, input first: e.g. `[784, 512, 10]`, or
+    /// each convolution's map, flattened.
     pub fn shape(&self) -> Vec<usize> {
         std::iter::once(self.input_len())
+            .chain(
+                self.convs
+                    .iter()
+                    .map(|c| c.output().values().expect("checked at construction")),
+            )
             .chain(self.layers.iter().map(|l| l.outputs))
             .collect()
     }
 
+    /// The layers in the architecture grammar of `bnn train --arch`:
+    /// `c3x32,p2,c3x64,p2,d256,d10`.
+    pub fn arch(&self) -> String {
+        self.convs
+            .iter()
+            .map(ConvF32::token)
+            .chain(self.layers.iter().map(|l| format!("d{}", l.outputs)))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// Pixels per image.
     pub fn input_len(&self) -> usize {
-        self.layers[0].inputs
+        match self.convs.first() {
+            Some(c) => c.input.values().expect("checked at construction"),
+            None => self.layers[0].inputs,
+        }
     }
 
     pub fn input(&self) -> InputTransform {
@@ -233,10 +311,29 @@ impl Fp32Model {
     /// Bytes of parameters (weights and biases, 4 each) the network reads
     /// per forward pass: the number to set against the 1-bit model's size.
     pub fn weight_bytes(&self) -> usize {
-        self.layers
+        let convs: usize = self
+            .convs
+            .iter()
+            .map(|c| 4 * (c.weights.len() + c.scale.len() + c.bias.len()))
+            .sum();
+        let dense: usize = self
+            .layers
             .iter()
             .map(|l| 4 * (l.weights.len() + l.bias.len()))
-            .sum()
+            .sum();
+        convs + dense
+    }
+
+    /// Floating-point operations per image, counting a multiply-add as two:
+    /// the work figure behind a GFLOP/s rate.
+    pub fn flops_per_image(&self) -> u64 {
+        let convs: u64 = self.convs.iter().map(|c| c.macs() as u64).sum();
+        let dense: u64 = self
+            .layers
+            .iter()
+            .map(|l| (l.inputs * l.outputs) as u64)
+            .sum();
+        2 * (convs + dense)
     }
 }
 
@@ -280,7 +377,7 @@ mod tests {
     #[test]
     fn rejects_bad_models() {
         let msg = |layers| build(layers).unwrap_err().to_string();
-        assert!(msg(vec![]).contains("at least one layer"));
+        assert!(msg(vec![]).contains("at least one dense layer"));
         assert!(msg(vec![dense(6, 4), dense(5, 3)]).contains("takes 5 inputs but receives 4"));
         assert!(msg(vec![dense(0, 4)]).contains("0 inputs"));
         let mut short = dense(6, 4);

@@ -16,6 +16,7 @@
 
 use std::cell::RefCell;
 
+use crate::conv::ConvScratch;
 use crate::model::Fp32Model;
 
 /// Layers at least this wide use the transposed (axpy) loop.
@@ -29,6 +30,7 @@ const DOT_LANES: usize = 16;
 struct Buffers {
     a: Vec<f32>,
     b: Vec<f32>,
+    conv: ConvScratch,
 }
 
 thread_local! {
@@ -65,9 +67,15 @@ impl Fp32Model {
     /// The forward pass; returns the scores, which live in `buf`.
     fn forward_one<'b>(&self, pixels: &[u8], buf: &'b mut Buffers) -> &'b [f32] {
         assert_eq!(pixels.len(), self.input_len(), "image size");
-        let Buffers { a, b } = buf;
+        let Buffers { a, b, conv } = buf;
         a.clear();
-        a.extend(pixels.iter().map(|&p| self.table[usize::from(p)]));
+        let x = pixels.iter().map(|&p| self.table[usize::from(p)]);
+        if self.convs().is_empty() {
+            a.extend(x);
+        } else {
+            let convs = self.convs();
+            a.extend_from_slice(conv.run(convs, &self.conv_transposed, self.hidden(), 1, x));
+        }
         let last = self.layers().len() - 1;
         for (i, (layer, wt)) in self.layers().iter().zip(&self.transposed).enumerate() {
             b.clear();

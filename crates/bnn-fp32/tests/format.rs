@@ -1,12 +1,15 @@
 //! The model file: round trips, and every kind of bad file is a one-line
 //! error naming the file.
 
+mod common;
+
 use std::path::Path;
 
 use bnn_core::DecisionRule;
 use bnn_fp32::format::{from_bytes, to_bytes, HEADER_LEN, MAGIC};
-use bnn_fp32::{from_binary, Fp32Error, Fp32Model, Hidden, InputTransform};
+use bnn_fp32::{from_binary, Fp32Error, Fp32Model, Hidden, InputTransform, MapShape, Padding};
 use bnn_testkit::models::{float_model, random_model, random_pixels, rng};
+use common::{cnn, Values};
 
 fn small_model() -> Fp32Model {
     let mut rng = rng(3);
@@ -158,7 +161,8 @@ fn header_errors_are_named() {
         (b"\x89BN".to_vec(), "truncated"),
         (b"\x89BNN\r\n\x1a\n".to_vec(), "wrong magic"),
         (edit(0, b"\x89BNNF64"), "wrong magic"),
-        (edit(8, &[2, 0]), "unsupported FP32 format version 2"),
+        (edit(8, &[3, 0]), "unsupported FP32 format version 3"),
+        (edit(8, &[2, 0]), "input shape 3×2×"),
         (edit(10, &[7]), "unknown input transform code 7"),
         (edit(10, &[0, 5]), "nonzero threshold byte 5"),
         (edit(12, &[3]), "unknown hidden activation code 3"),
@@ -242,4 +246,175 @@ fn bytes_parse_without_a_file() {
     let bytes = to_bytes(&model);
     assert_eq!(from_bytes(&bytes, Path::new("x")).unwrap(), model);
     assert_eq!(MAGIC.len(), 8);
+}
+
+/// 6×5×2 pixels → c3x3 (same, pooled) → c1x2 (valid) → d4: a version-2
+/// file small enough to corrupt byte by byte.
+fn small_cnn() -> Fp32Model {
+    let mut rng = rng(8);
+    cnn(
+        &mut rng,
+        MapShape::new(6, 5, 2),
+        &[(3, 3, Padding::Same, true), (1, 2, Padding::Valid, false)],
+        &[4],
+        InputTransform::Pixel,
+        Hidden::Sign,
+        Values::Fraction,
+    )
+}
+
+/// Where the version-2 layer table starts: after the header and the input
+/// shape.
+const TABLE: usize = HEADER_LEN + 12;
+
+#[test]
+fn convolutional_models_round_trip_as_version_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = small_cnn();
+    let bytes = to_bytes(&model);
+    assert_eq!(&bytes[8..10], &[2, 0], "version");
+    assert_eq!(&bytes[10..16], &[2, 0, 1, 0, 0, 0], "codes");
+    assert_eq!(&bytes[16..20], &60u32.to_le_bytes(), "input length");
+    assert_eq!(&bytes[20..24], &3u32.to_le_bytes(), "layer count");
+    let shape: Vec<u8> = [6u32, 5, 2].iter().flat_map(|v| v.to_le_bytes()).collect();
+    assert_eq!(&bytes[24..36], &shape[..], "input shape");
+    // kind, kernel, padding, pool, channels, pad value.
+    let entry = |kind: u8, k: u8, pad: u8, pool: u8, n: u32, v: f32| {
+        let mut e = vec![kind, k, pad, pool];
+        e.extend(n.to_le_bytes());
+        e.extend(v.to_le_bytes());
+        e
+    };
+    assert_eq!(&bytes[36..48], &entry(1, 3, 0, 1, 3, 0.0)[..]);
+    assert_eq!(&bytes[48..60], &entry(1, 1, 1, 0, 2, -1.0)[..]);
+    assert_eq!(&bytes[60..72], &entry(0, 0, 0, 0, 4, 0.0)[..]);
+    let c = &model.convs()[0];
+    assert_eq!(&bytes[72..76], &c.weights[0].to_le_bytes());
+    let scale0 = 72 + 4 * 54;
+    assert_eq!(&bytes[scale0..scale0 + 4], &c.scale[0].to_le_bytes());
+    // Parameters: 3·(18 + 2) + 2·(3 + 2) + 4·(3·2·2 + 1).
+    assert_eq!(bytes.len(), 72 + 4 * (60 + 10 + 52) + 4);
+    assert_eq!(bytes.len(), bnn_fp32::format::encoded_len(&model));
+    let path = dir.path().join("c.f32");
+    model.save(&path).unwrap();
+    let loaded = Fp32Model::load(&path).unwrap();
+    assert_eq!(loaded, model);
+    assert_eq!(loaded.arch(), "c3x3,p2,c1x2,d4");
+    let px = random_pixels(&mut rng(9), 20, 60);
+    assert_eq!(
+        loaded.predict_batch_scores(&px, None).unwrap(),
+        model.predict_batch_scores(&px, None).unwrap()
+    );
+}
+
+#[test]
+fn every_truncation_and_flipped_bit_of_a_convolutional_file_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = to_bytes(&small_cnn());
+    for len in 0..bytes.len() {
+        let msg = load_error(dir.path(), &bytes[..len]);
+        assert!(msg.contains("truncated"), "length {len}: {msg}");
+    }
+    for bit in 0..bytes.len() * 8 {
+        let mut bad = bytes.clone();
+        bad[bit / 8] ^= 1 << (bit % 8);
+        load_error(dir.path(), &bad);
+    }
+}
+
+#[test]
+fn convolutional_header_errors_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = to_bytes(&small_cnn());
+    let edit = |at: usize, with: &[u8]| {
+        let mut b = good.clone();
+        b[at..at + with.len()].copy_from_slice(with);
+        reseal(&mut b);
+        b
+    };
+    let (first, second, third) = (TABLE, TABLE + 12, TABLE + 24);
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            edit(24, &7u32.to_le_bytes()),
+            "input shape 7×5×2 does not hold the input length 60",
+        ),
+        (edit(28, &0u32.to_le_bytes()), "input shape 6×0×2"),
+        (edit(first + 1, &[4]), "kernel size 4 is not an odd number"),
+        (edit(first + 1, &[0]), "kernel size 0"),
+        (edit(first + 1, &[255]), "kernel size 255"),
+        (edit(first + 1, &[7]), "truncated"),
+        (
+            edit(first + 1, &[7, 1]),
+            "a 7×7 kernel does not fit the 6×5×2 input",
+        ),
+        (edit(first + 2, &[2]), "unknown padding code 2"),
+        (edit(first + 3, &[2]), "pool flag 2"),
+        (edit(first, &[5]), "layer 1 has unknown kind code 5"),
+        (edit(first, &[0]), "starts with a convolution"),
+        (
+            edit(first + 4, &0u32.to_le_bytes()),
+            "layer 1 has 0 channels",
+        ),
+        (
+            edit(first + 8, &f32::NAN.to_le_bytes()),
+            "layer 1 pad value is NaN",
+        ),
+        (
+            edit(second + 1, &[5]),
+            "a 5×5 kernel does not fit the 3×2×3 input",
+        ),
+        (edit(24, &[1, 0, 0, 0, 30]), "cannot pool a 1×30 map"),
+        (
+            edit(third, &[1, 1, 0, 0]),
+            "the last layer is not a dense layer",
+        ),
+        (edit(third + 1, &[1]), "dense layer 3 has nonzero kernel"),
+        (
+            edit(third + 8, &1f32.to_le_bytes()),
+            "dense layer 3 has nonzero",
+        ),
+        (edit(second, &[0, 0, 1, 0]), "dense layer 2 has nonzero"),
+    ];
+    for (bytes, want) in cases {
+        let msg = load_error(dir.path(), &bytes);
+        assert!(msg.contains(want), "want '{want}', got: {msg}");
+    }
+    // A convolution after a dense layer: make layer 2 dense, layer 3 a conv.
+    let mut b = good.clone();
+    b[second..second + 4].copy_from_slice(&[0, 0, 0, 0]);
+    b[second + 8..second + 12].copy_from_slice(&[0; 4]);
+    b[third..third + 4].copy_from_slice(&[1, 1, 0, 0]);
+    reseal(&mut b);
+    assert!(load_error(dir.path(), &b).contains("layer 3 is a convolution after a dense layer"));
+}
+
+/// Channel counts, kernels and input shapes that claim huge layers are
+/// caught by the shape and size checks before anything is allocated.
+#[test]
+fn huge_convolutional_claims_do_not_allocate() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut bytes = to_bytes(&small_cnn());
+    bytes.resize(4096, 0);
+    let claim = |edits: &[(usize, u32)]| {
+        let mut b = bytes.clone();
+        for &(at, v) in edits {
+            b[at..at + 4].copy_from_slice(&v.to_le_bytes());
+        }
+        reseal(&mut b);
+        load_error(dir.path(), &b)
+    };
+    assert!(claim(&[(TABLE + 4, 1 << 31)]).contains("2147483648 channels, out of range"));
+    // 2^24 channels of a 6×5 map: an output map far past the limit.
+    assert!(claim(&[(TABLE + 4, 1 << 24)]).contains("has more than 16777216 values"));
+    // A 4096×4096 input: 2^24 pixels, and an im2col matrix past its limit.
+    let big = [
+        (16, 1 << 24),
+        (24, 4096),
+        (28, 4096),
+        (32, 1),
+        (TABLE + 4, 1),
+    ];
+    assert!(claim(&big).contains("exceed 67108864 values"));
+    // Within every limit but far beyond the file: caught by the size.
+    assert!(claim(&[(TABLE + 4, 1 << 16)]).contains("truncated: 4096 bytes"));
 }

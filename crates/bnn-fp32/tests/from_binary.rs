@@ -154,3 +154,128 @@ fn u8_models_have_exact_twins() {
         }
     }
 }
+
+/// Random CNNs, binary and u8 input, both paddings, kernels 1, 3 and 5,
+/// pooled or not (flipped channels among them): the twin's scores equal
+/// the engine's with every kernel this CPU runs, on every path.
+#[test]
+fn cnn_twins_equal_the_engine_with_every_kernel() {
+    use bnn_core::{InputEncoding, InputShape, Padding};
+    use bnn_testkit::models::{random_cnn, ConvPlan};
+    use rand::Rng;
+
+    let mut rng = rng(3);
+    for case in 0..24 {
+        let encoding = if case % 2 == 0 {
+            InputEncoding::U8
+        } else {
+            InputEncoding::Binary {
+                threshold: [1, 128, 255][case % 3],
+            }
+        };
+        let padding = if case % 4 < 2 {
+            Padding::Same
+        } else {
+            Padding::Valid
+        };
+        let (h, w) = (rng.gen_range(5..=13), rng.gen_range(5..=13));
+        let input = InputShape::new(h, w, rng.gen_range(1..=3));
+        let (mut sh, mut sw) = (h as usize, w as usize);
+        let mut plans = Vec::new();
+        for _ in 0..rng.gen_range(1..=3) {
+            let k = [1, 3, 5][rng.gen_range(0..3)];
+            let (Some(nh), Some(nw)) = (padding.output_side(sh, k), padding.output_side(sw, k))
+            else {
+                break;
+            };
+            let pool = nh >= 2 && nw >= 2 && rng.gen();
+            (sh, sw) = if pool { (nh / 2, nw / 2) } else { (nh, nw) };
+            let channels = [1, 7, 64, 70][rng.gen_range(0..4)];
+            plans.push(ConvPlan { k, channels, pool });
+        }
+        if plans.is_empty() {
+            plans.push(ConvPlan {
+                k: 1,
+                channels: 5,
+                pool: false,
+            });
+        }
+        let rule = if case % 5 == 0 {
+            DecisionRule::Seed
+        } else {
+            DecisionRule::Scores
+        };
+        let binary = random_cnn(&mut rng, input, encoding, &plans, padding, &[9, 6], rule);
+        let fp = from_binary(&binary);
+        assert_eq!(fp.shape(), binary.shape(), "case {case}");
+        assert_eq!(fp.input_len(), binary.input_len());
+        let px = random_pixels(&mut rng, 21, binary.input_len());
+        let (classes, scores) = fp.predict_batch_scores(&px, Some(2)).unwrap();
+        assert_eq!(
+            fp.predict_batch_scores(&px, Some(1)).unwrap(),
+            (classes.clone(), scores.clone()),
+            "case {case}: thread counts"
+        );
+        for kernel in bnn_core::kernel::available() {
+            for threads in [Some(1), Some(2)] {
+                let want = binary
+                    .predict_batch_with(
+                        &px,
+                        RunOptions {
+                            kernel: Some(kernel),
+                            threads,
+                        },
+                    )
+                    .unwrap();
+                let what = format!("case {case} {plans:?} {padding:?} {encoding:?} {kernel:?}");
+                assert_eq!(scores, want.scores, "{what}");
+                assert_eq!(classes, want.classes, "{what}");
+            }
+        }
+        let mut s = vec![0f32; fp.num_classes()];
+        for (i, image) in px.chunks_exact(binary.input_len()).enumerate() {
+            fp.predict_scores_into(image, &mut s);
+            assert_eq!(s, scores[i * 6..(i + 1) * 6], "case {case}, image {i}");
+        }
+    }
+}
+
+/// The benchmark shape `c3x32,p2,c3x64,p2,d256,d10` on MNIST-sized u8
+/// images, with every kernel.
+#[test]
+fn mnist_sized_cnn_matches() {
+    use bnn_core::{InputEncoding, InputShape, Padding};
+    use bnn_testkit::models::{random_cnn, ConvPlan};
+    let mut rng = rng(4);
+    let plan = |channels| ConvPlan {
+        k: 3,
+        channels,
+        pool: true,
+    };
+    let binary = random_cnn(
+        &mut rng,
+        InputShape::new(28, 28, 1),
+        InputEncoding::U8,
+        &[plan(32), plan(64)],
+        Padding::Same,
+        &[256, 10],
+        DecisionRule::Scores,
+    );
+    let fp = from_binary(&binary);
+    assert_eq!(fp.arch(), "c3x32,p2,c3x64,p2,d256,d10");
+    let px = random_pixels(&mut rng, 12, 784);
+    let (classes, scores) = fp.predict_batch_scores(&px, None).unwrap();
+    for kernel in bnn_core::kernel::available() {
+        let want = binary
+            .predict_batch_with(
+                &px,
+                RunOptions {
+                    kernel: Some(kernel),
+                    threads: None,
+                },
+            )
+            .unwrap();
+        assert_eq!(scores, want.scores, "{kernel:?}");
+        assert_eq!(classes, want.classes, "{kernel:?}");
+    }
+}

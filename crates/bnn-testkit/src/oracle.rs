@@ -2,7 +2,7 @@
 //! they check: no packing, no popcount, no folded limits, no GEMM.
 
 use bnn_core::{Model, Transform};
-use bnn_fp32::{Fp32Model, Hidden, InputTransform};
+use bnn_fp32::{ConvF32, Fp32Model, Hidden, InputTransform, MapShape};
 
 /// The scores of a binary model for each image (row-major, images ×
 /// classes): ±1 inputs by comparing pixels with the threshold, integer dot
@@ -79,10 +79,11 @@ pub fn classes(rule: bnn_core::DecisionRule, scores: &[f32], classes: usize) -> 
         .collect()
 }
 
-/// An FP32 model's forward pass in f64, one multiply-add at a time. Returns
-/// each image's scores and, per image, the smallest magnitude any hidden
-/// pre-activation took: where that is within rounding of 0, a `sign` network
-/// may legitimately go either way in f32.
+/// An FP32 model's forward pass in f64, one multiply-add at a time,
+/// convolutions included (see `conv_layer`). Returns each image's scores
+/// and, per image, the smallest magnitude any hidden pre-activation took:
+/// where that is within rounding of 0, a `sign` network may legitimately go
+/// either way in f32.
 pub fn fp32_scores(model: &Fp32Model, pixels: &[u8]) -> (Vec<f64>, Vec<f64>) {
     let n = model.input_len();
     assert_eq!(pixels.len() % n, 0, "whole images");
@@ -105,6 +106,9 @@ pub fn fp32_scores(model: &Fp32Model, pixels: &[u8]) -> (Vec<f64>, Vec<f64>) {
             })
             .collect();
         let mut near = f64::INFINITY;
+        for l in model.convs() {
+            x = conv_layer(l, &x, model.hidden(), &mut near);
+        }
         for (k, layer) in model.layers().iter().enumerate() {
             let z: Vec<f64> = layer
                 .weights
@@ -123,23 +127,86 @@ pub fn fp32_scores(model: &Fp32Model, pixels: &[u8]) -> (Vec<f64>, Vec<f64>) {
                 break;
             }
             near = z.iter().fold(near, |m, v| m.min(v.abs()));
-            x = z
-                .into_iter()
-                .map(|v| match model.hidden() {
-                    Hidden::Relu => v.max(0.0),
-                    Hidden::Sign => {
-                        if v >= 0.0 {
-                            1.0
-                        } else {
-                            -1.0
-                        }
-                    }
-                })
-                .collect();
+            x = z.into_iter().map(|v| activate(model.hidden(), v)).collect();
         }
         closest.push(near);
     }
     (scores, closest)
+}
+
+fn activate(hidden: Hidden, v: f64) -> f64 {
+    match hidden {
+        Hidden::Relu => v.max(0.0),
+        Hidden::Sign => {
+            if v >= 0.0 {
+                1.0
+            } else {
+                -1.0
+            }
+        }
+    }
+}
+
+/// One convolution of an FP32 model, as its definition says: every output
+/// position sums its window straight from `(y, x, c)` coordinates (a
+/// position outside the map holds the pad value), the 2×2 blocks are
+/// pooled to their maximum, then scale, bias and activation. `near` keeps
+/// the smallest pre-activation magnitude seen.
+fn conv_layer(l: &ConvF32, x: &[f64], hidden: Hidden, near: &mut f64) -> Vec<f64> {
+    let MapShape {
+        height: h,
+        width: w,
+        channels: c,
+    } = l.input;
+    let k = l.kernel as isize;
+    let pad = l.padding.before(l.kernel) as isize;
+    let (oh, ow) = l.conv_size();
+    let at = |y: isize, xx: isize, ch: usize| {
+        if y < 0 || xx < 0 || y >= h as isize || xx >= w as isize {
+            f64::from(l.pad_value)
+        } else {
+            x[(y as usize * w + xx as usize) * c + ch]
+        }
+    };
+    let mut conv = vec![0f64; oh * ow * l.outputs];
+    for oy in 0..oh {
+        for ox in 0..ow {
+            for o in 0..l.outputs {
+                let mut sum = 0.0;
+                for ky in 0..k {
+                    for kx in 0..k {
+                        for ch in 0..c {
+                            let wi = o * l.window() + ((ky * k + kx) as usize) * c + ch;
+                            let y = oy as isize + ky - pad;
+                            let xx = ox as isize + kx - pad;
+                            sum += f64::from(l.weights[wi]) * at(y, xx, ch);
+                        }
+                    }
+                }
+                conv[(oy * ow + ox) * l.outputs + o] = sum;
+            }
+        }
+    }
+    let (ph, pw) = if l.pool { (oh / 2, ow / 2) } else { (oh, ow) };
+    let mut next = vec![0f64; ph * pw * l.outputs];
+    for y in 0..ph {
+        for xx in 0..pw {
+            for o in 0..l.outputs {
+                let v = if l.pool {
+                    let g = |dy: usize, dx: usize| {
+                        conv[((2 * y + dy) * ow + 2 * xx + dx) * l.outputs + o]
+                    };
+                    g(0, 0).max(g(0, 1)).max(g(1, 0)).max(g(1, 1))
+                } else {
+                    conv[(y * ow + xx) * l.outputs + o]
+                };
+                let z = f64::from(l.scale[o]) * v + f64::from(l.bias[o]);
+                *near = near.min(z.abs());
+                next[(y * pw + xx) * l.outputs + o] = activate(hidden, z);
+            }
+        }
+    }
+    next
 }
 
 /// The class whose score beats every other by more than `margin`, if any:
