@@ -1,11 +1,21 @@
 //! Named starting points for `bnn train --recipe NAME`; every field can still
 //! be overridden one by one.
 
+use crate::arch::Padding;
 use crate::config::{Input, Loss, ModelKind, Optimizer, Rule, Schedule, TrainConfig};
 use crate::error::{Result, TrainError};
 
 /// The recipe names, in the order the CLI lists them.
-pub const RECIPES: [&str; 6] = ["seed", "bn", "deep", "fp32", "bn-u8", "deep-u8"];
+pub const RECIPES: [&str; 8] = [
+    "seed",
+    "bn",
+    "deep",
+    "fp32",
+    "bn-u8",
+    "deep-u8",
+    "cnn-small",
+    "cnn",
+];
 
 /// The configuration a recipe starts from.
 pub fn recipe(name: &str) -> Result<TrainConfig> {
@@ -36,6 +46,8 @@ pub fn recipe(name: &str) -> Result<TrainConfig> {
         bn_recompute: false,
         limit_train: None,
         limit_test: None,
+        arch: None,
+        padding: Padding::Same,
     };
     let bn = TrainConfig {
         recipe: "bn".into(),
@@ -62,8 +74,30 @@ pub fn recipe(name: &str) -> Result<TrainConfig> {
         output_scale: 1.0 / 32.0,
         ..bn.clone()
     };
+    // The benchmark shape other engines are compared on: keep it exactly so.
+    let cnn_small = TrainConfig {
+        recipe: "cnn-small".into(),
+        input: Input::U8,
+        hidden: Vec::new(),
+        arch: Some(
+            "c3x32,p2,c3x64,p2,d256,d10"
+                .parse()
+                .expect("the recipe's architecture parses"),
+        ),
+        padding: Padding::Same,
+        epochs: 15,
+        output_scale: 1.0 / 16.0,
+        bn_recompute: false,
+        ..bn.clone()
+    };
     match name {
         "seed" => Ok(seed),
+        "cnn-small" => Ok(cnn_small),
+        "cnn" => Ok(TrainConfig {
+            recipe: "cnn".into(),
+            epochs: 30,
+            ..cnn_small
+        }),
         "bn-u8" => Ok(TrainConfig {
             recipe: "bn-u8".into(),
             input: Input::U8,
