@@ -93,9 +93,19 @@ pub fn recipe(name: &str) -> Result<TrainConfig> {
     match name {
         "seed" => Ok(seed),
         "cnn-small" => Ok(cnn_small),
+        // The accuracy model: a wider dense layer, shifts of up to 2
+        // pixels, and exact batch-norm statistics after every epoch.
         "cnn" => Ok(TrainConfig {
             recipe: "cnn".into(),
-            epochs: 30,
+            arch: Some(
+                "c3x32,p2,c3x64,p2,d512,d10"
+                    .parse()
+                    .expect("the recipe's architecture parses"),
+            ),
+            epochs: 25,
+            shift: 2,
+            output_scale: 1.0 / (512f32).sqrt(),
+            bn_recompute: true,
             ..cnn_small
         }),
         "bn-u8" => Ok(TrainConfig {
@@ -156,6 +166,20 @@ mod tests {
         assert_eq!(c.loss, Loss::SignMse);
         assert_eq!(c.rule, Rule::Seed);
         assert_eq!(c.init_std, Some(0.1));
+    }
+
+    /// cnn-small is the benchmark shape, exactly; cnn is convolutional too.
+    #[test]
+    fn cnn_recipes_are_convolutional() {
+        let c = recipe("cnn-small").unwrap();
+        let arch = c.arch.as_ref().unwrap();
+        assert_eq!(arch.to_string(), "c3x32,p2,c3x64,p2,d256,d10");
+        assert_eq!((c.input, c.padding), (Input::U8, Padding::Same));
+        assert!(c.batch_norm && c.hidden.is_empty());
+        assert_eq!(c.shape(), vec![7 * 7 * 64, 256, 10]);
+        let c = recipe("cnn").unwrap();
+        assert_eq!(c.convs().len(), 2);
+        assert_eq!(c.input, Input::U8);
     }
 
     /// The u8 recipes are their binary twins' shapes with u8 input.
