@@ -133,6 +133,25 @@ fn bits_at(src: &[u64], offset: usize) -> u64 {
     }
 }
 
+/// ORs `len` bits of `src`, starting at bit `from`, into `dst` at bit `to`
+/// (the destination bits are expected zero): the gather of bit im2col and
+/// of compacting word-padded rows into one bit stream, a word at a time
+/// rather than a bit at a time.
+#[inline]
+pub fn or_bits(src: &[u64], from: usize, dst: &mut [u64], to: usize, len: usize) {
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(WORD_BITS);
+        let v = bits_at(src, from + done) & tail_mask(n);
+        let (w, s) = ((to + done) / WORD_BITS, (to + done) % WORD_BITS);
+        dst[w] |= v << s;
+        if s != 0 && s + n > WORD_BITS {
+            dst[w + 1] |= v >> (WORD_BITS - s);
+        }
+        done += n;
+    }
+}
+
 /// The rows of a matrix as one continuous bit stream (row `j` at bit
 /// `j·cols`), without the per-row padding: the compact on-disk layout.
 pub fn to_stream(m: &BitMatrix) -> Vec<u64> {

@@ -24,6 +24,7 @@
 //! linear-algebra crate.
 
 pub mod bits;
+pub mod conv;
 pub mod error;
 pub mod format;
 pub mod input;
@@ -35,6 +36,7 @@ pub mod pixel;
 pub mod reference;
 
 pub use bits::BitMatrix;
+pub use conv::{Conv2d, ConvStage, Layer, Padding};
 pub use error::{Error, Result};
 pub use format::ModelFile;
 pub use input::{InputEncoding, InputShape};

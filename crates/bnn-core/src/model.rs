@@ -1,5 +1,6 @@
-//! The network: an input binarizer or a u8 pixel layer, binary dense
-//! layers, and a decision rule.
+//! The network: an input binarizer or a u8 pixel layer, binary
+//! convolutions with optional 2×2 max pooling (see [`crate::conv`]), binary
+//! dense layers, and a decision rule.
 //!
 //! The batch path packs a chunk of images, runs each layer over the whole
 //! chunk (so a tile of weights is reused across many images while it sits in
@@ -11,6 +12,7 @@ use std::cell::RefCell;
 use rayon::prelude::*;
 
 use crate::bits::{words_for, BitMatrix};
+use crate::conv::{ConvScratch, ConvStage, Layer, Shapes};
 use crate::error::{Error, Result};
 use crate::input::{InputEncoding, InputShape};
 use crate::kernel::{self, Kernel};
@@ -114,9 +116,11 @@ pub fn with_threads<R: Send>(
 /// over many images, small enough that every core gets many units.
 const CHUNK: usize = 64;
 
-/// A binary MLP, ready to run: either binary input (pixels thresholded to
-/// bits) into XNOR layers, or a u8 pixel layer ([`PixelDense`]) whose output
-/// bits feed the XNOR layers.
+/// A binary network, ready to run: binary input (pixels thresholded to
+/// bits) or u8 input (pixel values into the first layer), then optional
+/// convolutions ([`ConvStage`]), then XNOR dense layers, the last emitting
+/// scores. A u8 MLP's first layer is a [`PixelDense`]; a u8 CNN's first
+/// convolution takes the pixels.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model {
     input_len: usize,
@@ -124,6 +128,7 @@ pub struct Model {
     input_threshold: u8,
     input_shape: Option<InputShape>,
     pixel: Option<PixelDense>,
+    convs: Vec<ConvStage>,
     layers: Vec<BinaryDense>,
     rule: DecisionRule,
 }
@@ -135,6 +140,10 @@ struct Scratch {
     b: Vec<u64>,
     pops: Vec<u32>,
     pixel: PixelScratch,
+    conv: ConvScratch,
+    /// One image's maps between convolutions.
+    map_in: Vec<u64>,
+    map_out: Vec<u64>,
 }
 
 thread_local! {
@@ -182,9 +191,129 @@ impl Model {
             input_threshold,
             input_shape: None,
             pixel: None,
+            convs: Vec::new(),
             layers,
             rule,
         })
+    }
+
+    /// Any network from its layer list: convolutions (each optionally
+    /// followed by [`Layer::MaxPool`]), then dense layers, the last of which
+    /// emits scores. `input` is the image's `H×W×C` (NHWC); `encoding` says
+    /// whether the first layer takes u8 pixel values or bits. Shapes must
+    /// chain; the first dense layer after a convolution takes its map
+    /// flattened in NHWC order. Errors name the layer, counted from 1.
+    ///
+    /// ```
+    /// use bnn_core::conv::{Conv2d, Layer, Padding};
+    /// use bnn_core::{
+    ///     BinaryDense, BitMatrix, DecisionRule, InputEncoding, InputShape, Model, Threshold,
+    /// };
+    ///
+    /// // c3x4,p2,d2 on 6×6×1 u8 images, "same" padding.
+    /// let filters = BitMatrix::from_pm1(4, 3 * 3 * 1, &[1i8; 4 * 9]).unwrap();
+    /// let conv = Conv2d::new(3, 1, Padding::Same, filters, vec![Threshold::at_least(0); 4])
+    ///     .unwrap();
+    /// let out = BitMatrix::from_pm1(2, 3 * 3 * 4, &[-1i8; 2 * 36]).unwrap();
+    /// let dense = BinaryDense::output(out, vec![0.5, -0.5]).unwrap();
+    /// let model = Model::from_layers(
+    ///     InputShape::new(6, 6, 1),
+    ///     InputEncoding::U8,
+    ///     vec![Layer::Conv(conv), Layer::MaxPool, Layer::Dense(dense)],
+    ///     DecisionRule::Scores,
+    /// )
+    /// .unwrap();
+    /// assert_eq!(model.shape(), vec![36, 36, 2]);
+    /// assert_eq!(model.predict(&[0u8; 36]), 0);
+    /// ```
+    pub fn from_layers(
+        input: InputShape,
+        encoding: InputEncoding,
+        layers: Vec<Layer>,
+        rule: DecisionRule,
+    ) -> Result<Self> {
+        let input_len = input
+            .len()
+            .filter(|&n| n > 0 && n <= crate::conv::MAX_MAP)
+            .ok_or_else(|| Error::InvalidModel(format!("input shape {input} is out of range")))?;
+        let threshold = match encoding {
+            InputEncoding::Binary { threshold } => threshold,
+            InputEncoding::U8 => 0,
+        };
+        let mut shapes = Shapes::new(input);
+        let mut convs: Vec<ConvStage> = Vec::new();
+        let mut dense = Vec::new();
+        let count = layers.len();
+        let mut layers = layers.into_iter().enumerate().peekable();
+        while let Some((i, layer)) = layers.next() {
+            let n = i + 1;
+            match layer {
+                Layer::Conv(conv) => {
+                    let (map, _) = shapes
+                        .conv(conv.k(), conv.padding(), conv.out_channels())
+                        .map_err(Error::InvalidModel)?;
+                    if map.channels as usize != conv.in_channels() {
+                        return Err(Error::InvalidModel(format!(
+                            "layer {n}: convolution over {} channels receives a {map} map",
+                            conv.in_channels()
+                        )));
+                    }
+                    let crate::conv::Flow::Map(conv_shape) = shapes.flow() else {
+                        unreachable!("a convolution outputs a map")
+                    };
+                    let pooled = matches!(layers.peek(), Some((_, Layer::MaxPool)));
+                    if pooled {
+                        layers.next();
+                        shapes.pool().map_err(Error::InvalidModel)?;
+                    }
+                    let pixels = convs.is_empty() && encoding.is_u8();
+                    let stage = ConvStage::new(conv, pixels, pooled, map, conv_shape)
+                        .map_err(|e| Error::InvalidModel(format!("layer {n}: {e}")))?;
+                    convs.push(stage);
+                }
+                Layer::MaxPool => shapes.pool().map_err(Error::InvalidModel)?,
+                Layer::Dense(layer) => {
+                    let inputs = shapes.dense(layer.outputs()).map_err(Error::InvalidModel)?;
+                    if layer.inputs() != inputs {
+                        return Err(Error::InvalidModel(format!(
+                            "layer {n} takes {} inputs but receives {inputs}",
+                            layer.inputs()
+                        )));
+                    }
+                    if n < count && !layer.is_hidden() {
+                        return Err(Error::InvalidModel(format!(
+                            "layer {n} emits scores but is not the last layer"
+                        )));
+                    }
+                    dense.push(layer);
+                }
+            }
+        }
+        if dense.last().is_none_or(|l| l.is_hidden()) {
+            return Err(Error::InvalidModel(
+                "the last layer must be a dense layer that emits scores".into(),
+            ));
+        }
+        let mut model = if !convs.is_empty() {
+            Model {
+                input_len,
+                input_threshold: threshold,
+                input_shape: None,
+                pixel: None,
+                convs,
+                layers: dense,
+                rule,
+            }
+        } else if encoding.is_u8() {
+            let first = dense.remove(0);
+            let first = PixelDense::new(first.weights(), first.transform().clone())
+                .map_err(|e| Error::InvalidModel(format!("layer 1: {e}")))?;
+            Model::with_pixel_layer(first, dense, rule)?
+        } else {
+            Model::new(input_len, threshold, dense, rule)?
+        };
+        model.set_input_shape(input)?;
+        Ok(model)
     }
 
     /// A u8-input model: `first` takes the pixel values, and `layers` (none
@@ -207,6 +336,7 @@ impl Model {
                 input_threshold: 0,
                 input_shape: None,
                 pixel: Some(first),
+                convs: Vec::new(),
                 layers,
                 rule,
             });
@@ -238,12 +368,24 @@ impl Model {
 
     /// How pixels enter the first layer.
     pub fn input_encoding(&self) -> InputEncoding {
-        match self.pixel {
-            Some(_) => InputEncoding::U8,
-            None => InputEncoding::Binary {
+        let u8_conv = self.convs.first().is_some_and(|c| c.takes_pixels());
+        if self.pixel.is_some() || u8_conv {
+            InputEncoding::U8
+        } else {
+            InputEncoding::Binary {
                 threshold: self.input_threshold,
-            },
+            }
         }
+    }
+
+    /// The convolutions, in order, each with its pooling and shapes; empty
+    /// for an MLP. [`Model::layers`] holds the dense layers after them.
+    pub fn convs(&self) -> &[ConvStage] {
+        &self.convs
+    }
+
+    pub fn is_convolutional(&self) -> bool {
+        !self.convs.is_empty()
     }
 
     /// The u8 first layer of a u8-input model.
@@ -260,22 +402,34 @@ impl Model {
 
     /// Records the input's shape; it must hold exactly `input_len` values.
     /// A flat shape is the same as none, so models compare equal whichever
-    /// way they were built.
+    /// way they were built. A convolutional model's shape is fixed by its
+    /// convolutions: only that same shape is accepted.
     pub fn set_input_shape(&mut self, shape: InputShape) -> Result<()> {
         shape.check(self.input_len)?;
+        if let Some(first) = self.convs.first() {
+            if first.input_shape() != shape {
+                return Err(Error::InvalidModel(format!(
+                    "input shape {shape} differs from the {} the convolutions take",
+                    first.input_shape()
+                )));
+            }
+        }
         self.input_shape = (!shape.is_flat()).then_some(shape);
         Ok(())
     }
 
-    /// The XNOR layers: every layer of a binary-input model; every layer
-    /// after [`Model::pixel_layer`] of a u8-input model.
+    /// The XNOR dense layers: every layer of a binary-input MLP; every
+    /// layer after [`Model::pixel_layer`] of a u8-input MLP; every layer
+    /// after the convolutions of a CNN.
     pub fn layers(&self) -> &[BinaryDense] {
         &self.layers
     }
 
-    /// All layers, the pixel layer included: what files and reports count.
+    /// All layers, the pixel layer, convolutions and pools included: what
+    /// files and reports count.
     pub fn layer_count(&self) -> usize {
-        self.layers.len() + usize::from(self.pixel.is_some())
+        let convs: usize = self.convs.iter().map(|c| 1 + usize::from(c.pooled())).sum();
+        self.layers.len() + usize::from(self.pixel.is_some()) + convs
     }
 
     pub fn rule(&self) -> DecisionRule {
@@ -294,10 +448,12 @@ impl Model {
         }
     }
 
-    /// Layer widths, input first: e.g. `[784, 512, 10]`.
+    /// Layer widths, input first: e.g. `[784, 512, 10]`; a convolution
+    /// (with its pool) counts as the size of the map it hands on.
     pub fn shape(&self) -> Vec<usize> {
         std::iter::once(self.input_len)
             .chain(self.pixel.iter().map(|l| l.outputs()))
+            .chain(self.convs.iter().map(|c| c.output_len()))
             .chain(self.layers.iter().map(|l| l.outputs()))
             .collect()
     }
@@ -306,12 +462,18 @@ impl Model {
     /// and [`PixelDense::memory_bytes`]).
     pub fn memory_bytes(&self) -> usize {
         self.pixel.as_ref().map_or(0, |l| l.memory_bytes())
+            + self.convs.iter().map(|c| c.memory_bytes()).sum::<usize>()
             + self.layers.iter().map(|l| l.memory_bytes()).sum::<usize>()
     }
 
     /// Total weight bits.
     pub fn weight_bits(&self) -> usize {
         self.pixel.as_ref().map_or(0, |l| l.inputs() * l.outputs())
+            + self
+                .convs
+                .iter()
+                .map(|c| c.conv().window() * c.conv().out_channels())
+                .sum::<usize>()
             + self
                 .layers
                 .iter()
@@ -410,6 +572,20 @@ impl Model {
         let kernel = kernel.require()?;
         let rows = pixels.len() / self.input_len;
         let mut all = Vec::new();
+        if !self.convs.is_empty() {
+            let mut maps: Vec<BitMatrix> = self
+                .convs
+                .iter()
+                .map(|c| BitMatrix::new(rows, c.output_len()))
+                .collect();
+            let mut s = Scratch::default();
+            for (r, image) in pixels.chunks_exact(self.input_len).enumerate() {
+                self.run_convs(kernel, image, &mut s, |i, map| {
+                    maps[i].row_mut(r).copy_from_slice(map)
+                });
+            }
+            all.extend(maps);
+        }
         let mut x = match &self.pixel {
             Some(first) if first.is_hidden() => {
                 let mut out = BitMatrix::new(rows, first.outputs());
@@ -419,6 +595,7 @@ impl Model {
                 out
             }
             Some(_) => return Ok(all),
+            None if !self.convs.is_empty() => all.last().expect("one map per convolution").clone(),
             None => {
                 let mut x = BitMatrix::new(rows, self.input_len);
                 for (r, image) in pixels.chunks_exact(self.input_len).enumerate() {
@@ -455,6 +632,24 @@ impl Model {
                 s.a.resize(rows * first.output_words(), 0);
                 first.fire_into(kernel, pixels, rows, &mut s.pixel, &mut s.a);
             }
+            None if !self.convs.is_empty() => {
+                let last = self.convs.last().expect("not empty");
+                let wpr = words_for(last.output_len());
+                let mut a = std::mem::take(&mut s.a);
+                a.resize(rows * wpr, 0);
+                for (image, words) in pixels
+                    .chunks_exact(self.input_len)
+                    .zip(a.chunks_exact_mut(wpr))
+                {
+                    let n = self.convs.len();
+                    self.run_convs(kernel, image, s, |i, map| {
+                        if i + 1 == n {
+                            words.copy_from_slice(map);
+                        }
+                    });
+                }
+                s.a = a;
+            }
             None => {
                 let wpr = words_for(self.input_len);
                 s.a.resize(rows * wpr, 0);
@@ -487,6 +682,37 @@ impl Model {
             for ((o, &p), &b) in out.iter_mut().zip(pops).zip(bias) {
                 *o = (n - 2 * p as i32) as f32 + b;
             }
+        }
+    }
+}
+
+impl Model {
+    /// Runs one image through the convolutions, handing each stage's
+    /// output map (`words_for(output_len)` words) to `each`.
+    fn run_convs(
+        &self,
+        kernel: Kernel,
+        image: &[u8],
+        s: &mut Scratch,
+        mut each: impl FnMut(usize, &[u64]),
+    ) {
+        let Scratch {
+            conv,
+            map_in,
+            map_out,
+            ..
+        } = s;
+        if !self.convs[0].takes_pixels() {
+            map_in.clear();
+            map_in.resize(words_for(self.input_len), 0);
+            kernel.pack_pixels(image, self.input_threshold, map_in);
+        }
+        for (i, stage) in self.convs.iter().enumerate() {
+            map_out.clear();
+            map_out.resize(words_for(stage.output_len()), 0);
+            stage.run(kernel, map_in, image, conv, map_out);
+            each(i, map_out);
+            std::mem::swap(map_in, map_out);
         }
     }
 }
@@ -525,6 +751,69 @@ mod tests {
             DecisionRule::Scores,
         )
         .unwrap()
+    }
+
+    /// The layer list is checked as a whole: channels, order and the last
+    /// layer, each refusal naming its layer.
+    #[test]
+    fn from_layers_checks_the_chain() {
+        use crate::conv::{Conv2d, Layer, Padding};
+        use crate::layer::Threshold;
+        let conv = |k: usize, c: usize, n: usize| {
+            let w = BitMatrix::new(n, k * k * c);
+            Layer::Conv(
+                Conv2d::new(k, c, Padding::Same, w, vec![Threshold::at_least(0); n]).unwrap(),
+            )
+        };
+        let dense = |n: usize, m: usize| {
+            Layer::Dense(BinaryDense::output(BitMatrix::new(m, n), vec![0.0; m]).unwrap())
+        };
+        let hidden = |n: usize, m: usize| {
+            let t = vec![Threshold::at_least(0); m];
+            Layer::Dense(BinaryDense::hidden(BitMatrix::new(m, n), t).unwrap())
+        };
+        let build = |layers: Vec<Layer>| {
+            Model::from_layers(
+                InputShape::new(4, 5, 2),
+                InputEncoding::Binary { threshold: 128 },
+                layers,
+                DecisionRule::Scores,
+            )
+            .map(|m| m.shape())
+            .map_err(|e| e.to_string())
+        };
+        assert_eq!(
+            build(vec![
+                conv(3, 2, 3),
+                Layer::MaxPool,
+                conv(1, 3, 2),
+                dense(8, 4)
+            ]),
+            Ok(vec![40, 12, 8, 4])
+        );
+        let err = |layers| build(layers).unwrap_err();
+        assert!(err(vec![conv(3, 1, 3), dense(60, 2)])
+            .contains("layer 1: convolution over 1 channels receives a 4x5x2 map"));
+        assert!(err(vec![conv(3, 2, 3), dense(59, 2)])
+            .contains("layer 2 takes 59 inputs but receives 60"));
+        assert!(
+            err(vec![Layer::MaxPool, dense(40, 2)]).contains("layer 1: max pooling must follow")
+        );
+        assert!(err(vec![
+            conv(3, 2, 3),
+            Layer::MaxPool,
+            Layer::MaxPool,
+            dense(3, 2)
+        ])
+        .contains("layer 3: max pooling must follow"));
+        assert!(err(vec![hidden(40, 3), conv(1, 3, 1), dense(1, 2)])
+            .contains("layer 2: a convolution cannot follow"));
+        assert!(err(vec![conv(3, 2, 3)]).contains("the last layer must be a dense layer"));
+        assert!(err(vec![conv(3, 2, 3), hidden(60, 2)])
+            .contains("the last layer must be a dense layer"));
+        assert!(
+            err(vec![conv(3, 2, 3), dense(60, 2), dense(2, 2)]).contains("layer 2 emits scores")
+        );
     }
 
     /// One image and a batch agree on every kernel: both run it, or both

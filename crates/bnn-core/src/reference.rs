@@ -7,7 +7,14 @@
 //! (0..=255) by ±1, in f64: its sums reach `255·n`, beyond what f32 holds
 //! exactly for wide inputs, and f64 holds them exactly for any width the
 //! engine accepts.
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+//!
+//! Convolutions are the textbook loop over output positions, filters and
+//! window offsets, in f64, reading a padded position as −1 on bit maps and
+//! 0 on pixels. A 2×2 max pool takes the max of the four integer dots and
+//! only then applies the threshold, the order the trainer runs (conv →
+//! pool → batch norm → sign); the engine pools bits instead, and agreeing
+//! with this is what proves that equivalent.
+use ndarray::{Array1, Array2, Array3, ArrayView2, Axis};
 
 use crate::layer::{Threshold, Transform};
 use crate::model::Model;
@@ -25,10 +32,24 @@ struct PixelLayer {
     transform: Transform,
 }
 
+/// A convolution, unpacked: filters × window of ±1.0.
+struct ConvLayer {
+    weights: Array2<f64>,
+    thresholds: Vec<Threshold>,
+    k: usize,
+    pad: usize,
+    pooled: bool,
+    pixels: bool,
+    /// Output side before pooling.
+    out: (usize, usize),
+}
+
 /// The float evaluation of a [`Model`].
 pub struct Reference {
     input_threshold: u8,
+    input_shape: crate::input::InputShape,
     pixel: Option<PixelLayer>,
+    convs: Vec<ConvLayer>,
     layers: Vec<Dense>,
     rule: crate::model::DecisionRule,
 }
@@ -55,12 +76,61 @@ impl Reference {
                 transform: l.transform().clone(),
             }
         });
+        let convs = model
+            .convs()
+            .iter()
+            .map(|stage| {
+                let conv = stage.conv();
+                let pm1: Vec<f64> = conv.weights().to_pm1().into_iter().map(f64::from).collect();
+                let out = stage.conv_shape();
+                ConvLayer {
+                    weights: Array2::from_shape_vec((conv.out_channels(), conv.window()), pm1)
+                        .expect("to_pm1 yields filters × window values"),
+                    thresholds: conv.thresholds().to_vec(),
+                    k: conv.k(),
+                    pad: conv.padding().before(conv.k()),
+                    pooled: stage.pooled(),
+                    pixels: stage.takes_pixels(),
+                    out: (out.height as usize, out.width as usize),
+                }
+            })
+            .collect();
         Reference {
             input_threshold: model.input_threshold(),
+            input_shape: model.input_shape(),
             pixel,
+            convs,
             layers,
             rule: model.rule(),
         }
+    }
+
+    /// Each convolution's output maps (after pooling), one image a row,
+    /// flattened in NHWC order, ±1.
+    fn conv_maps(&self, pixels: ArrayView2<u8>) -> Vec<Array2<f32>> {
+        let s = self.input_shape;
+        let (h, w, c) = (s.height as usize, s.width as usize, s.channels as usize);
+        let mut maps: Vec<Vec<f32>> = vec![Vec::new(); self.convs.len()];
+        for image in pixels.axis_iter(Axis(0)) {
+            let mut x = Array3::from_shape_fn((h, w, c), |(y, xx, ch)| {
+                let p = image[(y * w + xx) * c + ch];
+                match self.convs[0].pixels {
+                    true => f64::from(p),
+                    false if p >= self.input_threshold => 1.0,
+                    false => -1.0,
+                }
+            });
+            for (conv, map) in self.convs.iter().zip(&mut maps) {
+                x = conv.forward(&x);
+                map.extend(x.iter().map(|&v| v as f32));
+            }
+        }
+        maps.into_iter()
+            .map(|m| {
+                let len = m.len() / pixels.nrows().max(1);
+                Array2::from_shape_vec((pixels.nrows(), len), m).expect("one map per image")
+            })
+            .collect()
     }
 
     /// ±1 inputs of a batch: `p >= threshold` → +1.
@@ -71,8 +141,12 @@ impl Reference {
     /// Every layer's output for a batch (rows = images): ±1 activations for
     /// hidden layers, then the scores.
     pub fn activations(&self, pixels: ArrayView2<u8>) -> Vec<Array2<f32>> {
-        let mut all = Vec::with_capacity(self.layers.len() + 1);
+        let mut all = Vec::with_capacity(self.layers.len() + self.convs.len() + 1);
         let mut x = match &self.pixel {
+            None if !self.convs.is_empty() => {
+                all.extend(self.conv_maps(pixels));
+                all.last().expect("one map per convolution").clone()
+            }
             None => self.binarize(pixels),
             Some(first) => {
                 let values = pixels.mapv(f64::from);
@@ -128,6 +202,58 @@ impl Reference {
                     .decide(row.as_slice().expect("rows are contiguous"))
             })
             .collect()
+    }
+}
+
+impl ConvLayer {
+    /// One image's map through this convolution, its pool and thresholds.
+    fn forward(&self, x: &Array3<f64>) -> Array3<f64> {
+        let (h, w, c) = x.dim();
+        let (ho, wo) = self.out;
+        let filters = self.weights.nrows();
+        let outside = if self.pixels { 0.0 } else { -1.0 };
+        let mut dots = Array3::<f64>::zeros((ho, wo, filters));
+        for oy in 0..ho {
+            for ox in 0..wo {
+                for f in 0..filters {
+                    let mut sum = 0.0;
+                    for ky in 0..self.k {
+                        for kx in 0..self.k {
+                            let iy = (oy + ky) as isize - self.pad as isize;
+                            let ix = (ox + kx) as isize - self.pad as isize;
+                            let inside =
+                                (0..h as isize).contains(&iy) && (0..w as isize).contains(&ix);
+                            for ch in 0..c {
+                                let v = if inside {
+                                    x[[iy as usize, ix as usize, ch]]
+                                } else {
+                                    outside
+                                };
+                                sum += self.weights[[f, (ky * self.k + kx) * c + ch]] * v;
+                            }
+                        }
+                    }
+                    dots[[oy, ox, f]] = sum;
+                }
+            }
+        }
+        if self.pooled {
+            dots = Array3::from_shape_fn((ho / 2, wo / 2, filters), |(y, x, f)| {
+                let (y, x) = (2 * y, 2 * x);
+                dots[[y, x, f]]
+                    .max(dots[[y, x + 1, f]])
+                    .max(dots[[y + 1, x, f]])
+                    .max(dots[[y + 1, x + 1, f]])
+            });
+        }
+        for ((_, _, f), v) in dots.indexed_iter_mut() {
+            *v = if self.thresholds[f].fires(*v as i32) {
+                1.0
+            } else {
+                -1.0
+            };
+        }
+        dots
     }
 }
 

@@ -4,12 +4,17 @@
 //! kernel gives the reference's hidden bits, scores and classes, through
 //! `predict` and through `predict_batch` with 1 and 2 threads. The same
 //! holds for u8-input models (a pixel layer first), on dense images and on
-//! MNIST-like ones that are mostly zero pixels.
+//! MNIST-like ones that are mostly zero pixels, and for CNNs (1–4
+//! convolutions of k ∈ {1, 3, 5}, 1–130 channels, both paddings, with and
+//! without pooling, then dense layers) on odd and even image sizes.
 
+use bnn_core::conv::Padding;
 use bnn_core::kernel::available;
 use bnn_core::{
-    BinaryDense, BitMatrix, DecisionRule, Model, PixelDense, Reference, RunOptions, Threshold,
+    BinaryDense, BitMatrix, DecisionRule, InputEncoding, InputShape, Model, PixelDense, Reference,
+    RunOptions, Threshold,
 };
+use bnn_testkit::models::{random_cnn, ConvPlan};
 use ndarray::ArrayView2;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -129,8 +134,79 @@ fn images_for(input_len: usize, widths: &[usize], budget: usize) -> usize {
     (budget / work.max(1)).clamp(3, 70)
 }
 
+/// A random CNN drawn from `seed`: the input shape, 1–4 convolutions that
+/// fit it, then 1–2 dense layers; and how many images to check it on,
+/// keeping the reference's work near `budget` multiply-adds.
+fn drawn_cnn(seed: u64, h: usize, w: usize, u8_input: bool, budget: usize) -> (Model, usize) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let c = if rng.gen_bool(0.15) {
+        rng.gen_range(1..=130)
+    } else {
+        rng.gen_range(1..=3)
+    };
+    let padding = if rng.gen() {
+        Padding::Same
+    } else {
+        Padding::Valid
+    };
+    let (mut ho, mut wo, mut ch) = (h, w, c);
+    let mut plans = Vec::new();
+    let mut work = 0;
+    for _ in 0..rng.gen_range(1..=4) {
+        let mut k = [1, 3, 5][rng.gen_range(0..3)];
+        if padding == Padding::Valid && (k > ho || k > wo) {
+            k = 1;
+        }
+        let channels = rng.gen_range(1..=130);
+        ho = padding.output_side(ho, k).unwrap();
+        wo = padding.output_side(wo, k).unwrap();
+        work += ho * wo * channels * k * k * ch;
+        let pool = ho >= 2 && wo >= 2 && rng.gen();
+        if pool {
+            (ho, wo) = (ho / 2, wo / 2);
+        }
+        ch = channels;
+        plans.push(ConvPlan { k, channels, pool });
+    }
+    let flat = ho * wo * ch;
+    let dense: Vec<usize> = (0..rng.gen_range(1..=2))
+        .map(|_| rng.gen_range(1..=200))
+        .collect();
+    work += dense
+        .iter()
+        .fold((flat, 0), |(n, acc), &m| (m, acc + n * m))
+        .1;
+    let encoding = if u8_input {
+        InputEncoding::U8
+    } else {
+        InputEncoding::Binary {
+            threshold: rng.gen(),
+        }
+    };
+    let rule = if rng.gen() {
+        DecisionRule::Seed
+    } else {
+        DecisionRule::Scores
+    };
+    let input = InputShape::new(h as u32, w as u32, c as u32);
+    let model = random_cnn(&mut rng, input, encoding, &plans, padding, &dense, rule);
+    (model, (budget / work.max(1)).clamp(2, 12))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #[test]
+    fn random_cnns_match_reference(
+        seed in any::<u64>(),
+        h in 1usize..=13,
+        w in 1usize..=13,
+        u8_input in any::<bool>(),
+    ) {
+        let (model, images) = drawn_cnn(seed, h, w, u8_input, 20_000_000);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 1);
+        check(&model, images, &mut rng);
+    }
+
     #[test]
     fn random_networks_match_reference(
         seed in any::<u64>(),
@@ -157,6 +233,39 @@ proptest! {
         let images = images_for(input_len, &widths, 2_000_000);
         let model = random_u8_model(&mut rng, input_len, &widths, rule);
         check(&model, images, &mut rng);
+    }
+}
+
+#[test]
+fn mnist_cnn_shapes_match_reference() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let plans = [
+        ConvPlan {
+            k: 3,
+            channels: 32,
+            pool: true,
+        },
+        ConvPlan {
+            k: 3,
+            channels: 64,
+            pool: true,
+        },
+    ];
+    for (encoding, padding) in [
+        (InputEncoding::U8, Padding::Same),
+        (InputEncoding::Binary { threshold: 128 }, Padding::Valid),
+    ] {
+        let input = InputShape::new(28, 28, 1);
+        let model = random_cnn(
+            &mut rng,
+            input,
+            encoding,
+            &plans,
+            padding,
+            &[256, 10],
+            DecisionRule::Scores,
+        );
+        check(&model, 12, &mut rng);
     }
 }
 

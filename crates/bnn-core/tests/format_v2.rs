@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use bnn_core::conv::{Conv2d, Layer, Padding};
 use bnn_core::format::{self, from_bytes, load, to_bytes};
 use bnn_core::{
     BinaryDense, BitMatrix, DecisionRule, InputEncoding, InputShape, Model, PixelDense, Threshold,
@@ -174,9 +175,9 @@ fn new_header_fields_have_distinct_messages() {
     expect(with(28, &0u32.to_le_bytes()), "layer count 0");
     expect(with(28, &(1u32 << 30).to_le_bytes()), "out of range");
     expect(with(32, &(1u32 << 30).to_le_bytes()), "description length");
-    // The layer table: kinds this build does not know (convolution and
-    // pooling will take these codes), output codes, widths, parameters.
-    expect(with(36, &[1]), "layer 1 has unknown kind 1");
+    // The layer table: kinds this build does not know, output codes,
+    // widths, parameters.
+    expect(with(36, &[3]), "layer 1 has unknown kind 3");
     expect(with(36 + 16, &[3]), "layer 2 has unknown kind 3");
     expect(with(37, &[1]), "layer 1 has output code 1");
     expect(with(38, &[3]), "threshold width 3");
@@ -196,4 +197,133 @@ fn u8_input_wider_than_a_pixel_layer_takes_is_refused() {
     b[20..28].copy_from_slice(&[1, 0, 0, 0, 1, 0, 0, 0]);
     let err = parse(&b).unwrap_err();
     assert!(err.contains("u8 input of 12582912 pixels exceeds"), "{err}");
+}
+
+/// A 5×6×2 image through c3x3 (pooled), c1x4, then 2 dense layers; u8 or
+/// binary input.
+fn cnn(encoding: InputEncoding, padding: Padding) -> Model {
+    let t = |n: usize, big: bool| -> Vec<Threshold> {
+        (0..n)
+            .map(|j| Threshold {
+                value: if big { 40_000 } else { j as i32 - 1 },
+                flip: j % 2 == 1,
+            })
+            .collect()
+    };
+    let c1 = Conv2d::new(3, 2, padding, bits(3, 18, 4), t(3, encoding.is_u8())).unwrap();
+    let c2 = Conv2d::new(1, 3, padding, bits(4, 3, 5), t(4, false)).unwrap();
+    let (h, w) = match padding {
+        Padding::Same => (2, 3),
+        Padding::Valid => (1, 2),
+    };
+    let d1 = BinaryDense::hidden(bits(5, h * w * 4, 6), t(5, false)).unwrap();
+    let d2 = BinaryDense::output(bits(2, 5, 7), vec![0.25, -3.0]).unwrap();
+    let layers = vec![
+        Layer::Conv(c1),
+        Layer::MaxPool,
+        Layer::Conv(c2),
+        Layer::Dense(d1),
+        Layer::Dense(d2),
+    ];
+    Model::from_layers(
+        InputShape::new(5, 6, 2),
+        encoding,
+        layers,
+        DecisionRule::Seed,
+    )
+    .unwrap()
+}
+
+#[test]
+fn cnn_models_round_trip() {
+    for encoding in [InputEncoding::U8, InputEncoding::Binary { threshold: 77 }] {
+        for padding in [Padding::Same, Padding::Valid] {
+            let model = cnn(encoding, padding);
+            let bytes = to_bytes(&model, "cnn");
+            assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 2);
+            assert_eq!(&bytes[28..32], &5u32.to_le_bytes(), "5 table entries");
+            // Entry 1: conv, hidden, 3 channels, k 3 and the padding code.
+            let pad = u8::from(padding == Padding::Valid);
+            assert_eq!(bytes[36], 1);
+            assert_eq!(&bytes[40..46], &[3, 0, 0, 0, 3, pad]);
+            // Entry 2: the pool, 3 channels, window side 2, no body.
+            assert_eq!(&bytes[52..62], &[2, 0, 0, 0, 3, 0, 0, 0, 2, 0]);
+            let loaded = parse(&bytes).unwrap();
+            assert_eq!(loaded.model, model);
+            assert_eq!(loaded.model.input_encoding(), encoding);
+            assert_eq!(to_bytes(&loaded.model, "cnn"), bytes);
+            // Damage anywhere is an error, never a panic.
+            for len in 0..bytes.len() {
+                assert!(parse(&bytes[..len]).is_err());
+            }
+        }
+    }
+}
+
+#[test]
+fn hostile_cnn_fields_are_clear_errors() {
+    let good = to_bytes(&cnn(InputEncoding::U8, Padding::Same), "d");
+    let with = |patches: &[(usize, &[u8])]| {
+        let mut b = good.clone();
+        for (offset, patch) in patches {
+            b[*offset..offset + patch.len()].copy_from_slice(patch);
+        }
+        parse(&b).unwrap_err()
+    };
+    let expect = |err: String, want: &str| assert!(err.contains(want), "want '{want}': {err}");
+    // Entry 1 (offset 36) is the first convolution, entry 2 (52) its pool,
+    // entry 3 (68) the second convolution, entry 4 (84) a dense layer.
+    expect(with(&[(44, &[0])]), "layer 1: kernel size 0 is not odd");
+    expect(with(&[(44, &[4])]), "kernel size 4 is not odd");
+    expect(
+        with(&[(44, &[255])]),
+        "kernel size 255 is not odd in 1..=15",
+    );
+    expect(with(&[(45, &[2])]), "unknown padding code 2");
+    expect(with(&[(46, &[1])]), "parameter bytes 2..8 of a convolution");
+    expect(with(&[(39, &[1])]), "parameter bytes 2..8 of a convolution");
+    expect(with(&[(37, &[1])]), "a convolution has output code 1");
+    expect(with(&[(38, &[0])]), "threshold width 0");
+    // Channel counts: none, or beyond any map the engine allocates.
+    expect(with(&[(40, &0u32.to_le_bytes())]), "layer 1: 0 channels");
+    expect(
+        with(&[(40, &(1u32 << 30).to_le_bytes())]),
+        "exceed the limits",
+    );
+    // A huge claimed input with a convolution: refused before allocating.
+    expect(
+        with(&[(16, &4096u32.to_le_bytes()), (20, &4096u32.to_le_bytes())]),
+        "out of range",
+    );
+    expect(
+        with(&[
+            (16, &2048u32.to_le_bytes()),
+            (20, &2048u32.to_le_bytes()),
+            (24, &3u32.to_le_bytes()),
+        ]),
+        "exceed",
+    );
+    // Shapes that do not chain: a valid kernel larger than the map, a pool
+    // after a pool or of another channel count, a convolution after a
+    // dense layer, a map too small to pool, a convolution last.
+    expect(with(&[(44, &[7]), (45, &[1])]), "does not fit a 5x6 map");
+    expect(
+        with(&[(68, &[2, 0, 0, 0, 4, 0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0])]),
+        "layer 3: max pooling must follow a convolution",
+    );
+    expect(
+        with(&[(56, &4u32.to_le_bytes())]),
+        "max pool of 4 channels follows a convolution of 3",
+    );
+    expect(with(&[(60, &[3])]), "a max pool has output code 0");
+    let conv_entry = [1, 0, 2, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0];
+    expect(
+        with(&[(100, &conv_entry)]),
+        "layer 5: a convolution cannot follow a dense layer",
+    );
+    expect(with(&[(16, &[1, 0, 0, 0])]), "at least 2x2");
+    expect(
+        with(&[(28, &3u32.to_le_bytes())]),
+        "layer 3, the last, must be a dense layer",
+    );
 }

@@ -132,6 +132,12 @@ pub fn generate(
     test_images: Option<&[u8]>,
 ) -> Result<Export> {
     ident::check_name(&options.name)?;
+    if model.is_convolutional() {
+        return Err(ExportError::Unsupported(format!(
+            "the {} export does not support convolutional models yet",
+            options.format.name()
+        )));
+    }
     let plan = Plan::new(model, options.word)?;
     let (files, sizes) = match options.format {
         Format::C => {

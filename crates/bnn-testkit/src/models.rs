@@ -3,7 +3,10 @@
 //! the `i32` extremes, flipped comparisons, integer biases (so scores tie and
 //! hit exactly 0), and pixels at 0, 255 and around the input threshold.
 
-use bnn_core::{BinaryDense, BitMatrix, DecisionRule, Model, PixelDense, Threshold};
+use bnn_core::conv::{Conv2d, Layer, Padding};
+use bnn_core::{
+    BinaryDense, BitMatrix, DecisionRule, InputEncoding, InputShape, Model, PixelDense, Threshold,
+};
 use bnn_fp32::{DenseF32, Fp32Model, Hidden, InputTransform};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -118,6 +121,85 @@ pub fn random_u8_model(
     let first = PixelDense::hidden(weights, thresholds).unwrap();
     let rest = random_model(rng, &shape[1..], rule, 128);
     Model::with_pixel_layer(first, rest.layers().to_vec(), rule).unwrap()
+}
+
+/// One convolution of [`random_cnn`]: kernel side, output channels, and
+/// whether a 2×2 max pool follows.
+#[derive(Clone, Copy, Debug)]
+pub struct ConvPlan {
+    pub k: usize,
+    pub channels: usize,
+    pub pool: bool,
+}
+
+/// A CNN on `input` images: the planned convolutions (thresholds drawn as
+/// for dense layers, on the window's dot; for a u8 first convolution within
+/// [`u8_spread`] of the window, a few beyond reach, half flipped), then
+/// dense layers of `dense` widths, the last emitting scores.
+pub fn random_cnn(
+    rng: &mut ChaCha8Rng,
+    input: InputShape,
+    encoding: InputEncoding,
+    convs: &[ConvPlan],
+    padding: Padding,
+    dense: &[usize],
+    rule: DecisionRule,
+) -> Model {
+    let mut layers = Vec::new();
+    let mut channels = input.channels as usize;
+    for (i, plan) in convs.iter().enumerate() {
+        let window = plan.k * plan.k * channels;
+        let pm1: Vec<i8> = (0..window * plan.channels)
+            .map(|_| if rng.gen() { 1 } else { -1 })
+            .collect();
+        let weights = BitMatrix::from_pm1(plan.channels, window, &pm1).unwrap();
+        let thresholds = if i == 0 && encoding.is_u8() {
+            let spread = u8_spread(window);
+            (0..plan.channels)
+                .map(|_| Threshold {
+                    value: match rng.gen_range(0..20) {
+                        0 => i32::MAX,
+                        1 => i32::MIN,
+                        _ => rng.gen_range(-spread..=spread),
+                    },
+                    flip: rng.gen(),
+                })
+                .collect()
+        } else {
+            thresholds(rng, window, plan.channels)
+        };
+        let conv = Conv2d::new(plan.k, channels, padding, weights, thresholds).unwrap();
+        layers.push(Layer::Conv(conv));
+        if plan.pool {
+            layers.push(Layer::MaxPool);
+        }
+        channels = plan.channels;
+    }
+    let flat = cnn_flat_len(input, convs, padding);
+    let shape = [&[flat][..], dense].concat();
+    let mlp = random_model(rng, &shape, rule, 128);
+    layers.extend(mlp.layers().iter().cloned().map(Layer::Dense));
+    Model::from_layers(input, encoding, layers, rule).unwrap()
+}
+
+/// The length of the map the planned convolutions hand to the first dense
+/// layer; panics when a plan does not fit the input.
+pub fn cnn_flat_len(input: InputShape, convs: &[ConvPlan], padding: Padding) -> usize {
+    let (mut h, mut w, mut c) = (
+        input.height as usize,
+        input.width as usize,
+        input.channels as usize,
+    );
+    for plan in convs {
+        h = padding.output_side(h, plan.k).expect("the plan fits");
+        w = padding.output_side(w, plan.k).expect("the plan fits");
+        c = plan.channels;
+        if plan.pool {
+            assert!(h >= 2 && w >= 2, "the pool fits");
+            (h, w) = (h / 2, w / 2);
+        }
+    }
+    h * w * c
 }
 
 /// The usual spread of `Σ p·w` over `inputs` random pixels and ±1 weights,

@@ -1,8 +1,10 @@
 //! Version 2 of the `.bnn` file: the input encoding (binary at a threshold,
 //! or u8), the input shape `H×W×C`, and a layer table whose entries name
-//! their kind, so that layer kinds beyond dense (convolution, pooling,
-//! flatten) fit in new kind codes and parameter bytes, without another
-//! version. Layer bodies are those of version 1.
+//! their kind: dense, convolution (kernel size and padding in its parameter
+//! bytes) or 2×2 max pooling. Flatten needs no entry: a dense layer after a
+//! map takes it in NHWC order. Dense and convolution bodies are those of
+//! version 1 (a convolution is stored as its filters, one row of `k·k·C`
+//! weights per output channel); pooling has no body.
 
 use std::io::{Cursor, Read};
 use std::path::Path;
@@ -13,6 +15,7 @@ use super::{
     check_length_and_crc, format_error, layer_body_bytes, read_layer_body, table_bounds,
     threshold_width, write_layer_body, ModelFile, Parse, MAGIC, MAX_FILE, MAX_WIDTH,
 };
+use crate::conv::{Conv2d, Layer, Padding, Shapes};
 use crate::error::Result;
 use crate::input::{InputEncoding, InputShape};
 use crate::layer::{BinaryDense, Transform};
@@ -27,15 +30,22 @@ pub const LAYER_ENTRY_LEN: usize = 16;
 
 const ENCODING_BINARY: u8 = 0;
 const ENCODING_U8: u8 = 1;
-/// The one layer kind so far: dense, over the previous layer's bits (or over
-/// the input, encoded as the header says, for the first layer).
+/// Dense, over the previous layer's bits or map (or over the input,
+/// encoded as the header says, for the first layer).
 const KIND_DENSE: u8 = 0;
+/// A convolution; parameter byte 0 is the kernel size, byte 1 the padding.
+const KIND_CONV: u8 = 1;
+/// 2×2 max pooling, stride 2; parameter byte 0 is the window side, 2.
+const KIND_POOL: u8 = 2;
+const PAD_SAME: u8 = 0;
+const PAD_VALID: u8 = 1;
+const POOL_SIDE: u8 = 2;
 const OUTPUT_SIGN: u8 = 0;
 const OUTPUT_SCORES: u8 = 1;
 
 /// Whether version 1 cannot express the model.
 pub fn needed(model: &Model) -> bool {
-    model.pixel_layer().is_some() || !model.input_shape().is_flat()
+    model.pixel_layer().is_some() || !model.input_shape().is_flat() || model.is_convolutional()
 }
 
 pub fn to_bytes(model: &Model, description: &str) -> Vec<u8> {
@@ -61,41 +71,92 @@ pub fn to_bytes(model: &Model, description: &str) -> Vec<u8> {
     w.write_u32::<LE>(model.layer_count() as u32).unwrap();
     w.write_u32::<LE>(description.len() as u32).unwrap();
     let layers = all_layers(model);
-    for (outputs, transform, _) in &layers {
-        let (output, width) = match transform {
-            Transform::Sign(t) => (OUTPUT_SIGN, threshold_width(t)),
-            Transform::Scores(_) => (OUTPUT_SCORES, 0),
+    for layer in &layers {
+        let (kind, outputs, transform, params) = match layer {
+            Written::Dense(outputs, transform, _) => {
+                (KIND_DENSE, *outputs, Some(*transform), [0; 8])
+            }
+            Written::Conv(conv) => {
+                let pad = match conv.padding() {
+                    Padding::Same => PAD_SAME,
+                    Padding::Valid => PAD_VALID,
+                };
+                let params = [conv.k() as u8, pad, 0, 0, 0, 0, 0, 0];
+                (
+                    KIND_CONV,
+                    conv.out_channels(),
+                    Some(conv.transform()),
+                    params,
+                )
+            }
+            Written::Pool(channels) => {
+                (KIND_POOL, *channels, None, [POOL_SIDE, 0, 0, 0, 0, 0, 0, 0])
+            }
         };
-        w.extend_from_slice(&[KIND_DENSE, output, width, 0]);
-        w.write_u32::<LE>(*outputs as u32).unwrap();
-        w.extend_from_slice(&[0; 8]);
+        let (output, width) = match transform {
+            Some(Transform::Sign(t)) => (OUTPUT_SIGN, threshold_width(t)),
+            Some(Transform::Scores(_)) => (OUTPUT_SCORES, 0),
+            None => (OUTPUT_SIGN, 0),
+        };
+        w.extend_from_slice(&[kind, output, width, 0]);
+        w.write_u32::<LE>(outputs as u32).unwrap();
+        w.extend_from_slice(&params);
     }
     w.extend_from_slice(description.as_bytes());
-    for (_, transform, weights) in &layers {
-        write_layer_body(w, weights, transform);
+    for layer in &layers {
+        match layer {
+            Written::Dense(_, transform, weights) => write_layer_body(w, weights, transform),
+            Written::Conv(conv) => write_layer_body(w, &conv.weights(), conv.transform()),
+            Written::Pool(_) => {}
+        }
     }
     let crc = crc32fast::hash(&out);
     out.write_u32::<LE>(crc).unwrap();
     out
 }
 
-/// Every layer, the pixel layer first: width, transform and weights.
-fn all_layers(model: &Model) -> Vec<(usize, &Transform, crate::bits::BitMatrix)> {
-    model
-        .pixel_layer()
-        .map(|l| (l.outputs(), l.transform(), l.weights()))
-        .into_iter()
-        .chain(
-            model
-                .layers()
-                .iter()
-                .map(|l| (l.outputs(), l.transform(), l.weights())),
-        )
-        .collect()
+/// One entry of the layer table, as written.
+enum Written<'a> {
+    Dense(usize, &'a Transform, crate::bits::BitMatrix),
+    Conv(&'a Conv2d),
+    /// The channels pooled.
+    Pool(usize),
+}
+
+/// Every layer in file order: the pixel layer, each convolution and its
+/// pool, the dense layers.
+fn all_layers(model: &Model) -> Vec<Written<'_>> {
+    let mut out = Vec::new();
+    if let Some(l) = model.pixel_layer() {
+        out.push(Written::Dense(l.outputs(), l.transform(), l.weights()));
+    }
+    for stage in model.convs() {
+        out.push(Written::Conv(stage.conv()));
+        if stage.pooled() {
+            out.push(Written::Pool(stage.conv().out_channels()));
+        }
+    }
+    for l in model.layers() {
+        out.push(Written::Dense(l.outputs(), l.transform(), l.weights()));
+    }
+    out
+}
+
+enum EntryKind {
+    Dense,
+    Conv {
+        k: usize,
+        padding: Padding,
+        in_channels: usize,
+    },
+    Pool,
 }
 
 struct Entry {
+    kind: EntryKind,
     outputs: usize,
+    /// Weights per neuron or filter.
+    inputs: usize,
     scores: bool,
     width: u8,
 }
@@ -181,51 +242,127 @@ pub(super) fn layout(bytes: &[u8]) -> std::result::Result<Layout, Parse> {
     // The layer table, and from it the exact file size, before allocating.
     let mut entries = Vec::with_capacity(layer_count as usize);
     let mut t = Cursor::new(&bytes[HEADER_LEN..table_end]);
-    let mut inputs = u64::from(input_len);
+    let mut shapes = Shapes::new(shape);
     for i in 0..layer_count {
         let n = i + 1;
         let mut head = [0u8; 4];
         t.read_exact(&mut head).expect("table length checked");
         let [kind, output, width, reserved] = head;
         let outputs = t.read_u32::<LE>().expect("table length checked");
-        let params = t.read_u64::<LE>().expect("table length checked");
-        if kind != KIND_DENSE {
-            return Err(err(format!(
-                "layer {n} has unknown kind {kind} (this build reads 0 = dense)"
-            )));
-        }
-        if outputs == 0 || outputs > MAX_WIDTH {
-            return Err(err(format!(
-                "layer {n} has {outputs} neurons, out of range 1..={MAX_WIDTH}"
-            )));
-        }
+        let mut params = [0u8; 8];
+        t.read_exact(&mut params).expect("table length checked");
         let last = n == layer_count;
-        let valid = if last {
-            output == OUTPUT_SCORES && width == 0
-        } else {
-            output == OUTPUT_SIGN && (width == 2 || width == 4)
+        let hidden_width = output == OUTPUT_SIGN && (width == 2 || width == 4);
+        let entry = match kind {
+            KIND_DENSE => {
+                if outputs == 0 || outputs > MAX_WIDTH {
+                    return Err(err(format!(
+                        "layer {n} has {outputs} neurons, out of range 1..={MAX_WIDTH}"
+                    )));
+                }
+                let valid = if last {
+                    output == OUTPUT_SCORES && width == 0
+                } else {
+                    hidden_width
+                };
+                if !valid {
+                    return Err(err(format!(
+                        "layer {n} has output code {output} and threshold width {width} (hidden layers: 0 with width 2 or 4; the last: 1 with width 0)"
+                    )));
+                }
+                if reserved != 0 || params != [0; 8] {
+                    return Err(err(format!(
+                        "layer {n}: reserved or parameter bytes of a dense layer are not zero"
+                    )));
+                }
+                let inputs = shapes.dense(outputs as usize).map_err(err)?;
+                Entry {
+                    kind: EntryKind::Dense,
+                    outputs: outputs as usize,
+                    inputs,
+                    scores: last,
+                    width,
+                }
+            }
+            KIND_CONV => {
+                if !hidden_width {
+                    return Err(err(format!(
+                        "layer {n}: a convolution has output code {output} and threshold width {width} (must be 0 with width 2 or 4)"
+                    )));
+                }
+                let padding = match params[1] {
+                    PAD_SAME => Padding::Same,
+                    PAD_VALID => Padding::Valid,
+                    other => {
+                        return Err(err(format!(
+                            "layer {n}: unknown padding code {other} (0 = same, 1 = valid)"
+                        )))
+                    }
+                };
+                if reserved != 0 || params[2..] != [0; 6] {
+                    return Err(err(format!(
+                        "layer {n}: reserved or parameter bytes 2..8 of a convolution are not zero"
+                    )));
+                }
+                let k = usize::from(params[0]);
+                let (map, window) = shapes
+                    .conv(k, padding, outputs as usize)
+                    .map_err(err)?;
+                Entry {
+                    kind: EntryKind::Conv {
+                        k,
+                        padding,
+                        in_channels: map.channels as usize,
+                    },
+                    outputs: outputs as usize,
+                    inputs: window,
+                    scores: false,
+                    width,
+                }
+            }
+            KIND_POOL => {
+                if output != 0 || width != 0 || reserved != 0 || params != [POOL_SIDE, 0, 0, 0, 0, 0, 0, 0] {
+                    return Err(err(format!(
+                        "layer {n}: a max pool has output code 0, width 0 and parameters [2, 0, ...]"
+                    )));
+                }
+                shapes.pool().map_err(err)?;
+                let crate::conv::Flow::Map(map) = shapes.flow() else {
+                    unreachable!("pooling keeps a map")
+                };
+                if outputs != map.channels {
+                    return Err(err(format!(
+                        "layer {n}: a max pool of {outputs} channels follows a convolution of {}",
+                        map.channels
+                    )));
+                }
+                Entry {
+                    kind: EntryKind::Pool,
+                    outputs: outputs as usize,
+                    inputs: 0,
+                    scores: false,
+                    width,
+                }
+            }
+            other => {
+                return Err(err(format!(
+                    "layer {n} has unknown kind {other} (this build reads 0 = dense, 1 = convolution, 2 = max pool)"
+                )))
+            }
         };
-        if !valid {
+        if last && !entry.scores {
             return Err(err(format!(
-                "layer {n} has output code {output} and threshold width {width} (hidden layers: 0 with width 2 or 4; the last: 1 with width 0)"
+                "layer {n}, the last, must be a dense layer emitting scores"
             )));
         }
-        if reserved != 0 || params != 0 {
-            return Err(err(format!(
-                "layer {n}: reserved or parameter bytes of a dense layer are not zero"
-            )));
+        if !matches!(entry.kind, EntryKind::Pool) {
+            let (m, inputs) = (entry.outputs as u64, entry.inputs as u64);
+            expected = expected
+                .checked_add(layer_body_bytes(m, inputs, entry.scores, width))
+                .filter(|&e| e <= MAX_FILE)
+                .ok_or_else(|| err("layer sizes overflow the largest accepted file".into()))?;
         }
-        let m = u64::from(outputs);
-        expected = expected
-            .checked_add(layer_body_bytes(m, inputs, last, width))
-            .filter(|&e| e <= MAX_FILE)
-            .ok_or_else(|| err("layer sizes overflow the largest accepted file".into()))?;
-        entries.push(Entry {
-            outputs: outputs as usize,
-            scores: last,
-            width,
-        });
-        inputs = m;
+        entries.push(entry);
     }
     Ok(Layout {
         rule,
@@ -260,22 +397,53 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
     r.read_exact(&mut description).expect("size checked");
     let description =
         String::from_utf8(description).map_err(|_| err("description is not valid UTF-8".into()))?;
+    let convolutional = entries
+        .iter()
+        .any(|e| matches!(e.kind, EntryKind::Conv { .. }));
     let mut first = None;
     let mut layers = Vec::with_capacity(entries.len());
-    let mut inputs = input_len as usize;
+    let mut list = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
-        let (weights, transform) =
-            read_layer_body(&mut r, entry.outputs, inputs, entry.scores, entry.width, i)
-                .map_err(err)?;
         let layer_err = |e: crate::Error| err(format!("layer {}: {e}", i + 1));
-        if i == 0 && encoding.is_u8() {
-            first = Some(PixelDense::new(weights, transform).map_err(layer_err)?);
-        } else {
-            layers.push(BinaryDense::new(weights, transform).map_err(layer_err)?);
+        if let EntryKind::Pool = entry.kind {
+            list.push(Layer::MaxPool);
+            continue;
         }
-        inputs = entry.outputs;
+        let (weights, transform) = read_layer_body(
+            &mut r,
+            entry.outputs,
+            entry.inputs,
+            entry.scores,
+            entry.width,
+            i,
+        )
+        .map_err(err)?;
+        match entry.kind {
+            EntryKind::Conv {
+                k,
+                padding,
+                in_channels,
+            } => {
+                let crate::layer::Transform::Sign(thresholds) = transform else {
+                    unreachable!("convolutions are hidden")
+                };
+                let conv =
+                    Conv2d::new(k, in_channels, padding, weights, thresholds).map_err(layer_err)?;
+                list.push(Layer::Conv(conv));
+            }
+            _ if i == 0 && encoding.is_u8() && !convolutional => {
+                first = Some(PixelDense::new(weights, transform).map_err(layer_err)?);
+            }
+            _ if convolutional => {
+                list.push(Layer::Dense(
+                    BinaryDense::new(weights, transform).map_err(layer_err)?,
+                ));
+            }
+            _ => layers.push(BinaryDense::new(weights, transform).map_err(layer_err)?),
+        }
     }
     let mut model = match (encoding, first) {
+        _ if convolutional => Model::from_layers(shape, encoding, list, rule),
         (InputEncoding::Binary { threshold }, _) => {
             Model::new(input_len as usize, threshold, layers, rule)
         }

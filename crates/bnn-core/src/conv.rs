@@ -1,0 +1,652 @@
+//! Binary convolutions and 2×2 max pooling over bit maps.
+//!
+//! # Layout
+//!
+//! An activation map of `H×W×C` values is stored NHWC, position-major with
+//! the channel fastest: value `(y, x, c)` is bit `(y·W + x)·C + c` of one
+//! continuous bit stream (bit 1 = +1, as everywhere in the engine). So a map
+//! is already the flattened vector a dense layer after it takes, and
+//! flattening costs nothing.
+//!
+//! A convolution `k×k`, stride 1, `N` output channels holds one row of
+//! `k·k·C` weights per output channel, in `(ky, kx, c)` order: exactly the
+//! input window in NHWC order. In the map, the `k` positions of one window
+//! row are `k·C` consecutive bits, so gathering a window (bit im2col) is `k`
+//! copies of `k·C` bits ([`crate::bits::or_bits`], a word at a time).
+//!
+//! # Padding
+//!
+//! `same` pads `(k−1)/2` positions on each side (the output keeps `H×W`),
+//! `valid` pads none (`(H−k+1)×(W−k+1)`). A padded position of a bit map is
+//! −1 (bit 0): the im2col row simply leaves those bits zero, the weights
+//! see −1 there like any other −1, and the integer dot needs no correction
+//! term; the trainer pads its sign activations with −1 to match. A padded
+//! pixel of a u8 map is 0 and contributes nothing to `Σ p·w`.
+//!
+//! # Pooling on bits
+//!
+//! The trainer runs conv → 2×2 max pool → batch norm → sign. The engine
+//! computes every conv position's output bit with the channel's folded
+//! [`Threshold`] and pools the bits: OR for a channel whose threshold is not
+//! flipped, AND for a flipped one. This is exact:
+//!
+//! - the batch norm and sign fold into `t.fires(d)` on the integer dot `d`
+//!   ([`Threshold::from_batch_norm`]), and a max pool of `d + bias` is the
+//!   max pool of `d` shifted by the bias, which the fold already holds;
+//! - not flipped, `fires(d) = [d ≥ v]` is non-decreasing in `d`, so
+//!   `fires(max dᵢ) = [max dᵢ ≥ v] = OR [dᵢ ≥ v] = OR fires(dᵢ)`;
+//! - flipped (γ < 0), `fires(d) = [d ≤ v]` is non-increasing, so
+//!   `fires(max dᵢ) = [max dᵢ ≤ v] = AND [dᵢ ≤ v] = AND fires(dᵢ)`;
+//! - γ = 0 folds to a threshold out of reach, constant in `d`, where OR and
+//!   AND agree.
+//!
+//! So pooling the bits equals pooling the dots before the threshold, which
+//! is what the float reference does (`reference.rs`); the test
+//! `bit_pooling_equals_pooling_the_dots` checks it for every dot and
+//! threshold of small windows.
+//!
+//! # Kernel
+//!
+//! A convolution is a hidden [`BinaryDense`] over im2col rows (one row per
+//! output position), so it runs through the one dispatch point with the
+//! blocked XOR-popcount kernels and their per-neuron lanes; a u8 first
+//! convolution is a [`PixelDense`] over pixel im2col rows (`k·k·C` bytes,
+//! zero for padding, so its zero-group skipping sees MNIST's empty margins).
+
+use crate::bits::{or_bits, words_for, BitMatrix, WORD_BITS};
+use crate::error::{Error, Result};
+use crate::input::InputShape;
+use crate::kernel::Kernel;
+use crate::layer::{BinaryDense, Threshold, Transform};
+use crate::pixel::{PixelDense, PixelScratch};
+
+/// Largest kernel side accepted: far beyond what small images use, small
+/// enough that a window stays a few hundred positions.
+pub const MAX_KERNEL: usize = 15;
+/// Most values in one activation map, and most weights in one filter row.
+pub const MAX_MAP: usize = 1 << 24;
+/// Most im2col values one convolution gathers for one image (output
+/// positions × window): bounds the scratch memory a model can claim.
+pub const MAX_IM2COL: usize = 1 << 26;
+
+/// How a convolution treats the border.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Padding {
+    /// Pad `(k−1)/2` on each side: the output keeps the input's size.
+    Same,
+    /// No padding: the output is `(H−k+1)×(W−k+1)`.
+    Valid,
+}
+
+impl Padding {
+    pub fn name(self) -> &'static str {
+        match self {
+            Padding::Same => "same",
+            Padding::Valid => "valid",
+        }
+    }
+
+    /// Positions padded before the first row or column.
+    pub fn before(self, k: usize) -> usize {
+        match self {
+            Padding::Same => (k - 1) / 2,
+            Padding::Valid => 0,
+        }
+    }
+
+    /// The output side for an input side, or `None` when the kernel does
+    /// not fit.
+    pub fn output_side(self, side: usize, k: usize) -> Option<usize> {
+        match self {
+            Padding::Same => Some(side),
+            Padding::Valid => (side + 1).checked_sub(k).filter(|&s| s > 0),
+        }
+    }
+}
+
+impl std::str::FromStr for Padding {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "same" => Ok(Padding::Same),
+            "valid" => Ok(Padding::Valid),
+            other => Err(Error::InvalidModel(format!(
+                "unknown padding '{other}' (known: same, valid)"
+            ))),
+        }
+    }
+}
+
+impl std::fmt::Display for Padding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A binary 2-D convolution, stride 1: `out_channels` filters of `k×k×C`
+/// ±1 weights, each followed by its folded batch-norm [`Threshold`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Conv2d {
+    k: usize,
+    in_channels: usize,
+    padding: Padding,
+    /// The filters as a hidden dense layer over im2col rows.
+    filters: BinaryDense,
+}
+
+impl Conv2d {
+    /// `weights` is `out_channels × (k·k·in_channels)`, each row in
+    /// `(ky, kx, c)` order (bit 1 = +1); `thresholds` has one entry per
+    /// output channel, on the integer dot of the window (for a u8 first
+    /// convolution, `Σ p·w` with `p` in 0..=255).
+    pub fn new(
+        k: usize,
+        in_channels: usize,
+        padding: Padding,
+        weights: BitMatrix,
+        thresholds: Vec<Threshold>,
+    ) -> Result<Self> {
+        check_kernel(k).map_err(Error::InvalidModel)?;
+        let window = k
+            .checked_mul(k)
+            .and_then(|kk| kk.checked_mul(in_channels))
+            .filter(|&w| in_channels >= 1 && w <= MAX_MAP)
+            .ok_or_else(|| {
+                Error::InvalidModel(format!(
+                    "convolution of {in_channels} input channels out of range 1..={}",
+                    MAX_MAP / (k * k)
+                ))
+            })?;
+        if weights.cols() != window {
+            return Err(Error::InvalidModel(format!(
+                "convolution {k}x{k} over {in_channels} channels needs rows of {window} weights, got {}",
+                weights.cols()
+            )));
+        }
+        Ok(Conv2d {
+            k,
+            in_channels,
+            padding,
+            filters: BinaryDense::hidden(weights, thresholds)?,
+        })
+    }
+
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    pub fn in_channels(&self) -> usize {
+        self.in_channels
+    }
+
+    pub fn out_channels(&self) -> usize {
+        self.filters.outputs()
+    }
+
+    pub fn padding(&self) -> Padding {
+        self.padding
+    }
+
+    /// Weights per filter: `k·k·in_channels`.
+    pub fn window(&self) -> usize {
+        self.filters.inputs()
+    }
+
+    /// The filters, `out_channels × window`, rows in `(ky, kx, c)` order.
+    pub fn weights(&self) -> BitMatrix {
+        self.filters.weights()
+    }
+
+    pub fn thresholds(&self) -> &[Threshold] {
+        match self.filters.transform() {
+            Transform::Sign(t) => t,
+            Transform::Scores(_) => unreachable!("filters are built hidden"),
+        }
+    }
+
+    pub(crate) fn transform(&self) -> &Transform {
+        self.filters.transform()
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.filters.memory_bytes()
+    }
+}
+
+fn check_kernel(k: usize) -> std::result::Result<(), String> {
+    if k.is_multiple_of(2) || !(1..=MAX_KERNEL).contains(&k) {
+        return Err(format!("kernel size {k} is not odd in 1..={MAX_KERNEL}"));
+    }
+    Ok(())
+}
+
+/// One entry of the layer list [`crate::Model::from_layers`] takes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Layer {
+    /// A convolution; its input channels must match the map it receives.
+    Conv(Conv2d),
+    /// 2×2 max pooling, stride 2 (an odd last row or column is dropped);
+    /// only directly after a convolution.
+    MaxPool,
+    /// A dense layer; after a convolution it takes the map flattened in
+    /// NHWC order.
+    Dense(BinaryDense),
+}
+
+/// What flows between layers: a map, or a flat vector after a dense layer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Map(InputShape),
+    Flat(usize),
+}
+
+/// Walks a layer list's shapes, checking that they chain: the one place
+/// that judges shapes, for models built in memory and for file headers.
+pub(crate) struct Shapes {
+    flow: Flow,
+    after_conv: bool,
+    /// The layer about to be checked, from 1.
+    n: usize,
+}
+
+impl Shapes {
+    pub fn new(input: InputShape) -> Self {
+        Shapes {
+            flow: Flow::Map(input),
+            after_conv: false,
+            n: 1,
+        }
+    }
+
+    pub fn flow(&self) -> Flow {
+        self.flow
+    }
+
+    /// A convolution; returns its input map shape and its window length.
+    pub fn conv(
+        &mut self,
+        k: usize,
+        padding: Padding,
+        channels: usize,
+    ) -> std::result::Result<(InputShape, usize), String> {
+        let n = self.n;
+        let Flow::Map(input) = self.flow else {
+            return Err(format!(
+                "layer {n}: a convolution cannot follow a dense layer"
+            ));
+        };
+        check_kernel(k).map_err(|e| format!("layer {n}: {e}"))?;
+        let (h, w, c) = dims(input);
+        let (Some(ho), Some(wo)) = (padding.output_side(h, k), padding.output_side(w, k)) else {
+            return Err(format!(
+                "layer {n}: a {k}x{k} valid convolution does not fit a {h}x{w} map"
+            ));
+        };
+        let window = k * k * c;
+        let out_len = (ho * wo).checked_mul(channels);
+        if channels == 0 || out_len.is_none_or(|l| l > MAX_MAP) || window > MAX_MAP {
+            return Err(format!(
+                "layer {n}: {channels} channels of {ho}x{wo} over windows of {window} exceed the limits (1..={MAX_MAP} values a map and a window)"
+            ));
+        }
+        if (ho * wo).saturating_mul(window) > MAX_IM2COL {
+            return Err(format!(
+                "layer {n}: {ho}x{wo} windows of {window} values exceed {MAX_IM2COL} values per image"
+            ));
+        }
+        self.flow = Flow::Map(InputShape::new(ho as u32, wo as u32, channels as u32));
+        self.after_conv = true;
+        self.n += 1;
+        Ok((input, window))
+    }
+
+    pub fn pool(&mut self) -> std::result::Result<(), String> {
+        let n = self.n;
+        let Flow::Map(input) = self.flow else {
+            return Err(format!("layer {n}: max pooling must follow a convolution"));
+        };
+        if !self.after_conv {
+            return Err(format!("layer {n}: max pooling must follow a convolution"));
+        }
+        let (h, w, c) = dims(input);
+        if h < 2 || w < 2 {
+            return Err(format!(
+                "layer {n}: 2x2 max pooling needs a map of at least 2x2, got {h}x{w}"
+            ));
+        }
+        self.flow = Flow::Map(InputShape::new((h / 2) as u32, (w / 2) as u32, c as u32));
+        self.after_conv = false;
+        self.n += 1;
+        Ok(())
+    }
+
+    /// A dense layer; returns the inputs it must take.
+    pub fn dense(&mut self, outputs: usize) -> std::result::Result<usize, String> {
+        let n = self.n;
+        if outputs == 0 || outputs > MAX_MAP {
+            return Err(format!(
+                "layer {n} has {outputs} neurons, out of range 1..={MAX_MAP}"
+            ));
+        }
+        let inputs = flow_len(self.flow);
+        self.flow = Flow::Flat(outputs);
+        self.after_conv = false;
+        self.n += 1;
+        Ok(inputs)
+    }
+}
+
+fn dims(s: InputShape) -> (usize, usize, usize) {
+    (s.height as usize, s.width as usize, s.channels as usize)
+}
+
+fn flow_len(flow: Flow) -> usize {
+    match flow {
+        Flow::Map(s) => s.len().expect("maps are checked to fit"),
+        Flow::Flat(n) => n,
+    }
+}
+
+/// A convolution placed in a model: its input and output shapes, whether a
+/// 2×2 max pool follows, and the form it runs in.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvStage {
+    conv: Conv2d,
+    /// The first convolution of a u8-input model, over pixel values.
+    pixels: Option<PixelDense>,
+    pooled: bool,
+    input: InputShape,
+    /// The convolution's output, before pooling.
+    conv_shape: InputShape,
+    output: InputShape,
+    /// Bit `c` set for each channel whose threshold is flipped: those pool
+    /// with AND, the others with OR.
+    flips: Vec<u64>,
+}
+
+/// Reusable buffers of the convolutions of one image.
+#[derive(Default)]
+pub(crate) struct ConvScratch {
+    cols: Vec<u64>,
+    pixel_cols: Vec<u8>,
+    fired: Vec<u64>,
+    pooled: Vec<u64>,
+    pixel: PixelScratch,
+}
+
+impl ConvStage {
+    /// Places `conv` on a map of shape `input` (already checked by
+    /// [`Shapes`]); `pixel_input` for the first convolution of a u8 model.
+    pub(crate) fn new(
+        conv: Conv2d,
+        pixel_input: bool,
+        pooled: bool,
+        input: InputShape,
+        conv_shape: InputShape,
+    ) -> Result<Self> {
+        let pixels = if pixel_input {
+            let thresholds = conv.thresholds().to_vec();
+            Some(PixelDense::hidden(conv.weights(), thresholds)?)
+        } else {
+            None
+        };
+        let output = if pooled {
+            InputShape::new(
+                conv_shape.height / 2,
+                conv_shape.width / 2,
+                conv_shape.channels,
+            )
+        } else {
+            conv_shape
+        };
+        let mut flips = vec![0u64; words_for(conv.out_channels())];
+        for (c, t) in conv.thresholds().iter().enumerate() {
+            flips[c / WORD_BITS] |= u64::from(t.flip) << (c % WORD_BITS);
+        }
+        Ok(ConvStage {
+            conv,
+            pixels,
+            pooled,
+            input,
+            conv_shape,
+            output,
+            flips,
+        })
+    }
+
+    pub fn conv(&self) -> &Conv2d {
+        &self.conv
+    }
+
+    /// Whether this convolution takes u8 pixel values (the first of a
+    /// u8-input model).
+    pub fn takes_pixels(&self) -> bool {
+        self.pixels.is_some()
+    }
+
+    /// Whether a 2×2 max pool follows.
+    pub fn pooled(&self) -> bool {
+        self.pooled
+    }
+
+    pub fn input_shape(&self) -> InputShape {
+        self.input
+    }
+
+    /// The convolution's output shape, before any pooling.
+    pub fn conv_shape(&self) -> InputShape {
+        self.conv_shape
+    }
+
+    /// The shape this stage hands on (after pooling, if any).
+    pub fn output_shape(&self) -> InputShape {
+        self.output
+    }
+
+    pub fn output_len(&self) -> usize {
+        self.output.len().expect("checked by Shapes")
+    }
+
+    pub fn memory_bytes(&self) -> usize {
+        self.conv.memory_bytes()
+            + self.pixels.as_ref().map_or(0, |p| p.memory_bytes())
+            + 8 * self.flips.len()
+    }
+
+    /// One image's output map: from a bit map `x` (`input` bits) or, for a
+    /// pixel stage, from `pixels`; `out` has `words_for(output_len)` words.
+    pub(crate) fn run(
+        &self,
+        kernel: Kernel,
+        x: &[u64],
+        pixels: &[u8],
+        s: &mut ConvScratch,
+        out: &mut [u64],
+    ) {
+        let (ho, wo, n) = dims(self.conv_shape);
+        let rows = ho * wo;
+        let ow = words_for(n);
+        s.fired.clear();
+        s.fired.resize(rows * ow, 0);
+        match &self.pixels {
+            Some(layer) => {
+                let window = self.conv.window();
+                s.pixel_cols.clear();
+                s.pixel_cols.resize(rows * window, 0);
+                let cols = &mut s.pixel_cols;
+                self.windows(|row, from, to, len| {
+                    cols[row * window + to..][..len].copy_from_slice(&pixels[from..from + len]);
+                });
+                layer.fire_into(kernel, &s.pixel_cols, rows, &mut s.pixel, &mut s.fired);
+            }
+            None => {
+                let rw = words_for(self.conv.window());
+                s.cols.clear();
+                s.cols.resize(rows * rw, 0);
+                let cols = &mut s.cols;
+                self.windows(|row, from, to, len| {
+                    or_bits(x, from, &mut cols[row * rw..(row + 1) * rw], to, len);
+                });
+                self.conv
+                    .filters
+                    .fire_into(kernel, &s.cols, rows, &mut s.fired);
+            }
+        }
+        let positions = if self.pooled {
+            pool_bits(&s.fired, (ho, wo), ow, &self.flips, &mut s.pooled);
+            &s.pooled
+        } else {
+            &s.fired
+        };
+        out.fill(0);
+        if n.is_multiple_of(WORD_BITS) {
+            out.copy_from_slice(&positions[..out.len()]);
+        } else {
+            for (p, words) in positions.chunks_exact(ow).enumerate() {
+                or_bits(words, 0, out, p * n, n);
+            }
+        }
+    }
+
+    /// Calls `copy(row, from, to, len)` for every run of input values that
+    /// one output position's window takes: `len` values from input index
+    /// `from` to window index `to` of im2col row `row`. Padded values are
+    /// never named (they stay zero: −1 bits, 0 pixels).
+    fn windows(&self, mut copy: impl FnMut(usize, usize, usize, usize)) {
+        let (h, w, c) = dims(self.input);
+        let (ho, wo, _) = dims(self.conv_shape);
+        let k = self.conv.k;
+        let pad = self.conv.padding.before(k);
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let row = oy * wo + ox;
+                // Window columns kx with 0 <= ox + kx - pad < w.
+                let kx_lo = pad.saturating_sub(ox);
+                let kx_hi = k.min(w + pad - ox);
+                let ix = ox + kx_lo - pad;
+                for ky in 0..k {
+                    let Some(iy) = (oy + ky).checked_sub(pad).filter(|&iy| iy < h) else {
+                        continue;
+                    };
+                    copy(
+                        row,
+                        (iy * w + ix) * c,
+                        (ky * k + kx_lo) * c,
+                        (kx_hi - kx_lo) * c,
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// 2×2 max pooling, stride 2, of a conv's output bits (`ow` words per
+/// position, `ho×wo` positions): OR per channel, AND where `flips` is set
+/// (see the module docs for why this is exact).
+fn pool_bits(
+    fired: &[u64],
+    (ho, wo): (usize, usize),
+    ow: usize,
+    flips: &[u64],
+    out: &mut Vec<u64>,
+) {
+    let (hp, wp) = (ho / 2, wo / 2);
+    out.clear();
+    out.resize(hp * wp * ow, 0);
+    let at = |y: usize, x: usize| &fired[(y * wo + x) * ow..][..ow];
+    for py in 0..hp {
+        for px in 0..wp {
+            let (y, x) = (2 * py, 2 * px);
+            let (a, b, c, d) = (at(y, x), at(y, x + 1), at(y + 1, x), at(y + 1, x + 1));
+            let o = &mut out[(py * wp + px) * ow..][..ow];
+            for j in 0..ow {
+                let any = a[j] | b[j] | c[j] | d[j];
+                let all = a[j] & b[j] & c[j] & d[j];
+                o[j] = (any & !flips[j]) | (all & flips[j]);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Pooling the threshold bits (OR, or AND where flipped) gives the bit
+    /// of the pooled dot, for every window of dots and every threshold.
+    #[test]
+    fn bit_pooling_equals_pooling_the_dots() {
+        let dots = -3..=3;
+        for v in -5..=5 {
+            for t in [Threshold::at_least(v), Threshold::at_most(v)] {
+                for a in dots.clone() {
+                    for b in dots.clone() {
+                        for c in dots.clone() {
+                            for d in dots.clone() {
+                                let max = a.max(b).max(c).max(d);
+                                let bits = [a, b, c, d].map(|x| u64::from(t.fires(x)));
+                                let flips = [u64::from(t.flip)];
+                                let mut out = Vec::new();
+                                pool_bits(&bits, (2, 2), 1, &flips, &mut out);
+                                assert_eq!(out, [u64::from(t.fires(max))], "{t:?} {a} {b} {c} {d}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn shapes_chain_and_refuse() {
+        let mut s = Shapes::new(InputShape::new(28, 28, 1));
+        assert_eq!(
+            s.conv(3, Padding::Same, 32),
+            Ok((InputShape::new(28, 28, 1), 9))
+        );
+        s.pool().unwrap();
+        assert_eq!(s.conv(3, Padding::Valid, 64).unwrap().1, 288);
+        assert_eq!(s.flow(), Flow::Map(InputShape::new(12, 12, 64)));
+        s.pool().unwrap();
+        assert!(s
+            .pool()
+            .unwrap_err()
+            .contains("layer 5: max pooling must follow"));
+        assert_eq!(s.dense(10), Ok(6 * 6 * 64));
+        assert!(s
+            .conv(3, Padding::Same, 4)
+            .unwrap_err()
+            .contains("cannot follow"));
+
+        let mut s = Shapes::new(InputShape::new(4, 4, 1));
+        assert!(s.conv(2, Padding::Same, 4).unwrap_err().contains("not odd"));
+        assert!(s
+            .conv(17, Padding::Same, 4)
+            .unwrap_err()
+            .contains("not odd"));
+        assert!(s
+            .conv(5, Padding::Valid, 4)
+            .unwrap_err()
+            .contains("does not fit"));
+        assert!(s.conv(3, Padding::Same, 0).unwrap_err().contains("exceed"));
+        assert!(s
+            .conv(3, Padding::Same, 1 << 21)
+            .unwrap_err()
+            .contains("exceed"));
+        let mut s = Shapes::new(InputShape::new(1, 5, 1));
+        s.conv(1, Padding::Same, 2).unwrap();
+        assert!(s.pool().unwrap_err().contains("at least 2x2"));
+        assert!(Shapes::new(InputShape::new(2, 2, 1)).pool().is_err());
+    }
+
+    #[test]
+    fn padding_sides() {
+        assert_eq!(Padding::Same.output_side(5, 3), Some(5));
+        assert_eq!(Padding::Valid.output_side(5, 3), Some(3));
+        assert_eq!(Padding::Valid.output_side(5, 5), Some(1));
+        assert_eq!(Padding::Valid.output_side(4, 5), None);
+        assert_eq!(Padding::Same.before(5), 2);
+        assert_eq!("valid".parse::<Padding>().unwrap(), Padding::Valid);
+        assert!("full".parse::<Padding>().is_err());
+    }
+}
