@@ -77,3 +77,80 @@ fn help_documents_the_grammar() {
         assert!(help.contains(needle), "--help lacks {needle}:\n{help}");
     }
 }
+
+fn train_small(threads: &str, out: &std::path::Path, extra: &[&str]) -> Run {
+    let mut cmd = bnn();
+    cmd.env("RAYON_NUM_THREADS", threads)
+        .args([
+            "train",
+            "--recipe",
+            "cnn-small",
+            "--arch",
+            "c3x8,p2,c5x8,p2,d32,d10",
+            "--epochs",
+            "2",
+            "--limit-train",
+            "3000",
+            "--validation",
+            "500",
+            "--limit-test",
+            "1000",
+            "--progress",
+            "none",
+            "--no-checkpoint",
+            "--no-fetch",
+            "--data",
+            &arg(&common::mnist_dir()),
+            "-o",
+            &arg(out),
+        ])
+        .args(extra);
+    Run::from_output(cmd.output().unwrap())
+}
+
+/// A small convolutional model on real MNIST: the same bytes with 1 and 2
+/// threads; the engine, loading the file, agrees with the trainer's forward
+/// passes on every test image and finds the accuracy the report states; and
+/// the file records the layers and the u8 input.
+#[test]
+fn small_cnn_same_bytes_whatever_the_threads_and_exact_export() {
+    bnn_testkit::need!(bnn_testkit::need::MNIST);
+    let dir = tempfile::tempdir().unwrap();
+    for (name, extra) in [("same", &[][..]), ("valid", &["--padding", "valid"][..])] {
+        let (a, b) = (
+            dir.path().join(format!("{name}-a.bnn")),
+            dir.path().join(format!("{name}-b.bnn")),
+        );
+        let out = train_small("1", &a, extra).ok().to_string();
+        train_small("2", &b, extra).ok();
+        assert!(
+            std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+            "{name}: models differ between 1 and 2 threads"
+        );
+        assert!(
+            out.contains("on 1000 of 1000"),
+            "{name}: export does not agree with the trainer:\n{out}"
+        );
+        let report: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(a.with_extension("json")).unwrap()).unwrap();
+        let reported = report["test_accuracy"].as_f64().unwrap();
+        // Far above chance after 2 short epochs (running batch-norm statistics).
+        assert!(reported > 0.5, "{name}: {reported}");
+        let file = bnn_core::format::load(&a).unwrap();
+        assert!(file.model.input_encoding().is_u8(), "{name}");
+        assert!(
+            file.description.contains("c3x8,p2,c5x8,p2,d32,d10 padding"),
+            "{name}: {}",
+            file.description
+        );
+        let images = common::first_test_images(1000);
+        let (_, labels) = bnn_data::mnist::load_test(&common::mnist_dir()).unwrap();
+        let classes = file.model.predict_batch(&images.pixels).unwrap();
+        let correct = classes
+            .iter()
+            .zip(&labels.labels)
+            .filter(|(&c, &l)| c == l as usize)
+            .count();
+        assert_eq!(correct as f64 / 1000.0, reported, "{name}");
+    }
+}

@@ -16,12 +16,15 @@
 //! computes, so the folded forward pass here predicts exactly what the
 //! engine does.
 
-use bnn_core::{BinaryDense, BitMatrix, PixelDense, Threshold};
+use bnn_core::{
+    BinaryDense, BitMatrix, Conv2d, InputEncoding, InputShape, Layer, Model, Padding, PixelDense,
+    Threshold,
+};
 use ndarray::{Array2, ArrayView2, Axis, Zip};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::config::{Input, Rule, TrainConfig, INPUTS, INPUT_THRESHOLD};
+use crate::config::{Input, Rule, TrainConfig, INPUTS, INPUT_MAP, INPUT_THRESHOLD};
 use crate::conv::{col2im, im2col, max_pool, max_pool_backward};
 use crate::error::Result;
 use crate::export::{bn_thresholds, output_bias, thresholds};
@@ -449,11 +452,46 @@ pub fn recompute_bn(net: &mut Network, pixels: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The folded model as a bnn-core model.
-pub fn to_model(_net: &Network, _folded: &Thresholds, _rule: Rule) -> Result<bnn_core::Model> {
-    Err(crate::error::TrainError::Other(
-        "convolutional models cannot be exported to the engine yet".into(),
-    ))
+/// The folded model as a bnn-core model: each convolution (and its pool)
+/// with its thresholds, the hidden dense layers with theirs, and the output
+/// layer with the bias `c/α`, on the 28×28×1 input in the model's encoding.
+pub fn to_model(net: &Network, folded: &Thresholds, rule: Rule) -> Result<Model> {
+    let mut layers = Vec::new();
+    for (c, conv) in net.convs.iter().enumerate() {
+        let s = conv.shape;
+        let bits = BitMatrix::from_signs(s.out_c, s.patch(), net.data(conv.w))?;
+        // A 1×1 kernel pads nothing either way.
+        let padding = if s.pad == Padding::Same.before(s.kernel) {
+            Padding::Same
+        } else {
+            Padding::Valid
+        };
+        let thresholds = folded.0[c].clone();
+        layers.push(Layer::Conv(Conv2d::new(
+            s.kernel, s.in_c, padding, bits, thresholds,
+        )?));
+        if s.pool {
+            layers.push(Layer::MaxPool);
+        }
+    }
+    let last = net.layers.len() - 1;
+    for (l, layer) in net.layers.iter().enumerate() {
+        let bits = BitMatrix::from_signs(layer.outputs, layer.inputs, net.data(layer.w))?;
+        layers.push(Layer::Dense(if l == last {
+            BinaryDense::output(bits, output_bias(net))?
+        } else {
+            BinaryDense::hidden(bits, folded.0[net.convs.len() + l].clone())?
+        }));
+    }
+    let encoding = match net.input {
+        Input::U8 => InputEncoding::U8,
+        Input::Binary => InputEncoding::Binary {
+            threshold: INPUT_THRESHOLD,
+        },
+    };
+    let (h, w, c) = INPUT_MAP;
+    let shape = InputShape::new(h as u32, w as u32, c as u32);
+    Ok(Model::from_layers(shape, encoding, layers, rule.to_core())?)
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! Convolutional models end to end on small synthetic data: a seed gives
 //! the same bytes for any thread count, a resumed run ends where an
-//! uninterrupted one does, and the folded model (integer thresholds)
-//! predicts what the unfolded one (batch norm in floating point) does.
+//! uninterrupted one does, and the folded model (integer thresholds), the
+//! unfolded one (batch norm in floating point) and the engine running the
+//! saved file predict the same class for every image.
 
 use bnn_train::checkpoint::{self, TrainState};
 use bnn_train::data::synthetic;
@@ -93,7 +94,7 @@ fn resume_continues_to_the_same_result() {
 }
 
 /// The folded model's integer thresholds predict exactly what the batch
-/// norms in f64 predict, image by image, also with negative scales (whose
+/// norms in f64 and the engine predict, image by image, also with negative scales (whose
 /// thresholds flip), and the network learns the synthetic classes.
 #[test]
 fn folded_thresholds_predict_what_batch_norm_does() {
@@ -114,6 +115,17 @@ fn folded_thresholds_predict_what_batch_norm_does() {
             let a = bnn_train::cnn::predict_folded(net, &folded, rule, test.pixels);
             let b = bnn_train::cnn::predict_unfolded(net, rule, test.pixels);
             assert_eq!(a, b, "{arch}");
+            // The engine, from the saved bytes, pools threshold bits (OR, or
+            // AND for a flipped threshold) where the trainer pools dots.
+            let model = bnn_train::cnn::to_model(net, &folded, rule).unwrap();
+            let bytes = bnn_core::format::to_bytes(&model, "test");
+            let loaded = bnn_core::format::from_bytes(&bytes, "m.bnn".as_ref()).unwrap();
+            assert_eq!(loaded.model, model, "{arch}");
+            assert_eq!(
+                loaded.model.predict_batch(test.pixels).unwrap(),
+                a,
+                "{arch}"
+            );
             bnn_train::eval::accuracy(&a, test.labels)
         };
         let accuracy = check(&state.net);
