@@ -123,11 +123,14 @@ pub fn max_pool(z: ArrayView2<'_, f32>, h: usize, w: usize) -> (Array2<f32>, Vec
                     arg.fill(first as u32);
                     for r in [first + 1, first + w, first + w + 1] {
                         let row = &z[r * c..][..c];
-                        // Branch-free (selects), so that it vectorizes.
-                        for ((m, a), &v) in out.iter_mut().zip(arg.iter_mut()).zip(row) {
-                            let more = v > *m;
-                            *a = if more { r as u32 } else { *a };
-                            *m = if more { v } else { *m };
+                        // Branch-free selects over equal-length slices, so
+                        // that it vectorizes.
+                        let r = r as u32;
+                        for ch in 0..c {
+                            let (v, m) = (row[ch], out[ch]);
+                            let more = v > m;
+                            arg[ch] = if more { r } else { arg[ch] };
+                            out[ch] = if more { v } else { m };
                         }
                     }
                 }
