@@ -103,6 +103,30 @@ pub enum Recipe {
     /// 784-1024-1024-1024-10 with u8 input.
     #[value(name = "deep-u8")]
     DeepU8,
+    /// Convolutional, exactly c3x32,p2,c3x64,p2,d256,d10, u8 input, same
+    /// padding: the benchmark shape.
+    #[value(name = "cnn-small")]
+    CnnSmall,
+    /// Convolutional: the accuracy model.
+    Cnn,
+}
+
+/// `train --padding`: how convolutions treat the border.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Padding {
+    /// (k-1)/2 on each side: the map keeps its size.
+    Same,
+    /// None: the map shrinks by k-1.
+    Valid,
+}
+
+impl From<Padding> for bnn_train::arch::Padding {
+    fn from(p: Padding) -> Self {
+        match p {
+            Padding::Same => bnn_train::arch::Padding::Same,
+            Padding::Valid => bnn_train::arch::Padding::Valid,
+        }
+    }
 }
 
 impl Recipe {

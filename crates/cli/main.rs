@@ -56,7 +56,8 @@ enum Command {
     Classify(classify_cmd::ClassifyArgs),
     /// Shapes, decision rule, sizes and compression of a model file.
     Info(info_cmd::InfoArgs),
-    /// Train a model (recipes: seed, bn, deep, fp32, bn-u8, deep-u8).
+    /// Train a model (recipes: seed, bn, deep, fp32, bn-u8, deep-u8,
+    /// cnn-small, cnn).
     Train(train_cmd::TrainArgs),
     /// Export a model to dependency-free C or to Verilog.
     Export(export_cmd::ExportArgs),

@@ -89,6 +89,18 @@ pub struct Knobs {
     /// Hidden widths, e.g. 1024,1024,1024.
     #[arg(long, value_delimiter = ',', num_args = 1..)]
     pub hidden: Option<Vec<usize>>,
+    /// A convolutional network, comma-separated: cKxN is a KxK convolution
+    /// (K odd, 1 to 15) to N channels, stride 1; p2 a 2x2 max pool (stride
+    /// 2, odd edges dropped), only directly after a convolution; dN a dense
+    /// layer of N. A convolution comes first, dense layers last, and the
+    /// last is the output, d10; each convolution is followed (after its
+    /// pool) by batch norm and sign. Example: c3x32,p2,c3x64,p2,d256,d10.
+    #[arg(long, value_name = "LAYERS", conflicts_with = "hidden")]
+    pub arch: Option<bnn_train::arch::Arch>,
+    /// Padding of every convolution: same keeps the map size (padded
+    /// positions are -1 for bit inputs, 0 for u8 pixels), valid shrinks it.
+    #[arg(long, value_enum)]
+    pub padding: Option<choices::Padding>,
     /// Batch norm before each hidden sign.
     #[arg(long, conflicts_with = "no_bn")]
     pub bn: bool,
@@ -151,6 +163,14 @@ impl Knobs {
         }
         if let Some(v) = &k.hidden {
             config.hidden = v.clone();
+            config.arch = None;
+        }
+        if let Some(v) = &k.arch {
+            config.arch = Some(v.clone());
+            config.hidden = Vec::new();
+        }
+        if let Some(v) = k.padding {
+            config.padding = v.into();
         }
         if k.bn {
             config.batch_norm = true;
@@ -192,6 +212,8 @@ impl Knobs {
             || k.dynamic_clip.is_some()
             || k.input.is_some()
             || k.hidden.is_some()
+            || k.arch.is_some()
+            || k.padding.is_some()
             || k.bn
             || k.no_bn
             || k.dropout.is_some()

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::arch::{Arch, ConvShape, Padding};
 use crate::error::{Result, TrainError};
 
 /// What the trained network computes at inference.
@@ -145,7 +146,21 @@ pub struct TrainConfig {
     /// Test on only the first this many test images.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit_test: Option<usize>,
+    /// A convolutional architecture (see [`crate::arch`]); `hidden` is then
+    /// empty, and the dense layers are the architecture's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub arch: Option<Arch>,
+    /// The padding of every convolution (convolutional models only).
+    #[serde(default, skip_serializing_if = "is_same")]
+    pub padding: Padding,
 }
+
+fn is_same(p: &Padding) -> bool {
+    *p == Padding::Same
+}
+
+/// The input map of every model: one 28×28 grey image.
+pub const INPUT_MAP: (usize, usize, usize) = (28, 28, 1);
 
 /// Input pixels per image.
 pub const INPUTS: usize = 784;
@@ -155,17 +170,60 @@ pub const CLASSES: usize = 10;
 pub const INPUT_THRESHOLD: u8 = 128;
 
 impl TrainConfig {
-    /// Layer widths, input first.
+    /// Dense layer widths, input first: for a convolutional model, the
+    /// flattened features of the last convolution first.
     pub fn shape(&self) -> Vec<usize> {
+        if let Some((_, dense)) = self.conv_maps() {
+            return dense;
+        }
         std::iter::once(INPUTS)
             .chain(self.hidden.iter().copied())
             .chain(std::iter::once(CLASSES))
             .collect()
     }
 
+    /// The convolutions of a convolutional model in place, and its dense
+    /// widths; `None` for an MLP or an architecture whose maps do not chain
+    /// (which [`TrainConfig::validate`] refuses).
+    pub fn conv_maps(&self) -> Option<(Vec<ConvShape>, Vec<usize>)> {
+        self.arch
+            .as_ref()
+            .and_then(|a| a.maps(self.padding, INPUT_MAP).ok())
+    }
+
+    /// The convolutions of the model (none for an MLP).
+    pub fn convs(&self) -> Vec<ConvShape> {
+        self.conv_maps().map(|(c, _)| c).unwrap_or_default()
+    }
+
     /// Rejects settings that cannot train, with the setting named.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(TrainError::Config(m));
+        match &self.arch {
+            Some(arch) => {
+                arch.maps(self.padding, INPUT_MAP)?;
+                if !self.hidden.is_empty() {
+                    return bad("--arch gives the dense layers too; leave out --hidden".into());
+                }
+                if self.kind != ModelKind::Binary {
+                    return bad("--arch is for binary models".into());
+                }
+                if !self.batch_norm {
+                    return bad(
+                        "convolutional models need batch norm (give --bn, or start from --recipe cnn-small)"
+                            .into(),
+                    );
+                }
+                if self.dropout > 0.0 {
+                    return bad("dropout is not offered for convolutional models".into());
+                }
+            }
+            None => {
+                if self.padding != Padding::Same {
+                    return bad("--padding needs --arch (only convolutions pad)".into());
+                }
+            }
+        }
         if let Some(i) = self.hidden.iter().position(|&w| w == 0) {
             return bad(format!("hidden layer {} has width 0", i + 1));
         }
@@ -279,7 +337,7 @@ impl TrainConfig {
                 }
             }
         }
-        if self.batch_norm && self.hidden.is_empty() {
+        if self.batch_norm && self.hidden.is_empty() && self.arch.is_none() {
             return bad("batch norm needs at least one hidden layer".into());
         }
         Ok(())
@@ -307,7 +365,10 @@ impl TrainConfig {
     /// A one-line, deterministic summary of the knobs (stored in model
     /// files, so it must not depend on paths, times or thread counts).
     pub fn summary(&self) -> String {
-        let shape: Vec<String> = self.shape().iter().map(|w| w.to_string()).collect();
+        let shape: Vec<String> = match &self.arch {
+            Some(arch) => vec![format!("{arch} padding {}", self.padding)],
+            None => self.shape().iter().map(|w| w.to_string()).collect(),
+        };
         let mut s = format!(
             "recipe {}; {} {}; loss {}; optimizer {}; lr {} schedule {}; epochs {}; batch {}; ste clip {}",
             self.recipe,

@@ -13,7 +13,7 @@ use ndarray::Array2;
 
 use crate::config::{Input, INPUTS, INPUT_THRESHOLD};
 use crate::error::Result;
-use crate::net::Network;
+use crate::net::{BnRef, Network};
 
 /// The first layer of a u8-input model as the trainer runs it: the ±1
 /// weights (outputs × inputs, as f32, for an exact sgemm over pixel values)
@@ -34,25 +34,43 @@ pub struct Folded {
     pub rule: DecisionRule,
 }
 
+/// The integer threshold of neuron `j` behind batch norm `bn`, whose dots
+/// lie within `±range`.
+fn bn_threshold(net: &Network, bn: BnRef, j: usize, range: usize) -> bnn_core::Result<Threshold> {
+    Threshold::from_batch_norm(
+        f64::from(net.data(bn.gamma)[j]),
+        f64::from(net.data(bn.beta)[j]),
+        f64::from(net.data(bn.mean)[j]),
+        f64::from(net.data(bn.var)[j]),
+        f64::from(net.bn_eps),
+        0.0,
+        range,
+    )
+}
+
+/// The thresholds of the `outputs` neurons behind batch norm `bn`.
+pub fn bn_thresholds(
+    net: &Network,
+    bn: BnRef,
+    outputs: usize,
+    range: usize,
+) -> Result<Vec<Threshold>> {
+    Ok((0..outputs)
+        .map(|j| bn_threshold(net, bn, j, range))
+        .collect::<bnn_core::Result<Vec<_>>>()?)
+}
+
 /// The integer threshold of hidden neuron `j` of layer `l`.
 fn threshold(net: &Network, l: usize, j: usize) -> bnn_core::Result<Threshold> {
     let layer = net.layers[l];
     // The clamp range: the largest |dot| this layer can see.
-    let range = if l == 0 && net.input == Input::U8 {
+    let range = if l == 0 && net.dense_takes_pixels() {
         PixelDense::dot_bound(layer.inputs)
     } else {
         layer.inputs
     };
     match (layer.bn, layer.bias) {
-        (Some(bn), _) => Threshold::from_batch_norm(
-            f64::from(net.data(bn.gamma)[j]),
-            f64::from(net.data(bn.beta)[j]),
-            f64::from(net.data(bn.mean)[j]),
-            f64::from(net.data(bn.var)[j]),
-            f64::from(net.bn_eps),
-            0.0,
-            range,
-        ),
+        (Some(bn), _) => bn_threshold(net, bn, j, range),
         (None, Some(b)) => Threshold::from_bias(f64::from(net.data(b)[j]), range),
         (None, None) => Threshold::from_bias(0.0, range),
     }

@@ -28,8 +28,11 @@
 //! # Ok(()) }
 //! ```
 
+pub mod arch;
 pub mod checkpoint;
+pub mod cnn;
 pub mod config;
+pub mod conv;
 pub mod data;
 pub mod error;
 pub mod eval;

@@ -7,6 +7,7 @@ use ndarray::Array2;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
+use crate::arch::ConvShape;
 use crate::config::{Input, ModelKind, TrainConfig};
 
 /// What a tensor is, which decides how the optimizer treats it.
@@ -70,9 +71,21 @@ pub struct LayerRef {
     pub bn: Option<BnRef>,
 }
 
+/// One convolution's shape and tensor indices: weights (out_c × patch,
+/// each row in the (ky, kx, c) order of an NHWC im2col row) and the batch
+/// norm after the optional pool.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConvRef {
+    pub shape: ConvShape,
+    pub w: usize,
+    pub bn: BnRef,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Network {
     pub kind: ModelKind,
+    /// Convolutions before the dense layers (none in an MLP).
+    pub convs: Vec<ConvRef>,
     /// What the first layer sees (binary models).
     pub input: Input,
     pub tensors: Vec<Tensor>,
@@ -88,6 +101,42 @@ impl Network {
     pub fn new(config: &TrainConfig, rng: &mut ChaCha8Rng) -> Self {
         let shape = config.shape();
         let mut tensors = Vec::new();
+        let mut latent = |inputs: usize, outputs: usize| -> Vec<f32> {
+            let std = config
+                .init_std
+                .unwrap_or_else(|| (2.0 / inputs as f32).sqrt());
+            let normal = Normal::new(0.0f32, std).expect("checked positive");
+            (0..inputs * outputs)
+                .map(|_| {
+                    let v = normal.sample(rng);
+                    if config.kind == ModelKind::Binary {
+                        v.clamp(-1.0, 1.0)
+                    } else {
+                        v
+                    }
+                })
+                .collect()
+        };
+        let mut convs = Vec::new();
+        for (i, shape) in config.convs().into_iter().enumerate() {
+            let n = shape.out_c;
+            let mut add = |role: Role, data: Vec<f32>| {
+                tensors.push(Tensor {
+                    name: format!("conv{}.{}", i + 1, role.code()),
+                    role,
+                    data,
+                });
+                tensors.len() - 1
+            };
+            let w = add(Role::Weight, latent(shape.patch(), n));
+            let bn = BnRef {
+                gamma: add(Role::Gamma, vec![1.0; n]),
+                beta: add(Role::Beta, vec![0.0; n]),
+                mean: add(Role::RunningMean, vec![0.0; n]),
+                var: add(Role::RunningVar, vec![1.0; n]),
+            };
+            convs.push(ConvRef { shape, w, bn });
+        }
         let mut add = |layer: usize, role: Role, data: Vec<f32>| {
             tensors.push(Tensor {
                 name: format!("layer{}.{}", layer + 1, role.code()),
@@ -100,21 +149,7 @@ impl Network {
         let last = shape.len() - 2;
         for (l, pair) in shape.windows(2).enumerate() {
             let (inputs, outputs) = (pair[0], pair[1]);
-            let std = config
-                .init_std
-                .unwrap_or_else(|| (2.0 / inputs as f32).sqrt());
-            let normal = Normal::new(0.0f32, std).expect("checked positive");
-            let w: Vec<f32> = (0..inputs * outputs)
-                .map(|_| {
-                    let v = normal.sample(rng);
-                    if config.kind == ModelKind::Binary {
-                        v.clamp(-1.0, 1.0)
-                    } else {
-                        v
-                    }
-                })
-                .collect();
-            let w = add(l, Role::Weight, w);
+            let w = add(l, Role::Weight, latent(inputs, outputs));
             let with_bn = config.batch_norm && l < last;
             let bias = (!with_bn).then(|| add(l, Role::Bias, vec![0.0; outputs]));
             let bn = with_bn.then(|| BnRef {
@@ -134,12 +169,36 @@ impl Network {
         let scale = add(last, Role::LogScale, vec![config.output_scale.ln()]);
         Network {
             kind: config.kind,
+            convs,
             input: config.input,
             tensors,
             layers,
             scale,
             bn_eps: config.bn_eps,
         }
+    }
+
+    /// Whether the first dense layer multiplies u8 pixels (a u8-input MLP).
+    pub fn dense_takes_pixels(&self) -> bool {
+        self.input == Input::U8 && self.convs.is_empty()
+    }
+
+    /// Every batch norm, convolutions first, then one entry per dense
+    /// layer; the order of [`crate::step::StepOutput::batch_stats`].
+    pub fn bn_sites(&self) -> Vec<Option<BnRef>> {
+        self.convs
+            .iter()
+            .map(|c| Some(c.bn))
+            .chain(self.layers.iter().map(|l| l.bn))
+            .collect()
+    }
+
+    /// A convolution's weights as the forward pass uses them: signs, one
+    /// row of `patch` values per output channel.
+    pub fn conv_weights(&self, c: usize) -> Array2<f32> {
+        let conv = self.convs[c];
+        let values = self.data(conv.w).iter().map(|&v| sign(v)).collect();
+        Array2::from_shape_vec((conv.shape.out_c, conv.shape.patch()), values).expect("shape")
     }
 
     pub fn data(&self, index: usize) -> &[f32] {

@@ -1,11 +1,21 @@
 //! Named starting points for `bnn train --recipe NAME`; every field can still
 //! be overridden one by one.
 
+use crate::arch::Padding;
 use crate::config::{Input, Loss, ModelKind, Optimizer, Rule, Schedule, TrainConfig};
 use crate::error::{Result, TrainError};
 
 /// The recipe names, in the order the CLI lists them.
-pub const RECIPES: [&str; 6] = ["seed", "bn", "deep", "fp32", "bn-u8", "deep-u8"];
+pub const RECIPES: [&str; 8] = [
+    "seed",
+    "bn",
+    "deep",
+    "fp32",
+    "bn-u8",
+    "deep-u8",
+    "cnn-small",
+    "cnn",
+];
 
 /// The configuration a recipe starts from.
 pub fn recipe(name: &str) -> Result<TrainConfig> {
@@ -36,6 +46,8 @@ pub fn recipe(name: &str) -> Result<TrainConfig> {
         bn_recompute: false,
         limit_train: None,
         limit_test: None,
+        arch: None,
+        padding: Padding::Same,
     };
     let bn = TrainConfig {
         recipe: "bn".into(),
@@ -62,8 +74,38 @@ pub fn recipe(name: &str) -> Result<TrainConfig> {
         output_scale: 1.0 / 32.0,
         ..bn.clone()
     };
+    // The benchmark shape other engines are compared on: keep it exactly so.
+    let cnn_small = TrainConfig {
+        recipe: "cnn-small".into(),
+        input: Input::U8,
+        hidden: Vec::new(),
+        arch: Some(
+            "c3x32,p2,c3x64,p2,d256,d10"
+                .parse()
+                .expect("the recipe's architecture parses"),
+        ),
+        padding: Padding::Same,
+        epochs: 15,
+        output_scale: 1.0 / 16.0,
+        bn_recompute: false,
+        ..bn.clone()
+    };
     match name {
         "seed" => Ok(seed),
+        "cnn-small" => Ok(cnn_small),
+        // The accuracy model: a wider dense layer and shifts of up to 2
+        // pixels.
+        "cnn" => Ok(TrainConfig {
+            recipe: "cnn".into(),
+            arch: Some(
+                "c3x32,p2,c3x64,p2,d512,d10"
+                    .parse()
+                    .expect("the recipe's architecture parses"),
+            ),
+            shift: 2,
+            output_scale: 1.0 / (512f32).sqrt(),
+            ..cnn_small
+        }),
         "bn-u8" => Ok(TrainConfig {
             recipe: "bn-u8".into(),
             input: Input::U8,
@@ -122,6 +164,20 @@ mod tests {
         assert_eq!(c.loss, Loss::SignMse);
         assert_eq!(c.rule, Rule::Seed);
         assert_eq!(c.init_std, Some(0.1));
+    }
+
+    /// cnn-small is the benchmark shape, exactly; cnn is convolutional too.
+    #[test]
+    fn cnn_recipes_are_convolutional() {
+        let c = recipe("cnn-small").unwrap();
+        let arch = c.arch.as_ref().unwrap();
+        assert_eq!(arch.to_string(), "c3x32,p2,c3x64,p2,d256,d10");
+        assert_eq!((c.input, c.padding), (Input::U8, Padding::Same));
+        assert!(c.batch_norm && c.hidden.is_empty());
+        assert_eq!(c.shape(), vec![7 * 7 * 64, 256, 10]);
+        let c = recipe("cnn").unwrap();
+        assert_eq!(c.convs().len(), 2);
+        assert_eq!(c.input, Input::U8);
     }
 
     /// The u8 recipes are their binary twins' shapes with u8 input.

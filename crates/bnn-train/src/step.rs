@@ -43,7 +43,10 @@ pub struct StepOutput {
 pub fn ste_sites(config: &TrainConfig) -> usize {
     match config.kind {
         ModelKind::Fp32 => 0,
-        ModelKind::Binary => config.hidden.len() + usize::from(config.loss == Loss::SignMse),
+        ModelKind::Binary => {
+            config.convs().len() + config.shape().len() - 2
+                + usize::from(config.loss == Loss::SignMse)
+        }
     }
 }
 
@@ -86,7 +89,7 @@ pub fn packed_layer(net: &Network, l: usize) -> Result<BinaryDense> {
     Ok(BinaryDense::output(bits, vec![0.0; layer.outputs])?)
 }
 
-struct BnCache {
+pub(crate) struct BnCache {
     xhat: Array2<f32>,
     inv_std: Vec<f32>,
 }
@@ -108,14 +111,15 @@ pub fn step(
     labels: &[u8],
     rng: &mut ChaCha8Rng,
 ) -> Result<StepOutput> {
+    if !net.convs.is_empty() {
+        return crate::cnn::step(net, config, clips, pixels, labels, rng);
+    }
     let rows = labels.len();
-    let kernel = bnn_core::kernel::active();
     let binary = net.kind == ModelKind::Binary;
-    let last = net.layers.len() - 1;
-    let mut x = input_matrix(net.kind, net.input, pixels);
+    let x = input_matrix(net.kind, net.input, pixels);
     // u8 pixels are not ±1, so the first layer multiplies floats (exactly:
     // see `Input::U8`); the layers after it see ±1 bits again.
-    let mut words: Option<Vec<u64>> = (binary && net.input == Input::Binary).then(|| {
+    let words: Option<Vec<u64>> = (binary && net.input == Input::Binary).then(|| {
         let wpr = words_for(INPUTS);
         let mut w = vec![0u64; rows * wpr];
         for (img, out) in pixels.chunks_exact(INPUTS).zip(w.chunks_exact_mut(wpr)) {
@@ -123,9 +127,46 @@ pub fn step(
         }
         w
     });
+    Ok(dense_pass(net, config, clips, x, words, labels, rng, false)?.0)
+}
+
+/// Packs the signs of ±1 rows (`v ≥ 0` → bit 1).
+pub fn pack_rows(x: &Array2<f32>) -> Vec<u64> {
+    let wpr = words_for(x.ncols());
+    let mut w = vec![0u64; x.nrows() * wpr];
+    for (row, out) in x.rows().into_iter().zip(w.chunks_exact_mut(wpr)) {
+        pack_signs(row.as_slice().expect("standard layout"), out);
+    }
+    w
+}
+
+/// The dense layers' forward and backward pass from their input `x` (and
+/// its packed bits `words`, when it is ±1), with `clips` the dense layers'
+/// STE clips. With `input_grad`, also the gradient with respect to `x`
+/// (for layers before the dense ones); images are then never dropped.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dense_pass(
+    net: &Network,
+    config: &TrainConfig,
+    clips: &[f32],
+    mut x: Array2<f32>,
+    mut words: Option<Vec<u64>>,
+    labels: &[u8],
+    rng: &mut ChaCha8Rng,
+    input_grad: bool,
+) -> Result<(StepOutput, Option<Array2<f32>>)> {
+    let rows = labels.len();
+    let kernel = bnn_core::kernel::active();
+    let binary = net.kind == ModelKind::Binary;
+    let last = net.layers.len() - 1;
     let mut caches = Vec::with_capacity(last);
     let mut batch_stats = Vec::with_capacity(last);
-    let mut preact = vec![(0f64, 0u64); ste_sites(config)];
+    let sites = if binary {
+        last + usize::from(config.loss == Loss::SignMse)
+    } else {
+        0
+    };
+    let mut preact = vec![(0f64, 0u64); sites];
 
     let dots = |l: usize, x: &Array2<f32>, words: &Option<Vec<u64>>| -> Result<Array2<f32>> {
         Ok(match (binary, words) {
@@ -175,14 +216,7 @@ pub fn step(
             h *= &mask;
             mask
         });
-        words = (binary && drop.is_none()).then(|| {
-            let wpr = words_for(layer.outputs);
-            let mut w = vec![0u64; rows * wpr];
-            for (row, out) in z.rows().into_iter().zip(w.chunks_exact_mut(wpr)) {
-                pack_signs(row.as_slice().expect("standard layout"), out);
-            }
-            w
-        });
+        words = (binary && drop.is_none()).then(|| pack_rows(&z));
         caches.push(HiddenCache {
             x: std::mem::replace(&mut x, h),
             z,
@@ -229,7 +263,7 @@ pub fn step(
 
     // Drop images with no gradient when rows do not interact (no batch norm).
     let mut a = a;
-    if net.layers.iter().all(|l| l.bn.is_none()) {
+    if !input_grad && net.layers.iter().all(|l| l.bn.is_none()) {
         let active: Vec<usize> = ds
             .rows()
             .into_iter()
@@ -238,13 +272,14 @@ pub fn step(
             .map(|(i, _)| i)
             .collect();
         if active.is_empty() {
-            return Ok(StepOutput {
+            let out = StepOutput {
                 loss,
                 correct,
                 grads,
                 batch_stats,
                 preact,
-            });
+            };
+            return Ok((out, None));
         }
         if active.len() < rows {
             ds = ds.select(Axis(0), &active);
@@ -308,13 +343,15 @@ pub fn step(
         };
         grads[layer.w] = at_b(g.view(), c.x.view()).into_raw_vec_and_offset().0;
     }
-    Ok(StepOutput {
+    let gx = input_grad.then(|| a_b(g.view(), net.forward_weights(0).view()));
+    let out = StepOutput {
         loss,
         correct,
         grads,
         batch_stats,
         preact,
-    })
+    };
+    Ok((out, gx))
 }
 
 fn add_row(m: &mut Array2<f32>, row: &[f32]) {
@@ -326,7 +363,7 @@ fn add_row(m: &mut Array2<f32>, row: &[f32]) {
 }
 
 /// Batch norm with batch statistics: `z = γ·(a − μ)/√(σ² + ε) + β`.
-fn bn_forward(
+pub(crate) fn bn_forward(
     a: &Array2<f32>,
     gamma: &[f32],
     beta: &[f32],
@@ -359,7 +396,11 @@ fn bn_forward(
 
 /// Gradients of batch norm: with `d = ∂L/∂x̂ = γ·∂L/∂z`,
 /// `∂L/∂a = (1/√(σ²+ε))·(d − mean(d) − x̂·mean(d·x̂))`.
-fn bn_backward(gz: &Array2<f32>, c: &BnCache, gamma: &[f32]) -> (Array2<f32>, Vec<f32>, Vec<f32>) {
+pub(crate) fn bn_backward(
+    gz: &Array2<f32>,
+    c: &BnCache,
+    gamma: &[f32],
+) -> (Array2<f32>, Vec<f32>, Vec<f32>) {
     let rows = gz.nrows() as f32;
     let cols = gz.ncols();
     let dbeta = column_sums(gz.view());

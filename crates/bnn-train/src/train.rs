@@ -223,10 +223,21 @@ fn epoch(
             e + 1
         )));
     }
+    let cnn = !state.net.convs.is_empty();
     if config.bn_recompute {
-        recompute_bn(&mut state.net, train.pixels)?;
+        if cnn {
+            crate::cnn::recompute_bn(&mut state.net, train.pixels)?;
+        } else {
+            recompute_bn(&mut state.net, train.pixels)?;
+        }
     }
     let val_accuracy = match config.kind {
+        ModelKind::Binary if cnn => {
+            let folded = crate::cnn::fold(&state.net)?;
+            let predicted =
+                crate::cnn::predict_folded(&state.net, &folded, config.rule, val.pixels);
+            accuracy(&predicted, val.labels)
+        }
         ModelKind::Binary => {
             let folded = fold(&state.net, config.rule.to_core())?;
             accuracy(&predict_exported(&folded, val.pixels), val.labels)
@@ -280,8 +291,8 @@ fn update_running_stats(
     } else {
         1.0
     };
-    for (l, s) in stats.iter().enumerate() {
-        let (Some(bn), Some((mean, var))) = (net.layers[l].bn, s) else {
+    for (site, s) in net.bn_sites().into_iter().zip(stats) {
+        let (Some(bn), Some((mean, var))) = (site, s) else {
             continue;
         };
         for (r, &b) in net.tensors[bn.mean].data.iter_mut().zip(mean) {
@@ -307,6 +318,20 @@ pub fn finish(
         .ok_or_else(|| TrainError::Other("no epoch has been trained".into()))?;
     let test = data.test();
     let (model, test_predictions, agreement) = match config.kind {
+        ModelKind::Binary if !best.net.convs.is_empty() => {
+            let folded = crate::cnn::fold(&best.net)?;
+            let model = crate::cnn::to_model(&best.net, &folded, config.rule)?;
+            let exported = crate::cnn::predict_folded(&best.net, &folded, config.rule, test.pixels);
+            let engine = model.predict_batch(test.pixels)?;
+            let float = crate::cnn::predict_unfolded(&best.net, config.rule, test.pixels);
+            let agree = exported
+                .iter()
+                .zip(&float)
+                .zip(&engine)
+                .filter(|((a, b), c)| a == b && b == c)
+                .count();
+            (Trained::Binary(model), exported, (agree, test.len()))
+        }
         ModelKind::Binary => {
             let folded = fold(&best.net, config.rule.to_core())?;
             let model = to_model(&folded)?;

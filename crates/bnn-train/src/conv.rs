@@ -1,0 +1,283 @@
+//! Convolution and pooling arithmetic on NHWC batches: im2col (so that a
+//! convolution is one sgemm), its adjoint col2im (the input gradient), and
+//! the 2×2 max pool with the positions of its maxima (its gradient).
+//!
+//! A map of `b` images is a matrix of `b·H·W` rows (positions, row-major
+//! per image) by `C` columns, so that element (y, x, c) of image i sits at
+//! row `i·H·W + y·W + x`, column `c`, exactly the engine's layout. Every
+//! loop runs per image in parallel and writes only that image's rows, so
+//! results never depend on the thread count.
+
+use ndarray::{Array2, ArrayView2};
+use rayon::prelude::*;
+
+use crate::arch::ConvShape;
+
+/// The im2col matrix of a batch: one row per output position, holding the
+/// k×k window in (ky, kx, c) order; positions outside the map hold `pad`.
+pub fn im2col(x: ArrayView2<'_, f32>, s: &ConvShape, pad: f32) -> Array2<f32> {
+    let per_in = s.in_h * s.in_w;
+    let images = x.nrows() / per_in;
+    let per_out = s.out_h * s.out_w;
+    let patch = s.patch();
+    let x = x.as_slice().expect("standard layout");
+    let mut col = Array2::<f32>::zeros((images * per_out, patch));
+    col.as_slice_mut()
+        .expect("standard layout")
+        .par_chunks_mut(per_out * patch)
+        .zip(x.par_chunks(per_in * s.in_c))
+        .for_each(|(out, img)| {
+            let c = s.in_c;
+            let run = s.kernel * c;
+            for oy in 0..s.out_h {
+                for ox in 0..s.out_w {
+                    let row = &mut out[(oy * s.out_w + ox) * patch..][..patch];
+                    for ky in 0..s.kernel {
+                        let dst = &mut row[ky * run..][..run];
+                        let iy = (oy + ky) as isize - s.pad as isize;
+                        if iy < 0 || iy >= s.in_h as isize {
+                            dst.fill(pad);
+                            continue;
+                        }
+                        let x0 = ox as isize - s.pad as isize;
+                        // The columns of the window inside the map.
+                        let lo = (-x0).clamp(0, s.kernel as isize) as usize;
+                        let hi = (s.in_w as isize - x0).clamp(0, s.kernel as isize) as usize;
+                        dst[..lo * c].fill(pad);
+                        if hi > lo {
+                            let src = (iy as usize * s.in_w + (x0 + lo as isize) as usize) * c;
+                            dst[lo * c..hi * c].copy_from_slice(&img[src..src + (hi - lo) * c]);
+                        }
+                        dst[hi.max(lo) * c..].fill(pad);
+                    }
+                }
+            }
+        });
+    col
+}
+
+/// The adjoint of [`im2col`]: each window's gradient added back onto the
+/// input positions it read (padding positions dropped), in a fixed order.
+pub fn col2im(dcol: ArrayView2<'_, f32>, s: &ConvShape) -> Array2<f32> {
+    let per_out = s.out_h * s.out_w;
+    let images = dcol.nrows() / per_out;
+    let patch = s.patch();
+    let c = s.in_c;
+    let dcol = dcol.as_slice().expect("standard layout");
+    let mut dx = Array2::<f32>::zeros((images * s.in_h * s.in_w, c));
+    dx.as_slice_mut()
+        .expect("standard layout")
+        .par_chunks_mut(s.in_h * s.in_w * c)
+        .zip(dcol.par_chunks(per_out * patch))
+        .for_each(|(out, d)| {
+            for oy in 0..s.out_h {
+                for ox in 0..s.out_w {
+                    let row = &d[(oy * s.out_w + ox) * patch..][..patch];
+                    for ky in 0..s.kernel {
+                        let iy = (oy + ky) as isize - s.pad as isize;
+                        if iy < 0 || iy >= s.in_h as isize {
+                            continue;
+                        }
+                        for kx in 0..s.kernel {
+                            let ix = (ox + kx) as isize - s.pad as isize;
+                            if ix < 0 || ix >= s.in_w as isize {
+                                continue;
+                            }
+                            let dst = &mut out[(iy as usize * s.in_w + ix as usize) * c..][..c];
+                            let src = &row[(ky * s.kernel + kx) * c..][..c];
+                            for (o, &v) in dst.iter_mut().zip(src) {
+                                *o += v;
+                            }
+                        }
+                    }
+                }
+            }
+        });
+    dx
+}
+
+/// 2×2 max pool, stride 2 (an odd last row or column dropped), of an
+/// `h`×`w` map per image; with each maximum's row in the input (the first
+/// of equal values, in window order), for the gradient.
+pub fn max_pool(z: ArrayView2<'_, f32>, h: usize, w: usize) -> (Array2<f32>, Vec<u32>) {
+    let c = z.ncols();
+    let (ph, pw) = (h / 2, w / 2);
+    let images = z.nrows() / (h * w);
+    let z = z.as_slice().expect("standard layout");
+    let mut out = Array2::<f32>::zeros((images * ph * pw, c));
+    let mut arg = vec![0u32; images * ph * pw * c];
+    out.as_slice_mut()
+        .expect("standard layout")
+        .par_chunks_mut(ph * pw * c)
+        .zip(arg.par_chunks_mut(ph * pw * c))
+        .enumerate()
+        .for_each(|(i, (out, arg))| {
+            let base = i * h * w;
+            for py in 0..ph {
+                for px in 0..pw {
+                    let o = (py * pw + px) * c;
+                    let first = base + 2 * py * w + 2 * px;
+                    let out = &mut out[o..o + c];
+                    let arg = &mut arg[o..o + c];
+                    out.copy_from_slice(&z[first * c..][..c]);
+                    arg.fill(first as u32);
+                    for r in [first + 1, first + w, first + w + 1] {
+                        let row = &z[r * c..][..c];
+                        // Branch-free selects over equal-length slices, so
+                        // that it vectorizes.
+                        let r = r as u32;
+                        for ch in 0..c {
+                            let (v, m) = (row[ch], out[ch]);
+                            let more = v > m;
+                            arg[ch] = if more { r } else { arg[ch] };
+                            out[ch] = if more { v } else { m };
+                        }
+                    }
+                }
+            }
+        });
+    (out, arg)
+}
+
+/// The gradient of [`max_pool`]: each pooled gradient goes to its maximum.
+pub fn max_pool_backward(g: ArrayView2<'_, f32>, arg: &[u32], input_rows: usize) -> Array2<f32> {
+    let c = g.ncols();
+    let mut dz = Array2::<f32>::zeros((input_rows, c));
+    let d = dz.as_slice_mut().expect("standard layout");
+    for (k, (&v, &r)) in g.iter().zip(arg).enumerate() {
+        d[r as usize * c + k % c] += v;
+    }
+    dz
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn shape(h: usize, w: usize, c: usize, k: usize, pad: usize, n: usize) -> ConvShape {
+        ConvShape {
+            kernel: k,
+            pad,
+            in_h: h,
+            in_w: w,
+            in_c: c,
+            out_h: h + 2 * pad - k + 1,
+            out_w: w + 2 * pad - k + 1,
+            out_c: n,
+            pool: false,
+        }
+    }
+
+    /// The convolution written the obvious way, one output at a time.
+    fn naive_conv(x: &Array2<f32>, w: &Array2<f32>, s: &ConvShape, pad: f32) -> Array2<f32> {
+        let images = x.nrows() / (s.in_h * s.in_w);
+        let mut out = Array2::zeros((images * s.out_h * s.out_w, s.out_c));
+        for i in 0..images {
+            for oy in 0..s.out_h {
+                for ox in 0..s.out_w {
+                    for n in 0..s.out_c {
+                        let mut acc = 0f32;
+                        for ky in 0..s.kernel {
+                            for kx in 0..s.kernel {
+                                for c in 0..s.in_c {
+                                    let iy = (oy + ky) as isize - s.pad as isize;
+                                    let ix = (ox + kx) as isize - s.pad as isize;
+                                    let inside = (0..s.in_h as isize).contains(&iy)
+                                        && (0..s.in_w as isize).contains(&ix);
+                                    let v = if inside {
+                                        x[[
+                                            i * s.in_h * s.in_w
+                                                + iy as usize * s.in_w
+                                                + ix as usize,
+                                            c,
+                                        ]]
+                                    } else {
+                                        pad
+                                    };
+                                    acc += v * w[[n, (ky * s.kernel + kx) * s.in_c + c]];
+                                }
+                            }
+                        }
+                        out[[i * s.out_h * s.out_w + oy * s.out_w + ox, n]] = acc;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    fn values(rows: usize, cols: usize, seed: usize) -> Array2<f32> {
+        Array2::from_shape_fn((rows, cols), |(i, j)| {
+            (((i * 31 + j * 17 + seed * 7) % 13) as f32 - 6.0) * 0.5
+        })
+    }
+
+    #[test]
+    fn im2col_sgemm_is_the_obvious_convolution() {
+        for (h, w, c, k, pad, n) in [
+            (5, 7, 3, 3, 1, 4),
+            (5, 7, 3, 3, 0, 2),
+            (6, 4, 2, 5, 2, 3),
+            (6, 5, 1, 5, 0, 2),
+            (3, 3, 4, 1, 0, 5),
+            (2, 3, 1, 5, 2, 1),
+        ] {
+            let s = shape(h, w, c, k, pad, n);
+            let x = values(2 * h * w, c, 1);
+            let wt = values(n, s.patch(), 2);
+            for padv in [0.0, -1.0] {
+                let col = im2col(x.view(), &s, padv);
+                let got = col.dot(&wt.t());
+                assert_eq!(
+                    got,
+                    naive_conv(&x, &wt, &s, padv),
+                    "{h}x{w}x{c} k{k} pad {pad}"
+                );
+            }
+        }
+    }
+
+    /// col2im is the adjoint of im2col: ⟨im2col(x), d⟩ = ⟨x, col2im(d)⟩.
+    #[test]
+    fn col2im_is_the_adjoint() {
+        for (h, w, c, k, pad) in [(5, 7, 3, 3, 1), (6, 4, 2, 5, 2), (4, 4, 2, 3, 0)] {
+            let s = shape(h, w, c, k, pad, 1);
+            let x = values(3 * h * w, c, 3);
+            let col = im2col(x.view(), &s, 0.0);
+            let d = values(col.nrows(), col.ncols(), 4);
+            let back = col2im(d.view(), &s);
+            let lhs: f64 = col.iter().zip(&d).map(|(a, b)| f64::from(a * b)).sum();
+            let rhs: f64 = x.iter().zip(&back).map(|(a, b)| f64::from(a * b)).sum();
+            assert!((lhs - rhs).abs() < 1e-3, "{lhs} vs {rhs}");
+        }
+    }
+
+    #[test]
+    fn pooling_takes_the_first_maximum_and_drops_odd_edges() {
+        // One image, 3×5, one channel: the last row and column are dropped.
+        let z = Array2::from_shape_vec(
+            (15, 1),
+            vec![
+                1., 4., 2., 2., 9., //
+                3., 4., 0., 1., 9., //
+                9., 9., 9., 9., 9.,
+            ],
+        )
+        .unwrap();
+        let (p, arg) = max_pool(z.view(), 3, 5);
+        assert_eq!(p.into_raw_vec_and_offset().0, vec![4., 2.]);
+        assert_eq!(arg, vec![1, 2]);
+        let g = Array2::from_shape_vec((2, 1), vec![0.5, -1.0]).unwrap();
+        let d = max_pool_backward(g.view(), &arg, 15);
+        let mut want = vec![0f32; 15];
+        want[1] = 0.5;
+        want[2] = -1.0;
+        assert_eq!(d.into_raw_vec_and_offset().0, want);
+        // Channels pool independently.
+        let z2 =
+            Array2::from_shape_fn((4, 2), |(r, c)| if c == 0 { r as f32 } else { -(r as f32) });
+        let (p, arg) = max_pool(z2.view(), 2, 2);
+        assert_eq!(p.into_raw_vec_and_offset().0, vec![3., 0.]);
+        assert_eq!(arg, vec![3, 0]);
+    }
+}
