@@ -1,12 +1,15 @@
 //! `bnn.Model`: a loaded network and the calls that run it.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use numpy::ndarray::Array2;
 use numpy::{IntoPyArray, PyArray1, PyArray2};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
+use rayon::ThreadPool;
 
 use bnn_core::{DecisionRule, InputEncoding, Kernel, Model, Predictions, RunOptions};
 
@@ -31,22 +34,59 @@ pub struct PyModel {
     pub source: Option<(PathBuf, u64)>,
 }
 
+/// A pool of `threads` workers, built on first use and kept: building one
+/// per call costs as much as classifying a few thousand images.
+fn pool(threads: usize) -> PyResult<Arc<ThreadPool>> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(pool) = pools.get(&threads) {
+        return Ok(pool.clone());
+    }
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| {
+            PyRuntimeError::new_err(format!("cannot start {threads} worker threads: {e}"))
+        })?;
+    let pool = Arc::new(pool);
+    pools.insert(threads, pool.clone());
+    Ok(pool)
+}
+
 impl PyModel {
-    fn options(&self, threads: Option<usize>, kernel: Option<&str>) -> PyResult<RunOptions> {
-        if let Some(n) = threads {
-            if !(1..=MAX_THREADS).contains(&n) {
-                return Err(PyValueError::new_err(format!(
-                    "threads={n} is out of range: give 1 to {MAX_THREADS}"
-                )));
-            }
-        }
+    /// The kernel and the pool a call runs on, checked.
+    fn options(
+        &self,
+        threads: Option<i64>,
+        kernel: Option<&str>,
+    ) -> PyResult<(RunOptions, Option<Arc<ThreadPool>>)> {
+        let pool = match threads {
+            Some(n) => match usize::try_from(n) {
+                Ok(n) if (1..=MAX_THREADS).contains(&n) => Some(pool(n)?),
+                _ => {
+                    return Err(PyValueError::new_err(format!(
+                        "threads={n} is out of range: give 1 to {MAX_THREADS}"
+                    )))
+                }
+            },
+            None => None,
+        };
         let kernel = match kernel {
             Some(name) => Some(
                 Kernel::parse(name).map_err(|e| PyValueError::new_err(format!("kernel: {e}")))?,
             ),
             None => None,
         };
-        Ok(RunOptions { kernel, threads })
+        Ok((
+            RunOptions {
+                kernel,
+                threads: None,
+            },
+            pool,
+        ))
     }
 
     /// Runs the batch in `images` without the GIL.
@@ -54,14 +94,17 @@ impl PyModel {
         &self,
         py: Python<'_>,
         images: &Bound<'_, PyAny>,
-        threads: Option<usize>,
+        threads: Option<i64>,
         kernel: Option<&str>,
     ) -> PyResult<Predictions> {
-        let options = self.options(threads, kernel)?;
+        let (options, pool) = self.options(threads, kernel)?;
         let model = &self.model;
         with_pixels(images, model, |pixels, _count| {
-            py.detach(|| model.predict_batch_with(pixels, options))
-                .map_err(|e| core_error("cannot classify", e))
+            py.detach(|| match &pool {
+                Some(pool) => pool.install(|| model.predict_batch_with(pixels, options)),
+                None => model.predict_batch_with(pixels, options),
+            })
+            .map_err(|e| core_error("cannot classify", e))
         })
     }
 }
@@ -97,7 +140,7 @@ impl PyModel {
         &self,
         py: Python<'py>,
         images: &Bound<'py, PyAny>,
-        threads: Option<usize>,
+        threads: Option<i64>,
         kernel: Option<&str>,
     ) -> PyResult<Bound<'py, PyArray1<i64>>> {
         let p = self.run(py, images, threads, kernel)?;
@@ -111,7 +154,7 @@ impl PyModel {
         &self,
         py: Python<'py>,
         images: &Bound<'py, PyAny>,
-        threads: Option<usize>,
+        threads: Option<i64>,
         kernel: Option<&str>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         let p = self.run(py, images, threads, kernel)?;
@@ -126,7 +169,7 @@ impl PyModel {
         &self,
         py: Python<'py>,
         images: &Bound<'py, PyAny>,
-        threads: Option<usize>,
+        threads: Option<i64>,
         kernel: Option<&str>,
     ) -> PyResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray2<f32>>)> {
         let p = self.run(py, images, threads, kernel)?;

@@ -146,7 +146,7 @@ def test_a_wrong_dtype_or_type_is_a_type_error(images):
 def test_bad_threads_and_kernels_are_value_errors(test_set):
     images, _ = test_set
     model = bnn.load(model_path("seed.bnn"))
-    for threads in [0, 1025]:
+    for threads in [0, -1, 1025]:
         with pytest.raises(ValueError, match="1 to 1024"):
             model.predict(images[:10], threads=threads)
     with pytest.raises(ValueError, match="unknown kernel 'fast'"):
