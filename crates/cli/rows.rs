@@ -232,16 +232,18 @@ fn push_int(out: &mut Vec<u8>, n: usize) {
 /// `v`, no exponent), by the fast formatter wherever its text is the same.
 pub fn push_f32(out: &mut Vec<u8>, v: f32) {
     let mut buffer = zmij::Buffer::new();
-    let text = buffer.format(v);
-    let text = text.strip_suffix(".0").unwrap_or(text);
+    let mut text = buffer.format(v).as_bytes();
+    if let [head @ .., b'.', b'0'] = text {
+        text = head;
+    }
     // An exponent (very large or small magnitudes), which `Display` never
     // writes, or a tie between two shortest texts, which the two break
     // differently: rare, and left to `Display`.
-    if text.contains(['e', 'E']) || !v.is_finite() || is_tie(v, text) {
+    if !v.is_finite() || text.contains(&b'e') || is_tie(v, text) {
         use std::io::Write as _;
         let _ = write!(out, "{v}");
     } else {
-        out.extend_from_slice(text.as_bytes());
+        out.extend_from_slice(text);
     }
 }
 
@@ -253,14 +255,13 @@ pub fn push_f32(out: &mut Vec<u8>, v: f32) {
 /// digit (negative for trailing zeros of an integer), this is: `v·10^j` is
 /// an integer ending in 5, that is `e + j = 0` (an odd integer) and
 /// `m·5^j`, or `m/5^-j`, a multiple of 5.
-fn is_tie(v: f32, text: &str) -> bool {
+fn is_tie(v: f32, text: &[u8]) -> bool {
     if v == 0.0 {
         return false;
     }
-    let digits = text.trim_start_matches('-');
-    let j: i32 = match digits.find('.') {
-        Some(dot) => (digits.len() - dot) as i32,
-        None => 1 - digits.bytes().rev().take_while(|&b| b == b'0').count() as i32,
+    let j: i32 = match text.iter().position(|&b| b == b'.') {
+        Some(dot) => (text.len() - dot) as i32,
+        None => 1 - text.iter().rev().take_while(|&&b| b == b'0').count() as i32,
     };
     let bits = v.to_bits();
     let exponent = ((bits >> 23) & 0xff) as i32;
@@ -388,12 +389,12 @@ mod tests {
 
     #[test]
     fn ties_are_found_where_the_formatters_may_differ() {
-        assert!(is_tie(f32::from_bits(0xca00_d289), "-2110626.2"));
-        assert!(is_tie(2.5, "2"));
-        assert!(is_tie(0.125, "0.12"));
-        assert!(!is_tie(1.5e10, "15000000000"));
-        assert!(!is_tie(8.874479, "8.874479"));
-        assert!(!is_tie(-153.0, "-153"));
+        assert!(is_tie(f32::from_bits(0xca00_d289), b"-2110626.2"));
+        assert!(is_tie(2.5, b"2"));
+        assert!(is_tie(0.125, b"0.12"));
+        assert!(!is_tie(1.5e10, b"15000000000"));
+        assert!(!is_tie(8.874479, b"8.874479"));
+        assert!(!is_tie(-153.0, b"-153"));
     }
 
     #[test]
