@@ -23,6 +23,7 @@ import argparse
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
@@ -126,11 +127,15 @@ def main():
             cluster = LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True)
             client = Client(cluster)
         with client:
+            start = time.perf_counter()
             done = run(client, args.model, args.inputs, args.out, args.rows, args.scores, args.threads)
+            seconds = time.perf_counter() - start
     except (OSError, ValueError, TypeError) as e:
         print(f"dask_classify: error: {e}", file=sys.stderr)
         return 1
-    print(f"classified {sum(n for _, n in done):,} images in {len(done)} shards into {args.out}")
+    count = sum(n for _, n in done)
+    print(f"classified {count:,} images in {len(done)} shards into {args.out} in {seconds:.2f} s "
+          f"({count / seconds:,.0f} images/s)")
     return 0
 
 

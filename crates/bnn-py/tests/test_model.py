@@ -243,3 +243,27 @@ def test_mnist_splits_and_errors(mnist_dir, tmp_path):
     with pytest.raises(FileNotFoundError, match="file not found") as e:
         bnn.mnist(tmp_path, "test")
     assert str(tmp_path) in str(e.value)
+
+
+def test_the_cli_reads_and_writes_npy_that_numpy_agrees_with(tmp_path, test_set, cli, bnn_bin):
+    images, _ = test_set
+    model = bnn.load(model_path("mnist-deep-u8.bnn"))
+    np.save(tmp_path / "images.npy", images[:2000])
+    out = tmp_path / "out.npy"
+    cli(bnn_bin, "classify", model_path("mnist-deep-u8.bnn"), tmp_path / "images.npy",
+        "--format", "npy", "-o", out)
+    records = np.load(out)
+    classes, scores = model.classify(images[:2000])
+    assert records.dtype.names == ("class", "scores")
+    np.testing.assert_array_equal(records["class"], classes)
+    np.testing.assert_array_equal(records["scores"], scores)
+    only = tmp_path / "classes.npy"
+    cli(bnn_bin, "classify", model_path("mnist-deep-u8.bnn"), tmp_path / "images.npy",
+        "--format", "npy", "--classes-only", "-o", only)
+    assert only.read_bytes() == _npy_bytes(classes)
+
+
+def _npy_bytes(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
