@@ -19,6 +19,14 @@ fn classify(args: &[String]) -> common::Run {
     run(all)
 }
 
+/// `classify INPUT --format npy EXTRA... -o OUT`, which must succeed.
+fn classify_to_npy(input: &Path, out: &Path, extra: &[&str]) {
+    let mut all = vec![arg(input), "--format".into(), "npy".into()];
+    all.extend(extra.iter().map(|s| s.to_string()));
+    all.extend(["-o".into(), arg(out)]);
+    classify(&all).ok();
+}
+
 /// Everything after the source column, line by line.
 fn without_source(csv: &str) -> Vec<String> {
     csv.lines()
@@ -144,14 +152,7 @@ fn format_npy_holds_classes_and_scores_bit_for_bit() {
     let want = common::library_scores(&model, &images.pixels);
 
     let out = dir.path().join("out.npy");
-    classify(&[
-        arg(&path),
-        "--format".into(),
-        "npy".into(),
-        "-o".into(),
-        arg(&out),
-    ])
-    .ok();
+    classify_to_npy(&path, &out, &[]);
     let bytes = std::fs::read(&out).unwrap();
     let (header, data) = parse_npy(&bytes);
     assert_eq!(
@@ -173,11 +174,7 @@ fn format_npy_holds_classes_and_scores_bit_for_bit() {
     }
 
     let classes = dir.path().join("classes.npy");
-    let args = ["--format", "npy", "--classes-only", "-o"].map(String::from);
-    let mut all = vec![arg(&path)];
-    all.extend(args);
-    all.push(arg(&classes));
-    classify(&all).ok();
+    classify_to_npy(&path, &classes, &["--classes-only"]);
     let bytes = std::fs::read(&classes).unwrap();
     let (header, data) = parse_npy(&bytes);
     assert_eq!(
@@ -200,14 +197,7 @@ fn an_empty_array_gives_empty_outputs() {
     let json = classify(&[arg(&path), "--format".into(), "json".into()]);
     assert_eq!(json.ok(), "[]\n");
     let out = dir.path().join("none-out.npy");
-    classify(&[
-        arg(&path),
-        "--format".into(),
-        "npy".into(),
-        "-o".into(),
-        arg(&out),
-    ])
-    .ok();
+    classify_to_npy(&path, &out, &[]);
     let bytes = std::fs::read(&out).unwrap();
     let (header, data) = parse_npy(&bytes);
     assert!(header.contains("'shape': (0,)"), "{header}");

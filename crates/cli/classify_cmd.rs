@@ -191,6 +191,45 @@ enum Stream {
 }
 
 impl Stream {
+    /// The open stream of `source` (an IDX or `.npy` input), reopening a
+    /// regular file, and checking again that its images fit the model.
+    fn take(source: &mut Source, per: usize) -> anyhow::Result<Stream> {
+        let stream = match source {
+            Source::Idx { path, stream, .. } => {
+                let s = match stream.take() {
+                    Some(s) => s,
+                    None => ImageStream::open(path)?,
+                };
+                anyhow::ensure!(
+                    s.image_len() == per,
+                    "{}: images are {}x{} but the model takes {per} inputs",
+                    path.display(),
+                    s.rows(),
+                    s.cols()
+                );
+                Stream::Idx(s)
+            }
+            Source::Npy { path, stream, .. } => {
+                let s = match stream.take() {
+                    Some(s) => s,
+                    None => NpyImages::open(path)?,
+                };
+                anyhow::ensure!(
+                    s.image_len() == per,
+                    "{}: array of shape {} holds {} values per image but the model takes {per} inputs",
+                    path.display(),
+                    s.shape_text(),
+                    s.image_len()
+                );
+                Stream::Npy(s)
+            }
+            Source::Image { path, .. } => {
+                anyhow::bail!("{}: a single image is not a stream", path.display())
+            }
+        };
+        Ok(stream)
+    }
+
     fn next_chunk(&mut self, buf: &mut Vec<u8>) -> Result<usize, DataError> {
         match self {
             Stream::Idx(s) => s.next_chunk(CHUNK, buf),
@@ -282,39 +321,11 @@ fn classify_all(
                     flush(&mut pending, &mut pixels, rows)?;
                 }
             }
-            Source::Idx { path, stream, .. } => {
+            Source::Idx { path, .. } | Source::Npy { path, .. } => {
                 flush(&mut pending, &mut pixels, rows)?;
-                let stream = match stream.take() {
-                    Some(stream) => stream,
-                    None => ImageStream::open(path)?,
-                };
-                anyhow::ensure!(
-                    stream.image_len() == per,
-                    "{}: images are {}x{} but the model takes {per} inputs",
-                    path.display(),
-                    stream.rows(),
-                    stream.cols()
-                );
                 let name = path.display().to_string();
-                count +=
-                    classify_stream(model, options, Stream::Idx(stream), &name, rows, progress)?;
-            }
-            Source::Npy { path, stream, .. } => {
-                flush(&mut pending, &mut pixels, rows)?;
-                let stream = match stream.take() {
-                    Some(stream) => stream,
-                    None => NpyImages::open(path)?,
-                };
-                anyhow::ensure!(
-                    stream.image_len() == per,
-                    "{}: array of shape {} holds {} values per image but the model takes {per} inputs",
-                    path.display(),
-                    stream.shape_text(),
-                    stream.image_len()
-                );
-                let name = path.display().to_string();
-                count +=
-                    classify_stream(model, options, Stream::Npy(stream), &name, rows, progress)?;
+                let stream = Stream::take(source, per)?;
+                count += classify_stream(model, options, stream, &name, rows, progress)?;
             }
         }
     }

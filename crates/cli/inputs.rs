@@ -184,7 +184,7 @@ fn open(path: &Path) -> anyhow::Result<Source> {
         });
     }
     bail!(
-        "{}: not an IDX image file, .npy array, PNG or PGM (unrecognised first bytes)",
+        "{}: not an IDX image file, PNG or PGM, nor a .npy array (unrecognised first bytes)",
         path.display()
     )
 }
