@@ -54,6 +54,7 @@ impl From<Kernel> for bnn_core::Kernel {
 pub enum Rows {
     Csv,
     Json,
+    Npy,
 }
 
 /// `export --format`.

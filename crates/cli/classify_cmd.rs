@@ -1,26 +1,32 @@
-//! `bnn classify`: fast batch classification of IDX files and images, with
-//! one CSV row or JSON object per image, in input order.
+//! `bnn classify`: fast batch classification of IDX files, `.npy` arrays
+//! and images, with one CSV row, JSON object or `.npy` record per image, in
+//! input order.
 //!
-//! IDX files are streamed in chunks of [`CHUNK`] images, so memory stays
-//! bounded however many images a file holds; each chunk is classified in
-//! parallel. Output goes to stdout, or to `-o FILE` by `bnn_io`'s rules: a
-//! regular file is replaced only when complete (an interrupted run leaves
-//! the old one and no temporary), a device or FIFO is written through, and
-//! an output that is one of the inputs is refused before anything is read.
+//! IDX files and `.npy` arrays are streamed in chunks of [`CHUNK`] images,
+//! so memory stays bounded however many images a file holds; a reader
+//! thread fills the next chunk while the current one is classified (in
+//! parallel) and formatted (in parallel, see [`crate::rows`]). Output goes
+//! to stdout, or to `-o FILE` by `bnn_io`'s rules: a regular file is
+//! replaced only when complete (an interrupted run leaves the old one and
+//! no temporary), a device or FIFO is written through, and an output that
+//! is one of the inputs is refused before anything is read.
 
 use std::io::{self, BufWriter, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::time::Instant;
 
 use anyhow::Context;
-use bnn_core::{Model, Predictions, RunOptions};
+use bnn_core::{Model, RunOptions};
 use bnn_data::idx::ImageStream;
+use bnn_data::npz::NpyImages;
+use bnn_data::DataError;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use rayon::prelude::*;
 
 use crate::args::RunArgs;
 use crate::inputs::{self, Source};
 use crate::output::thousands;
+use crate::rows::{Layout, Rows};
 
 /// Images per streamed chunk: 64 Ki images of 784 bytes is 50 MiB of pixels.
 const CHUNK: usize = 1 << 16;
@@ -29,20 +35,36 @@ const CHUNK: usize = 1 << 16;
 pub struct ClassifyArgs {
     /// A .bnn model file.
     pub model: PathBuf,
-    /// IDX image files, PNG/PGM images, or directories of PNG/PGM images.
+    /// IDX image files, .npy uint8 arrays (N, inputs) or (N, H, W[, C]),
+    /// PNG/PGM images, or directories of PNG/PGM images.
     #[arg(required = true, value_name = "INPUT")]
     pub inputs: Vec<PathBuf>,
     /// Write results here instead of stdout (atomically).
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
-    /// Output format.
+    /// Output format: CSV rows, JSON objects, or a .npy array (int64
+    /// classes, or records of class and float32 scores).
     #[arg(long, value_enum, default_value = "csv")]
     pub format: crate::choices::Rows,
+    /// Leave the scores out: classes only.
+    #[arg(long)]
+    pub classes_only: bool,
     #[command(flatten)]
     pub run: RunArgs,
 }
 
 pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
+    let layout = match args.format {
+        crate::choices::Rows::Csv => Layout::Csv,
+        crate::choices::Rows::Json => Layout::Json,
+        crate::choices::Rows::Npy => Layout::Npy,
+    };
+    if layout == Layout::Npy && args.output.is_none() && io::stdout().is_terminal() {
+        return Err(crate::UsageError(
+            "--format npy writes binary data: give -o FILE or redirect stdout".into(),
+        )
+        .into());
+    }
     if let Some(output) = &args.output {
         let given = std::iter::once(&args.model).chain(&args.inputs);
         bnn_io::target::check_not_input(output, given.map(PathBuf::as_path))
@@ -56,7 +78,9 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
     if let Some(output) = &args.output {
         // Images found in the input directories are inputs too.
         let found = sources.iter().map(|s| match s {
-            Source::Idx { path, .. } | Source::Image { path, .. } => path.as_path(),
+            Source::Idx { path, .. } | Source::Npy { path, .. } | Source::Image { path, .. } => {
+                path.as_path()
+            }
         });
         bnn_io::target::check_not_input(output, found).map_err(crate::path_problem)?;
     }
@@ -79,13 +103,28 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
                 );
                 *count as u64
             }
+            Source::Npy {
+                path,
+                count,
+                image_len,
+                shape,
+                ..
+            } => {
+                anyhow::ensure!(
+                    *image_len == model.input_len(),
+                    "{}: array of shape {shape} holds {image_len} values per image but the model takes {} inputs",
+                    path.display(),
+                    model.input_len()
+                );
+                *count as u64
+            }
             Source::Image { .. } => 1,
         };
     }
     let source_count = sources.len();
     let progress = progress_bar(total);
     let started = Instant::now();
-    let json = args.format == crate::choices::Rows::Json;
+    let scores = !args.classes_only;
     // One pool for the whole run (classifying and formatting), rather than
     // one per chunk.
     let pool = rayon::ThreadPoolBuilder::new()
@@ -96,21 +135,24 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
         threads: None,
         ..options
     };
+    let classes = model.num_classes();
     let count = pool.install(|| -> anyhow::Result<u64> {
         match &args.output {
             None => {
-                let stdout = BufWriter::new(io::stdout().lock());
-                let mut rows = Rows::new(stdout, json, "cannot write to stdout".into());
+                let stdout = BufWriter::with_capacity(1 << 20, io::stdout().lock());
+                let failing = "cannot write to stdout".to_string();
+                let mut rows = Rows::new(stdout, layout, scores, total, failing);
                 let n = classify_all(model, options, &mut sources, &mut rows, &progress)?;
-                rows.finish()?;
+                rows.finish(classes)?;
                 Ok(n)
             }
             Some(path) => {
                 let cannot = |e| anyhow::Error::new(e).context(cannot_write(path));
                 let mut out = bnn_io::write::OutputFile::create(path).map_err(cannot)?;
-                let mut rows = Rows::new(BufWriter::new(&mut out), json, cannot_write(path));
+                let writer = BufWriter::with_capacity(1 << 20, &mut out);
+                let mut rows = Rows::new(writer, layout, scores, total, cannot_write(path));
                 let n = classify_all(model, options, &mut sources, &mut rows, &progress)?;
-                rows.finish()?;
+                rows.finish(classes)?;
                 out.commit().map_err(cannot)?;
                 Ok(n)
             }
@@ -140,6 +182,103 @@ fn progress_bar(total: u64) -> ProgressBar {
         .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar
+}
+
+/// A file of many images, read a chunk at a time.
+enum Stream {
+    Idx(ImageStream),
+    Npy(NpyImages),
+}
+
+impl Stream {
+    /// The open stream of `source` (an IDX or `.npy` input), reopening a
+    /// regular file, and checking again that its images fit the model.
+    fn take(source: &mut Source, per: usize) -> anyhow::Result<Stream> {
+        let stream = match source {
+            Source::Idx { path, stream, .. } => {
+                let s = match stream.take() {
+                    Some(s) => s,
+                    None => ImageStream::open(path)?,
+                };
+                anyhow::ensure!(
+                    s.image_len() == per,
+                    "{}: images are {}x{} but the model takes {per} inputs",
+                    path.display(),
+                    s.rows(),
+                    s.cols()
+                );
+                Stream::Idx(s)
+            }
+            Source::Npy { path, stream, .. } => {
+                let s = match stream.take() {
+                    Some(s) => s,
+                    None => NpyImages::open(path)?,
+                };
+                anyhow::ensure!(
+                    s.image_len() == per,
+                    "{}: array of shape {} holds {} values per image but the model takes {per} inputs",
+                    path.display(),
+                    s.shape_text(),
+                    s.image_len()
+                );
+                Stream::Npy(s)
+            }
+            Source::Image { path, .. } => {
+                anyhow::bail!("{}: a single image is not a stream", path.display())
+            }
+        };
+        Ok(stream)
+    }
+
+    fn next_chunk(&mut self, buf: &mut Vec<u8>) -> Result<usize, DataError> {
+        match self {
+            Stream::Idx(s) => s.next_chunk(CHUNK, buf),
+            Stream::Npy(s) => s.next_chunk(CHUNK, buf),
+        }
+    }
+}
+
+/// Classifies `stream` chunk by chunk, a reader thread filling the next
+/// chunk while this one runs, and writes its rows.
+fn classify_stream(
+    model: &Model,
+    options: RunOptions,
+    mut stream: Stream,
+    name: &str,
+    rows: &mut Rows<impl Write>,
+    progress: &ProgressBar,
+) -> anyhow::Result<u64> {
+    let per = model.input_len();
+    std::thread::scope(|scope| {
+        // Two buffers travel between the threads: one being read, one
+        // being classified; closing either channel stops the other side.
+        let (full_tx, full_rx) = mpsc::sync_channel::<Result<(usize, Vec<u8>), DataError>>(1);
+        let (empty_tx, empty_rx) = mpsc::channel::<Vec<u8>>();
+        empty_tx.send(Vec::new()).ok();
+        empty_tx.send(Vec::new()).ok();
+        scope.spawn(move || {
+            while let Ok(mut buf) = empty_rx.recv() {
+                let read = stream.next_chunk(&mut buf);
+                let last = !matches!(read, Ok(n) if n > 0);
+                if full_tx.send(read.map(|n| (n, buf))).is_err() || last {
+                    break;
+                }
+            }
+        });
+        let mut index = 0usize;
+        while let Ok(read) = full_rx.recv() {
+            let (n, buf) = read?;
+            if n == 0 {
+                break;
+            }
+            let p = model.predict_batch_with(&buf[..n * per], options)?;
+            empty_tx.send(buf).ok();
+            rows.write_all(&p, |i| (name, index + i))?;
+            index += n;
+            progress.inc(n as u64);
+        }
+        Ok(index as u64)
+    })
 }
 
 fn classify_all(
@@ -182,33 +321,11 @@ fn classify_all(
                     flush(&mut pending, &mut pixels, rows)?;
                 }
             }
-            Source::Idx { path, stream, .. } => {
+            Source::Idx { path, .. } | Source::Npy { path, .. } => {
                 flush(&mut pending, &mut pixels, rows)?;
-                let mut stream = match stream.take() {
-                    Some(stream) => stream,
-                    None => ImageStream::open(path)?,
-                };
-                anyhow::ensure!(
-                    stream.image_len() == per,
-                    "{}: images are {}x{} but the model takes {per} inputs",
-                    path.display(),
-                    stream.rows(),
-                    stream.cols()
-                );
                 let name = path.display().to_string();
-                let mut buf = Vec::new();
-                let mut index = 0usize;
-                loop {
-                    let n = stream.next_chunk(CHUNK, &mut buf)?;
-                    if n == 0 {
-                        break;
-                    }
-                    let p = model.predict_batch_with(&buf[..n * per], options)?;
-                    rows.write_all(&p, |i| (name.as_str(), index + i))?;
-                    index += n;
-                    count += n as u64;
-                    progress.inc(n as u64);
-                }
+                let stream = Stream::take(source, per)?;
+                count += classify_stream(model, options, stream, &name, rows, progress)?;
             }
         }
     }
@@ -218,151 +335,4 @@ fn classify_all(
 
 fn cannot_write(path: &Path) -> String {
     format!("{}: cannot write", path.display())
-}
-
-/// CSV (`source,index,class,score_0,...`) or a JSON array of objects with
-/// the same fields.
-struct Rows<W: Write> {
-    out: W,
-    json: bool,
-    started: bool,
-    /// What a write error is about: stdout or the `-o` file.
-    failing: String,
-}
-
-/// Rows formatted per parallel task: formatting floats costs more than
-/// classifying, so it is spread over the threads too.
-const FORMAT_BLOCK: usize = 2048;
-
-impl<W: Write> Rows<W> {
-    fn new(out: W, json: bool, failing: String) -> Self {
-        Rows {
-            out,
-            json,
-            started: false,
-            failing,
-        }
-    }
-
-    /// Writes one row per prediction, in order; `source(i)` names row `i`'s
-    /// input and its index in it. An error names the output (and keeps the
-    /// `io::Error`, so that a closed pipe is still recognised).
-    fn write_all<'a>(
-        &mut self,
-        p: &Predictions,
-        source: impl Fn(usize) -> (&'a str, usize) + Sync,
-    ) -> anyhow::Result<()> {
-        self.write_rows(p, source)
-            .with_context(|| self.failing.clone())
-    }
-
-    fn write_rows<'a>(
-        &mut self,
-        p: &Predictions,
-        source: impl Fn(usize) -> (&'a str, usize) + Sync,
-    ) -> io::Result<()> {
-        let n = p.classes.len();
-        if n == 0 {
-            return Ok(());
-        }
-        let json = self.json;
-        let blocks: Vec<String> = (0..n.div_ceil(FORMAT_BLOCK))
-            .into_par_iter()
-            .map(|b| {
-                let mut text = String::with_capacity(FORMAT_BLOCK * 160);
-                for i in b * FORMAT_BLOCK..((b + 1) * FORMAT_BLOCK).min(n) {
-                    if json && i > b * FORMAT_BLOCK {
-                        text.push_str(",\n");
-                    }
-                    let (name, index) = source(i);
-                    format_row(&mut text, json, name, index, p.classes[i], p.scores_of(i));
-                }
-                text
-            })
-            .collect();
-        if !self.started {
-            self.started = true;
-            if json {
-                self.out.write_all(b"[\n")?;
-            } else {
-                self.out.write_all(b"source,index,class")?;
-                for i in 0..p.num_classes {
-                    write!(self.out, ",score_{i}")?;
-                }
-                self.out.write_all(b"\n")?;
-            }
-        } else if json {
-            self.out.write_all(b",\n")?;
-        }
-        for (b, text) in blocks.iter().enumerate() {
-            if json && b > 0 {
-                self.out.write_all(b",\n")?;
-            }
-            self.out.write_all(text.as_bytes())?;
-        }
-        Ok(())
-    }
-
-    fn finish(mut self) -> anyhow::Result<()> {
-        let mut end = || -> io::Result<()> {
-            if self.json {
-                self.out
-                    .write_all(if self.started { b"\n]\n" } else { b"[]\n" })?;
-            }
-            self.out.flush()
-        };
-        end().with_context(|| self.failing.clone())
-    }
-}
-
-/// One CSV line (with its newline) or one JSON object (without separator).
-fn format_row(
-    out: &mut String,
-    json: bool,
-    source: &str,
-    index: usize,
-    class: usize,
-    scores: &[f32],
-) {
-    use std::fmt::Write as _;
-    // Writing into a String cannot fail.
-    if json {
-        let _ = write!(
-            out,
-            "  {{\"source\": {}, \"index\": {index}, \"class\": {class}",
-            json_string(source)
-        );
-        for (i, s) in scores.iter().enumerate() {
-            let _ = write!(out, ", \"score_{i}\": {s}");
-        }
-        out.push('}');
-    } else {
-        let _ = write!(out, "{},{index},{class}", csv_field(source));
-        for s in scores {
-            let _ = write!(out, ",{s}");
-        }
-        out.push('\n');
-    }
-}
-
-fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", s.replace('"', "\"\""))
-    } else {
-        s.to_string()
-    }
-}
-
-fn json_string(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
 }

@@ -1,5 +1,6 @@
-//! What `bnn classify` reads: IDX image files (streamed in bounded chunks),
-//! and PNG or PGM images, given as files or as directories of them.
+//! What `bnn classify` reads: IDX image files and `.npy` uint8 arrays
+//! (both streamed in bounded chunks), and PNG or PGM images, given as files
+//! or as directories of them.
 //!
 //! Images must have exactly as many pixels as the model has inputs (28×28
 //! for MNIST models). PNGs are decoded with the `png` crate: palette and
@@ -14,6 +15,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
 use bnn_data::idx::ImageStream;
+use bnn_data::npz::NpyImages;
 use bnn_io::read::{read_bounded, read_full};
 
 /// One input, in the order given.
@@ -29,6 +31,15 @@ pub enum Source {
         /// that many inputs do not hold many open files.
         stream: Option<ImageStream>,
     },
+    /// A `.npy` uint8 array of shape (N, inputs) or (N, H, W[, C]) whose
+    /// header has been read; `stream` as for IDX.
+    Npy {
+        path: PathBuf,
+        count: usize,
+        image_len: usize,
+        shape: String,
+        stream: Option<NpyImages>,
+    },
     /// One PNG or PGM image.
     Image {
         path: PathBuf,
@@ -39,6 +50,7 @@ pub enum Source {
 }
 
 const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+const NPY_MAGIC: &[u8] = b"\x93NUMPY";
 
 /// Largest accepted image file. An image the model can take is at most
 /// 2^24 pixels, and even a text PGM of that spends under 16 bytes a pixel.
@@ -144,6 +156,21 @@ fn open(path: &Path) -> anyhow::Result<Source> {
             bytes,
         });
     }
+    if head.starts_with(NPY_MAGIC) {
+        let len = regular
+            .then(|| file.metadata().map(|m| m.len()))
+            .transpose();
+        let len = len.with_context(name)?;
+        let whole = std::io::Cursor::new(head.to_vec()).chain(file);
+        let stream = NpyImages::from_reader(path, whole, len)?;
+        return Ok(Source::Npy {
+            path: path.to_path_buf(),
+            count: stream.count(),
+            image_len: stream.image_len(),
+            shape: stream.shape_text(),
+            stream: if regular { None } else { Some(stream) },
+        });
+    }
     if head.starts_with(&[0, 0, 8, 3]) || head.starts_with(&[0x1f, 0x8b]) {
         let whole = std::io::Cursor::new(head.to_vec()).chain(file);
         let stream = ImageStream::from_reader(path, whole)?;
@@ -157,7 +184,7 @@ fn open(path: &Path) -> anyhow::Result<Source> {
         });
     }
     bail!(
-        "{}: not an IDX image file, PNG or PGM (unrecognised first bytes)",
+        "{}: not an IDX image file, PNG or PGM, nor a .npy array (unrecognised first bytes)",
         path.display()
     )
 }

@@ -22,6 +22,7 @@ mod inputs;
 mod mnist_dir;
 mod output;
 mod progress;
+mod rows;
 mod svg;
 mod train_cmd;
 

@@ -141,6 +141,15 @@ pub enum DataError {
         detail: String,
     },
 
+    /// A `.npy` image array whose header cannot be read as uint8 images.
+    #[error("{}: bad .npy image array: {}", .path.display(), one_line(.detail))]
+    Npy {
+        /// The `.npy` file.
+        path: PathBuf,
+        /// What is wrong with it.
+        detail: String,
+    },
+
     /// A required array is not in the `.npz` archive.
     #[error("{}: array '{}' is missing from the .npz archive", .path.display(), one_line(.array))]
     NpzMissingArray {

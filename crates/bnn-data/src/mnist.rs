@@ -89,6 +89,11 @@ pub fn load_test(dir: &Path) -> Result<(Images, Labels), DataError> {
     load_pair(dir, TEST_IMAGES, TEST_LABELS)
 }
 
+/// Loads only the training set, with the same checks as [`load`].
+pub fn load_train(dir: &Path) -> Result<(Images, Labels), DataError> {
+    load_pair(dir, TRAIN_IMAGES, TRAIN_LABELS)
+}
+
 fn load_pair(dir: &Path, images: &str, labels: &str) -> Result<(Images, Labels), DataError> {
     let images_path = find_file(dir, images)?;
     let labels_path = find_file(dir, labels)?;

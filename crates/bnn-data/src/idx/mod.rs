@@ -10,7 +10,7 @@
 
 mod header;
 mod read;
-mod source;
+pub(crate) mod source;
 mod stream;
 mod write;
 

@@ -9,12 +9,14 @@
 mod archive;
 mod data;
 mod dense;
+mod images;
 mod npy;
 mod pydict;
 
 pub use archive::NpzArchive;
 pub use data::NpyData;
 pub use dense::{read_seed_layers, DenseParams};
+pub use images::NpyImages;
 
 /// One array from a `.npy` file, in row-major (C) order.
 #[derive(Debug, Clone, PartialEq)]

@@ -23,7 +23,7 @@ const MAX_HEADER_LEN: u64 = 1 << 20;
 
 /// Element type from a `descr` string such as `<i8`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Dtype {
+pub(crate) struct Dtype {
     /// `b` (bool), `i` (signed), `u` (unsigned) or `f` (float).
     kind: u8,
     /// Bytes per element.
@@ -68,59 +68,40 @@ fn parse_descr(descr: &str) -> Result<Dtype, String> {
     })
 }
 
+/// What a `.npy` header declares, and where the data starts.
+pub(crate) struct Header {
+    pub(crate) dtype: Dtype,
+    pub(crate) fortran: bool,
+    pub(crate) shape: Vec<usize>,
+    /// Bytes before the first element: prefix and header.
+    pub(crate) data_start: u64,
+}
+
+impl Dtype {
+    pub(crate) fn is_u8(self) -> bool {
+        self.kind == b'u' && self.size == 1
+    }
+
+    /// The `descr` as NumPy writes it, e.g. `<f8`.
+    pub(crate) fn descr(self) -> String {
+        header_descr(&self)
+    }
+}
+
+fn io(what: &str, e: std::io::Error) -> String {
+    format!("reading {what}: {e}")
+}
+
 /// Reads one `.npy` array of exactly `declared` bytes from `reader`.
 ///
 /// Errors are plain descriptions; the caller adds the file and array name.
 pub(crate) fn read_npy(reader: &mut dyn Read, declared: u64) -> Result<NpyArray, String> {
-    let io = |what: &str, e: std::io::Error| format!("reading {what}: {e}");
-    let mut prefix = [0u8; 12];
-    if declared < 10 {
-        return Err(format!(
-            "truncated .npy: {declared} bytes, shorter than the 10-byte minimum header"
-        ));
-    }
-    let got = read_full(reader, &mut prefix[..10]).map_err(|e| io("header", e))?;
-    if got < 10 {
-        return Err(format!("truncated .npy: header cut off after {got} bytes"));
-    }
-    if &prefix[..6] != MAGIC {
-        return Err(format!(
-            "not a .npy array: bad magic {:02x?} (expected \\x93NUMPY)",
-            &prefix[..6]
-        ));
-    }
-    let (major, minor) = (prefix[6], prefix[7]);
-    let (header_len, prefix_len) = match major {
-        1 => (u64::from(u16::from_le_bytes([prefix[8], prefix[9]])), 10u64),
-        2 | 3 => {
-            let got = read_full(reader, &mut prefix[10..12]).map_err(|e| io("header", e))?;
-            if got < 2 {
-                return Err("truncated .npy: header cut off".to_string());
-            }
-            let len = u32::from_le_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]);
-            (u64::from(len), 12u64)
-        }
-        _ => return Err(format!("unsupported .npy format version {major}.{minor}")),
-    };
-    if header_len > MAX_HEADER_LEN {
-        return Err(format!("implausible .npy header length {header_len}"));
-    }
-    let data_start = prefix_len + header_len;
-    if data_start > declared {
-        return Err(format!(
-            "truncated .npy: header needs {data_start} bytes but the array has {declared}"
-        ));
-    }
-    let mut header = vec![0u8; header_len as usize];
-    let got = read_full(reader, &mut header).map_err(|e| io("header", e))?;
-    if got < header.len() {
-        return Err(format!(
-            "truncated .npy: header cut off after {} bytes",
-            prefix_len + got as u64
-        ));
-    }
-    let header = String::from_utf8(header).map_err(|_| "header is not text".to_string())?;
-    let (dtype, fortran, shape) = parse_header(&header)?;
+    let Header {
+        dtype,
+        fortran,
+        shape,
+        data_start,
+    } = read_header(reader, Some(declared))?;
 
     let count = shape
         .iter()
@@ -162,6 +143,65 @@ pub(crate) fn read_npy(reader: &mut dyn Read, declared: u64) -> Result<NpyArray,
         data = data.fortran_to_c(&shape);
     }
     Ok(NpyArray { shape, data })
+}
+
+/// Reads the prefix and header of a `.npy` stream, leaving `reader` at the
+/// first element; `declared` is the stream's length when it is known.
+pub(crate) fn read_header(reader: &mut dyn Read, declared: Option<u64>) -> Result<Header, String> {
+    let mut prefix = [0u8; 12];
+    if let Some(declared) = declared.filter(|&d| d < 10) {
+        return Err(format!(
+            "truncated .npy: {declared} bytes, shorter than the 10-byte minimum header"
+        ));
+    }
+    let got = read_full(reader, &mut prefix[..10]).map_err(|e| io("header", e))?;
+    if got < 10 {
+        return Err(format!("truncated .npy: header cut off after {got} bytes"));
+    }
+    if &prefix[..6] != MAGIC {
+        return Err(format!(
+            "not a .npy array: bad magic {:02x?} (expected \\x93NUMPY)",
+            &prefix[..6]
+        ));
+    }
+    let (major, minor) = (prefix[6], prefix[7]);
+    let (header_len, prefix_len) = match major {
+        1 => (u64::from(u16::from_le_bytes([prefix[8], prefix[9]])), 10u64),
+        2 | 3 => {
+            let got = read_full(reader, &mut prefix[10..12]).map_err(|e| io("header", e))?;
+            if got < 2 {
+                return Err("truncated .npy: header cut off".to_string());
+            }
+            let len = u32::from_le_bytes([prefix[8], prefix[9], prefix[10], prefix[11]]);
+            (u64::from(len), 12u64)
+        }
+        _ => return Err(format!("unsupported .npy format version {major}.{minor}")),
+    };
+    if header_len > MAX_HEADER_LEN {
+        return Err(format!("implausible .npy header length {header_len}"));
+    }
+    let data_start = prefix_len + header_len;
+    if let Some(declared) = declared.filter(|&d| data_start > d) {
+        return Err(format!(
+            "truncated .npy: header needs {data_start} bytes but the array has {declared}"
+        ));
+    }
+    let mut header = vec![0u8; header_len as usize];
+    let got = read_full(reader, &mut header).map_err(|e| io("header", e))?;
+    if got < header.len() {
+        return Err(format!(
+            "truncated .npy: header cut off after {} bytes",
+            prefix_len + got as u64
+        ));
+    }
+    let header = String::from_utf8(header).map_err(|_| "header is not text".to_string())?;
+    let (dtype, fortran, shape) = parse_header(&header)?;
+    Ok(Header {
+        dtype,
+        fortran,
+        shape,
+        data_start,
+    })
 }
 
 fn parse_header(header: &str) -> Result<(Dtype, bool, Vec<usize>), String> {

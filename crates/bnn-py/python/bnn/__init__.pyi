@@ -1,0 +1,77 @@
+from os import PathLike
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import numpy.typing as npt
+
+_Path = Union[str, PathLike[str]]
+
+__version__: str
+
+class Model:
+    """A binary neural network, ready to classify uint8 images."""
+
+    @property
+    def inputs(self) -> int: ...
+    @property
+    def classes(self) -> int: ...
+    @property
+    def description(self) -> str: ...
+    def predict(
+        self,
+        images: npt.NDArray[np.uint8],
+        threads: Optional[int] = None,
+        kernel: Optional[str] = None,
+    ) -> npt.NDArray[np.int64]:
+        """Classes of (N, inputs) or (N, H, W[, C]) uint8 images, shape (N,)."""
+    def scores(
+        self,
+        images: npt.NDArray[np.uint8],
+        threads: Optional[int] = None,
+        kernel: Optional[str] = None,
+    ) -> npt.NDArray[np.float32]:
+        """Output scores, float32 of shape (N, classes)."""
+    def classify(
+        self,
+        images: npt.NDArray[np.uint8],
+        threads: Optional[int] = None,
+        kernel: Optional[str] = None,
+    ) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float32]]:
+        """Classes and scores from one pass."""
+    def with_rule(self, rule: str) -> "Model":
+        """The same network with the decision rule "scores" or "seed"."""
+    def info(self) -> dict[str, Any]:
+        """Shape, rule, input encoding and shape, bytes on disk and in memory."""
+    def save(self, path: _Path) -> None:
+        """Writes the model as a .bnn file, atomically."""
+
+def load(path: _Path) -> Model:
+    """Loads a .bnn model file."""
+
+def kernels() -> list[str]:
+    """The kernels this CPU runs, best first."""
+
+def mnist(
+    dir: _Path = "data/mnist", split: str = "test"
+) -> Tuple[npt.NDArray[np.uint8], npt.NDArray[np.uint8]]:
+    """MNIST's "train" or "test" split: images (N, 28, 28) and labels (N,)."""
+
+def from_numpy(
+    layers: Sequence[Mapping[str, Any]],
+    rule: str = "scores",
+    input: str = "binary",
+    threshold: int = 128,
+    input_shape: Optional[Tuple[int, int, int]] = None,
+    description: str = "",
+) -> Model:
+    """A model from (outputs, inputs) weight matrices and biases or batch norms."""
+
+def train(
+    recipe: str = "seed",
+    data: _Path = "data/mnist",
+    output: Optional[_Path] = None,
+    epochs: Optional[int] = None,
+    seed: Optional[int] = None,
+    progress: Optional[Callable[[dict[str, Any]], object]] = None,
+) -> Tuple[Model, dict[str, Any]]:
+    """Trains a recipe on MNIST: the model and its metrics."""
