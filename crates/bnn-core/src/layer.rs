@@ -166,7 +166,7 @@ pub struct BinaryDense {
     limits: Vec<i64>,
     flips: Vec<u8>,
     /// The same weights transposed, for the sparse kernel.
-    transposed: Transposed,
+    pub(crate) transposed: Transposed,
 }
 
 impl PartialEq for BinaryDense {

@@ -344,6 +344,10 @@ impl Kernel {
         if self.checked() == Kernel::Avx512 && sliced_x86::has_vbmi2() {
             return sliced_x86::minority_avx512(x, inputs, idx);
         }
+        #[cfg(target_arch = "x86_64")]
+        if self != Kernel::Scalar && sliced_x86::has_popcnt_bmi1() {
+            return sliced_x86::minority_bmi(x, inputs, idx);
+        }
         sliced::minority(x, inputs, idx)
     }
 

@@ -41,6 +41,44 @@ pub(crate) fn cut_planes(inputs: usize) -> usize {
     (usize::BITS - (2 * inputs + 2).leading_zeros()) as usize
 }
 
+/// Bit planes of the sum of the columns `idx` over words `at .. at + live`
+/// (`live <= W`) of every column: an expression, expanded in place because
+/// a call (which `#[target_feature]` functions cannot force inline) moved
+/// the 17 planes through memory.
+macro_rules! column_sums {
+    ($a:expr, $idx:expr, $at:expr, $live:expr) => {{
+        let (a, idx, at, live) = ($a, $idx, $at, $live);
+        let mut s = [zero(); $crate::kernel::sliced::SUM_PLANES];
+        let mut low = [zero(); 3];
+        let (mut steps, mut reach) = (0usize, 0usize);
+        let groups = idx.chunks_exact(8);
+        let rest = groups.remainder();
+        for g in groups {
+            let c = [
+                load(a.columns, g[0] as usize * a.cw + at, live),
+                load(a.columns, g[1] as usize * a.cw + at, live),
+                load(a.columns, g[2] as usize * a.cw + at, live),
+                load(a.columns, g[3] as usize * a.cw + at, live),
+                load(a.columns, g[4] as usize * a.cw + at, live),
+                load(a.columns, g[5] as usize * a.cw + at, live),
+                load(a.columns, g[6] as usize * a.cw + at, live),
+                load(a.columns, g[7] as usize * a.cw + at, live),
+            ];
+            add8(c, &mut low, &mut s, &mut steps, &mut reach);
+        }
+        if !rest.is_empty() {
+            let mut c = [zero(); 8];
+            for (v, &i) in c.iter_mut().zip(rest) {
+                *v = load(a.columns, i as usize * a.cw + at, live);
+            }
+            add8(c, &mut low, &mut s, &mut steps, &mut reach);
+        }
+        s[..3].copy_from_slice(&low);
+        s
+    }};
+}
+pub(crate) use column_sums;
+
 /// The algorithm, instantiated over a vector type `V` of `W` words with
 /// primitives `zero`, `splat`, `load`, `store`, `and`, `xor`, `xor3`, `maj`
 /// and `borrow` (`maj(¬v, c, b)`) in scope at the call site.
@@ -74,40 +112,6 @@ macro_rules! sliced_kernel {
             }
         }
 
-        /// Bit planes of the sum of the columns `idx` over words
-        /// `at .. at + live` (`live <= W`) of every column.
-        $(#[$attr])*
-        #[inline]
-        fn sums(a: &SlicedArgs<'_>, idx: &[u16], at: usize, live: usize) -> [V; $crate::kernel::sliced::SUM_PLANES] {
-            let mut s = [zero(); $crate::kernel::sliced::SUM_PLANES];
-            let mut low = [zero(); 3];
-            let (mut steps, mut reach) = (0usize, 0usize);
-            let groups = idx.chunks_exact(8);
-            let rest = groups.remainder();
-            for g in groups {
-                let c = [
-                    load(a.columns, g[0] as usize * a.cw + at, live),
-                    load(a.columns, g[1] as usize * a.cw + at, live),
-                    load(a.columns, g[2] as usize * a.cw + at, live),
-                    load(a.columns, g[3] as usize * a.cw + at, live),
-                    load(a.columns, g[4] as usize * a.cw + at, live),
-                    load(a.columns, g[5] as usize * a.cw + at, live),
-                    load(a.columns, g[6] as usize * a.cw + at, live),
-                    load(a.columns, g[7] as usize * a.cw + at, live),
-                ];
-                add8(c, &mut low, &mut s, &mut steps, &mut reach);
-            }
-            if !rest.is_empty() {
-                let mut c = [zero(); 8];
-                for (v, &i) in c.iter_mut().zip(rest) {
-                    *v = load(a.columns, i as usize * a.cw + at, live);
-                }
-                add8(c, &mut low, &mut s, &mut steps, &mut reach);
-            }
-            s[..3].copy_from_slice(&low);
-            s
-        }
-
         /// A hidden layer's output bits for one image whose minority
         /// positions are `idx`; `ones` is the image's count of 1 bits and
         /// `zeros` says the minority is its zeros.
@@ -122,7 +126,7 @@ macro_rules! sliced_kernel {
             let mut at = 0;
             while at < a.cw {
                 let live = (a.cw - at).min(W);
-                let s = sums(a, idx, at, live);
+                let s = $crate::kernel::sliced::column_sums!(a, idx, at, live);
                 let (mut carry, mut borrow) = (zero(), zero());
                 for b in 0..a.planes {
                     let v = if b == 0 { zero() } else { s[b - 1] };
@@ -143,7 +147,7 @@ macro_rules! sliced_kernel {
             let mut at = 0;
             while at < a.cw {
                 let live = (a.cw - at).min(W);
-                let s = sums(a, idx, at, live);
+                let s = $crate::kernel::sliced::column_sums!(a, idx, at, live);
                 for (b, &v) in s.iter().enumerate() {
                     store(&mut out[b * a.cw..(b + 1) * a.cw], at, live, v);
                 }
@@ -213,6 +217,7 @@ pub(crate) mod portable {
 /// Writes the minority positions of one image of `inputs` bits (tail bits
 /// zero) into `idx`, in order; returns how many, the count of 1 bits, and
 /// whether the minority is the zeros. A `tzcnt` loop per word.
+#[inline]
 pub(crate) fn minority(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize, bool) {
     let ones: usize = x.iter().map(|w| w.count_ones() as usize).sum();
     let zeros = 2 * ones > inputs;

@@ -10,6 +10,10 @@ use std::arch::x86_64::*;
 
 use super::SlicedArgs;
 
+pub fn has_popcnt_bmi1() -> bool {
+    is_x86_feature_detected!("popcnt") && is_x86_feature_detected!("bmi1")
+}
+
 pub fn has_vbmi2() -> bool {
     super::x86_64::has_avx512() && is_x86_feature_detected!("avx512vbmi2")
 }
@@ -37,6 +41,17 @@ pub fn sum_planes_avx512(a: &SlicedArgs<'_>, idx: &[u16], out: &mut [u64]) {
 pub fn sum_planes_avx2(a: &SlicedArgs<'_>, idx: &[u16], out: &mut [u64]) {
     // SAFETY: the caller checked avx2.
     unsafe { avx2::sum_planes(a, idx, out) }
+}
+
+pub fn minority_bmi(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize, bool) {
+    // SAFETY: the caller checked popcnt and bmi1 (`has_popcnt_bmi1`).
+    unsafe { minority_popcnt(x, inputs, idx) }
+}
+
+/// The `tzcnt` loop with the instructions its name says.
+#[target_feature(enable = "popcnt,bmi1")]
+fn minority_popcnt(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize, bool) {
+    super::sliced::minority(x, inputs, idx)
 }
 
 /// One `VPTERNLOGQ` per full-adder output and per borrow.
@@ -190,7 +205,7 @@ pub(crate) mod avx2 {
 
 /// [`super::sliced::minority`] by `VPCOMPRESSW`: 32 positions a step,
 /// written whole (`idx` has 32 spare entries) and kept up to the count.
-#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,popcnt")]
 pub fn minority_vbmi2(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize, bool) {
     let ones: usize = x.iter().map(|w| w.count_ones() as usize).sum();
     let zeros = 2 * ones > inputs;
