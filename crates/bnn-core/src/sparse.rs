@@ -274,6 +274,15 @@ impl Transposed {
     }
 }
 
+impl crate::layer::BinaryDense {
+    /// Whether `mode` runs these `rows` packed inputs through the sparse
+    /// kernel: what [`LayerMode::Auto`] decides, for reports.
+    pub fn runs_sparse(&self, kernel: Kernel, mode: LayerMode, xs: &[u64], rows: usize) -> bool {
+        assert!(xs.len() >= rows * words_for(self.inputs()));
+        self.transposed.chooses(kernel, mode, xs, rows)
+    }
+}
+
 /// The cost model's weights, in tenths of one dense step (XOR, popcount
 /// and add on 8 neurons and 64 inputs) of the same kernel.
 pub(crate) struct Costs {
