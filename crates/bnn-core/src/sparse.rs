@@ -316,7 +316,7 @@ pub(crate) fn costs(kernel: Kernel) -> Costs {
         },
         Kernel::Avx2 => Costs {
             words: 4,
-            per_column: 8,
+            per_column: 10,
             per_plane: 10,
             per_count: 10,
             per_image: 600,
