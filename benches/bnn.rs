@@ -11,7 +11,7 @@
 //! of the pixel, through the fastest XNOR-popcount kernel).
 
 use bnn_core::kernel::available;
-use bnn_core::{BinaryDense, BitMatrix, DecisionRule, Model, RunOptions, Threshold};
+use bnn_core::{BinaryDense, BitMatrix, DecisionRule, LayerMode, Model, RunOptions, Threshold};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -262,11 +262,48 @@ fn u8_first_layer(c: &mut Criterion) {
     g.finish();
 }
 
+/// A hidden layer's bits for a chunk of 64 rows at a given share of 1
+/// bits, by the dense and the sparse kernel: where the two cross is the
+/// rule `LayerMode::Auto` follows (`bnn_core::sparse`).
+fn sparse_against_dense(c: &mut Criterion) {
+    const ROWS: usize = 64;
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    for (n, m) in [(784usize, 512usize), (784, 1024), (1024, 512), (1024, 1024)] {
+        let model = random_model(&mut rng, &[n, m, 10]);
+        let layer = &model.layers()[0];
+        for percent in [5u32, 13, 25, 50] {
+            let mut xs = BitMatrix::new(ROWS, n);
+            for r in 0..ROWS {
+                for i in 0..n {
+                    xs.set(r, i, rng.gen_ratio(percent, 100));
+                }
+            }
+            let mut out = vec![0u64; ROWS * layer.output_words()];
+            let mut g = c.benchmark_group(format!("sparse/{n}-{m}/{percent}%"));
+            g.throughput(Throughput::Elements(ROWS as u64));
+            g.sample_size(10);
+            g.warm_up_time(std::time::Duration::from_millis(300));
+            g.measurement_time(std::time::Duration::from_secs(1));
+            for k in available() {
+                for mode in [LayerMode::Dense, LayerMode::Sparse] {
+                    g.bench_function(format!("{}-{}", k.name(), mode.name()), |bench| {
+                        bench.iter(|| {
+                            layer.fire_with(k, mode, black_box(xs.words()), ROWS, &mut out)
+                        })
+                    });
+                }
+            }
+            g.finish();
+        }
+    }
+}
+
 criterion_group!(
     benches,
     dot_kernels,
     batch_784_512_10,
     single_784_512_10,
-    u8_first_layer
+    u8_first_layer,
+    sparse_against_dense
 );
 criterion_main!(benches);

@@ -283,6 +283,20 @@ fn bad_options_are_usage_errors() {
         .output()
         .unwrap();
     common::Run::from_output(out).fails(2, &["BNN_KERNEL", "sse9"]);
+
+    let out = common::bnn()
+        .args(["classify", &m, &i])
+        .env("BNN_LAYER", "sparse-ish")
+        .output()
+        .unwrap();
+    common::Run::from_output(out).fails(
+        2,
+        &[
+            "BNN_LAYER",
+            "unknown layer mode 'sparse-ish'",
+            "auto, dense, sparse",
+        ],
+    );
 }
 
 #[test]

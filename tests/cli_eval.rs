@@ -196,6 +196,20 @@ fn info_reports_shape_size_and_compression() {
         .parse()
         .unwrap_or_else(|_| panic!("compression line: {}", field("compression")));
     assert!(ratio > 31.0, "compression {ratio} is not above 31x");
+    // The sparse kernel's copy: at least the packed weights (784·512 + 512·10
+    // bits), at most twice them.
+    let transposed: u64 = field("transposed")
+        .split(' ')
+        .next()
+        .unwrap()
+        .replace(',', "")
+        .parse()
+        .unwrap();
+    let packed = (784 * 512 + 512 * 10) / 8;
+    assert!(
+        (packed..=2 * packed).contains(&transposed),
+        "transposed {transposed}"
+    );
     assert_eq!(field("decision rule"), "seed");
 }
 
@@ -216,4 +230,13 @@ fn the_binary_runs_the_kernel_the_suite_forces() {
         _ => bnn_core::kernel::available()[0].name().to_string(),
     };
     assert_eq!(marked, [want.as_str()], "bnn kernels:\n{stdout}");
+    let mode = match std::env::var("BNN_LAYER") {
+        Ok(name) if !name.trim().is_empty() => name.trim().to_string(),
+        _ => "auto".to_string(),
+    };
+    let line = format!("layers   {mode} (BNN_LAYER");
+    assert!(
+        stdout.contains(&line),
+        "no '{line}' in bnn kernels:\n{stdout}"
+    );
 }

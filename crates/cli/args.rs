@@ -59,11 +59,12 @@ pub fn parse_threads(text: &str) -> Result<usize, String> {
 }
 
 /// Checks the environment variables that change how every subcommand runs,
-/// once, before any work: a bad `BNN_KERNEL` or `RAYON_NUM_THREADS` is a
+/// once, before any work: a bad `BNN_KERNEL`, `BNN_LAYER` or `RAYON_NUM_THREADS` is a
 /// usage error (exit 2) whatever the subcommand, never a silent fallback or
 /// a pool of a hundred thousand threads.
 pub fn check_env() -> anyhow::Result<()> {
     bnn_core::kernel::from_env().map_err(|e| UsageError(e.to_string()))?;
+    bnn_core::LayerMode::from_env().map_err(|e| UsageError(e.to_string()))?;
     if let Some(value) = std::env::var_os("RAYON_NUM_THREADS") {
         let text = value.to_string_lossy();
         if !text.trim().is_empty() {

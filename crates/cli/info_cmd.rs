@@ -96,6 +96,12 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         "memory bytes    {} (weights interleaved for the kernels, popcount limits, thresholds or biases)",
         thousands(model.memory_bytes() as u64)
     )?;
+    let transposed: usize = model.layers().iter().map(|l| l.transposed_bytes()).sum();
+    writeln!(
+        out,
+        "transposed      {} bytes more (the weights as columns for the sparse kernel, with its cuts)",
+        thousands(transposed as u64)
+    )?;
     writeln!(
         out,
         "fp32 bytes      {} (same shape: {} weights and biases as f32)",

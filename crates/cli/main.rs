@@ -62,7 +62,7 @@ enum Command {
     Train(train_cmd::TrainArgs),
     /// Export a model to dependency-free C or to Verilog.
     Export(export_cmd::ExportArgs),
-    /// List the XNOR-popcount kernels and which this CPU runs.
+    /// List the XNOR-popcount kernels and which this CPU runs, and the layer mode.
     Kernels,
     /// Benchmark 1-bit against FP32: throughput, latency, accuracy, size.
     Bench(bench_cmd::BenchArgs),
@@ -219,6 +219,8 @@ fn kernels() -> anyhow::Result<()> {
         let mark = if k == active { "  (default)" } else { "" };
         writeln!(out, "{:<8} {status}{mark}", k.name())?;
     }
+    let mode = bnn_core::LayerMode::from_env().map_err(|e| UsageError(e.to_string()))?;
+    writeln!(out, "layers   {mode} (BNN_LAYER: auto, dense or sparse)")?;
     Ok(())
 }
 

@@ -12,6 +12,7 @@
 use crate::bits::{words_for, BitMatrix};
 use crate::error::{Error, Result};
 use crate::kernel::{FireArgs, Kernel, LANES, TILE_BLOCKS};
+use crate::sparse::{LayerMode, Transposed};
 
 /// When a hidden neuron fires (+1): `dot >= value`, or `dot <= value` when
 /// `flip` is set (a negative batch-norm scale).
@@ -164,6 +165,8 @@ pub struct BinaryDense {
     /// `(popcount <= limit) XOR flip`; padding neurons never fire.
     limits: Vec<i64>,
     flips: Vec<u8>,
+    /// The same weights transposed, for the sparse kernel.
+    pub(crate) transposed: Transposed,
 }
 
 impl PartialEq for BinaryDense {
@@ -211,6 +214,7 @@ impl BinaryDense {
                 flips[j / LANES] |= u8::from(t.flip) << (j % LANES);
             }
         }
+        let transposed = Transposed::new(&weights, &transform);
         Ok(BinaryDense {
             inputs,
             outputs,
@@ -218,6 +222,7 @@ impl BinaryDense {
             interleaved,
             limits,
             flips,
+            transposed,
         })
     }
 
@@ -267,6 +272,12 @@ impl BinaryDense {
         8 * (self.interleaved.len() + self.limits.len()) + self.flips.len() + per_neuron
     }
 
+    /// Bytes of the transposed copy of the weights that the sparse kernel
+    /// reads, with its per-neuron cuts; not part of [`Self::memory_bytes`].
+    pub fn transposed_bytes(&self) -> usize {
+        self.transposed.memory_bytes()
+    }
+
     /// Neurons rounded up to whole kernel blocks.
     pub(crate) fn padded_outputs(&self) -> usize {
         self.limits.len()
@@ -296,6 +307,25 @@ impl BinaryDense {
 
     /// Popcounts per row and padded neuron.
     pub(crate) fn popcounts(&self, kernel: Kernel, xs: &[u64], rows: usize, out: &mut [u32]) {
+        self.popcounts_with(kernel, LayerMode::active(), xs, rows, out);
+    }
+
+    /// `popcount(x ⊕ w_j)` of `rows` packed input rows, `out[row·p + j]`
+    /// with `p` the neurons rounded up to whole blocks of 8, by the kernel
+    /// `mode` picks (see [`crate::sparse`]).
+    pub fn popcounts_with(
+        &self,
+        kernel: Kernel,
+        mode: LayerMode,
+        xs: &[u64],
+        rows: usize,
+        out: &mut [u32],
+    ) {
+        let padded = self.padded_outputs();
+        assert!(xs.len() >= rows * self.words_per_row() && out.len() >= rows * padded);
+        if self.transposed.chooses(kernel, mode, xs, rows) {
+            return self.transposed.popcounts(kernel, xs, rows, padded, out);
+        }
         let wpr = self.words_per_row();
         kernel.block_popcounts(
             xs,
@@ -309,7 +339,24 @@ impl BinaryDense {
 
     /// A hidden layer's output bits for `rows` packed input rows.
     pub(crate) fn fire_into(&self, kernel: Kernel, xs: &[u64], rows: usize, out: &mut [u64]) {
-        debug_assert!(self.is_hidden());
+        self.fire_with(kernel, LayerMode::active(), xs, rows, out);
+    }
+
+    /// A hidden layer's output bits for `rows` packed input rows
+    /// ([`Self::output_words`] words a row), by the kernel `mode` picks.
+    pub fn fire_with(
+        &self,
+        kernel: Kernel,
+        mode: LayerMode,
+        xs: &[u64],
+        rows: usize,
+        out: &mut [u64],
+    ) {
+        assert!(self.is_hidden(), "an output layer emits scores, not bits");
+        assert!(xs.len() >= rows * self.words_per_row() && out.len() >= rows * self.output_words());
+        if self.transposed.chooses(kernel, mode, xs, rows) {
+            return self.transposed.fire(kernel, xs, rows, out);
+        }
         let blocks = self.limits.len() / LANES;
         let args = FireArgs {
             xs,

@@ -34,6 +34,7 @@ pub mod model;
 pub mod pixel;
 #[cfg(feature = "reference")]
 pub mod reference;
+pub mod sparse;
 
 pub use bits::BitMatrix;
 pub use conv::{Conv2d, ConvStage, Layer, Padding};
@@ -46,3 +47,4 @@ pub use model::{DecisionRule, Model, Predictions, RunOptions};
 pub use pixel::PixelDense;
 #[cfg(feature = "reference")]
 pub use reference::Reference;
+pub use sparse::LayerMode;

@@ -6,13 +6,15 @@
 //! holds for u8-input models (a pixel layer first), on dense images and on
 //! MNIST-like ones that are mostly zero pixels, and for CNNs (1–4
 //! convolutions of k ∈ {1, 3, 5}, 1–130 channels, both paddings, with and
-//! without pooling, then dense layers) on odd and even image sizes.
+//! without pooling, then dense layers) on odd and even image sizes. Each
+//! XNOR layer of the MLPs is also run with the dense and the sparse kernel
+//! forced, on the same inputs.
 
 use bnn_core::conv::Padding;
 use bnn_core::kernel::available;
 use bnn_core::{
-    BinaryDense, BitMatrix, DecisionRule, InputEncoding, InputShape, Model, PixelDense, Reference,
-    RunOptions, Threshold,
+    BinaryDense, BitMatrix, DecisionRule, InputEncoding, InputShape, LayerMode, Model, PixelDense,
+    Reference, RunOptions, Threshold, Transform,
 };
 use bnn_testkit::models::{random_cnn, random_mnist_cnn, ConvPlan, CNN_SMALL};
 use ndarray::ArrayView2;
@@ -57,13 +59,23 @@ fn random_u8_model(
 }
 
 fn check(model: &Model, images: usize, rng: &mut ChaCha8Rng) {
-    // Dense images, and images of mostly zero pixels like MNIST's (which
-    // exercise the skipping of zero pixel groups).
+    // An all-black and an all-white image (every input bit 0, or 1 for any
+    // threshold above 0), dense images, and images of mostly zero pixels
+    // like MNIST's (which exercise the skipping of zero pixel groups and
+    // the sparse layer kernel).
     let pixels: Vec<u8> = (0..images)
         .flat_map(|i| {
-            let zeros = if i % 2 == 0 { 0.0 } else { 0.8 };
+            let zeros = match i {
+                0 => 1.0,
+                _ if i % 2 == 0 => 0.0,
+                _ => 0.8,
+            };
             (0..model.input_len())
-                .map(|_| if rng.gen_bool(zeros) { 0 } else { rng.gen() })
+                .map(|_| match i {
+                    1 => 255,
+                    _ if rng.gen_bool(zeros) => 0,
+                    _ => rng.gen(),
+                })
                 .collect::<Vec<u8>>()
         })
         .collect();
@@ -85,6 +97,14 @@ fn check(model: &Model, images: usize, rng: &mut ChaCha8Rng) {
                 layer + 1
             );
         }
+        // Every XNOR layer with each layer mode forced, on the same inputs.
+        check_layer_modes(
+            model,
+            kernel,
+            &pixels,
+            &bits,
+            ref_scores.as_slice().unwrap(),
+        );
         // Batches with 1 and 2 threads.
         for threads in [1, 2] {
             let p = model
@@ -124,6 +144,60 @@ fn check(model: &Model, images: usize, rng: &mut ChaCha8Rng) {
     assert_eq!(model.predict_batch(&pixels).unwrap(), ref_classes);
     let first = &pixels[..model.input_len()];
     assert_eq!(model.predict(first), ref_classes[0]);
+}
+
+/// The dense and the sparse kernel of each XNOR layer give the engine's
+/// (already checked) bits of the next layer and the reference's scores.
+fn check_layer_modes(
+    model: &Model,
+    kernel: bnn_core::Kernel,
+    pixels: &[u8],
+    bits: &[BitMatrix],
+    ref_scores: &[f32],
+) {
+    let rows = pixels.len() / model.input_len();
+    let mut inputs = Vec::new();
+    if model.pixel_layer().is_none() {
+        let mut x = BitMatrix::new(rows, model.input_len());
+        for (r, image) in pixels.chunks_exact(model.input_len()).enumerate() {
+            kernel.pack_pixels(image, model.input_threshold(), x.row_mut(r));
+        }
+        inputs.push(x);
+    }
+    inputs.extend(bits.iter().cloned());
+    let c = model.num_classes();
+    for (i, (layer, x)) in model.layers().iter().zip(&inputs).enumerate() {
+        for mode in [LayerMode::Dense, LayerMode::Sparse, LayerMode::Auto] {
+            if layer.is_hidden() {
+                let mut words = vec![0u64; rows * layer.output_words()];
+                layer.fire_with(kernel, mode, x.words(), rows, &mut words);
+                let out = BitMatrix::from_words(rows, layer.outputs(), words).unwrap();
+                assert_eq!(
+                    out,
+                    inputs[i + 1],
+                    "{kernel} {mode}: bits of XNOR layer {i}"
+                );
+                continue;
+            }
+            let padded = layer.outputs().div_ceil(8) * 8;
+            let mut pops = vec![0u32; rows * padded];
+            layer.popcounts_with(kernel, mode, x.words(), rows, &mut pops);
+            let Transform::Scores(bias) = layer.transform() else {
+                unreachable!("the last layer emits scores")
+            };
+            let n = layer.inputs() as i32;
+            for r in 0..rows {
+                for j in 0..c {
+                    let score = (n - 2 * pops[r * padded + j] as i32) as f32 + bias[j];
+                    assert_eq!(
+                        score,
+                        ref_scores[r * c + j],
+                        "{kernel} {mode}: image {r} score {j}"
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// Images to check a network on, keeping the total work (weights × images)

@@ -1,0 +1,238 @@
+//! The sparse bit-sliced layer: count only the input's minority bits.
+//!
+//! For weight bits `w`, input bits `x` of `n` bits and `O` the positions
+//! where `x` is 1, `popcount(x ⊕ w) = popcount(w) + |O| − 2·Σ_{i∈O} w_i`,
+//! and over the zeros `Z`, `popcount(x ⊕ w) = 2·Σ_{i∈Z} w_i + |O| −
+//! popcount(w)`. So a layer needs, per neuron, the sum of its weight bits
+//! at the `k = min(|O|, n − |O|)` minority positions. With the weights
+//! stored *transposed* (one column of `m` bits per input, one bit per
+//! neuron), that is a vertical sum of `k` columns: carry-save adders
+//! (Harley–Seal, 8 columns a step) add them into bit-sliced counters, a
+//! plane per bit of the count, 64 neurons to a word. No neuron is ever
+//! handled on its own.
+//!
+//! A hidden neuron fires when `(p <= L) XOR flip` for `p = popcount(x ⊕ w)`
+//! and its popcount limit `L`. Over the ones, `p ≤ L ⇔ 2S + (n + 1 − k) ≥
+//! popcount(w) − L + n + 1`; over the zeros, `p ≤ L ⇔ ¬(2Z + k ≥ L +
+//! popcount(w) + 1)`. The right-hand sides are per-neuron constants kept
+//! as bit planes (`ones_cut`, `zeros_cut`); the left-hand side is the
+//! counter doubled (a shift of plane indices) plus a constant of the image.
+//! One ripple adds the constant while a second ripple computes the borrow
+//! of the comparison, and the borrow plane *is* the output, already packed
+//! for the next layer. Padding neurons get cuts that never fire.
+//!
+//! The loop is written once, in [`sliced_kernel!`], and instantiated for
+//! `u64` words here (the portable reference), and for 256- and 512-bit
+//! vectors in `sliced_x86`, each over the same primitive operations: on
+//! AVX-512 a full adder is two `VPTERNLOGQ`, on AVX2 and `u64` it is plain
+//! and/xor/or.
+
+use super::SlicedArgs;
+
+/// Planes of a column sum: the sum of at most 32768 columns (the minority
+/// of 65,535 inputs) fits 16 bits, and 17 planes hold it doubled.
+pub(crate) const SUM_PLANES: usize = 17;
+
+/// Inputs a sliced layer takes at most: indices are `u16`.
+pub const MAX_INPUTS: usize = u16::MAX as usize;
+
+/// Planes of a layer's cuts and of `2·sum + constant`: enough for `2n + 2`.
+pub(crate) fn cut_planes(inputs: usize) -> usize {
+    (usize::BITS - (2 * inputs + 2).leading_zeros()) as usize
+}
+
+/// Bit planes of the sum of the columns `idx` over words `at .. at + live`
+/// (`live <= W`) of every column: an expression, expanded in place because
+/// a call (which `#[target_feature]` functions cannot force inline) moved
+/// the 17 planes through memory.
+macro_rules! column_sums {
+    ($a:expr, $idx:expr, $at:expr, $live:expr) => {{
+        let (a, idx, at, live) = ($a, $idx, $at, $live);
+        let mut s = [zero(); $crate::kernel::sliced::SUM_PLANES];
+        let mut low = [zero(); 3];
+        let (mut steps, mut reach) = (0usize, 0usize);
+        let groups = idx.chunks_exact(8);
+        let rest = groups.remainder();
+        for g in groups {
+            let c = [
+                load(a.columns, g[0] as usize * a.cw + at, live),
+                load(a.columns, g[1] as usize * a.cw + at, live),
+                load(a.columns, g[2] as usize * a.cw + at, live),
+                load(a.columns, g[3] as usize * a.cw + at, live),
+                load(a.columns, g[4] as usize * a.cw + at, live),
+                load(a.columns, g[5] as usize * a.cw + at, live),
+                load(a.columns, g[6] as usize * a.cw + at, live),
+                load(a.columns, g[7] as usize * a.cw + at, live),
+            ];
+            add8(c, &mut low, &mut s, &mut steps, &mut reach);
+        }
+        if !rest.is_empty() {
+            let mut c = [zero(); 8];
+            for (v, &i) in c.iter_mut().zip(rest) {
+                *v = load(a.columns, i as usize * a.cw + at, live);
+            }
+            add8(c, &mut low, &mut s, &mut steps, &mut reach);
+        }
+        s[..3].copy_from_slice(&low);
+        s
+    }};
+}
+pub(crate) use column_sums;
+
+/// The algorithm, instantiated over a vector type `V` of `W` words with
+/// primitives `zero`, `splat`, `load`, `store`, `and`, `xor`, `xor3`, `maj`
+/// and `borrow` (`maj(¬v, c, b)`) in scope at the call site.
+macro_rules! sliced_kernel {
+    ($(#[$attr:meta])*) => {
+        /// One step of Harley–Seal: adds 8 columns into `ones`, `twos`,
+        /// `fours` and the higher planes `s[3..]`, rippling the eights only
+        /// through the planes that `steps` can have reached.
+        $(#[$attr])*
+        #[inline]
+        fn add8(c: [V; 8], low: &mut [V; 3], s: &mut [V; $crate::kernel::sliced::SUM_PLANES], steps: &mut usize, reach: &mut usize) {
+            let [ones, twos, fours] = low;
+            let (twos_a, o) = (maj(*ones, c[0], c[1]), xor3(*ones, c[0], c[1]));
+            let (twos_b, o) = (maj(o, c[2], c[3]), xor3(o, c[2], c[3]));
+            let (fours_a, t) = (maj(*twos, twos_a, twos_b), xor3(*twos, twos_a, twos_b));
+            let (twos_a, o) = (maj(o, c[4], c[5]), xor3(o, c[4], c[5]));
+            let (twos_b, o) = (maj(o, c[6], c[7]), xor3(o, c[6], c[7]));
+            let (fours_b, t) = (maj(t, twos_a, twos_b), xor3(t, twos_a, twos_b));
+            let (mut carry, f) = (maj(*fours, fours_a, fours_b), xor3(*fours, fours_a, fours_b));
+            *ones = o;
+            *twos = t;
+            *fours = f;
+            *steps += 1;
+            if steps.is_power_of_two() {
+                *reach += 1;
+            }
+            for h in &mut s[3..3 + *reach] {
+                let old = *h;
+                *h = xor(old, carry);
+                carry = and(old, carry);
+            }
+        }
+
+        /// A hidden layer's output bits for one image whose minority
+        /// positions are `idx`; `ones` is the image's count of 1 bits and
+        /// `zeros` says the minority is its zeros.
+        $(#[$attr])*
+        pub fn fire(a: &SlicedArgs<'_>, idx: &[u16], ones: usize, zeros: bool, out: &mut [u64]) {
+            let (add, cut) = if zeros {
+                (ones, a.zeros_cut)
+            } else {
+                (a.inputs + 1 - ones, a.ones_cut)
+            };
+            let keep = splat(!zeros);
+            let mut at = 0;
+            while at < a.cw {
+                let live = (a.cw - at).min(W);
+                let s = $crate::kernel::sliced::column_sums!(a, idx, at, live);
+                let (mut carry, mut borrow) = (zero(), zero());
+                for b in 0..a.planes {
+                    let v = if b == 0 { zero() } else { s[b - 1] };
+                    let k = splat(add >> b & 1 == 1);
+                    let sum = xor3(v, k, carry);
+                    carry = maj(v, k, carry);
+                    borrow = borrow_of(sum, load(cut, b * a.cw + at, live), borrow);
+                }
+                store(out, at, live, xor3(borrow, keep, load(a.flips, at, live)));
+                at += W;
+            }
+        }
+
+        /// The bit planes of the column sums (plane `b` at `out[b·cw..]`),
+        /// for layers that need each neuron's count.
+        $(#[$attr])*
+        pub fn sum_planes(a: &SlicedArgs<'_>, idx: &[u16], out: &mut [u64]) {
+            let mut at = 0;
+            while at < a.cw {
+                let live = (a.cw - at).min(W);
+                let s = $crate::kernel::sliced::column_sums!(a, idx, at, live);
+                for (b, &v) in s.iter().enumerate() {
+                    store(&mut out[b * a.cw..(b + 1) * a.cw], at, live, v);
+                }
+                at += W;
+            }
+        }
+    };
+}
+pub(crate) use sliced_kernel;
+
+/// The portable form on `u64` words: the reference for the SIMD forms.
+pub(crate) mod portable {
+    use super::SlicedArgs;
+
+    type V = u64;
+    const W: usize = 1;
+
+    #[inline]
+    fn zero() -> V {
+        0
+    }
+
+    #[inline]
+    fn splat(bit: bool) -> V {
+        0u64.wrapping_sub(u64::from(bit))
+    }
+
+    #[inline]
+    fn load(src: &[u64], at: usize, _live: usize) -> V {
+        src[at]
+    }
+
+    #[inline]
+    fn store(dst: &mut [u64], at: usize, _live: usize, v: V) {
+        dst[at] = v;
+    }
+
+    #[inline]
+    fn and(a: V, b: V) -> V {
+        a & b
+    }
+
+    #[inline]
+    fn xor(a: V, b: V) -> V {
+        a ^ b
+    }
+
+    #[inline]
+    fn xor3(a: V, b: V, c: V) -> V {
+        a ^ b ^ c
+    }
+
+    #[inline]
+    fn maj(a: V, b: V, c: V) -> V {
+        (a & b) | (c & (a | b))
+    }
+
+    /// The borrow out of `v − c − b_in`, bit by bit: `maj(¬v, c, b_in)`.
+    #[inline]
+    fn borrow_of(v: V, c: V, b: V) -> V {
+        maj(!v, c, b)
+    }
+
+    super::sliced_kernel!();
+}
+
+/// Writes the minority positions of one image of `inputs` bits (tail bits
+/// zero) into `idx`, in order; returns how many, the count of 1 bits, and
+/// whether the minority is the zeros. A `tzcnt` loop per word.
+#[inline]
+pub(crate) fn minority(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize, bool) {
+    let ones: usize = x.iter().map(|w| w.count_ones() as usize).sum();
+    let zeros = 2 * ones > inputs;
+    let mut len = 0;
+    for (w, &word) in x.iter().enumerate() {
+        let mut bits = if zeros {
+            !word & crate::bits::tail_mask(inputs.min((w + 1) * 64) - w * 64)
+        } else {
+            word
+        };
+        while bits != 0 {
+            idx[len] = (w * 64) as u16 + bits.trailing_zeros() as u16;
+            len += 1;
+            bits &= bits - 1;
+        }
+    }
+    (len, ones, zeros)
+}

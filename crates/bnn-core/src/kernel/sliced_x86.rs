@@ -1,0 +1,234 @@
+//! The sparse bit-sliced layer (see `sliced`) on 512- and 256-bit vectors,
+//! and the minority positions by `VPCOMPRESSW`.
+//!
+//! As in `x86_64`, nothing here checks CPU features: `Kernel::checked` has
+//! confirmed them, and the dispatching method in `mod.rs` asserted the
+//! slice lengths. Loads and stores index their slices, so a wrong index is
+//! a panic, never a stray read.
+
+use std::arch::x86_64::*;
+
+use super::SlicedArgs;
+
+pub fn has_popcnt_bmi1() -> bool {
+    is_x86_feature_detected!("popcnt") && is_x86_feature_detected!("bmi1")
+}
+
+pub fn has_vbmi2() -> bool {
+    super::x86_64::has_avx512() && is_x86_feature_detected!("avx512vbmi2")
+}
+
+pub fn minority_avx512(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize, bool) {
+    // SAFETY: the caller checked avx512f, avx512bw and avx512vbmi2.
+    unsafe { minority_vbmi2(x, inputs, idx) }
+}
+
+pub fn fire_avx512(a: &SlicedArgs<'_>, idx: &[u16], ones: usize, zeros: bool, out: &mut [u64]) {
+    // SAFETY: the caller checked avx512f.
+    unsafe { avx512::fire(a, idx, ones, zeros, out) }
+}
+
+pub fn fire_avx2(a: &SlicedArgs<'_>, idx: &[u16], ones: usize, zeros: bool, out: &mut [u64]) {
+    // SAFETY: the caller checked avx2.
+    unsafe { avx2::fire(a, idx, ones, zeros, out) }
+}
+
+pub fn sum_planes_avx512(a: &SlicedArgs<'_>, idx: &[u16], out: &mut [u64]) {
+    // SAFETY: the caller checked avx512f.
+    unsafe { avx512::sum_planes(a, idx, out) }
+}
+
+pub fn sum_planes_avx2(a: &SlicedArgs<'_>, idx: &[u16], out: &mut [u64]) {
+    // SAFETY: the caller checked avx2.
+    unsafe { avx2::sum_planes(a, idx, out) }
+}
+
+pub fn minority_bmi(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize, bool) {
+    // SAFETY: the caller checked popcnt and bmi1 (`has_popcnt_bmi1`).
+    unsafe { minority_popcnt(x, inputs, idx) }
+}
+
+/// The `tzcnt` loop with the instructions its name says.
+#[target_feature(enable = "popcnt,bmi1")]
+fn minority_popcnt(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize, bool) {
+    super::sliced::minority(x, inputs, idx)
+}
+
+/// One `VPTERNLOGQ` per full-adder output and per borrow.
+pub(crate) mod avx512 {
+    use super::*;
+
+    type V = __m512i;
+    const W: usize = 8;
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn zero() -> V {
+        _mm512_setzero_si512()
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn splat(bit: bool) -> V {
+        _mm512_set1_epi64(-i64::from(bit))
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn load(src: &[u64], at: usize, live: usize) -> V {
+        let s = &src[at..at + live];
+        // SAFETY: the mask limits the load to the `live` words of `s`.
+        unsafe { _mm512_maskz_loadu_epi64(((1u32 << live) - 1) as u8, s.as_ptr().cast()) }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn store(dst: &mut [u64], at: usize, live: usize, v: V) {
+        let d = &mut dst[at..at + live];
+        // SAFETY: the mask limits the store to the `live` words of `d`.
+        unsafe { _mm512_mask_storeu_epi64(d.as_mut_ptr().cast(), ((1u32 << live) - 1) as u8, v) }
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn and(a: V, b: V) -> V {
+        _mm512_and_si512(a, b)
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn xor(a: V, b: V) -> V {
+        _mm512_xor_si512(a, b)
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn xor3(a: V, b: V, c: V) -> V {
+        _mm512_ternarylogic_epi64::<0x96>(a, b, c)
+    }
+
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn maj(a: V, b: V, c: V) -> V {
+        _mm512_ternarylogic_epi64::<0xE8>(a, b, c)
+    }
+
+    /// `maj(¬v, c, b)`: the truth table of `maj` with its first input
+    /// inverted (bits of 0xE8 read at `a ^ 1`).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn borrow_of(v: V, c: V, b: V) -> V {
+        _mm512_ternarylogic_epi64::<0x8E>(v, c, b)
+    }
+
+    crate::kernel::sliced::sliced_kernel!(#[target_feature(enable = "avx512f")]);
+}
+
+/// Plain and/xor/or: a full adder is five operations.
+pub(crate) mod avx2 {
+    use super::*;
+
+    type V = __m256i;
+    const W: usize = 4;
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn zero() -> V {
+        _mm256_setzero_si256()
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn splat(bit: bool) -> V {
+        _mm256_set1_epi64x(-i64::from(bit))
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn load(src: &[u64], at: usize, live: usize) -> V {
+        let s = &src[at..at + live];
+        if live == W {
+            // SAFETY: `s` holds exactly 4 words.
+            unsafe { _mm256_loadu_si256(s.as_ptr().cast()) }
+        } else {
+            let mut full = [0u64; W];
+            full[..live].copy_from_slice(s);
+            // SAFETY: `full` holds 4 words.
+            unsafe { _mm256_loadu_si256(full.as_ptr().cast()) }
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn store(dst: &mut [u64], at: usize, live: usize, v: V) {
+        let mut full = [0u64; W];
+        // SAFETY: `full` holds 4 words.
+        unsafe { _mm256_storeu_si256(full.as_mut_ptr().cast(), v) };
+        dst[at..at + live].copy_from_slice(&full[..live]);
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn and(a: V, b: V) -> V {
+        _mm256_and_si256(a, b)
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn xor(a: V, b: V) -> V {
+        _mm256_xor_si256(a, b)
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn xor3(a: V, b: V, c: V) -> V {
+        xor(xor(a, b), c)
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn maj(a: V, b: V, c: V) -> V {
+        _mm256_or_si256(and(a, b), and(c, _mm256_or_si256(a, b)))
+    }
+
+    /// `maj(¬v, c, b)`, with `andnot` doing the inversion for free.
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn borrow_of(v: V, c: V, b: V) -> V {
+        let not_v_and_c = _mm256_andnot_si256(v, c);
+        let either = _mm256_or_si256(c, _mm256_andnot_si256(v, _mm256_set1_epi64x(-1)));
+        _mm256_or_si256(not_v_and_c, and(b, either))
+    }
+
+    crate::kernel::sliced::sliced_kernel!(#[target_feature(enable = "avx2")]);
+}
+
+/// [`super::sliced::minority`] by `VPCOMPRESSW`: 32 positions a step,
+/// written whole (`idx` has 32 spare entries) and kept up to the count.
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,popcnt")]
+pub fn minority_vbmi2(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize, bool) {
+    let ones: usize = x.iter().map(|w| w.count_ones() as usize).sum();
+    let zeros = 2 * ones > inputs;
+    let step = _mm512_set1_epi16(32);
+    let mut at = _mm512_set_epi16(
+        31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9,
+        8, 7, 6, 5, 4, 3, 2, 1, 0,
+    );
+    let mut len = 0;
+    for (w, &word) in x.iter().enumerate() {
+        let bits = if zeros {
+            !word & crate::bits::tail_mask(inputs.min((w + 1) * 64) - w * 64)
+        } else {
+            word
+        };
+        for half in [bits as u32, (bits >> 32) as u32] {
+            let packed = _mm512_maskz_compress_epi16(half, at);
+            let out = &mut idx[len..len + 32];
+            // SAFETY: `out` holds the 32 entries the store writes.
+            unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), packed) };
+            len += half.count_ones() as usize;
+            at = _mm512_add_epi16(at, step);
+        }
+    }
+    (len, ones, zeros)
+}

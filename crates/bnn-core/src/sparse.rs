@@ -1,0 +1,549 @@
+//! The sparse side of a binary layer: its weights transposed for the
+//! bit-sliced kernel ([`crate::kernel::sliced`]), and the choice between
+//! that kernel and the dense one, per chunk of images.
+//!
+//! # The choice
+//!
+//! The dense kernel costs the same for every image: `⌈n/64⌉ · ⌈m/8⌉`
+//! XOR-popcount-add steps for `n` inputs and `m` neurons. The sparse kernel
+//! costs in proportion to the minority count `k = min(|O|, n − |O|)` of each
+//! image, times the vectors a column spans, plus a fixed part per vector
+//! (the comparison with the cuts, or reading out counts for an output
+//! layer). [`LayerMode::Auto`] estimates both in units of one dense step
+//! from the chunk's total `k` and takes the cheaper; the weights are
+//! measured (see [`costs`]), and the test costs one popcount per input word.
+//! `BNN_LAYER=dense|sparse` forces either, for tests and measurements.
+
+use std::cell::RefCell;
+use std::sync::OnceLock;
+
+use crate::bits::{words_for, BitMatrix};
+use crate::error::{Error, Result};
+use crate::kernel::sliced::{self, SUM_PLANES};
+use crate::kernel::{Kernel, SlicedArgs, LANES};
+use crate::layer::Transform;
+
+/// How a binary layer runs: the dense XNOR-popcount kernel, the sparse
+/// bit-sliced one, or whichever is cheaper for each chunk of images.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum LayerMode {
+    #[default]
+    Auto,
+    Dense,
+    Sparse,
+}
+
+impl LayerMode {
+    pub const ALL: [LayerMode; 3] = [LayerMode::Auto, LayerMode::Dense, LayerMode::Sparse];
+
+    /// The name `BNN_LAYER` takes.
+    pub fn name(self) -> &'static str {
+        match self {
+            LayerMode::Auto => "auto",
+            LayerMode::Dense => "dense",
+            LayerMode::Sparse => "sparse",
+        }
+    }
+
+    pub fn parse(name: &str) -> Result<LayerMode> {
+        let wanted = name.trim().to_ascii_lowercase();
+        LayerMode::ALL
+            .into_iter()
+            .find(|m| m.name() == wanted)
+            .ok_or_else(|| {
+                Error::Kernel(format!(
+                    "unknown layer mode '{name}' (known: auto, dense, sparse)"
+                ))
+            })
+    }
+
+    /// The mode `BNN_LAYER` names; [`LayerMode::Auto`] when it is unset or
+    /// empty.
+    pub fn from_env() -> Result<LayerMode> {
+        match std::env::var("BNN_LAYER") {
+            Ok(name) if !name.trim().is_empty() => {
+                LayerMode::parse(&name).map_err(|e| Error::Kernel(format!("BNN_LAYER: {e}")))
+            }
+            _ => Ok(LayerMode::Auto),
+        }
+    }
+
+    /// The process-wide mode, read once ([`LayerMode::from_env`], `Auto`
+    /// when invalid: the CLI reports that error before any work).
+    pub fn active() -> LayerMode {
+        static ACTIVE: OnceLock<LayerMode> = OnceLock::new();
+        *ACTIVE.get_or_init(|| LayerMode::from_env().unwrap_or(LayerMode::Auto))
+    }
+}
+
+impl std::fmt::Display for LayerMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A layer's weights as columns, one per input, and for a hidden layer the
+/// bit planes of its cuts (see [`crate::kernel::sliced`]). Empty for a
+/// layer wider than [`sliced::MAX_INPUTS`] inputs, which always runs dense.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Transposed {
+    inputs: usize,
+    outputs: usize,
+    cw: usize,
+    planes: usize,
+    columns: Vec<u64>,
+    ones_cut: Vec<u64>,
+    zeros_cut: Vec<u64>,
+    flips: Vec<u64>,
+    /// `popcount(w_j)` per neuron, padded with zeros to whole words: what
+    /// turns column sums into popcounts (`BinaryDense::dots` asks hidden
+    /// layers too).
+    weight_ones: Vec<u32>,
+}
+
+/// Per-thread buffers: minority positions and sum planes.
+#[derive(Default)]
+struct Scratch {
+    idx: Vec<u16>,
+    planes: Vec<u64>,
+}
+
+thread_local! {
+    static SCRATCH: RefCell<Scratch> = RefCell::new(Scratch::default());
+}
+
+impl Transposed {
+    /// `weights` is neurons × inputs; `limits` the popcount limits of a
+    /// hidden layer's neurons (see [`crate::Threshold::popcount_limit`]).
+    pub(crate) fn new(weights: &BitMatrix, transform: &Transform) -> Transposed {
+        let (m, n) = (weights.rows(), weights.cols());
+        if n > sliced::MAX_INPUTS {
+            return Transposed::default();
+        }
+        let cw = words_for(m);
+        let mut columns = vec![0u64; n * cw];
+        let mut weight_ones = vec![0u32; cw * 64];
+        for (j, ones) in weight_ones.iter_mut().enumerate().take(m) {
+            for (k, &word) in weights.row(j).iter().enumerate() {
+                *ones += word.count_ones();
+                let mut bits = word;
+                while bits != 0 {
+                    let i = k * 64 + bits.trailing_zeros() as usize;
+                    columns[i * cw + j / 64] |= 1 << (j % 64);
+                    bits &= bits - 1;
+                }
+            }
+        }
+        let mut t = Transposed {
+            inputs: n,
+            outputs: m,
+            cw,
+            planes: 0,
+            columns,
+            weight_ones,
+            ..Transposed::default()
+        };
+        if let Transform::Sign(thresholds) = transform {
+            let planes = sliced::cut_planes(n);
+            let never = (1u64 << planes) - 1;
+            t.planes = planes;
+            t.ones_cut = vec![0; planes * cw];
+            t.zeros_cut = vec![0; planes * cw];
+            t.flips = vec![0; cw];
+            for (j, &w) in t.weight_ones.iter().enumerate() {
+                let (word, bit) = (j / 64, j % 64);
+                let (ones_cut, zeros_cut) = match thresholds.get(j) {
+                    Some(th) => {
+                        let limit = th.popcount_limit(n);
+                        let w = i64::from(w);
+                        t.flips[word] |= u64::from(th.flip) << bit;
+                        ((w - limit + n as i64 + 1) as u64, (limit + w + 1) as u64)
+                    }
+                    None => (never, 0),
+                };
+                for b in 0..planes {
+                    t.ones_cut[b * cw + word] |= (ones_cut >> b & 1) << bit;
+                    t.zeros_cut[b * cw + word] |= (zeros_cut >> b & 1) << bit;
+                }
+            }
+        }
+        t
+    }
+
+    /// Bytes of the transposed copy and its cuts.
+    pub(crate) fn memory_bytes(&self) -> usize {
+        8 * (self.columns.len() + self.ones_cut.len() + self.zeros_cut.len() + self.flips.len())
+            + 4 * self.weight_ones.len()
+    }
+
+    fn args(&self) -> SlicedArgs<'_> {
+        SlicedArgs {
+            columns: &self.columns,
+            inputs: self.inputs,
+            cw: self.cw,
+            planes: self.planes,
+            ones_cut: &self.ones_cut,
+            zeros_cut: &self.zeros_cut,
+            flips: &self.flips,
+        }
+    }
+
+    /// Whether `mode` runs these `rows` packed inputs sparse.
+    pub(crate) fn chooses(&self, kernel: Kernel, mode: LayerMode, xs: &[u64], rows: usize) -> bool {
+        if self.columns.is_empty() {
+            return false;
+        }
+        match mode {
+            LayerMode::Dense => false,
+            LayerMode::Sparse => true,
+            LayerMode::Auto => {
+                let wpr = words_for(self.inputs);
+                let minority: usize = xs[..rows * wpr]
+                    .chunks_exact(wpr)
+                    .map(|x| {
+                        let ones = x.iter().map(|w| w.count_ones() as usize).sum::<usize>();
+                        ones.min(self.inputs - ones)
+                    })
+                    .sum();
+                let c = costs(kernel);
+                let vectors = self.cw.div_ceil(c.words);
+                let fixed = if self.planes > 0 {
+                    c.per_plane * self.planes * vectors
+                } else {
+                    c.per_count * self.outputs
+                };
+                let sparse = c.per_column * minority * vectors + rows * (fixed + c.per_image);
+                let dense = 10 * rows * wpr * self.outputs.div_ceil(LANES);
+                sparse < dense
+            }
+        }
+    }
+
+    /// A hidden layer's output bits (`out_wpr` words per row).
+    pub(crate) fn fire(&self, kernel: Kernel, xs: &[u64], rows: usize, out: &mut [u64]) {
+        let wpr = words_for(self.inputs);
+        let args = self.args();
+        SCRATCH.with(|s| {
+            let idx = &mut s.borrow_mut().idx;
+            idx.resize(self.inputs / 2 + 32, 0);
+            for (x, o) in xs[..rows * wpr]
+                .chunks_exact(wpr)
+                .zip(out.chunks_exact_mut(self.cw))
+            {
+                let (len, ones, zeros) = kernel.minority(x, self.inputs, idx);
+                kernel.sliced_fire(&args, &idx[..len], ones, zeros, o);
+            }
+        });
+    }
+
+    /// `popcount(x ⊕ w_j)` per row and neuron, `padded` neurons a row (the
+    /// dense kernel's padding neurons, whose weights are zero, included).
+    pub(crate) fn popcounts(
+        &self,
+        kernel: Kernel,
+        xs: &[u64],
+        rows: usize,
+        padded: usize,
+        out: &mut [u32],
+    ) {
+        let wpr = words_for(self.inputs);
+        let args = self.args();
+        SCRATCH.with(|s| {
+            let s = &mut *s.borrow_mut();
+            s.idx.resize(self.inputs / 2 + 32, 0);
+            s.planes.resize(SUM_PLANES * self.cw, 0);
+            for (x, o) in xs[..rows * wpr]
+                .chunks_exact(wpr)
+                .zip(out.chunks_exact_mut(padded))
+            {
+                let (len, ones, zeros) = kernel.minority(x, self.inputs, &mut s.idx);
+                kernel.sliced_sum_planes(&args, &s.idx[..len], &mut s.planes);
+                for (j, (p, &w)) in o.iter_mut().zip(&self.weight_ones).enumerate() {
+                    let (word, bit) = (j / 64, j % 64);
+                    let sum: u32 = (0..SUM_PLANES)
+                        .map(|b| ((s.planes[b * self.cw + word] >> bit & 1) as u32) << b)
+                        .sum();
+                    *p = if zeros {
+                        2 * sum + ones as u32 - w
+                    } else {
+                        w + ones as u32 - 2 * sum
+                    };
+                }
+            }
+        });
+    }
+}
+
+impl crate::layer::BinaryDense {
+    /// Whether `mode` runs these `rows` packed inputs through the sparse
+    /// kernel: what [`LayerMode::Auto`] decides, for reports.
+    pub fn runs_sparse(&self, kernel: Kernel, mode: LayerMode, xs: &[u64], rows: usize) -> bool {
+        assert!(xs.len() >= rows * words_for(self.inputs()));
+        self.transposed.chooses(kernel, mode, xs, rows)
+    }
+}
+
+/// The cost model's weights, in tenths of one dense step (XOR, popcount
+/// and add on 8 neurons and 64 inputs) of the same kernel.
+pub(crate) struct Costs {
+    /// Words one vector of the sparse kernel holds.
+    words: usize,
+    /// One column added into one vector of counters.
+    per_column: usize,
+    /// One plane of the comparison, per vector.
+    per_plane: usize,
+    /// Reading one neuron's count out of the planes (output layers).
+    per_count: usize,
+    /// Finding one image's minority positions, and the calls around.
+    per_image: usize,
+}
+
+/// Fitted to `cargo bench --bench bnn -- sparse/` (chunks of 64 random
+/// rows at 5, 13, 25 and 50 % ones; 784 and 1024 inputs; 512 and 1024
+/// neurons): the time per row is close to linear in the minority count,
+/// and the weights here are its slope and intercept over the dense
+/// kernel's time per step. The crossover lands near 30 % ones for
+/// AVX-512 and near 50 % for AVX2 and the portable form, which are
+/// slower per dense step.
+pub(crate) fn costs(kernel: Kernel) -> Costs {
+    match kernel {
+        Kernel::Avx512 => Costs {
+            words: 8,
+            per_column: 28,
+            per_plane: 20,
+            per_count: 20,
+            per_image: 1600,
+        },
+        Kernel::Avx2 => Costs {
+            words: 4,
+            per_column: 10,
+            per_plane: 10,
+            per_count: 10,
+            per_image: 600,
+        },
+        Kernel::Scalar => Costs {
+            words: 1,
+            per_column: 3,
+            per_plane: 3,
+            per_count: 3,
+            per_image: 450,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::{Rng, SeedableRng};
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+    use crate::bits::tail_mask;
+    use crate::kernel::available;
+    use crate::layer::{BinaryDense, Threshold};
+
+    fn random_matrix(rng: &mut ChaCha8Rng, rows: usize, cols: usize, density: f64) -> BitMatrix {
+        let mut m = BitMatrix::new(rows, cols);
+        for r in 0..rows {
+            for c in 0..cols {
+                m.set(r, c, rng.gen_bool(density));
+            }
+        }
+        m
+    }
+
+    /// Thresholds across the whole reachable range and beyond it, both
+    /// directions.
+    fn random_thresholds(rng: &mut ChaCha8Rng, m: usize, n: usize) -> Vec<Threshold> {
+        let n = n as i32;
+        (0..m)
+            .map(|_| {
+                let v = rng.gen_range(-n - 3..=n + 3);
+                if rng.gen_bool(0.3) {
+                    Threshold::at_most(v)
+                } else {
+                    Threshold::at_least(v)
+                }
+            })
+            .collect()
+    }
+
+    /// Inputs of every density the kernel must handle: none set, all set,
+    /// one bit, exactly half, one either side of half, and random ones.
+    fn inputs(rng: &mut ChaCha8Rng, n: usize) -> BitMatrix {
+        let mut rows: Vec<Vec<bool>> = vec![vec![false; n], vec![true; n]];
+        for i in [0, n / 2, n - 1] {
+            let mut one = vec![false; n];
+            one[i] = true;
+            rows.push(one.iter().map(|b| !b).collect());
+            rows.push(one);
+        }
+        for ones in [
+            n / 2,
+            n.div_ceil(2),
+            (n / 2).saturating_sub(1),
+            (n / 2 + 1).min(n),
+        ] {
+            let mut v: Vec<bool> = (0..n).map(|i| i < ones).collect();
+            for i in (1..n).rev() {
+                v.swap(i, rng.gen_range(0..=i));
+            }
+            rows.push(v);
+        }
+        for density in [0.02, 0.13, 0.3, 0.5, 0.7, 0.95] {
+            rows.push((0..n).map(|_| rng.gen_bool(density)).collect());
+        }
+        let mut m = BitMatrix::new(rows.len(), n);
+        for (r, row) in rows.iter().enumerate() {
+            for (c, &b) in row.iter().enumerate() {
+                m.set(r, c, b);
+            }
+        }
+        m
+    }
+
+    const SHAPES: [(usize, usize); 14] = [
+        (1, 1),
+        (2, 3),
+        (7, 10),
+        (63, 64),
+        (64, 65),
+        (65, 63),
+        (127, 129),
+        (128, 8),
+        (300, 200),
+        (511, 511),
+        (784, 512),
+        (784, 10),
+        (1000, 1000),
+        (1024, 1024),
+    ];
+
+    /// Sparse bits and popcounts equal the dense kernel's, for every kernel,
+    /// shape and input density, and for every threshold direction.
+    #[test]
+    fn sparse_matches_dense() {
+        let mut rng = ChaCha8Rng::seed_from_u64(12);
+        for (n, m) in SHAPES {
+            let density = rng.gen_range(0.1..0.9);
+            let weights = random_matrix(&mut rng, m, n, density);
+            let t = random_thresholds(&mut rng, m, n);
+            let hidden = BinaryDense::hidden(weights.clone(), t).unwrap();
+            let output = BinaryDense::output(weights, vec![0.0; m]).unwrap();
+            let x = inputs(&mut rng, n);
+            let rows = x.rows();
+            let mut want = BitMatrix::new(rows, m);
+            hidden.fire_with(
+                Kernel::Scalar,
+                LayerMode::Dense,
+                x.words(),
+                rows,
+                want.words_mut(),
+            );
+            let padded = m.div_ceil(LANES) * LANES;
+            let mut want_pops = vec![0u32; rows * padded];
+            output.popcounts_with(
+                Kernel::Scalar,
+                LayerMode::Dense,
+                x.words(),
+                rows,
+                &mut want_pops,
+            );
+            for k in available() {
+                for mode in LayerMode::ALL {
+                    let mut got = BitMatrix::new(rows, m);
+                    hidden.fire_with(k, mode, x.words(), rows, got.words_mut());
+                    for r in 0..rows {
+                        assert_eq!(got.row(r), want.row(r), "{k} {mode} {n}->{m} row {r}");
+                        assert_eq!(got.row(r).last().unwrap() & !tail_mask(m), 0);
+                    }
+                    for layer in [&output, &hidden] {
+                        let mut pops = vec![0u32; rows * padded];
+                        layer.popcounts_with(k, mode, x.words(), rows, &mut pops);
+                        assert_eq!(pops, want_pops, "{k} {mode} {n}->{m} popcounts");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every kernel lists the same minority positions as the `tzcnt` loop,
+    /// which lists exactly the minority bits.
+    #[test]
+    fn minority_positions_agree() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        for n in [1usize, 2, 31, 32, 33, 64, 65, 784, 1024, 3000] {
+            let x = inputs(&mut rng, n);
+            let mut want = vec![0u16; n / 2 + 32];
+            for r in 0..x.rows() {
+                let (len, ones, zeros) = sliced::minority(x.row(r), n, &mut want);
+                let expect: Vec<u16> = (0..n)
+                    .filter(|&i| x.get(r, i) != zeros)
+                    .map(|i| i as u16)
+                    .collect();
+                assert_eq!(&want[..len], expect, "n {n} row {r}");
+                assert_eq!(ones, (0..n).filter(|&i| x.get(r, i)).count());
+                for k in available() {
+                    let mut idx = vec![0u16; n / 2 + 32];
+                    let got = k.minority(x.row(r), n, &mut idx);
+                    assert_eq!(got, (len, ones, zeros), "{k} n {n} row {r}");
+                    assert_eq!(idx[..len], want[..len], "{k} n {n} row {r}");
+                }
+            }
+        }
+    }
+
+    /// The per-chunk rule: sparse input into a wide layer goes sparse; half
+    /// ones into 10 neurons (an output layer) stays dense; forcing wins.
+    #[test]
+    fn auto_follows_the_cost_model() {
+        let mut rng = ChaCha8Rng::seed_from_u64(6);
+        let wide = BinaryDense::hidden(
+            random_matrix(&mut rng, 512, 784, 0.5),
+            random_thresholds(&mut rng, 512, 784),
+        )
+        .unwrap();
+        let narrow =
+            BinaryDense::output(random_matrix(&mut rng, 10, 512, 0.5), vec![0.0; 10]).unwrap();
+        let sparse_rows = random_matrix(&mut rng, 64, 784, 0.05);
+        let half_rows = random_matrix(&mut rng, 64, 512, 0.5);
+        for k in available() {
+            let choose =
+                |l: &BinaryDense, x: &BitMatrix, mode| l.transposed.chooses(k, mode, x.words(), 64);
+            assert!(choose(&wide, &sparse_rows, LayerMode::Auto), "{k}");
+            assert!(!choose(&narrow, &half_rows, LayerMode::Auto), "{k}");
+            assert!(!choose(&wide, &sparse_rows, LayerMode::Dense), "{k}");
+            assert!(choose(&narrow, &half_rows, LayerMode::Sparse), "{k}");
+        }
+    }
+
+    #[test]
+    fn layer_modes_parse() {
+        for mode in LayerMode::ALL {
+            assert_eq!(LayerMode::parse(mode.name()).unwrap(), mode);
+        }
+        assert_eq!(LayerMode::parse(" Sparse ").unwrap(), LayerMode::Sparse);
+        let e = LayerMode::parse("fast").unwrap_err().to_string();
+        assert!(e.contains("unknown layer mode 'fast'"), "{e}");
+    }
+
+    /// The transposed copy costs the packed weights' bytes and a little
+    /// for the cuts: the budget is the packed size again.
+    #[test]
+    fn transposed_copy_is_small() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let w = random_matrix(&mut rng, 512, 784, 0.5);
+        let t = random_thresholds(&mut rng, 512, 784);
+        let layer = BinaryDense::hidden(w, t).unwrap();
+        let packed = 784 * 512 / 8;
+        assert!(
+            layer.transposed_bytes() >= packed,
+            "{}",
+            layer.transposed_bytes()
+        );
+        assert!(
+            layer.transposed_bytes() <= packed + packed / 8,
+            "{}",
+            layer.transposed_bytes()
+        );
+    }
+}
