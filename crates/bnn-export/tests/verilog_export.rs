@@ -7,8 +7,14 @@
 //! sizes) at several `--parallel` values. A tampered expectation or weight
 //! must make the testbench fail.
 //!
-//! Without Icarus Verilog these tests fail, naming the command that
-//! installs it; `BNN_TEST_SKIP=iverilog` skips them (see `bnn_testkit::need`).
+//! The same testbench also runs under Verilator (the tool of the
+//! whole-test-set run, `scripts/verilate`), and a small export goes through
+//! Yosys's Xilinx 7-series synthesis (the tool of `scripts/synth`), whose
+//! statistics must show the weights in block RAM.
+//!
+//! Without Icarus Verilog, Verilator or Yosys these tests fail, naming the
+//! command that installs it; `BNN_TEST_SKIP=iverilog,verilator,yosys` skips
+//! them (see `bnn_testkit::need`).
 
 mod common;
 
@@ -19,7 +25,7 @@ use bnn_core::{DecisionRule, Model};
 use bnn_export::verilog::Geometry;
 use bnn_export::{Format, Options, Sizes, WordBits};
 use bnn_testkit::models::{random_model, random_pixels, rng};
-use bnn_testkit::need::{IVERILOG, MNIST};
+use bnn_testkit::need::{IVERILOG, MNIST, VERILATOR, YOSYS};
 use common::run;
 
 fn export_verilog(
@@ -73,27 +79,33 @@ fn simulate(dir: &Path, extra: &[&str]) -> Sim {
     let mut args = vec!["-n", "sim"];
     args.extend_from_slice(extra);
     let (output, _) = run(dir, "vvp", &args);
-    let elapsed = started.elapsed();
-    let line = output
-        .lines()
-        .find(|l| l.starts_with("RESULT "))
-        .unwrap_or_else(|| panic!("no RESULT line:\n{output}"));
-    let field = |name: &str| -> usize {
-        line.split_whitespace()
-            .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
-            .unwrap_or_else(|| panic!("no {name} in {line}"))
-            .parse()
-            .unwrap()
-    };
-    Sim {
-        images: field("images"),
-        pass: field("pass"),
-        fail: field("fail"),
-        latency_min: field("latency_min"),
-        latency_max: field("latency_max"),
-        interval: field("interval"),
-        output,
-        elapsed,
+    Sim::parse(output, started.elapsed())
+}
+
+impl Sim {
+    /// The testbench's RESULT line, from any simulator's output.
+    fn parse(output: String, elapsed: Duration) -> Sim {
+        let line = output
+            .lines()
+            .find(|l| l.starts_with("RESULT "))
+            .unwrap_or_else(|| panic!("no RESULT line:\n{output}"));
+        let field = |name: &str| -> usize {
+            line.split_whitespace()
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("no {name} in {line}"))
+                .parse()
+                .unwrap()
+        };
+        Sim {
+            images: field("images"),
+            pass: field("pass"),
+            fail: field("fail"),
+            latency_min: field("latency_min"),
+            latency_max: field("latency_max"),
+            interval: field("interval"),
+            output,
+            elapsed,
+        }
     }
 }
 
@@ -237,4 +249,73 @@ fn testbench_reports_mismatches() {
     // Fewer images on request.
     let sim = simulate(&dir, &["+images=3"]);
     assert_eq!(sim.images, 3, "{}", sim.output);
+}
+
+/// Verilator compiles the module and its testbench (delays and all, with
+/// `--timing`) and the result is the same: every image exact, at the stated
+/// latency and interval.
+#[test]
+fn verilator_runs_the_testbench() {
+    bnn_testkit::need!(VERILATOR);
+    let model = random_model(&mut rng(8), &[120, 70, 33, 7], DecisionRule::Scores, 100);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v");
+    let pixels = random_pixels(&mut rng(9), 30, 120);
+    let (g, count) = export_verilog(&model, WordBits::W64, 5, Some(&pixels), &dir);
+    run(
+        &dir,
+        "verilator",
+        &[
+            "--binary",
+            "--timing",
+            "-Wno-fatal",
+            "-Wno-WIDTH",
+            "--top-module",
+            "net_tb",
+            "-o",
+            "sim",
+            "net_tb.v",
+            "net.v",
+        ],
+    );
+    let started = Instant::now();
+    let (output, _) = run(&dir, "./obj_dir/sim", &[]);
+    let sim = Sim::parse(output, started.elapsed());
+    assert_all_pass(&sim, count, &g, "verilator");
+}
+
+/// Yosys maps a small export onto a 7-series part: the design passes its
+/// structural checks (no multiple drivers, no combinational loops), the
+/// weight ROM lands in block RAM, and the lanes cost LUTs and flip-flops.
+#[test]
+fn yosys_synthesizes_for_xilinx_7_series() {
+    bnn_testkit::need!(YOSYS);
+    let model = random_model(&mut rng(10), &[100, 40, 6], DecisionRule::Seed, 128);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("v");
+    export_verilog(&model, WordBits::W64, 4, None, &dir);
+    run(
+        &dir,
+        "yosys",
+        &[
+            "-q",
+            "-p",
+            "read_verilog net.v; synth_xilinx -flatten -top net -family xc7; check -assert; tee -o stat.txt stat",
+        ],
+    );
+    let stat = std::fs::read_to_string(dir.join("stat.txt")).unwrap();
+    let count = |prefix: &str| -> usize {
+        stat.lines()
+            .filter_map(|l| {
+                let mut parts = l.split_whitespace();
+                let (cell, n) = (parts.next()?, parts.next()?);
+                cell.starts_with(prefix).then(|| n.parse::<usize>().ok())?
+            })
+            .sum()
+    };
+    let (luts, ffs, brams) = (count("LUT"), count("FD"), count("RAMB"));
+    assert!(brams >= 1, "weights not in block RAM:\n{stat}");
+    // Four lanes of 64 XOR bits and their popcounts need more than 256 LUTs.
+    assert!(luts > 256 && ffs > 64, "LUTs {luts}, FFs {ffs}:\n{stat}");
+    assert_eq!(count("DSP"), 0, "{stat}");
 }

@@ -201,9 +201,10 @@ module {module} #(
 }
 
 fn memories(s: &mut String, g: &Geometry) {
+    // Shallow and wide: left alone, Yosys builds it from LUTs.
     let _ = writeln!(
         s,
-        "    reg [{}:0] weights [0:{}];",
+        "    (* rom_style = \"block\" *) reg [{}:0] weights [0:{}];",
         g.lanes() * g.word - 1,
         g.rows() - 1
     );
