@@ -46,6 +46,26 @@ fn invalid_names_write_nothing() {
     assert!(listing(tmp.path()).is_empty());
 }
 
+/// Zero words per cycle is no design; the error names the option.
+#[test]
+fn zero_parallel_writes_nothing() {
+    let model = random_model(&mut rng(3), &[20, 5, 3], DecisionRule::Scores, 128);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("out");
+    let opts = Options {
+        parallel: 0,
+        ..options(Format::Verilog, "bnn")
+    };
+    let err = bnn_export::export(&model, "", &opts, None, &dir)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "--parallel must be at least 1 (weight words per cycle)"
+    );
+    assert!(listing(tmp.path()).is_empty());
+}
+
 #[test]
 fn bad_output_locations_are_named_and_leave_nothing() {
     let model = random_model(&mut rng(2), &[20, 5, 3], DecisionRule::Seed, 128);
