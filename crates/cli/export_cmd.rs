@@ -38,6 +38,9 @@ pub struct ExportArgs {
     /// Verilog only: how many of --test-images the testbench carries.
     #[arg(long, value_name = "N", default_value_t = 200)]
     pub test_count: usize,
+    /// Verilog only: weight words XOR-popcounted per cycle (default 1).
+    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u32).range(1..))]
+    pub parallel: Option<u32>,
 }
 
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
@@ -46,6 +49,9 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     bnn_export::ident::check_name(&args.name).map_err(usage)?;
     if format == Format::C && args.test_images.is_some() {
         return Err(UsageError("--test-images applies to --format verilog only".into()).into());
+    }
+    if format == Format::C && args.parallel.is_some() {
+        return Err(UsageError("--parallel applies to --format verilog only".into()).into());
     }
     if args.test_count == 0 {
         return Err(UsageError("--test-count must be at least 1".into()).into());
@@ -73,6 +79,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         name: args.name.clone(),
         word,
         force: args.force,
+        parallel: args.parallel.map_or(1, |p| p as usize),
     };
     let export = bnn_export::export(
         model,

@@ -6,8 +6,9 @@
 //! - **C** ([`c`]): `NAME.h` and `NAME.c` with one function,
 //!   `int NAME_predict(const uint8_t pixels[], float scores_out[])`, no
 //!   allocation and no library beyond `<stdint.h>`;
-//! - **Verilog** ([`verilog`]): a clocked module that handles one weight word
-//!   per cycle, its ROMs as `$readmemh` files, and a self-checking testbench.
+//! - **Verilog** ([`verilog`]): a clocked module that handles `P` weight
+//!   words per cycle, its ROMs as `$readmemh` files, and a self-checking
+//!   testbench.
 //!
 //! Both compute what the engine computes, bit for bit, scores included: the
 //! arithmetic is fixed once in [`plan`] (popcount limits, exact f32 scores)
@@ -87,6 +88,8 @@ pub struct Options {
     pub word: WordBits,
     /// Replace a non-empty output directory holding an earlier export.
     pub force: bool,
+    /// Verilog: weight words XOR-popcounted per cycle (at least 1).
+    pub parallel: usize,
 }
 
 impl Default for Options {
@@ -96,6 +99,7 @@ impl Default for Options {
             name: "bnn".into(),
             word: WordBits::W64,
             force: false,
+            parallel: 1,
         }
     }
 }
@@ -150,11 +154,17 @@ pub fn generate(
                     "the Verilog export takes binary-input models only, and this model has u8 input (the C export supports it)".into(),
                 ));
             }
+            if options.parallel == 0 {
+                return Err(ExportError::Option(
+                    "--parallel must be at least 1 (weight words per cycle)".into(),
+                ));
+            }
             let vectors = match test_images {
                 Some(pixels) => Vectors::from_images(model, pixels)?,
                 None => Vectors::synthetic(model, vectors::SYNTHETIC_IMAGES)?,
             };
-            let (files, geometry) = verilog::generate(&plan, &options.name, provenance, &vectors);
+            let (files, geometry) =
+                verilog::generate(&plan, options.parallel, &options.name, provenance, &vectors);
             (
                 files,
                 Sizes::Verilog {
@@ -212,20 +222,31 @@ impl Export {
                 let m = g.memory_bits();
                 vec![
                     format!(
-                        "one {}-bit weight word per cycle: {} cycles per image from start to done, after {} pixel writes",
+                        "{} lanes of {}-bit weight words per cycle (SIMD {} words of a row x PE {} neurons; --parallel {})",
+                        g.lanes(),
                         g.word,
-                        g.latency(),
-                        g.pixel_writes
+                        g.simd,
+                        g.pe,
+                        g.parallel
                     ),
                     format!(
-                        "memory: {} bits = weights {} + thresholds {} + score table {} (ROM) + activations {} (RAM)",
+                        "interval: {} cycles per image when images stream back to back; latency {} cycles from start to done",
+                        g.interval(),
+                        g.latency()
+                    ),
+                    format!(
+                        "image port: {} pixels per write, {} writes per image",
+                        g.pixels_per_write,
+                        g.pixel_writes()
+                    ),
+                    format!(
+                        "memory: {} bits = weights {} + thresholds {} + score table {} (ROM) + activations {} (registers)",
                         m.total(),
                         m.weights,
                         m.limits,
                         m.scores,
                         m.activations
                     ),
-                    format!("popcount: one {}-bit adder tree", g.word),
                     format!("testbench: {test_images} images with the engine's classes and scores"),
                 ]
             }

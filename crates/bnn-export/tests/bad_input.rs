@@ -16,6 +16,7 @@ fn options(format: Format, name: &str) -> Options {
         name: name.into(),
         word: WordBits::W64,
         force: false,
+        parallel: 1,
     }
 }
 
@@ -42,6 +43,26 @@ fn invalid_names_write_nothing() {
             assert!(!err.contains('\n'), "{err}");
         }
     }
+    assert!(listing(tmp.path()).is_empty());
+}
+
+/// Zero words per cycle is no design; the error names the option.
+#[test]
+fn zero_parallel_writes_nothing() {
+    let model = random_model(&mut rng(3), &[20, 5, 3], DecisionRule::Scores, 128);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("out");
+    let opts = Options {
+        parallel: 0,
+        ..options(Format::Verilog, "bnn")
+    };
+    let err = bnn_export::export(&model, "", &opts, None, &dir)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "--parallel must be at least 1 (weight words per cycle)"
+    );
     assert!(listing(tmp.path()).is_empty());
 }
 

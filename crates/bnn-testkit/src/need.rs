@@ -29,6 +29,20 @@ pub const IVERILOG: Need = Need {
     present: iverilog_present,
 };
 
+pub const YOSYS: Need = Need {
+    name: "yosys",
+    what: "Yosys (`yosys`)",
+    fix: "apt-get install yosys",
+    present: yosys_present,
+};
+
+pub const VERILATOR: Need = Need {
+    name: "verilator",
+    what: "Verilator with a C++ compiler (`verilator`, `g++`, `make`)",
+    fix: "apt-get install verilator g++ make",
+    present: verilator_present,
+};
+
 pub const CC: Need = Need {
     name: "cc",
     what: "a C compiler as `cc`",
@@ -57,7 +71,7 @@ pub const MKNOD: Need = Need {
     present: mknod_present,
 };
 
-const ALL: [&Need; 5] = [&IVERILOG, &CC, &NM, &MNIST, &MKNOD];
+const ALL: [&Need; 7] = [&IVERILOG, &YOSYS, &VERILATOR, &CC, &NM, &MNIST, &MKNOD];
 
 /// Whether a test that needs `need` should run: true when it is present,
 /// false (after saying so) when `BNN_TEST_SKIP` names it; a panic naming the
@@ -120,6 +134,14 @@ fn starts(program: &str, arg: &str) -> bool {
 
 fn iverilog_present() -> bool {
     starts("iverilog", "-V") && starts("vvp", "-V")
+}
+
+fn yosys_present() -> bool {
+    starts("yosys", "-V")
+}
+
+fn verilator_present() -> bool {
+    starts("verilator", "--version") && starts("g++", "--version") && starts("make", "--version")
 }
 
 fn cc_present() -> bool {

@@ -1,5 +1,6 @@
-//! The Verilog-2001 back end: one clocked module that XORs and popcounts one
-//! weight word per cycle, its ROM contents as `$readmemh` files, and a
+//! The Verilog-2001 back end: one clocked module that XORs and popcounts
+//! `P` weight words per cycle (folded over SIMD words of a row and PE
+//! neurons, see [`fold`]), its ROM contents as `$readmemh` files, and a
 //! self-checking testbench with engine-computed expectations.
 //!
 //! The class must equal the engine's for every input, so the output layer
@@ -10,6 +11,7 @@
 //! after the usual sign-magnitude-to-ordered mapping, which preserves the
 //! float order (−0 is mapped onto +0; no NaN can arise from finite biases).
 
+pub mod fold;
 mod memfiles;
 mod rtl;
 mod testbench;
@@ -18,103 +20,139 @@ use crate::plan::Plan;
 use crate::vectors::Vectors;
 use crate::File;
 
+pub use fold::LayerFold;
+
 /// Bits needed to count from 0 to `max` (at least 1).
 pub(crate) fn bits_for(max: usize) -> usize {
     (usize::BITS - max.leading_zeros()).max(1) as usize
 }
 
-/// Pixels per write on the image port: one byte each in a 64-bit bus.
-pub const PIXELS_PER_WRITE: usize = 8;
-
-/// Every size the module's text and its memory files agree on.
+/// Every size the module's text, its memory files and its testbench agree
+/// on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Geometry {
     pub word: usize,
-    pub log2_word: usize,
-    pub layers: usize,
-    /// Weight ROM depth: Σ outputs × words per neuron.
-    pub weight_words: usize,
-    /// Threshold ROM depth: all hidden neurons.
-    pub hidden_neurons: usize,
+    /// Lanes asked for (`--parallel`).
+    pub parallel: usize,
+    /// Words of one row per cycle.
+    pub simd: usize,
+    /// Neurons per cycle.
+    pub pe: usize,
+    pub layers: Vec<LayerFold>,
+    /// Adder-tree levels after the per-byte popcounts, each registered.
+    pub tree_levels: usize,
+    /// Input pixels per write on the image port: a multiple of 8, wide
+    /// enough that loading the next image never bounds the interval.
+    pub pixels_per_write: usize,
+    pub inputs: usize,
+    pub classes: usize,
     /// Popcount accumulator width: holds the widest layer's input count.
     pub sum_width: usize,
     /// Signed popcount limit width (the threshold ROM adds a flip bit).
     pub limit_width: usize,
-    pub classes: usize,
     /// Popcounts an output neuron can produce: last layer inputs + 1.
     pub score_row: usize,
-    pub activation_words: usize,
-    pub pixel_writes: usize,
-    pub pixel_addr_width: usize,
-    pub layer_width: usize,
-    pub neuron_width: usize,
-    pub word_index_width: usize,
-    pub weight_addr_width: usize,
-    pub limit_addr_width: usize,
-    pub score_addr_width: usize,
-    pub class_width: usize,
-    pub act_addr_width: usize,
-    pub popcount_width: usize,
 }
 
 impl Geometry {
-    pub fn of(plan: &Plan) -> Self {
+    pub fn of(plan: &Plan, parallel: usize) -> Self {
         let word = plan.word.bits();
-        let log2_word = word.trailing_zeros() as usize;
-        let max_outputs = plan.layers.iter().map(|l| l.outputs).max().unwrap_or(1);
-        let max_wpr = plan
+        let shape: Vec<_> = plan
             .layers
             .iter()
-            .map(|l| l.words_per_row)
-            .max()
-            .unwrap_or(1);
-        let hidden_neurons = plan.hidden().iter().map(|l| l.outputs).sum();
+            .map(|l| (l.inputs, l.outputs, l.words_per_row, l.is_hidden()))
+            .collect();
+        let fold::Fold { simd, pe, layers } = fold::choose(&shape, parallel.max(1), word);
         let sum_width = bits_for(plan.max_inputs());
-        let classes = plan.num_classes();
-        let score_row = plan.output().inputs + 1;
-        let activation_words = plan.max_activation_words();
-        let pixel_writes = plan.input_len.div_ceil(PIXELS_PER_WRITE);
-        let groups_shift = log2_word - 3;
-        Geometry {
+        let mut g = Geometry {
             word,
-            log2_word,
-            layers: plan.layers.len(),
-            weight_words: plan.weight_words(),
-            hidden_neurons,
+            parallel,
+            simd,
+            pe,
+            layers,
+            tree_levels: fold::tree_levels(simd * word / 8),
+            pixels_per_write: 8,
+            inputs: plan.input_len,
+            classes: plan.num_classes(),
             sum_width,
             limit_width: sum_width + 1,
-            classes,
-            score_row,
-            activation_words,
-            pixel_writes,
-            pixel_addr_width: bits_for(pixel_writes - 1).max(groups_shift),
-            layer_width: bits_for(plan.layers.len() - 1),
-            neuron_width: bits_for(max_outputs - 1).max(log2_word),
-            word_index_width: bits_for(max_wpr - 1),
-            weight_addr_width: bits_for(plan.weight_words() - 1),
-            limit_addr_width: bits_for(hidden_neurons.saturating_sub(1)),
-            score_addr_width: bits_for(classes * score_row - 1),
-            class_width: bits_for(classes - 1),
-            act_addr_width: bits_for(activation_words - 1),
-            popcount_width: bits_for(word),
+            score_row: plan.output().inputs + 1,
+        };
+        // One write per cycle, then the start cycle.
+        while g.pixel_writes() + 1 > g.interval() && g.pixels_per_write < g.inputs {
+            g.pixels_per_write *= 2;
         }
+        g
     }
 
-    /// Cycles from the clock edge that samples `start` to the edge that
-    /// raises `done`: one per weight word, one idle cycle between layers
-    /// (the next layer must not read activations still being written), and
-    /// two to drain the pipeline (popcount, then score lookup and decision).
+    pub fn lanes(&self) -> usize {
+        self.simd * self.pe
+    }
+
+    /// Rows of the weight ROM: one per cycle of work.
+    pub fn rows(&self) -> usize {
+        self.layers.iter().map(LayerFold::cycles).sum()
+    }
+
+    /// Rows of the threshold ROM: one per hidden neuron group.
+    pub fn hidden_groups(&self) -> usize {
+        self.layers
+            .iter()
+            .filter(|l| l.hidden)
+            .map(|l| l.groups)
+            .sum()
+    }
+
+    /// Idle cycles between layers.
+    pub fn gap(&self) -> usize {
+        fold::gap(self.tree_levels)
+    }
+
+    /// The stage that accumulates and decides, counting the issue as 0:
+    /// weight read, BRAM output register, per-byte popcounts, then the tree.
+    pub fn decide_stage(&self) -> usize {
+        3 + self.tree_levels
+    }
+
+    pub fn compute_interval(&self) -> usize {
+        fold::compute_interval(&self.layers, self.gap())
+    }
+
+    /// Whether the module must space starts apart so that the serial score
+    /// stage (one class per cycle) finishes before the next image's scores.
+    pub fn spaced_by_classes(&self) -> bool {
+        self.classes > self.compute_interval()
+    }
+
+    /// Steady-state cycles between images streamed back to back.
+    pub fn interval(&self) -> usize {
+        self.compute_interval().max(self.classes)
+    }
+
+    /// Cycles from the edge that accepts `start` to the edge that raises
+    /// `done`: the work and the gaps, the pipeline to the decision, then
+    /// one score per class and the decision register.
     pub fn latency(&self) -> usize {
-        self.weight_words + (self.layers - 1) + 2
+        self.rows() + (self.layers.len() - 1) * self.gap() + self.decide_stage() + 1 + self.classes
     }
 
-    /// Bits of every ROM and RAM the module declares.
+    pub fn pixel_writes(&self) -> usize {
+        self.inputs.div_ceil(self.pixels_per_write)
+    }
+
+    /// Bits of every ROM and of the activation registers.
     pub fn memory_bits(&self) -> MemoryBits {
+        let hidden_outputs: usize = self
+            .layers
+            .iter()
+            .filter(|l| l.hidden)
+            .map(|l| l.groups * self.pe)
+            .sum();
         MemoryBits {
-            weights: self.weight_words * self.word,
-            limits: self.hidden_neurons * (self.limit_width + 1),
+            weights: self.rows() * self.lanes() * self.word,
+            limits: self.hidden_groups() * self.pe * (self.limit_width + 1),
             scores: self.classes * self.score_row * 32,
-            activations: 2 * self.activation_words * self.word,
+            activations: 2 * self.inputs + hidden_outputs,
         }
     }
 }
@@ -122,9 +160,12 @@ impl Geometry {
 /// Storage of the module, in bits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct MemoryBits {
+    /// Weight ROM, spare lanes included.
     pub weights: usize,
     pub limits: usize,
     pub scores: usize,
+    /// Registers: the image load buffer, the image and every hidden layer's
+    /// output.
     pub activations: usize,
 }
 
@@ -163,20 +204,21 @@ impl Names {
 /// The module, its memory files, the testbench and its vectors.
 pub fn generate(
     plan: &Plan,
+    parallel: usize,
     prefix: &str,
     provenance: &str,
     vectors: &Vectors,
 ) -> (Vec<File>, Geometry) {
-    let g = Geometry::of(plan);
+    let g = Geometry::of(plan, parallel);
     let names = Names::new(prefix);
     let mut files = vec![
         File::text(
             &format!("{}.v", names.module),
             rtl::module(plan, &g, &names, provenance),
         ),
-        File::text(&names.weights, memfiles::weights(plan)),
+        File::text(&names.weights, memfiles::weights(plan, &g)),
     ];
-    if g.hidden_neurons > 0 {
+    if g.hidden_groups() > 0 {
         files.push(File::text(&names.limits, memfiles::limits(plan, &g)));
     }
     files.push(File::text(&names.scores, memfiles::scores(plan)));
@@ -184,7 +226,7 @@ pub fn generate(
         &format!("{}.v", names.testbench),
         testbench::testbench(&g, &names, vectors.count),
     ));
-    files.push(File::text(&names.tb_pixels, memfiles::pixels(vectors)));
+    files.push(File::text(&names.tb_pixels, memfiles::pixels(vectors, &g)));
     files.push(File::text(&names.tb_expected, memfiles::expected(vectors)));
     (files, g)
 }

@@ -1,12 +1,14 @@
-//! The self-checking testbench: loads each vector image through the pixel
-//! port, starts the module, and checks the class, every score (bits and
-//! order) and the latency against the engine's answers. It drives and
-//! samples on the falling edge so that nothing races the module's rising-
-//! edge logic, and ends with one machine-readable `RESULT` line.
+//! The self-checking testbench: streams the vector images through the
+//! module back to back (each image is written while the previous one is
+//! classified), and checks every class, every score (bits and order), the
+//! latency and the interval against the engine's answers and the export's
+//! figures. It drives and samples on the falling edge so that nothing races
+//! the module's rising-edge logic, and ends with one machine-readable
+//! `RESULT` line.
 
 use std::fmt::Write;
 
-use super::{Geometry, Names};
+use super::{bits_for, Geometry, Names};
 
 pub fn testbench(g: &Geometry, names: &Names, vectors: usize) -> String {
     let mut s = String::new();
@@ -19,7 +21,9 @@ pub fn testbench(g: &Geometry, names: &Names, vectors: usize) -> String {
 //   iverilog -g2001 -o {tb} {tb}.v {module}.v && vvp {tb} [+images=N]
 //
 // Prints one line per failing image (the first 10) and then
-//   RESULT images=N pass=P fail=F latency_min=A latency_max=B
+//   RESULT images=N pass=P fail=F latency_min=A latency_max=B interval=I
+// where I is the largest number of cycles between two consecutive done
+// pulses (0 for fewer than two images): the steady-state interval.
 `timescale 1ns / 1ps
 
 module {tb};
@@ -36,33 +40,60 @@ module {tb};
     reg rst = 1'b1;
     reg pix_we = 1'b0;
     reg [{pam}:0] pix_addr = {pa}'d0;
-    reg [63:0] pix_data = 64'd0;
+    reg [{pdm}:0] pix_data = {pd}'d0;
     reg start = 1'b0;
-    wire busy, done, score_valid;
+    wire ready, done, score_valid;
     wire [{cwm}:0] class_out, score_index;
     wire [31:0] score_bits;
 
     {module} dut (
         .clk(clk), .rst(rst),
         .pix_we(pix_we), .pix_addr(pix_addr), .pix_data(pix_data),
-        .start(start), .busy(busy), .done(done), .class_out(class_out),
+        .start(start), .ready(ready), .done(done), .class_out(class_out),
         .score_valid(score_valid), .score_index(score_index), .score_bits(score_bits)
     );
 
-    reg [63:0] pixels [0:VECTORS*WRITES-1];
+    reg [{pdm}:0] pixels [0:VECTORS*WRITES-1];
     reg [31:0] expected [0:VECTORS*(CLASSES+1)-1];
-    integer images, img, k, pass, fail, cycle, t0, latency, lat_min, lat_max;
-    integer seen, bad_scores, waited;
+    integer started [0:VECTORS-1];
+    integer images, img, out, k, pass, fail, cycle, latency, lat_min, lat_max;
+    integer seen, bad_scores, waited, last_done, interval;
 
     always @(posedge clk) cycle = cycle + 1;
 
-    // Every score as it appears: in class order, with the engine's bits.
+    // Results as they appear, image after image: every score in class
+    // order with the engine's bits, then done with the engine's class.
     always @(negedge clk) begin
         if (!rst && score_valid) begin
-            if (score_index != seen
-                || score_bits !== expected[img*(CLASSES+1) + 1 + score_index])
+            if (out >= images || score_index != seen
+                || score_bits !== expected[out*(CLASSES+1) + 1 + score_index])
                 bad_scores = bad_scores + 1;
             seen = seen + 1;
+        end
+        if (!rst && done) begin
+            if (out >= images) begin
+                fail = fail + 1;
+                if (fail <= 10) $display(\"FAIL: done pulse after the last image\");
+            end else begin
+                // done rose at the edge that `cycle` counted last.
+                latency = cycle - started[out];
+                if (out == 0 || latency < lat_min) lat_min = latency;
+                if (out == 0 || latency > lat_max) lat_max = latency;
+                if (out > 0 && cycle - last_done > interval) interval = cycle - last_done;
+                last_done = cycle;
+                if (class_out == expected[out*(CLASSES+1)] && seen == CLASSES
+                    && bad_scores == 0 && latency == LATENCY)
+                    pass = pass + 1;
+                else begin
+                    fail = fail + 1;
+                    if (fail <= 10)
+                        $display(\"FAIL image %0d: class %0d expected %0d, %0d scores seen, %0d wrong, latency %0d\",
+                                 out, class_out, expected[out*(CLASSES+1)], seen, bad_scores, latency);
+                end
+            end
+            out = out + 1;
+            seen = 0;
+            bad_scores = 0;
         end
     end
 
@@ -77,67 +108,58 @@ module {tb};
             end
         end
         pass = 0; fail = 0; cycle = 0; lat_min = 0; lat_max = 0;
-        seen = 0; bad_scores = 0; img = 0;
+        seen = 0; bad_scores = 0; out = 0; last_done = 0; interval = 0;
         repeat (3) @(negedge clk);
         rst = 1'b0;
+        // Each image: its writes, then start held until ready. The next
+        // image's writes follow at once, while this one is classified.
         for (img = 0; img < images; img = img + 1) begin
             for (k = 0; k < WRITES; k = k + 1) begin
-                @(negedge clk);
                 pix_we = 1'b1;
                 pix_addr = k;
                 pix_data = pixels[img*WRITES + k];
+                @(negedge clk);
             end
-            @(negedge clk);
             pix_we = 1'b0;
-            seen = 0;
-            bad_scores = 0;
-            start = 1'b1;
-            @(negedge clk);
-            start = 1'b0;
-            t0 = cycle;
             waited = 0;
-            while (done !== 1'b1 && waited < 2*LATENCY + 10) begin
+            while (ready !== 1'b1 && waited < 2*LATENCY + 10) begin
                 @(negedge clk);
                 waited = waited + 1;
             end
-            latency = cycle - t0;
-            // One more edge, so the score monitor has seen the last score.
+            start = 1'b1;
+            started[img] = cycle + 1;
             @(negedge clk);
-            if (img == 0 || latency < lat_min) lat_min = latency;
-            if (img == 0 || latency > lat_max) lat_max = latency;
-            if (done_seen(waited) && class_out == expected[img*(CLASSES+1)]
-                && seen == CLASSES && bad_scores == 0 && busy == 1'b0)
-                pass = pass + 1;
-            else begin
-                fail = fail + 1;
-                if (fail <= 10)
-                    $display(\"FAIL image %0d: class %0d expected %0d, %0d scores seen, %0d wrong, latency %0d\",
-                             img, class_out, expected[img*(CLASSES+1)], seen, bad_scores, latency);
-            end
+            start = 1'b0;
         end
-        $display(\"RESULT images=%0d pass=%0d fail=%0d latency_min=%0d latency_max=%0d\",
-                 images, pass, fail, lat_min, lat_max);
+        waited = 0;
+        while (out < images && waited < 2*LATENCY + 10) begin
+            @(negedge clk);
+            waited = waited + 1;
+        end
+        // A few more cycles: a stray done pulse must be seen.
+        repeat (CLASSES + 4) @(negedge clk);
+        if (out < images) begin
+            $display(\"FAIL: %0d images without a result\", images - out);
+            fail = fail + images - out;
+        end
+        $display(\"RESULT images=%0d pass=%0d fail=%0d latency_min=%0d latency_max=%0d interval=%0d\",
+                 images, pass, fail, lat_min, lat_max, interval);
         $finish;
     end
-
-    function done_seen;
-        input integer w;
-        begin
-            done_seen = w < 2*LATENCY + 10;
-        end
-    endfunction
 endmodule
 ",
         tb = names.testbench,
         module = names.module,
         pixels = names.tb_pixels,
         expected = names.tb_expected,
-        writes = g.pixel_writes,
+        writes = g.pixel_writes(),
         classes = g.classes,
         latency = g.latency(),
-        pam = g.pixel_addr_width - 1,
-        pa = g.pixel_addr_width,
-        cwm = g.class_width - 1,
+        pam = bits_for(g.pixel_writes() - 1) - 1,
+        pa = bits_for(g.pixel_writes() - 1),
+        pdm = 8 * g.pixels_per_write - 1,
+        pd = 8 * g.pixels_per_write,
+        cwm = bits_for(g.classes - 1) - 1,
     );
     s
 }
