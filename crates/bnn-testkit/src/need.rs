@@ -71,7 +71,19 @@ pub const MKNOD: Need = Need {
     present: mknod_present,
 };
 
-const ALL: [&Need; 7] = [&IVERILOG, &YOSYS, &VERILATOR, &CC, &NM, &MNIST, &MKNOD];
+/// Python 3 with `venv`: the Python package's tests, which `scripts/test`
+/// runs after the Rust suite; named here so that one `BNN_TEST_SKIP` list
+/// serves both.
+pub const PYTHON: Need = Need {
+    name: "python",
+    what: "Python 3 with venv (`python3 -m venv`)",
+    fix: "apt-get install python3-venv",
+    present: python_present,
+};
+
+const ALL: [&Need; 8] = [
+    &IVERILOG, &YOSYS, &VERILATOR, &CC, &NM, &MNIST, &MKNOD, &PYTHON,
+];
 
 /// Whether a test that needs `need` should run: true when it is present,
 /// false (after saying so) when `BNN_TEST_SKIP` names it; a panic naming the
@@ -138,6 +150,16 @@ fn iverilog_present() -> bool {
 
 fn yosys_present() -> bool {
     starts("yosys", "-V")
+}
+
+fn python_present() -> bool {
+    Command::new("python3")
+        .args(["-c", "import venv, ensurepip"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
 }
 
 fn verilator_present() -> bool {
