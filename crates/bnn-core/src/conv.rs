@@ -183,6 +183,13 @@ impl Conv2d {
     /// `(ky, kx, c)` order (bit 1 = +1); `thresholds` has one entry per
     /// output channel, on the integer dot of the window (for a u8 first
     /// convolution, `Σ p·w` with `p` in 0..=255).
+    ///
+    /// Build the weights with [`BitMatrix::from_pm1`] (±1 `i8`) or
+    /// [`BitMatrix::from_signs`] (latent f32 weights by sign), and fold each
+    /// channel's batch norm (after the optional pool, which it commutes
+    /// with) by [`Threshold::from_batch_norm`] with `inputs` the window
+    /// `k·k·in_channels` on bits, or [`PixelDense::dot_bound`] of it on u8
+    /// pixels.
     pub fn new(
         k: usize,
         in_channels: usize,
