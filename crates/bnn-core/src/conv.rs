@@ -186,8 +186,9 @@ impl Conv2d {
     ///
     /// Build the weights with [`BitMatrix::from_pm1`] (±1 `i8`) or
     /// [`BitMatrix::from_signs`] (latent f32 weights by sign), and fold each
-    /// channel's batch norm (after the optional pool, which it commutes
-    /// with) by [`Threshold::from_batch_norm`] with `inputs` the window
+    /// channel's batch norm (which follows the optional pool: the fold
+    /// applies to the pooled dot, see the module docs) by
+    /// [`Threshold::from_batch_norm`] with `inputs` the window
     /// `k·k·in_channels` on bits, or [`PixelDense::dot_bound`] of it on u8
     /// pixels.
     pub fn new(
