@@ -67,31 +67,31 @@
 //! cuts in place.
 //!
 //! Measured on `cnn-small` (`c3x32,p2,c3x64,p2,d256,d10`, u8 input, random
-//! ±1 weights) over the 10,000 MNIST test digits, CPU time per image from
-//! `perf stat` (the machine was shared with other builds, load 9–12 on 2
-//! cores, so read ratios more than absolute values), AVX-512 with VNNI, one
-//! thread:
+//! ±1 weights) over the 10,000 MNIST test digits with the `cnn_small`
+//! example under `perf stat -e task-clock` (CPU time: the machine was shared
+//! with other builds, load 9–14 on 2 cores, which makes wall times
+//! meaningless and CPU times noisy by ±5 %), AVX-512 with VNNI, one thread:
 //!
-//! | u8 first convolution (c3x32,p2, then d10) | µs per image |
+//! | u8 first convolution | measured |
 //! |---|---|
-//! | pixel im2col rows through the dense pixel layer (one kernel call per row) | 1.75× the next row (criterion: 12.0k against 21.1k images/s) |
-//! | pixel im2col rows, then the row kernel above | ≈ 11.6 |
-//! | windows read in place (this kernel) | ≈ 10.7 |
+//! | pixel im2col rows through the dense pixel layer (a kernel call per row) | `c3x32,p2,d10`: 12.0k images/s against 21.1k with the next row (criterion, alternating runs) |
+//! | pixel im2col rows, then one kernel call for all rows | whole network 24.8 µs an image |
+//! | windows read in place (this kernel) | whole network 22.7 µs an image |
 //!
 //! The per-row calls of the dense pixel layer (listing each row's non-zero
 //! groups, a dispatch, a store and reload of the sums) cost more than the
-//! arithmetic of a 9-pixel window; copying runs of 3 bytes into im2col rows
-//! cost about a tenth more again. A direct kernel for the binary
+//! arithmetic of a 9-pixel window, and copying runs of 3 bytes into im2col
+//! rows cost about 2 µs an image. A direct kernel for the binary
 //! convolutions was not written: the XOR-popcount over im2col rows is
-//! already the arithmetic a direct kernel would do, and the gather costs
-//! about as much as the popcounts (below), which a direct kernel would have
-//! to do in its inner loop instead.
+//! already the arithmetic a direct kernel would do, and the gather it saves
+//! (below) would move into its inner loop.
 //!
-//! Per layer, same conditions: the u8 convolution with its pool ≈ 10.7 µs,
-//! the binary `c3x64` with its pool ≈ 8.6 µs (by `perf`, roughly half of
-//! it the bit im2col and packing of the maps, half the XOR-popcount), `d256` on 3136
-//! inputs ≈ 0.6 µs: ≈ 20 µs an image in all with AVX-512, ≈ 32 µs with
-//! AVX2, ≈ 126 µs with the scalar kernel.
+//! Per layer now, from prefixes of the network: the u8 convolution with
+//! its pool ≈ 10.2 µs, the binary `c3x64` with its pool ≈ 8.5 µs (by `perf`,
+//! roughly a third of it the bit im2col and packing of the maps, the rest
+//! the XOR-popcount), `d256` on 3136 inputs ≈ 0.9 µs: ≈ 19.6 µs an image in
+//! all with AVX-512 (≈ 51,000 images/s per core), ≈ 30.8 µs with AVX2,
+//! ≈ 141 µs with the scalar kernel; one image at a time ≈ 20.5 µs.
 
 use crate::bits::{or_bits, words_for, BitMatrix, WORD_BITS};
 use crate::error::{Error, Result};
@@ -183,6 +183,14 @@ impl Conv2d {
     /// `(ky, kx, c)` order (bit 1 = +1); `thresholds` has one entry per
     /// output channel, on the integer dot of the window (for a u8 first
     /// convolution, `Σ p·w` with `p` in 0..=255).
+    ///
+    /// Build the weights with [`BitMatrix::from_pm1`] (±1 `i8`) or
+    /// [`BitMatrix::from_signs`] (latent f32 weights by sign), and fold each
+    /// channel's batch norm (which follows the optional pool: the fold
+    /// applies to the pooled dot, see the module docs) by
+    /// [`Threshold::from_batch_norm`] with `inputs` the window
+    /// `k·k·in_channels` on bits, or [`PixelDense::dot_bound`] of it on u8
+    /// pixels.
     pub fn new(
         k: usize,
         in_channels: usize,
