@@ -157,14 +157,21 @@ fn check_layer_modes(
 ) {
     let rows = pixels.len() / model.input_len();
     let mut inputs = Vec::new();
-    if model.pixel_layer().is_none() {
-        let mut x = BitMatrix::new(rows, model.input_len());
-        for (r, image) in pixels.chunks_exact(model.input_len()).enumerate() {
-            kernel.pack_pixels(image, model.input_threshold(), x.row_mut(r));
+    if model.is_convolutional() {
+        // The dense layers start from the last convolution's (pooled,
+        // flattened) map; the convolutions' own filters run through the
+        // same layers in `hidden_activations` under the process's mode.
+        inputs.extend(bits[model.convs().len() - 1..].iter().cloned());
+    } else {
+        if model.pixel_layer().is_none() {
+            let mut x = BitMatrix::new(rows, model.input_len());
+            for (r, image) in pixels.chunks_exact(model.input_len()).enumerate() {
+                kernel.pack_pixels(image, model.input_threshold(), x.row_mut(r));
+            }
+            inputs.push(x);
         }
-        inputs.push(x);
+        inputs.extend(bits.iter().cloned());
     }
-    inputs.extend(bits.iter().cloned());
     let c = model.num_classes();
     for (i, (layer, x)) in model.layers().iter().zip(&inputs).enumerate() {
         for mode in [LayerMode::Dense, LayerMode::Sparse, LayerMode::Auto] {
