@@ -133,6 +133,10 @@ fn small_cnn_same_bytes_whatever_the_threads_and_exact_export() {
         );
         let report: serde_json::Value =
             serde_json::from_slice(&std::fs::read(a.with_extension("json")).unwrap()).unwrap();
+        assert_eq!(
+            report["architecture"].as_str(),
+            Some(format!("c3x8,p2,c5x8,p2,d32,d10 padding {name}").as_str())
+        );
         let reported = report["test_accuracy"].as_f64().unwrap();
         // Far above chance after 2 short epochs (running batch-norm statistics).
         assert!(reported > 0.5, "{name}: {reported}");

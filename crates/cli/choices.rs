@@ -117,7 +117,7 @@ pub enum Recipe {
 pub enum Padding {
     /// (k-1)/2 on each side: the map keeps its size.
     Same,
-    /// None: the map shrinks by k-1.
+    /// No padding: the map shrinks by k-1.
     Valid,
 }
 

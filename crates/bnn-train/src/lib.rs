@@ -1,4 +1,4 @@
-//! # bnn-train: float-latent training of binary MLPs
+//! # bnn-train: float-latent training of binary MLPs and CNNs
 //!
 //! Latent weights are floats; the forward pass uses their signs, and hidden
 //! activations are signs of the pre-activation (of its batch norm, when
@@ -8,6 +8,11 @@
 //! or batch norm is folded into an integer threshold on its XNOR-popcount dot
 //! product ([`export`]), so the exported [`bnn_core::Model`] runs without
 //! floating point until the output scores.
+//!
+//! Convolutional models (`--arch`, [`arch`]) put convolutions, each with an
+//! optional 2×2 max pool, batch norm and sign, before the dense layers
+//! ([`cnn`], with the im2col arithmetic in [`conv`]); their batch norms fold
+//! into per-channel thresholds the same way.
 //!
 //! Determinism: every random draw comes from a seeded ChaCha stream per
 //! epoch, and every parallel reduction is split in fixed tiles, so a seed

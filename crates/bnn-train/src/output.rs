@@ -25,6 +25,10 @@ pub struct Report<'a> {
     pub command: &'a str,
     pub recipe: &'a str,
     pub configuration: String,
+    /// The `--arch` layers and padding of a convolutional model.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub architecture: Option<String>,
+    /// Dense widths (for a convolutional model, from the flattened features).
     pub shape: Vec<usize>,
     pub seed: u64,
     pub epochs: usize,
@@ -139,6 +143,11 @@ pub fn write_outputs(
         command,
         recipe: &outcome.config.recipe,
         configuration: outcome.config.summary(),
+        architecture: outcome
+            .config
+            .arch
+            .as_ref()
+            .map(|a| format!("{a} padding {}", outcome.config.padding)),
         shape: outcome.config.shape(),
         seed: outcome.config.seed,
         epochs: outcome.config.epochs,
