@@ -292,7 +292,8 @@ static void {p}_conv_bits(const {p}_word *x, const {p}_word *w, const {p}_limit 
 /* The first convolution of a u8 model over the h x wd x c pixels px, into
    the ho x wo x n bit map y (after pooling): dot = sum of +pixel where the
    weight bit is 1 and -pixel where it is 0, padded pixels adding nothing.
-   At most 255 * k * k * c in magnitude: an int32_t. */
+   At most 255 * k * k * c in magnitude: an int32_t. Zero pixels (most of a
+   digit's margin) are skipped: they add nothing either. */
 static void {p}_conv_pixels(const uint8_t *px, const {p}_word *w, const int32_t *cut,
     const uint8_t *flip, uint32_t h, uint32_t wd, uint32_t c, uint32_t k, uint32_t pad,
     uint32_t pool, uint32_t ho, uint32_t wo, uint32_t n, uint32_t words, {p}_word *y)
@@ -321,6 +322,9 @@ static void {p}_conv_pixels(const uint8_t *px, const {p}_word *w, const int32_t 
                             uint32_t at = (ox + kx - pad) * c, bit = (ky * k + kx) * c;
                             for (t = 0; t < c; ++t, ++bit) {{
                                 int32_t v = (int32_t)line[at + t];
+                                if (v == 0) {{
+                                    continue;
+                                }}
                                 dot += ((row[bit / {wb}u] >> (bit % {wb}u)) & 1u) != 0 ? v : -v;
                             }}
                         }}
