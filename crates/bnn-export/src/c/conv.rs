@@ -298,7 +298,7 @@ static void {p}_conv_pixels(const uint8_t *px, const {p}_word *w, const int32_t 
     const uint8_t *flip, uint32_t h, uint32_t wd, uint32_t c, uint32_t k, uint32_t pad,
     uint32_t pool, uint32_t ho, uint32_t wo, uint32_t n, uint32_t words, {p}_word *y)
 {{
-    uint32_t py, qx, d, ky, kx, j, t;
+    uint32_t py, qx, d, ky, j, t;
     for (t = 0; t < (ho * wo * n + {wm1}u) / {wb}u; ++t) {{
         y[t] = 0;
     }}
@@ -313,20 +313,20 @@ static void {p}_conv_pixels(const uint8_t *px, const {p}_word *w, const int32_t 
                     int32_t dot = 0;
                     uint32_t flipped = {p}_flip_bit(flip, j);
                     for (ky = 0; ky < k; ++ky) {{
-                        const uint8_t *line;
+                        /* The window row's pixels in bounds: one run of
+                           (hi - lo) * c bytes, and its weight bits. */
+                        const uint8_t *run;
+                        uint32_t bit = (ky * k + lo) * c, len = (hi - lo) * c;
                         if (oy + ky < pad || oy + ky - pad >= h) {{
                             continue;
                         }}
-                        line = px + (oy + ky - pad) * wd * c;
-                        for (kx = lo; kx < hi; ++kx) {{
-                            uint32_t at = (ox + kx - pad) * c, bit = (ky * k + kx) * c;
-                            for (t = 0; t < c; ++t, ++bit) {{
-                                int32_t v = (int32_t)line[at + t];
-                                if (v == 0) {{
-                                    continue;
-                                }}
-                                dot += ((row[bit / {wb}u] >> (bit % {wb}u)) & 1u) != 0 ? v : -v;
+                        run = px + ((oy + ky - pad) * wd + ox + lo - pad) * c;
+                        for (t = 0; t < len; ++t, ++bit) {{
+                            int32_t v = (int32_t)run[t];
+                            if (v == 0) {{
+                                continue;
                             }}
+                            dot += ((row[bit / {wb}u] >> (bit % {wb}u)) & 1u) != 0 ? v : -v;
                         }}
                     }}
                     {p}_pool_bit(y, (py * wo + qx) * n + j, (uint32_t)(dot >= cut[j]) ^ flipped,
