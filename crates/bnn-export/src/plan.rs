@@ -466,6 +466,71 @@ mod tests {
         }
     }
 
+    /// A convolution's limits fire like its thresholds over the whole
+    /// `k·k·C` window (padding included), and its geometry is the engine's.
+    #[test]
+    fn conv_plans_keep_the_engines_geometry_and_thresholds() {
+        use bnn_core::{Conv2d, InputEncoding, InputShape, Layer, Padding};
+        let thresholds: Vec<Threshold> = (-4..=4)
+            .flat_map(|v| [Threshold::at_least(v), Threshold::at_most(v)])
+            .collect();
+        let n = thresholds.len();
+        let (k, c) = (3, 2);
+        let window = k * k * c;
+        let first = Conv2d::new(
+            1,
+            1,
+            Padding::Valid,
+            BitMatrix::new(c, 1),
+            vec![Threshold::at_least(0); c],
+        )
+        .unwrap();
+        let second = Conv2d::new(
+            k,
+            c,
+            Padding::Same,
+            BitMatrix::new(n, window),
+            thresholds.clone(),
+        )
+        .unwrap();
+        let dense = BinaryDense::output(BitMatrix::new(2, 2 * 3 * n), vec![0.0; 2]).unwrap();
+        let model = Model::from_layers(
+            InputShape::new(5, 7, 1),
+            InputEncoding::U8,
+            vec![
+                Layer::Conv(first),
+                Layer::Conv(second),
+                Layer::MaxPool,
+                Layer::Dense(dense),
+            ],
+            DecisionRule::Scores,
+        )
+        .unwrap();
+        let plan = Plan::new(&model, WordBits::W32).unwrap();
+        assert!(plan.takes_pixels());
+        assert!(matches!(plan.convs[0].kind, ConvKind::Pixels(_)));
+        let conv = &plan.convs[1];
+        assert_eq!(conv.input, (5, 7, c));
+        assert_eq!((conv.k, conv.pad, conv.pool), (3, 1, 2));
+        assert_eq!(conv.output, (2, 3, n));
+        assert_eq!((conv.window, conv.words_per_row), (window, 1));
+        assert_eq!(plan.layers[0].inputs, conv.output_len());
+        assert_eq!(plan.shape_text(), format!("5x7x1 c1x2,c3x{n},p2,d2"));
+        let ConvKind::Bits(limits) = &conv.kind else {
+            panic!("the second convolution takes bits");
+        };
+        for (l, t) in limits.iter().zip(&thresholds) {
+            for p in 0..=window as u32 {
+                let dot = window as i32 - 2 * p as i32;
+                assert_eq!(l.fires(p), t.fires(dot), "{t:?} p {p}");
+            }
+        }
+        assert_eq!(
+            conv.flips(),
+            thresholds.iter().map(|t| t.flip).collect::<Vec<_>>()
+        );
+    }
+
     #[test]
     fn repacks_into_32_bit_words_lsb_first() {
         let n = 70;
