@@ -136,11 +136,11 @@ pub fn generate(
     test_images: Option<&[u8]>,
 ) -> Result<Export> {
     ident::check_name(&options.name)?;
-    if model.is_convolutional() {
-        return Err(ExportError::Unsupported(format!(
-            "the {} export does not support convolutional models yet",
-            options.format.name()
-        )));
+    if model.is_convolutional() && options.format == Format::Verilog {
+        return Err(ExportError::Unsupported(
+            "the Verilog export does not support convolutional models yet (the C export does)"
+                .into(),
+        ));
     }
     let plan = Plan::new(model, options.word)?;
     let (files, sizes) = match options.format {
@@ -213,7 +213,14 @@ impl Export {
                     c.flips,
                     c.biases
                 ),
-                format!("stack buffers: {} bytes", c.stack),
+                if c.static_ram > 0 {
+                    format!(
+                        "activations (static RAM): {} bytes; stack arrays: {} bytes",
+                        c.static_ram, c.stack
+                    )
+                } else {
+                    format!("stack buffers: {} bytes", c.stack)
+                },
             ],
             Sizes::Verilog {
                 geometry: g,

@@ -6,7 +6,7 @@
 //! [`Threshold::popcount_limit`], so exported code and the engine cannot
 //! disagree on a neuron.
 
-use bnn_core::{DecisionRule, Model, PixelDense, Threshold, Transform};
+use bnn_core::{ConvStage, DecisionRule, Model, PixelDense, Threshold, Transform};
 
 use crate::error::{ExportError, Result};
 
@@ -149,6 +149,9 @@ pub struct Plan {
     /// The u8 first layer of a u8-input model; `layers` follow it (none
     /// when it emits the scores itself).
     pub pixel: Option<PixelPlan>,
+    /// The convolutions of a CNN, in order; `layers` are the dense layers
+    /// after them.
+    pub convs: Vec<ConvPlan>,
     pub layers: Vec<PlanLayer>,
 }
 
@@ -168,6 +171,98 @@ fn repack(src: &bnn_core::BitMatrix, word: WordBits) -> (usize, Vec<u64>) {
         }
     }
     (wpr, weights)
+}
+
+/// A u8 layer's thresholds as `(cut, flip)` (see [`PixelKind::Hidden`]) for
+/// dots over `inputs` pixels.
+fn pixel_cuts(thresholds: &[Threshold], inputs: usize) -> Vec<(i32, bool)> {
+    // At most 255·8,421,504 + 1 (`PixelDense::MAX_INPUTS`): an i32.
+    let bound = PixelDense::dot_bound(inputs) as i64 + 1;
+    thresholds
+        .iter()
+        .map(|t| {
+            let cut = i64::from(t.value) + i64::from(t.flip);
+            (cut.clamp(-bound, bound) as i32, t.flip)
+        })
+        .collect()
+}
+
+/// What a convolution does with each window's dot.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConvKind {
+    /// On a bit map: popcount limits over the window's `k·k·C` bits, padded
+    /// positions being −1 (bit 0), as in the engine.
+    Bits(Vec<Limit>),
+    /// The first convolution of a u8 model, on pixel values: `(cut, flip)`
+    /// as [`PixelKind::Hidden`], padded pixels adding 0 to the dot.
+    Pixels(Vec<(i32, bool)>),
+}
+
+/// A convolution (stride 1) with its optional 2×2 max pool, in the
+/// target's word size. Maps are NHWC bit streams as in the engine: value
+/// `(y, x, c)` is bit `(y·W + x)·C + c`, so the last map is already the
+/// flattened input of the first dense layer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConvPlan {
+    /// Input map `(H, W, C)`.
+    pub input: (usize, usize, usize),
+    pub k: usize,
+    /// Positions padded before the first row and column.
+    pub pad: usize,
+    /// 2 when a 2×2 max pool follows, else 1.
+    pub pool: usize,
+    /// Output map `(H, W, N)`, after pooling.
+    pub output: (usize, usize, usize),
+    /// `k·k·C`: weights per filter, in `(ky, kx, c)` order.
+    pub window: usize,
+    pub words_per_row: usize,
+    /// `N × words_per_row` words, zero tail bits.
+    pub weights: Vec<u64>,
+    pub kind: ConvKind,
+}
+
+impl ConvPlan {
+    fn new(stage: &ConvStage, word: WordBits) -> Self {
+        let conv = stage.conv();
+        let dims =
+            |s: bnn_core::InputShape| (s.height as usize, s.width as usize, s.channels as usize);
+        let (wpr, weights) = repack(&conv.weights(), word);
+        let kind = if stage.takes_pixels() {
+            ConvKind::Pixels(pixel_cuts(conv.thresholds(), conv.window()))
+        } else {
+            ConvKind::Bits(
+                conv.thresholds()
+                    .iter()
+                    .map(|&t| Limit::from_threshold(t, conv.window()))
+                    .collect(),
+            )
+        };
+        ConvPlan {
+            input: dims(stage.input_shape()),
+            k: conv.k(),
+            pad: conv.padding().before(conv.k()),
+            pool: if stage.pooled() { 2 } else { 1 },
+            output: dims(stage.output_shape()),
+            window: conv.window(),
+            words_per_row: wpr,
+            weights,
+            kind,
+        }
+    }
+
+    /// Values in the output map.
+    pub fn output_len(&self) -> usize {
+        self.output.0 * self.output.1 * self.output.2
+    }
+
+    /// Each filter's flip bit: flipped channels pool with AND, the others
+    /// with OR.
+    pub fn flips(&self) -> Vec<bool> {
+        match &self.kind {
+            ConvKind::Bits(limits) => limits.iter().map(|l| l.flip).collect(),
+            ConvKind::Pixels(cuts) => cuts.iter().map(|&(_, f)| f).collect(),
+        }
+    }
 }
 
 /// Largest class count: the C function returns the class as an `int`, which
@@ -205,17 +300,8 @@ impl Plan {
             .collect();
         let pixel = model.pixel_layer().map(|layer| {
             let (wpr, weights) = repack(&layer.weights(), word);
-            // At most 255·8,421,504 + 1 (`PixelDense::MAX_INPUTS`): an i32.
-            let bound = PixelDense::dot_bound(layer.inputs()) as i64 + 1;
             let kind = match layer.transform() {
-                Transform::Sign(t) => PixelKind::Hidden(
-                    t.iter()
-                        .map(|t| {
-                            let cut = i64::from(t.value) + i64::from(t.flip);
-                            (cut.clamp(-bound, bound) as i32, t.flip)
-                        })
-                        .collect(),
-                ),
+                Transform::Sign(t) => PixelKind::Hidden(pixel_cuts(t, layer.inputs())),
                 Transform::Scores(b) => PixelKind::Output(b.clone()),
             };
             PixelPlan {
@@ -232,6 +318,11 @@ impl Plan {
             input_threshold: model.input_threshold(),
             rule: model.rule(),
             pixel,
+            convs: model
+                .convs()
+                .iter()
+                .map(|c| ConvPlan::new(c, word))
+                .collect(),
             layers,
         })
     }
@@ -259,6 +350,7 @@ impl Plan {
     pub fn shape(&self) -> Vec<usize> {
         std::iter::once(self.input_len)
             .chain(self.pixel.iter().map(|l| l.outputs))
+            .chain(self.convs.iter().map(|c| c.output_len()))
             .chain(self.layers.iter().map(|l| l.outputs))
             .collect()
     }
@@ -282,16 +374,51 @@ impl Plan {
     /// Total weight words over all layers.
     pub fn weight_words(&self) -> usize {
         self.pixel.as_ref().map_or(0, |l| l.weights.len())
+            + self.convs.iter().map(|c| c.weights.len()).sum::<usize>()
             + self.layers.iter().map(|l| l.weights.len()).sum::<usize>()
     }
 
-    /// Widest layer input: bounds every popcount.
+    /// Widest layer input, binary convolution windows included: bounds
+    /// every popcount.
     pub fn max_inputs(&self) -> usize {
-        self.layers.iter().map(|l| l.inputs).max().unwrap_or(0)
+        let windows = self.convs.iter().filter_map(|c| match c.kind {
+            ConvKind::Bits(_) => Some(c.window),
+            ConvKind::Pixels(_) => None,
+        });
+        self.layers
+            .iter()
+            .map(|l| l.inputs)
+            .chain(windows)
+            .max()
+            .unwrap_or(0)
     }
 
-    /// `"784-512-10"`.
+    /// Whether the first layer takes the u8 pixel values (a u8 MLP's pixel
+    /// layer or a u8 CNN's first convolution) rather than input bits.
+    pub fn takes_pixels(&self) -> bool {
+        self.pixel.is_some()
+            || self
+                .convs
+                .first()
+                .is_some_and(|c| matches!(c.kind, ConvKind::Pixels(_)))
+    }
+
+    /// `"784-512-10"`; a CNN as its input shape and layer list, e.g.
+    /// `"28x28x1 c3x32,p2,c3x64,p2,d256,d10"`.
     pub fn shape_text(&self) -> String {
+        if let Some(first) = self.convs.first() {
+            let (h, w, c) = first.input;
+            let layers: Vec<String> = self
+                .convs
+                .iter()
+                .flat_map(|c| {
+                    let conv = format!("c{}x{}", c.k, c.output.2);
+                    std::iter::once(conv).chain((c.pool == 2).then(|| "p2".to_string()))
+                })
+                .chain(self.layers.iter().map(|l| format!("d{}", l.outputs)))
+                .collect();
+            return format!("{h}x{w}x{c} {}", layers.join(","));
+        }
         self.shape()
             .iter()
             .map(|w| w.to_string())
@@ -337,6 +464,71 @@ mod tests {
                 assert_eq!(l.fires(p), t.fires(dot), "{t:?} p {p}");
             }
         }
+    }
+
+    /// A convolution's limits fire like its thresholds over the whole
+    /// `k·k·C` window (padding included), and its geometry is the engine's.
+    #[test]
+    fn conv_plans_keep_the_engines_geometry_and_thresholds() {
+        use bnn_core::{Conv2d, InputEncoding, InputShape, Layer, Padding};
+        let thresholds: Vec<Threshold> = (-4..=4)
+            .flat_map(|v| [Threshold::at_least(v), Threshold::at_most(v)])
+            .collect();
+        let n = thresholds.len();
+        let (k, c) = (3, 2);
+        let window = k * k * c;
+        let first = Conv2d::new(
+            1,
+            1,
+            Padding::Valid,
+            BitMatrix::new(c, 1),
+            vec![Threshold::at_least(0); c],
+        )
+        .unwrap();
+        let second = Conv2d::new(
+            k,
+            c,
+            Padding::Same,
+            BitMatrix::new(n, window),
+            thresholds.clone(),
+        )
+        .unwrap();
+        let dense = BinaryDense::output(BitMatrix::new(2, 2 * 3 * n), vec![0.0; 2]).unwrap();
+        let model = Model::from_layers(
+            InputShape::new(5, 7, 1),
+            InputEncoding::U8,
+            vec![
+                Layer::Conv(first),
+                Layer::Conv(second),
+                Layer::MaxPool,
+                Layer::Dense(dense),
+            ],
+            DecisionRule::Scores,
+        )
+        .unwrap();
+        let plan = Plan::new(&model, WordBits::W32).unwrap();
+        assert!(plan.takes_pixels());
+        assert!(matches!(plan.convs[0].kind, ConvKind::Pixels(_)));
+        let conv = &plan.convs[1];
+        assert_eq!(conv.input, (5, 7, c));
+        assert_eq!((conv.k, conv.pad, conv.pool), (3, 1, 2));
+        assert_eq!(conv.output, (2, 3, n));
+        assert_eq!((conv.window, conv.words_per_row), (window, 1));
+        assert_eq!(plan.layers[0].inputs, conv.output_len());
+        assert_eq!(plan.shape_text(), format!("5x7x1 c1x2,c3x{n},p2,d2"));
+        let ConvKind::Bits(limits) = &conv.kind else {
+            panic!("the second convolution takes bits");
+        };
+        for (l, t) in limits.iter().zip(&thresholds) {
+            for p in 0..=window as u32 {
+                let dot = window as i32 - 2 * p as i32;
+                assert_eq!(l.fires(p), t.fires(dot), "{t:?} p {p}");
+            }
+        }
+        assert_eq!(
+            conv.flips(),
+            thresholds.iter().map(|t| t.flip).collect::<Vec<_>>()
+        );
     }
 
     #[test]

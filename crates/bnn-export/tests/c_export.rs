@@ -3,8 +3,9 @@
 //! shipped model on all 10,000 MNIST test images (64- and 32-bit words) and
 //! for random networks of every shape the engine allows (depth 1 to 4,
 //! widths off the word size, flipped thresholds, both rules, the portable
-//! popcount). The constant data the export reports is what the compiler
-//! emits.
+//! popcount), and for convolutional models (random shapes, and the
+//! `cnn-small` shape on all 10,000 MNIST test images). The constant data
+//! and the static RAM the export reports are what the compiler emits.
 
 mod common;
 
@@ -97,12 +98,7 @@ fn check_against_engine(dir: &Path, model: &Model, pixels: &[u8], engine: &Predi
 /// Sums the sizes of the export's constant tables in an object file built
 /// without optimisation (with it, a tiny table may be folded into the code).
 fn const_bytes_in_object(dir: &Path, name: &str) -> usize {
-    run(
-        dir,
-        "cc",
-        &[STRICT, &["-O0", "-c", &format!("{name}.c"), "-o", "net.o"]].concat(),
-    );
-    let (listing, _) = run(dir, "nm", &["-S", "--defined-only", "net.o"]);
+    let listing = object_symbols(dir, name);
     let tables = ["_w", "_limit", "_cut", "_flip", "_bias"].map(|t| format!("{name}{t}"));
     listing
         .lines()
@@ -121,6 +117,104 @@ fn const_bytes_in_object(dir: &Path, name: &str) -> usize {
             table.then(|| usize::from_str_radix(size, 16).unwrap())
         })
         .sum()
+}
+
+/// `nm -S` of the export compiled without optimisation.
+fn object_symbols(dir: &Path, name: &str) -> String {
+    run(
+        dir,
+        "cc",
+        &[STRICT, &["-O0", "-c", &format!("{name}.c"), "-o", "net.o"]].concat(),
+    );
+    run(dir, "nm", &["-S", "--defined-only", "net.o"]).0
+}
+
+/// Sums the sizes of every zero-initialised (`.bss`) object: the static
+/// RAM the export claims.
+fn static_bytes_in_object(dir: &Path, name: &str) -> usize {
+    object_symbols(dir, name)
+        .lines()
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (size, kind) = (f.get(1)?, f.get(2)?);
+            kind.eq_ignore_ascii_case("b")
+                .then(|| usize::from_str_radix(size, 16).unwrap())
+        })
+        .sum()
+}
+
+/// The engine's answers for a CNN, checked first against the float
+/// reference on the first `checked` images (score bits and classes).
+fn cnn_engine_checked(model: &Model, pixels: &[u8], checked: usize) -> Predictions {
+    let engine = model
+        .predict_batch_with(pixels, RunOptions::default())
+        .unwrap();
+    let n = model.input_len();
+    let count = checked.min(pixels.len() / n);
+    let view = ndarray::ArrayView2::from_shape((count, n), &pixels[..count * n]).unwrap();
+    let reference = bnn_core::Reference::new(model);
+    let scores = reference.scores(view);
+    let k = model.num_classes();
+    let bits = |s: &[f32]| s.iter().map(|v| v.to_bits()).collect::<Vec<u32>>();
+    assert_eq!(
+        bits(&engine.scores[..count * k]),
+        bits(scores.as_slice().unwrap()),
+        "engine vs reference scores"
+    );
+    assert_eq!(
+        engine.classes[..count],
+        reference.classes(view)[..],
+        "engine vs reference classes"
+    );
+    engine
+}
+
+/// Exports a CNN, checks the sizes it reports against the object file,
+/// compiles it and compares it with the engine on `pixels`.
+fn check_cnn(
+    model: &Model,
+    word: WordBits,
+    extra: &[&str],
+    pixels: &[u8],
+    engine: &Predictions,
+) -> CSizes {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("cnn");
+    let sizes = export_c(model, "net", word, &dir);
+    assert_eq!(
+        const_bytes_in_object(&dir, "net"),
+        sizes.total(),
+        "const data"
+    );
+    assert_eq!(
+        static_bytes_in_object(&dir, "net"),
+        sizes.static_ram,
+        "static RAM"
+    );
+    let header = std::fs::read_to_string(dir.join("net.h")).unwrap();
+    for fact in [
+        format!("#define NET_CONST_BYTES {}", sizes.total()),
+        format!("#define NET_STATIC_BYTES {}", sizes.static_ram),
+        format!("Static RAM for activations: {} bytes", sizes.static_ram),
+        format!("#define NET_STACK_BYTES {}", sizes.stack),
+    ] {
+        assert!(header.contains(&fact), "header lacks {fact}:\n{header}");
+    }
+    let u8_input = model.input_encoding().is_u8();
+    assert_eq!(
+        header.contains("#define NET_INPUT_U8 1"),
+        u8_input,
+        "{header}"
+    );
+    assert_eq!(header.contains("INPUT_THRESHOLD"), !u8_input, "{header}");
+    let (h, w, c) = {
+        let s = model.input_shape();
+        (s.height, s.width, s.channels)
+    };
+    assert!(header.contains(&format!("a {h}x{w}x{c} image")), "{header}");
+    build(&dir, "net", extra);
+    check_against_engine(&dir, model, pixels, engine);
+    sizes
 }
 
 #[test]
@@ -387,4 +481,206 @@ fn files_are_self_contained_and_named() {
     assert!(!symbols.contains("digits_popcount"), "{symbols}");
     let manifest = std::fs::read_to_string(dir.join("manifest.txt")).unwrap();
     assert!(manifest.contains("const data (flash): "), "{manifest}");
+}
+
+/// Convolutional models: random shapes (odd sizes, k in {1, 3, 5}, both
+/// paddings, with and without pooling, 1 to 4 convolutions, channels off the
+/// word size, flipped thresholds, binary and u8 input, both rules, both word
+/// sizes, the portable popcount), each exact against the engine, which is
+/// checked against the float reference.
+#[test]
+fn cnn_models_match_engine() {
+    use bnn_core::{InputEncoding, InputShape, Padding};
+    use bnn_testkit::models::{random_cnn, ConvPlan};
+    use DecisionRule::{Scores, Seed};
+    use WordBits::{W32, W64};
+    bnn_testkit::need!(CC, NM);
+    struct Case {
+        input: InputShape,
+        encoding: InputEncoding,
+        convs: &'static [(usize, usize, bool)],
+        padding: Padding,
+        dense: &'static [usize],
+        rule: DecisionRule,
+        word: WordBits,
+        extra: &'static [&'static str],
+    }
+    let binary = |threshold| InputEncoding::Binary { threshold };
+    let portable: &[&str] = &["-DNET_PORTABLE_POPCOUNT"];
+    let cases = [
+        Case {
+            input: InputShape::new(7, 9, 1),
+            encoding: InputEncoding::U8,
+            convs: &[(3, 5, true)],
+            padding: Padding::Same,
+            dense: &[10],
+            rule: Scores,
+            word: W64,
+            extra: &[],
+        },
+        Case {
+            input: InputShape::new(9, 11, 3),
+            encoding: binary(100),
+            convs: &[(5, 33, false), (1, 7, true)],
+            padding: Padding::Valid,
+            dense: &[65, 4],
+            rule: Seed,
+            word: W32,
+            extra: portable,
+        },
+        Case {
+            input: InputShape::new(13, 13, 2),
+            encoding: InputEncoding::U8,
+            convs: &[(1, 70, true), (3, 65, true), (5, 3, false)],
+            padding: Padding::Same,
+            dense: &[3],
+            rule: Scores,
+            word: W32,
+            extra: &["-O0"],
+        },
+        Case {
+            input: InputShape::new(5, 5, 130),
+            encoding: binary(1),
+            convs: &[(3, 64, true)],
+            padding: Padding::Valid,
+            dense: &[17, 2],
+            rule: Scores,
+            word: W64,
+            extra: &[],
+        },
+        Case {
+            input: InputShape::new(6, 6, 1),
+            encoding: InputEncoding::U8,
+            convs: &[(3, 1, false)],
+            padding: Padding::Valid,
+            dense: &[2],
+            rule: Seed,
+            word: W64,
+            extra: portable,
+        },
+        Case {
+            input: InputShape::new(16, 15, 1),
+            encoding: binary(128),
+            convs: &[(3, 8, true), (3, 16, false), (3, 31, true), (1, 64, false)],
+            padding: Padding::Same,
+            dense: &[33, 10],
+            rule: Scores,
+            word: W32,
+            extra: &[],
+        },
+        Case {
+            input: InputShape::new(11, 7, 4),
+            encoding: InputEncoding::U8,
+            convs: &[(5, 12, true), (3, 9, false)],
+            padding: Padding::Same,
+            dense: &[5],
+            rule: Scores,
+            word: W64,
+            extra: &[],
+        },
+    ];
+    let mut flipped = 0;
+    for (i, c) in cases.iter().enumerate() {
+        let convs: Vec<ConvPlan> = c
+            .convs
+            .iter()
+            .map(|&(k, channels, pool)| ConvPlan { k, channels, pool })
+            .collect();
+        let model = random_cnn(
+            &mut rng(300 + i as u64),
+            c.input,
+            c.encoding,
+            &convs,
+            c.padding,
+            c.dense,
+            c.rule,
+        );
+        flipped += model
+            .convs()
+            .iter()
+            .flat_map(|s| s.conv().thresholds())
+            .filter(|t| t.flip)
+            .count();
+        let pixels = random_pixels(&mut rng(400 + i as u64), 200, model.input_len());
+        let engine = cnn_engine_checked(&model, &pixels, 200);
+        let sizes = check_cnn(&model, c.word, c.extra, &pixels, &engine);
+        assert!(sizes.static_ram > 0, "case {i}");
+    }
+    assert!(flipped > 0, "some convolution thresholds are flipped");
+}
+
+/// The `cnn-small` shape (`c3x32,p2,c3x64,p2,d256,d10`, u8 input, "same"
+/// padding) with random weights, and every shipped `weights/mnist-cnn*.bnn`,
+/// on all 10,000 MNIST test images with both word sizes; the sizes the
+/// export reports for `cnn-small`, counted by hand.
+#[test]
+fn mnist_cnns_match_engine_on_the_test_set() {
+    use bnn_core::{InputEncoding, Padding};
+    use bnn_testkit::models::{random_mnist_cnn, CNN_SMALL};
+    bnn_testkit::need!(CC, NM, MNIST);
+    let images = bnn_testkit::paths::mnist_test_images();
+    assert_eq!(images.count, 10_000);
+    let model = random_mnist_cnn(
+        &mut rng(77),
+        InputEncoding::U8,
+        &CNN_SMALL,
+        Padding::Same,
+        &[256, 10],
+    );
+    assert_eq!(model.arch(), "c3x32,p2,c3x64,p2,d256,d10");
+    let engine = cnn_engine_checked(&model, &images.pixels, 300);
+    for word in [WordBits::W64, WordBits::W32] {
+        let sizes = check_cnn(&model, word, &[], &images.pixels, &engine);
+        // Filters of 9 and 288 bits, then 256 rows of 3136 bits and 10 of
+        // 256: 32·1 + 64·5 + 256·49 + 10·4 64-bit words, or 32·1 + 64·9 +
+        // 256·98 + 10·8 32-bit ones.
+        let words = match word {
+            WordBits::W64 => 32 + 64 * 5 + 256 * 49 + 10 * 4,
+            WordBits::W32 => 32 + 64 * 9 + 256 * 98 + 10 * 8,
+        };
+        assert_eq!(sizes.weights, words * word.bytes());
+        // 32 int32 cuts, 64 + 256 int16 limits; 10 float biases.
+        assert_eq!(sizes.limits, 32 * 4 + (64 + 256) * 2);
+        assert_eq!(sizes.biases, 40);
+        // Buffer A: the 14x14x32 pooled map, then d256's 256 bits; B: the
+        // 7x7x64 map; the window row of 288 bits.
+        let (a, b, window) = match word {
+            WordBits::W64 => (98, 49, 5),
+            WordBits::W32 => (196, 98, 9),
+        };
+        assert_eq!(
+            sizes.static_ram,
+            (a + b + window) * word.bytes(),
+            "{word:?}"
+        );
+        eprintln!(
+            "cnn-small, {}-bit words: const data {} bytes (weights {}, thresholds {}, flip bits {}, biases {}), static RAM {} bytes, stack {} bytes",
+            word.bits(),
+            sizes.total(),
+            sizes.weights,
+            sizes.limits,
+            sizes.flips,
+            sizes.biases,
+            sizes.static_ram,
+            sizes.stack
+        );
+    }
+    let weights = bnn_testkit::paths::root().join("weights");
+    let mut shipped: Vec<_> = std::fs::read_dir(&weights)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            let name = p.file_name().unwrap().to_string_lossy();
+            name.starts_with("mnist-cnn") && name.ends_with(".bnn")
+        })
+        .collect();
+    shipped.sort();
+    for path in shipped {
+        eprintln!("shipped model {}", path.display());
+        let model = bnn_core::format::load(&path).unwrap().model;
+        let engine = cnn_engine_checked(&model, &images.pixels, 300);
+        for word in [WordBits::W64, WordBits::W32] {
+            check_cnn(&model, word, &[], &images.pixels, &engine);
+        }
+    }
 }

@@ -27,14 +27,14 @@ pub fn header(plan: &Plan, names: &Names, sizes: &CSizes, provenance: &str) -> S
  *
  * int {predict}(const uint8_t pixels[{inputs}], float scores_out[{classes}]);
  *
- *   pixels      {inputs} bytes, one per input; {pixel_meaning}.
+ *   pixels      {inputs} bytes, one per input{layout}; {pixel_meaning}.
  *   scores_out  receives the {classes} output scores, each (float)dot + bias with
  *               dot the integer +-1 dot product: bit for bit the engine's
  *               scores. May be a null pointer when only the class is needed.
  *   returns     the predicted class: {rule}.
  *
  * Needs only <stdint.h>; allocates nothing. Constant data: {total} bytes
- * ({word}-bit weight words); stack: {stack} bytes.
+ * ({word}-bit weight words); {ram}.
  * Define {portable} to avoid __builtin_popcount even on GCC and Clang.
  */
 #ifndef {guard}
@@ -51,6 +51,8 @@ extern \"C\" {{
 {input_macro}
 #define {upper}_WORD_BITS {word}
 #define {upper}_CONST_BYTES {total}
+#define {upper}_STATIC_BYTES {static_ram}
+#define {upper}_STACK_BYTES {stack}
 
 int {predict}(const uint8_t pixels[{upper}_INPUTS], float scores_out[{upper}_CLASSES]);
 
@@ -66,13 +68,13 @@ int {predict}(const uint8_t pixels[{upper}_INPUTS], float scores_out[{upper}_CLA
         predict = n.predict,
         inputs = plan.input_len,
         classes = plan.num_classes(),
-        pixel_meaning = match plan.pixel {
-            Some(_) => "u8 input: the values 0..255 enter the first layer".to_string(),
-            None => format!("a pixel is +1 when >= {}", plan.input_threshold),
+        pixel_meaning = match plan.takes_pixels() {
+            true => "u8 input: the values 0..255 enter the first layer".to_string(),
+            false => format!("a pixel is +1 when >= {}", plan.input_threshold),
         },
-        input_macro = match plan.pixel {
-            Some(_) => format!("#define {}_INPUT_U8 1", n.upper),
-            None => format!(
+        input_macro = match plan.takes_pixels() {
+            true => format!("#define {}_INPUT_U8 1", n.upper),
+            false => format!(
                 "#define {}_INPUT_THRESHOLD {}",
                 n.upper, plan.input_threshold
             ),
@@ -81,6 +83,22 @@ int {predict}(const uint8_t pixels[{upper}_INPUTS], float scores_out[{upper}_CLA
         total = sizes.total(),
         word = plan.word.bits(),
         stack = sizes.stack,
+        static_ram = sizes.static_ram,
+        layout = match plan.convs.first() {
+            Some(c) => format!(
+                ", a {}x{}x{} image row by row with its channels innermost (NHWC)",
+                c.input.0, c.input.1, c.input.2
+            ),
+            None => String::new(),
+        },
+        ram = if plan.convs.is_empty() {
+            format!("stack arrays: {} bytes", sizes.stack)
+        } else {
+            format!(
+                "stack arrays: {} bytes.\n * Static RAM for activations: {} bytes (two map buffers and a window row),\n * so {} is not reentrant",
+                sizes.stack, sizes.static_ram, n.predict
+            )
+        },
         portable = n.portable_macro,
         guard = n.guard,
         upper = n.upper,

@@ -6,13 +6,14 @@
 //! rounded addition, so C and Rust agree bit for bit. There is no multiply in
 //! that path, so floating-point contraction (FMA) cannot change it.
 
+pub mod conv;
 mod header;
 mod source;
 
 pub use header::one_line;
 pub use source::{flip_bytes, pack_flips};
 
-use crate::plan::{Kind, PixelKind, Plan};
+use crate::plan::{ConvKind, Kind, PixelKind, Plan};
 use crate::File;
 
 /// Every name an export uses, derived from the `--name` prefix.
@@ -43,14 +44,20 @@ impl Names {
 }
 
 /// Bytes of constant data (flash on a microcontroller), by table, and the
-/// buffers `predict` keeps on the stack.
+/// RAM `predict` needs for activations: static buffers for a CNN, stack
+/// arrays for an MLP.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CSizes {
     pub weights: usize,
     pub limits: usize,
     pub flips: usize,
     pub biases: usize,
+    /// Arrays `predict` declares on its stack (an MLP's activations, and the
+    /// local scores used when `scores_out` is null).
     pub stack: usize,
+    /// A CNN's static activation buffers (see [`conv::Buffers`]); 0 for an
+    /// MLP.
+    pub static_ram: usize,
 }
 
 impl CSizes {
@@ -80,6 +87,19 @@ impl CSizes {
                 }
                 PixelKind::Output(bias) => sizes.biases += bias.len() * 4,
             }
+        }
+        for c in &plan.convs {
+            sizes.limits += c.flips().len()
+                * match c.kind {
+                    ConvKind::Bits(_) => limit_bytes,
+                    ConvKind::Pixels(_) => 4,
+                };
+            sizes.flips += pack_flips(c.flips().into_iter()).map_or(0, |b| b.len());
+        }
+        if !plan.convs.is_empty() {
+            sizes.static_ram = conv::Buffers::of(plan).bytes(plan.word);
+            sizes.stack = plan.num_classes() * 4;
+            return sizes;
         }
         let buffers = match (plan.max_activation_words(), plan.hidden().is_empty()) {
             (0, _) => 0,

@@ -1,5 +1,5 @@
-//! The `.c` file: constant tables, two layer loops, the input binarizer and
-//! the decision rule.
+//! The `.c` file: constant tables, the layer loops (convolutions in
+//! [`super::conv`]), the input binarizer and the decision rule.
 //!
 //! Everything is written for a freestanding C99 compiler: only `<stdint.h>`
 //! types, no `size_t`, no `NULL` (a literal 0 stands in), loop counters of
@@ -9,7 +9,7 @@ use std::fmt::Write;
 
 use bnn_core::DecisionRule;
 
-use super::Names;
+use super::{conv, Names};
 use crate::hexfloat::c_literal;
 use crate::plan::{Kind, PixelKind, Plan, WordBits};
 
@@ -32,7 +32,12 @@ pub fn source(plan: &Plan, names: &Names) -> String {
     let _ = writeln!(s, "typedef {} {p}_limit;\n", limit_type(plan));
     popcount(&mut s, plan.word, n);
     pixel_table(&mut s, plan, n);
+    conv::tables(&mut s, plan, n);
     tables(&mut s, plan, n);
+    if !plan.convs.is_empty() {
+        conv::statics(&mut s, plan, n);
+        conv::functions(&mut s, plan, n);
+    }
     if let Some(first) = &plan.pixel {
         pixel_fns(&mut s, wb, p, first.is_hidden());
     }
@@ -93,12 +98,13 @@ static int32_t {p}_popcount({p}_word x)
     );
 }
 
-/// The number of the first binary layer: 2 after a pixel layer.
+/// The number of the first binary dense layer: 2 after a pixel layer,
+/// after the convolutions in a CNN.
 fn first_binary(plan: &Plan) -> usize {
-    1 + usize::from(plan.pixel.is_some())
+    1 + usize::from(plan.pixel.is_some()) + plan.convs.len()
 }
 
-fn word_list(s: &mut String, word: WordBits, weights: &[u64]) {
+pub(super) fn word_list(s: &mut String, word: WordBits, weights: &[u64]) {
     let (per_line, digits, mac) = match word {
         WordBits::W32 => (6, 8, "UINT32_C"),
         WordBits::W64 => (4, 16, "UINT64_C"),
@@ -267,7 +273,7 @@ static void {p}_pixel_scores(const uint8_t *px, const {p}_word *w, const float *
     }
 }
 
-fn list<T>(s: &mut String, items: &[T], per_line: usize, f: impl Fn(&T) -> String) {
+pub(super) fn list<T>(s: &mut String, items: &[T], per_line: usize, f: impl Fn(&T) -> String) {
     for chunk in items.chunks(per_line) {
         let line: Vec<String> = chunk.iter().map(&f).collect();
         let _ = writeln!(s, "    {},", line.join(", "));
@@ -337,17 +343,25 @@ fn predict_fn(s: &mut String, plan: &Plan, n: &Names) {
     let wb = plan.word.bits();
     let maxw = plan.max_activation_words();
     let in_words = plan.word.words_for(plan.input_len);
+    let cnn = !plan.convs.is_empty();
     let _ = writeln!(
         s,
         "int {}(const uint8_t pixels[{u}_INPUTS], float scores_out[{u}_CLASSES])\n{{",
         n.predict
     );
-    if maxw > 0 {
-        let _ = writeln!(s, "    {p}_word a[{maxw}];");
-    }
-    if !plan.hidden().is_empty() {
-        let _ = writeln!(s, "    {p}_word b[{maxw}];");
-    }
+    // A CNN's activations are static (see `conv`); an MLP's are on the stack.
+    let bufs = if cnn {
+        conv::buffer_names(p)
+    } else {
+        if maxw > 0 {
+            let _ = writeln!(s, "    {p}_word a[{maxw}];");
+        }
+        if !plan.hidden().is_empty() {
+            let _ = writeln!(s, "    {p}_word b[{maxw}];");
+        }
+        ["a".to_string(), "b".to_string()]
+    };
+    let pixel_conv = plan.takes_pixels() && plan.pixel.is_none();
     let _ = writeln!(s, "    float local[{u}_CLASSES];");
     let _ = writeln!(
         s,
@@ -376,10 +390,12 @@ fn predict_fn(s: &mut String, plan: &Plan, n: &Names) {
                 }
             }
         }
+        None if pixel_conv => {}
         None => {
+            let a = &bufs[0];
             let _ = writeln!(
                 s,
-                "    for (i = 0; i < {in_words}u; ++i) {{\n        a[i] = 0;\n    }}"
+                "    for (i = 0; i < {in_words}u; ++i) {{\n        {a}[i] = 0;\n    }}"
             );
             // A threshold of 0 would make the comparison always true, which
             // -Wextra reports; every pixel is then +1.
@@ -391,14 +407,15 @@ fn predict_fn(s: &mut String, plan: &Plan, n: &Names) {
             };
             let _ = writeln!(
                 s,
-                "    for (i = 0; i < {u}_INPUTS; ++i) {{\n        a[i / {wb}u] |= ({p}_word){bit} << (i % {wb}u);\n    }}"
+                "    for (i = 0; i < {u}_INPUTS; ++i) {{\n        {a}[i / {wb}u] |= ({p}_word){bit} << (i % {wb}u);\n    }}"
             );
         }
     }
-    let bufs = ["a", "b"];
+    let mut cur = conv::calls(s, plan, n);
     for (i, layer) in plan.layers.iter().enumerate() {
         let l = i + first_binary(plan);
-        let (x, y) = (bufs[i % 2], bufs[(i + 1) % 2]);
+        let (x, y) = (&bufs[cur], &bufs[1 - cur]);
+        cur = 1 - cur;
         match &layer.kind {
             Kind::Hidden(_) => {
                 let flip = if flip_bytes(&layer.kind).is_some() {
