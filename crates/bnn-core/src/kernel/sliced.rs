@@ -41,10 +41,11 @@ pub(crate) fn cut_planes(inputs: usize) -> usize {
     (usize::BITS - (2 * inputs + 2).leading_zeros()) as usize
 }
 
-/// Bit planes of the sum of the columns `idx` over words `at .. at + live`
+/// Bit planes of the sum of the columns `idx` (a whole number of groups of
+/// 8; lists are padded with the zero column) over words `at .. at + live`
 /// (`live <= W`) of every column: an expression, expanded in place because
 /// a call (which `#[target_feature]` functions cannot force inline) moved
-/// the 17 planes through memory. The five low planes stay in registers; the
+/// the planes through memory. The five low planes stay in registers; the
 /// higher ones take one carry per 32 columns, rippled only through the
 /// planes the count of steps can have reached.
 macro_rules! column_sums {
@@ -55,44 +56,47 @@ macro_rules! column_sums {
         let mut low = [zero(); 3];
         let (mut eights, mut sixteens) = (zero(), zero());
         let (mut steps, mut reach) = (0usize, 0usize);
-        for quad in idx.chunks(32) {
-            let mut e = [zero(); 4];
-            if let Ok(q) = <&[u16; 32]>::try_from(quad) {
-                for (e, g) in e.iter_mut().zip(q.chunks_exact(8)) {
-                    let c = [
-                        col(g[0]),
-                        col(g[1]),
-                        col(g[2]),
-                        col(g[3]),
-                        col(g[4]),
-                        col(g[5]),
-                        col(g[6]),
-                        col(g[7]),
-                    ];
-                    *e = add8(c, &mut low);
-                }
-            } else {
-                for (e, g) in e.iter_mut().zip(quad.chunks(8)) {
-                    let mut c = [zero(); 8];
-                    for (v, &i) in c.iter_mut().zip(g) {
-                        *v = col(i);
-                    }
-                    *e = add8(c, &mut low);
-                }
+        let (mut e0, mut e1, mut e2) = (zero(), zero(), zero());
+        let groups = idx.len() / 8;
+        for (n, g) in idx.chunks_exact(8).enumerate() {
+            let c = [
+                col(g[0]),
+                col(g[1]),
+                col(g[2]),
+                col(g[3]),
+                col(g[4]),
+                col(g[5]),
+                col(g[6]),
+                col(g[7]),
+            ];
+            let e = add8(c, &mut low);
+            let last = n + 1 == groups;
+            match n % 4 {
+                0 => e0 = e,
+                1 => e1 = e,
+                2 => e2 = e,
+                _ => {}
             }
-            let (c16a, e8) = (maj(eights, e[0], e[1]), xor3(eights, e[0], e[1]));
-            let (c16b, e8) = (maj(e8, e[2], e[3]), xor3(e8, e[2], e[3]));
-            let (mut carry, e16) = (maj(sixteens, c16a, c16b), xor3(sixteens, c16a, c16b));
-            eights = e8;
-            sixteens = e16;
-            steps += 1;
-            if steps.is_power_of_two() {
-                reach += 1;
-            }
-            for h in &mut s[5..5 + reach] {
-                let old = *h;
-                *h = xor(old, carry);
-                carry = and(old, carry);
+            if n % 4 == 3 || last {
+                // Groups missing from the last quad count zero.
+                let q = n % 4;
+                let e1 = if q >= 1 { e1 } else { zero() };
+                let e2 = if q >= 2 { e2 } else { zero() };
+                let e3 = if q == 3 { e } else { zero() };
+                let (c16a, e8) = (maj(eights, e0, e1), xor3(eights, e0, e1));
+                let (c16b, e8) = (maj(e8, e2, e3), xor3(e8, e2, e3));
+                let (mut carry, e16) = (maj(sixteens, c16a, c16b), xor3(sixteens, c16a, c16b));
+                eights = e8;
+                sixteens = e16;
+                steps += 1;
+                if steps.is_power_of_two() {
+                    reach += 1;
+                }
+                for h in &mut s[5..5 + reach] {
+                    let old = *h;
+                    *h = xor(old, carry);
+                    carry = and(old, carry);
+                }
             }
         }
         s[..3].copy_from_slice(&low);
