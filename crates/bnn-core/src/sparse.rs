@@ -121,7 +121,8 @@ impl Transposed {
             return Transposed::default();
         }
         let cw = words_for(m);
-        let mut columns = vec![0u64; n * cw];
+        // One more column, of zeros: the index that pads position lists.
+        let mut columns = vec![0u64; (n + 1) * cw];
         let mut weight_ones = vec![0u32; cw * 64];
         for (j, ones) in weight_ones.iter_mut().enumerate().take(m) {
             for (k, &word) in weights.row(j).iter().enumerate() {
@@ -231,6 +232,7 @@ impl Transposed {
                 .zip(out.chunks_exact_mut(self.cw))
             {
                 let (len, ones, zeros) = kernel.minority(x, self.inputs, idx);
+                let len = pad(idx, len, self.inputs);
                 kernel.sliced_fire(&args, &idx[..len], ones, zeros, o);
             }
         });
@@ -257,6 +259,7 @@ impl Transposed {
                 .zip(out.chunks_exact_mut(padded))
             {
                 let (len, ones, zeros) = kernel.minority(x, self.inputs, &mut s.idx);
+                let len = pad(&mut s.idx, len, self.inputs);
                 kernel.sliced_sum_planes(&args, &s.idx[..len], &mut s.planes);
                 for (j, (p, &w)) in o.iter_mut().zip(&self.weight_ones).enumerate() {
                     let (word, bit) = (j / 64, j % 64);
@@ -281,6 +284,14 @@ impl crate::layer::BinaryDense {
         assert!(xs.len() >= rows * words_for(self.inputs()));
         self.transposed.chooses(kernel, mode, xs, rows)
     }
+}
+
+/// Pads `len` positions to a whole number of groups of 8 with the zero
+/// column (index `inputs`), so that the kernel has no partial group.
+fn pad(idx: &mut [u16], len: usize, inputs: usize) -> usize {
+    let padded = len.next_multiple_of(8);
+    idx[len..padded].fill(inputs as u16);
+    padded
 }
 
 /// The cost model's weights, in tenths of one dense step (XOR, popcount

@@ -147,7 +147,8 @@ pub(crate) struct PixelRows<'a> {
 
 /// The operands of the sparse bit-sliced layer (see [`sliced`]): `inputs`
 /// transposed columns of `cw` words each (bit `j` of a column is neuron
-/// `j`'s weight), and for hidden layers the `planes` bit planes of the
+/// `j`'s weight) and a zero column after them, which pads position lists
+/// to whole groups of 8, and for hidden layers the `planes` bit planes of the
 /// per-neuron cuts over the ones and over the zeros, and the flips.
 pub(crate) struct SlicedArgs<'a> {
     pub columns: &'a [u64],
@@ -408,7 +409,8 @@ impl Kernel {
     }
 
     /// A hidden layer's output bits for one image, from its minority
-    /// positions (see [`Kernel::minority`]).
+    /// positions (see [`Kernel::minority`]) padded with the zero column's
+    /// index (`inputs`) to a multiple of 8.
     pub(crate) fn sliced_fire(
         self,
         a: &SlicedArgs<'_>,
@@ -445,9 +447,13 @@ impl Kernel {
     }
 
     fn check_sliced(a: &SlicedArgs<'_>, idx: &[u16]) {
-        assert!(a.inputs <= sliced::MAX_INPUTS && a.columns.len() == a.inputs * a.cw);
+        assert!(a.inputs <= sliced::MAX_INPUTS && a.columns.len() == (a.inputs + 1) * a.cw);
         assert!(
-            2 * idx.len() <= a.inputs + 1,
+            idx.len().is_multiple_of(8),
+            "positions in whole groups of 8"
+        );
+        assert!(
+            idx.len() <= a.inputs / 2 + 8,
             "more positions than a minority"
         );
     }

@@ -41,39 +41,67 @@ pub(crate) fn cut_planes(inputs: usize) -> usize {
     (usize::BITS - (2 * inputs + 2).leading_zeros()) as usize
 }
 
-/// Bit planes of the sum of the columns `idx` over words `at .. at + live`
+/// Bit planes of the sum of the columns `idx` (a whole number of groups of
+/// 8; lists are padded with the zero column) over words `at .. at + live`
 /// (`live <= W`) of every column: an expression, expanded in place because
 /// a call (which `#[target_feature]` functions cannot force inline) moved
-/// the 17 planes through memory.
+/// the planes through memory. The five low planes stay in registers; the
+/// higher ones take one carry per 32 columns, rippled only through the
+/// planes the count of steps can have reached.
 macro_rules! column_sums {
     ($a:expr, $idx:expr, $at:expr, $live:expr) => {{
         let (a, idx, at, live) = ($a, $idx, $at, $live);
+        let col = |i: u16| load(a.columns, i as usize * a.cw + at, live);
         let mut s = [zero(); $crate::kernel::sliced::SUM_PLANES];
         let mut low = [zero(); 3];
+        let (mut eights, mut sixteens) = (zero(), zero());
         let (mut steps, mut reach) = (0usize, 0usize);
-        let groups = idx.chunks_exact(8);
-        let rest = groups.remainder();
-        for g in groups {
+        let (mut e0, mut e1, mut e2) = (zero(), zero(), zero());
+        let groups = idx.len() / 8;
+        for (n, g) in idx.chunks_exact(8).enumerate() {
             let c = [
-                load(a.columns, g[0] as usize * a.cw + at, live),
-                load(a.columns, g[1] as usize * a.cw + at, live),
-                load(a.columns, g[2] as usize * a.cw + at, live),
-                load(a.columns, g[3] as usize * a.cw + at, live),
-                load(a.columns, g[4] as usize * a.cw + at, live),
-                load(a.columns, g[5] as usize * a.cw + at, live),
-                load(a.columns, g[6] as usize * a.cw + at, live),
-                load(a.columns, g[7] as usize * a.cw + at, live),
+                col(g[0]),
+                col(g[1]),
+                col(g[2]),
+                col(g[3]),
+                col(g[4]),
+                col(g[5]),
+                col(g[6]),
+                col(g[7]),
             ];
-            add8(c, &mut low, &mut s, &mut steps, &mut reach);
-        }
-        if !rest.is_empty() {
-            let mut c = [zero(); 8];
-            for (v, &i) in c.iter_mut().zip(rest) {
-                *v = load(a.columns, i as usize * a.cw + at, live);
+            let e = add8(c, &mut low);
+            let last = n + 1 == groups;
+            match n % 4 {
+                0 => e0 = e,
+                1 => e1 = e,
+                2 => e2 = e,
+                _ => {}
             }
-            add8(c, &mut low, &mut s, &mut steps, &mut reach);
+            if n % 4 == 3 || last {
+                // Groups missing from the last quad count zero.
+                let q = n % 4;
+                let e1 = if q >= 1 { e1 } else { zero() };
+                let e2 = if q >= 2 { e2 } else { zero() };
+                let e3 = if q == 3 { e } else { zero() };
+                let (c16a, e8) = (maj(eights, e0, e1), xor3(eights, e0, e1));
+                let (c16b, e8) = (maj(e8, e2, e3), xor3(e8, e2, e3));
+                let (mut carry, e16) = (maj(sixteens, c16a, c16b), xor3(sixteens, c16a, c16b));
+                eights = e8;
+                sixteens = e16;
+                steps += 1;
+                if steps.is_power_of_two() {
+                    reach += 1;
+                }
+                for h in &mut s[5..5 + reach] {
+                    let old = *h;
+                    *h = xor(old, carry);
+                    carry = and(old, carry);
+                }
+            }
         }
         s[..3].copy_from_slice(&low);
+        s[3] = eights;
+        s[4] = sixteens;
         s
     }};
 }
@@ -84,12 +112,11 @@ pub(crate) use column_sums;
 /// and `borrow` (`maj(¬v, c, b)`) in scope at the call site.
 macro_rules! sliced_kernel {
     ($(#[$attr:meta])*) => {
-        /// One step of Harley–Seal: adds 8 columns into `ones`, `twos`,
-        /// `fours` and the higher planes `s[3..]`, rippling the eights only
-        /// through the planes that `steps` can have reached.
+        /// One step of Harley–Seal: adds 8 columns into `ones`, `twos` and
+        /// `fours`, and returns the carry of weight 8.
         $(#[$attr])*
         #[inline]
-        fn add8(c: [V; 8], low: &mut [V; 3], s: &mut [V; $crate::kernel::sliced::SUM_PLANES], steps: &mut usize, reach: &mut usize) {
+        fn add8(c: [V; 8], low: &mut [V; 3]) -> V {
             let [ones, twos, fours] = low;
             let (twos_a, o) = (maj(*ones, c[0], c[1]), xor3(*ones, c[0], c[1]));
             let (twos_b, o) = (maj(o, c[2], c[3]), xor3(o, c[2], c[3]));
@@ -97,19 +124,11 @@ macro_rules! sliced_kernel {
             let (twos_a, o) = (maj(o, c[4], c[5]), xor3(o, c[4], c[5]));
             let (twos_b, o) = (maj(o, c[6], c[7]), xor3(o, c[6], c[7]));
             let (fours_b, t) = (maj(t, twos_a, twos_b), xor3(t, twos_a, twos_b));
-            let (mut carry, f) = (maj(*fours, fours_a, fours_b), xor3(*fours, fours_a, fours_b));
+            let (carry, f) = (maj(*fours, fours_a, fours_b), xor3(*fours, fours_a, fours_b));
             *ones = o;
             *twos = t;
             *fours = f;
-            *steps += 1;
-            if steps.is_power_of_two() {
-                *reach += 1;
-            }
-            for h in &mut s[3..3 + *reach] {
-                let old = *h;
-                *h = xor(old, carry);
-                carry = and(old, carry);
-            }
+            carry
         }
 
         /// A hidden layer's output bits for one image whose minority

@@ -1,4 +1,5 @@
-//! x86-64 SIMD kernels. All `unsafe` code of the engine lives in this file.
+//! x86-64 SIMD kernels. All `unsafe` code of the engine lives in this file
+//! and in `sliced_x86` (the sparse layer).
 //!
 //! Each public function here checks nothing itself: `Kernel::checked` has
 //! already confirmed the CPU features at run time, and the slice lengths were
