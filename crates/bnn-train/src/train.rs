@@ -324,12 +324,7 @@ pub fn finish(
             let exported = crate::cnn::predict_folded(&best.net, &folded, config.rule, test.pixels);
             let engine = model.predict_batch(test.pixels)?;
             let float = crate::cnn::predict_unfolded(&best.net, config.rule, test.pixels);
-            let agree = exported
-                .iter()
-                .zip(&float)
-                .zip(&engine)
-                .filter(|((a, b), c)| a == b && b == c)
-                .count();
+            let agree = all_agree(&exported, &float, &engine);
             (Trained::Binary(model), exported, (agree, test.len()))
         }
         ModelKind::Binary => {
@@ -338,12 +333,7 @@ pub fn finish(
             let exported = predict_exported(&folded, test.pixels);
             let engine = model.predict_batch(test.pixels)?;
             let float = predict_float(&best.net, config.rule, test.pixels)?;
-            let agree = exported
-                .iter()
-                .zip(&float)
-                .zip(&engine)
-                .filter(|((a, b), c)| a == b && b == c)
-                .count();
+            let agree = all_agree(&exported, &float, &engine);
             (Trained::Binary(model), exported, (agree, test.len()))
         }
         ModelKind::Fp32 => {
@@ -378,4 +368,13 @@ pub fn finish(
         100.0 * outcome.test_accuracy
     ));
     Ok(outcome)
+}
+
+/// Images on which three forward passes predict the same class.
+fn all_agree(a: &[usize], b: &[usize], c: &[usize]) -> usize {
+    a.iter()
+        .zip(b)
+        .zip(c)
+        .filter(|((a, b), c)| a == b && b == c)
+        .count()
 }
