@@ -423,6 +423,9 @@ pub(crate) struct ConvScratch {
     cols: Vec<u64>,
     /// The image with zero pixels around it (see `pad_pixels`).
     padded: Vec<u8>,
+    /// A bit map of whole 32-bit channel groups with −1 positions around
+    /// it (see `halves_im2col`).
+    halves: Vec<u32>,
     fired: Vec<u64>,
     pooled: Vec<u64>,
 }
@@ -537,10 +540,14 @@ impl ConvStage {
                 let rw = words_for(self.conv.window());
                 s.cols.clear();
                 s.cols.resize(rows * rw, 0);
-                let cols = &mut s.cols;
-                self.windows(|row, from, to, len| {
-                    or_bits(x, from, &mut cols[row * rw..(row + 1) * rw], to, len);
-                });
+                if self.input.channels.is_multiple_of(32) {
+                    self.halves_im2col(x, &mut s.halves, &mut s.cols);
+                } else {
+                    let cols = &mut s.cols;
+                    self.windows(|row, from, to, len| {
+                        or_bits(x, from, &mut cols[row * rw..(row + 1) * rw], to, len);
+                    });
+                }
                 self.conv
                     .filters
                     .fire_into(kernel, &s.cols, rows, &mut s.fired);
@@ -578,6 +585,44 @@ impl ConvStage {
                 .copy_from_slice(&pixels[y * w * c..][..w * c]);
         }
         (c, line)
+    }
+
+    /// The bit im2col of a map whose channels fill whole 32-bit halves of
+    /// words: every window offset is then a multiple of 32 bits, so the map
+    /// is copied once into `halves` with −1 (zero) positions around it, and
+    /// each window row is `k·C/32` consecutive halves of it, placed with no
+    /// shift across words and no branch on the border. `cols` holds the
+    /// zeroed rows.
+    fn halves_im2col(&self, x: &[u64], halves: &mut Vec<u32>, cols: &mut [u64]) {
+        let (h, w, c) = dims(self.input);
+        let (ho, wo, _) = dims(self.conv_shape);
+        let k = self.conv.k;
+        let pad = self.conv.padding.before(k);
+        let units = c / 32;
+        let wp = w + 2 * pad;
+        halves.clear();
+        halves.resize((h + 2 * pad) * wp * units, 0);
+        for y in 0..h {
+            let row = &mut halves[((y + pad) * wp + pad) * units..][..w * units];
+            for (i, half) in row.iter_mut().enumerate() {
+                let at = y * w * units + i;
+                *half = (x[at / 2] >> (32 * (at % 2))) as u32;
+            }
+        }
+        let rw = words_for(self.conv.window());
+        let run = k * units;
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let dst = &mut cols[(oy * wo + ox) * rw..][..rw];
+                for ky in 0..k {
+                    let src = &halves[((oy + ky) * wp + ox) * units..][..run];
+                    for (i, &v) in src.iter().enumerate() {
+                        let t = ky * run + i;
+                        dst[t / 2] |= u64::from(v) << (32 * (t % 2));
+                    }
+                }
+            }
+        }
     }
 
     /// Calls `copy(row, from, to, len)` for every run of input bits that
@@ -666,6 +711,50 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The im2col of whole 32-bit channel groups equals the bit-run copy,
+    /// for several groups a position, every kernel size, both paddings and
+    /// odd map sides.
+    #[test]
+    fn halves_im2col_equals_bit_runs() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for (c, k, padding) in [
+            (32, 3, Padding::Same),
+            (32, 3, Padding::Valid),
+            (64, 1, Padding::Same),
+            (96, 5, Padding::Same),
+            (64, 5, Padding::Valid),
+            (128, 3, Padding::Same),
+        ] {
+            let (h, w) = (7, 5);
+            let input = InputShape::new(h, w, c as u32);
+            let (ho, wo) = (
+                padding.output_side(h as usize, k).unwrap(),
+                padding.output_side(w as usize, k).unwrap(),
+            );
+            let conv_shape = InputShape::new(ho as u32, wo as u32, 3);
+            let weights = BitMatrix::new(3, k * k * c);
+            let conv = Conv2d::new(k, c, padding, weights, vec![Threshold::at_least(0); 3]);
+            let stage = ConvStage::new(conv.unwrap(), false, false, input, conv_shape).unwrap();
+            let x: Vec<u64> = (0..words_for(h as usize * w as usize * c))
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed
+                })
+                .collect();
+            let rw = words_for(k * k * c);
+            let mut runs = vec![0u64; ho * wo * rw];
+            stage.windows(|row, from, to, len| {
+                or_bits(&x, from, &mut runs[row * rw..(row + 1) * rw], to, len);
+            });
+            let mut halves = vec![0u64; ho * wo * rw];
+            stage.halves_im2col(&x, &mut Vec::new(), &mut halves);
+            assert_eq!(halves, runs, "C {c}, k {k}, {padding}");
+            assert!(runs.iter().any(|&v| v != 0));
         }
     }
 
