@@ -99,6 +99,7 @@ use crate::input::InputShape;
 use crate::kernel::Kernel;
 use crate::layer::{BinaryDense, Threshold, Transform};
 use crate::pixel::PixelDense;
+use crate::sparse::LayerMode;
 
 /// Largest kernel side accepted: far beyond what small images use, small
 /// enough that a window stays a few hundred positions.
@@ -548,9 +549,17 @@ impl ConvStage {
                         or_bits(x, from, &mut cols[row * rw..(row + 1) * rw], to, len);
                     });
                 }
+                // The sparse kernel's choice counts the ones of every
+                // im2col row on each call, and on `cnn-small`'s trained
+                // maps it keeps the dense kernel anyway (see the module
+                // docs): only a forced mode reaches it.
+                let mode = match LayerMode::active() {
+                    LayerMode::Auto => LayerMode::Dense,
+                    forced => forced,
+                };
                 self.conv
                     .filters
-                    .fire_into(kernel, &s.cols, rows, &mut s.fired);
+                    .fire_with(kernel, mode, &s.cols, rows, &mut s.fired);
             }
         }
         let positions = if self.pooled {
