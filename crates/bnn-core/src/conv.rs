@@ -416,6 +416,12 @@ pub struct ConvStage {
     /// Bit `c` set for each channel whose threshold is flipped: those pool
     /// with AND, the others with OR.
     flips: Vec<u64>,
+    /// For a bit map of whole 32-bit channel groups: where the two halves
+    /// of each im2col word lie in the padded map of halves, relative to
+    /// the window's first (see `halves_im2col`); empty otherwise.
+    pairs: Vec<[usize; 2]>,
+    /// The last word's one half, when the window has an odd count of them.
+    tail: Option<usize>,
 }
 
 /// Reusable buffers of the convolutions of one image.
@@ -466,6 +472,18 @@ impl ConvStage {
         for (c, t) in conv.thresholds().iter().enumerate() {
             flips[c / WORD_BITS] |= u64::from(t.flip) << (c % WORD_BITS);
         }
+        let (pairs, tail) = if pixel_input || !input.channels.is_multiple_of(32) {
+            (Vec::new(), None)
+        } else {
+            let (_, w, c) = dims(input);
+            let (k, units) = (conv.k(), c / 32);
+            let wp = w + 2 * conv.padding().before(k);
+            let run = k * units;
+            let at = |t: usize| t / run * wp * units + t % run;
+            let halves = k * run;
+            let pairs = (0..halves / 2).map(|m| [at(2 * m), at(2 * m + 1)]);
+            (pairs.collect(), (halves % 2 == 1).then(|| at(halves - 1)))
+        };
         Ok(ConvStage {
             conv,
             pixels,
@@ -474,6 +492,8 @@ impl ConvStage {
             conv_shape,
             output,
             flips,
+            pairs,
+            tail,
         })
     }
 
@@ -599,9 +619,10 @@ impl ConvStage {
     /// The bit im2col of a map whose channels fill whole 32-bit halves of
     /// words: every window offset is then a multiple of 32 bits, so the map
     /// is copied once into `halves` with −1 (zero) positions around it, and
-    /// each window row is `k·C/32` consecutive halves of it, placed with no
-    /// shift across words and no branch on the border. `cols` holds the
-    /// zeroed rows.
+    /// each im2col word is two halves of it at offsets from the window's
+    /// first that are the same for every position (`pairs`, `tail`): two
+    /// loads and a store a word, no shift across words, no branch on the
+    /// border. Every word of the `cols` rows is written.
     fn halves_im2col(&self, x: &[u64], halves: &mut Vec<u32>, cols: &mut [u64]) {
         let (h, w, c) = dims(self.input);
         let (ho, wo, _) = dims(self.conv_shape);
@@ -619,16 +640,15 @@ impl ConvStage {
             }
         }
         let rw = words_for(self.conv.window());
-        let run = k * units;
         for oy in 0..ho {
             for ox in 0..wo {
                 let dst = &mut cols[(oy * wo + ox) * rw..][..rw];
-                for ky in 0..k {
-                    let src = &halves[((oy + ky) * wp + ox) * units..][..run];
-                    for (i, &v) in src.iter().enumerate() {
-                        let t = ky * run + i;
-                        dst[t / 2] |= u64::from(v) << (32 * (t % 2));
-                    }
+                let window = &halves[(oy * wp + ox) * units..];
+                for (word, &[lo, hi]) in dst.iter_mut().zip(&self.pairs) {
+                    *word = u64::from(window[lo]) | u64::from(window[hi]) << 32;
+                }
+                if let Some(last) = self.tail {
+                    dst[rw - 1] = u64::from(window[last]);
                 }
             }
         }
