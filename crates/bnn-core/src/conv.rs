@@ -588,14 +588,7 @@ impl ConvStage {
         } else {
             &s.fired
         };
-        out.fill(0);
-        if n.is_multiple_of(WORD_BITS) {
-            out.copy_from_slice(&positions[..out.len()]);
-        } else {
-            for (p, words) in positions.chunks_exact(ow).enumerate() {
-                or_bits(words, 0, out, p * n, n);
-            }
-        }
+        pack_positions(positions, ow, n, out);
     }
 
     /// Copies one image into `padded` with zero pixels around it (the
@@ -682,6 +675,30 @@ impl ConvStage {
                     );
                 }
             }
+        }
+    }
+}
+
+/// Packs per-position output rows (`ow` words each, `n` bits used) into one
+/// continuous bit stream of `out.len()` words: the map in NHWC order.
+fn pack_positions(positions: &[u64], ow: usize, n: usize, out: &mut [u64]) {
+    if n.is_multiple_of(WORD_BITS) {
+        out.copy_from_slice(&positions[..out.len()]);
+    } else if n.is_multiple_of(32) {
+        // Whole halves: paired into words in a register, not a
+        // shifted OR per position.
+        let units = n / 32;
+        let mut halves = positions
+            .chunks_exact(ow)
+            .flat_map(|p| (0..units).map(move |u| (p[u / 2] >> (32 * (u % 2))) as u32));
+        for word in out.iter_mut() {
+            let low = halves.next().unwrap_or(0);
+            *word = u64::from(low) | u64::from(halves.next().unwrap_or(0)) << 32;
+        }
+    } else {
+        out.fill(0);
+        for (p, words) in positions.chunks_exact(ow).enumerate() {
+            or_bits(words, 0, out, p * n, n);
         }
     }
 }
@@ -784,6 +801,33 @@ mod tests {
             stage.halves_im2col(&x, &mut Vec::new(), &mut halves);
             assert_eq!(halves, runs, "C {c}, k {k}, {padding}");
             assert!(runs.iter().any(|&v| v != 0));
+        }
+    }
+
+    /// Packing whole words, whole halves or any other channel count gives
+    /// the bit-run copy of each position's `n` bits.
+    #[test]
+    fn packed_positions_equal_bit_runs() {
+        for n in [32, 64, 96, 128, 160, 7, 70] {
+            let ow = words_for(n);
+            let count = 5;
+            let positions: Vec<u64> = (0..count * ow as u64)
+                .map(|i| {
+                    (i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                        & if (i as usize + 1).is_multiple_of(ow) {
+                            crate::bits::tail_mask(n - (ow - 1) * 64)
+                        } else {
+                            !0
+                        }
+                })
+                .collect();
+            let mut want = vec![0u64; words_for(count as usize * n)];
+            for (p, words) in positions.chunks_exact(ow).enumerate() {
+                or_bits(words, 0, &mut want, p * n, n);
+            }
+            let mut got = vec![!0u64; want.len()];
+            pack_positions(&positions, ow, n, &mut got);
+            assert_eq!(got, want, "{n} channels");
         }
     }
 
