@@ -716,15 +716,17 @@ fn pool_bits(
     let (hp, wp) = (ho / 2, wo / 2);
     out.clear();
     out.resize(hp * wp * ow, 0);
-    let at = |y: usize, x: usize| &fired[(y * wo + x) * ow..][..ow];
-    for py in 0..hp {
-        for px in 0..wp {
-            let (y, x) = (2 * py, 2 * px);
-            let (a, b, c, d) = (at(y, x), at(y, x + 1), at(y + 1, x), at(y + 1, x + 1));
-            let o = &mut out[(py * wp + px) * ow..][..ow];
+    // Row pairs, then column pairs of each (an odd last row or column is
+    // left out by `chunks_exact`): slices, not an index per position.
+    let rows = fired.chunks_exact(2 * wo * ow).take(hp);
+    for (pair, line) in rows.zip(out.chunks_exact_mut(wp * ow)) {
+        let (top, bottom) = pair.split_at(wo * ow);
+        let windows = top.chunks_exact(2 * ow).zip(bottom.chunks_exact(2 * ow));
+        for ((t, b), o) in windows.zip(line.chunks_exact_mut(ow)) {
             for j in 0..ow {
-                let any = a[j] | b[j] | c[j] | d[j];
-                let all = a[j] & b[j] & c[j] & d[j];
+                let (a, b, c, d) = (t[j], t[ow + j], b[j], b[ow + j]);
+                let any = a | b | c | d;
+                let all = a & b & c & d;
                 o[j] = (any & !flips[j]) | (all & flips[j]);
             }
         }
