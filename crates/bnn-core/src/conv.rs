@@ -54,29 +54,51 @@
 //! dispatch point ([`crate::kernel`]) with its 8 neurons per register and no
 //! per-neuron horizontal sum. The rows of one image are few (196 for the
 //! second convolution of `cnn-small`), so a tile of filters stays in L1
-//! across all of them.
+//! across all of them. When `C` is a multiple of 32 (as in `cnn-small`),
+//! every window offset is a whole 32-bit half of a word: the map is copied
+//! once into halves with −1 positions around it, and each im2col word is
+//! two of those halves at offsets fixed per layer (`halves_im2col`), with
+//! no bit shift across words and no branch on the border. Other channel
+//! counts copy bit runs ([`crate::bits::or_bits`]). Under the automatic
+//! layer mode the convolutions run the dense kernel: the sparse choice
+//! counts every im2col row's ones on each call, which cost 6 % of the whole
+//! network on `weights/mnist-cnn-small.bnn` and never paid back there.
 //!
 //! A u8 first convolution has no im2col at all: the image is copied once
 //! into a buffer with zero pixels around it, and the kernel
 //! (`Kernel::pixel_rows_fire`) reads each window in place as `k` runs of
 //! `k·C` bytes, each run read to a whole group of 4 pixels against zero
-//! weights (see [`PixelDense`]'s `for_windows`). Per position, the non-zero
-//! groups of 4 pixels (MNIST's margins and the padding are skipped) are
-//! broadcast against 4 blocks of 16 filters whose sums stay in registers
-//! (`VPDPBUSD`, or `VPMADDUBSW` + `VPMADDWD` on AVX2) and compared with the
-//! cuts in place.
+//! weights (see [`PixelDense`]'s `for_windows`). Four positions of a row
+//! at a time (two on AVX2), every group of 4 pixels is broadcast against 4
+//! blocks of 16 filters whose sums stay in registers (`VPDPBUSD`, or
+//! `VPMADDUBSW` + `VPMADDWD` on AVX2): the positions share each weight load
+//! and their sums are independent chains that overlap, where one position
+//! alone waited on its chain's latency. Zero groups are not skipped: the
+//! branch followed the strokes and mispredicted, and a zero group costs
+//! one multiply-add a block. The scalar reference still skips them.
 //!
 //! Measured on `cnn-small` (`c3x32,p2,c3x64,p2,d256,d10`, u8 input, random
-//! ±1 weights) over the 10,000 MNIST test digits with the `cnn_small`
-//! example under `perf stat -e task-clock` (CPU time: the machine was shared
-//! with other builds, load 9–14 on 2 cores, which makes wall times
-//! meaningless and CPU times noisy by ±5 %), AVX-512 with VNNI, one thread:
+//! ±1 weights unless named) over the 10,000 MNIST test digits with the
+//! `cnn_small` example under `perf stat -e task-clock` (CPU time: the
+//! machine was shared with other builds, load 3–14 on 2 cores, which makes
+//! wall times meaningless and CPU times noisy by ±5 %), AVX-512 with VNNI,
+//! one thread, µs of CPU an image:
 //!
-//! | u8 first convolution | measured |
+//! | change | measured |
 //! |---|---|
 //! | pixel im2col rows through the dense pixel layer (a kernel call per row) | `c3x32,p2,d10`: 12.0k images/s against 21.1k with the next row (criterion, alternating runs) |
-//! | pixel im2col rows, then one kernel call for all rows | whole network 24.8 µs an image |
-//! | windows read in place (this kernel) | whole network 22.7 µs an image |
+//! | pixel im2col rows, then one kernel call for all rows | whole network 24.8 |
+//! | windows read in place, one position at a time, zero groups skipped | whole network 22.7; `c3x32,p2,d10` 10.1–10.6 |
+//! | every group, no skip, one position at a time | `c3x32,p2,d10` 10.9–11.4 against 10.2–10.5: slower |
+//! | every group, raw reads instead of slices per run | `c3x32,p2,d10` 8.1 |
+//! | four positions at a time (this kernel) | `c3x32,p2,d10` 4.9–5.2 |
+//! | and skipping blank blocks of 4 positions (all pixels zero) | `c3x32,p2,d10` 5.9 against 4.7–5.1: slower, not kept |
+//! | bit im2col by bit runs → by 32-bit halves, OR per half | whole network 14.8 → 13.5 |
+//! | halves paired in a register before the store | no gain beyond noise, not kept |
+//! | each word from two halves at offsets fixed per layer (this im2col) | trained model 12.4 → 11.0 |
+//! | convolutions dense under the automatic mode | trained model 13.1 → 12.3 |
+//! | conv outputs of 32-bit groups packed a word at a time | trained model 11.0 → 10.7 |
+//! | bit pooling over row and column pairs as slices | trained model 10.8 → 10.1 |
 //!
 //! The per-row calls of the dense pixel layer (listing each row's non-zero
 //! groups, a dispatch, a store and reload of the sums) cost more than the
@@ -84,14 +106,23 @@
 //! rows cost about 2 µs an image. A direct kernel for the binary
 //! convolutions was not written: the XOR-popcount over im2col rows is
 //! already the arithmetic a direct kernel would do, and the gather it saves
-//! (below) would move into its inner loop.
+//! would move into its inner loop.
 //!
 //! Per layer now, from prefixes of the network: the u8 convolution with
-//! its pool ≈ 10.2 µs, the binary `c3x64` with its pool ≈ 8.5 µs (by `perf`,
-//! roughly a third of it the bit im2col and packing of the maps, the rest
-//! the XOR-popcount), `d256` on 3136 inputs ≈ 0.9 µs: ≈ 19.6 µs an image in
-//! all with AVX-512 (≈ 51,000 images/s per core), ≈ 30.8 µs with AVX2,
-//! ≈ 141 µs with the scalar kernel; one image at a time ≈ 20.5 µs.
+//! its pool ≈ 4.0 µs (was 10.2), the binary `c3x64` with its pool ≈ 5.5 µs
+//! (was 8.5; by `perf`, about a fifth of the network's time is now the
+//! im2col, pooling and packing, half the XOR-popcount), `d256` on 3136
+//! inputs ≈ 0.6 µs: ≈ 10.1 µs an image in all with AVX-512 (≈ 99,000
+//! images/s per core; 10.3 µs with the trained `weights/mnist-cnn-small.bnn`),
+//! ≈ 23.8 µs with AVX2 (was 30.4), ≈ 122 µs with the scalar kernel; one
+//! image at a time ≈ 10.5 µs (was 20.9).
+//!
+//! `bnn bench weights/mnist-cnn-small.bnn --threads 1,2 --repeat 5`, one
+//! run of each build back to back (load ≈ 3.4 on the 2 cores, so the second
+//! thread gained nothing for either engine): the 1-bit engine 102,414 /
+//! 102,236 images/s at 1 / 2 threads against its FP32 twin's 6,933 /
+//! 6,966, 14.8× / 14.7× (before these kernels: 39,296 / 48,200 against
+//! 5,961 / 6,360, 6.6× / 7.6×).
 
 use crate::bits::{or_bits, words_for, BitMatrix, WORD_BITS};
 use crate::error::{Error, Result};
