@@ -9,7 +9,10 @@
 //! ```
 //!
 //! `LAYERS` 1 runs `c3x32,p2,d10`, 2 `c3x32,p2,c3x64,p2,d10`, 3 the whole
-//! network; `single` runs one image at a time instead of batches.
+//! network, and a path to a `.bnn` file of a 28×28 u8-input model runs that
+//! model instead (trained weights fire differently from random ones, which
+//! moves the sparse layers' choices); `single` runs one image at a time
+//! instead of batches.
 
 use bnn_core::conv::Padding;
 use bnn_core::{InputEncoding, Kernel, RunOptions};
@@ -17,7 +20,7 @@ use bnn_testkit::models::{random_mnist_cnn, rng, CNN_SMALL};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let usage = "usage: cnn_small LAYERS(1|2|3) KERNEL THREADS REPEATS [single]";
+    let usage = "usage: cnn_small LAYERS(1|2|3|FILE.bnn) KERNEL THREADS REPEATS [single]";
     if !(4..=5).contains(&args.len()) {
         eprintln!("{usage}");
         std::process::exit(2);
@@ -28,22 +31,31 @@ fn main() {
             std::process::exit(2)
         })
     };
-    let (layers, threads, repeats) = (number(0), number(2), number(3));
+    let (threads, repeats) = (number(2), number(3));
     let kernel: Kernel = args[1].parse().unwrap_or_else(|e| {
         eprintln!("{e}");
         std::process::exit(2)
     });
     let single = args.get(4).is_some_and(|a| a == "single");
-    let (convs, dense): (&[_], &[usize]) = match layers {
-        1 => (&CNN_SMALL[..1], &[10]),
-        2 => (&CNN_SMALL, &[10]),
-        3 => (&CNN_SMALL, &[256, 10]),
-        _ => {
-            eprintln!("{usage}");
-            std::process::exit(2)
-        }
+    let model = if args[0].ends_with(".bnn") {
+        let file = bnn_core::format::load(std::path::Path::new(&args[0]));
+        file.unwrap_or_else(|e| {
+            eprintln!("{e}");
+            std::process::exit(1)
+        })
+        .model
+    } else {
+        let (convs, dense): (&[_], &[usize]) = match number(0) {
+            1 => (&CNN_SMALL[..1], &[10]),
+            2 => (&CNN_SMALL, &[10]),
+            3 => (&CNN_SMALL, &[256, 10]),
+            _ => {
+                eprintln!("{usage}");
+                std::process::exit(2)
+            }
+        };
+        random_mnist_cnn(&mut rng(3), InputEncoding::U8, convs, Padding::Same, dense)
     };
-    let model = random_mnist_cnn(&mut rng(3), InputEncoding::U8, convs, Padding::Same, dense);
     let pixels = bnn_testkit::paths::mnist_test_images().pixels;
     let options = RunOptions {
         kernel: Some(kernel),

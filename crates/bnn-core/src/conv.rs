@@ -54,29 +54,51 @@
 //! dispatch point ([`crate::kernel`]) with its 8 neurons per register and no
 //! per-neuron horizontal sum. The rows of one image are few (196 for the
 //! second convolution of `cnn-small`), so a tile of filters stays in L1
-//! across all of them.
+//! across all of them. When `C` is a multiple of 32 (as in `cnn-small`),
+//! every window offset is a whole 32-bit half of a word: the map is copied
+//! once into halves with −1 positions around it, and each im2col word is
+//! two of those halves at offsets fixed per layer (`halves_im2col`), with
+//! no bit shift across words and no branch on the border. Other channel
+//! counts copy bit runs ([`crate::bits::or_bits`]). Under the automatic
+//! layer mode the convolutions run the dense kernel: the sparse choice
+//! counts every im2col row's ones on each call, which cost 6 % of the whole
+//! network on `weights/mnist-cnn-small.bnn` and never paid back there.
 //!
 //! A u8 first convolution has no im2col at all: the image is copied once
 //! into a buffer with zero pixels around it, and the kernel
 //! (`Kernel::pixel_rows_fire`) reads each window in place as `k` runs of
 //! `k·C` bytes, each run read to a whole group of 4 pixels against zero
-//! weights (see [`PixelDense`]'s `for_windows`). Per position, the non-zero
-//! groups of 4 pixels (MNIST's margins and the padding are skipped) are
-//! broadcast against 4 blocks of 16 filters whose sums stay in registers
-//! (`VPDPBUSD`, or `VPMADDUBSW` + `VPMADDWD` on AVX2) and compared with the
-//! cuts in place.
+//! weights (see [`PixelDense`]'s `for_windows`). Four positions of a row
+//! at a time (two on AVX2), every group of 4 pixels is broadcast against 4
+//! blocks of 16 filters whose sums stay in registers (`VPDPBUSD`, or
+//! `VPMADDUBSW` + `VPMADDWD` on AVX2): the positions share each weight load
+//! and their sums are independent chains that overlap, where one position
+//! alone waited on its chain's latency. Zero groups are not skipped: the
+//! branch followed the strokes and mispredicted, and a zero group costs
+//! one multiply-add a block. The scalar reference still skips them.
 //!
 //! Measured on `cnn-small` (`c3x32,p2,c3x64,p2,d256,d10`, u8 input, random
-//! ±1 weights) over the 10,000 MNIST test digits with the `cnn_small`
-//! example under `perf stat -e task-clock` (CPU time: the machine was shared
-//! with other builds, load 9–14 on 2 cores, which makes wall times
-//! meaningless and CPU times noisy by ±5 %), AVX-512 with VNNI, one thread:
+//! ±1 weights unless named) over the 10,000 MNIST test digits with the
+//! `cnn_small` example under `perf stat -e task-clock` (CPU time: the
+//! machine was shared with other builds, load 3–14 on 2 cores, which makes
+//! wall times meaningless and CPU times noisy by ±5 %), AVX-512 with VNNI,
+//! one thread, µs of CPU an image:
 //!
-//! | u8 first convolution | measured |
+//! | change | measured |
 //! |---|---|
 //! | pixel im2col rows through the dense pixel layer (a kernel call per row) | `c3x32,p2,d10`: 12.0k images/s against 21.1k with the next row (criterion, alternating runs) |
-//! | pixel im2col rows, then one kernel call for all rows | whole network 24.8 µs an image |
-//! | windows read in place (this kernel) | whole network 22.7 µs an image |
+//! | pixel im2col rows, then one kernel call for all rows | whole network 24.8 |
+//! | windows read in place, one position at a time, zero groups skipped | whole network 22.7; `c3x32,p2,d10` 10.1–10.6 |
+//! | every group, no skip, one position at a time | `c3x32,p2,d10` 10.9–11.4 against 10.2–10.5: slower |
+//! | every group, raw reads instead of slices per run | `c3x32,p2,d10` 8.1 |
+//! | four positions at a time (this kernel) | `c3x32,p2,d10` 4.9–5.2 |
+//! | and skipping blank blocks of 4 positions (all pixels zero) | `c3x32,p2,d10` 5.9 against 4.7–5.1: slower, not kept |
+//! | bit im2col by bit runs → by 32-bit halves, OR per half | whole network 14.8 → 13.5 |
+//! | halves paired in a register before the store | no gain beyond noise, not kept |
+//! | each word from two halves at offsets fixed per layer (this im2col) | trained model 12.4 → 11.0 |
+//! | convolutions dense under the automatic mode | trained model 13.1 → 12.3 |
+//! | conv outputs of 32-bit groups packed a word at a time | trained model 11.0 → 10.7 |
+//! | bit pooling over row and column pairs as slices | trained model 10.8 → 10.1 |
 //!
 //! The per-row calls of the dense pixel layer (listing each row's non-zero
 //! groups, a dispatch, a store and reload of the sums) cost more than the
@@ -84,14 +106,23 @@
 //! rows cost about 2 µs an image. A direct kernel for the binary
 //! convolutions was not written: the XOR-popcount over im2col rows is
 //! already the arithmetic a direct kernel would do, and the gather it saves
-//! (below) would move into its inner loop.
+//! would move into its inner loop.
 //!
 //! Per layer now, from prefixes of the network: the u8 convolution with
-//! its pool ≈ 10.2 µs, the binary `c3x64` with its pool ≈ 8.5 µs (by `perf`,
-//! roughly a third of it the bit im2col and packing of the maps, the rest
-//! the XOR-popcount), `d256` on 3136 inputs ≈ 0.9 µs: ≈ 19.6 µs an image in
-//! all with AVX-512 (≈ 51,000 images/s per core), ≈ 30.8 µs with AVX2,
-//! ≈ 141 µs with the scalar kernel; one image at a time ≈ 20.5 µs.
+//! its pool ≈ 4.0 µs (was 10.2), the binary `c3x64` with its pool ≈ 5.5 µs
+//! (was 8.5; by `perf`, about a fifth of the network's time is now the
+//! im2col, pooling and packing, half the XOR-popcount), `d256` on 3136
+//! inputs ≈ 0.6 µs: ≈ 10.1 µs an image in all with AVX-512 (≈ 99,000
+//! images/s per core; 10.3 µs with the trained `weights/mnist-cnn-small.bnn`),
+//! ≈ 23.8 µs with AVX2 (was 30.4), ≈ 122 µs with the scalar kernel; one
+//! image at a time ≈ 10.5 µs (was 20.9).
+//!
+//! `bnn bench weights/mnist-cnn-small.bnn --threads 1,2 --repeat 5`, one
+//! run of each build back to back (load ≈ 3.4 on the 2 cores, so the second
+//! thread gained nothing for either engine): the 1-bit engine 102,414 /
+//! 102,236 images/s at 1 / 2 threads against its FP32 twin's 6,933 /
+//! 6,966, 14.8× / 14.7× (before these kernels: 39,296 / 48,200 against
+//! 5,961 / 6,360, 6.6× / 7.6×).
 
 use crate::bits::{or_bits, words_for, BitMatrix, WORD_BITS};
 use crate::error::{Error, Result};
@@ -99,6 +130,7 @@ use crate::input::InputShape;
 use crate::kernel::Kernel;
 use crate::layer::{BinaryDense, Threshold, Transform};
 use crate::pixel::PixelDense;
+use crate::sparse::LayerMode;
 
 /// Largest kernel side accepted: far beyond what small images use, small
 /// enough that a window stays a few hundred positions.
@@ -415,6 +447,12 @@ pub struct ConvStage {
     /// Bit `c` set for each channel whose threshold is flipped: those pool
     /// with AND, the others with OR.
     flips: Vec<u64>,
+    /// For a bit map of whole 32-bit channel groups: where the two halves
+    /// of each im2col word lie in the padded map of halves, relative to
+    /// the window's first (see `halves_im2col`); empty otherwise.
+    pairs: Vec<[usize; 2]>,
+    /// The last word's one half, when the window has an odd count of them.
+    tail: Option<usize>,
 }
 
 /// Reusable buffers of the convolutions of one image.
@@ -423,6 +461,9 @@ pub(crate) struct ConvScratch {
     cols: Vec<u64>,
     /// The image with zero pixels around it (see `pad_pixels`).
     padded: Vec<u8>,
+    /// A bit map of whole 32-bit channel groups with −1 positions around
+    /// it (see `halves_im2col`).
+    halves: Vec<u32>,
     fired: Vec<u64>,
     pooled: Vec<u64>,
 }
@@ -462,6 +503,18 @@ impl ConvStage {
         for (c, t) in conv.thresholds().iter().enumerate() {
             flips[c / WORD_BITS] |= u64::from(t.flip) << (c % WORD_BITS);
         }
+        let (pairs, tail) = if pixel_input || !input.channels.is_multiple_of(32) {
+            (Vec::new(), None)
+        } else {
+            let (_, w, c) = dims(input);
+            let (k, units) = (conv.k(), c / 32);
+            let wp = w + 2 * conv.padding().before(k);
+            let run = k * units;
+            let at = |t: usize| t / run * wp * units + t % run;
+            let halves = k * run;
+            let pairs = (0..halves / 2).map(|m| [at(2 * m), at(2 * m + 1)]);
+            (pairs.collect(), (halves % 2 == 1).then(|| at(halves - 1)))
+        };
         Ok(ConvStage {
             conv,
             pixels,
@@ -470,6 +523,8 @@ impl ConvStage {
             conv_shape,
             output,
             flips,
+            pairs,
+            tail,
         })
     }
 
@@ -537,13 +592,25 @@ impl ConvStage {
                 let rw = words_for(self.conv.window());
                 s.cols.clear();
                 s.cols.resize(rows * rw, 0);
-                let cols = &mut s.cols;
-                self.windows(|row, from, to, len| {
-                    or_bits(x, from, &mut cols[row * rw..(row + 1) * rw], to, len);
-                });
+                if self.input.channels.is_multiple_of(32) {
+                    self.halves_im2col(x, &mut s.halves, &mut s.cols);
+                } else {
+                    let cols = &mut s.cols;
+                    self.windows(|row, from, to, len| {
+                        or_bits(x, from, &mut cols[row * rw..(row + 1) * rw], to, len);
+                    });
+                }
+                // The sparse kernel's choice counts the ones of every
+                // im2col row on each call, and on `cnn-small`'s trained
+                // maps it keeps the dense kernel anyway (see the module
+                // docs): only a forced mode reaches it.
+                let mode = match LayerMode::active() {
+                    LayerMode::Auto => LayerMode::Dense,
+                    forced => forced,
+                };
                 self.conv
                     .filters
-                    .fire_into(kernel, &s.cols, rows, &mut s.fired);
+                    .fire_with(kernel, mode, &s.cols, rows, &mut s.fired);
             }
         }
         let positions = if self.pooled {
@@ -552,14 +619,7 @@ impl ConvStage {
         } else {
             &s.fired
         };
-        out.fill(0);
-        if n.is_multiple_of(WORD_BITS) {
-            out.copy_from_slice(&positions[..out.len()]);
-        } else {
-            for (p, words) in positions.chunks_exact(ow).enumerate() {
-                or_bits(words, 0, out, p * n, n);
-            }
-        }
+        pack_positions(positions, ow, n, out);
     }
 
     /// Copies one image into `padded` with zero pixels around it (the
@@ -578,6 +638,44 @@ impl ConvStage {
                 .copy_from_slice(&pixels[y * w * c..][..w * c]);
         }
         (c, line)
+    }
+
+    /// The bit im2col of a map whose channels fill whole 32-bit halves of
+    /// words: every window offset is then a multiple of 32 bits, so the map
+    /// is copied once into `halves` with −1 (zero) positions around it, and
+    /// each im2col word is two halves of it at offsets from the window's
+    /// first that are the same for every position (`pairs`, `tail`): two
+    /// loads and a store a word, no shift across words, no branch on the
+    /// border. Every word of the `cols` rows is written.
+    fn halves_im2col(&self, x: &[u64], halves: &mut Vec<u32>, cols: &mut [u64]) {
+        let (h, w, c) = dims(self.input);
+        let (ho, wo, _) = dims(self.conv_shape);
+        let k = self.conv.k;
+        let pad = self.conv.padding.before(k);
+        let units = c / 32;
+        let wp = w + 2 * pad;
+        halves.clear();
+        halves.resize((h + 2 * pad) * wp * units, 0);
+        for y in 0..h {
+            let row = &mut halves[((y + pad) * wp + pad) * units..][..w * units];
+            for (i, half) in row.iter_mut().enumerate() {
+                let at = y * w * units + i;
+                *half = (x[at / 2] >> (32 * (at % 2))) as u32;
+            }
+        }
+        let rw = words_for(self.conv.window());
+        for oy in 0..ho {
+            for ox in 0..wo {
+                let dst = &mut cols[(oy * wo + ox) * rw..][..rw];
+                let window = &halves[(oy * wp + ox) * units..];
+                for (word, &[lo, hi]) in dst.iter_mut().zip(&self.pairs) {
+                    *word = u64::from(window[lo]) | u64::from(window[hi]) << 32;
+                }
+                if let Some(last) = self.tail {
+                    dst[rw - 1] = u64::from(window[last]);
+                }
+            }
+        }
     }
 
     /// Calls `copy(row, from, to, len)` for every run of input bits that
@@ -612,6 +710,30 @@ impl ConvStage {
     }
 }
 
+/// Packs per-position output rows (`ow` words each, `n` bits used) into one
+/// continuous bit stream of `out.len()` words: the map in NHWC order.
+fn pack_positions(positions: &[u64], ow: usize, n: usize, out: &mut [u64]) {
+    if n.is_multiple_of(WORD_BITS) {
+        out.copy_from_slice(&positions[..out.len()]);
+    } else if n.is_multiple_of(32) {
+        // Whole halves: paired into words in a register, not a
+        // shifted OR per position.
+        let units = n / 32;
+        let mut halves = positions
+            .chunks_exact(ow)
+            .flat_map(|p| (0..units).map(move |u| (p[u / 2] >> (32 * (u % 2))) as u32));
+        for word in out.iter_mut() {
+            let low = halves.next().unwrap_or(0);
+            *word = u64::from(low) | u64::from(halves.next().unwrap_or(0)) << 32;
+        }
+    } else {
+        out.fill(0);
+        for (p, words) in positions.chunks_exact(ow).enumerate() {
+            or_bits(words, 0, out, p * n, n);
+        }
+    }
+}
+
 /// 2×2 max pooling, stride 2, of a conv's output bits (`ow` words per
 /// position, `ho×wo` positions): OR per channel, AND where `flips` is set
 /// (see the module docs for why this is exact).
@@ -625,15 +747,17 @@ fn pool_bits(
     let (hp, wp) = (ho / 2, wo / 2);
     out.clear();
     out.resize(hp * wp * ow, 0);
-    let at = |y: usize, x: usize| &fired[(y * wo + x) * ow..][..ow];
-    for py in 0..hp {
-        for px in 0..wp {
-            let (y, x) = (2 * py, 2 * px);
-            let (a, b, c, d) = (at(y, x), at(y, x + 1), at(y + 1, x), at(y + 1, x + 1));
-            let o = &mut out[(py * wp + px) * ow..][..ow];
+    // Row pairs, then column pairs of each (an odd last row or column is
+    // left out by `chunks_exact`): slices, not an index per position.
+    let rows = fired.chunks_exact(2 * wo * ow).take(hp);
+    for (pair, line) in rows.zip(out.chunks_exact_mut(wp * ow)) {
+        let (top, bottom) = pair.split_at(wo * ow);
+        let windows = top.chunks_exact(2 * ow).zip(bottom.chunks_exact(2 * ow));
+        for ((t, b), o) in windows.zip(line.chunks_exact_mut(ow)) {
             for j in 0..ow {
-                let any = a[j] | b[j] | c[j] | d[j];
-                let all = a[j] & b[j] & c[j] & d[j];
+                let (a, b, c, d) = (t[j], t[ow + j], b[j], b[ow + j]);
+                let any = a | b | c | d;
+                let all = a & b & c & d;
                 o[j] = (any & !flips[j]) | (all & flips[j]);
             }
         }
@@ -666,6 +790,77 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// The im2col of whole 32-bit channel groups equals the bit-run copy,
+    /// for several groups a position, every kernel size, both paddings and
+    /// odd map sides.
+    #[test]
+    fn halves_im2col_equals_bit_runs() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        for (c, k, padding) in [
+            (32, 3, Padding::Same),
+            (32, 3, Padding::Valid),
+            (64, 1, Padding::Same),
+            (96, 5, Padding::Same),
+            (64, 5, Padding::Valid),
+            (128, 3, Padding::Same),
+        ] {
+            let (h, w) = (7, 5);
+            let input = InputShape::new(h, w, c as u32);
+            let (ho, wo) = (
+                padding.output_side(h as usize, k).unwrap(),
+                padding.output_side(w as usize, k).unwrap(),
+            );
+            let conv_shape = InputShape::new(ho as u32, wo as u32, 3);
+            let weights = BitMatrix::new(3, k * k * c);
+            let conv = Conv2d::new(k, c, padding, weights, vec![Threshold::at_least(0); 3]);
+            let stage = ConvStage::new(conv.unwrap(), false, false, input, conv_shape).unwrap();
+            let x: Vec<u64> = (0..words_for(h as usize * w as usize * c))
+                .map(|_| {
+                    seed ^= seed << 13;
+                    seed ^= seed >> 7;
+                    seed ^= seed << 17;
+                    seed
+                })
+                .collect();
+            let rw = words_for(k * k * c);
+            let mut runs = vec![0u64; ho * wo * rw];
+            stage.windows(|row, from, to, len| {
+                or_bits(&x, from, &mut runs[row * rw..(row + 1) * rw], to, len);
+            });
+            let mut halves = vec![0u64; ho * wo * rw];
+            stage.halves_im2col(&x, &mut Vec::new(), &mut halves);
+            assert_eq!(halves, runs, "C {c}, k {k}, {padding}");
+            assert!(runs.iter().any(|&v| v != 0));
+        }
+    }
+
+    /// Packing whole words, whole halves or any other channel count gives
+    /// the bit-run copy of each position's `n` bits.
+    #[test]
+    fn packed_positions_equal_bit_runs() {
+        for n in [32, 64, 96, 128, 160, 7, 70] {
+            let ow = words_for(n);
+            let count = 5;
+            let positions: Vec<u64> = (0..count * ow as u64)
+                .map(|i| {
+                    (i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                        & if (i as usize + 1).is_multiple_of(ow) {
+                            crate::bits::tail_mask(n - (ow - 1) * 64)
+                        } else {
+                            !0
+                        }
+                })
+                .collect();
+            let mut want = vec![0u64; words_for(count as usize * n)];
+            for (p, words) in positions.chunks_exact(ow).enumerate() {
+                or_bits(words, 0, &mut want, p * n, n);
+            }
+            let mut got = vec![!0u64; want.len()];
+            pack_positions(&positions, ow, n, &mut got);
+            assert_eq!(got, want, "{n} channels");
         }
     }
 

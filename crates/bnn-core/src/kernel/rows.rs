@@ -1,8 +1,8 @@
 //! The reference loop of a u8 convolution: every output position's window,
 //! read as runs from the padded image, against every filter, thresholded
 //! to bits. The SIMD kernels keep the same structure, four blocks of 16
-//! filters (one output word) at a time, and read the windows through the
-//! same [`PixelRows::for_nonzero_groups`].
+//! filters (one output word) at a time, but take every group, zero or not,
+//! for several positions at once (see `x86_64_rows.rs`).
 
 use super::{PixelRows, PIXEL_GROUP, PIXEL_LANES};
 

@@ -1,6 +1,6 @@
 //! x86-64 kernels of a u8 convolution (see `rows.rs` for the reference
-//! loop). Per output position, the non-zero groups of 4 pixels of its
-//! window, read from the padded image, are broadcast against 4 blocks of 16
+//! loop). Per output position, every group of 4 pixels of its window (zero
+//! groups too: no branch on the image), read from the padded image, are broadcast against 4 blocks of 16
 //! filters whose sums stay in registers, then compared with the cuts: no
 //! im2col copy, no per-row call, list or store of sums.
 //!
@@ -16,27 +16,51 @@ use super::{PixelRows, PIXEL_GROUP, PIXEL_LANES};
 const LINE: usize = PIXEL_LANES * PIXEL_GROUP;
 
 /// Every row's output words, 4 blocks (one word) at a time through `$word`
-/// (`unsafe fn(&PixelRows, window start, first block) -> u64`, monomorphised for the
-/// number of blocks left); one body for both instruction sets, each
-/// compiled with its own target features.
+/// (`unsafe fn(&PixelRows, [window start; P], first block) -> [u64; P]`,
+/// monomorphised for the number of blocks left), `$p` positions of a row
+/// at a time and then one by one; one body for both instruction sets,
+/// each compiled with its own target features. The positions share each
+/// weight load, and their sums are independent chains of multiply-adds
+/// that overlap: one position alone waits on its chain's latency.
 macro_rules! rows_loop {
-    ($a:expr, $out:expr, $word:ident) => {
+    ($a:expr, $out:expr, $word:ident, $p:literal) => {
         for oy in 0..$a.rows / $a.wo {
-            for ox in 0..$a.wo {
-                let (r, base) = (oy * $a.wo + ox, $a.window(oy, ox));
+            let mut ox = 0;
+            while ox < $a.wo {
+                let p = if ox + $p <= $a.wo { $p } else { 1 };
+                let r = oy * $a.wo + ox;
                 for word in 0..$a.out_wpr {
                     let b0 = word * BLOCKS_PER_WORD;
-                    // SAFETY: b0 + N <= blocks for the N chosen; the window
-                    // at `base` lies in the image (asserted by the caller).
-                    $out[r * $a.out_wpr + word] = unsafe {
-                        match $a.blocks - b0 {
-                            4.. => $word::<4>($a, base, b0),
-                            3 => $word::<3>($a, base, b0),
-                            2 => $word::<2>($a, base, b0),
-                            _ => $word::<1>($a, base, b0),
+                    let at = |i| $a.window(oy, ox + i);
+                    // SAFETY: b0 + N <= blocks for the N chosen; the
+                    // windows at `at(i)`, i < p, lie in the image (asserted
+                    // by the caller).
+                    let bits: [u64; $p] = unsafe {
+                        if p == $p {
+                            let bases = std::array::from_fn(at);
+                            match $a.blocks - b0 {
+                                4.. => $word::<4, $p>($a, bases, b0),
+                                3 => $word::<3, $p>($a, bases, b0),
+                                2 => $word::<2, $p>($a, bases, b0),
+                                _ => $word::<1, $p>($a, bases, b0),
+                            }
+                        } else {
+                            let one = match $a.blocks - b0 {
+                                4.. => $word::<4, 1>($a, [at(0)], b0),
+                                3 => $word::<3, 1>($a, [at(0)], b0),
+                                2 => $word::<2, 1>($a, [at(0)], b0),
+                                _ => $word::<1, 1>($a, [at(0)], b0),
+                            };
+                            let mut bits = [0; $p];
+                            bits[0] = one[0];
+                            bits
                         }
                     };
+                    for (i, b) in bits[..p].iter().enumerate() {
+                        $out[(r + i) * $a.out_wpr + word] = *b;
+                    }
                 }
+                ox += p;
             }
         }
     };
@@ -50,33 +74,54 @@ pub fn pixel_rows_fire_vnni(a: &PixelRows<'_>, out: &mut [u64]) {
 
 #[target_feature(enable = "avx512f,avx512vnni")]
 unsafe fn rows_vnni(a: &PixelRows<'_>, out: &mut [u64]) {
-    rows_loop!(a, out, word_vnni);
+    rows_loop!(a, out, word_vnni, 4);
 }
 
-/// The output bits of blocks `b0..b0 + N` for the window at `base`.
+/// The output bits of blocks `b0..b0 + N` for the `P` windows at `bases`.
 #[target_feature(enable = "avx512f,avx512vnni")]
 #[inline]
-unsafe fn word_vnni<const N: usize>(a: &PixelRows<'_>, base: usize, b0: usize) -> u64 {
-    let mut sums = [_mm512_setzero_si512(); N];
+unsafe fn word_vnni<const N: usize, const P: usize>(
+    a: &PixelRows<'_>,
+    bases: [usize; P],
+    b0: usize,
+) -> [u64; P] {
+    let mut sums = [[_mm512_setzero_si512(); N]; P];
     let line = a.blocks * LINE;
-    a.for_nonzero_groups(base, |g, four| {
-        let x = _mm512_set1_epi32(four as i32);
-        for (j, s) in sums.iter_mut().enumerate() {
-            // SAFETY: g < groups and b0 + j < blocks: the line lies inside
+    let mut w = a.weights.as_ptr().add(b0 * LINE);
+    for ky in 0..a.runs {
+        for gx in 0..a.run_groups {
+            let at = ky * a.line + gx * PIXEL_GROUP;
+            // SAFETY: group (ky, gx)'s line of blocks b0..b0 + N lies in
             // the groups·blocks·64 weight bytes.
-            let w = unsafe {
-                _mm512_loadu_si512(a.weights.as_ptr().add(g * line + (b0 + j) * LINE).cast())
-            };
-            *s = _mm512_dpbusd_epi32(*s, x, w);
+            let ws: [__m512i; N] =
+                std::array::from_fn(|j| unsafe { _mm512_loadu_si512(w.add(j * LINE).cast()) });
+            for (base, sums) in bases.iter().zip(sums.iter_mut()) {
+                // SAFETY: each window's runs lie in the image (asserted by
+                // the caller).
+                let four = unsafe {
+                    a.pixels
+                        .as_ptr()
+                        .add(base + at)
+                        .cast::<i32>()
+                        .read_unaligned()
+                };
+                let x = _mm512_set1_epi32(four);
+                for (s, w) in sums.iter_mut().zip(ws) {
+                    *s = _mm512_dpbusd_epi32(*s, x, w);
+                }
+            }
+            w = w.add(line);
         }
-    });
-    let mut bits = 0u64;
-    for (j, s) in sums.into_iter().enumerate() {
-        let b = b0 + j;
-        // SAFETY: b < blocks: the 16 cuts at b·16 lie inside cuts.
-        let cut = unsafe { _mm512_loadu_si512(a.cuts.as_ptr().add(b * PIXEL_LANES).cast()) };
-        let mask = _mm512_cmpge_epi32_mask(s, cut) ^ a.flips[b];
-        bits |= u64::from(mask) << (PIXEL_LANES * j);
+    }
+    let mut bits = [0u64; P];
+    for (sums, bits) in sums.into_iter().zip(bits.iter_mut()) {
+        for (j, s) in sums.into_iter().enumerate() {
+            let b = b0 + j;
+            // SAFETY: b < blocks: the 16 cuts at b·16 lie inside cuts.
+            let cut = unsafe { _mm512_loadu_si512(a.cuts.as_ptr().add(b * PIXEL_LANES).cast()) };
+            let mask = _mm512_cmpge_epi32_mask(s, cut) ^ a.flips[b];
+            *bits |= u64::from(mask) << (PIXEL_LANES * j);
+        }
     }
     bits
 }
@@ -88,48 +133,65 @@ pub fn pixel_rows_fire_avx2(a: &PixelRows<'_>, out: &mut [u64]) {
 
 #[target_feature(enable = "avx2")]
 unsafe fn rows_avx2(a: &PixelRows<'_>, out: &mut [u64]) {
-    rows_loop!(a, out, word_avx2);
+    rows_loop!(a, out, word_avx2, 2);
 }
 
 /// As [`word_vnni`], with `VPMADDUBSW` (u8 × i8 pairs to i16, at most
 /// 2·255: no saturation) and `VPMADDWD` against ones, 8 filters a half.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn word_avx2<const N: usize>(a: &PixelRows<'_>, base: usize, b0: usize) -> u64 {
+unsafe fn word_avx2<const N: usize, const P: usize>(
+    a: &PixelRows<'_>,
+    bases: [usize; P],
+    b0: usize,
+) -> [u64; P] {
     let ones = _mm256_set1_epi16(1);
-    let mut sums = [[_mm256_setzero_si256(); 2]; N];
+    let mut sums = [[[_mm256_setzero_si256(); 2]; N]; P];
     let line = a.blocks * LINE;
-    a.for_nonzero_groups(base, |g, four| {
-        let x = _mm256_set1_epi32(four as i32);
-        for (j, s) in sums.iter_mut().enumerate() {
-            for (h, half) in s.iter_mut().enumerate() {
-                // SAFETY: as in `word_vnni`; h·32 + 32 <= the 64-byte line.
-                let w = unsafe {
-                    _mm256_loadu_si256(
-                        a.weights
-                            .as_ptr()
-                            .add(g * line + (b0 + j) * LINE + h * 32)
-                            .cast(),
-                    )
+    let mut w = a.weights.as_ptr().add(b0 * LINE);
+    for ky in 0..a.runs {
+        for gx in 0..a.run_groups {
+            let at = ky * a.line + gx * PIXEL_GROUP;
+            for (base, sums) in bases.iter().zip(sums.iter_mut()) {
+                // SAFETY: each window's runs lie in the image (asserted by
+                // the caller).
+                let four = unsafe {
+                    a.pixels
+                        .as_ptr()
+                        .add(base + at)
+                        .cast::<i32>()
+                        .read_unaligned()
                 };
-                let pairs = _mm256_maddubs_epi16(x, w);
-                *half = _mm256_add_epi32(*half, _mm256_madd_epi16(pairs, ones));
+                let x = _mm256_set1_epi32(four);
+                for (j, s) in sums.iter_mut().enumerate() {
+                    for (h, half) in s.iter_mut().enumerate() {
+                        // SAFETY: group (ky, gx)'s line of block b0 + j
+                        // lies in the weights; h·32 + 32 <= its 64 bytes.
+                        let w = unsafe { _mm256_loadu_si256(w.add(j * LINE + h * 32).cast()) };
+                        let pairs = _mm256_maddubs_epi16(x, w);
+                        *half = _mm256_add_epi32(*half, _mm256_madd_epi16(pairs, ones));
+                    }
+                }
             }
+            w = w.add(line);
         }
-    });
-    let mut bits = 0u64;
-    for (j, s) in sums.into_iter().enumerate() {
-        let b = b0 + j;
-        let mut mask = 0u16;
-        for (h, half) in s.into_iter().enumerate() {
-            // SAFETY: b < blocks: the 8 cuts at b·16 + h·8 lie inside cuts.
-            let cut =
-                unsafe { _mm256_loadu_si256(a.cuts.as_ptr().add(b * PIXEL_LANES + h * 8).cast()) };
-            // dot >= cut is not (cut > dot).
-            let below = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(cut, half)));
-            mask |= u16::from(!(below as u8)) << (8 * h);
+    }
+    let mut bits = [0u64; P];
+    for (sums, bits) in sums.into_iter().zip(bits.iter_mut()) {
+        for (j, s) in sums.into_iter().enumerate() {
+            let b = b0 + j;
+            let mut mask = 0u16;
+            for (h, half) in s.into_iter().enumerate() {
+                // SAFETY: b < blocks: the 8 cuts at b·16 + h·8 lie inside cuts.
+                let cut = unsafe {
+                    _mm256_loadu_si256(a.cuts.as_ptr().add(b * PIXEL_LANES + h * 8).cast())
+                };
+                // dot >= cut is not (cut > dot).
+                let below = _mm256_movemask_ps(_mm256_castsi256_ps(_mm256_cmpgt_epi32(cut, half)));
+                mask |= u16::from(!(below as u8)) << (8 * h);
+            }
+            *bits |= u64::from(mask ^ a.flips[b]) << (PIXEL_LANES * j);
         }
-        bits |= u64::from(mask ^ a.flips[b]) << (PIXEL_LANES * j);
     }
     bits
 }
