@@ -10,7 +10,7 @@
 
 use crate::bits::{words_for, BitMatrix};
 use crate::error::{Error, Result};
-use crate::kernel::{Kernel, PIXEL_GROUP, PIXEL_LANES};
+use crate::kernel::{Kernel, PixelGroups, PixelPairs, PIXEL_GROUP, PIXEL_LANES};
 use crate::layer::{Threshold, Transform};
 
 /// A dense layer over u8 pixels with ±1 weights.
@@ -174,30 +174,28 @@ impl PixelDense {
     }
 
     /// Dots per row and padded neuron, into `scratch.dots`: each image's
-    /// non-zero groups, over every block. (Walking the weights in L1-sized
-    /// tiles across the images of a batch measured slower: see the kernel
-    /// docs.)
+    /// non-zero groups, over every block; with AVX512-VNNI two images at a
+    /// time. (Walking the weights in L1-sized tiles across the images of a
+    /// batch measured slower: see the kernel docs.)
     fn padded_dots(&self, kernel: Kernel, pixels: &[u8], rows: usize, s: &mut PixelScratch) {
         assert!(pixels.len() >= rows * self.inputs, "pixel rows");
         let padded = self.padded_outputs();
-        s.dots.clear();
+        // The kernels overwrite every sum: no clearing between calls.
         s.dots.resize(rows * padded, 0);
+        let pairs = kernel.pairs_pixel_rows();
         let mut r = 0;
         while r < rows {
             let image = &pixels[r * self.inputs..(r + 1) * self.inputs];
-            s.groups.clear();
-            crate::kernel::nonzero_groups(image, &mut s.groups);
-            if r + 1 < rows && kernel.pairs_pixel_rows() {
+            if pairs && r + 1 < rows {
                 let next = &pixels[(r + 1) * self.inputs..(r + 2) * self.inputs];
-                s.other.clear();
-                crate::kernel::nonzero_groups(next, &mut s.other);
-                merge_groups(&s.groups, &s.other, &mut s.pairs);
+                kernel.pixel_pair_groups(image, next, &mut s.pairs);
                 let (a, b) = s.dots[r * padded..(r + 2) * padded].split_at_mut(padded);
-                kernel.pixel_add_pair(&s.pairs, &self.weights, self.blocks, a, b);
+                kernel.pixel_pair_dots(&s.pairs, &self.weights, self.blocks, a, b);
                 r += 2;
             } else {
+                kernel.pixel_groups(image, &mut s.groups);
                 let dots = &mut s.dots[r * padded..(r + 1) * padded];
-                kernel.pixel_add(&s.groups, &self.weights, self.blocks, 0, dots);
+                kernel.pixel_dots(&s.groups, &self.weights, self.blocks, dots);
                 r += 1;
             }
         }
@@ -305,34 +303,15 @@ impl PixelDense {
     }
 }
 
-/// The union of two images' non-zero groups (each in group order), as
-/// (A's pixels or 0, B's pixels or 0, group).
-fn merge_groups(a: &[(u32, u32)], b: &[(u32, u32)], out: &mut Vec<(u32, u32, u32)>) {
-    out.clear();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        let ga = a.get(i).map_or(u32::MAX, |x| x.1);
-        let gb = b.get(j).map_or(u32::MAX, |x| x.1);
-        let g = ga.min(gb);
-        let va = if ga == g { a[i].0 } else { 0 };
-        let vb = if gb == g { b[j].0 } else { 0 };
-        out.push((va, vb, g));
-        i += usize::from(ga == g);
-        j += usize::from(gb == g);
-    }
-}
-
 /// Reusable buffers of a pixel layer, kept per thread so that the
 /// single-image path allocates nothing after its first call.
 #[derive(Default)]
 pub(crate) struct PixelScratch {
     /// The non-zero pixel groups of the current image.
-    pub groups: Vec<(u32, u32)>,
-    /// The next image's groups, and both merged, for kernels that sum two
-    /// images at once.
-    pub other: Vec<(u32, u32)>,
-    pub pairs: Vec<(u32, u32, u32)>,
-    pub dots: Vec<i32>,
+    groups: PixelGroups,
+    /// Two images' groups, for kernels that sum two images at once.
+    pairs: PixelPairs,
+    dots: Vec<i32>,
 }
 
 #[cfg(test)]

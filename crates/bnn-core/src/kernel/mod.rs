@@ -25,8 +25,9 @@
 //! `((g·blocks + b)·16 + l)·4 + i`, so one 64-byte line holds the 4 weights
 //! of 16 neurons for 4 pixels — one `VPDPBUSD` operand against the 4 pixels
 //! broadcast to every lane. The layer first lists each image's groups of 4
-//! pixels that are not all zero (MNIST digits are about 80 % zero pixels,
-//! so most groups are skipped), then `Kernel::pixel_add` sums only those.
+//! pixels that are not all zero (`PixelGroups`; MNIST digits are about
+//! 80 % zero pixels, so most groups are skipped), then `Kernel::pixel_dots`
+//! sums only those.
 //!
 //! ## Why this method
 //!
@@ -60,7 +61,7 @@
 //!   batch (so that each tile is loaded from L2 once per batch) measured
 //!   slower than streaming each image's groups from L2: the per-tile
 //!   bookkeeping cost more than the loads it saved.
-//! - Two images at a time with AVX512-VNNI (`Kernel::pixel_add_pair`): the
+//! - Two images at a time with AVX512-VNNI (`Kernel::pixel_pair_dots`): the
 //!   union of their non-zero groups, each weight line loaded once for both
 //!   (a group zero in one image costs it a wasted `VPDPBUSD`). Measured
 //!   against one image at a time in alternating runs of `bnn bench` on the
@@ -283,32 +284,54 @@ impl Kernel {
         }
     }
 
-    /// Adds `Σ p_i·w_ji` over the listed pixel groups (from
-    /// [`nonzero_groups`]) to the sums of blocks `b0 .. b0 + acc.len()/16` of
-    /// a pixel layer (weights in the layout above, `blocks` in all).
-    pub(crate) fn pixel_add(
-        self,
-        groups: &[(u32, u32)],
-        weights: &[i8],
-        blocks: usize,
-        b0: usize,
-        acc: &mut [i32],
-    ) {
-        let line = blocks * PIXEL_LANES * PIXEL_GROUP;
-        let count = weights.len() / line.max(1);
-        assert!(weights.len() == count * line && acc.len().is_multiple_of(PIXEL_LANES));
-        assert!(b0 + acc.len() / PIXEL_LANES <= blocks);
-        assert!(groups.iter().all(|&(_, g)| (g as usize) < count));
+    /// Lists `image`'s groups of 4 pixels that hold a non-zero pixel (see
+    /// [`PixelGroups`]); the last group is zero-padded.
+    pub(crate) fn pixel_groups(self, image: &[u8], out: &mut PixelGroups) {
+        out.reset(image.len().div_ceil(PIXEL_GROUP), false);
         match self.checked() {
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => x86_64::pixel_add_avx512(groups, weights, blocks, b0, acc),
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => x86_64::pixel_add_avx2(groups, weights, blocks, b0, acc),
-            _ => scalar::pixel_add(groups, weights, blocks, b0, acc),
+            Kernel::Avx512 => x86_64::pixel_groups_avx512(image, out),
+            _ => scalar::pixel_groups(image, out),
         }
     }
 
-    /// Whether [`Kernel::pixel_add_pair`] shares weight loads between two
+    /// Lists two images' non-zero groups three ways (see [`PixelPairs`]).
+    pub(crate) fn pixel_pair_groups(self, a: &[u8], b: &[u8], out: &mut PixelPairs) {
+        assert_eq!(a.len(), b.len(), "images of one layer");
+        let count = a.len().div_ceil(PIXEL_GROUP);
+        out.both.reset(count, true);
+        out.only_a.reset(count, false);
+        out.only_b.reset(count, false);
+        match self.checked() {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => x86_64::pixel_pair_groups_avx512(a, b, out),
+            _ => scalar::pixel_pair_groups(a, b, out),
+        }
+    }
+
+    /// One image's dots `Σ p_i·w_ji` over the listed groups, for every
+    /// neuron of a pixel layer (weights in the layout above, `blocks` in
+    /// all): `dots` is overwritten, so it needs no clearing.
+    pub(crate) fn pixel_dots(
+        self,
+        groups: &PixelGroups,
+        weights: &[i8],
+        blocks: usize,
+        dots: &mut [i32],
+    ) {
+        let count = pixel_group_count(weights, blocks);
+        assert!(dots.len() == blocks * PIXEL_LANES);
+        assert!(groups.index().iter().all(|&g| (g as usize) < count));
+        match self.checked() {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => x86_64::pixel_dots_avx512(groups, weights, blocks, dots),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => x86_64::pixel_dots_avx2(groups, weights, blocks, dots),
+            _ => scalar::pixel_dots(groups, weights, blocks, dots),
+        }
+    }
+
+    /// Whether [`Kernel::pixel_pair_dots`] shares weight loads between two
     /// images (AVX512-VNNI); otherwise the layer sums images one at a time.
     pub(crate) fn pairs_pixel_rows(self) -> bool {
         #[cfg(target_arch = "x86_64")]
@@ -318,28 +341,29 @@ impl Kernel {
         false
     }
 
-    /// Adds two images' sums over every block: `pairs` lists (image A's 4
-    /// pixels, image B's 4 pixels, group) for the groups non-zero in either.
-    pub(crate) fn pixel_add_pair(
+    /// Two images' dots over every block, from their [`PixelPairs`]:
+    /// overwrites `dots_a` and `dots_b`.
+    pub(crate) fn pixel_pair_dots(
         self,
-        pairs: &[(u32, u32, u32)],
+        pairs: &PixelPairs,
         weights: &[i8],
         blocks: usize,
-        acc_a: &mut [i32],
-        acc_b: &mut [i32],
+        dots_a: &mut [i32],
+        dots_b: &mut [i32],
     ) {
-        let line = blocks * PIXEL_LANES * PIXEL_GROUP;
-        let count = weights.len() / line.max(1);
-        assert!(weights.len() == count * line);
-        assert!(acc_a.len() == blocks * PIXEL_LANES && acc_b.len() == acc_a.len());
-        assert!(pairs.iter().all(|&(_, _, g)| (g as usize) < count));
+        let count = pixel_group_count(weights, blocks);
+        assert!(dots_a.len() == blocks * PIXEL_LANES && dots_b.len() == dots_a.len());
+        for list in [&pairs.both, &pairs.only_a, &pairs.only_b] {
+            assert!(list.index().iter().all(|&g| (g as usize) < count));
+        }
+        assert!(pairs.both.b().len() == pairs.both.len());
         assert!(
             self.pairs_pixel_rows(),
             "{} has no paired pixel loop",
             self.name()
         );
         #[cfg(target_arch = "x86_64")]
-        x86_64::pixel_add_pair_vnni(pairs, weights, blocks, acc_a, acc_b);
+        x86_64::pixel_pair_dots_vnni(pairs, weights, blocks, dots_a, dots_b);
     }
 
     /// A pixel layer's output bits for one image: neuron `j` fires iff
@@ -511,28 +535,79 @@ pub fn active() -> Kernel {
     *ACTIVE.get_or_init(|| from_env().unwrap_or(Kernel::Scalar))
 }
 
-/// Appends the groups of 4 pixels that hold a non-zero pixel, as (the 4
-/// pixels in a little-endian `u32`, group index), in order; the last group
-/// is zero-padded. Written without a branch per group: MNIST's zero and
-/// non-zero groups alternate too irregularly for a branch predictor.
-pub(crate) fn nonzero_groups(image: &[u8], groups: &mut Vec<(u32, u32)>) {
-    let count = image.len().div_ceil(PIXEL_GROUP);
-    let mut n = groups.len();
-    groups.resize(n + count, (0, 0));
-    let (whole, tail) = image.split_at(image.len() / PIXEL_GROUP * PIXEL_GROUP);
-    for (g, four) in whole.chunks_exact(PIXEL_GROUP).enumerate() {
-        let v = u32::from_le_bytes(four.try_into().expect("4 bytes"));
-        groups[n] = (v, g as u32);
-        n += usize::from(v != 0);
+/// Pixel groups of a pixel layer's weights, checking that they hold whole
+/// lines of `blocks` blocks.
+fn pixel_group_count(weights: &[i8], blocks: usize) -> usize {
+    let line = blocks * PIXEL_LANES * PIXEL_GROUP;
+    let count = weights.len() / line.max(1);
+    assert!(blocks > 0 && weights.len() == count * line, "pixel weights");
+    count
+}
+
+/// Groups of 4 pixels as parallel arrays: each group's pixels (a
+/// little-endian `u32`, of the second image too in a pair's shared list)
+/// and its index, in group order. The arrays run 16 entries past the
+/// groups an image can have, so that the SIMD lister stores whole vectors;
+/// only the first [`PixelGroups::len`] entries are the list.
+#[derive(Default)]
+pub(crate) struct PixelGroups {
+    a: Vec<u32>,
+    b: Vec<u32>,
+    index: Vec<u32>,
+    len: usize,
+}
+
+impl PixelGroups {
+    /// Empties the list and sizes it for `count` groups (with the second
+    /// image's pixels when `pair`); allocates only when it grows.
+    fn reset(&mut self, count: usize, pair: bool) {
+        let room = count + PIXEL_LANES;
+        self.a.resize(room, 0);
+        self.index.resize(room, 0);
+        self.b.resize(if pair { room } else { 0 }, 0);
+        self.len = 0;
     }
-    if !tail.is_empty() {
-        let mut four = [0u8; PIXEL_GROUP];
-        four[..tail.len()].copy_from_slice(tail);
-        let v = u32::from_le_bytes(four);
-        groups[n] = (v, (count - 1) as u32);
-        n += usize::from(v != 0);
+
+    pub fn len(&self) -> usize {
+        self.len
     }
-    groups.truncate(n);
+
+    /// The first image's 4 pixels of each listed group.
+    pub fn a(&self) -> &[u32] {
+        &self.a[..self.len]
+    }
+
+    /// The second image's, in a pair's shared list (empty otherwise).
+    pub fn b(&self) -> &[u32] {
+        &self.b[..self.len.min(self.b.len())]
+    }
+
+    pub fn index(&self) -> &[u32] {
+        &self.index[..self.len]
+    }
+
+    /// Appends one group (for the portable listers).
+    fn push(&mut self, a: u32, b: u32, index: u32) {
+        self.a[self.len] = a;
+        if !self.b.is_empty() {
+            self.b[self.len] = b;
+        }
+        self.index[self.len] = index;
+        self.len += 1;
+    }
+}
+
+/// Two images' non-zero groups, split by which image holds ink there: a
+/// group in both costs one weight load for two `VPDPBUSD`, one in a
+/// single image one load for one, and a group zero in both nothing.
+#[derive(Default)]
+pub(crate) struct PixelPairs {
+    /// Groups non-zero in both images (`a` and `b` hold both images' pixels).
+    pub both: PixelGroups,
+    /// Groups non-zero only in the first image.
+    pub only_a: PixelGroups,
+    /// Groups non-zero only in the second (`a` holds its pixels).
+    pub only_b: PixelGroups,
 }
 
 fn names(kernels: &[Kernel]) -> String {

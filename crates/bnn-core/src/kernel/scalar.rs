@@ -1,7 +1,7 @@
 //! The reference kernel: plain Rust over `u64::count_ones`, the same loop
 //! structure as the SIMD kernels so that tests compare like with like.
 
-use super::{FireArgs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS};
+use super::{FireArgs, PixelGroups, PixelPairs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS};
 
 pub fn xor_popcount(a: &[u64], b: &[u64]) -> u32 {
     a.iter().zip(b).map(|(x, w)| (x ^ w).count_ones()).sum()
@@ -74,15 +74,45 @@ pub fn pixel_fire(dots: &[i32], cuts: &[i32], flips: &[u16], out: &mut [u64]) {
     }
 }
 
-/// Adds `p·w` over the listed non-zero pixel groups to the sums of blocks
-/// `b0..`, one neuron at a time.
-pub fn pixel_add(groups: &[(u32, u32)], weights: &[i8], blocks: usize, b0: usize, acc: &mut [i32]) {
+/// Each group of 4 pixels as a little-endian `u32`, the last one
+/// zero-padded.
+fn fours(image: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    image.chunks(PIXEL_GROUP).map(|four| {
+        let mut bytes = [0u8; PIXEL_GROUP];
+        bytes[..four.len()].copy_from_slice(four);
+        u32::from_le_bytes(bytes)
+    })
+}
+
+/// The reference lister: every group, kept when it holds a non-zero pixel.
+pub fn pixel_groups(image: &[u8], out: &mut PixelGroups) {
+    for (g, v) in fours(image).enumerate() {
+        if v != 0 {
+            out.push(v, 0, g as u32);
+        }
+    }
+}
+
+pub fn pixel_pair_groups(a: &[u8], b: &[u8], out: &mut PixelPairs) {
+    for (g, (va, vb)) in fours(a).zip(fours(b)).enumerate() {
+        let g = g as u32;
+        match (va != 0, vb != 0) {
+            (true, true) => out.both.push(va, vb, g),
+            (true, false) => out.only_a.push(va, 0, g),
+            (false, true) => out.only_b.push(vb, 0, g),
+            (false, false) => {}
+        }
+    }
+}
+
+/// `Σ p·w` over the listed groups, one neuron at a time.
+pub fn pixel_dots(groups: &PixelGroups, weights: &[i8], blocks: usize, dots: &mut [i32]) {
     let line = blocks * PIXEL_LANES * PIXEL_GROUP;
-    let start = b0 * PIXEL_LANES * PIXEL_GROUP;
-    for &(four, g) in groups {
+    dots.fill(0);
+    for (&four, &g) in groups.a().iter().zip(groups.index()) {
         let p = four.to_le_bytes();
-        let w = &weights[g as usize * line + start..][..acc.len() * PIXEL_GROUP];
-        for (o, w) in acc.iter_mut().zip(w.chunks_exact(PIXEL_GROUP)) {
+        let w = &weights[g as usize * line..][..line];
+        for (o, w) in dots.iter_mut().zip(w.chunks_exact(PIXEL_GROUP)) {
             *o += p
                 .iter()
                 .zip(w)

@@ -8,7 +8,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{FireArgs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS};
+use super::{FireArgs, PixelGroups, PixelPairs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS};
 
 pub fn has_avx2() -> bool {
     is_x86_feature_detected!("avx2")
@@ -436,71 +436,172 @@ unsafe fn pixel_fire_avx512_impl(dots: &[i32], cuts: &[i32], flips: &[u16], out:
     }
 }
 
-pub fn pixel_add_avx512(
-    groups: &[(u32, u32)],
-    weights: &[i8],
-    blocks: usize,
-    b0: usize,
-    acc: &mut [i32],
-) {
+/// The 64 pixels at `start` (fewer at the end of the image, the rest
+/// read as zero).
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+unsafe fn load_pixels(image: &[u8], start: usize) -> __m512i {
+    let left = image.len() - start;
+    let mask = if left >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << left) - 1
+    };
+    // SAFETY: the mask covers only bytes start .. image.len(); the masked
+    // bytes are not read.
+    unsafe { _mm512_maskz_loadu_epi8(mask, image.as_ptr().add(start).cast()) }
+}
+
+/// Group indices `first .. first + 16`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn group_indices(first: usize) -> __m512i {
+    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    _mm512_add_epi32(iota, _mm512_set1_epi32(first as i32))
+}
+
+/// Appends the lanes of `v` that `keep` selects to `list` at `*at`, as
+/// one whole-vector store.
+///
+/// # Safety
+/// `list` holds `*at + 16` entries at least.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn append(list: &mut [u32], at: usize, keep: __mmask16, v: __m512i) {
+    debug_assert!(at + PIXEL_LANES <= list.len());
+    // SAFETY: the caller guarantees 16 entries at `at`.
+    unsafe {
+        _mm512_storeu_si512(
+            list.as_mut_ptr().add(at).cast(),
+            _mm512_maskz_compress_epi32(keep, v),
+        )
+    }
+}
+
+pub fn pixel_groups_avx512(image: &[u8], out: &mut PixelGroups) {
+    assert!(out.a.len() >= image.len().div_ceil(PIXEL_GROUP) + PIXEL_LANES);
+    assert!(out.index.len() == out.a.len());
+    // SAFETY: the caller checked avx512f + avx512bw; the lists hold 16
+    // entries past the image's groups (asserted above).
+    unsafe { pixel_groups_avx512_impl(image, out) }
+}
+
+/// 16 groups a step: `VPTESTMD` marks the non-zero ones, `VPCOMPRESSD`
+/// packs their pixels and indices; no branch per group.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn pixel_groups_avx512_impl(image: &[u8], out: &mut PixelGroups) {
+    let mut n = 0;
+    for start in (0..image.len()).step_by(64) {
+        // SAFETY: start < image.len(); before this step at most one entry
+        // per group was listed, so n <= start/4 and the lists hold 16
+        // entries at n.
+        unsafe {
+            let v = load_pixels(image, start);
+            let keep = _mm512_test_epi32_mask(v, v);
+            append(&mut out.a, n, keep, v);
+            append(&mut out.index, n, keep, group_indices(start / PIXEL_GROUP));
+            n += keep.count_ones() as usize;
+        }
+    }
+    out.len = n;
+}
+
+pub fn pixel_pair_groups_avx512(a: &[u8], b: &[u8], out: &mut PixelPairs) {
+    let room = a.len().div_ceil(PIXEL_GROUP) + PIXEL_LANES;
+    assert!(a.len() == b.len() && out.both.b.len() >= room);
+    for list in [&out.both, &out.only_a, &out.only_b] {
+        assert!(list.a.len() >= room && list.index.len() >= room);
+    }
+    // SAFETY: the caller checked avx512f + avx512bw; every list holds 16
+    // entries past the images' groups (asserted above).
+    unsafe { pixel_pair_groups_avx512_impl(a, b, out) }
+}
+
+/// As [`pixel_groups_avx512_impl`], with the two images' masks split
+/// three ways.
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn pixel_pair_groups_avx512_impl(a: &[u8], b: &[u8], out: &mut PixelPairs) {
+    let (mut n_both, mut n_a, mut n_b) = (0, 0, 0);
+    for start in (0..a.len()).step_by(64) {
+        // SAFETY: as in `pixel_groups_avx512_impl`, for each list.
+        unsafe {
+            let (va, vb) = (load_pixels(a, start), load_pixels(b, start));
+            let (ma, mb) = (
+                _mm512_test_epi32_mask(va, va),
+                _mm512_test_epi32_mask(vb, vb),
+            );
+            let idx = group_indices(start / PIXEL_GROUP);
+            let (both, only_a, only_b) = (ma & mb, ma & !mb, mb & !ma);
+            append(&mut out.both.a, n_both, both, va);
+            append(&mut out.both.b, n_both, both, vb);
+            append(&mut out.both.index, n_both, both, idx);
+            append(&mut out.only_a.a, n_a, only_a, va);
+            append(&mut out.only_a.index, n_a, only_a, idx);
+            append(&mut out.only_b.a, n_b, only_b, vb);
+            append(&mut out.only_b.index, n_b, only_b, idx);
+            n_both += both.count_ones() as usize;
+            n_a += only_a.count_ones() as usize;
+            n_b += only_b.count_ones() as usize;
+        }
+    }
+    out.both.len = n_both;
+    out.only_a.len = n_a;
+    out.only_b.len = n_b;
+}
+
+pub fn pixel_dots_avx512(groups: &PixelGroups, weights: &[i8], blocks: usize, dots: &mut [i32]) {
     if has_avx512_vnni() {
-        // SAFETY: avx512f + avx512vnni checked just above; the caller asserted
-        // weights = total groups·blocks·64 bytes, every listed group index is
-        // below the total, b0 + acc.len()/16 <= blocks, and acc holds whole
-        // blocks of 16 sums.
-        unsafe { pixel_add_vnni_impl(groups, weights, blocks, b0, acc) }
+        // SAFETY: avx512f + avx512vnni checked just above; the caller
+        // asserted weights = total groups·blocks·64 bytes, every listed
+        // group index below the total, and dots = blocks·16 values.
+        unsafe { pixel_dots_vnni_impl(groups, weights, blocks, dots) }
     } else {
         // AVX-512 CPUs without VNNI (before Ice Lake) all have AVX2.
-        pixel_add_avx2(groups, weights, blocks, b0, acc)
+        pixel_dots_avx2(groups, weights, blocks, dots)
     }
 }
 
 #[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn pixel_add_vnni_impl(
-    groups: &[(u32, u32)],
+unsafe fn pixel_dots_vnni_impl(
+    groups: &PixelGroups,
     weights: &[i8],
     blocks: usize,
-    b0: usize,
-    acc: &mut [i32],
+    dots: &mut [i32],
 ) {
-    let nb = acc.len() / PIXEL_LANES;
     let mut j = 0;
-    while j < nb {
-        // SAFETY: blocks j..j + N are < nb (the step is chosen so), so both
-        // the weight lines of blocks b0 + j.. and the sums at j·16.. are in
-        // bounds, given the caller's asserts.
+    while j < blocks {
+        // SAFETY: blocks j..j + N are < blocks (the step is chosen so), so
+        // both the weight lines and the sums at j·16.. are in bounds.
         unsafe {
-            let a = acc.as_mut_ptr().add(j * PIXEL_LANES);
-            j += match nb - j {
-                16.. => pixel_chunk_vnni::<16>(groups, weights, blocks, b0 + j, a),
-                8.. => pixel_chunk_vnni::<8>(groups, weights, blocks, b0 + j, a),
-                4.. => pixel_chunk_vnni::<4>(groups, weights, blocks, b0 + j, a),
-                _ => pixel_chunk_vnni::<1>(groups, weights, blocks, b0 + j, a),
+            let d = dots.as_mut_ptr();
+            j += match blocks - j {
+                16.. => pixel_chunk_vnni::<16>(groups, weights, blocks, j, d),
+                8.. => pixel_chunk_vnni::<8>(groups, weights, blocks, j, d),
+                4.. => pixel_chunk_vnni::<4>(groups, weights, blocks, j, d),
+                _ => pixel_chunk_vnni::<1>(groups, weights, blocks, j, d),
             };
         }
     }
 }
 
-/// Adds `N` blocks (16·N neurons) over every listed group to the sums at
-/// `acc`: the `N` accumulators stay in registers, and each group costs one
-/// broadcast and `N` `VPDPBUSD` (u8 pixels × i8 weights, 4 products summed
-/// per 32-bit lane).
+/// Adds one image's listed groups to `N` blocks of sums held in registers:
+/// per group one broadcast and `N` `VPDPBUSD` (u8 pixels × i8 weights, 4
+/// products summed per 32-bit lane).
+///
+/// # Safety
+/// Every index is below the layer's groups and `b + N <= blocks`.
 #[target_feature(enable = "avx512f,avx512vnni")]
 #[inline]
-unsafe fn pixel_chunk_vnni<const N: usize>(
-    groups: &[(u32, u32)],
+unsafe fn add_groups<const N: usize>(
+    sums: &mut [__m512i; N],
+    fours: &[u32],
+    index: &[u32],
     weights: &[i8],
     blocks: usize,
     b: usize,
-    acc: *mut i32,
-) -> usize {
-    let mut sums = [_mm512_setzero_si512(); N];
-    for (j, v) in sums.iter_mut().enumerate() {
-        // SAFETY: the caller guarantees N blocks of 16 sums at `acc`.
-        *v = unsafe { _mm512_loadu_si512(acc.add(j * PIXEL_LANES).cast()) };
-    }
+) {
     let line = blocks * PIXEL_LINE;
-    for &(four, g) in groups {
+    for (&four, &g) in fours.iter().zip(index) {
         let x = _mm512_set1_epi32(four as i32);
         // SAFETY: g < total groups and b + N <= blocks, so the N lines at
         // g·line + (b + j)·64 lie inside `weights`.
@@ -512,41 +613,70 @@ unsafe fn pixel_chunk_vnni<const N: usize>(
             }
         }
     }
+}
+
+/// Stores `N` blocks of sums at block `b` of `dots`.
+///
+/// # Safety
+/// `dots` holds `(b + N)·16` values.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn store_sums<const N: usize>(sums: [__m512i; N], dots: *mut i32, b: usize) {
     for (j, v) in sums.into_iter().enumerate() {
-        // SAFETY: as for the loads above.
-        unsafe { _mm512_storeu_si512(acc.add(j * PIXEL_LANES).cast(), v) };
+        // SAFETY: block b + j < b + N, inside `dots` by the caller's promise.
+        unsafe { _mm512_storeu_si512(dots.add((b + j) * PIXEL_LANES).cast(), v) };
+    }
+}
+
+/// `N` blocks (16·N neurons) of one image over its listed groups.
+#[target_feature(enable = "avx512f,avx512vnni")]
+#[inline]
+unsafe fn pixel_chunk_vnni<const N: usize>(
+    groups: &PixelGroups,
+    weights: &[i8],
+    blocks: usize,
+    b: usize,
+    dots: *mut i32,
+) -> usize {
+    let mut sums = [_mm512_setzero_si512(); N];
+    // SAFETY: the caller guarantees b + N <= blocks, valid indices and
+    // blocks·16 values at `dots`.
+    unsafe {
+        add_groups(&mut sums, groups.a(), groups.index(), weights, blocks, b);
+        store_sums(sums, dots, b);
     }
     N
 }
 
-/// Two images at once: `pairs` holds (image A's 4 pixels, image B's 4
-/// pixels, group) for every group non-zero in either image, so each weight
-/// line is loaded once for both.
-pub fn pixel_add_pair_vnni(
-    pairs: &[(u32, u32, u32)],
+/// Two images at once from their [`PixelPairs`]: a group both images hold
+/// loads each weight line once for both.
+pub fn pixel_pair_dots_vnni(
+    pairs: &PixelPairs,
     weights: &[i8],
     blocks: usize,
-    acc_a: &mut [i32],
-    acc_b: &mut [i32],
+    dots_a: &mut [i32],
+    dots_b: &mut [i32],
 ) {
     // SAFETY: the caller checked avx512f + avx512vnni and asserted the
-    // bounds of `pixel_add_avx512` for both sum slices (each blocks·16).
-    unsafe { pixel_add_pair_vnni_impl(pairs, weights, blocks, acc_a, acc_b) }
+    // bounds of `pixel_dots_avx512` for all three lists and both sum
+    // slices (each blocks·16), and that the shared list holds both images'
+    // pixels.
+    unsafe { pixel_pair_dots_vnni_impl(pairs, weights, blocks, dots_a, dots_b) }
 }
 
 #[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn pixel_add_pair_vnni_impl(
-    pairs: &[(u32, u32, u32)],
+unsafe fn pixel_pair_dots_vnni_impl(
+    pairs: &PixelPairs,
     weights: &[i8],
     blocks: usize,
-    acc_a: &mut [i32],
-    acc_b: &mut [i32],
+    dots_a: &mut [i32],
+    dots_b: &mut [i32],
 ) {
     let mut j = 0;
     while j < blocks {
         // SAFETY: blocks j..j + N are < blocks (the step is chosen so).
         unsafe {
-            let (a, b) = (acc_a.as_mut_ptr(), acc_b.as_mut_ptr());
+            let (a, b) = (dots_a.as_mut_ptr(), dots_b.as_mut_ptr());
             j += match blocks - j {
                 8.. => pixel_pair_vnni::<8>(pairs, weights, blocks, j, a, b),
                 4.. => pixel_pair_vnni::<4>(pairs, weights, blocks, j, a, b),
@@ -556,21 +686,23 @@ unsafe fn pixel_add_pair_vnni_impl(
     }
 }
 
-/// `N` blocks of two images: `2·N` accumulators, one weight load per line.
+/// `N` blocks of two images: `2·N` accumulators; the shared groups cost
+/// one weight load for two `VPDPBUSD`, each image's own groups one for one.
 #[target_feature(enable = "avx512f,avx512vnni")]
 #[inline]
 unsafe fn pixel_pair_vnni<const N: usize>(
-    pairs: &[(u32, u32, u32)],
+    pairs: &PixelPairs,
     weights: &[i8],
     blocks: usize,
     b: usize,
-    acc_a: *mut i32,
-    acc_b: *mut i32,
+    dots_a: *mut i32,
+    dots_b: *mut i32,
 ) -> usize {
     let mut sa = [_mm512_setzero_si512(); N];
     let mut sb = [_mm512_setzero_si512(); N];
     let line = blocks * PIXEL_LINE;
-    for &(fa, fb, g) in pairs {
+    let both = &pairs.both;
+    for ((&fa, &fb), &g) in both.a().iter().zip(both.b()).zip(both.index()) {
         let (xa, xb) = (_mm512_set1_epi32(fa as i32), _mm512_set1_epi32(fb as i32));
         // SAFETY: g < total groups and b + N <= blocks: the lines are inside
         // `weights`.
@@ -583,48 +715,39 @@ unsafe fn pixel_pair_vnni<const N: usize>(
             }
         }
     }
-    for j in 0..N {
-        // SAFETY: b + j < blocks, and both sum slices hold blocks·16 values.
-        unsafe {
-            let o = (b + j) * PIXEL_LANES;
-            let va = _mm512_loadu_si512(acc_a.add(o).cast());
-            let vb = _mm512_loadu_si512(acc_b.add(o).cast());
-            _mm512_storeu_si512(acc_a.add(o).cast(), _mm512_add_epi32(va, sa[j]));
-            _mm512_storeu_si512(acc_b.add(o).cast(), _mm512_add_epi32(vb, sb[j]));
-        }
+    let (only_a, only_b) = (&pairs.only_a, &pairs.only_b);
+    // SAFETY: as above for the single-image lists; b + N <= blocks and
+    // both sum slices hold blocks·16 values.
+    unsafe {
+        add_groups(&mut sa, only_a.a(), only_a.index(), weights, blocks, b);
+        add_groups(&mut sb, only_b.a(), only_b.index(), weights, blocks, b);
+        store_sums(sa, dots_a, b);
+        store_sums(sb, dots_b, b);
     }
     N
 }
 
-pub fn pixel_add_avx2(
-    groups: &[(u32, u32)],
-    weights: &[i8],
-    blocks: usize,
-    b0: usize,
-    acc: &mut [i32],
-) {
+pub fn pixel_dots_avx2(groups: &PixelGroups, weights: &[i8], blocks: usize, dots: &mut [i32]) {
     // SAFETY: the caller checked avx2 (AVX-512 CPUs have it too); bounds as
-    // in `pixel_add_avx512`.
-    unsafe { pixel_add_avx2_impl(groups, weights, blocks, b0, acc) }
+    // in `pixel_dots_avx512`.
+    unsafe { pixel_dots_avx2_impl(groups, weights, blocks, dots) }
 }
 
 #[target_feature(enable = "avx2")]
-unsafe fn pixel_add_avx2_impl(
-    groups: &[(u32, u32)],
+unsafe fn pixel_dots_avx2_impl(
+    groups: &PixelGroups,
     weights: &[i8],
     blocks: usize,
-    b0: usize,
-    acc: &mut [i32],
+    dots: &mut [i32],
 ) {
-    let nb = acc.len() / PIXEL_LANES;
     let mut j = 0;
-    while j < nb {
-        // SAFETY: blocks j..j + N are < nb (the step is chosen so).
+    while j < blocks {
+        // SAFETY: blocks j..j + N are < blocks (the step is chosen so).
         unsafe {
-            let a = acc.as_mut_ptr().add(j * PIXEL_LANES);
-            j += match nb - j {
-                4.. => pixel_chunk_avx2::<4>(groups, weights, blocks, b0 + j, a),
-                _ => pixel_chunk_avx2::<1>(groups, weights, blocks, b0 + j, a),
+            let d = dots.as_mut_ptr().add(j * PIXEL_LANES);
+            j += match blocks - j {
+                4.. => pixel_chunk_avx2::<4>(groups, weights, blocks, j, d),
+                _ => pixel_chunk_avx2::<1>(groups, weights, blocks, j, d),
             };
         }
     }
@@ -636,24 +759,18 @@ unsafe fn pixel_add_avx2_impl(
 #[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn pixel_chunk_avx2<const N: usize>(
-    groups: &[(u32, u32)],
+    groups: &PixelGroups,
     weights: &[i8],
     blocks: usize,
     b: usize,
-    acc: *mut i32,
+    dots: *mut i32,
 ) -> usize {
     let ones = _mm256_set1_epi16(1);
     let mut sums = [[_mm256_setzero_si256(); 2]; N];
-    for (j, v) in sums.iter_mut().enumerate() {
-        for (h, half) in v.iter_mut().enumerate() {
-            // SAFETY: the caller guarantees N blocks of 16 sums at `acc`.
-            *half = unsafe { _mm256_loadu_si256(acc.add(j * PIXEL_LANES + h * 8).cast()) };
-        }
-    }
     let line = blocks * PIXEL_LINE;
-    for &(four, g) in groups {
+    for (&four, &g) in groups.a().iter().zip(groups.index()) {
         let x = _mm256_set1_epi32(four as i32);
-        // SAFETY: as in `pixel_chunk_vnni`: the N lines are inside `weights`.
+        // SAFETY: as in `add_groups`: the N lines are inside `weights`.
         unsafe {
             let w = weights.as_ptr().add(g as usize * line + b * PIXEL_LINE);
             for (j, v) in sums.iter_mut().enumerate() {
@@ -667,8 +784,8 @@ unsafe fn pixel_chunk_avx2<const N: usize>(
     }
     for (j, v) in sums.into_iter().enumerate() {
         for (h, half) in v.into_iter().enumerate() {
-            // SAFETY: as for the loads above.
-            unsafe { _mm256_storeu_si256(acc.add(j * PIXEL_LANES + h * 8).cast(), half) };
+            // SAFETY: the caller guarantees N blocks of 16 sums at `dots`.
+            unsafe { _mm256_storeu_si256(dots.add(j * PIXEL_LANES + h * 8).cast(), half) };
         }
     }
     N
