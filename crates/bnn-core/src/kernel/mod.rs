@@ -105,7 +105,8 @@ pub enum Kernel {
     Scalar,
     /// AVX2: nibble-table popcount (`vpshufb`) with byte accumulators.
     Avx2,
-    /// AVX-512 with `VPOPCNTQ` (AVX512F, AVX512BW, AVX512_VPOPCNTDQ).
+    /// AVX-512 with `VPOPCNTQ` (AVX512F, AVX512BW, AVX512_VPOPCNTDQ, and
+    /// POPCNT, which every AVX-512 CPU has).
     Avx512,
 }
 

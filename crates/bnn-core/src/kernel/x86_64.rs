@@ -18,6 +18,7 @@ pub fn has_avx512() -> bool {
     is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512bw")
         && is_x86_feature_detected!("avx512vpopcntdq")
+        && is_x86_feature_detected!("popcnt")
 }
 
 pub fn has_avx512_vnni() -> bool {
@@ -481,14 +482,14 @@ unsafe fn append(list: &mut [u32], at: usize, keep: __mmask16, v: __m512i) {
 pub fn pixel_groups_avx512(image: &[u8], out: &mut PixelGroups) {
     assert!(out.a.len() >= image.len().div_ceil(PIXEL_GROUP) + PIXEL_LANES);
     assert!(out.index.len() == out.a.len());
-    // SAFETY: the caller checked avx512f + avx512bw; the lists hold 16
+    // SAFETY: the caller checked avx512f + avx512bw + popcnt; the lists hold 16
     // entries past the image's groups (asserted above).
     unsafe { pixel_groups_avx512_impl(image, out) }
 }
 
 /// 16 groups a step: `VPTESTMD` marks the non-zero ones, `VPCOMPRESSD`
 /// packs their pixels and indices; no branch per group.
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,popcnt")]
 unsafe fn pixel_groups_avx512_impl(image: &[u8], out: &mut PixelGroups) {
     let mut n = 0;
     for start in (0..image.len()).step_by(64) {
@@ -512,14 +513,14 @@ pub fn pixel_pair_groups_avx512(a: &[u8], b: &[u8], out: &mut PixelPairs) {
     for list in [&out.both, &out.only_a, &out.only_b] {
         assert!(list.a.len() >= room && list.index.len() >= room);
     }
-    // SAFETY: the caller checked avx512f + avx512bw; every list holds 16
+    // SAFETY: the caller checked avx512f + avx512bw + popcnt; every list holds 16
     // entries past the images' groups (asserted above).
     unsafe { pixel_pair_groups_avx512_impl(a, b, out) }
 }
 
 /// As [`pixel_groups_avx512_impl`], with the two images' masks split
 /// three ways.
-#[target_feature(enable = "avx512f,avx512bw")]
+#[target_feature(enable = "avx512f,avx512bw,popcnt")]
 unsafe fn pixel_pair_groups_avx512_impl(a: &[u8], b: &[u8], out: &mut PixelPairs) {
     let (mut n_both, mut n_a, mut n_b) = (0, 0, 0);
     for start in (0..a.len()).step_by(64) {
