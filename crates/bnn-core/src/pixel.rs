@@ -23,14 +23,21 @@ pub struct PixelDense {
     /// (4 pixels), block `b` (16 neurons), lane `l`, pixel `i` of the group,
     /// the weight sits at `((g·blocks + b)·16 + l)·4 + i`. Padding pixels
     /// and padding neurons have weight 0.
-    weights: Vec<i8>,
+    weights: Box<[i8]>,
+    /// The same weights as sign bits, one word per group and block, bit
+    /// `4·l + i` set for a −1 weight: an eighth of the bytes to stream
+    /// from L2, which the paired kernel reads for part of the blocks (see
+    /// the kernel docs). Empty for a convolution's layer
+    /// ([`PixelDense::for_windows`]), whose zero weights on real pixels
+    /// bits cannot hold; it sums images one at a time.
+    signs: Box<[u64]>,
     blocks: usize,
     /// Hidden layers, per padded neuron: it fires iff `(dot >= cut) XOR
     /// flip` (`cut = v` for `dot >= v`, `v + 1` for the flipped `dot <= v`,
     /// clamped to `±(255·n + 1)`; padding neurons never fire), with the
     /// flips as one 16-bit mask per block.
-    cuts: Vec<i32>,
-    flips: Vec<u16>,
+    cuts: Box<[i32]>,
+    flips: Box<[u16]>,
 }
 
 impl PartialEq for PixelDense {
@@ -95,14 +102,16 @@ impl PixelDense {
                 flips[j / PIXEL_LANES] |= u16::from(t.flip) << (j % PIXEL_LANES);
             }
         }
+        let signs = crate::kernel::sign_bits(&packed);
         Ok(PixelDense {
             inputs,
             outputs,
             transform,
-            weights: packed,
+            signs: signs.into(),
+            weights: packed.into(),
             blocks,
-            cuts,
-            flips,
+            cuts: cuts.into(),
+            flips: flips.into(),
         })
     }
 
@@ -138,14 +147,14 @@ impl PixelDense {
     }
 
     /// Bytes this layer holds in memory: one byte per weight (padded to
-    /// whole groups of 4 pixels and blocks of 16 neurons) and the thresholds
-    /// or biases.
+    /// whole groups of 4 pixels and blocks of 16 neurons), the same weights
+    /// as sign bits, and the thresholds or biases.
     pub fn memory_bytes(&self) -> usize {
         let per_neuron = match &self.transform {
             Transform::Sign(t) => t.len() * std::mem::size_of::<Threshold>(),
             Transform::Scores(b) => b.len() * 4,
         };
-        self.weights.len() + per_neuron
+        self.weights.len() + 8 * self.signs.len() + per_neuron
     }
 
     /// Words per row of this layer's bit output.
@@ -175,14 +184,13 @@ impl PixelDense {
 
     /// Dots per row and padded neuron, into `scratch.dots`: each image's
     /// non-zero groups, over every block; with AVX512-VNNI two images at a
-    /// time. (Walking the weights in L1-sized tiles across the images of a
-    /// batch measured slower: see the kernel docs.)
+    /// time.
     fn padded_dots(&self, kernel: Kernel, pixels: &[u8], rows: usize, s: &mut PixelScratch) {
         assert!(pixels.len() >= rows * self.inputs, "pixel rows");
         let padded = self.padded_outputs();
         // The kernels overwrite every sum: no clearing between calls.
         s.dots.resize(rows * padded, 0);
-        let pairs = kernel.pairs_pixel_rows();
+        let pairs = kernel.pairs_pixel_rows() && !self.signs.is_empty();
         let mut r = 0;
         while r < rows {
             let image = &pixels[r * self.inputs..(r + 1) * self.inputs];
@@ -190,7 +198,8 @@ impl PixelDense {
                 let next = &pixels[(r + 1) * self.inputs..(r + 2) * self.inputs];
                 kernel.pixel_pair_groups(image, next, &mut s.pairs);
                 let (a, b) = s.dots[r * padded..(r + 2) * padded].split_at_mut(padded);
-                kernel.pixel_pair_dots(&s.pairs, &self.weights, self.blocks, a, b);
+                let (w, signs) = (&self.weights, &self.signs);
+                kernel.pixel_pair_dots(&s.pairs, w, signs, self.blocks, a, b);
                 r += 2;
             } else {
                 kernel.pixel_groups(image, &mut s.groups);
@@ -237,6 +246,7 @@ impl PixelDense {
             }
         }
         let mut layer = Self::new(padded, Transform::Sign(thresholds))?;
+        layer.signs = Box::default();
         for (i, w) in layer.weights.iter_mut().enumerate() {
             let input =
                 i / (PIXEL_LANES * PIXEL_GROUP) / layer.blocks * PIXEL_GROUP + i % PIXEL_GROUP;

@@ -303,6 +303,7 @@ impl Kernel {
         out.both.reset(count, true);
         out.only_a.reset(count, false);
         out.only_b.reset(count, false);
+        out.sums = [0; 2];
         match self.checked() {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => x86_64::pixel_pair_groups_avx512(a, b, out),
@@ -342,17 +343,24 @@ impl Kernel {
         false
     }
 
-    /// Two images' dots over every block, from their [`PixelPairs`]:
-    /// overwrites `dots_a` and `dots_b`.
+    /// Two images' dots over every block from their [`PixelPairs`],
+    /// overwriting `dots_a` and `dots_b`. The weights come in two forms:
+    /// `weights` as above, and `signs`, word `g·blocks + b` for block `b`
+    /// of group `g`, bit `4·l + i` set where the weight of lane `l`, pixel
+    /// `i` is −1. The kernel reads some blocks from each, so it needs ±1
+    /// weights on every real pixel; the dots of padding neurons are not
+    /// defined.
     pub(crate) fn pixel_pair_dots(
         self,
         pairs: &PixelPairs,
         weights: &[i8],
+        signs: &[u64],
         blocks: usize,
         dots_a: &mut [i32],
         dots_b: &mut [i32],
     ) {
         let count = pixel_group_count(weights, blocks);
+        assert!(signs.len() == count * blocks, "sign words");
         assert!(dots_a.len() == blocks * PIXEL_LANES && dots_b.len() == dots_a.len());
         for list in [&pairs.both, &pairs.only_a, &pairs.only_b] {
             assert!(list.index().iter().all(|&g| (g as usize) < count));
@@ -364,7 +372,7 @@ impl Kernel {
             self.name()
         );
         #[cfg(target_arch = "x86_64")]
-        x86_64::pixel_pair_dots_vnni(pairs, weights, blocks, dots_a, dots_b);
+        x86_64::pixel_pair_dots_vnni(pairs, weights, signs, blocks, dots_a, dots_b);
     }
 
     /// A pixel layer's output bits for one image: neuron `j` fires iff
@@ -536,6 +544,20 @@ pub fn active() -> Kernel {
     *ACTIVE.get_or_init(|| from_env().unwrap_or(Kernel::Scalar))
 }
 
+/// The sign-bit form of pixel-layer weights (see
+/// [`Kernel::pixel_pair_dots`]): one word per 64-byte line, bit `k` set
+/// where byte `k` is −1.
+pub(crate) fn sign_bits(weights: &[i8]) -> Vec<u64> {
+    weights
+        .chunks_exact(PIXEL_LANES * PIXEL_GROUP)
+        .map(|line| {
+            line.iter()
+                .enumerate()
+                .fold(0u64, |s, (k, &w)| s | u64::from(w < 0) << k)
+        })
+        .collect()
+}
+
 /// Pixel groups of a pixel layer's weights, checking that they hold whole
 /// lines of `blocks` blocks.
 fn pixel_group_count(weights: &[i8], blocks: usize) -> usize {
@@ -609,6 +631,9 @@ pub(crate) struct PixelPairs {
     pub only_a: PixelGroups,
     /// Groups non-zero only in the second (`a` holds its pixels).
     pub only_b: PixelGroups,
+    /// The two images' pixel sums, for the sign-bit form of the weights:
+    /// `Σ p·w = Σ p − 2·Σ_{w=−1} p`.
+    pub sums: [u32; 2],
 }
 
 fn names(kernels: &[Kernel]) -> String {

@@ -84,6 +84,10 @@ fn fours(image: &[u8]) -> impl Iterator<Item = u32> + '_ {
     })
 }
 
+fn pixel_sum(image: &[u8]) -> u32 {
+    image.iter().map(|&p| u32::from(p)).sum()
+}
+
 /// The reference lister: every group, kept when it holds a non-zero pixel.
 pub fn pixel_groups(image: &[u8], out: &mut PixelGroups) {
     for (g, v) in fours(image).enumerate() {
@@ -94,6 +98,7 @@ pub fn pixel_groups(image: &[u8], out: &mut PixelGroups) {
 }
 
 pub fn pixel_pair_groups(a: &[u8], b: &[u8], out: &mut PixelPairs) {
+    out.sums = [pixel_sum(a), pixel_sum(b)];
     for (g, (va, vb)) in fours(a).zip(fours(b)).enumerate() {
         let g = g as u32;
         match (va != 0, vb != 0) {

@@ -523,10 +523,13 @@ pub fn pixel_pair_groups_avx512(a: &[u8], b: &[u8], out: &mut PixelPairs) {
 #[target_feature(enable = "avx512f,avx512bw,popcnt")]
 unsafe fn pixel_pair_groups_avx512_impl(a: &[u8], b: &[u8], out: &mut PixelPairs) {
     let (mut n_both, mut n_a, mut n_b) = (0, 0, 0);
+    let (mut sum_a, mut sum_b) = (_mm512_setzero_si512(), _mm512_setzero_si512());
     for start in (0..a.len()).step_by(64) {
         // SAFETY: as in `pixel_groups_avx512_impl`, for each list.
         unsafe {
             let (va, vb) = (load_pixels(a, start), load_pixels(b, start));
+            sum_a = _mm512_add_epi64(sum_a, _mm512_sad_epu8(va, _mm512_setzero_si512()));
+            sum_b = _mm512_add_epi64(sum_b, _mm512_sad_epu8(vb, _mm512_setzero_si512()));
             let (ma, mb) = (
                 _mm512_test_epi32_mask(va, va),
                 _mm512_test_epi32_mask(vb, vb),
@@ -548,6 +551,7 @@ unsafe fn pixel_pair_groups_avx512_impl(a: &[u8], b: &[u8], out: &mut PixelPairs
     out.both.len = n_both;
     out.only_a.len = n_a;
     out.only_b.len = n_b;
+    out.sums = [sum_a, sum_b].map(|s| _mm512_reduce_add_epi64(s) as u32);
 }
 
 pub fn pixel_dots_avx512(groups: &PixelGroups, weights: &[i8], blocks: usize, dots: &mut [i32]) {
@@ -649,85 +653,6 @@ unsafe fn pixel_chunk_vnni<const N: usize>(
     N
 }
 
-/// Two images at once from their [`PixelPairs`]: a group both images hold
-/// loads each weight line once for both.
-pub fn pixel_pair_dots_vnni(
-    pairs: &PixelPairs,
-    weights: &[i8],
-    blocks: usize,
-    dots_a: &mut [i32],
-    dots_b: &mut [i32],
-) {
-    // SAFETY: the caller checked avx512f + avx512vnni and asserted the
-    // bounds of `pixel_dots_avx512` for all three lists and both sum
-    // slices (each blocks·16), and that the shared list holds both images'
-    // pixels.
-    unsafe { pixel_pair_dots_vnni_impl(pairs, weights, blocks, dots_a, dots_b) }
-}
-
-#[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn pixel_pair_dots_vnni_impl(
-    pairs: &PixelPairs,
-    weights: &[i8],
-    blocks: usize,
-    dots_a: &mut [i32],
-    dots_b: &mut [i32],
-) {
-    let mut j = 0;
-    while j < blocks {
-        // SAFETY: blocks j..j + N are < blocks (the step is chosen so).
-        unsafe {
-            let (a, b) = (dots_a.as_mut_ptr(), dots_b.as_mut_ptr());
-            j += match blocks - j {
-                8.. => pixel_pair_vnni::<8>(pairs, weights, blocks, j, a, b),
-                4.. => pixel_pair_vnni::<4>(pairs, weights, blocks, j, a, b),
-                _ => pixel_pair_vnni::<1>(pairs, weights, blocks, j, a, b),
-            };
-        }
-    }
-}
-
-/// `N` blocks of two images: `2·N` accumulators; the shared groups cost
-/// one weight load for two `VPDPBUSD`, each image's own groups one for one.
-#[target_feature(enable = "avx512f,avx512vnni")]
-#[inline]
-unsafe fn pixel_pair_vnni<const N: usize>(
-    pairs: &PixelPairs,
-    weights: &[i8],
-    blocks: usize,
-    b: usize,
-    dots_a: *mut i32,
-    dots_b: *mut i32,
-) -> usize {
-    let mut sa = [_mm512_setzero_si512(); N];
-    let mut sb = [_mm512_setzero_si512(); N];
-    let line = blocks * PIXEL_LINE;
-    let both = &pairs.both;
-    for ((&fa, &fb), &g) in both.a().iter().zip(both.b()).zip(both.index()) {
-        let (xa, xb) = (_mm512_set1_epi32(fa as i32), _mm512_set1_epi32(fb as i32));
-        // SAFETY: g < total groups and b + N <= blocks: the lines are inside
-        // `weights`.
-        unsafe {
-            let w = weights.as_ptr().add(g as usize * line + b * PIXEL_LINE);
-            for j in 0..N {
-                let wv = _mm512_loadu_si512(w.add(j * PIXEL_LINE).cast());
-                sa[j] = _mm512_dpbusd_epi32(sa[j], xa, wv);
-                sb[j] = _mm512_dpbusd_epi32(sb[j], xb, wv);
-            }
-        }
-    }
-    let (only_a, only_b) = (&pairs.only_a, &pairs.only_b);
-    // SAFETY: as above for the single-image lists; b + N <= blocks and
-    // both sum slices hold blocks·16 values.
-    unsafe {
-        add_groups(&mut sa, only_a.a(), only_a.index(), weights, blocks, b);
-        add_groups(&mut sb, only_b.a(), only_b.index(), weights, blocks, b);
-        store_sums(sa, dots_a, b);
-        store_sums(sb, dots_b, b);
-    }
-    N
-}
-
 pub fn pixel_dots_avx2(groups: &PixelGroups, weights: &[i8], blocks: usize, dots: &mut [i32]) {
     // SAFETY: the caller checked avx2 (AVX-512 CPUs have it too); bounds as
     // in `pixel_dots_avx512`.
@@ -790,4 +715,184 @@ unsafe fn pixel_chunk_avx2<const N: usize>(
         }
     }
     N
+}
+
+/// Two images at once from their [`PixelPairs`], each pass over the
+/// lists covering `NI` blocks from the `i8` weights and `NS` from the sign
+/// bits (`signs[g·blocks + b]`, bit `4·l + i` set for a −1 weight).
+pub fn pixel_pair_dots_vnni(
+    pairs: &PixelPairs,
+    weights: &[i8],
+    signs: &[u64],
+    blocks: usize,
+    dots_a: &mut [i32],
+    dots_b: &mut [i32],
+) {
+    // SAFETY: the caller checked avx512f + avx512bw + avx512vnni (the
+    // pairing kernel) and asserted that weights and signs hold every group's blocks, every
+    // listed index is below the groups, and both sum slices hold blocks·16
+    // values.
+    unsafe { pixel_pair_mixed_impl(pairs, weights, signs, blocks, dots_a, dots_b) }
+}
+
+/// Blocks per pass over a pair's lists from the `i8` lines, and from the
+/// sign bits: the first cost L2 bandwidth (a 64-byte line each), the second
+/// a `VPMOVM2B` on the vector pipes, and a mix keeps both busy (see the
+/// kernel docs for the measurements).
+const PAIR_LINE_BLOCKS: usize = 4;
+const PAIR_SIGN_BLOCKS: usize = 4;
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn pixel_pair_mixed_impl(
+    pairs: &PixelPairs,
+    weights: &[i8],
+    signs: &[u64],
+    blocks: usize,
+    dots_a: &mut [i32],
+    dots_b: &mut [i32],
+) {
+    let w = Weights {
+        bytes: weights,
+        signs,
+        blocks,
+    };
+    let mut j = 0;
+    while j < blocks {
+        // SAFETY: blocks j..j + NI + NS are < blocks (the step is chosen so).
+        unsafe {
+            let (a, b) = (dots_a.as_mut_ptr(), dots_b.as_mut_ptr());
+            j += if blocks - j >= PAIR_LINE_BLOCKS + PAIR_SIGN_BLOCKS {
+                pixel_pair_mixed::<PAIR_LINE_BLOCKS, PAIR_SIGN_BLOCKS>(pairs, &w, j, a, b)
+            } else {
+                pixel_pair_mixed::<1, 0>(pairs, &w, j, a, b)
+            };
+        }
+    }
+}
+
+/// A pixel layer's weights in both forms.
+struct Weights<'a> {
+    bytes: &'a [i8],
+    signs: &'a [u64],
+    blocks: usize,
+}
+
+/// Accumulators of one image: `NI` blocks of dots and `NS` blocks of
+/// `−Σ_{w=−1} p`.
+struct Mixed<const NI: usize, const NS: usize> {
+    dots: [__m512i; NI],
+    minus: [__m512i; NS],
+}
+
+impl<const NI: usize, const NS: usize> Mixed<NI, NS> {
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn new() -> Self {
+        Mixed {
+            dots: [_mm512_setzero_si512(); NI],
+            minus: [_mm512_setzero_si512(); NS],
+        }
+    }
+
+    /// Stores the dots of blocks `b .. b + NI + NS`.
+    ///
+    /// # Safety
+    /// `out` holds `(b + NI + NS)·16` values.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn store(self, sum: u32, out: *mut i32, b: usize) {
+        let sum = _mm512_set1_epi32(sum as i32);
+        // SAFETY: the caller's promise.
+        unsafe {
+            for (j, v) in self.dots.into_iter().enumerate() {
+                _mm512_storeu_si512(out.add((b + j) * PIXEL_LANES).cast(), v);
+            }
+            for (j, v) in self.minus.into_iter().enumerate() {
+                let dot = _mm512_add_epi32(_mm512_add_epi32(v, v), sum);
+                _mm512_storeu_si512(out.add((b + NI + j) * PIXEL_LANES).cast(), dot);
+            }
+        }
+    }
+
+    /// Adds one image's listed groups.
+    ///
+    /// # Safety
+    /// Every index is below the layer's groups and `b + NI + NS <= blocks`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    #[inline]
+    unsafe fn add(&mut self, list: &PixelGroups, w: &Weights<'_>, b: usize) {
+        for (&four, &g) in list.a().iter().zip(list.index()) {
+            let x = _mm512_set1_epi32(four as i32);
+            // SAFETY: g < groups and b + NI + NS <= blocks.
+            unsafe {
+                let (lines, signs) = w.at(g, b);
+                for (j, v) in self.dots.iter_mut().enumerate() {
+                    *v = _mm512_dpbusd_epi32(
+                        *v,
+                        x,
+                        _mm512_loadu_si512(lines.add(j * PIXEL_LINE).cast()),
+                    );
+                }
+                for (j, v) in self.minus.iter_mut().enumerate() {
+                    *v = _mm512_dpbusd_epi32(*v, x, _mm512_movm_epi8(signs.add(NI + j).read()));
+                }
+            }
+        }
+    }
+}
+
+impl Weights<'_> {
+    /// Pointers to block `b` of group `g` in both forms.
+    ///
+    /// # Safety
+    /// `g` is below the layer's groups and `b < blocks`.
+    #[inline]
+    unsafe fn at(&self, g: u32, b: usize) -> (*const i8, *const u64) {
+        let line = g as usize * self.blocks + b;
+        // SAFETY: the caller's promise keeps both inside their slices.
+        unsafe {
+            (
+                self.bytes.as_ptr().add(line * PIXEL_LINE),
+                self.signs.as_ptr().add(line),
+            )
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+unsafe fn pixel_pair_mixed<const NI: usize, const NS: usize>(
+    pairs: &PixelPairs,
+    w: &Weights<'_>,
+    b: usize,
+    dots_a: *mut i32,
+    dots_b: *mut i32,
+) -> usize {
+    let (mut sa, mut sb) = (Mixed::<NI, NS>::new(), Mixed::<NI, NS>::new());
+    let both = &pairs.both;
+    for ((&fa, &fb), &g) in both.a().iter().zip(both.b()).zip(both.index()) {
+        let (xa, xb) = (_mm512_set1_epi32(fa as i32), _mm512_set1_epi32(fb as i32));
+        // SAFETY: g < groups and b + NI + NS <= blocks.
+        unsafe {
+            let (lines, signs) = w.at(g, b);
+            for j in 0..NI {
+                let wv = _mm512_loadu_si512(lines.add(j * PIXEL_LINE).cast());
+                sa.dots[j] = _mm512_dpbusd_epi32(sa.dots[j], xa, wv);
+                sb.dots[j] = _mm512_dpbusd_epi32(sb.dots[j], xb, wv);
+            }
+            for j in 0..NS {
+                let wv = _mm512_movm_epi8(signs.add(NI + j).read());
+                sa.minus[j] = _mm512_dpbusd_epi32(sa.minus[j], xa, wv);
+                sb.minus[j] = _mm512_dpbusd_epi32(sb.minus[j], xb, wv);
+            }
+        }
+    }
+    // SAFETY: as above; both sum slices hold blocks·16 values.
+    unsafe {
+        sa.add(&pairs.only_a, w, b);
+        sb.add(&pairs.only_b, w, b);
+        sa.store(pairs.sums[0], dots_a, b);
+        sb.store(pairs.sums[1], dots_b, b);
+    }
+    NI + NS
 }
