@@ -61,12 +61,52 @@
 //!   batch (so that each tile is loaded from L2 once per batch) measured
 //!   slower than streaming each image's groups from L2: the per-tile
 //!   bookkeeping cost more than the loads it saved.
-//! - Two images at a time with AVX512-VNNI (`Kernel::pixel_pair_dots`): the
-//!   union of their non-zero groups, each weight line loaded once for both
-//!   (a group zero in one image costs it a wasted `VPDPBUSD`). Measured
-//!   against one image at a time in alternating runs of `bnn bench` on the
-//!   784-512-10 model: 338k and 370k against 301k and 302k images/s at one
-//!   thread, level at two; it is kept for that.
+//! - Two images at a time with AVX512-VNNI (`Kernel::pixel_pair_dots`):
+//!   each weight line is loaded once for both images. Measured against one
+//!   image at a time in alternating runs of `bnn bench` on the 784-512-10
+//!   model: 338k and 370k against 301k and 302k images/s at one thread,
+//!   level at two; it is kept for that.
+//!
+//! ## The paired kernel, step by step
+//!
+//! On the digits a pair holds 76.3 non-zero groups in the union of its two
+//! images, 35.4 of them in both; one image alone 55.8. CPU time of the
+//! 784-512-10 model over 600,000 digits, one thread, AVX-512 (Zen 4: its
+//! 512-bit operations take two passes through 256-bit pipes), medians of 5
+//! alternating runs of `perf stat -e task-clock target/release/examples/cnn_small
+//! weights/mnist-512-u8.bnn avx512 1 60` on a machine shared with other
+//! work (so read the ratios), each step added to the one before:
+//!
+//! | step | ms |
+//! |---|---|
+//! | union list built by a scalar merge; sums added to cleared buffers | 952 |
+//! | lists by `VPTESTMD` + `VPCOMPRESSD`, 16 groups a step; the union split into groups in both images (two `VPDPBUSD` per line) and in one (one); sums stored, nothing cleared | 824 |
+//! | `POPCNT` enabled for the listers' counts (level within the noise: the counts compiled to a table lookup before) | 844 |
+//! | weights all as sign bits, expanded by `VPMOVM2B` | 718 |
+//! | per 8-block pass, 4 blocks from i8 lines and 4 from sign bits | 652 |
+//! | 3 from i8 lines and 5 from sign bits (this kernel) | 644 |
+//!
+//! - Profiles of the first steps showed the `VPDPBUSD` loop waiting on
+//!   weight lines: 400 KB of i8 weights fit L2 but not L1, and each pair
+//!   reads 76 groups × 32 lines of 64 bytes. With every group pointed at
+//!   the same few lines (wrong sums, L1-resident weights) the run took 577
+//!   ms instead of 844: the L2 traffic cost about 30 %.
+//! - Sign bits (bit `4·l + i` set for a −1 weight, 8 bytes a line) cut that
+//!   traffic 8×: `Σ p·w = Σ p − 2·Σ_{w=−1} p`, where `VPMOVM2B` turns a
+//!   word into the 0/−1 bytes of `−Σ_{w=−1} p` and the lister adds up `Σ p`
+//!   with `VPSADBW`. But the expansion runs on the same vector pipes as
+//!   `VPDPBUSD` (replacing it by a broadcast, wrong sums again, took 533
+//!   ms instead of 758), so neither form alone wins by much; reading some
+//!   blocks of each pass from lines (load ports, L2) and the rest from bits
+//!   (vector pipes) keeps both busy. Other splits of an 8-block pass: 2 +
+//!   6 blocks 663 ms, 5 + 3 694, 6 + 2 704; passes of 12 blocks (6 + 6,
+//!   5 + 7) 662 and 659, no better.
+//! - Left: the `VPDPBUSD` count itself (35.4·2 + 40.9 per pair and block,
+//!   what groups of 4 need), about 70 % of the time, and the lister about
+//!   11 %. Prefetching the next pair's pixels did not help.
+//! - Other kernels, the single-image path and convolutions keep the i8
+//!   lines alone: only the paired loop reads the bits. The layer keeps
+//!   both forms (an eighth more memory).
 
 use std::sync::OnceLock;
 

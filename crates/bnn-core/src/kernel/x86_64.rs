@@ -739,8 +739,8 @@ pub fn pixel_pair_dots_vnni(
 /// sign bits: the first cost L2 bandwidth (a 64-byte line each), the second
 /// a `VPMOVM2B` on the vector pipes, and a mix keeps both busy (see the
 /// kernel docs for the measurements).
-const PAIR_LINE_BLOCKS: usize = 4;
-const PAIR_SIGN_BLOCKS: usize = 4;
+const PAIR_LINE_BLOCKS: usize = 3;
+const PAIR_SIGN_BLOCKS: usize = 5;
 
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn pixel_pair_mixed_impl(
