@@ -26,8 +26,8 @@ pub struct PixelDense {
     weights: Box<[i8]>,
     /// The same weights as sign bits, one word per group and block, bit
     /// `4·l + i` set for a −1 weight: an eighth of the bytes to stream
-    /// from L2, which the paired kernel reads for part of the blocks (see
-    /// the kernel docs). Empty for a convolution's layer
+    /// from L2, which the AVX512-VNNI loops read for part of the blocks
+    /// (see the kernel docs). Empty for a convolution's layer
     /// ([`PixelDense::for_windows`]), whose zero weights on real pixels
     /// bits cannot hold; it sums images one at a time.
     signs: Box<[u64]>,
@@ -184,17 +184,17 @@ impl PixelDense {
 
     /// Dots per row and padded neuron, into `scratch.dots`: each image's
     /// non-zero groups, over every block; with AVX512-VNNI two images at a
-    /// time.
+    /// time, from both forms of the weights.
     fn padded_dots(&self, kernel: Kernel, pixels: &[u8], rows: usize, s: &mut PixelScratch) {
         assert!(pixels.len() >= rows * self.inputs, "pixel rows");
         let padded = self.padded_outputs();
         // The kernels overwrite every sum: no clearing between calls.
         s.dots.resize(rows * padded, 0);
-        let pairs = kernel.pairs_pixel_rows() && !self.signs.is_empty();
+        let mixed = kernel.pairs_pixel_rows() && !self.signs.is_empty();
         let mut r = 0;
         while r < rows {
             let image = &pixels[r * self.inputs..(r + 1) * self.inputs];
-            if pairs && r + 1 < rows {
+            if mixed && r + 1 < rows {
                 let next = &pixels[(r + 1) * self.inputs..(r + 2) * self.inputs];
                 kernel.pixel_pair_groups(image, next, &mut s.pairs);
                 let (a, b) = s.dots[r * padded..(r + 2) * padded].split_at_mut(padded);
@@ -204,7 +204,12 @@ impl PixelDense {
             } else {
                 kernel.pixel_groups(image, &mut s.groups);
                 let dots = &mut s.dots[r * padded..(r + 1) * padded];
-                kernel.pixel_dots(&s.groups, &self.weights, self.blocks, dots);
+                if mixed {
+                    let (w, signs) = (&self.weights, &self.signs);
+                    kernel.pixel_mixed_dots(&s.groups, w, signs, self.blocks, dots);
+                } else {
+                    kernel.pixel_dots(&s.groups, &self.weights, self.blocks, dots);
+                }
                 r += 1;
             }
         }

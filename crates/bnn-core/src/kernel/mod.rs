@@ -104,9 +104,14 @@
 //! - Left: the `VPDPBUSD` count itself (35.4·2 + 40.9 per pair and block,
 //!   what groups of 4 need), about 70 % of the time, and the lister about
 //!   11 %. Prefetching the next pair's pixels did not help.
-//! - Other kernels, the single-image path and convolutions keep the i8
-//!   lines alone: only the paired loop reads the bits. The layer keeps
-//!   both forms (an eighth more memory).
+//! - One image alone (`Kernel::pixel_mixed_dots`: single-image calls,
+//!   the odd image of a batch) mixes the forms too, 16 blocks a pass: 6
+//!   from lines and 10 from bits. `cnn_small ... avx512 1 20 single`
+//!   (200,000 digits one at a time), medians of 4 alternating runs: 339
+//!   ms with the i8 lines alone, 237 with 6 + 10, 256 with 4 + 12, 290
+//!   with 8 + 8.
+//! - The AVX2 and scalar kernels and the u8 convolutions read the i8
+//!   lines alone. The layer keeps both forms (an eighth more memory).
 
 use std::sync::OnceLock;
 
@@ -373,6 +378,29 @@ impl Kernel {
         }
     }
 
+    /// As [`Kernel::pixel_dots`], reading the weights in both forms like
+    /// [`Kernel::pixel_pair_dots`] (whose conditions hold here too).
+    pub(crate) fn pixel_mixed_dots(
+        self,
+        groups: &PixelGroups,
+        weights: &[i8],
+        signs: &[u64],
+        blocks: usize,
+        dots: &mut [i32],
+    ) {
+        let count = pixel_group_count(weights, blocks);
+        assert!(signs.len() == count * blocks, "sign words");
+        assert!(dots.len() == blocks * PIXEL_LANES);
+        assert!(groups.index().iter().all(|&g| (g as usize) < count));
+        assert!(
+            self.pairs_pixel_rows(),
+            "{} has no mixed pixel loop",
+            self.name()
+        );
+        #[cfg(target_arch = "x86_64")]
+        x86_64::pixel_mixed_dots_vnni(groups, weights, signs, blocks, dots);
+    }
+
     /// Whether [`Kernel::pixel_pair_dots`] shares weight loads between two
     /// images (AVX512-VNNI); otherwise the layer sums images one at a time.
     pub(crate) fn pairs_pixel_rows(self) -> bool {
@@ -618,6 +646,8 @@ pub(crate) struct PixelGroups {
     b: Vec<u32>,
     index: Vec<u32>,
     len: usize,
+    /// The image's pixel sum (single-image lists only).
+    sum: u32,
 }
 
 impl PixelGroups {
@@ -629,6 +659,7 @@ impl PixelGroups {
         self.index.resize(room, 0);
         self.b.resize(if pair { room } else { 0 }, 0);
         self.len = 0;
+        self.sum = 0;
     }
 
     pub fn len(&self) -> usize {

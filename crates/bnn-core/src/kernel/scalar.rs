@@ -90,6 +90,7 @@ fn pixel_sum(image: &[u8]) -> u32 {
 
 /// The reference lister: every group, kept when it holds a non-zero pixel.
 pub fn pixel_groups(image: &[u8], out: &mut PixelGroups) {
+    out.sum = pixel_sum(image);
     for (g, v) in fours(image).enumerate() {
         if v != 0 {
             out.push(v, 0, g as u32);

@@ -198,6 +198,10 @@ fn pixel_images(rng: &mut ChaCha8Rng, n: usize) -> Vec<Vec<u8>> {
     images
 }
 
+fn pixel_sum(image: &[u8]) -> u32 {
+    image.iter().map(|&p| u32::from(p)).sum()
+}
+
 /// The non-zero groups of an image, straight from its bytes.
 fn expected_groups(image: &[u8]) -> Vec<(u32, u32)> {
     (0..image.len().div_ceil(PIXEL_GROUP))
@@ -236,11 +240,9 @@ fn pixel_group_lists_match_the_bytes_for_every_kernel() {
             let (mut single, mut pairs) = (PixelGroups::default(), PixelPairs::default());
             for (i, a) in images.iter().enumerate() {
                 k.pixel_groups(a, &mut single);
-                assert_eq!(
-                    listed(&single),
-                    expected_groups(a),
-                    "{k}, n = {n}, image {i}"
-                );
+                let ctx = format!("{k}, n = {n}, image {i}");
+                assert_eq!(listed(&single), expected_groups(a), "{ctx}");
+                assert_eq!(single.sum, pixel_sum(a), "{ctx}: pixel sum");
                 for (j, b) in images.iter().enumerate() {
                     k.pixel_pair_groups(a, b, &mut pairs);
                     let (ga, gb) = (expected_groups(a), expected_groups(b));
@@ -256,8 +258,11 @@ fn pixel_group_lists_match_the_bytes_for_every_kernel() {
                         .map(|e| (pairs.both.a()[e], pairs.both.b()[e], pairs.both.index()[e]))
                         .collect();
                     let ctx = format!("{k}, n = {n}, images {i} and {j}");
-                    let sum = |x: &[u8]| x.iter().map(|&p| u32::from(p)).sum::<u32>();
-                    assert_eq!(pairs.sums, [sum(a), sum(b)], "{ctx}: pixel sums");
+                    assert_eq!(
+                        pairs.sums,
+                        [pixel_sum(a), pixel_sum(b)],
+                        "{ctx}: pixel sums"
+                    );
                     assert_eq!(got_both, both, "{ctx}: both");
                     let only_a: Vec<_> = ga.iter().copied().filter(|x| !in_b(x.1)).collect();
                     let only_b: Vec<_> = gb.iter().copied().filter(|x| !in_a(x.1)).collect();
@@ -325,7 +330,11 @@ fn pixel_dots_match_the_plain_sum_for_every_kernel() {
                 if !k.pairs_pixel_rows() {
                     continue;
                 }
-                // Paired dots of padding neurons are not defined.
+                // Mixed and paired dots of padding neurons are not defined.
+                dots.fill(i32::MIN);
+                k.pixel_mixed_dots(&groups, &weights, &signs, blocks, &mut dots);
+                let ctx = format!("{k} mixed, {inputs} → {neurons}, image {i}");
+                assert_eq!(dots[..neurons], plain(a)[..neurons], "{ctx}");
                 let b = &images[(i + 3) % images.len()];
                 k.pixel_pair_groups(a, b, &mut pairs);
                 k.pixel_pair_dots(&pairs, &weights, &signs, blocks, &mut dots, &mut dots_b);

@@ -491,13 +491,14 @@ pub fn pixel_groups_avx512(image: &[u8], out: &mut PixelGroups) {
 /// packs their pixels and indices; no branch per group.
 #[target_feature(enable = "avx512f,avx512bw,popcnt")]
 unsafe fn pixel_groups_avx512_impl(image: &[u8], out: &mut PixelGroups) {
-    let mut n = 0;
+    let (mut n, mut sum) = (0, _mm512_setzero_si512());
     for start in (0..image.len()).step_by(64) {
         // SAFETY: start < image.len(); before this step at most one entry
         // per group was listed, so n <= start/4 and the lists hold 16
         // entries at n.
         unsafe {
             let v = load_pixels(image, start);
+            sum = _mm512_add_epi64(sum, _mm512_sad_epu8(v, _mm512_setzero_si512()));
             let keep = _mm512_test_epi32_mask(v, v);
             append(&mut out.a, n, keep, v);
             append(&mut out.index, n, keep, group_indices(start / PIXEL_GROUP));
@@ -505,6 +506,7 @@ unsafe fn pixel_groups_avx512_impl(image: &[u8], out: &mut PixelGroups) {
         }
     }
     out.len = n;
+    out.sum = _mm512_reduce_add_epi64(sum) as u32;
 }
 
 pub fn pixel_pair_groups_avx512(a: &[u8], b: &[u8], out: &mut PixelPairs) {
@@ -768,6 +770,72 @@ unsafe fn pixel_pair_mixed_impl(
             };
         }
     }
+}
+
+/// One image over every block, each pass `SINGLE_LINE_BLOCKS` blocks from
+/// the `i8` lines and `SINGLE_SIGN_BLOCKS` from the sign bits, as in
+/// [`pixel_pair_dots_vnni`].
+pub fn pixel_mixed_dots_vnni(
+    groups: &PixelGroups,
+    weights: &[i8],
+    signs: &[u64],
+    blocks: usize,
+    dots: &mut [i32],
+) {
+    // SAFETY: as in `pixel_pair_dots_vnni`, for one list and one sum slice.
+    unsafe { pixel_mixed_impl(groups, weights, signs, blocks, dots) }
+}
+
+const SINGLE_LINE_BLOCKS: usize = 6;
+const SINGLE_SIGN_BLOCKS: usize = 10;
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn pixel_mixed_impl(
+    groups: &PixelGroups,
+    weights: &[i8],
+    signs: &[u64],
+    blocks: usize,
+    dots: &mut [i32],
+) {
+    let w = Weights {
+        bytes: weights,
+        signs,
+        blocks,
+    };
+    let mut j = 0;
+    while j < blocks {
+        // SAFETY: blocks j..j + NI + NS are < blocks (the step is chosen so).
+        unsafe {
+            j += if blocks - j >= SINGLE_LINE_BLOCKS + SINGLE_SIGN_BLOCKS {
+                pixel_mixed::<SINGLE_LINE_BLOCKS, SINGLE_SIGN_BLOCKS>(
+                    groups,
+                    &w,
+                    j,
+                    dots.as_mut_ptr(),
+                )
+            } else {
+                pixel_mixed::<1, 0>(groups, &w, j, dots.as_mut_ptr())
+            };
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+unsafe fn pixel_mixed<const NI: usize, const NS: usize>(
+    groups: &PixelGroups,
+    w: &Weights<'_>,
+    b: usize,
+    dots: *mut i32,
+) -> usize {
+    let mut acc = Mixed::<NI, NS>::new();
+    // SAFETY: the caller guarantees b + NI + NS <= blocks, valid indices
+    // and blocks·16 values at `dots`.
+    unsafe {
+        acc.add(groups, w, b);
+        acc.store(groups.sum, dots, b);
+    }
+    NI + NS
 }
 
 /// A pixel layer's weights in both forms.
