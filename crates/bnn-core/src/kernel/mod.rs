@@ -679,16 +679,6 @@ impl PixelGroups {
     pub fn index(&self) -> &[u32] {
         &self.index[..self.len]
     }
-
-    /// Appends one group (for the portable listers).
-    fn push(&mut self, a: u32, b: u32, index: u32) {
-        self.a[self.len] = a;
-        if !self.b.is_empty() {
-            self.b[self.len] = b;
-        }
-        self.index[self.len] = index;
-        self.len += 1;
-    }
 }
 
 /// Two images' non-zero groups, split by which image holds ink there: a
