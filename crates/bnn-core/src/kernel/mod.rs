@@ -401,8 +401,10 @@ impl Kernel {
         x86_64::pixel_mixed_dots_vnni(groups, weights, signs, blocks, dots);
     }
 
-    /// Whether [`Kernel::pixel_pair_dots`] shares weight loads between two
-    /// images (AVX512-VNNI); otherwise the layer sums images one at a time.
+    /// Whether this kernel runs the AVX512-VNNI loops over both forms of
+    /// the weights ([`Kernel::pixel_pair_dots`], two images sharing each
+    /// weight load, and [`Kernel::pixel_mixed_dots`]); otherwise the layer
+    /// sums images one at a time with [`Kernel::pixel_dots`].
     pub(crate) fn pairs_pixel_rows(self) -> bool {
         #[cfg(target_arch = "x86_64")]
         if self == Kernel::Avx512 && x86_64::has_avx512_vnni() {
