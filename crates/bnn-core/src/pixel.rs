@@ -10,7 +10,7 @@
 
 use crate::bits::{words_for, BitMatrix};
 use crate::error::{Error, Result};
-use crate::kernel::{Kernel, PIXEL_GROUP, PIXEL_LANES};
+use crate::kernel::{Kernel, PixelGroups, PixelPairs, PIXEL_GROUP, PIXEL_LANES};
 use crate::layer::{Threshold, Transform};
 
 /// A dense layer over u8 pixels with ±1 weights.
@@ -23,14 +23,21 @@ pub struct PixelDense {
     /// (4 pixels), block `b` (16 neurons), lane `l`, pixel `i` of the group,
     /// the weight sits at `((g·blocks + b)·16 + l)·4 + i`. Padding pixels
     /// and padding neurons have weight 0.
-    weights: Vec<i8>,
+    weights: Box<[i8]>,
+    /// The same weights as sign bits, one word per group and block, bit
+    /// `4·l + i` set for a −1 weight: an eighth of the bytes to stream
+    /// from L2, which the AVX512-VNNI loops read for part of the blocks
+    /// (see the kernel docs). Empty for a convolution's layer
+    /// ([`PixelDense::for_windows`]), whose zero weights on real pixels
+    /// bits cannot hold; it sums images one at a time.
+    signs: Box<[u64]>,
     blocks: usize,
     /// Hidden layers, per padded neuron: it fires iff `(dot >= cut) XOR
     /// flip` (`cut = v` for `dot >= v`, `v + 1` for the flipped `dot <= v`,
     /// clamped to `±(255·n + 1)`; padding neurons never fire), with the
     /// flips as one 16-bit mask per block.
-    cuts: Vec<i32>,
-    flips: Vec<u16>,
+    cuts: Box<[i32]>,
+    flips: Box<[u16]>,
 }
 
 impl PartialEq for PixelDense {
@@ -95,14 +102,16 @@ impl PixelDense {
                 flips[j / PIXEL_LANES] |= u16::from(t.flip) << (j % PIXEL_LANES);
             }
         }
+        let signs = crate::kernel::sign_bits(&packed);
         Ok(PixelDense {
             inputs,
             outputs,
             transform,
-            weights: packed,
+            signs: signs.into(),
+            weights: packed.into(),
             blocks,
-            cuts,
-            flips,
+            cuts: cuts.into(),
+            flips: flips.into(),
         })
     }
 
@@ -138,14 +147,14 @@ impl PixelDense {
     }
 
     /// Bytes this layer holds in memory: one byte per weight (padded to
-    /// whole groups of 4 pixels and blocks of 16 neurons) and the thresholds
-    /// or biases.
+    /// whole groups of 4 pixels and blocks of 16 neurons), the same weights
+    /// as sign bits, and the thresholds or biases.
     pub fn memory_bytes(&self) -> usize {
         let per_neuron = match &self.transform {
             Transform::Sign(t) => t.len() * std::mem::size_of::<Threshold>(),
             Transform::Scores(b) => b.len() * 4,
         };
-        self.weights.len() + per_neuron
+        self.weights.len() + 8 * self.signs.len() + per_neuron
     }
 
     /// Words per row of this layer's bit output.
@@ -174,30 +183,33 @@ impl PixelDense {
     }
 
     /// Dots per row and padded neuron, into `scratch.dots`: each image's
-    /// non-zero groups, over every block. (Walking the weights in L1-sized
-    /// tiles across the images of a batch measured slower: see the kernel
-    /// docs.)
+    /// non-zero groups, over every block; with AVX512-VNNI two images at a
+    /// time, from both forms of the weights.
     fn padded_dots(&self, kernel: Kernel, pixels: &[u8], rows: usize, s: &mut PixelScratch) {
         assert!(pixels.len() >= rows * self.inputs, "pixel rows");
         let padded = self.padded_outputs();
-        s.dots.clear();
+        // The kernels overwrite every sum: no clearing between calls.
         s.dots.resize(rows * padded, 0);
+        let mixed = kernel.pairs_pixel_rows() && !self.signs.is_empty();
         let mut r = 0;
         while r < rows {
             let image = &pixels[r * self.inputs..(r + 1) * self.inputs];
-            s.groups.clear();
-            crate::kernel::nonzero_groups(image, &mut s.groups);
-            if r + 1 < rows && kernel.pairs_pixel_rows() {
+            if mixed && r + 1 < rows {
                 let next = &pixels[(r + 1) * self.inputs..(r + 2) * self.inputs];
-                s.other.clear();
-                crate::kernel::nonzero_groups(next, &mut s.other);
-                merge_groups(&s.groups, &s.other, &mut s.pairs);
+                kernel.pixel_pair_groups(image, next, &mut s.pairs);
                 let (a, b) = s.dots[r * padded..(r + 2) * padded].split_at_mut(padded);
-                kernel.pixel_add_pair(&s.pairs, &self.weights, self.blocks, a, b);
+                let (w, signs) = (&self.weights, &self.signs);
+                kernel.pixel_pair_dots(&s.pairs, w, signs, self.blocks, a, b);
                 r += 2;
             } else {
+                kernel.pixel_groups(image, &mut s.groups);
                 let dots = &mut s.dots[r * padded..(r + 1) * padded];
-                kernel.pixel_add(&s.groups, &self.weights, self.blocks, 0, dots);
+                if mixed {
+                    let (w, signs) = (&self.weights, &self.signs);
+                    kernel.pixel_mixed_dots(&s.groups, w, signs, self.blocks, dots);
+                } else {
+                    kernel.pixel_dots(&s.groups, &self.weights, self.blocks, dots);
+                }
                 r += 1;
             }
         }
@@ -239,6 +251,7 @@ impl PixelDense {
             }
         }
         let mut layer = Self::new(padded, Transform::Sign(thresholds))?;
+        layer.signs = Box::default();
         for (i, w) in layer.weights.iter_mut().enumerate() {
             let input =
                 i / (PIXEL_LANES * PIXEL_GROUP) / layer.blocks * PIXEL_GROUP + i % PIXEL_GROUP;
@@ -305,34 +318,15 @@ impl PixelDense {
     }
 }
 
-/// The union of two images' non-zero groups (each in group order), as
-/// (A's pixels or 0, B's pixels or 0, group).
-fn merge_groups(a: &[(u32, u32)], b: &[(u32, u32)], out: &mut Vec<(u32, u32, u32)>) {
-    out.clear();
-    let (mut i, mut j) = (0, 0);
-    while i < a.len() || j < b.len() {
-        let ga = a.get(i).map_or(u32::MAX, |x| x.1);
-        let gb = b.get(j).map_or(u32::MAX, |x| x.1);
-        let g = ga.min(gb);
-        let va = if ga == g { a[i].0 } else { 0 };
-        let vb = if gb == g { b[j].0 } else { 0 };
-        out.push((va, vb, g));
-        i += usize::from(ga == g);
-        j += usize::from(gb == g);
-    }
-}
-
 /// Reusable buffers of a pixel layer, kept per thread so that the
 /// single-image path allocates nothing after its first call.
 #[derive(Default)]
 pub(crate) struct PixelScratch {
     /// The non-zero pixel groups of the current image.
-    pub groups: Vec<(u32, u32)>,
-    /// The next image's groups, and both merged, for kernels that sum two
-    /// images at once.
-    pub other: Vec<(u32, u32)>,
-    pub pairs: Vec<(u32, u32, u32)>,
-    pub dots: Vec<i32>,
+    groups: PixelGroups,
+    /// Two images' groups, for kernels that sum two images at once.
+    pairs: PixelPairs,
+    dots: Vec<i32>,
 }
 
 #[cfg(test)]

@@ -25,8 +25,9 @@
 //! `((g·blocks + b)·16 + l)·4 + i`, so one 64-byte line holds the 4 weights
 //! of 16 neurons for 4 pixels — one `VPDPBUSD` operand against the 4 pixels
 //! broadcast to every lane. The layer first lists each image's groups of 4
-//! pixels that are not all zero (MNIST digits are about 80 % zero pixels,
-//! so most groups are skipped), then `Kernel::pixel_add` sums only those.
+//! pixels that are not all zero (`PixelGroups`; MNIST digits are about
+//! 80 % zero pixels, so most groups are skipped), then `Kernel::pixel_dots`
+//! sums only those.
 //!
 //! ## Why this method
 //!
@@ -60,12 +61,57 @@
 //!   batch (so that each tile is loaded from L2 once per batch) measured
 //!   slower than streaming each image's groups from L2: the per-tile
 //!   bookkeeping cost more than the loads it saved.
-//! - Two images at a time with AVX512-VNNI (`Kernel::pixel_add_pair`): the
-//!   union of their non-zero groups, each weight line loaded once for both
-//!   (a group zero in one image costs it a wasted `VPDPBUSD`). Measured
-//!   against one image at a time in alternating runs of `bnn bench` on the
-//!   784-512-10 model: 338k and 370k against 301k and 302k images/s at one
-//!   thread, level at two; it is kept for that.
+//! - Two images at a time with AVX512-VNNI (`Kernel::pixel_pair_dots`):
+//!   each weight line is loaded once for both images. Measured against one
+//!   image at a time in alternating runs of `bnn bench` on the 784-512-10
+//!   model: 338k and 370k against 301k and 302k images/s at one thread,
+//!   level at two; it is kept for that.
+//!
+//! ## The paired kernel, step by step
+//!
+//! On the digits a pair holds 76.3 non-zero groups in the union of its two
+//! images, 35.4 of them in both; one image alone 55.8. CPU time of the
+//! 784-512-10 model over 600,000 digits, one thread, AVX-512 (Zen 4: its
+//! 512-bit operations take two passes through 256-bit pipes), medians of 5
+//! alternating runs of `perf stat -e task-clock target/release/examples/cnn_small
+//! weights/mnist-512-u8.bnn avx512 1 60` on a machine shared with other
+//! work (so read the ratios), each step added to the one before:
+//!
+//! | step | ms |
+//! |---|---|
+//! | union list built by a scalar merge; sums added to cleared buffers | 952 |
+//! | lists by `VPTESTMD` + `VPCOMPRESSD`, 16 groups a step; the union split into groups in both images (two `VPDPBUSD` per line) and in one (one); sums stored, nothing cleared | 824 |
+//! | `POPCNT` enabled for the listers' counts (level within the noise: the counts compiled to a table lookup before) | 844 |
+//! | weights all as sign bits, expanded by `VPMOVM2B` | 718 |
+//! | per 8-block pass, 4 blocks from i8 lines and 4 from sign bits | 652 |
+//! | 3 from i8 lines and 5 from sign bits (this kernel) | 644 |
+//!
+//! - Profiles of the first steps showed the `VPDPBUSD` loop waiting on
+//!   weight lines: 400 KB of i8 weights fit L2 but not L1, and each pair
+//!   reads 76 groups × 32 lines of 64 bytes. With every group pointed at
+//!   the same few lines (wrong sums, L1-resident weights) the run took 577
+//!   ms instead of 844: the L2 traffic cost about 30 %.
+//! - Sign bits (bit `4·l + i` set for a −1 weight, 8 bytes a line) cut that
+//!   traffic 8×: `Σ p·w = Σ p − 2·Σ_{w=−1} p`, where `VPMOVM2B` turns a
+//!   word into the 0/−1 bytes of `−Σ_{w=−1} p` and the lister adds up `Σ p`
+//!   with `VPSADBW`. But the expansion runs on the same vector pipes as
+//!   `VPDPBUSD` (replacing it by a broadcast, wrong sums again, took 533
+//!   ms instead of 758), so neither form alone wins by much; reading some
+//!   blocks of each pass from lines (load ports, L2) and the rest from bits
+//!   (vector pipes) keeps both busy. Other splits of an 8-block pass: 2 +
+//!   6 blocks 663 ms, 5 + 3 694, 6 + 2 704; passes of 12 blocks (6 + 6,
+//!   5 + 7) 662 and 659, no better.
+//! - Left: the `VPDPBUSD` count itself (35.4·2 + 40.9 per pair and block,
+//!   what groups of 4 need), about 70 % of the time, and the lister about
+//!   11 %. Prefetching the next pair's pixels did not help.
+//! - One image alone (`Kernel::pixel_mixed_dots`: single-image calls,
+//!   the odd image of a batch) mixes the forms too, 16 blocks a pass: 6
+//!   from lines and 10 from bits. `cnn_small ... avx512 1 20 single`
+//!   (200,000 digits one at a time), medians of 4 alternating runs: 339
+//!   ms with the i8 lines alone, 237 with 6 + 10, 256 with 4 + 12, 290
+//!   with 8 + 8.
+//! - The AVX2 and scalar kernels and the u8 convolutions read the i8
+//!   lines alone. The layer keeps both forms (an eighth more memory).
 
 use std::sync::OnceLock;
 
@@ -104,7 +150,8 @@ pub enum Kernel {
     Scalar,
     /// AVX2: nibble-table popcount (`vpshufb`) with byte accumulators.
     Avx2,
-    /// AVX-512 with `VPOPCNTQ` (AVX512F, AVX512BW, AVX512_VPOPCNTDQ).
+    /// AVX-512 with `VPOPCNTQ` (AVX512F, AVX512BW, AVX512_VPOPCNTDQ, and
+    /// POPCNT, which every AVX-512 CPU has).
     Avx512,
 }
 
@@ -283,33 +330,81 @@ impl Kernel {
         }
     }
 
-    /// Adds `Σ p_i·w_ji` over the listed pixel groups (from
-    /// [`nonzero_groups`]) to the sums of blocks `b0 .. b0 + acc.len()/16` of
-    /// a pixel layer (weights in the layout above, `blocks` in all).
-    pub(crate) fn pixel_add(
-        self,
-        groups: &[(u32, u32)],
-        weights: &[i8],
-        blocks: usize,
-        b0: usize,
-        acc: &mut [i32],
-    ) {
-        let line = blocks * PIXEL_LANES * PIXEL_GROUP;
-        let count = weights.len() / line.max(1);
-        assert!(weights.len() == count * line && acc.len().is_multiple_of(PIXEL_LANES));
-        assert!(b0 + acc.len() / PIXEL_LANES <= blocks);
-        assert!(groups.iter().all(|&(_, g)| (g as usize) < count));
+    /// Lists `image`'s groups of 4 pixels that hold a non-zero pixel (see
+    /// [`PixelGroups`]); the last group is zero-padded.
+    pub(crate) fn pixel_groups(self, image: &[u8], out: &mut PixelGroups) {
+        out.reset(image.len().div_ceil(PIXEL_GROUP), false);
         match self.checked() {
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => x86_64::pixel_add_avx512(groups, weights, blocks, b0, acc),
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => x86_64::pixel_add_avx2(groups, weights, blocks, b0, acc),
-            _ => scalar::pixel_add(groups, weights, blocks, b0, acc),
+            Kernel::Avx512 => x86_64::pixel_groups_avx512(image, out),
+            _ => scalar::pixel_groups(image, out),
         }
     }
 
-    /// Whether [`Kernel::pixel_add_pair`] shares weight loads between two
-    /// images (AVX512-VNNI); otherwise the layer sums images one at a time.
+    /// Lists two images' non-zero groups three ways (see [`PixelPairs`]).
+    pub(crate) fn pixel_pair_groups(self, a: &[u8], b: &[u8], out: &mut PixelPairs) {
+        assert_eq!(a.len(), b.len(), "images of one layer");
+        let count = a.len().div_ceil(PIXEL_GROUP);
+        out.both.reset(count, true);
+        out.only_a.reset(count, false);
+        out.only_b.reset(count, false);
+        out.sums = [0; 2];
+        match self.checked() {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => x86_64::pixel_pair_groups_avx512(a, b, out),
+            _ => scalar::pixel_pair_groups(a, b, out),
+        }
+    }
+
+    /// One image's dots `Σ p_i·w_ji` over the listed groups, for every
+    /// neuron of a pixel layer (weights in the layout above, `blocks` in
+    /// all): `dots` is overwritten, so it needs no clearing.
+    pub(crate) fn pixel_dots(
+        self,
+        groups: &PixelGroups,
+        weights: &[i8],
+        blocks: usize,
+        dots: &mut [i32],
+    ) {
+        let count = pixel_group_count(weights, blocks);
+        assert!(dots.len() == blocks * PIXEL_LANES);
+        assert!(groups.index().iter().all(|&g| (g as usize) < count));
+        match self.checked() {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => x86_64::pixel_dots_avx512(groups, weights, blocks, dots),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => x86_64::pixel_dots_avx2(groups, weights, blocks, dots),
+            _ => scalar::pixel_dots(groups, weights, blocks, dots),
+        }
+    }
+
+    /// As [`Kernel::pixel_dots`], reading the weights in both forms like
+    /// [`Kernel::pixel_pair_dots`] (whose conditions hold here too).
+    pub(crate) fn pixel_mixed_dots(
+        self,
+        groups: &PixelGroups,
+        weights: &[i8],
+        signs: &[u64],
+        blocks: usize,
+        dots: &mut [i32],
+    ) {
+        let count = pixel_group_count(weights, blocks);
+        assert!(signs.len() == count * blocks, "sign words");
+        assert!(dots.len() == blocks * PIXEL_LANES);
+        assert!(groups.index().iter().all(|&g| (g as usize) < count));
+        assert!(
+            self.pairs_pixel_rows(),
+            "{} has no mixed pixel loop",
+            self.name()
+        );
+        #[cfg(target_arch = "x86_64")]
+        x86_64::pixel_mixed_dots_vnni(groups, weights, signs, blocks, dots);
+    }
+
+    /// Whether this kernel runs the AVX512-VNNI loops over both forms of
+    /// the weights ([`Kernel::pixel_pair_dots`], two images sharing each
+    /// weight load, and [`Kernel::pixel_mixed_dots`]); otherwise the layer
+    /// sums images one at a time with [`Kernel::pixel_dots`].
     pub(crate) fn pairs_pixel_rows(self) -> bool {
         #[cfg(target_arch = "x86_64")]
         if self == Kernel::Avx512 && x86_64::has_avx512_vnni() {
@@ -318,28 +413,36 @@ impl Kernel {
         false
     }
 
-    /// Adds two images' sums over every block: `pairs` lists (image A's 4
-    /// pixels, image B's 4 pixels, group) for the groups non-zero in either.
-    pub(crate) fn pixel_add_pair(
+    /// Two images' dots over every block from their [`PixelPairs`],
+    /// overwriting `dots_a` and `dots_b`. The weights come in two forms:
+    /// `weights` as above, and `signs`, word `g·blocks + b` for block `b`
+    /// of group `g`, bit `4·l + i` set where the weight of lane `l`, pixel
+    /// `i` is −1. The kernel reads some blocks from each, so it needs ±1
+    /// weights on every real pixel; the dots of padding neurons are not
+    /// defined.
+    pub(crate) fn pixel_pair_dots(
         self,
-        pairs: &[(u32, u32, u32)],
+        pairs: &PixelPairs,
         weights: &[i8],
+        signs: &[u64],
         blocks: usize,
-        acc_a: &mut [i32],
-        acc_b: &mut [i32],
+        dots_a: &mut [i32],
+        dots_b: &mut [i32],
     ) {
-        let line = blocks * PIXEL_LANES * PIXEL_GROUP;
-        let count = weights.len() / line.max(1);
-        assert!(weights.len() == count * line);
-        assert!(acc_a.len() == blocks * PIXEL_LANES && acc_b.len() == acc_a.len());
-        assert!(pairs.iter().all(|&(_, _, g)| (g as usize) < count));
+        let count = pixel_group_count(weights, blocks);
+        assert!(signs.len() == count * blocks, "sign words");
+        assert!(dots_a.len() == blocks * PIXEL_LANES && dots_b.len() == dots_a.len());
+        for list in [&pairs.both, &pairs.only_a, &pairs.only_b] {
+            assert!(list.index().iter().all(|&g| (g as usize) < count));
+        }
+        assert!(pairs.both.b().len() == pairs.both.len());
         assert!(
             self.pairs_pixel_rows(),
             "{} has no paired pixel loop",
             self.name()
         );
         #[cfg(target_arch = "x86_64")]
-        x86_64::pixel_add_pair_vnni(pairs, weights, blocks, acc_a, acc_b);
+        x86_64::pixel_pair_dots_vnni(pairs, weights, signs, blocks, dots_a, dots_b);
     }
 
     /// A pixel layer's output bits for one image: neuron `j` fires iff
@@ -511,28 +614,89 @@ pub fn active() -> Kernel {
     *ACTIVE.get_or_init(|| from_env().unwrap_or(Kernel::Scalar))
 }
 
-/// Appends the groups of 4 pixels that hold a non-zero pixel, as (the 4
-/// pixels in a little-endian `u32`, group index), in order; the last group
-/// is zero-padded. Written without a branch per group: MNIST's zero and
-/// non-zero groups alternate too irregularly for a branch predictor.
-pub(crate) fn nonzero_groups(image: &[u8], groups: &mut Vec<(u32, u32)>) {
-    let count = image.len().div_ceil(PIXEL_GROUP);
-    let mut n = groups.len();
-    groups.resize(n + count, (0, 0));
-    let (whole, tail) = image.split_at(image.len() / PIXEL_GROUP * PIXEL_GROUP);
-    for (g, four) in whole.chunks_exact(PIXEL_GROUP).enumerate() {
-        let v = u32::from_le_bytes(four.try_into().expect("4 bytes"));
-        groups[n] = (v, g as u32);
-        n += usize::from(v != 0);
+/// The sign-bit form of pixel-layer weights (see
+/// [`Kernel::pixel_pair_dots`]): one word per 64-byte line, bit `k` set
+/// where byte `k` is −1.
+pub(crate) fn sign_bits(weights: &[i8]) -> Vec<u64> {
+    weights
+        .chunks_exact(PIXEL_LANES * PIXEL_GROUP)
+        .map(|line| {
+            line.iter()
+                .enumerate()
+                .fold(0u64, |s, (k, &w)| s | u64::from(w < 0) << k)
+        })
+        .collect()
+}
+
+/// Pixel groups of a pixel layer's weights, checking that they hold whole
+/// lines of `blocks` blocks.
+fn pixel_group_count(weights: &[i8], blocks: usize) -> usize {
+    let line = blocks * PIXEL_LANES * PIXEL_GROUP;
+    let count = weights.len() / line.max(1);
+    assert!(blocks > 0 && weights.len() == count * line, "pixel weights");
+    count
+}
+
+/// Groups of 4 pixels as parallel arrays: each group's pixels (a
+/// little-endian `u32`, of the second image too in a pair's shared list)
+/// and its index, in group order. The arrays run 16 entries past the
+/// groups an image can have, so that the SIMD lister stores whole vectors;
+/// only the first [`PixelGroups::len`] entries are the list.
+#[derive(Default)]
+pub(crate) struct PixelGroups {
+    a: Vec<u32>,
+    b: Vec<u32>,
+    index: Vec<u32>,
+    len: usize,
+    /// The image's pixel sum (single-image lists only).
+    sum: u32,
+}
+
+impl PixelGroups {
+    /// Empties the list and sizes it for `count` groups (with the second
+    /// image's pixels when `pair`); allocates only when it grows.
+    fn reset(&mut self, count: usize, pair: bool) {
+        let room = count + PIXEL_LANES;
+        self.a.resize(room, 0);
+        self.index.resize(room, 0);
+        self.b.resize(if pair { room } else { 0 }, 0);
+        self.len = 0;
+        self.sum = 0;
     }
-    if !tail.is_empty() {
-        let mut four = [0u8; PIXEL_GROUP];
-        four[..tail.len()].copy_from_slice(tail);
-        let v = u32::from_le_bytes(four);
-        groups[n] = (v, (count - 1) as u32);
-        n += usize::from(v != 0);
+
+    pub fn len(&self) -> usize {
+        self.len
     }
-    groups.truncate(n);
+
+    /// The first image's 4 pixels of each listed group.
+    pub fn a(&self) -> &[u32] {
+        &self.a[..self.len]
+    }
+
+    /// The second image's, in a pair's shared list (empty otherwise).
+    pub fn b(&self) -> &[u32] {
+        &self.b[..self.len.min(self.b.len())]
+    }
+
+    pub fn index(&self) -> &[u32] {
+        &self.index[..self.len]
+    }
+}
+
+/// Two images' non-zero groups, split by which image holds ink there: a
+/// group in both costs one weight load for two `VPDPBUSD`, one in a
+/// single image one load for one, and a group zero in both nothing.
+#[derive(Default)]
+pub(crate) struct PixelPairs {
+    /// Groups non-zero in both images (`a` and `b` hold both images' pixels).
+    pub both: PixelGroups,
+    /// Groups non-zero only in the first image.
+    pub only_a: PixelGroups,
+    /// Groups non-zero only in the second (`a` holds its pixels).
+    pub only_b: PixelGroups,
+    /// The two images' pixel sums, for the sign-bit form of the weights:
+    /// `Σ p·w = Σ p − 2·Σ_{w=−1} p`.
+    pub sums: [u32; 2],
 }
 
 fn names(kernels: &[Kernel]) -> String {

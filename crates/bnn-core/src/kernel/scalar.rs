@@ -1,7 +1,7 @@
 //! The reference kernel: plain Rust over `u64::count_ones`, the same loop
 //! structure as the SIMD kernels so that tests compare like with like.
 
-use super::{FireArgs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS};
+use super::{FireArgs, PixelGroups, PixelPairs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS};
 
 pub fn xor_popcount(a: &[u64], b: &[u64]) -> u32 {
     a.iter().zip(b).map(|(x, w)| (x ^ w).count_ones()).sum()
@@ -74,15 +74,70 @@ pub fn pixel_fire(dots: &[i32], cuts: &[i32], flips: &[u16], out: &mut [u64]) {
     }
 }
 
-/// Adds `p·w` over the listed non-zero pixel groups to the sums of blocks
-/// `b0..`, one neuron at a time.
-pub fn pixel_add(groups: &[(u32, u32)], weights: &[i8], blocks: usize, b0: usize, acc: &mut [i32]) {
+/// Each group of 4 pixels as a little-endian `u32`, the last one
+/// zero-padded.
+fn fours(image: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    let whole = image.chunks_exact(PIXEL_GROUP);
+    let tail = whole.remainder();
+    let last = (!tail.is_empty()).then(|| {
+        let mut bytes = [0u8; PIXEL_GROUP];
+        bytes[..tail.len()].copy_from_slice(tail);
+        u32::from_le_bytes(bytes)
+    });
+    whole
+        .map(|four| u32::from_le_bytes(four.try_into().expect("4 bytes")))
+        .chain(last)
+}
+
+fn pixel_sum(image: &[u8]) -> u32 {
+    image.iter().map(|&p| u32::from(p)).sum()
+}
+
+/// The portable lister, also the AVX2 kernel's: every group is written
+/// and kept when it holds a non-zero pixel, with no branch per group
+/// (MNIST's zero and non-zero groups alternate too irregularly for a
+/// branch predictor). The lists have room for every group.
+pub fn pixel_groups(image: &[u8], out: &mut PixelGroups) {
+    out.sum = pixel_sum(image);
+    let mut n = 0;
+    for (g, v) in fours(image).enumerate() {
+        out.a[n] = v;
+        out.index[n] = g as u32;
+        n += usize::from(v != 0);
+    }
+    out.len = n;
+}
+
+pub fn pixel_pair_groups(a: &[u8], b: &[u8], out: &mut PixelPairs) {
+    out.sums = [pixel_sum(a), pixel_sum(b)];
+    let (mut n_both, mut n_a, mut n_b) = (0, 0, 0);
+    for (g, (va, vb)) in fours(a).zip(fours(b)).enumerate() {
+        let g = g as u32;
+        out.both.a[n_both] = va;
+        out.both.b[n_both] = vb;
+        out.both.index[n_both] = g;
+        out.only_a.a[n_a] = va;
+        out.only_a.index[n_a] = g;
+        out.only_b.a[n_b] = vb;
+        out.only_b.index[n_b] = g;
+        let (in_a, in_b) = (va != 0, vb != 0);
+        n_both += usize::from(in_a && in_b);
+        n_a += usize::from(in_a && !in_b);
+        n_b += usize::from(in_b && !in_a);
+    }
+    out.both.len = n_both;
+    out.only_a.len = n_a;
+    out.only_b.len = n_b;
+}
+
+/// `Σ p·w` over the listed groups, one neuron at a time.
+pub fn pixel_dots(groups: &PixelGroups, weights: &[i8], blocks: usize, dots: &mut [i32]) {
     let line = blocks * PIXEL_LANES * PIXEL_GROUP;
-    let start = b0 * PIXEL_LANES * PIXEL_GROUP;
-    for &(four, g) in groups {
+    dots.fill(0);
+    for (&four, &g) in groups.a().iter().zip(groups.index()) {
         let p = four.to_le_bytes();
-        let w = &weights[g as usize * line + start..][..acc.len() * PIXEL_GROUP];
-        for (o, w) in acc.iter_mut().zip(w.chunks_exact(PIXEL_GROUP)) {
+        let w = &weights[g as usize * line..][..line];
+        for (o, w) in dots.iter_mut().zip(w.chunks_exact(PIXEL_GROUP)) {
             *o += p
                 .iter()
                 .zip(w)

@@ -173,3 +173,175 @@ fn pixel_packing_matches_portable_for_every_kernel() {
         }
     }
 }
+
+/// Images that test the group listers: all zero, all non-zero, a single
+/// non-zero byte at each position of a group, and random digit-like
+/// sparsity; `n` need not be a multiple of 4 or of 64.
+fn pixel_images(rng: &mut ChaCha8Rng, n: usize) -> Vec<Vec<u8>> {
+    let mut images = vec![
+        vec![0u8; n],
+        (0..n).map(|_| rng.gen_range(1..=255)).collect(),
+    ];
+    for byte in 0..PIXEL_GROUP.min(n) {
+        let mut one = vec![0u8; n];
+        for i in (byte..n).step_by(PIXEL_GROUP * 3) {
+            one[i] = 255;
+        }
+        images.push(one);
+    }
+    for zeros in [0.5, 0.8, 0.97] {
+        let image = (0..n)
+            .map(|_| if rng.gen_bool(zeros) { 0 } else { rng.gen() })
+            .collect();
+        images.push(image);
+    }
+    images
+}
+
+fn pixel_sum(image: &[u8]) -> u32 {
+    image.iter().map(|&p| u32::from(p)).sum()
+}
+
+/// The non-zero groups of an image, straight from its bytes.
+fn expected_groups(image: &[u8]) -> Vec<(u32, u32)> {
+    (0..image.len().div_ceil(PIXEL_GROUP))
+        .map(|g| {
+            let mut four = 0u32;
+            for (k, &p) in image[g * PIXEL_GROUP..]
+                .iter()
+                .take(PIXEL_GROUP)
+                .enumerate()
+            {
+                four |= u32::from(p) << (8 * k);
+            }
+            (four, g as u32)
+        })
+        .filter(|&(four, _)| four != 0)
+        .collect()
+}
+
+fn listed(list: &PixelGroups) -> Vec<(u32, u32)> {
+    list.a()
+        .iter()
+        .copied()
+        .zip(list.index().iter().copied())
+        .collect()
+}
+
+#[test]
+fn pixel_group_lists_match_the_bytes_for_every_kernel() {
+    let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut lengths = vec![1, 2, 3, 4, 5, 63, 64, 65, 66, 67, 127, 128, 129, 784, 785];
+    lengths.extend((0..8).map(|_| rng.gen_range(1..=1500)));
+    for n in lengths {
+        let images = pixel_images(&mut rng, n);
+        for k in available() {
+            // One list reused across images and lengths, as the layer does.
+            let (mut single, mut pairs) = (PixelGroups::default(), PixelPairs::default());
+            for (i, a) in images.iter().enumerate() {
+                k.pixel_groups(a, &mut single);
+                let ctx = format!("{k}, n = {n}, image {i}");
+                assert_eq!(listed(&single), expected_groups(a), "{ctx}");
+                assert_eq!(single.sum, pixel_sum(a), "{ctx}: pixel sum");
+                for (j, b) in images.iter().enumerate() {
+                    k.pixel_pair_groups(a, b, &mut pairs);
+                    let (ga, gb) = (expected_groups(a), expected_groups(b));
+                    let in_b = |g: u32| gb.iter().any(|x| x.1 == g);
+                    let in_a = |g: u32| ga.iter().any(|x| x.1 == g);
+                    let both: Vec<(u32, u32, u32)> = ga
+                        .iter()
+                        .filter_map(|&(fa, g)| {
+                            gb.iter().find(|x| x.1 == g).map(|&(fb, _)| (fa, fb, g))
+                        })
+                        .collect();
+                    let got_both: Vec<(u32, u32, u32)> = (0..pairs.both.len())
+                        .map(|e| (pairs.both.a()[e], pairs.both.b()[e], pairs.both.index()[e]))
+                        .collect();
+                    let ctx = format!("{k}, n = {n}, images {i} and {j}");
+                    assert_eq!(
+                        pairs.sums,
+                        [pixel_sum(a), pixel_sum(b)],
+                        "{ctx}: pixel sums"
+                    );
+                    assert_eq!(got_both, both, "{ctx}: both");
+                    let only_a: Vec<_> = ga.iter().copied().filter(|x| !in_b(x.1)).collect();
+                    let only_b: Vec<_> = gb.iter().copied().filter(|x| !in_a(x.1)).collect();
+                    assert_eq!(listed(&pairs.only_a), only_a, "{ctx}: only a");
+                    assert_eq!(listed(&pairs.only_b), only_b, "{ctx}: only b");
+                }
+            }
+        }
+    }
+}
+
+/// Weights in the pixel-layer layout, random ±1 on real pixels and
+/// neurons, 0 on the padding.
+fn pixel_weights(rng: &mut ChaCha8Rng, inputs: usize, neurons: usize) -> (Vec<i8>, usize) {
+    let blocks = neurons.div_ceil(PIXEL_LANES);
+    let groups = inputs.div_ceil(PIXEL_GROUP);
+    let mut w = vec![0i8; groups * blocks * PIXEL_LANES * PIXEL_GROUP];
+    for (i, v) in w.iter_mut().enumerate() {
+        let pixel = i / (PIXEL_LANES * PIXEL_GROUP * blocks) * PIXEL_GROUP + i % PIXEL_GROUP;
+        let neuron = i / PIXEL_GROUP % (PIXEL_LANES * blocks);
+        if pixel < inputs && neuron < neurons {
+            *v = if rng.gen() { 1 } else { -1 };
+        }
+    }
+    (w, blocks)
+}
+
+#[test]
+fn pixel_dots_match_the_plain_sum_for_every_kernel() {
+    let mut rng = ChaCha8Rng::seed_from_u64(6);
+    for (inputs, neurons) in [
+        (1, 1),
+        (5, 17),
+        (67, 40),
+        (130, 100),
+        (784, 512),
+        (785, 300),
+    ] {
+        let (weights, blocks) = pixel_weights(&mut rng, inputs, neurons);
+        let signs = sign_bits(&weights);
+        let line = blocks * PIXEL_LANES * PIXEL_GROUP;
+        let images = pixel_images(&mut rng, inputs);
+        let plain = |image: &[u8]| -> Vec<i32> {
+            (0..blocks * PIXEL_LANES)
+                .map(|j| {
+                    (0..inputs)
+                        .map(|i| {
+                            let w =
+                                weights[i / PIXEL_GROUP * line + j * PIXEL_GROUP + i % PIXEL_GROUP];
+                            i32::from(image[i]) * i32::from(w)
+                        })
+                        .sum()
+                })
+                .collect()
+        };
+        for k in available() {
+            let mut groups = PixelGroups::default();
+            let mut pairs = PixelPairs::default();
+            let mut dots = vec![i32::MIN; blocks * PIXEL_LANES];
+            let mut dots_b = dots.clone();
+            for (i, a) in images.iter().enumerate() {
+                k.pixel_groups(a, &mut groups);
+                k.pixel_dots(&groups, &weights, blocks, &mut dots);
+                assert_eq!(dots, plain(a), "{k}, {inputs} → {neurons}, image {i}");
+                if !k.pairs_pixel_rows() {
+                    continue;
+                }
+                // Mixed and paired dots of padding neurons are not defined.
+                dots.fill(i32::MIN);
+                k.pixel_mixed_dots(&groups, &weights, &signs, blocks, &mut dots);
+                let ctx = format!("{k} mixed, {inputs} → {neurons}, image {i}");
+                assert_eq!(dots[..neurons], plain(a)[..neurons], "{ctx}");
+                let b = &images[(i + 3) % images.len()];
+                k.pixel_pair_groups(a, b, &mut pairs);
+                k.pixel_pair_dots(&pairs, &weights, &signs, blocks, &mut dots, &mut dots_b);
+                let ctx = format!("{k} pair, {inputs} → {neurons}, image {i}");
+                assert_eq!(dots[..neurons], plain(a)[..neurons], "{ctx}");
+                assert_eq!(dots_b[..neurons], plain(b)[..neurons], "{ctx}'s partner");
+            }
+        }
+    }
+}

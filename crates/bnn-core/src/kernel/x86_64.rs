@@ -8,7 +8,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{FireArgs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS};
+use super::{FireArgs, PixelGroups, PixelPairs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS};
 
 pub fn has_avx2() -> bool {
     is_x86_feature_detected!("avx2")
@@ -18,6 +18,7 @@ pub fn has_avx512() -> bool {
     is_x86_feature_detected!("avx512f")
         && is_x86_feature_detected!("avx512bw")
         && is_x86_feature_detected!("avx512vpopcntdq")
+        && is_x86_feature_detected!("popcnt")
 }
 
 pub fn has_avx512_vnni() -> bool {
@@ -436,71 +437,178 @@ unsafe fn pixel_fire_avx512_impl(dots: &[i32], cuts: &[i32], flips: &[u16], out:
     }
 }
 
-pub fn pixel_add_avx512(
-    groups: &[(u32, u32)],
-    weights: &[i8],
-    blocks: usize,
-    b0: usize,
-    acc: &mut [i32],
-) {
+/// The 64 pixels at `start` (fewer at the end of the image, the rest
+/// read as zero).
+#[target_feature(enable = "avx512f,avx512bw")]
+#[inline]
+unsafe fn load_pixels(image: &[u8], start: usize) -> __m512i {
+    let left = image.len() - start;
+    let mask = if left >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << left) - 1
+    };
+    // SAFETY: the mask covers only bytes start .. image.len(); the masked
+    // bytes are not read.
+    unsafe { _mm512_maskz_loadu_epi8(mask, image.as_ptr().add(start).cast()) }
+}
+
+/// Group indices `first .. first + 16`.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn group_indices(first: usize) -> __m512i {
+    let iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    _mm512_add_epi32(iota, _mm512_set1_epi32(first as i32))
+}
+
+/// Appends the lanes of `v` that `keep` selects to `list` at `*at`, as
+/// one whole-vector store.
+///
+/// # Safety
+/// `list` holds `*at + 16` entries at least.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn append(list: &mut [u32], at: usize, keep: __mmask16, v: __m512i) {
+    debug_assert!(at + PIXEL_LANES <= list.len());
+    // SAFETY: the caller guarantees 16 entries at `at`.
+    unsafe {
+        _mm512_storeu_si512(
+            list.as_mut_ptr().add(at).cast(),
+            _mm512_maskz_compress_epi32(keep, v),
+        )
+    }
+}
+
+pub fn pixel_groups_avx512(image: &[u8], out: &mut PixelGroups) {
+    assert!(out.a.len() >= image.len().div_ceil(PIXEL_GROUP) + PIXEL_LANES);
+    assert!(out.index.len() == out.a.len());
+    // SAFETY: the caller checked avx512f + avx512bw + popcnt; the lists hold 16
+    // entries past the image's groups (asserted above).
+    unsafe { pixel_groups_avx512_impl(image, out) }
+}
+
+/// 16 groups a step: `VPTESTMD` marks the non-zero ones, `VPCOMPRESSD`
+/// packs their pixels and indices; no branch per group.
+#[target_feature(enable = "avx512f,avx512bw,popcnt")]
+unsafe fn pixel_groups_avx512_impl(image: &[u8], out: &mut PixelGroups) {
+    let (mut n, mut sum) = (0, _mm512_setzero_si512());
+    for start in (0..image.len()).step_by(64) {
+        // SAFETY: start < image.len(); before this step at most one entry
+        // per group was listed, so n <= start/4 and the lists hold 16
+        // entries at n.
+        unsafe {
+            let v = load_pixels(image, start);
+            sum = _mm512_add_epi64(sum, _mm512_sad_epu8(v, _mm512_setzero_si512()));
+            let keep = _mm512_test_epi32_mask(v, v);
+            append(&mut out.a, n, keep, v);
+            append(&mut out.index, n, keep, group_indices(start / PIXEL_GROUP));
+            n += keep.count_ones() as usize;
+        }
+    }
+    out.len = n;
+    out.sum = _mm512_reduce_add_epi64(sum) as u32;
+}
+
+pub fn pixel_pair_groups_avx512(a: &[u8], b: &[u8], out: &mut PixelPairs) {
+    let room = a.len().div_ceil(PIXEL_GROUP) + PIXEL_LANES;
+    assert!(a.len() == b.len() && out.both.b.len() >= room);
+    for list in [&out.both, &out.only_a, &out.only_b] {
+        assert!(list.a.len() >= room && list.index.len() >= room);
+    }
+    // SAFETY: the caller checked avx512f + avx512bw + popcnt; every list holds 16
+    // entries past the images' groups (asserted above).
+    unsafe { pixel_pair_groups_avx512_impl(a, b, out) }
+}
+
+/// As [`pixel_groups_avx512_impl`], with the two images' masks split
+/// three ways.
+#[target_feature(enable = "avx512f,avx512bw,popcnt")]
+unsafe fn pixel_pair_groups_avx512_impl(a: &[u8], b: &[u8], out: &mut PixelPairs) {
+    let (mut n_both, mut n_a, mut n_b) = (0, 0, 0);
+    let (mut sum_a, mut sum_b) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+    for start in (0..a.len()).step_by(64) {
+        // SAFETY: as in `pixel_groups_avx512_impl`, for each list.
+        unsafe {
+            let (va, vb) = (load_pixels(a, start), load_pixels(b, start));
+            sum_a = _mm512_add_epi64(sum_a, _mm512_sad_epu8(va, _mm512_setzero_si512()));
+            sum_b = _mm512_add_epi64(sum_b, _mm512_sad_epu8(vb, _mm512_setzero_si512()));
+            let (ma, mb) = (
+                _mm512_test_epi32_mask(va, va),
+                _mm512_test_epi32_mask(vb, vb),
+            );
+            let idx = group_indices(start / PIXEL_GROUP);
+            let (both, only_a, only_b) = (ma & mb, ma & !mb, mb & !ma);
+            append(&mut out.both.a, n_both, both, va);
+            append(&mut out.both.b, n_both, both, vb);
+            append(&mut out.both.index, n_both, both, idx);
+            append(&mut out.only_a.a, n_a, only_a, va);
+            append(&mut out.only_a.index, n_a, only_a, idx);
+            append(&mut out.only_b.a, n_b, only_b, vb);
+            append(&mut out.only_b.index, n_b, only_b, idx);
+            n_both += both.count_ones() as usize;
+            n_a += only_a.count_ones() as usize;
+            n_b += only_b.count_ones() as usize;
+        }
+    }
+    out.both.len = n_both;
+    out.only_a.len = n_a;
+    out.only_b.len = n_b;
+    out.sums = [sum_a, sum_b].map(|s| _mm512_reduce_add_epi64(s) as u32);
+}
+
+pub fn pixel_dots_avx512(groups: &PixelGroups, weights: &[i8], blocks: usize, dots: &mut [i32]) {
     if has_avx512_vnni() {
-        // SAFETY: avx512f + avx512vnni checked just above; the caller asserted
-        // weights = total groups·blocks·64 bytes, every listed group index is
-        // below the total, b0 + acc.len()/16 <= blocks, and acc holds whole
-        // blocks of 16 sums.
-        unsafe { pixel_add_vnni_impl(groups, weights, blocks, b0, acc) }
+        // SAFETY: avx512f + avx512vnni checked just above; the caller
+        // asserted weights = total groups·blocks·64 bytes, every listed
+        // group index below the total, and dots = blocks·16 values.
+        unsafe { pixel_dots_vnni_impl(groups, weights, blocks, dots) }
     } else {
         // AVX-512 CPUs without VNNI (before Ice Lake) all have AVX2.
-        pixel_add_avx2(groups, weights, blocks, b0, acc)
+        pixel_dots_avx2(groups, weights, blocks, dots)
     }
 }
 
 #[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn pixel_add_vnni_impl(
-    groups: &[(u32, u32)],
+unsafe fn pixel_dots_vnni_impl(
+    groups: &PixelGroups,
     weights: &[i8],
     blocks: usize,
-    b0: usize,
-    acc: &mut [i32],
+    dots: &mut [i32],
 ) {
-    let nb = acc.len() / PIXEL_LANES;
     let mut j = 0;
-    while j < nb {
-        // SAFETY: blocks j..j + N are < nb (the step is chosen so), so both
-        // the weight lines of blocks b0 + j.. and the sums at j·16.. are in
-        // bounds, given the caller's asserts.
+    while j < blocks {
+        // SAFETY: blocks j..j + N are < blocks (the step is chosen so), so
+        // both the weight lines and the sums at j·16.. are in bounds.
         unsafe {
-            let a = acc.as_mut_ptr().add(j * PIXEL_LANES);
-            j += match nb - j {
-                16.. => pixel_chunk_vnni::<16>(groups, weights, blocks, b0 + j, a),
-                8.. => pixel_chunk_vnni::<8>(groups, weights, blocks, b0 + j, a),
-                4.. => pixel_chunk_vnni::<4>(groups, weights, blocks, b0 + j, a),
-                _ => pixel_chunk_vnni::<1>(groups, weights, blocks, b0 + j, a),
+            let d = dots.as_mut_ptr();
+            j += match blocks - j {
+                16.. => pixel_chunk_vnni::<16>(groups, weights, blocks, j, d),
+                8.. => pixel_chunk_vnni::<8>(groups, weights, blocks, j, d),
+                4.. => pixel_chunk_vnni::<4>(groups, weights, blocks, j, d),
+                _ => pixel_chunk_vnni::<1>(groups, weights, blocks, j, d),
             };
         }
     }
 }
 
-/// Adds `N` blocks (16·N neurons) over every listed group to the sums at
-/// `acc`: the `N` accumulators stay in registers, and each group costs one
-/// broadcast and `N` `VPDPBUSD` (u8 pixels × i8 weights, 4 products summed
-/// per 32-bit lane).
+/// Adds one image's listed groups to `N` blocks of sums held in registers:
+/// per group one broadcast and `N` `VPDPBUSD` (u8 pixels × i8 weights, 4
+/// products summed per 32-bit lane).
+///
+/// # Safety
+/// Every index is below the layer's groups and `b + N <= blocks`.
 #[target_feature(enable = "avx512f,avx512vnni")]
 #[inline]
-unsafe fn pixel_chunk_vnni<const N: usize>(
-    groups: &[(u32, u32)],
+unsafe fn add_groups<const N: usize>(
+    sums: &mut [__m512i; N],
+    fours: &[u32],
+    index: &[u32],
     weights: &[i8],
     blocks: usize,
     b: usize,
-    acc: *mut i32,
-) -> usize {
-    let mut sums = [_mm512_setzero_si512(); N];
-    for (j, v) in sums.iter_mut().enumerate() {
-        // SAFETY: the caller guarantees N blocks of 16 sums at `acc`.
-        *v = unsafe { _mm512_loadu_si512(acc.add(j * PIXEL_LANES).cast()) };
-    }
+) {
     let line = blocks * PIXEL_LINE;
-    for &(four, g) in groups {
+    for (&four, &g) in fours.iter().zip(index) {
         let x = _mm512_set1_epi32(four as i32);
         // SAFETY: g < total groups and b + N <= blocks, so the N lines at
         // g·line + (b + j)·64 lie inside `weights`.
@@ -512,119 +620,62 @@ unsafe fn pixel_chunk_vnni<const N: usize>(
             }
         }
     }
+}
+
+/// Stores `N` blocks of sums at block `b` of `dots`.
+///
+/// # Safety
+/// `dots` holds `(b + N)·16` values.
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn store_sums<const N: usize>(sums: [__m512i; N], dots: *mut i32, b: usize) {
     for (j, v) in sums.into_iter().enumerate() {
-        // SAFETY: as for the loads above.
-        unsafe { _mm512_storeu_si512(acc.add(j * PIXEL_LANES).cast(), v) };
+        // SAFETY: block b + j < b + N, inside `dots` by the caller's promise.
+        unsafe { _mm512_storeu_si512(dots.add((b + j) * PIXEL_LANES).cast(), v) };
+    }
+}
+
+/// `N` blocks (16·N neurons) of one image over its listed groups.
+#[target_feature(enable = "avx512f,avx512vnni")]
+#[inline]
+unsafe fn pixel_chunk_vnni<const N: usize>(
+    groups: &PixelGroups,
+    weights: &[i8],
+    blocks: usize,
+    b: usize,
+    dots: *mut i32,
+) -> usize {
+    let mut sums = [_mm512_setzero_si512(); N];
+    // SAFETY: the caller guarantees b + N <= blocks, valid indices and
+    // blocks·16 values at `dots`.
+    unsafe {
+        add_groups(&mut sums, groups.a(), groups.index(), weights, blocks, b);
+        store_sums(sums, dots, b);
     }
     N
 }
 
-/// Two images at once: `pairs` holds (image A's 4 pixels, image B's 4
-/// pixels, group) for every group non-zero in either image, so each weight
-/// line is loaded once for both.
-pub fn pixel_add_pair_vnni(
-    pairs: &[(u32, u32, u32)],
-    weights: &[i8],
-    blocks: usize,
-    acc_a: &mut [i32],
-    acc_b: &mut [i32],
-) {
-    // SAFETY: the caller checked avx512f + avx512vnni and asserted the
-    // bounds of `pixel_add_avx512` for both sum slices (each blocks·16).
-    unsafe { pixel_add_pair_vnni_impl(pairs, weights, blocks, acc_a, acc_b) }
+pub fn pixel_dots_avx2(groups: &PixelGroups, weights: &[i8], blocks: usize, dots: &mut [i32]) {
+    // SAFETY: the caller checked avx2 (AVX-512 CPUs have it too); bounds as
+    // in `pixel_dots_avx512`.
+    unsafe { pixel_dots_avx2_impl(groups, weights, blocks, dots) }
 }
 
-#[target_feature(enable = "avx512f,avx512vnni")]
-unsafe fn pixel_add_pair_vnni_impl(
-    pairs: &[(u32, u32, u32)],
+#[target_feature(enable = "avx2")]
+unsafe fn pixel_dots_avx2_impl(
+    groups: &PixelGroups,
     weights: &[i8],
     blocks: usize,
-    acc_a: &mut [i32],
-    acc_b: &mut [i32],
+    dots: &mut [i32],
 ) {
     let mut j = 0;
     while j < blocks {
         // SAFETY: blocks j..j + N are < blocks (the step is chosen so).
         unsafe {
-            let (a, b) = (acc_a.as_mut_ptr(), acc_b.as_mut_ptr());
+            let d = dots.as_mut_ptr().add(j * PIXEL_LANES);
             j += match blocks - j {
-                8.. => pixel_pair_vnni::<8>(pairs, weights, blocks, j, a, b),
-                4.. => pixel_pair_vnni::<4>(pairs, weights, blocks, j, a, b),
-                _ => pixel_pair_vnni::<1>(pairs, weights, blocks, j, a, b),
-            };
-        }
-    }
-}
-
-/// `N` blocks of two images: `2·N` accumulators, one weight load per line.
-#[target_feature(enable = "avx512f,avx512vnni")]
-#[inline]
-unsafe fn pixel_pair_vnni<const N: usize>(
-    pairs: &[(u32, u32, u32)],
-    weights: &[i8],
-    blocks: usize,
-    b: usize,
-    acc_a: *mut i32,
-    acc_b: *mut i32,
-) -> usize {
-    let mut sa = [_mm512_setzero_si512(); N];
-    let mut sb = [_mm512_setzero_si512(); N];
-    let line = blocks * PIXEL_LINE;
-    for &(fa, fb, g) in pairs {
-        let (xa, xb) = (_mm512_set1_epi32(fa as i32), _mm512_set1_epi32(fb as i32));
-        // SAFETY: g < total groups and b + N <= blocks: the lines are inside
-        // `weights`.
-        unsafe {
-            let w = weights.as_ptr().add(g as usize * line + b * PIXEL_LINE);
-            for j in 0..N {
-                let wv = _mm512_loadu_si512(w.add(j * PIXEL_LINE).cast());
-                sa[j] = _mm512_dpbusd_epi32(sa[j], xa, wv);
-                sb[j] = _mm512_dpbusd_epi32(sb[j], xb, wv);
-            }
-        }
-    }
-    for j in 0..N {
-        // SAFETY: b + j < blocks, and both sum slices hold blocks·16 values.
-        unsafe {
-            let o = (b + j) * PIXEL_LANES;
-            let va = _mm512_loadu_si512(acc_a.add(o).cast());
-            let vb = _mm512_loadu_si512(acc_b.add(o).cast());
-            _mm512_storeu_si512(acc_a.add(o).cast(), _mm512_add_epi32(va, sa[j]));
-            _mm512_storeu_si512(acc_b.add(o).cast(), _mm512_add_epi32(vb, sb[j]));
-        }
-    }
-    N
-}
-
-pub fn pixel_add_avx2(
-    groups: &[(u32, u32)],
-    weights: &[i8],
-    blocks: usize,
-    b0: usize,
-    acc: &mut [i32],
-) {
-    // SAFETY: the caller checked avx2 (AVX-512 CPUs have it too); bounds as
-    // in `pixel_add_avx512`.
-    unsafe { pixel_add_avx2_impl(groups, weights, blocks, b0, acc) }
-}
-
-#[target_feature(enable = "avx2")]
-unsafe fn pixel_add_avx2_impl(
-    groups: &[(u32, u32)],
-    weights: &[i8],
-    blocks: usize,
-    b0: usize,
-    acc: &mut [i32],
-) {
-    let nb = acc.len() / PIXEL_LANES;
-    let mut j = 0;
-    while j < nb {
-        // SAFETY: blocks j..j + N are < nb (the step is chosen so).
-        unsafe {
-            let a = acc.as_mut_ptr().add(j * PIXEL_LANES);
-            j += match nb - j {
-                4.. => pixel_chunk_avx2::<4>(groups, weights, blocks, b0 + j, a),
-                _ => pixel_chunk_avx2::<1>(groups, weights, blocks, b0 + j, a),
+                4.. => pixel_chunk_avx2::<4>(groups, weights, blocks, j, d),
+                _ => pixel_chunk_avx2::<1>(groups, weights, blocks, j, d),
             };
         }
     }
@@ -636,24 +687,18 @@ unsafe fn pixel_add_avx2_impl(
 #[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn pixel_chunk_avx2<const N: usize>(
-    groups: &[(u32, u32)],
+    groups: &PixelGroups,
     weights: &[i8],
     blocks: usize,
     b: usize,
-    acc: *mut i32,
+    dots: *mut i32,
 ) -> usize {
     let ones = _mm256_set1_epi16(1);
     let mut sums = [[_mm256_setzero_si256(); 2]; N];
-    for (j, v) in sums.iter_mut().enumerate() {
-        for (h, half) in v.iter_mut().enumerate() {
-            // SAFETY: the caller guarantees N blocks of 16 sums at `acc`.
-            *half = unsafe { _mm256_loadu_si256(acc.add(j * PIXEL_LANES + h * 8).cast()) };
-        }
-    }
     let line = blocks * PIXEL_LINE;
-    for &(four, g) in groups {
+    for (&four, &g) in groups.a().iter().zip(groups.index()) {
         let x = _mm256_set1_epi32(four as i32);
-        // SAFETY: as in `pixel_chunk_vnni`: the N lines are inside `weights`.
+        // SAFETY: as in `add_groups`: the N lines are inside `weights`.
         unsafe {
             let w = weights.as_ptr().add(g as usize * line + b * PIXEL_LINE);
             for (j, v) in sums.iter_mut().enumerate() {
@@ -667,9 +712,255 @@ unsafe fn pixel_chunk_avx2<const N: usize>(
     }
     for (j, v) in sums.into_iter().enumerate() {
         for (h, half) in v.into_iter().enumerate() {
-            // SAFETY: as for the loads above.
-            unsafe { _mm256_storeu_si256(acc.add(j * PIXEL_LANES + h * 8).cast(), half) };
+            // SAFETY: the caller guarantees N blocks of 16 sums at `dots`.
+            unsafe { _mm256_storeu_si256(dots.add(j * PIXEL_LANES + h * 8).cast(), half) };
         }
     }
     N
+}
+
+/// Two images at once from their [`PixelPairs`], each pass over the
+/// lists covering `NI` blocks from the `i8` weights and `NS` from the sign
+/// bits (`signs[g·blocks + b]`, bit `4·l + i` set for a −1 weight).
+pub fn pixel_pair_dots_vnni(
+    pairs: &PixelPairs,
+    weights: &[i8],
+    signs: &[u64],
+    blocks: usize,
+    dots_a: &mut [i32],
+    dots_b: &mut [i32],
+) {
+    // SAFETY: the caller checked avx512f + avx512bw + avx512vnni (the
+    // pairing kernel) and asserted that weights and signs hold every group's blocks, every
+    // listed index is below the groups, and both sum slices hold blocks·16
+    // values.
+    unsafe { pixel_pair_mixed_impl(pairs, weights, signs, blocks, dots_a, dots_b) }
+}
+
+/// Blocks per pass over a pair's lists from the `i8` lines, and from the
+/// sign bits: the first cost L2 bandwidth (a 64-byte line each), the second
+/// a `VPMOVM2B` on the vector pipes, and a mix keeps both busy (see the
+/// kernel docs for the measurements).
+const PAIR_LINE_BLOCKS: usize = 3;
+const PAIR_SIGN_BLOCKS: usize = 5;
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn pixel_pair_mixed_impl(
+    pairs: &PixelPairs,
+    weights: &[i8],
+    signs: &[u64],
+    blocks: usize,
+    dots_a: &mut [i32],
+    dots_b: &mut [i32],
+) {
+    let w = Weights {
+        bytes: weights,
+        signs,
+        blocks,
+    };
+    let mut j = 0;
+    while j < blocks {
+        // SAFETY: blocks j..j + NI + NS are < blocks (the step is chosen so).
+        unsafe {
+            let (a, b) = (dots_a.as_mut_ptr(), dots_b.as_mut_ptr());
+            j += if blocks - j >= PAIR_LINE_BLOCKS + PAIR_SIGN_BLOCKS {
+                pixel_pair_mixed::<PAIR_LINE_BLOCKS, PAIR_SIGN_BLOCKS>(pairs, &w, j, a, b)
+            } else {
+                pixel_pair_mixed::<1, 0>(pairs, &w, j, a, b)
+            };
+        }
+    }
+}
+
+/// One image over every block, each pass `SINGLE_LINE_BLOCKS` blocks from
+/// the `i8` lines and `SINGLE_SIGN_BLOCKS` from the sign bits, as in
+/// [`pixel_pair_dots_vnni`].
+pub fn pixel_mixed_dots_vnni(
+    groups: &PixelGroups,
+    weights: &[i8],
+    signs: &[u64],
+    blocks: usize,
+    dots: &mut [i32],
+) {
+    // SAFETY: as in `pixel_pair_dots_vnni`, for one list and one sum slice.
+    unsafe { pixel_mixed_impl(groups, weights, signs, blocks, dots) }
+}
+
+const SINGLE_LINE_BLOCKS: usize = 6;
+const SINGLE_SIGN_BLOCKS: usize = 10;
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn pixel_mixed_impl(
+    groups: &PixelGroups,
+    weights: &[i8],
+    signs: &[u64],
+    blocks: usize,
+    dots: &mut [i32],
+) {
+    let w = Weights {
+        bytes: weights,
+        signs,
+        blocks,
+    };
+    let mut j = 0;
+    while j < blocks {
+        // SAFETY: blocks j..j + NI + NS are < blocks (the step is chosen so).
+        unsafe {
+            j += if blocks - j >= SINGLE_LINE_BLOCKS + SINGLE_SIGN_BLOCKS {
+                pixel_mixed::<SINGLE_LINE_BLOCKS, SINGLE_SIGN_BLOCKS>(
+                    groups,
+                    &w,
+                    j,
+                    dots.as_mut_ptr(),
+                )
+            } else {
+                pixel_mixed::<1, 0>(groups, &w, j, dots.as_mut_ptr())
+            };
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+unsafe fn pixel_mixed<const NI: usize, const NS: usize>(
+    groups: &PixelGroups,
+    w: &Weights<'_>,
+    b: usize,
+    dots: *mut i32,
+) -> usize {
+    let mut acc = Mixed::<NI, NS>::new();
+    // SAFETY: the caller guarantees b + NI + NS <= blocks, valid indices
+    // and blocks·16 values at `dots`.
+    unsafe {
+        acc.add(groups, w, b);
+        acc.store(groups.sum, dots, b);
+    }
+    NI + NS
+}
+
+/// A pixel layer's weights in both forms.
+struct Weights<'a> {
+    bytes: &'a [i8],
+    signs: &'a [u64],
+    blocks: usize,
+}
+
+/// Accumulators of one image: `NI` blocks of dots and `NS` blocks of
+/// `−Σ_{w=−1} p`.
+struct Mixed<const NI: usize, const NS: usize> {
+    dots: [__m512i; NI],
+    minus: [__m512i; NS],
+}
+
+impl<const NI: usize, const NS: usize> Mixed<NI, NS> {
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn new() -> Self {
+        Mixed {
+            dots: [_mm512_setzero_si512(); NI],
+            minus: [_mm512_setzero_si512(); NS],
+        }
+    }
+
+    /// Stores the dots of blocks `b .. b + NI + NS`.
+    ///
+    /// # Safety
+    /// `out` holds `(b + NI + NS)·16` values.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn store(self, sum: u32, out: *mut i32, b: usize) {
+        let sum = _mm512_set1_epi32(sum as i32);
+        // SAFETY: the caller's promise.
+        unsafe {
+            for (j, v) in self.dots.into_iter().enumerate() {
+                _mm512_storeu_si512(out.add((b + j) * PIXEL_LANES).cast(), v);
+            }
+            for (j, v) in self.minus.into_iter().enumerate() {
+                let dot = _mm512_add_epi32(_mm512_add_epi32(v, v), sum);
+                _mm512_storeu_si512(out.add((b + NI + j) * PIXEL_LANES).cast(), dot);
+            }
+        }
+    }
+
+    /// Adds one image's listed groups.
+    ///
+    /// # Safety
+    /// Every index is below the layer's groups and `b + NI + NS <= blocks`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+    #[inline]
+    unsafe fn add(&mut self, list: &PixelGroups, w: &Weights<'_>, b: usize) {
+        for (&four, &g) in list.a().iter().zip(list.index()) {
+            let x = _mm512_set1_epi32(four as i32);
+            // SAFETY: g < groups and b + NI + NS <= blocks.
+            unsafe {
+                let (lines, signs) = w.at(g, b);
+                for (j, v) in self.dots.iter_mut().enumerate() {
+                    *v = _mm512_dpbusd_epi32(
+                        *v,
+                        x,
+                        _mm512_loadu_si512(lines.add(j * PIXEL_LINE).cast()),
+                    );
+                }
+                for (j, v) in self.minus.iter_mut().enumerate() {
+                    *v = _mm512_dpbusd_epi32(*v, x, _mm512_movm_epi8(signs.add(NI + j).read()));
+                }
+            }
+        }
+    }
+}
+
+impl Weights<'_> {
+    /// Pointers to block `b` of group `g` in both forms.
+    ///
+    /// # Safety
+    /// `g` is below the layer's groups and `b < blocks`.
+    #[inline]
+    unsafe fn at(&self, g: u32, b: usize) -> (*const i8, *const u64) {
+        let line = g as usize * self.blocks + b;
+        // SAFETY: the caller's promise keeps both inside their slices.
+        unsafe {
+            (
+                self.bytes.as_ptr().add(line * PIXEL_LINE),
+                self.signs.as_ptr().add(line),
+            )
+        }
+    }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+#[inline]
+unsafe fn pixel_pair_mixed<const NI: usize, const NS: usize>(
+    pairs: &PixelPairs,
+    w: &Weights<'_>,
+    b: usize,
+    dots_a: *mut i32,
+    dots_b: *mut i32,
+) -> usize {
+    let (mut sa, mut sb) = (Mixed::<NI, NS>::new(), Mixed::<NI, NS>::new());
+    let both = &pairs.both;
+    for ((&fa, &fb), &g) in both.a().iter().zip(both.b()).zip(both.index()) {
+        let (xa, xb) = (_mm512_set1_epi32(fa as i32), _mm512_set1_epi32(fb as i32));
+        // SAFETY: g < groups and b + NI + NS <= blocks.
+        unsafe {
+            let (lines, signs) = w.at(g, b);
+            for j in 0..NI {
+                let wv = _mm512_loadu_si512(lines.add(j * PIXEL_LINE).cast());
+                sa.dots[j] = _mm512_dpbusd_epi32(sa.dots[j], xa, wv);
+                sb.dots[j] = _mm512_dpbusd_epi32(sb.dots[j], xb, wv);
+            }
+            for j in 0..NS {
+                let wv = _mm512_movm_epi8(signs.add(NI + j).read());
+                sa.minus[j] = _mm512_dpbusd_epi32(sa.minus[j], xa, wv);
+                sb.minus[j] = _mm512_dpbusd_epi32(sb.minus[j], xb, wv);
+            }
+        }
+    }
+    // SAFETY: as above; both sum slices hold blocks·16 values.
+    unsafe {
+        sa.add(&pairs.only_a, w, b);
+        sb.add(&pairs.only_b, w, b);
+        sa.store(pairs.sums[0], dots_a, b);
+        sb.store(pairs.sums[1], dots_b, b);
+    }
+    NI + NS
 }
