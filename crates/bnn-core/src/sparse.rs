@@ -202,7 +202,7 @@ impl Transposed {
                 let minority: usize = xs[..rows * wpr]
                     .chunks_exact(wpr)
                     .map(|x| {
-                        let ones = x.iter().map(|w| w.count_ones() as usize).sum::<usize>();
+                        let ones = kernel.ones(x);
                         ones.min(self.inputs - ones)
                     })
                     .sum();

@@ -480,6 +480,17 @@ impl Kernel {
         }
     }
 
+    /// The ones in `x`: the per-image count behind the dense-or-sparse
+    /// choice, which without `POPCNT` compiles to a bit-twiddling sum that
+    /// cost about 7 % of a single image's time on 784-512-10.
+    pub(crate) fn ones(self, x: &[u64]) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if self != Kernel::Scalar && sliced_x86::has_popcnt_bmi1() {
+            return sliced_x86::ones_popcnt(x);
+        }
+        x.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
     /// Writes one image's minority positions (its 1 bits, or its 0 bits
     /// when those are fewer) into `idx`, which holds `inputs / 2 + 32`
     /// entries at least; returns how many, the image's count of 1 bits, and

@@ -48,6 +48,17 @@ pub fn minority_bmi(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize,
     unsafe { minority_popcnt(x, inputs, idx) }
 }
 
+/// The ones in `x`, by `POPCNT` (the caller checked `has_popcnt_bmi1`).
+pub fn ones_popcnt(x: &[u64]) -> usize {
+    // SAFETY: the caller checked popcnt (`has_popcnt_bmi1`).
+    unsafe { ones_with_popcnt(x) }
+}
+
+#[target_feature(enable = "popcnt")]
+fn ones_with_popcnt(x: &[u64]) -> usize {
+    x.iter().map(|w| w.count_ones() as usize).sum()
+}
+
 /// The `tzcnt` loop with the instructions its name says.
 #[target_feature(enable = "popcnt,bmi1")]
 fn minority_popcnt(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize, bool) {
