@@ -8,6 +8,7 @@
 //! loop runs per image in parallel and writes only that image's rows, so
 //! results never depend on the thread count.
 
+use bnn_core::bits::{or_bits, words_for};
 use ndarray::{Array2, ArrayView2};
 use rayon::prelude::*;
 
@@ -56,18 +57,60 @@ pub fn im2col(x: ArrayView2<'_, f32>, s: &ConvShape, pad: f32) -> Array2<f32> {
     col
 }
 
+/// The bit im2col of a batch of ±1 maps: `bits` holds each image's map
+/// packed as one stream of positions × channels bits (`v ≥ 0` → 1), padded
+/// to whole words per image; each output position gets one row of
+/// `words_for(patch)` words in [`im2col`]'s (ky, kx, c) order. Padded
+/// positions are −1, bit 0, so they need no writes: copying runs of bits
+/// costs a fraction of writing and packing the float im2col.
+pub fn bit_im2col(bits: &[u64], s: &ConvShape, out: &mut [u64]) {
+    let per_image = words_for(s.in_h * s.in_w * s.in_c);
+    let rw = words_for(s.patch());
+    let c = s.in_c;
+    out.fill(0);
+    out.par_chunks_mut(s.out_h * s.out_w * rw)
+        .zip(bits.par_chunks(per_image))
+        .for_each(|(out, img)| {
+            for oy in 0..s.out_h {
+                for ox in 0..s.out_w {
+                    let row = &mut out[(oy * s.out_w + ox) * rw..][..rw];
+                    for ky in 0..s.kernel {
+                        let iy = (oy + ky) as isize - s.pad as isize;
+                        if iy < 0 || iy >= s.in_h as isize {
+                            continue;
+                        }
+                        let x0 = ox as isize - s.pad as isize;
+                        let lo = (-x0).clamp(0, s.kernel as isize) as usize;
+                        let hi = (s.in_w as isize - x0).clamp(0, s.kernel as isize) as usize;
+                        if hi > lo {
+                            let from = (iy as usize * s.in_w + (x0 + lo as isize) as usize) * c;
+                            let to = (ky * s.kernel + lo) * c;
+                            or_bits(img, from, row, to, (hi - lo) * c);
+                        }
+                    }
+                }
+            }
+        });
+}
+
 /// The adjoint of [`im2col`]: each window's gradient added back onto the
 /// input positions it read (padding positions dropped), in a fixed order.
 pub fn col2im(dcol: ArrayView2<'_, f32>, s: &ConvShape) -> Array2<f32> {
+    let images = dcol.nrows() / (s.out_h * s.out_w);
+    let mut dx = Array2::<f32>::zeros((images * s.in_h * s.in_w, s.in_c));
+    col2im_into(dcol, s, dx.as_slice_mut().expect("standard layout"));
+    dx
+}
+
+/// [`col2im`] into `dx` (the images' input positions × channels, zeroed
+/// here), so that a caller splitting a batch writes its part in place.
+pub fn col2im_into(dcol: ArrayView2<'_, f32>, s: &ConvShape, dx: &mut [f32]) {
     let per_out = s.out_h * s.out_w;
-    let images = dcol.nrows() / per_out;
     let patch = s.patch();
     let c = s.in_c;
     let dcol = dcol.as_slice().expect("standard layout");
-    let mut dx = Array2::<f32>::zeros((images * s.in_h * s.in_w, c));
-    dx.as_slice_mut()
-        .expect("standard layout")
-        .par_chunks_mut(s.in_h * s.in_w * c)
+    dx.fill(0.0);
+    dx.par_chunks_mut(s.in_h * s.in_w * c)
         .zip(dcol.par_chunks(per_out * patch))
         .for_each(|(out, d)| {
             for oy in 0..s.out_h {
@@ -93,7 +136,6 @@ pub fn col2im(dcol: ArrayView2<'_, f32>, s: &ConvShape) -> Array2<f32> {
                 }
             }
         });
-    dx
 }
 
 /// 2×2 max pool, stride 2 (an odd last row or column dropped), of an
@@ -101,14 +143,27 @@ pub fn col2im(dcol: ArrayView2<'_, f32>, s: &ConvShape) -> Array2<f32> {
 /// of equal values, in window order), for the gradient.
 pub fn max_pool(z: ArrayView2<'_, f32>, h: usize, w: usize) -> (Array2<f32>, Vec<u32>) {
     let c = z.ncols();
-    let (ph, pw) = (h / 2, w / 2);
     let images = z.nrows() / (h * w);
+    let rows = images * (h / 2) * (w / 2);
+    let mut out = Array2::<f32>::zeros((rows, c));
+    let mut arg = vec![0u32; rows * c];
+    max_pool_into(
+        z,
+        h,
+        w,
+        out.as_slice_mut().expect("standard layout"),
+        &mut arg,
+    );
+    (out, arg)
+}
+
+/// [`max_pool`] into `out` and `arg` (pooled positions × channels each),
+/// so that a caller splitting a batch writes its part in place.
+pub fn max_pool_into(z: ArrayView2<'_, f32>, h: usize, w: usize, out: &mut [f32], arg: &mut [u32]) {
+    let c = z.ncols();
+    let (ph, pw) = (h / 2, w / 2);
     let z = z.as_slice().expect("standard layout");
-    let mut out = Array2::<f32>::zeros((images * ph * pw, c));
-    let mut arg = vec![0u32; images * ph * pw * c];
-    out.as_slice_mut()
-        .expect("standard layout")
-        .par_chunks_mut(ph * pw * c)
+    out.par_chunks_mut(ph * pw * c)
         .zip(arg.par_chunks_mut(ph * pw * c))
         .enumerate()
         .for_each(|(i, (out, arg))| {
@@ -136,7 +191,6 @@ pub fn max_pool(z: ArrayView2<'_, f32>, h: usize, w: usize) -> (Array2<f32>, Vec
                 }
             }
         });
-    (out, arg)
 }
 
 /// The gradient of [`max_pool`]: each pooled gradient goes to its maximum.
@@ -234,6 +288,44 @@ mod tests {
                     "{h}x{w}x{c} k{k} pad {pad}"
                 );
             }
+        }
+    }
+
+    /// The bit im2col is the float im2col (padding −1) packed row by row,
+    /// for channel counts that cross word boundaries in every way.
+    #[test]
+    fn bit_im2col_packs_the_float_im2col() {
+        for (h, w, c, k, pad) in [
+            (5, 7, 3, 3, 1),
+            (6, 4, 32, 3, 1),
+            (4, 5, 70, 3, 0),
+            (6, 5, 1, 5, 2),
+            (3, 3, 130, 1, 0),
+            (2, 3, 2, 5, 2),
+        ] {
+            let s = shape(h, w, c, k, pad, 1);
+            let images = 3;
+            let x = values(images * h * w, c, 5).mapv(|v| if v >= 0.0 { 1.0 } else { -1.0 });
+            let per_image = words_for(h * w * c);
+            let mut bits = vec![0u64; images * per_image];
+            for (img, out) in x
+                .as_slice()
+                .unwrap()
+                .chunks(h * w * c)
+                .zip(bits.chunks_mut(per_image))
+            {
+                bnn_core::bits::pack_signs(img, out);
+            }
+            let col = im2col(x.view(), &s, -1.0);
+            let rw = words_for(s.patch());
+            let mut want = vec![0u64; col.nrows() * rw];
+            for (row, out) in col.rows().into_iter().zip(want.chunks_mut(rw)) {
+                bnn_core::bits::pack_signs(row.as_slice().unwrap(), out);
+            }
+            // Stale words in the output must not survive.
+            let mut got = vec![u64::MAX; want.len()];
+            bit_im2col(&bits, &s, &mut got);
+            assert_eq!(got, want, "{h}x{w}x{c} k{k} pad {pad}");
         }
     }
 
