@@ -166,31 +166,45 @@ pub fn max_pool_into(z: ArrayView2<'_, f32>, h: usize, w: usize, out: &mut [f32]
     out.par_chunks_mut(ph * pw * c)
         .zip(arg.par_chunks_mut(ph * pw * c))
         .enumerate()
-        .for_each(|(i, (out, arg))| {
-            let base = i * h * w;
-            for py in 0..ph {
-                for px in 0..pw {
-                    let o = (py * pw + px) * c;
-                    let first = base + 2 * py * w + 2 * px;
-                    let out = &mut out[o..o + c];
-                    let arg = &mut arg[o..o + c];
-                    out.copy_from_slice(&z[first * c..][..c]);
-                    arg.fill(first as u32);
-                    for r in [first + 1, first + w, first + w + 1] {
-                        let row = &z[r * c..][..c];
-                        // Branch-free selects over equal-length slices, so
-                        // that it vectorizes.
-                        let r = r as u32;
-                        for ch in 0..c {
-                            let (v, m) = (row[ch], out[ch]);
-                            let more = v > m;
-                            arg[ch] = if more { r } else { arg[ch] };
-                            out[ch] = if more { v } else { m };
-                        }
-                    }
-                }
+        .for_each(|(i, (out, arg))| pool_image(z, c, (h, w), i * h * w, out, arg));
+}
+
+/// [`max_pool`] of the image whose rows start at row `base` of `z`.
+fn pool_image(
+    z: &[f32],
+    c: usize,
+    (h, w): (usize, usize),
+    base: usize,
+    out: &mut [f32],
+    arg: &mut [u32],
+) {
+    let (ph, pw) = (h / 2, w / 2);
+    for py in 0..ph {
+        for px in 0..pw {
+            let o = (py * pw + px) * c;
+            let first = base + 2 * py * w + 2 * px;
+            let out = &mut out[o..o + c];
+            let arg = &mut arg[o..o + c];
+            let r0 = &z[first * c..][..c];
+            let r1 = &z[(first + 1) * c..][..c];
+            let r2 = &z[(first + w) * c..][..c];
+            let r3 = &z[(first + w + 1) * c..][..c];
+            let (f, w) = (first as u32, w as u32);
+            // A tournament of selects, first pair against second (ties
+            // keep the earlier row), over equal-length slices: it
+            // vectorizes, where compare-and-branch chains mispredicted on
+            // every other value and cost more than the convolution's sgemm.
+            for ch in 0..c {
+                let (v0, v1, v2, v3) = (r0[ch], r1[ch], r2[ch], r3[ch]);
+                let m01 = if v1 > v0 { v1 } else { v0 };
+                let m23 = if v3 > v2 { v3 } else { v2 };
+                let k01 = if v1 > v0 { f + 1 } else { f };
+                let k23 = if v3 > v2 { f + w + 1 } else { f + w };
+                out[ch] = if m23 > m01 { m23 } else { m01 };
+                arg[ch] = if m23 > m01 { k23 } else { k01 };
             }
-        });
+        }
+    }
 }
 
 /// The gradient of [`max_pool`]: each pooled gradient goes to its maximum.
@@ -341,6 +355,37 @@ mod tests {
             let lhs: f64 = col.iter().zip(&d).map(|(a, b)| f64::from(a * b)).sum();
             let rhs: f64 = x.iter().zip(&back).map(|(a, b)| f64::from(a * b)).sum();
             assert!((lhs - rhs).abs() < 1e-3, "{lhs} vs {rhs}");
+        }
+    }
+
+    /// Against the obvious loop, on values with many ties, several
+    /// images, odd sizes and channel counts that are not a vector width.
+    #[test]
+    fn pooling_is_the_first_maximum_of_each_window() {
+        for (h, w, c) in [(4, 6, 3), (5, 7, 9), (6, 6, 32), (3, 3, 1)] {
+            let images = 3;
+            let z =
+                Array2::from_shape_fn((images * h * w, c), |(i, j)| ((i * 5 + j * 3) % 4) as f32);
+            let (p, arg) = max_pool(z.view(), h, w);
+            let (ph, pw) = (h / 2, w / 2);
+            for i in 0..images {
+                for py in 0..ph {
+                    for px in 0..pw {
+                        for ch in 0..c {
+                            let first = i * h * w + 2 * py * w + 2 * px;
+                            let mut best = first;
+                            for r in [first + 1, first + w, first + w + 1] {
+                                if z[[r, ch]] > z[[best, ch]] {
+                                    best = r;
+                                }
+                            }
+                            let o = (i * ph + py) * pw + px;
+                            assert_eq!(p[[o, ch]], z[[best, ch]]);
+                            assert_eq!(arg[o * c + ch], best as u32, "{h}x{w}x{c} {o} {ch}");
+                        }
+                    }
+                }
+            }
         }
     }
 
