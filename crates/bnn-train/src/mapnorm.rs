@@ -65,14 +65,15 @@ pub fn stats(p: &Array2<f32>, images: usize, eps: f32) -> MapNorm {
     }
 }
 
-impl MapNorm {
-    /// `x̂` and `z = γ·x̂ + β` of value `v` in channel `j`.
-    #[inline(always)]
-    fn normalize(&self, gamma: &[f32], beta: &[f32], j: usize, v: f32) -> (f32, f32) {
-        let xhat = (v - self.mean[j]) * self.inv_std[j];
-        (xhat, gamma[j] * xhat + beta[j])
-    }
+/// `x̂ = (v − μ)·(1/√(σ² + ε))` and `z = γ·x̂ + β`: the one expression
+/// every pass uses, so the backward pass recomputes the forward bits.
+#[inline(always)]
+fn normalize(v: f32, mean: f32, inv_std: f32, gamma: f32, beta: f32) -> (f32, f32) {
+    let xhat = (v - mean) * inv_std;
+    (xhat, gamma * xhat + beta)
+}
 
+impl MapNorm {
     /// The signs of the batch-normed map (`z ≥ 0` → +1), the same signs
     /// packed per image as one stream of positions × channels bits (the
     /// next layer's bit im2col input, and a flattened image's dense input),
@@ -85,33 +86,41 @@ impl MapNorm {
         beta: &[f32],
     ) -> (Array2<f32>, Vec<u64>, f64) {
         let c = p.ncols();
-        let per_image = p.len() / images.max(1);
+        let per_image = (p.len() / images.max(1)).max(1);
         let wpi = words_for(per_image);
         let mut h = Array2::<f32>::zeros(p.dim());
         let mut bits = vec![0u64; images * wpi];
         let sums: Vec<f64> = p
             .as_slice()
             .expect("standard layout")
-            .par_chunks(per_image.max(1))
+            .par_chunks(per_image)
             .zip(
                 h.as_slice_mut()
                     .expect("standard layout")
-                    .par_chunks_mut(per_image.max(1)),
+                    .par_chunks_mut(per_image),
             )
             .zip(bits.par_chunks_mut(wpi.max(1)))
             .map(|((p, h), bits)| {
-                let mut sq = 0f64;
+                // Per channel, so that the sums vectorize.
+                let mut sq = vec![0f64; c];
                 for (r, (pr, hr)) in p.chunks_exact(c).zip(h.chunks_exact_mut(c)).enumerate() {
-                    for j in 0..c {
-                        let (_, z) = self.normalize(gamma, beta, j, pr[j]);
-                        sq += f64::from(z) * f64::from(z);
+                    for (j, ((((&v, h), sq), (&m, &s)), (&g, &b))) in pr
+                        .iter()
+                        .zip(hr.iter_mut())
+                        .zip(sq.iter_mut())
+                        .zip(self.mean.iter().zip(&self.inv_std))
+                        .zip(gamma.iter().zip(beta))
+                        .enumerate()
+                    {
+                        let (_, z) = normalize(v, m, s, g, b);
+                        *sq += f64::from(z) * f64::from(z);
                         let fires = z >= 0.0;
-                        hr[j] = if fires { 1.0 } else { -1.0 };
+                        *h = if fires { 1.0 } else { -1.0 };
                         let k = r * c + j;
                         bits[k / 64] |= u64::from(fires) << (k % 64);
                     }
                 }
-                sq
+                sq.iter().sum::<f64>()
             })
             .collect();
         (h, bits, sums.iter().sum())
@@ -133,19 +142,32 @@ impl MapNorm {
         let per_image = (p.len() / images.max(1)).max(1);
         let p = p.as_slice().expect("standard layout");
         let g = g.as_slice_mut().expect("standard layout");
+        let params = || {
+            self.mean
+                .iter()
+                .zip(&self.inv_std)
+                .zip(gamma.iter().zip(beta))
+        };
         let parts: Vec<(Vec<f32>, Vec<f32>)> = g
             .par_chunks_mut(per_image)
             .zip(p.par_chunks(per_image))
             .map(|(g, p)| {
                 let (mut dgamma, mut dbeta) = (vec![0f32; c], vec![0f32; c]);
                 for (gr, pr) in g.chunks_exact_mut(c).zip(p.chunks_exact(c)) {
-                    for j in 0..c {
-                        let (xhat, z) = self.normalize(gamma, beta, j, pr[j]);
-                        if z.abs() > clip {
-                            gr[j] = 0.0;
-                        }
-                        dbeta[j] += gr[j];
-                        dgamma[j] += gr[j] * xhat;
+                    for ((((g, &v), ((&m, &s), (&ga, &be))), dg), db) in gr
+                        .iter_mut()
+                        .zip(pr)
+                        .zip(params())
+                        .zip(dgamma.iter_mut())
+                        .zip(dbeta.iter_mut())
+                    {
+                        let (xhat, z) = normalize(v, m, s, ga, be);
+                        // A mask rather than a branch: which values the
+                        // clip stops is data, and unpredictable.
+                        let keep = if z.abs() > clip { 0 } else { u32::MAX };
+                        *g = f32::from_bits(g.to_bits() & keep);
+                        *db += *g;
+                        *dg += *g * xhat;
                     }
                 }
                 (dgamma, dbeta)
@@ -168,10 +190,14 @@ impl MapNorm {
             .zip(p.par_chunks(per_image))
             .for_each(|(g, p)| {
                 for (gr, pr) in g.chunks_exact_mut(c).zip(p.chunks_exact(c)) {
-                    for j in 0..c {
-                        let (xhat, _) = self.normalize(gamma, beta, j, pr[j]);
-                        gr[j] =
-                            self.inv_std[j] * (gr[j] * gamma[j] - mean_d[j] - xhat * mean_dx[j]);
+                    for (((g, &v), ((&m, &s), (&ga, &be))), (&md, &mdx)) in gr
+                        .iter_mut()
+                        .zip(pr)
+                        .zip(params())
+                        .zip(mean_d.iter().zip(&mean_dx))
+                    {
+                        let (xhat, _) = normalize(v, m, s, ga, be);
+                        *g = s * (*g * ga - md - xhat * mdx);
                     }
                 }
             });
