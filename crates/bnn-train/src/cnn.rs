@@ -21,17 +21,19 @@ use bnn_core::{
     BinaryDense, BitMatrix, Conv2d, InputEncoding, InputShape, Layer, Model, Padding, PixelDense,
     Threshold,
 };
-use ndarray::{Array2, ArrayView2};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::config::{Input, Rule, TrainConfig, INPUTS, INPUT_MAP, INPUT_THRESHOLD};
-use crate::conv::{bit_im2col, col2im_into, im2col, max_pool_backward, max_pool_into};
+use crate::conv::{bit_im2col, col2im_into, im2col_into, max_pool_backward_into, max_pool_into};
 use crate::error::Result;
 use crate::export::{bn_thresholds, output_bias, thresholds};
 use crate::linalg::a_bt;
 use crate::mapnorm::{self, MapNorm};
 use crate::net::Network;
+use crate::scratch;
 use crate::step::{dense_pass, packed_dots, StepOutput};
 
 /// Images per parallel task of the evaluation passes (fixed, so results
@@ -156,7 +158,12 @@ fn conv_forward(
                 }
                 None => {
                     let xs = x.slice(ndarray::s![first * per_in..(first + n) * per_in, ..]);
-                    im2col(xs, &s, pad).dot(&filters.signs.t())
+                    let rows = n * s.out_h * s.out_w;
+                    scratch::with(1, rows * s.patch(), |col| {
+                        im2col_into(xs, &s, pad, col);
+                        let col = ArrayView2::from_shape((rows, s.patch()), &*col).expect("shape");
+                        col.dot(&filters.signs.t())
+                    })
                 }
             };
             if s.pool {
@@ -206,17 +213,29 @@ fn conv_backward(
         .map(|(((xs, gs), arg), dxs)| {
             let xs = ArrayView2::from_shape((xs.len() / s.in_c, s.in_c), xs).expect("shape");
             let gs = ArrayView2::from_shape((gs.len() / s.out_c, s.out_c), gs).expect("shape");
-            let images = xs.nrows() / (s.in_h * s.in_w);
-            let ga = if s.pool {
-                max_pool_backward(gs, arg, images * s.out_h * s.out_w)
-            } else {
-                gs.to_owned()
-            };
-            let col = im2col(xs, &s, pad);
-            if !dxs.is_empty() {
-                col2im_into(ga.dot(signs).view(), &s, dxs);
-            }
-            ga.t().dot(&col)
+            let rows = xs.nrows() / (s.in_h * s.in_w) * s.out_h * s.out_w;
+            let unpooled = if s.pool { rows * s.out_c } else { 0 };
+            scratch::with(0, unpooled, |ga| {
+                let ga = if s.pool {
+                    max_pool_backward_into(gs, arg, ga);
+                    ArrayView2::from_shape((rows, s.out_c), &*ga).expect("shape")
+                } else {
+                    gs.view()
+                };
+                scratch::with(1, rows * s.patch(), |col| {
+                    im2col_into(xs, &s, pad, col);
+                    let col = ArrayView2::from_shape((rows, s.patch()), &*col).expect("shape");
+                    if !dxs.is_empty() {
+                        scratch::with(2, rows * s.patch(), |dcol| {
+                            let mut dcol =
+                                ArrayViewMut2::from_shape((rows, s.patch()), dcol).expect("shape");
+                            general_mat_mul(1.0, &ga, signs, 0.0, &mut dcol);
+                            col2im_into(dcol.view(), &s, dxs);
+                        });
+                    }
+                    ga.t().dot(&col)
+                })
+            })
         })
         .collect();
     let mut dw = Array2::<f32>::zeros((s.out_c, s.patch()));
@@ -534,7 +553,7 @@ pub fn to_model(net: &Network, folded: &Thresholds, rule: Rule) -> Result<Model>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::conv::{col2im, max_pool};
+    use crate::conv::{col2im, im2col, max_pool, max_pool_backward};
     use crate::linalg::{a_b, at_b};
     use crate::step::{bn_backward, bn_forward};
     use rand::SeedableRng;

@@ -17,15 +17,20 @@ use crate::arch::ConvShape;
 /// The im2col matrix of a batch: one row per output position, holding the
 /// k×k window in (ky, kx, c) order; positions outside the map hold `pad`.
 pub fn im2col(x: ArrayView2<'_, f32>, s: &ConvShape, pad: f32) -> Array2<f32> {
+    let images = x.nrows() / (s.in_h * s.in_w);
+    let mut col = Array2::<f32>::zeros((images * s.out_h * s.out_w, s.patch()));
+    im2col_into(x, s, pad, col.as_slice_mut().expect("standard layout"));
+    col
+}
+
+/// [`im2col`] into `col` (one row of `patch` values per output position),
+/// every value written, so that a reused buffer needs no clearing.
+pub fn im2col_into(x: ArrayView2<'_, f32>, s: &ConvShape, pad: f32, col: &mut [f32]) {
     let per_in = s.in_h * s.in_w;
-    let images = x.nrows() / per_in;
     let per_out = s.out_h * s.out_w;
     let patch = s.patch();
     let x = x.as_slice().expect("standard layout");
-    let mut col = Array2::<f32>::zeros((images * per_out, patch));
-    col.as_slice_mut()
-        .expect("standard layout")
-        .par_chunks_mut(per_out * patch)
+    col.par_chunks_mut(per_out * patch)
         .zip(x.par_chunks(per_in * s.in_c))
         .for_each(|(out, img)| {
             let c = s.in_c;
@@ -54,7 +59,6 @@ pub fn im2col(x: ArrayView2<'_, f32>, s: &ConvShape, pad: f32) -> Array2<f32> {
                 }
             }
         });
-    col
 }
 
 /// The bit im2col of a batch of ±1 maps: `bits` holds each image's map
@@ -209,13 +213,18 @@ fn pool_image(
 
 /// The gradient of [`max_pool`]: each pooled gradient goes to its maximum.
 pub fn max_pool_backward(g: ArrayView2<'_, f32>, arg: &[u32], input_rows: usize) -> Array2<f32> {
-    let c = g.ncols();
-    let mut dz = Array2::<f32>::zeros((input_rows, c));
-    let d = dz.as_slice_mut().expect("standard layout");
-    for (k, (&v, &r)) in g.iter().zip(arg).enumerate() {
-        d[r as usize * c + k % c] += v;
-    }
+    let mut dz = Array2::<f32>::zeros((input_rows, g.ncols()));
+    max_pool_backward_into(g, arg, dz.as_slice_mut().expect("standard layout"));
     dz
+}
+
+/// [`max_pool_backward`] into `dz` (cleared here).
+pub fn max_pool_backward_into(g: ArrayView2<'_, f32>, arg: &[u32], dz: &mut [f32]) {
+    let c = g.ncols();
+    dz.fill(0.0);
+    for (k, (&v, &r)) in g.iter().zip(arg).enumerate() {
+        dz[r as usize * c + k % c] += v;
+    }
 }
 
 #[cfg(test)]

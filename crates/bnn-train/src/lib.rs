@@ -52,6 +52,7 @@ pub mod optim;
 pub mod output;
 pub mod progress;
 pub mod recipe;
+pub mod scratch;
 pub mod step;
 pub mod train;
 
