@@ -5,8 +5,8 @@
 //! by the kernel and unmapped again on every batch, and whether the
 //! allocator keeps them between batches depends on the machine's memory
 //! state: measured runs of the same epoch spent between 1 % and 15 % of
-//! their CPU time in the kernel's page faults. A buffer kept per thread is
-//! faulted in once.
+//! their CPU time in the kernel, almost all of it in page faults. A buffer
+//! kept per thread is faulted in once.
 //!
 //! A buffer is moved out of its slot for the duration of a call, so a task
 //! that rayon starts on the same thread while this one waits (work
