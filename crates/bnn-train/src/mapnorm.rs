@@ -1,7 +1,7 @@
 //! Batch norm, sign and their gradients over a convolution's (pooled) dots:
-//! maps of positions × channels with thousands of rows per batch, where a
-//! single-threaded pass over the whole map costs as much as the sgemm
-//! calls around it.
+//! maps of positions × channels with thousands of rows per batch, which
+//! single-threaded passes left one core of two idle for a good part of
+//! each step.
 //!
 //! Every pass is split by image and every reduction adds the images' parts
 //! in image order, so results never depend on the thread count. The
