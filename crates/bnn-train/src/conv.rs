@@ -221,9 +221,13 @@ pub fn max_pool_backward(g: ArrayView2<'_, f32>, arg: &[u32], input_rows: usize)
 /// [`max_pool_backward`] into `dz` (cleared here).
 pub fn max_pool_backward_into(g: ArrayView2<'_, f32>, arg: &[u32], dz: &mut [f32]) {
     let c = g.ncols();
+    let g = g.as_slice().expect("standard layout");
     dz.fill(0.0);
-    for (k, (&v, &r)) in g.iter().zip(arg).enumerate() {
-        dz[r as usize * c + k % c] += v;
+    // Row by row, with no integer division (`k % c`) per value.
+    for (gr, ar) in g.chunks_exact(c).zip(arg.chunks_exact(c)) {
+        for (ch, (&v, &r)) in gr.iter().zip(ar).enumerate() {
+            dz[r as usize * c + ch] += v;
+        }
     }
 }
 
