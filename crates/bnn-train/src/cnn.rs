@@ -149,30 +149,37 @@ fn conv_forward(
         .enumerate()
         .map(|(t, out)| {
             let (first, n) = (t * TASK, out.len() / per_out);
-            let a = match &filters.packed {
+            let rows = n * s.out_h * s.out_w;
+            // The pooled (or copied) dots of the task's images.
+            let finish = |a: ArrayView2<'_, f32>, out: &mut [f32]| {
+                if s.pool {
+                    let mut arg = vec![0u32; out.len()];
+                    max_pool_into(a, s.out_h, s.out_w, out, &mut arg);
+                    arg
+                } else {
+                    out.copy_from_slice(a.as_slice().expect("standard layout"));
+                    Vec::new()
+                }
+            };
+            match &filters.packed {
                 Some(layer) => {
-                    let rows = n * s.out_h * s.out_w;
                     let mut cols = vec![0u64; rows * rw];
                     bit_im2col(&bits[first * wpi..(first + n) * wpi], &s, &mut cols);
-                    packed_dots(layer, kernel, &cols, rows)
+                    finish(packed_dots(layer, kernel, &cols, rows).view(), out)
                 }
                 None => {
                     let xs = x.slice(ndarray::s![first * per_in..(first + n) * per_in, ..]);
-                    let rows = n * s.out_h * s.out_w;
                     scratch::with(1, rows * s.patch(), |col| {
                         im2col_into(xs, &s, pad, col);
                         let col = ArrayView2::from_shape((rows, s.patch()), &*col).expect("shape");
-                        col.dot(&filters.signs.t())
+                        scratch::with(0, rows * s.out_c, |a| {
+                            let mut a =
+                                ArrayViewMut2::from_shape((rows, s.out_c), a).expect("shape");
+                            general_mat_mul(1.0, &col, &filters.signs.t(), 0.0, &mut a);
+                            finish(a.view(), out)
+                        })
                     })
                 }
-            };
-            if s.pool {
-                let mut arg = vec![0u32; out.len()];
-                max_pool_into(a.view(), s.out_h, s.out_w, out, &mut arg);
-                arg
-            } else {
-                out.copy_from_slice(a.as_slice().expect("standard layout"));
-                Vec::new()
             }
         })
         .collect();
