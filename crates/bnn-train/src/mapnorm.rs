@@ -18,6 +18,8 @@ use bnn_core::bits::words_for;
 use ndarray::Array2;
 use rayon::prelude::*;
 
+use crate::step::bn_grad_means;
+
 /// A batch's statistics of one map, per channel.
 pub struct MapNorm {
     pub mean: Vec<f32>,
@@ -179,14 +181,8 @@ impl MapNorm {
             dgamma.iter_mut().zip(dg).for_each(|(a, b)| *a += b);
             dbeta.iter_mut().zip(db).for_each(|(a, b)| *a += b);
         }
-        // mean(d) = γ·Σg/B and mean(d·x̂) = γ·Σ(g·x̂)/B, d = γ·g.
         let rows = (p.len() / c.max(1)) as f32;
-        let mean_d: Vec<f32> = dbeta.iter().zip(gamma).map(|(s, g)| g * s / rows).collect();
-        let mean_dx: Vec<f32> = dgamma
-            .iter()
-            .zip(gamma)
-            .map(|(s, g)| g * s / rows)
-            .collect();
+        let (mean_d, mean_dx) = bn_grad_means(&dbeta, &dgamma, gamma, rows);
         g.par_chunks_mut(per_image)
             .zip(p.par_chunks(per_image))
             .for_each(|(g, p)| {
