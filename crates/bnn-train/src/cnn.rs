@@ -34,7 +34,7 @@ use crate::linalg::a_bt;
 use crate::mapnorm::{self, MapNorm};
 use crate::net::Network;
 use crate::scratch;
-use crate::step::{dense_pass, packed_dots, StepOutput};
+use crate::step::{dense_pass, StepOutput};
 
 /// Images per parallel task of the evaluation passes (fixed, so results
 /// never depend on threads).
@@ -165,7 +165,18 @@ fn conv_forward(
                 Some(layer) => {
                     let mut cols = vec![0u64; rows * rw];
                     bit_im2col(&bits[first * wpi..(first + n) * wpi], &s, &mut cols);
-                    finish(packed_dots(layer, kernel, &cols, rows).view(), out)
+                    scratch::with_i32(0, rows * s.out_c, |dots| {
+                        layer.dots(kernel, &cols, rows, dots);
+                        scratch::with(0, rows * s.out_c, |a| {
+                            a.iter_mut()
+                                .zip(dots.iter())
+                                .for_each(|(a, &d)| *a = d as f32);
+                            finish(
+                                ArrayView2::from_shape((rows, s.out_c), &*a).expect("shape"),
+                                out,
+                            )
+                        })
+                    })
                 }
                 None => {
                     let xs = x.slice(ndarray::s![first * per_in..(first + n) * per_in, ..]);

@@ -14,24 +14,42 @@
 //! allocates its own: never a shared buffer, at worst a fresh one.
 
 use std::cell::Cell;
+use std::thread::LocalKey;
 
-/// The buffers each thread holds.
+/// The buffers each thread holds, of each element type.
 pub const SLOTS: usize = 3;
 
+type Buffers<T> = [Cell<Vec<T>>; SLOTS];
+
 thread_local! {
-    static BUFFERS: [Cell<Vec<f32>>; SLOTS] = Default::default();
+    static F32: Buffers<f32> = Default::default();
+    static I32: Buffers<i32> = Default::default();
 }
 
-/// Calls `f` with `len` values of this thread's buffer `slot`; their
+/// Calls `f` with `len` values of this thread's f32 buffer `slot`; their
 /// contents are whatever an earlier call left, so `f` writes before it
 /// reads.
 pub fn with<R>(slot: usize, len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
-    let mut buf = BUFFERS.with(|b| b[slot].take());
+    lend(&F32, slot, len, f)
+}
+
+/// [`with`] for i32 values (integer dot products).
+pub fn with_i32<R>(slot: usize, len: usize, f: impl FnOnce(&mut [i32]) -> R) -> R {
+    lend(&I32, slot, len, f)
+}
+
+fn lend<T: Copy + Default + 'static, R>(
+    key: &'static LocalKey<Buffers<T>>,
+    slot: usize,
+    len: usize,
+    f: impl FnOnce(&mut [T]) -> R,
+) -> R {
+    let mut buf = key.with(|b| b[slot].take());
     if buf.len() < len {
-        buf.resize(len, 0.0);
+        buf.resize(len, T::default());
     }
     let out = f(&mut buf[..len]);
-    BUFFERS.with(|b| b[slot].set(buf));
+    key.with(|b| b[slot].set(buf));
     out
 }
 
