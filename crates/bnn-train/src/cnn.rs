@@ -16,23 +16,25 @@
 //! computes, so the folded forward pass here predicts exactly what the
 //! engine does.
 
+use bnn_core::bits::{pack_signs, words_for};
 use bnn_core::{
     BinaryDense, BitMatrix, Conv2d, InputEncoding, InputShape, Layer, Model, Padding, PixelDense,
     Threshold,
 };
-use ndarray::{Array2, ArrayView2, Axis, Zip};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::config::{Input, Rule, TrainConfig, INPUTS, INPUT_MAP, INPUT_THRESHOLD};
-use crate::conv::{col2im, im2col, max_pool, max_pool_backward};
+use crate::conv::{bit_im2col, col2im_into, im2col_into, max_pool_backward_into, max_pool_into};
 use crate::error::Result;
 use crate::export::{bn_thresholds, output_bias, thresholds};
 use crate::linalg::a_bt;
-use crate::net::{sign, Network};
-use crate::step::{
-    bn_backward, bn_forward, dense_pass, pack_rows, packed_dots, BnCache, StepOutput,
-};
+use crate::mapnorm::{self, MapNorm};
+use crate::net::Network;
+use crate::scratch;
+use crate::step::{dense_pass, StepOutput};
 
 /// Images per parallel task of the evaluation passes (fixed, so results
 /// never depend on threads).
@@ -95,38 +97,104 @@ impl Filters {
     }
 }
 
+/// Each image's ±1 map packed as one stream of positions × channels bits
+/// (the layout [`bit_im2col`] reads).
+fn pack_images(x: ArrayView2<'_, f32>, images: usize) -> Vec<u64> {
+    let per_image = x.len() / images.max(1);
+    let wpi = words_for(per_image);
+    let mut bits = vec![0u64; images * wpi];
+    bits.par_chunks_mut(wpi.max(1))
+        .zip(
+            x.as_slice()
+                .expect("standard layout")
+                .par_chunks(per_image.max(1)),
+        )
+        .for_each(|(out, img)| pack_signs(img, out));
+    bits
+}
+
 /// The integer dots of convolution `c` on map `x` (positions × channels),
 /// pooled when the layer pools (the maximum of each 2×2 window); with, per
-/// task, the rows of the maxima (for the backward pass).
+/// task, the rows of the maxima (for the backward pass). A layer on ±1
+/// input reads its packed form `bits` (packed here when absent).
 fn conv_forward(
     net: &Network,
     c: usize,
     x: ArrayView2<'_, f32>,
+    bits: Option<&[u64]>,
     filters: &Filters,
 ) -> (Array2<f32>, Vec<Vec<u32>>) {
     let s = net.convs[c].shape;
     let pad = pad_value(net, c);
     let kernel = bnn_core::kernel::active();
-    let x = x.as_slice().expect("standard layout");
-    let parts: Vec<(Array2<f32>, Vec<u32>)> = x
-        .par_chunks(TASK * s.in_h * s.in_w * s.in_c)
-        .map(|xs| {
-            let xs = ArrayView2::from_shape((xs.len() / s.in_c, s.in_c), xs).expect("shape");
-            let col = im2col(xs, &s, pad);
-            let a = match &filters.packed {
-                Some(layer) => packed_dots(layer, kernel, &pack_rows(&col), col.nrows()),
-                None => col.dot(&filters.signs.t()),
+    let per_in = s.in_h * s.in_w;
+    let images = x.nrows() / per_in;
+    let (ph, pw) = s.pooled();
+    let per_out = ph * pw * s.out_c;
+    let packed;
+    let bits = match (&filters.packed, bits) {
+        (Some(_), None) => {
+            packed = pack_images(x, images);
+            &packed[..]
+        }
+        (_, bits) => bits.unwrap_or_default(),
+    };
+    let wpi = words_for(per_in * s.in_c);
+    let rw = words_for(s.patch());
+    let mut p = Array2::<f32>::zeros((images * ph * pw, s.out_c));
+    let args = p
+        .as_slice_mut()
+        .expect("standard layout")
+        .par_chunks_mut(TASK * per_out)
+        .enumerate()
+        .map(|(t, out)| {
+            let (first, n) = (t * TASK, out.len() / per_out);
+            let rows = n * s.out_h * s.out_w;
+            // The pooled (or copied) dots of the task's images.
+            let finish = |a: ArrayView2<'_, f32>, out: &mut [f32]| {
+                if s.pool {
+                    let mut arg = vec![0u32; out.len()];
+                    max_pool_into(a, s.out_h, s.out_w, out, &mut arg);
+                    arg
+                } else {
+                    out.copy_from_slice(a.as_slice().expect("standard layout"));
+                    Vec::new()
+                }
             };
-            if s.pool {
-                max_pool(a.view(), s.out_h, s.out_w)
-            } else {
-                (a, Vec::new())
+            match &filters.packed {
+                Some(layer) => {
+                    let mut cols = vec![0u64; rows * rw];
+                    bit_im2col(&bits[first * wpi..(first + n) * wpi], &s, &mut cols);
+                    scratch::with_i32(0, rows * s.out_c, |dots| {
+                        layer.dots(kernel, &cols, rows, dots);
+                        scratch::with(0, rows * s.out_c, |a| {
+                            a.iter_mut()
+                                .zip(dots.iter())
+                                .for_each(|(a, &d)| *a = d as f32);
+                            finish(
+                                ArrayView2::from_shape((rows, s.out_c), &*a).expect("shape"),
+                                out,
+                            )
+                        })
+                    })
+                }
+                None => {
+                    let xs = x.slice(ndarray::s![first * per_in..(first + n) * per_in, ..]);
+                    scratch::with(1, rows * s.patch(), |col| {
+                        im2col_into(xs, &s, pad, col);
+                        let col = ArrayView2::from_shape((rows, s.patch()), &*col).expect("shape");
+                        scratch::with(0, rows * s.out_c, |a| {
+                            let mut a =
+                                ArrayViewMut2::from_shape((rows, s.out_c), a).expect("shape");
+                            general_mat_mul(1.0, &col, &filters.signs.t(), 0.0, &mut a);
+                            finish(a.view(), out)
+                        })
+                    })
+                }
             }
         })
         .collect();
-    let views: Vec<_> = parts.iter().map(|(p, _)| p.view()).collect();
-    let p = ndarray::concatenate(Axis(0), &views).expect("same widths");
-    (p, parts.into_iter().map(|(_, arg)| arg).collect())
+    (p, args)
 }
 
 /// The weight gradient of convolution `c` and, unless it is the first, the
@@ -143,46 +211,65 @@ fn conv_backward(
     let s = net.convs[c].shape;
     let pad = pad_value(net, c);
     let (ph, pw) = s.pooled();
+    let task_in = TASK * s.in_h * s.in_w * s.in_c;
     let x = x.as_slice().expect("standard layout");
     let gp = gp.as_slice().expect("standard layout");
-    let parts: Vec<(Array2<f32>, Option<Array2<f32>>)> = x
-        .par_chunks(TASK * s.in_h * s.in_w * s.in_c)
+    let mut dx = (c > 0).then(|| Array2::<f32>::zeros((x.len() / s.in_c, s.in_c)));
+    let dx_parts: Vec<&mut [f32]> = match &mut dx {
+        Some(d) => d
+            .as_slice_mut()
+            .expect("standard layout")
+            .chunks_mut(task_in)
+            .collect(),
+        None => args.iter().map(|_| <&mut [f32]>::default()).collect(),
+    };
+    let parts: Vec<Array2<f32>> = x
+        .par_chunks(task_in)
         .zip(gp.par_chunks(TASK * ph * pw * s.out_c))
         .zip(args.par_iter())
-        .map(|((xs, gs), arg)| {
+        .zip(dx_parts.into_par_iter())
+        .map(|(((xs, gs), arg), dxs)| {
             let xs = ArrayView2::from_shape((xs.len() / s.in_c, s.in_c), xs).expect("shape");
             let gs = ArrayView2::from_shape((gs.len() / s.out_c, s.out_c), gs).expect("shape");
-            let images = xs.nrows() / (s.in_h * s.in_w);
-            let ga = if s.pool {
-                max_pool_backward(gs, arg, images * s.out_h * s.out_w)
-            } else {
-                gs.to_owned()
-            };
-            let col = im2col(xs, &s, pad);
-            let dw = ga.t().dot(&col);
-            let dx = (c > 0).then(|| col2im(ga.dot(signs).view(), &s));
-            (dw, dx)
+            let rows = xs.nrows() / (s.in_h * s.in_w) * s.out_h * s.out_w;
+            let unpooled = if s.pool { rows * s.out_c } else { 0 };
+            scratch::with(0, unpooled, |ga| {
+                let ga = if s.pool {
+                    max_pool_backward_into(gs, arg, ga);
+                    ArrayView2::from_shape((rows, s.out_c), &*ga).expect("shape")
+                } else {
+                    gs.view()
+                };
+                scratch::with(1, rows * s.patch(), |col| {
+                    im2col_into(xs, &s, pad, col);
+                    let col = ArrayView2::from_shape((rows, s.patch()), &*col).expect("shape");
+                    if !dxs.is_empty() {
+                        scratch::with(2, rows * s.patch(), |dcol| {
+                            let mut dcol =
+                                ArrayViewMut2::from_shape((rows, s.patch()), dcol).expect("shape");
+                            general_mat_mul(1.0, &ga, signs, 0.0, &mut dcol);
+                            col2im_into(dcol.view(), &s, dxs);
+                        });
+                    }
+                    ga.t().dot(&col)
+                })
+            })
         })
         .collect();
     let mut dw = Array2::<f32>::zeros((s.out_c, s.patch()));
-    for (part, _) in &parts {
+    for part in &parts {
         dw += part;
     }
-    let dx = (c > 0).then(|| {
-        let views: Vec<_> = parts
-            .iter()
-            .map(|(_, d)| d.as_ref().expect("computed").view())
-            .collect();
-        ndarray::concatenate(Axis(0), &views).expect("same widths")
-    });
     (dw.into_raw_vec_and_offset().0, dx)
 }
 
 struct ConvCache {
     /// The layer's input map.
     x: Array2<f32>,
-    z: Array2<f32>,
-    bn: BnCache,
+    /// Its (pooled) dots, from which the backward pass recomputes the batch
+    /// norm.
+    p: Array2<f32>,
+    norm: MapNorm,
     args: Vec<Vec<u32>>,
 }
 
@@ -198,6 +285,8 @@ pub fn step(
     let rows = labels.len();
     let convs = net.convs.len();
     let mut x = input_map(net.input, pixels);
+    // The packed form of `x` once it is ±1.
+    let mut bits: Option<Vec<u64>> = None;
     let mut caches = Vec::with_capacity(convs);
     let mut stats = Vec::with_capacity(convs);
     let mut preact = Vec::with_capacity(convs);
@@ -205,55 +294,40 @@ pub fn step(
         .map(|c| Filters::of(net, c))
         .collect::<Result<Vec<_>>>()?;
     for (c, conv) in net.convs.iter().enumerate() {
-        let (p, args) = conv_forward(net, c, x.view(), &filters[c]);
-        let (z, bn, mean, var) = bn_forward(
-            &p,
-            net.data(conv.bn.gamma),
-            net.data(conv.bn.beta),
-            net.bn_eps,
-        );
-        stats.push(Some((mean, var)));
-        preact.push((
-            z.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>(),
-            z.len() as u64,
-        ));
-        let h = z.mapv(sign);
+        let (p, args) = conv_forward(net, c, x.view(), bits.as_deref(), &filters[c]);
+        let norm = mapnorm::stats(&p, rows, net.bn_eps);
+        let (h, hbits, sq) =
+            norm.activate(&p, rows, net.data(conv.bn.gamma), net.data(conv.bn.beta));
+        stats.push(Some((norm.mean.clone(), norm.var.clone())));
+        preact.push((sq, p.len() as u64));
+        bits = Some(hbits);
         caches.push(ConvCache {
             x: std::mem::replace(&mut x, h),
-            z,
-            bn,
+            p,
+            norm,
             args,
         });
     }
     // Flatten: an image's positions × channels, row-major, is its NHWC
-    // feature vector.
+    // feature vector, and its packed stream is that vector packed.
     let features = x.len() / rows;
     let x = x.into_shape_with_order((rows, features)).expect("shape");
-    let words = pack_rows(&x);
-    let (mut out, gx) = dense_pass(
-        net,
-        config,
-        &clips[convs..],
-        x,
-        Some(words),
-        labels,
-        rng,
-        true,
-    )?;
+    let (mut out, gx) = dense_pass(net, config, &clips[convs..], x, bits, labels, rng, true)?;
     let mut g = gx.expect("asked for the input gradient");
     for c in (0..convs).rev() {
         let conv = net.convs[c];
         let cache = &caches[c];
-        let mut gh = g
-            .into_shape_with_order(cache.z.dim())
+        let mut gp = g
+            .into_shape_with_order(cache.p.dim())
             .expect("one gradient per activation");
-        let clip = clips[c];
-        Zip::from(&mut gh).and(&cache.z).for_each(|g, &z| {
-            if z.abs() > clip {
-                *g = 0.0;
-            }
-        });
-        let (gp, dgamma, dbeta) = bn_backward(&gh, &cache.bn, net.data(conv.bn.gamma));
+        let (dgamma, dbeta) = cache.norm.backward(
+            &mut gp,
+            &cache.p,
+            rows,
+            net.data(conv.bn.gamma),
+            net.data(conv.bn.beta),
+            clips[c],
+        );
         out.grads[conv.bn.gamma] = dgamma;
         out.grads[conv.bn.beta] = dbeta;
         let (dw, dx) = conv_backward(
@@ -284,7 +358,7 @@ pub fn forward_dots(net: &Network, chunk: &[u8], upto: usize, act: &Activate<'_>
     let mut x = input_map(net.input, chunk);
     for c in 0..net.convs.len() {
         let filters = Filters::of(net, c).expect("signs pack");
-        let (p, _) = conv_forward(net, c, x.view(), &filters);
+        let (p, _) = conv_forward(net, c, x.view(), None, &filters);
         if c == upto {
             return p;
         }
@@ -497,7 +571,9 @@ pub fn to_model(net: &Network, folded: &Thresholds, rule: Rule) -> Result<Model>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::conv::{col2im, im2col, max_pool, max_pool_backward};
     use crate::linalg::{a_b, at_b};
+    use crate::step::{bn_backward, bn_forward};
     use rand::SeedableRng;
 
     /// The convolution step's weight and batch-norm gradients are those of

@@ -11,7 +11,8 @@
 //!
 //! Convolutional models (`--arch`, [`arch`]) put convolutions, each with an
 //! optional 2×2 max pool, batch norm and sign, before the dense layers
-//! ([`cnn`], with the im2col arithmetic in [`conv`]); their batch norms fold
+//! ([`cnn`], with the im2col arithmetic in [`conv`] and the batch norms of
+//! their maps in [`mapnorm`]); their batch norms fold
 //! into per-channel thresholds the same way.
 //!
 //! Determinism: every random draw comes from a seeded ChaCha stream per
@@ -44,12 +45,14 @@ pub mod eval;
 pub mod export;
 pub mod linalg;
 pub mod loss;
+pub mod mapnorm;
 pub mod metrics;
 pub mod net;
 pub mod optim;
 pub mod output;
 pub mod progress;
 pub mod recipe;
+pub mod scratch;
 pub mod step;
 pub mod train;
 

@@ -1,14 +1,21 @@
 //! Matrix products for the backward pass, split over rayon in fixed tiles of
-//! output rows. Each output element is computed by one sgemm call whose shape
+//! the output. Each output element is computed by one sgemm call whose shape
 //! does not depend on the thread count, so results are bit-identical for any
 //! `RAYON_NUM_THREADS`.
+//!
+//! Every sgemm call packs its rows of `a` and its columns of `b` first; the
+//! tiles are wide, so that a dense layer's wide input (a CNN's flattened
+//! map, thousands of features) is packed once or twice per product rather
+//! than once per 32 rows of the output.
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
-/// Output rows per task.
-const TILE: usize = 32;
+/// Output rows per tile.
+const ROWS: usize = 128;
+/// Output columns per tile.
+const COLS: usize = 256;
 
 /// `aᵀ · b` for `a`: k×m and `b`: k×n (a weight gradient `gradᵀ · x`).
 pub fn at_b(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
@@ -20,11 +27,21 @@ pub fn at_b(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
 pub fn a_b(a: ArrayView2<'_, f32>, b: ArrayView2<'_, f32>) -> Array2<f32> {
     assert_eq!(a.ncols(), b.nrows(), "inner dimensions");
     let mut out = Array2::<f32>::zeros((a.nrows(), b.ncols()));
-    let tiles: Vec<_> = out.axis_chunks_iter_mut(Axis(0), TILE).collect();
-    tiles.into_par_iter().enumerate().for_each(|(t, mut tile)| {
-        let r0 = t * TILE;
-        let rows = a.slice(s![r0..r0 + tile.nrows(), ..]);
-        general_mat_mul(1.0, &rows, &b, 0.0, &mut tile);
+    let mut tiles = Vec::new();
+    for (i, mut rest) in out.axis_chunks_iter_mut(Axis(0), ROWS).enumerate() {
+        let mut c0 = 0;
+        while rest.ncols() > COLS {
+            let (tile, right) = rest.split_at(Axis(1), COLS);
+            tiles.push((i * ROWS, c0, tile));
+            (rest, c0) = (right, c0 + COLS);
+        }
+        tiles.push((i * ROWS, c0, rest));
+    }
+    tiles.into_par_iter().for_each(|(r0, c0, mut tile)| {
+        let (rows, cols) = tile.dim();
+        let a = a.slice(s![r0..r0 + rows, ..]);
+        let b = b.slice(s![.., c0..c0 + cols]);
+        general_mat_mul(1.0, &a, &b, 0.0, &mut tile);
     });
     out
 }
@@ -72,11 +89,11 @@ mod tests {
             .num_threads(1)
             .build()
             .unwrap();
-        // Fractional values, over several tiles of rows: the same bits with
-        // one thread as with the global pool, within rounding of the naive
-        // product.
-        let x = Array2::from_shape_fn((100, 300), |(i, j)| ((i * j) as f32 * 0.37).sin());
-        let y = Array2::from_shape_fn((300, 64), |(i, j)| ((i + 2 * j) as f32 * 0.11).cos());
+        // Fractional values, over several tiles of rows and columns, the
+        // last of each partial: the same bits with one thread as with the
+        // global pool, within rounding of the naive product.
+        let x = Array2::from_shape_fn((300, 300), |(i, j)| ((i * j) as f32 * 0.37).sin());
+        let y = Array2::from_shape_fn((300, 600), |(i, j)| ((i + 2 * j) as f32 * 0.11).cos());
         let product = a_b(x.view(), y.view());
         assert_eq!(one.install(|| a_b(x.view(), y.view())), product);
         for (p, q) in product.iter().zip(naive(&x, &y).iter()) {

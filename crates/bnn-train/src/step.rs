@@ -394,6 +394,19 @@ pub(crate) fn bn_forward(
     (z, BnCache { xhat, inv_std }, mean, var)
 }
 
+/// With `d = γ·∂L/∂z` over `rows` values per channel, `mean(d) = γ·Σg/B`
+/// and `mean(d·x̂) = γ·Σ(g·x̂)/B` from `dbeta = Σg` and `dgamma = Σ(g·x̂)`:
+/// the two per-channel terms of batch norm's input gradient.
+pub(crate) fn bn_grad_means(
+    dbeta: &[f32],
+    dgamma: &[f32],
+    gamma: &[f32],
+    rows: f32,
+) -> (Vec<f32>, Vec<f32>) {
+    let mean = |sums: &[f32]| sums.iter().zip(gamma).map(|(s, g)| g * s / rows).collect();
+    (mean(dbeta), mean(dgamma))
+}
+
 /// Gradients of batch norm: with `d = ∂L/∂x̂ = γ·∂L/∂z`,
 /// `∂L/∂a = (1/√(σ²+ε))·(d − mean(d) − x̂·mean(d·x̂))`.
 pub(crate) fn bn_backward(
@@ -410,13 +423,7 @@ pub(crate) fn bn_backward(
             *d += g * x;
         }
     }
-    // mean(d) = γ·Σg/B and mean(d·x̂) = γ·Σ(g·x̂)/B.
-    let mean_d: Vec<f32> = dbeta.iter().zip(gamma).map(|(s, g)| g * s / rows).collect();
-    let mean_dx: Vec<f32> = dgamma
-        .iter()
-        .zip(gamma)
-        .map(|(s, g)| g * s / rows)
-        .collect();
+    let (mean_d, mean_dx) = bn_grad_means(&dbeta, &dgamma, gamma, rows);
     let mut ga = gz.clone();
     for (mut r, x) in ga.rows_mut().into_iter().zip(c.xhat.rows()) {
         for j in 0..cols {
