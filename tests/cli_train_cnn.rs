@@ -46,17 +46,6 @@ fn bad_architectures_fail_with_one_line() {
         ),
         (vec!["--padding", "valid"], "--padding needs --arch"),
         (vec!["--arch", "c3x8,d10", "--no-bn"], "need batch norm"),
-        (
-            vec![
-                "--recipe",
-                "cnn-small",
-                "--arch",
-                "c3x8,d10",
-                "--dropout",
-                "0.2",
-            ],
-            "dropout",
-        ),
     ] {
         let mut all = args.clone();
         all.extend(["-o", &o]);

@@ -214,9 +214,6 @@ impl TrainConfig {
                             .into(),
                     );
                 }
-                if self.dropout > 0.0 {
-                    return bad("dropout is not offered for convolutional models".into());
-                }
             }
             None => {
                 if self.padding != Padding::Same {

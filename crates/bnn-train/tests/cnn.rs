@@ -36,20 +36,22 @@ fn trained(config: &TrainConfig, data: &Dataset, options: &TrainOptions) -> Trai
 
 /// Every parameter, optimizer moment, statistic and clip is the same with 1 and 2 threads; for both paddings, u8 and
 /// binary input, a 1×1 and a 5×5 kernel, with and without pooling, with
-/// recomputed and running batch-norm statistics and dynamic clips.
+/// recomputed and running batch-norm statistics, dynamic clips, and with
+/// and without dropout on the hidden dense layer.
 #[test]
 fn seed_fixes_the_bytes_for_any_thread_count() {
     let data = data();
-    for (arch, padding, input, recompute) in [
-        ("c3x6,p2,c3x8,p2,d16,d10", "same", "u8", false),
-        ("c5x4,p2,c1x6,d10", "valid", "binary", true),
-        ("c3x5,c3x4,p2,d12,d10", "valid", "u8", true),
+    for (arch, padding, input, recompute, dropout) in [
+        ("c3x6,p2,c3x8,p2,d16,d10", "same", "u8", false, 0.2),
+        ("c5x4,p2,c1x6,d10", "valid", "binary", true, 0.0),
+        ("c3x5,c3x4,p2,d12,d10", "valid", "u8", true, 0.0),
     ] {
         let mut config = tiny(arch);
         config.padding = padding.parse().unwrap();
         config.input = input.parse().unwrap();
         config.bn_recompute = recompute;
         config.dynamic_clip = Some(1.5);
+        config.dropout = dropout;
         let state = |threads: usize, config: &TrainConfig| {
             let state = pool(threads).install(|| trained(config, &data, &TrainOptions::default()));
             assert_eq!(state.epochs_done, 2);
@@ -59,6 +61,16 @@ fn seed_fixes_the_bytes_for_any_thread_count() {
         assert!(one.net == two.net, "{arch}: 1 and 2 threads differ");
         assert!(one.optim == two.optim, "{arch}: optimizer moments differ");
         assert_eq!(one.clips, two.clips, "{arch}");
+        if dropout > 0.0 {
+            let plain = TrainConfig {
+                dropout: 0.0,
+                ..config.clone()
+            };
+            assert!(
+                one.net != state(2, &plain).net,
+                "{arch}: dropout changes nothing"
+            );
+        }
         config.seed += 1;
         assert!(
             one.net != state(2, &config).net,
