@@ -220,8 +220,16 @@ impl Kernel {
         }
     }
 
-    /// Whether this CPU can run the kernel (checked at run time).
+    /// Whether this CPU can run the kernel (checked at run time). Every
+    /// kernel call asks (see `checked`), several times per image, so the
+    /// answers are detected once and kept as one word.
     pub fn is_available(self) -> bool {
+        static DETECTED: OnceLock<[bool; 3]> = OnceLock::new();
+        DETECTED.get_or_init(|| [Kernel::Scalar, Kernel::Avx2, Kernel::Avx512].map(Kernel::detect))
+            [self as usize]
+    }
+
+    fn detect(self) -> bool {
         match self {
             Kernel::Scalar => true,
             #[cfg(target_arch = "x86_64")]

@@ -33,6 +33,9 @@ use super::SlicedArgs;
 /// of 65,535 inputs) fits 16 bits, and 17 planes hold it doubled.
 pub(crate) const SUM_PLANES: usize = 17;
 
+/// Planes above the five that [`column_sums!`] keeps in registers.
+pub(crate) const HIGH_PLANES: usize = SUM_PLANES - 5;
+
 /// Inputs a sliced layer takes at most: indices are `u16`.
 pub const MAX_INPUTS: usize = u16::MAX as usize;
 
@@ -45,14 +48,18 @@ pub(crate) fn cut_planes(inputs: usize) -> usize {
 /// 8; lists are padded with the zero column) over words `at .. at + live`
 /// (`live <= W`) of every column: an expression, expanded in place because
 /// a call (which `#[target_feature]` functions cannot force inline) moved
-/// the planes through memory. The five low planes stay in registers; the
-/// higher ones take one carry per 32 columns, rippled only through the
-/// planes the count of steps can have reached.
+/// the planes through memory. The five low planes stay in registers and
+/// are the expression's value, with the number of high planes reached;
+/// the higher ones, in the caller's `high` (`HIGH_PLANES` uninitialised
+/// vectors), take one carry per 32 columns, rippled only through the
+/// planes the count of steps can have reached, and each is written before
+/// it is first read. Leaving the rest unwritten matters: zeroing (and
+/// moving) all of them was a `memset` and a `memcpy` of 1 KiB per image,
+/// 6 % of a single-image call.
 macro_rules! column_sums {
-    ($a:expr, $idx:expr, $at:expr, $live:expr) => {{
+    ($a:expr, $idx:expr, $at:expr, $live:expr, $high:ident) => {{
         let (a, idx, at, live) = ($a, $idx, $at, $live);
         let col = |i: u16| load(a.columns, i as usize * a.cw + at, live);
-        let mut s = [zero(); $crate::kernel::sliced::SUM_PLANES];
         let mut low = [zero(); 3];
         let (mut eights, mut sixteens) = (zero(), zero());
         let (mut steps, mut reach) = (0usize, 0usize);
@@ -90,19 +97,19 @@ macro_rules! column_sums {
                 sixteens = e16;
                 steps += 1;
                 if steps.is_power_of_two() {
+                    $high[reach].write(zero());
                     reach += 1;
                 }
-                for h in &mut s[5..5 + reach] {
-                    let old = *h;
-                    *h = xor(old, carry);
+                for h in &mut $high[..reach] {
+                    // SAFETY: the planes below `reach` were written when
+                    // reached.
+                    let old = unsafe { h.assume_init() };
+                    h.write(xor(old, carry));
                     carry = and(old, carry);
                 }
             }
         }
-        s[..3].copy_from_slice(&low);
-        s[3] = eights;
-        s[4] = sixteens;
-        s
+        ([low[0], low[1], low[2], eights, sixteens], reach)
     }};
 }
 pub(crate) use column_sums;
@@ -142,13 +149,21 @@ macro_rules! sliced_kernel {
                 (a.inputs + 1 - ones, a.ones_cut)
             };
             let keep = splat(!zeros);
+            let mut high =
+                [::core::mem::MaybeUninit::<V>::uninit(); $crate::kernel::sliced::HIGH_PLANES];
             let mut at = 0;
             while at < a.cw {
                 let live = (a.cw - at).min(W);
-                let s = $crate::kernel::sliced::column_sums!(a, idx, at, live);
+                let (low, reach) = $crate::kernel::sliced::column_sums!(a, idx, at, live, high);
                 let (mut carry, mut borrow) = (zero(), zero());
                 for b in 0..a.planes {
-                    let v = if b == 0 { zero() } else { s[b - 1] };
+                    let v = match b {
+                        0 => zero(),
+                        1..=5 => low[b - 1],
+                        // SAFETY: planes below `reach` were written.
+                        _ if b - 6 < reach => unsafe { high[b - 6].assume_init() },
+                        _ => zero(),
+                    };
                     let k = splat(add >> b & 1 == 1);
                     let sum = xor3(v, k, carry);
                     carry = maj(v, k, carry);
@@ -163,11 +178,19 @@ macro_rules! sliced_kernel {
         /// for layers that need each neuron's count.
         $(#[$attr])*
         pub fn sum_planes(a: &SlicedArgs<'_>, idx: &[u16], out: &mut [u64]) {
+            let mut high =
+                [::core::mem::MaybeUninit::<V>::uninit(); $crate::kernel::sliced::HIGH_PLANES];
             let mut at = 0;
             while at < a.cw {
                 let live = (a.cw - at).min(W);
-                let s = $crate::kernel::sliced::column_sums!(a, idx, at, live);
-                for (b, &v) in s.iter().enumerate() {
+                let (low, reach) = $crate::kernel::sliced::column_sums!(a, idx, at, live, high);
+                for b in 0..$crate::kernel::sliced::SUM_PLANES {
+                    let v = match b {
+                        0..=4 => low[b],
+                        // SAFETY: planes below `reach` were written.
+                        _ if b - 5 < reach => unsafe { high[b - 5].assume_init() },
+                        _ => zero(),
+                    };
                     store(&mut out[b * a.cw..(b + 1) * a.cw], at, live, v);
                 }
                 at += W;
@@ -177,7 +200,9 @@ macro_rules! sliced_kernel {
 }
 pub(crate) use sliced_kernel;
 
-/// The portable form on `u64` words: the reference for the SIMD forms.
+/// The portable form on `u64` words: the reference for the SIMD forms. Its
+/// only `unsafe` is the shared loop's reading of the high planes it wrote.
+#[allow(unsafe_code)]
 pub(crate) mod portable {
     use super::SlicedArgs;
 
