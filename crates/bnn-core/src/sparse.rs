@@ -503,6 +503,41 @@ mod tests {
         }
     }
 
+    /// A position beyond the inputs is refused before any column is read,
+    /// by every kernel: the 512-bit form loads columns unchecked on the
+    /// strength of that check. The padding position (`inputs`) is allowed.
+    #[test]
+    fn positions_beyond_the_inputs_panic() {
+        use std::panic::{catch_unwind, AssertUnwindSafe};
+        let mut rng = ChaCha8Rng::seed_from_u64(8);
+        let layer = BinaryDense::hidden(
+            random_matrix(&mut rng, 512, 784, 0.5),
+            random_thresholds(&mut rng, 512, 784),
+        )
+        .unwrap();
+        let t = &layer.transposed;
+        let args = t.args();
+        for k in available() {
+            let run = |idx: &[u16]| {
+                let fire = catch_unwind(AssertUnwindSafe(|| {
+                    let mut out = vec![0u64; t.cw];
+                    k.sliced_fire(&args, idx, 1, false, &mut out);
+                }));
+                let sums = catch_unwind(AssertUnwindSafe(|| {
+                    let mut planes = vec![0u64; SUM_PLANES * t.cw];
+                    k.sliced_sum_planes(&args, idx, &mut planes);
+                }));
+                (fire.is_ok(), sums.is_ok())
+            };
+            assert_eq!(run(&[784; 8]), (true, true), "{k}: the padding position");
+            for bad in [785u16, 1000, u16::MAX] {
+                let mut idx = [0u16; 16];
+                idx[11] = bad;
+                assert_eq!(run(&idx), (false, false), "{k} read position {bad}");
+            }
+        }
+    }
+
     /// The per-chunk rule: sparse input into a wide layer goes sparse; half
     /// ones into 10 neurons (an output layer) stays dense; forcing wins.
     #[test]

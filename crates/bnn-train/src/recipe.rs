@@ -103,7 +103,7 @@ pub fn recipe(name: &str) -> Result<TrainConfig> {
                     .parse()
                     .expect("the recipe's architecture parses"),
             ),
-            epochs: 30,
+            epochs: 40,
             output_scale: 1.0 / (512f32).sqrt(),
             ..cnn_small
         }),

@@ -578,6 +578,13 @@ impl Kernel {
             idx.len() <= a.inputs / 2 + 8,
             "more positions than a minority"
         );
+        // The 512-bit form loads columns unchecked on the strength of this
+        // (one vectorised max per image, instead of a bounds check per
+        // column).
+        assert!(
+            idx.iter().copied().max().unwrap_or(0) as usize <= a.inputs,
+            "a position beyond the inputs"
+        );
     }
 
     /// Guards the SIMD paths: a kernel value can be built by hand, so the

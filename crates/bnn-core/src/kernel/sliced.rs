@@ -59,7 +59,7 @@ pub(crate) fn cut_planes(inputs: usize) -> usize {
 macro_rules! column_sums {
     ($a:expr, $idx:expr, $at:expr, $live:expr, $high:ident) => {{
         let (a, idx, at, live) = ($a, $idx, $at, $live);
-        let col = |i: u16| load(a.columns, i as usize * a.cw + at, live);
+        let col = |i: u16| load_column(a.columns, i as usize * a.cw + at, live);
         let mut low = [zero(); 3];
         let (mut eights, mut sixteens) = (zero(), zero());
         let (mut steps, mut reach) = (0usize, 0usize);
@@ -115,8 +115,9 @@ macro_rules! column_sums {
 pub(crate) use column_sums;
 
 /// The algorithm, instantiated over a vector type `V` of `W` words with
-/// primitives `zero`, `splat`, `load`, `store`, `and`, `xor`, `xor3`, `maj`
-/// and `borrow` (`maj(¬v, c, b)`) in scope at the call site.
+/// primitives `zero`, `splat`, `load`, `load_column` (a column's words,
+/// whose position the dispatch has checked), `store`, `and`, `xor`, `xor3`,
+/// `maj` and `borrow` (`maj(¬v, c, b)`) in scope at the call site.
 macro_rules! sliced_kernel {
     ($(#[$attr:meta])*) => {
         /// One step of Harley–Seal: adds 8 columns into `ones`, `twos` and
@@ -227,6 +228,11 @@ pub(crate) mod portable {
     #[inline]
     fn store(dst: &mut [u64], at: usize, _live: usize, v: V) {
         dst[at] = v;
+    }
+
+    #[inline]
+    fn load_column(src: &[u64], at: usize, live: usize) -> V {
+        load(src, at, live)
     }
 
     #[inline]

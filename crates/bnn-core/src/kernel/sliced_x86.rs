@@ -3,8 +3,12 @@
 //!
 //! As in `x86_64`, nothing here checks CPU features: `Kernel::checked` has
 //! confirmed them, and the dispatching method in `mod.rs` asserted the
-//! slice lengths. Loads and stores index their slices, so a wrong index is
-//! a panic, never a stray read.
+//! slice lengths and that every position is at most `inputs`. Loads and
+//! stores index their slices, so a wrong index is a panic, never a stray
+//! read, with one exception: the 512-bit form's whole-vector column loads,
+//! the hottest instruction of the layer, rely on that position check (a
+//! bounds check, index scaling and mask per column cost more than the
+//! two full adders each column feeds).
 
 use std::arch::x86_64::*;
 
@@ -100,6 +104,21 @@ pub(crate) mod avx512 {
         unsafe { _mm512_mask_storeu_epi64(d.as_mut_ptr().cast(), ((1u32 << live) - 1) as u8, v) }
     }
 
+    /// Words `at .. at + live` of a column, `at = position·cw + offset`
+    /// with `offset + live <= cw`.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn load_column(src: &[u64], at: usize, live: usize) -> V {
+        if live == W {
+            debug_assert!(at + W <= src.len());
+            // SAFETY: `Kernel::check_sliced` asserted position <= inputs
+            // and src.len() == (inputs + 1)·cw, so at + W <= src.len().
+            unsafe { _mm512_loadu_si512(src.as_ptr().add(at).cast()) }
+        } else {
+            load(src, at, live)
+        }
+    }
+
     #[target_feature(enable = "avx512f")]
     #[inline]
     fn and(a: V, b: V) -> V {
@@ -167,6 +186,12 @@ pub(crate) mod avx2 {
             // SAFETY: `full` holds 4 words.
             unsafe { _mm256_loadu_si256(full.as_ptr().cast()) }
         }
+    }
+
+    #[target_feature(enable = "avx2")]
+    #[inline]
+    fn load_column(src: &[u64], at: usize, live: usize) -> V {
+        load(src, at, live)
     }
 
     #[target_feature(enable = "avx2")]
