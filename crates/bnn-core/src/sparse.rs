@@ -504,8 +504,9 @@ mod tests {
     }
 
     /// A position beyond the inputs is refused before any column is read,
-    /// by every kernel: the 512-bit form loads columns unchecked on the
-    /// strength of that check. The padding position (`inputs`) is allowed.
+    /// by every kernel: the SIMD forms load whole column vectors unchecked
+    /// on the strength of that check. The padding position (`inputs`) is
+    /// allowed.
     #[test]
     fn positions_beyond_the_inputs_panic() {
         use std::panic::{catch_unwind, AssertUnwindSafe};

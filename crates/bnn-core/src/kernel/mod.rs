@@ -578,9 +578,9 @@ impl Kernel {
             idx.len() <= a.inputs / 2 + 8,
             "more positions than a minority"
         );
-        // The 512-bit form loads columns unchecked on the strength of this
-        // (one vectorised max per image, instead of a bounds check per
-        // column).
+        // The SIMD forms load whole column vectors unchecked on the
+        // strength of this (one vectorised max per image, instead of a
+        // bounds check per column).
         assert!(
             idx.iter().copied().max().unwrap_or(0) as usize <= a.inputs,
             "a position beyond the inputs"

@@ -5,8 +5,8 @@
 //! confirmed them, and the dispatching method in `mod.rs` asserted the
 //! slice lengths and that every position is at most `inputs`. Loads and
 //! stores index their slices, so a wrong index is a panic, never a stray
-//! read, with one exception: the 512-bit form's whole-vector column loads,
-//! the hottest instruction of the layer, rely on that position check (a
+//! read, with one exception: whole-vector column loads, the hottest
+//! instruction of the layer, rely on that position check (a
 //! bounds check, index scaling and mask per column cost more than the
 //! two full adders each column feeds).
 
@@ -188,10 +188,18 @@ pub(crate) mod avx2 {
         }
     }
 
+    /// As in the 512-bit form: whole vectors unchecked.
     #[target_feature(enable = "avx2")]
     #[inline]
     fn load_column(src: &[u64], at: usize, live: usize) -> V {
-        load(src, at, live)
+        if live == W {
+            debug_assert!(at + W <= src.len());
+            // SAFETY: `Kernel::check_sliced` asserted position <= inputs
+            // and src.len() == (inputs + 1)·cw, so at + W <= src.len().
+            unsafe { _mm256_loadu_si256(src.as_ptr().add(at).cast()) }
+        } else {
+            load(src, at, live)
+        }
     }
 
     #[target_feature(enable = "avx2")]
