@@ -582,7 +582,7 @@ impl Kernel {
         // strength of this (one vectorised max per image, instead of a
         // bounds check per column).
         assert!(
-            idx.iter().copied().max().unwrap_or(0) as usize <= a.inputs,
+            usize::from(idx.iter().fold(0u16, |m, &i| m.max(i))) <= a.inputs,
             "a position beyond the inputs"
         );
     }
