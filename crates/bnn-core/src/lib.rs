@@ -24,6 +24,7 @@
 //! linear-algebra crate.
 
 pub mod bits;
+mod blank;
 pub mod conv;
 pub mod error;
 pub mod format;

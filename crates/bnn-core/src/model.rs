@@ -8,6 +8,7 @@
 //! on how the work was split, so any thread count gives the same answer.
 
 use std::cell::RefCell;
+use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
@@ -134,6 +135,20 @@ pub struct Model {
     convs: Vec<ConvStage>,
     layers: Vec<BinaryDense>,
     rule: DecisionRule,
+    blanks: Blanks,
+}
+
+/// Each convolution's output bits (before pooling) for the blank image,
+/// whose pixels are all zero (see `crate::blank`), computed on first use:
+/// a model that is only loaded and inspected never runs it, however large.
+/// They follow from the weights, so they never make two models differ.
+#[derive(Clone, Debug, Default)]
+struct Blanks(OnceLock<Vec<Vec<u64>>>);
+
+impl PartialEq for Blanks {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 /// Reusable buffers for one chunk of images.
@@ -197,6 +212,7 @@ impl Model {
             convs: Vec::new(),
             layers,
             rule,
+            blanks: Blanks::default(),
         })
     }
 
@@ -306,6 +322,7 @@ impl Model {
                 convs,
                 layers: dense,
                 rule,
+                blanks: Blanks::default(),
             }
         } else if encoding.is_u8() {
             let first = dense.remove(0);
@@ -342,6 +359,7 @@ impl Model {
                 convs: Vec::new(),
                 layers,
                 rule,
+                blanks: Blanks::default(),
             });
         }
         if !first.is_hidden() {
@@ -602,7 +620,7 @@ impl Model {
                 .collect();
             let mut s = Scratch::default();
             for (r, image) in pixels.chunks_exact(self.input_len).enumerate() {
-                self.run_convs(kernel, image, &mut s, |i, map| {
+                self.run_convs(kernel, image, &mut s, true, |i, map, _| {
                     maps[i].row_mut(r).copy_from_slice(map)
                 });
             }
@@ -664,7 +682,7 @@ impl Model {
                     .zip(a.chunks_exact_mut(wpr))
                 {
                     let n = self.convs.len();
-                    self.run_convs(kernel, image, s, |i, map| {
+                    self.run_convs(kernel, image, s, true, |i, map, _| {
                         if i + 1 == n {
                             words.copy_from_slice(map);
                         }
@@ -710,13 +728,17 @@ impl Model {
 
 impl Model {
     /// Runs one image through the convolutions, handing each stage's
-    /// output map (`words_for(output_len)` words) to `each`.
+    /// output map (`words_for(output_len)` words) and its convolution's
+    /// bits before pooling to `each`. With `skip_blank`, positions whose
+    /// field holds only zero pixels take the blank image's bits (see
+    /// `crate::blank`).
     fn run_convs(
         &self,
         kernel: Kernel,
         image: &[u8],
         s: &mut Scratch,
-        mut each: impl FnMut(usize, &[u64]),
+        skip_blank: bool,
+        mut each: impl FnMut(usize, &[u64], &[u64]),
     ) {
         let Scratch {
             conv,
@@ -729,13 +751,37 @@ impl Model {
             map_in.resize(words_for(self.input_len), 0);
             kernel.pack_pixels(image, self.input_threshold, map_in);
         }
+        let blanks: &[Vec<u64>] = if skip_blank {
+            self.blanks.0.get_or_init(|| self.blank_maps())
+        } else {
+            &[]
+        };
+        conv.begin(kernel, image, self.convs[0].input_shape(), skip_blank);
         for (i, stage) in self.convs.iter().enumerate() {
             map_out.clear();
             map_out.resize(words_for(stage.output_len()), 0);
-            stage.run(kernel, map_in, image, conv, map_out);
-            each(i, map_out);
+            let blank = blanks.get(i).map_or(&[][..], |b| b);
+            stage.run(kernel, (map_in, image), blank, conv, map_out);
+            each(i, map_out, conv.fired());
             std::mem::swap(map_in, map_out);
         }
+    }
+
+    /// Runs the blank image through the convolutions, every position
+    /// computed, and keeps each one's bits before pooling. The kernels are
+    /// exact, so any available one gives the same bits.
+    fn blank_maps(&self) -> Vec<Vec<u64>> {
+        let blank = vec![0u8; self.input_len];
+        let mut maps = Vec::with_capacity(self.convs.len());
+        let kernel = kernel::available()[0];
+        self.run_convs(
+            kernel,
+            &blank,
+            &mut Scratch::default(),
+            false,
+            |_, _, fired| maps.push(fired.to_vec()),
+        );
+        maps
     }
 }
 

@@ -263,15 +263,15 @@ impl PixelDense {
     }
 
     /// A u8 convolution's output bits (a layer from
-    /// [`PixelDense::for_windows`]): `positions` (output rows, columns)
-    /// over `pixels`, the image padded with zero pixels, `line` bytes a
-    /// padded row and `step` bytes a position; one row of `output_words`
-    /// words out per position.
+    /// [`PixelDense::for_windows`]) at `spots` over `pixels`, the image
+    /// padded with zero pixels, `line` bytes a padded row; one row of
+    /// `output_words` words out per spot, at its `row`.
     pub(crate) fn fire_windows(
         &self,
         kernel: Kernel,
         pixels: &[u8],
-        (positions, step, line): ((usize, usize), usize, usize),
+        spots: &[crate::kernel::Spot],
+        line: usize,
         runs: usize,
         out: &mut [u64],
     ) {
@@ -279,9 +279,7 @@ impl PixelDense {
         let groups = self.inputs / PIXEL_GROUP;
         let args = crate::kernel::PixelRows {
             pixels,
-            rows: positions.0 * positions.1,
-            wo: positions.1,
-            step,
+            spots,
             line,
             runs,
             run_groups: groups / runs,

@@ -60,9 +60,13 @@ fn random_u8_model(
 
 fn check(model: &Model, images: usize, rng: &mut ChaCha8Rng) {
     // An all-black and an all-white image (every input bit 0, or 1 for any
-    // threshold above 0), dense images, and images of mostly zero pixels
-    // like MNIST's (which exercise the skipping of zero pixel groups and
-    // the sparse layer kernel).
+    // threshold above 0), dense images, images of mostly zero pixels like
+    // MNIST's (which exercise the skipping of zero pixel groups and the
+    // sparse layer kernel), and images whose ink lies in one box of a zero
+    // background (which exercise a CNN's skipping of blank fields).
+    let shape = model.input_shape();
+    let (h, w) = (shape.height as usize, shape.width as usize);
+    let per_position = model.input_len() / (h * w);
     let pixels: Vec<u8> = (0..images)
         .flat_map(|i| {
             let zeros = match i {
@@ -70,10 +74,16 @@ fn check(model: &Model, images: usize, rng: &mut ChaCha8Rng) {
                 _ if i % 2 == 0 => 0.0,
                 _ => 0.8,
             };
+            let (y0, x0) = (rng.gen_range(0..h), rng.gen_range(0..w));
+            let (y1, x1) = (rng.gen_range(y0..h) + 1, rng.gen_range(x0..w) + 1);
+            let inked = |at: usize| {
+                let (y, x) = (at / per_position / w, at / per_position % w);
+                i % 4 != 3 || (y0..y1).contains(&y) && (x0..x1).contains(&x)
+            };
             (0..model.input_len())
-                .map(|_| match i {
+                .map(|at| match i {
                     1 => 255,
-                    _ if rng.gen_bool(zeros) => 0,
+                    _ if !inked(at) || rng.gen_bool(zeros) => 0,
                     _ => rng.gen(),
                 })
                 .collect::<Vec<u8>>()
@@ -314,6 +324,23 @@ proptest! {
         let images = images_for(input_len, &widths, 2_000_000);
         let model = random_u8_model(&mut rng, input_len, &widths, rule);
         check(&model, images, &mut rng);
+    }
+}
+
+/// Maps wider than the 64 positions a blank-field mask holds run every
+/// position (with a narrow pooled map after them).
+#[test]
+fn wide_cnns_match_reference() {
+    for seed in 0..6 {
+        let (model, images) = drawn_cnn(
+            seed,
+            1 + seed as usize % 3,
+            65 + 5 * seed as usize,
+            seed % 2 == 0,
+            20_000_000,
+        );
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 1);
+        check(&model, images.max(4), &mut rng);
     }
 }
 

@@ -130,7 +130,7 @@ pub fn train<'py>(
     metrics.set_item("history", history)?;
     Ok((
         PyModel {
-            model,
+            model: *model,
             description,
             source,
         },

@@ -38,7 +38,7 @@ pub struct TrainOptions {
 /// The trained model in its inference form.
 #[derive(Clone, Debug)]
 pub enum Trained {
-    Binary(bnn_core::Model),
+    Binary(Box<bnn_core::Model>),
     Fp32(Box<bnn_fp32::Fp32Model>),
 }
 
@@ -325,7 +325,11 @@ pub fn finish(
             let engine = model.predict_batch(test.pixels)?;
             let float = crate::cnn::predict_unfolded(&best.net, config.rule, test.pixels);
             let agree = all_agree(&exported, &float, &engine);
-            (Trained::Binary(model), exported, (agree, test.len()))
+            (
+                Trained::Binary(Box::new(model)),
+                exported,
+                (agree, test.len()),
+            )
         }
         ModelKind::Binary => {
             let folded = fold(&best.net, config.rule.to_core())?;
@@ -334,7 +338,11 @@ pub fn finish(
             let engine = model.predict_batch(test.pixels)?;
             let float = predict_float(&best.net, config.rule, test.pixels)?;
             let agree = all_agree(&exported, &float, &engine);
-            (Trained::Binary(model), exported, (agree, test.len()))
+            (
+                Trained::Binary(Box::new(model)),
+                exported,
+                (agree, test.len()),
+            )
         }
         ModelKind::Fp32 => {
             let model = to_fp32(&best.net)?;

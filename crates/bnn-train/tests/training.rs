@@ -121,7 +121,11 @@ fn u8_input_model_matches_trainer_forward_pass() {
         let path = dir.path().join("u8.bnn");
         bnn_train::output::write_outputs(&outcome, &path, "test", "<svg/>").unwrap();
         let loaded = bnn_core::format::load(&path).unwrap().model;
-        assert_eq!(&loaded, model, "{what}: the file changed the model");
+        assert_eq!(
+            &loaded,
+            model.as_ref(),
+            "{what}: the file changed the model"
+        );
         let engine = loaded.predict_batch(data.test().pixels).unwrap();
         assert_eq!(engine, outcome.test_predictions, "{what}");
         let float =

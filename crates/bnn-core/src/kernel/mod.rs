@@ -169,19 +169,26 @@ pub(crate) struct FireArgs<'a> {
     pub out_wpr: usize,
 }
 
+/// One output position of a u8 convolution: the output row its bits go
+/// to and where its window starts in the padded image.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Spot {
+    pub row: u32,
+    pub base: u32,
+}
+
 /// The operands of a u8 convolution (see `crate::conv`), read straight
-/// from the image padded with zero pixels: output position `r` (of `rows`,
-/// `wo` a row) takes `runs` runs of `run_groups·4` bytes, run `ky` at
-/// `(r / wo)·line + (r % wo)·step + ky·line`; the bytes of a run past the
-/// window's `k·C` meet zero weights. Weights are in the pixel-layer layout
+/// from the image padded with zero pixels: each of the `spots` takes
+/// `runs` runs of `run_groups·4` bytes, run `ky` at `base + ky·line`; the
+/// bytes of a run past the window's `k·C` meet zero weights. Only the
+/// positions listed are computed, in any order (the others keep what `out`
+/// holds: see `crate::blank`). Weights are in the pixel-layer layout
 /// above over `runs·run_groups` groups, and each filter has the cut and
 /// flip of [`crate::PixelDense`]: it fires iff `(dot >= cut) XOR flip`.
-/// Each position's bits go to `out[r·out_wpr ..]`.
+/// Each spot's bits go to `out[row·out_wpr ..]`.
 pub(crate) struct PixelRows<'a> {
     pub pixels: &'a [u8],
-    pub rows: usize,
-    pub wo: usize,
-    pub step: usize,
+    pub spots: &'a [Spot],
     pub line: usize,
     pub runs: usize,
     pub run_groups: usize,
@@ -465,18 +472,23 @@ impl Kernel {
         }
     }
 
-    /// A u8 convolution's output bits, every output position's window
-    /// against every filter; the windows' zero groups of 4 pixels (padding,
-    /// empty margins) are skipped.
+    /// A u8 convolution's output bits, every listed position's window
+    /// against every filter.
     pub(crate) fn pixel_rows_fire(self, a: &PixelRows<'_>, out: &mut [u64]) {
         let groups = a.runs * a.run_groups;
-        assert!(a.wo > 0 && a.rows.is_multiple_of(a.wo) && a.runs > 0);
-        assert!((a.wo - 1) * a.step + a.run_groups * PIXEL_GROUP <= a.line);
-        assert!((a.rows / a.wo + a.runs - 1) * a.line <= a.pixels.len());
+        assert!(a.runs > 0 && a.run_groups * PIXEL_GROUP <= a.line);
+        // One fold over the spots (vectorised), not a branch per spot.
+        let (row, base) = a.spots.iter().fold((0, 0), |(r, b), s| {
+            (r.max(s.row as usize + 1), b.max(s.base as usize))
+        });
+        assert!(
+            a.spots.is_empty()
+                || base + (a.runs - 1) * a.line + a.run_groups * PIXEL_GROUP <= a.pixels.len()
+        );
         assert!(a.weights.len() == groups * a.blocks * PIXEL_LANES * PIXEL_GROUP);
         assert!(a.cuts.len() == a.blocks * PIXEL_LANES && a.flips.len() == a.blocks);
         assert!(a.out_wpr == a.blocks.div_ceil(rows::BLOCKS_PER_WORD));
-        assert!(out.len() >= a.rows * a.out_wpr);
+        assert!(out.len() >= row * a.out_wpr);
         match self.checked() {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 if x86_64::has_avx512_vnni() => {

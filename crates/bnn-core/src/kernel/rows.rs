@@ -1,8 +1,8 @@
-//! The reference loop of a u8 convolution: every output position's window,
+//! The reference loop of a u8 convolution: every listed position's window,
 //! read as runs from the padded image, against every filter, thresholded
 //! to bits. The SIMD kernels keep the same structure, four blocks of 16
 //! filters (one output word) at a time, but take every group, zero or not,
-//! for several positions at once (see `x86_64_rows.rs`).
+//! for several listed positions at once (see `x86_64_rows.rs`).
 
 use super::{PixelRows, PIXEL_GROUP, PIXEL_LANES};
 
@@ -10,12 +10,6 @@ use super::{PixelRows, PIXEL_GROUP, PIXEL_LANES};
 pub const BLOCKS_PER_WORD: usize = 64 / PIXEL_LANES;
 
 impl PixelRows<'_> {
-    /// Where position `r`'s window starts in the padded image.
-    #[inline(always)]
-    pub fn window(&self, oy: usize, ox: usize) -> usize {
-        oy * self.line + ox * self.step
-    }
-
     /// Calls `add(group, pixels)` for each of the window's groups of 4
     /// pixels that are not all zero (the 4 pixels in a little-endian
     /// `u32`), run after run: plain nested loops, which compile tighter than
@@ -37,8 +31,8 @@ impl PixelRows<'_> {
 
 pub fn pixel_rows_fire(a: &PixelRows<'_>, out: &mut [u64]) {
     let line = a.blocks * PIXEL_LANES * PIXEL_GROUP;
-    for r in 0..a.rows {
-        let base = a.window(r / a.wo, r % a.wo);
+    for spot in a.spots {
+        let (r, base) = (spot.row as usize, spot.base as usize);
         for word in 0..a.out_wpr {
             let b0 = word * BLOCKS_PER_WORD;
             let nb = BLOCKS_PER_WORD.min(a.blocks - b0);

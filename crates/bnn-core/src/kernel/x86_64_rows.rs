@@ -1,8 +1,9 @@
 //! x86-64 kernels of a u8 convolution (see `rows.rs` for the reference
-//! loop). Per output position, every group of 4 pixels of its window (zero
-//! groups too: no branch on the image), read from the padded image, are broadcast against 4 blocks of 16
-//! filters whose sums stay in registers, then compared with the cuts: no
-//! im2col copy, no per-row call, list or store of sums.
+//! loop). Per listed output position, every group of 4 pixels of its window
+//! (zero groups too: no branch on the image), read from the padded image,
+//! are broadcast against 4 blocks of 16 filters whose sums stay in
+//! registers, then compared with the cuts: no im2col copy, no per-row
+//! call, list or store of sums.
 //!
 //! As in `x86_64.rs`, the dispatching method has checked the CPU features
 //! and asserted every slice length the `// SAFETY:` lines rely on.
@@ -15,52 +16,50 @@ use super::{PixelRows, PIXEL_GROUP, PIXEL_LANES};
 /// Bytes of one weight line: 4 pixels' weights for one block of 16.
 const LINE: usize = PIXEL_LANES * PIXEL_GROUP;
 
-/// Every row's output words, 4 blocks (one word) at a time through `$word`
+/// Every spot's output words, 4 blocks (one word) at a time through `$word`
 /// (`unsafe fn(&PixelRows, [window start; P], first block) -> [u64; P]`,
-/// monomorphised for the number of blocks left), `$p` positions of a row
-/// at a time and then one by one; one body for both instruction sets,
-/// each compiled with its own target features. The positions share each
-/// weight load, and their sums are independent chains of multiply-adds
-/// that overlap: one position alone waits on its chain's latency.
-macro_rules! rows_loop {
+/// monomorphised for the number of blocks left), `$p` spots at a time and
+/// then one by one; one body for both instruction sets, each compiled with
+/// its own target features. The spots share each weight load, and their
+/// sums are independent chains of multiply-adds that overlap: one position
+/// alone waits on its chain's latency. A group's spots need not be
+/// neighbours: the list skips blank positions (see `crate::blank`).
+macro_rules! spots_loop {
     ($a:expr, $out:expr, $word:ident, $p:literal) => {
-        for oy in 0..$a.rows / $a.wo {
-            let mut ox = 0;
-            while ox < $a.wo {
-                let p = if ox + $p <= $a.wo { $p } else { 1 };
-                let r = oy * $a.wo + ox;
-                for word in 0..$a.out_wpr {
-                    let b0 = word * BLOCKS_PER_WORD;
-                    let at = |i| $a.window(oy, ox + i);
-                    // SAFETY: b0 + N <= blocks for the N chosen; the
-                    // windows at `at(i)`, i < p, lie in the image (asserted
-                    // by the caller).
-                    let bits: [u64; $p] = unsafe {
-                        if p == $p {
-                            let bases = std::array::from_fn(at);
-                            match $a.blocks - b0 {
-                                4.. => $word::<4, $p>($a, bases, b0),
-                                3 => $word::<3, $p>($a, bases, b0),
-                                2 => $word::<2, $p>($a, bases, b0),
-                                _ => $word::<1, $p>($a, bases, b0),
-                            }
-                        } else {
-                            let one = match $a.blocks - b0 {
-                                4.. => $word::<4, 1>($a, [at(0)], b0),
-                                3 => $word::<3, 1>($a, [at(0)], b0),
-                                2 => $word::<2, 1>($a, [at(0)], b0),
-                                _ => $word::<1, 1>($a, [at(0)], b0),
-                            };
-                            let mut bits = [0; $p];
-                            bits[0] = one[0];
-                            bits
-                        }
-                    };
-                    for (i, b) in bits[..p].iter().enumerate() {
-                        $out[(r + i) * $a.out_wpr + word] = *b;
+        let mut groups = $a.spots.chunks_exact($p);
+        for group in &mut groups {
+            let bases: [usize; $p] = std::array::from_fn(|i| group[i].base as usize);
+            for word in 0..$a.out_wpr {
+                let b0 = word * BLOCKS_PER_WORD;
+                // SAFETY: b0 + N <= blocks for the N chosen; the windows at
+                // `bases` lie in the image (asserted by the caller).
+                let bits = unsafe {
+                    match $a.blocks - b0 {
+                        4.. => $word::<4, $p>($a, bases, b0),
+                        3 => $word::<3, $p>($a, bases, b0),
+                        2 => $word::<2, $p>($a, bases, b0),
+                        _ => $word::<1, $p>($a, bases, b0),
                     }
+                };
+                for (spot, b) in group.iter().zip(bits) {
+                    $out[spot.row as usize * $a.out_wpr + word] = b;
                 }
-                ox += p;
+            }
+        }
+        for spot in groups.remainder() {
+            let base = [spot.base as usize];
+            for word in 0..$a.out_wpr {
+                let b0 = word * BLOCKS_PER_WORD;
+                // SAFETY: as above, for one window.
+                let [bits] = unsafe {
+                    match $a.blocks - b0 {
+                        4.. => $word::<4, 1>($a, base, b0),
+                        3 => $word::<3, 1>($a, base, b0),
+                        2 => $word::<2, 1>($a, base, b0),
+                        _ => $word::<1, 1>($a, base, b0),
+                    }
+                };
+                $out[spot.row as usize * $a.out_wpr + word] = bits;
             }
         }
     };
@@ -74,7 +73,7 @@ pub fn pixel_rows_fire_vnni(a: &PixelRows<'_>, out: &mut [u64]) {
 
 #[target_feature(enable = "avx512f,avx512vnni")]
 unsafe fn rows_vnni(a: &PixelRows<'_>, out: &mut [u64]) {
-    rows_loop!(a, out, word_vnni, 4);
+    spots_loop!(a, out, word_vnni, 4);
 }
 
 /// The output bits of blocks `b0..b0 + N` for the `P` windows at `bases`.
@@ -133,7 +132,7 @@ pub fn pixel_rows_fire_avx2(a: &PixelRows<'_>, out: &mut [u64]) {
 
 #[target_feature(enable = "avx2")]
 unsafe fn rows_avx2(a: &PixelRows<'_>, out: &mut [u64]) {
-    rows_loop!(a, out, word_avx2, 2);
+    spots_loop!(a, out, word_avx2, 2);
 }
 
 /// As [`word_vnni`], with `VPMADDUBSW` (u8 × i8 pairs to i16, at most
