@@ -146,30 +146,30 @@ impl Live {
         self.width = wp;
     }
 
-    /// Lists the live positions of an `ho×wo` map, row by row: output row
-    /// `oy·wo + ox` and the window start `base(oy, ox)`.
+    /// Lists the live positions of an `ho×wo` map, row by row, in the
+    /// first entries of `out` (the count is returned): output row
+    /// `oy·wo + ox` and the window start `base(oy, ox)`. `out` keeps room
+    /// for every position from call to call, so listing writes each spot
+    /// by index with no capacity check and no clearing.
     pub fn spots(
         &self,
         (ho, wo): (usize, usize),
         base: impl Fn(usize, usize) -> usize,
         out: &mut Vec<Spot>,
-    ) {
-        out.clear();
+    ) -> usize {
+        if out.len() < ho * wo {
+            out.resize(ho * wo, Spot::default());
+        }
         let spot = |oy: usize, ox: usize| Spot {
             row: (oy * wo + ox) as u32,
             base: base(oy, ox) as u32,
         };
         if self.all {
-            out.extend(
-                (0..ho)
-                    .flat_map(|oy| (0..wo).map(move |ox| (oy, ox)))
-                    .map(|(y, x)| spot(y, x)),
-            );
-            return;
+            for (i, at) in out.iter_mut().take(ho * wo).enumerate() {
+                *at = spot(i / wo, i % wo);
+            }
+            return ho * wo;
         }
-        // Written by index into room for every position, then cut to the
-        // count: no capacity check per spot.
-        out.resize(ho * wo, Spot::default());
         let mut n = 0;
         for (oy, &mask) in self.rows.iter().enumerate().take(ho) {
             let mut m = mask;
@@ -179,7 +179,7 @@ impl Live {
                 m &= m - 1;
             }
         }
-        out.truncate(n);
+        n
     }
 }
 
@@ -279,8 +279,9 @@ mod tests {
                     })
                     .collect();
                 assert_eq!(live.rows, masks(&pooled), "pool of {ho}×{wo}");
-                let mut spots = Vec::new();
-                live.spots((ho / 2, wo / 2), |y, x| 1000 * y + x, &mut spots);
+                let mut spots = vec![Spot::default(); 7];
+                let n = live.spots((ho / 2, wo / 2), |y, x| 1000 * y + x, &mut spots);
+                spots.truncate(n);
                 let want: Vec<Spot> = (0..ho / 2)
                     .flat_map(|y| (0..wo / 2).map(move |x| (y, x)))
                     .filter(|&(y, x)| pooled[y][x])
@@ -309,7 +310,6 @@ mod tests {
         live.of_pixels(Kernel::Scalar, &[0; 2 * 65], (2, 65, 1));
         live.convolve(3, 1, (2, 65));
         let mut spots = Vec::new();
-        live.spots((2, 65), |_, _| 0, &mut spots);
-        assert_eq!(spots.len(), 130);
+        assert_eq!(live.spots((2, 65), |_, _| 0, &mut spots), 130);
     }
 }

@@ -637,25 +637,27 @@ impl ConvStage {
         match &self.pixels {
             Some(layer) => {
                 let (step, line) = self.pad_pixels(pixels, &mut s.padded);
-                s.live
+                let n = s
+                    .live
                     .spots((ho, wo), |oy, ox| oy * line + ox * step, &mut s.spots);
-                self.start_fired(s.spots.len() == rows, blank, &mut s.fired);
-                layer.fire_windows(kernel, &s.padded, &s.spots, line, k, &mut s.fired);
+                self.start_fired(n == rows, blank, &mut s.fired);
+                layer.fire_windows(kernel, &s.padded, &s.spots[..n], line, k, &mut s.fired);
             }
             None => {
                 let (_, w, c) = dims(self.input);
                 let (units, wp) = (c / 32, w + 2 * self.conv.padding.before(k));
-                s.live
+                let live = s
+                    .live
                     .spots((ho, wo), |oy, ox| (oy * wp + ox) * units, &mut s.spots);
-                let live = s.spots.len();
+                let spots = &s.spots[..live];
                 let rw = words_for(self.conv.window());
                 s.cols.clear();
                 s.cols.resize(live * rw, 0);
                 if self.input.channels.is_multiple_of(32) {
-                    self.halves_im2col(x, &s.spots, &mut s.halves, &mut s.cols);
+                    self.halves_im2col(x, spots, &mut s.halves, &mut s.cols);
                 } else {
                     let cols = &mut s.cols;
-                    self.windows(&s.spots, |row, from, to, len| {
+                    self.windows(spots, |row, from, to, len| {
                         or_bits(x, from, &mut cols[row * rw..(row + 1) * rw], to, len);
                     });
                 }
@@ -676,7 +678,7 @@ impl ConvStage {
                     .filters
                     .fire_with(kernel, mode, &s.cols, live, fired);
                 if !every {
-                    for (spot, bits) in s.spots.iter().zip(s.compact.chunks_exact(ow)) {
+                    for (spot, bits) in spots.iter().zip(s.compact.chunks_exact(ow)) {
                         s.fired[spot.row as usize * ow..][..ow].copy_from_slice(bits);
                     }
                 }

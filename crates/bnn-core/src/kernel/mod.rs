@@ -477,10 +477,9 @@ impl Kernel {
     pub(crate) fn pixel_rows_fire(self, a: &PixelRows<'_>, out: &mut [u64]) {
         let groups = a.runs * a.run_groups;
         assert!(a.runs > 0 && a.run_groups * PIXEL_GROUP <= a.line);
-        // One fold over the spots (vectorised), not a branch per spot.
-        let (row, base) = a.spots.iter().fold((0, 0), |(r, b), s| {
-            (r.max(s.row as usize + 1), b.max(s.base as usize))
-        });
+        // Two max folds over the spots (vectorised), not a branch per spot.
+        let row = a.spots.iter().map(|s| s.row).fold(0, u32::max) as usize + 1;
+        let base = a.spots.iter().map(|s| s.base).fold(0, u32::max) as usize;
         assert!(
             a.spots.is_empty()
                 || base + (a.runs - 1) * a.line + a.run_groups * PIXEL_GROUP <= a.pixels.len()
