@@ -114,6 +114,7 @@
 //! | convolutions dense under the automatic mode | trained model 13.1 → 12.3 |
 //! | conv outputs of 32-bit groups packed a word at a time | trained model 11.0 → 10.7 |
 //! | bit pooling over row and column pairs as slices | trained model 10.8 → 10.1 |
+//! | blank fields listed out, their bits copied from the blank image's maps | trained model 10.4 → 7.8; `cnn`'s 20.0 → 18.9 |
 //!
 //! The per-row calls of the dense pixel layer (listing each row's non-zero
 //! groups, a dispatch, a store and reload of the sums) cost more than the
@@ -123,14 +124,14 @@
 //! already the arithmetic a direct kernel would do, and the gather it saves
 //! would move into its inner loop.
 //!
-//! Per layer now, from prefixes of the network: the u8 convolution with
-//! its pool ≈ 4.0 µs (was 10.2), the binary `c3x64` with its pool ≈ 5.5 µs
-//! (was 8.5; by `perf`, about a fifth of the network's time is now the
-//! im2col, pooling and packing, half the XOR-popcount), `d256` on 3136
-//! inputs ≈ 0.6 µs: ≈ 10.1 µs an image in all with AVX-512 (≈ 99,000
-//! images/s per core; 10.3 µs with the trained `weights/mnist-cnn-small.bnn`),
-//! ≈ 23.8 µs with AVX2 (was 30.4), ≈ 122 µs with the scalar kernel; one
-//! image at a time ≈ 10.5 µs (was 20.9).
+//! Per layer now, from prefixes of the network (idle machine, back to back
+//! with the engine before blank fields): the u8 convolution with its pool
+//! ≈ 2.7 µs (3.6 before; 10.2 before these kernels), the binary `c3x64`
+//! with its pool ≈ 4.4 µs (6.0; 8.5), `d256` on 3136 inputs ≈ 0.4 µs:
+//! ≈ 7.5 µs an image in all with AVX-512 (7.8 µs with the trained
+//! `weights/mnist-cnn-small.bnn`, 10.4 before blank fields); with the
+//! trained model ≈ 15.8 µs with AVX2 and ≈ 85 µs with the scalar kernel
+//! (images/s at one thread in `bnn bench`).
 //!
 //! `bnn bench weights/mnist-cnn-small.bnn --threads 1,2 --repeat 5`, one
 //! run of each build back to back (load ≈ 3.4 on the 2 cores, so the second
