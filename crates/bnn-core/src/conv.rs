@@ -68,7 +68,7 @@
 //! into a buffer with zero pixels around it, and the kernel
 //! (`Kernel::pixel_rows_fire`) reads each window in place as `k` runs of
 //! `k·C` bytes, each run read to a whole group of 4 pixels against zero
-//! weights (see [`PixelDense`]'s `for_windows`). Four positions of a row
+//! weights (see [`PixelDense`]'s `for_windows`). Four listed positions
 //! at a time (two on AVX2), every group of 4 pixels is broadcast against 4
 //! blocks of 16 filters whose sums stay in registers (`VPDPBUSD`, or
 //! `VPMADDUBSW` + `VPMADDWD` on AVX2): the positions share each weight load
