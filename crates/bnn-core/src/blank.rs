@@ -41,6 +41,17 @@ pub(crate) struct Live {
 /// Widest map tracked by masks.
 const MAX_WIDTH: usize = 64;
 
+/// Most words of blank maps a model keeps per kernel (64 MiB): a model
+/// with more computes every position rather than hold them.
+const MAX_BLANK_WORDS: usize = 1 << 23;
+
+/// Whether a model skips blank fields: its input is at most
+/// [`MAX_WIDTH`] positions wide and its convolutions' maps (before
+/// pooling) total at most [`MAX_BLANK_WORDS`] words.
+pub(crate) fn applies(width: usize, words: usize) -> bool {
+    width <= MAX_WIDTH && words <= MAX_BLANK_WORDS
+}
+
 /// The low `n` bits (`n` ≤ 64).
 fn low_bits(n: usize) -> u64 {
     if n >= 64 {

@@ -609,6 +609,13 @@ impl ConvStage {
         self.output.len().expect("checked by Shapes")
     }
 
+    /// Words of the convolution's output before pooling: `ow` words a
+    /// position.
+    pub(crate) fn fired_words(&self) -> usize {
+        let (ho, wo, n) = dims(self.conv_shape);
+        ho * wo * words_for(n)
+    }
+
     pub fn memory_bytes(&self) -> usize {
         self.conv.memory_bytes()
             + self.pixels.as_ref().map_or(0, |p| p.memory_bytes())
@@ -698,12 +705,11 @@ impl ConvStage {
     /// Readies `fired` for the computed positions: zeros to overwrite when
     /// `every` position is computed, else the blank image's bits.
     fn start_fired(&self, every: bool, blank: &[u64], fired: &mut Vec<u64>) {
-        let (ho, wo, n) = dims(self.conv_shape);
         fired.clear();
         if every {
-            fired.resize(ho * wo * words_for(n), 0);
+            fired.resize(self.fired_words(), 0);
         } else {
-            assert_eq!(blank.len(), ho * wo * words_for(n), "blank map size");
+            assert_eq!(blank.len(), self.fired_words(), "blank map size");
             fired.extend_from_slice(blank);
         }
     }

@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use crate::bits::{words_for, BitMatrix};
+use crate::blank;
 use crate::conv::{ConvScratch, ConvStage, Layer, Shapes};
 use crate::error::{Error, Result};
 use crate::input::{InputEncoding, InputShape};
@@ -139,15 +140,36 @@ pub struct Model {
 }
 
 /// Each convolution's output bits (before pooling) for the blank image,
-/// whose pixels are all zero (see `crate::blank`), computed on first use:
-/// a model that is only loaded and inspected never runs it, however large.
-/// They follow from the weights, so they never make two models differ.
-#[derive(Clone, Debug, Default)]
-struct Blanks(OnceLock<Vec<Vec<u64>>>);
+/// whose pixels are all zero (see `crate::blank`), computed on first use
+/// with each kernel, so that a run with one kernel never carries bits
+/// another computed: a model that is only loaded and inspected never runs
+/// it, however large. Empty where skipping does not apply
+/// ([`blank::applies`]). They follow from the weights, so they never make
+/// two models differ.
+#[derive(Clone, Default)]
+struct Blanks([OnceLock<Vec<Vec<u64>>>; Kernel::ALL.len()]);
+
+impl Blanks {
+    fn get(&self, kernel: Kernel, make: impl FnOnce() -> Vec<Vec<u64>>) -> &[Vec<u64>] {
+        self.0[kernel as usize].get_or_init(make)
+    }
+}
 
 impl PartialEq for Blanks {
     fn eq(&self, _: &Self) -> bool {
         true
+    }
+}
+
+/// The maps' sizes, not their bits (megabytes for a large model).
+impl std::fmt::Debug for Blanks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let words = |c: &OnceLock<Vec<Vec<u64>>>| {
+            c.get().map(|maps| maps.iter().map(Vec::len).sum::<usize>())
+        };
+        f.debug_tuple("Blanks")
+            .field(&self.0.iter().map(words).collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -751,12 +773,13 @@ impl Model {
             map_in.resize(words_for(self.input_len), 0);
             kernel.pack_pixels(image, self.input_threshold, map_in);
         }
-        let blanks: &[Vec<u64>] = if skip_blank {
-            self.blanks.0.get_or_init(|| self.blank_maps())
+        let blanks = if skip_blank {
+            self.blanks.get(kernel, || self.blank_maps(kernel))
         } else {
             &[]
         };
-        conv.begin(kernel, image, self.convs[0].input_shape(), skip_blank);
+        let skip = !blanks.is_empty();
+        conv.begin(kernel, image, self.convs[0].input_shape(), skip);
         for (i, stage) in self.convs.iter().enumerate() {
             map_out.clear();
             map_out.resize(words_for(stage.output_len()), 0);
@@ -767,13 +790,18 @@ impl Model {
         }
     }
 
-    /// Runs the blank image through the convolutions, every position
-    /// computed, and keeps each one's bits before pooling. The kernels are
-    /// exact, so any available one gives the same bits.
-    fn blank_maps(&self) -> Vec<Vec<u64>> {
+    /// Runs the blank image through the convolutions with `kernel`, every
+    /// position computed, and keeps each one's bits before pooling; none
+    /// where skipping does not apply (a map too wide to track, or maps too
+    /// large to keep).
+    fn blank_maps(&self, kernel: Kernel) -> Vec<Vec<u64>> {
+        let width = self.convs[0].input_shape().width as usize;
+        let words = self.convs.iter().map(|c| c.fired_words()).sum();
+        if !blank::applies(width, words) {
+            return Vec::new();
+        }
         let blank = vec![0u8; self.input_len];
         let mut maps = Vec::with_capacity(self.convs.len());
-        let kernel = kernel::available()[0];
         self.run_convs(
             kernel,
             &blank,
@@ -819,6 +847,45 @@ mod tests {
             DecisionRule::Scores,
         )
         .unwrap()
+    }
+
+    /// Blank-field skipping engages for a map it can track (the blank maps
+    /// are kept, per kernel, once an image runs) and stays off for a map
+    /// wider than 64 positions; the results are the engine's either way
+    /// (the property tests compare both with the reference).
+    #[test]
+    fn blank_maps_are_kept_where_skipping_applies() {
+        use crate::conv::{Conv2d, Layer, Padding};
+        use crate::layer::Threshold;
+        for (width, kept) in [(28u32, true), (65, false)] {
+            let conv = Conv2d::new(
+                3,
+                1,
+                Padding::Same,
+                BitMatrix::new(4, 9),
+                vec![Threshold::at_least(0); 4],
+            )
+            .unwrap();
+            let n = (width / 2) as usize * 4 * 4;
+            let dense = BinaryDense::output(BitMatrix::new(2, n), vec![0.0; 2]).unwrap();
+            let model = Model::from_layers(
+                InputShape::new(8, width, 1),
+                InputEncoding::U8,
+                vec![Layer::Conv(conv), Layer::MaxPool, Layer::Dense(dense)],
+                DecisionRule::Scores,
+            )
+            .unwrap();
+            for kernel in kernel::available() {
+                assert!(model.blanks.0[kernel as usize].get().is_none());
+                let mut scores = [0f32; 2];
+                let image = vec![0u8; model.input_len()];
+                model
+                    .predict_scores_into(kernel, &image, &mut scores)
+                    .unwrap();
+                let maps = model.blanks.0[kernel as usize].get().unwrap();
+                assert_eq!(!maps.is_empty(), kept, "width {width}, {kernel}");
+            }
+        }
     }
 
     /// The layer list is checked as a whole: channels, order and the last
