@@ -23,6 +23,7 @@
 //! stage costs a few shifts and ORs a row: a map wider than 64 positions
 //! keeps every position live (no skipping, the same results).
 
+use crate::bits::or_bits;
 use crate::kernel::{Kernel, Spot};
 
 /// Which positions of a map may differ from the blank image's: bit `x` of
@@ -92,15 +93,11 @@ impl Live {
             self.packed.clear();
             self.packed.resize(crate::bits::words_for(pixels.len()), 0);
             kernel.pack_pixels(pixels, 1, &mut self.packed);
-            let words = &self.packed;
+            let packed = &self.packed;
             self.rows.extend((0..h).map(|y| {
-                let at = y * w;
-                let (i, s) = (at / 64, at % 64);
-                let mut v = words[i] >> s;
-                if s + w > 64 {
-                    v |= words[i + 1] << (64 - s);
-                }
-                v & low_bits(w)
+                let mut row = [0u64];
+                or_bits(packed, y * w, &mut row, 0, w);
+                row[0]
             }));
         } else {
             self.rows
