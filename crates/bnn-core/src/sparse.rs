@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 use crate::bits::{words_for, BitMatrix};
 use crate::error::{Error, Result};
 use crate::kernel::sliced::{self, SUM_PLANES};
-use crate::kernel::{Kernel, SlicedArgs, LANES};
+use crate::kernel::{Kernel, Minority, SlicedArgs, LANES};
 use crate::layer::Transform;
 
 /// How a binary layer runs: the dense XNOR-popcount kernel, the sparse
@@ -104,7 +104,7 @@ pub(crate) struct Transposed {
 /// Per-thread buffers: minority positions and sum planes.
 #[derive(Default)]
 struct Scratch {
-    idx: Vec<u16>,
+    minority: Minority,
     planes: Vec<u64>,
 }
 
@@ -225,15 +225,13 @@ impl Transposed {
         let wpr = words_for(self.inputs);
         let args = self.args();
         SCRATCH.with(|s| {
-            let idx = &mut s.borrow_mut().idx;
-            idx.resize(self.inputs / 2 + 32, 0);
+            let m = &mut s.borrow_mut().minority;
             for (x, o) in xs[..rows * wpr]
                 .chunks_exact(wpr)
                 .zip(out.chunks_exact_mut(self.cw))
             {
-                let (len, ones, zeros) = kernel.minority(x, self.inputs, idx);
-                let len = pad(idx, len, self.inputs);
-                kernel.sliced_fire(&args, &idx[..len], ones, zeros, o);
+                kernel.minority(x, self.inputs, m);
+                kernel.sliced_fire(&args, m, o);
             }
         });
     }
@@ -252,15 +250,14 @@ impl Transposed {
         let args = self.args();
         SCRATCH.with(|s| {
             let s = &mut *s.borrow_mut();
-            s.idx.resize(self.inputs / 2 + 32, 0);
             s.planes.resize(SUM_PLANES * self.cw, 0);
             for (x, o) in xs[..rows * wpr]
                 .chunks_exact(wpr)
                 .zip(out.chunks_exact_mut(padded))
             {
-                let (len, ones, zeros) = kernel.minority(x, self.inputs, &mut s.idx);
-                let len = pad(&mut s.idx, len, self.inputs);
-                kernel.sliced_sum_planes(&args, &s.idx[..len], &mut s.planes);
+                kernel.minority(x, self.inputs, &mut s.minority);
+                kernel.sliced_sum_planes(&args, &s.minority, &mut s.planes);
+                let (ones, zeros) = (s.minority.ones(), s.minority.zeros());
                 for (j, (p, &w)) in o.iter_mut().zip(&self.weight_ones).enumerate() {
                     let (word, bit) = (j / 64, j % 64);
                     let sum: u32 = (0..SUM_PLANES)
@@ -284,14 +281,6 @@ impl crate::layer::BinaryDense {
         assert!(xs.len() >= rows * words_for(self.inputs()));
         self.transposed.chooses(kernel, mode, xs, rows)
     }
-}
-
-/// Pads `len` positions to a whole number of groups of 8 with the zero
-/// column (index `inputs`), so that the kernel has no partial group.
-fn pad(idx: &mut [u16], len: usize, inputs: usize) -> usize {
-    let padded = len.next_multiple_of(8);
-    idx[len..padded].fill(inputs as u16);
-    padded
 }
 
 /// The cost model's weights, in tenths of one dense step (XOR, popcount
@@ -477,38 +466,42 @@ mod tests {
         }
     }
 
-    /// Every kernel lists the same minority positions as the `tzcnt` loop,
-    /// which lists exactly the minority bits.
+    /// Every kernel lists exactly the minority bits, in order, padded with
+    /// the zero column's index to a multiple of 8; bits beyond the width in
+    /// the last word (which a caller may leave set) are not listed.
     #[test]
     fn minority_positions_agree() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         for n in [1usize, 2, 31, 32, 33, 64, 65, 784, 1024, 3000] {
             let x = inputs(&mut rng, n);
-            let mut want = vec![0u16; n / 2 + 32];
             for r in 0..x.rows() {
-                let (len, ones, zeros) = sliced::minority(x.row(r), n, &mut want);
-                let expect: Vec<u16> = (0..n)
+                let ones = (0..n).filter(|&i| x.get(r, i)).count();
+                let zeros = 2 * ones > n;
+                let mut expect: Vec<u16> = (0..n)
                     .filter(|&i| x.get(r, i) != zeros)
                     .map(|i| i as u16)
                     .collect();
-                assert_eq!(&want[..len], expect, "n {n} row {r}");
-                assert_eq!(ones, (0..n).filter(|&i| x.get(r, i)).count());
+                expect.resize(expect.len().next_multiple_of(8), n as u16);
+                let mut dirty = x.row(r).to_vec();
+                *dirty.last_mut().unwrap() |= !tail_mask(n);
                 for k in available() {
-                    let mut idx = vec![0u16; n / 2 + 32];
-                    let got = k.minority(x.row(r), n, &mut idx);
-                    assert_eq!(got, (len, ones, zeros), "{k} n {n} row {r}");
-                    assert_eq!(idx[..len], want[..len], "{k} n {n} row {r}");
+                    for row in [x.row(r), &dirty[..]] {
+                        let mut m = Minority::default();
+                        k.minority(row, n, &mut m);
+                        assert_eq!(m.positions(), expect, "{k} n {n} row {r}");
+                        assert_eq!((m.ones(), m.zeros(), m.inputs()), (ones, zeros, n));
+                    }
                 }
             }
         }
     }
 
-    /// A position beyond the inputs is refused before any column is read,
-    /// by every kernel: the SIMD forms load whole column vectors unchecked
-    /// on the strength of that check. The padding position (`inputs`) is
-    /// allowed.
+    /// Positions listed for one width are refused by a layer of another,
+    /// by every kernel, before any column is read: the SIMD forms load
+    /// whole column vectors unchecked on the strength of the widths
+    /// agreeing.
     #[test]
-    fn positions_beyond_the_inputs_panic() {
+    fn positions_of_another_width_panic() {
         use std::panic::{catch_unwind, AssertUnwindSafe};
         let mut rng = ChaCha8Rng::seed_from_u64(8);
         let layer = BinaryDense::hidden(
@@ -519,22 +512,23 @@ mod tests {
         let t = &layer.transposed;
         let args = t.args();
         for k in available() {
-            let run = |idx: &[u16]| {
+            let run = |n: usize| {
+                let x = random_matrix(&mut ChaCha8Rng::seed_from_u64(9), 1, n, 0.2);
+                let mut m = Minority::default();
+                k.minority(x.row(0), n, &mut m);
                 let fire = catch_unwind(AssertUnwindSafe(|| {
                     let mut out = vec![0u64; t.cw];
-                    k.sliced_fire(&args, idx, 1, false, &mut out);
+                    k.sliced_fire(&args, &m, &mut out);
                 }));
                 let sums = catch_unwind(AssertUnwindSafe(|| {
                     let mut planes = vec![0u64; SUM_PLANES * t.cw];
-                    k.sliced_sum_planes(&args, idx, &mut planes);
+                    k.sliced_sum_planes(&args, &m, &mut planes);
                 }));
                 (fire.is_ok(), sums.is_ok())
             };
-            assert_eq!(run(&[784; 8]), (true, true), "{k}: the padding position");
-            for bad in [785u16, 1000, u16::MAX] {
-                let mut idx = [0u16; 16];
-                idx[11] = bad;
-                assert_eq!(run(&idx), (false, false), "{k} read position {bad}");
+            assert_eq!(run(784), (true, true), "{k}: the layer's width");
+            for n in [783, 785, 1024, 5000] {
+                assert_eq!(run(n), (false, false), "{k}: positions of {n} inputs");
             }
         }
     }

@@ -117,6 +117,7 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
+mod minority;
 mod rows;
 mod scalar;
 pub(crate) mod sliced;
@@ -129,6 +130,8 @@ mod x86_64;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86_64_rows;
+
+pub(crate) use minority::Minority;
 
 /// Neurons per interleaved weight block (one 512-bit register of `u64`s).
 pub const LANES: usize = 8;
@@ -510,52 +513,42 @@ impl Kernel {
         x.iter().map(|w| w.count_ones() as usize).sum()
     }
 
-    /// Writes one image's minority positions (its 1 bits, or its 0 bits
-    /// when those are fewer) into `idx`, which holds `inputs / 2 + 32`
-    /// entries at least; returns how many, the image's count of 1 bits, and
-    /// whether the minority is the zeros. With AVX512-VBMI2 by
-    /// `VPCOMPRESSW`, 32 positions a step and no branch per bit; else a
-    /// `tzcnt` loop, whose exit branch mispredicts about once a word.
-    /// Measured through the whole sparse layer (784 → 512, 64 random rows,
-    /// `cargo bench --bench bnn -- 'sparse/784-512/'`, two alternating runs
-    /// on a busy machine), µs per chunk, `VPCOMPRESSW` against `tzcnt`:
-    /// 22.2 and 20.1 against 21.7 and 22.7 at 5 % ones, 35.7 and 34.3
-    /// against 35.9 and 39.2 at 13 %, 54.6 and 64.2 against 70.4 and 75.7
-    /// at 25 %: level on the sparsest rows, ahead as they fill.
-    pub(crate) fn minority(
-        self,
-        x: &[u64],
-        inputs: usize,
-        idx: &mut [u16],
-    ) -> (usize, usize, bool) {
+    /// Lists one image's minority positions (its 1 bits, or its 0 bits
+    /// when those are fewer) into `m`, with the bits beyond `inputs` in the
+    /// last word ignored. With AVX512-VBMI2 by `VPCOMPRESSW`, 32 positions
+    /// a step and no branch per bit; else a `tzcnt` loop, whose exit branch
+    /// mispredicts about once a word. Measured through the whole sparse
+    /// layer (784 → 512, 64 random rows, `cargo bench --bench bnn --
+    /// 'sparse/784-512/'`, two alternating runs on a busy machine), µs per
+    /// chunk, `VPCOMPRESSW` against `tzcnt`: 22.2 and 20.1 against 21.7 and
+    /// 22.7 at 5 % ones, 35.7 and 34.3 against 35.9 and 39.2 at 13 %, 54.6
+    /// and 64.2 against 70.4 and 75.7 at 25 %: level on the sparsest rows,
+    /// ahead as they fill.
+    pub(crate) fn minority(self, x: &[u64], inputs: usize, m: &mut Minority) {
         assert!(inputs <= sliced::MAX_INPUTS && x.len() == crate::bits::words_for(inputs));
-        assert!(idx.len() >= inputs / 2 + 32);
-        #[cfg(target_arch = "x86_64")]
-        if self.checked() == Kernel::Avx512 && sliced_x86::has_vbmi2() {
-            return sliced_x86::minority_avx512(x, inputs, idx);
-        }
-        #[cfg(target_arch = "x86_64")]
-        if self != Kernel::Scalar && sliced_x86::has_popcnt_bmi1() {
-            return sliced_x86::minority_bmi(x, inputs, idx);
-        }
-        sliced::minority(x, inputs, idx)
+        m.make_room(inputs / 2);
+        let listed = match self.checked() {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 if sliced_x86::has_vbmi2() => {
+                sliced_x86::minority_avx512(x, inputs, &mut m.idx)
+            }
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 | Kernel::Avx2 if sliced_x86::has_popcnt_bmi1() => {
+                sliced_x86::minority_bmi(x, inputs, &mut m.idx)
+            }
+            _ => sliced::minority(x, inputs, &mut m.idx),
+        };
+        let (len, ones, zeros) = listed;
+        m.finish(len, inputs, ones, zeros);
     }
 
     /// A hidden layer's output bits for one image, from its minority
-    /// positions (see [`Kernel::minority`]) padded with the zero column's
-    /// index (`inputs`) to a multiple of 8.
-    pub(crate) fn sliced_fire(
-        self,
-        a: &SlicedArgs<'_>,
-        idx: &[u16],
-        ones: usize,
-        zeros: bool,
-        out: &mut [u64],
-    ) {
-        Self::check_sliced(a, idx);
+    /// positions.
+    pub(crate) fn sliced_fire(self, a: &SlicedArgs<'_>, m: &Minority, out: &mut [u64]) {
+        Self::check_sliced(a, m);
         assert!(a.ones_cut.len() == a.planes * a.cw && a.zeros_cut.len() == a.ones_cut.len());
         assert!(a.planes <= sliced::SUM_PLANES + 1 && a.flips.len() == a.cw && out.len() == a.cw);
-        assert!(ones <= a.inputs);
+        let (idx, ones, zeros) = (m.positions(), m.ones(), m.zeros());
         match self.checked() {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => sliced_x86::fire_avx512(a, idx, ones, zeros, out),
@@ -565,11 +558,12 @@ impl Kernel {
         }
     }
 
-    /// The bit planes of the sums of the columns `idx`: plane `b` (of
-    /// [`sliced::SUM_PLANES`]) at `out[b·cw ..]`.
-    pub(crate) fn sliced_sum_planes(self, a: &SlicedArgs<'_>, idx: &[u16], out: &mut [u64]) {
-        Self::check_sliced(a, idx);
+    /// The bit planes of the sums of the columns at one image's minority
+    /// positions: plane `b` (of [`sliced::SUM_PLANES`]) at `out[b·cw ..]`.
+    pub(crate) fn sliced_sum_planes(self, a: &SlicedArgs<'_>, m: &Minority, out: &mut [u64]) {
+        Self::check_sliced(a, m);
         assert!(out.len() == sliced::SUM_PLANES * a.cw);
+        let idx = m.positions();
         match self.checked() {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => sliced_x86::sum_planes_avx512(a, idx, out),
@@ -579,23 +573,12 @@ impl Kernel {
         }
     }
 
-    fn check_sliced(a: &SlicedArgs<'_>, idx: &[u16]) {
+    /// The SIMD forms load whole column vectors unchecked: every position
+    /// of a [`Minority`] is at most its `inputs` (the type's invariant), so
+    /// equal widths and a column table of `inputs + 1` columns bound them.
+    fn check_sliced(a: &SlicedArgs<'_>, m: &Minority) {
         assert!(a.inputs <= sliced::MAX_INPUTS && a.columns.len() == (a.inputs + 1) * a.cw);
-        assert!(
-            idx.len().is_multiple_of(8),
-            "positions in whole groups of 8"
-        );
-        assert!(
-            idx.len() <= a.inputs / 2 + 8,
-            "more positions than a minority"
-        );
-        // The SIMD forms load whole column vectors unchecked on the
-        // strength of this (one vectorised max per image, instead of a
-        // bounds check per column).
-        assert!(
-            usize::from(idx.iter().fold(0u16, |m, &i| m.max(i))) <= a.inputs,
-            "a position beyond the inputs"
-        );
+        assert_eq!(m.inputs(), a.inputs, "positions listed for another width");
     }
 
     /// Guards the SIMD paths: a kernel value can be built by hand, so the

@@ -264,25 +264,59 @@ pub(crate) mod portable {
     super::sliced_kernel!();
 }
 
-/// Writes the minority positions of one image of `inputs` bits (tail bits
-/// zero) into `idx`, in order; returns how many, the count of 1 bits, and
-/// whether the minority is the zeros. A `tzcnt` loop per word.
+/// Writes the minority positions of one image of `inputs` bits into `idx`,
+/// in order, ignoring the bits beyond `inputs` in the last word; returns
+/// how many, the count of 1 bits, and whether the minority is the zeros. A
+/// `tzcnt` loop per word.
 #[inline]
 pub(crate) fn minority(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize, bool) {
-    let ones: usize = x.iter().map(|w| w.count_ones() as usize).sum();
-    let zeros = 2 * ones > inputs;
+    let side = Side::of(x, inputs);
     let mut len = 0;
-    for (w, &word) in x.iter().enumerate() {
-        let mut bits = if zeros {
-            !word & crate::bits::tail_mask(inputs.min((w + 1) * 64) - w * 64)
-        } else {
-            word
-        };
+    for w in 0..x.len() {
+        let mut bits = side.word(x, w);
         while bits != 0 {
             idx[len] = (w * 64) as u16 + bits.trailing_zeros() as u16;
             len += 1;
             bits &= bits - 1;
         }
     }
-    (len, ones, zeros)
+    (len, side.ones, side.zeros)
+}
+
+/// Which bits of an image the listers list: its count of 1 bits, whether
+/// the minority is the zeros, and the live bits of the last word, so that
+/// no position reaches `inputs` whatever the tail holds.
+#[derive(Clone, Copy)]
+pub(crate) struct Side {
+    pub ones: usize,
+    pub zeros: bool,
+    last: usize,
+    tail: u64,
+}
+
+impl Side {
+    #[inline]
+    pub(crate) fn of(x: &[u64], inputs: usize) -> Side {
+        let last = x.len() - 1;
+        let tail = crate::bits::tail_mask(inputs);
+        let ones = x[..last]
+            .iter()
+            .map(|w| w.count_ones() as usize)
+            .sum::<usize>()
+            + (x[last] & tail).count_ones() as usize;
+        Side {
+            ones,
+            zeros: 2 * ones > inputs,
+            last,
+            tail,
+        }
+    }
+
+    /// Word `w`'s listed bits.
+    #[inline]
+    pub(crate) fn word(self, x: &[u64], w: usize) -> u64 {
+        let live = if w == self.last { self.tail } else { u64::MAX };
+        let bits = if self.zeros { !x[w] } else { x[w] };
+        bits & live
+    }
 }

@@ -3,12 +3,12 @@
 //!
 //! As in `x86_64`, nothing here checks CPU features: `Kernel::checked` has
 //! confirmed them, and the dispatching method in `mod.rs` asserted the
-//! slice lengths and that every position is at most `inputs`. Loads and
-//! stores index their slices, so a wrong index is a panic, never a stray
-//! read, with one exception: whole-vector column loads, the hottest
-//! instruction of the layer, rely on that position check (a
-//! bounds check, index scaling and mask per column cost more than the
-//! two full adders each column feeds).
+//! slice lengths and that the positions come from a `Minority` of the
+//! layer's width, so each is at most `inputs`. Loads and stores index
+//! their slices, so a wrong index is a panic, never a stray read, with one
+//! exception: whole-vector column loads, the hottest instruction of the
+//! layer, rely on that invariant (a bounds check, index scaling and mask
+//! per column cost more than the two full adders each column feeds).
 
 use std::arch::x86_64::*;
 
@@ -111,8 +111,9 @@ pub(crate) mod avx512 {
     fn load_column(src: &[u64], at: usize, live: usize) -> V {
         if live == W {
             debug_assert!(at + W <= src.len());
-            // SAFETY: `Kernel::check_sliced` asserted position <= inputs
-            // and src.len() == (inputs + 1)·cw, so at + W <= src.len().
+            // SAFETY: positions come from a `Minority` (each <= inputs) of
+            // the layer's width and `Kernel::check_sliced` asserted
+            // src.len() == (inputs + 1)·cw, so at + W <= src.len().
             unsafe { _mm512_loadu_si512(src.as_ptr().add(at).cast()) }
         } else {
             load(src, at, live)
@@ -194,8 +195,9 @@ pub(crate) mod avx2 {
     fn load_column(src: &[u64], at: usize, live: usize) -> V {
         if live == W {
             debug_assert!(at + W <= src.len());
-            // SAFETY: `Kernel::check_sliced` asserted position <= inputs
-            // and src.len() == (inputs + 1)·cw, so at + W <= src.len().
+            // SAFETY: positions come from a `Minority` (each <= inputs) of
+            // the layer's width and `Kernel::check_sliced` asserted
+            // src.len() == (inputs + 1)·cw, so at + W <= src.len().
             unsafe { _mm256_loadu_si256(src.as_ptr().add(at).cast()) }
         } else {
             load(src, at, live)
@@ -251,20 +253,15 @@ pub(crate) mod avx2 {
 /// written whole (`idx` has 32 spare entries) and kept up to the count.
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,popcnt")]
 pub fn minority_vbmi2(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize, bool) {
-    let ones: usize = x.iter().map(|w| w.count_ones() as usize).sum();
-    let zeros = 2 * ones > inputs;
+    let side = super::sliced::Side::of(x, inputs);
     let step = _mm512_set1_epi16(32);
     let mut at = _mm512_set_epi16(
         31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9,
         8, 7, 6, 5, 4, 3, 2, 1, 0,
     );
     let mut len = 0;
-    for (w, &word) in x.iter().enumerate() {
-        let bits = if zeros {
-            !word & crate::bits::tail_mask(inputs.min((w + 1) * 64) - w * 64)
-        } else {
-            word
-        };
+    for w in 0..x.len() {
+        let bits = side.word(x, w);
         for half in [bits as u32, (bits >> 32) as u32] {
             let packed = _mm512_maskz_compress_epi16(half, at);
             let out = &mut idx[len..len + 32];
@@ -274,5 +271,5 @@ pub fn minority_vbmi2(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usiz
             at = _mm512_add_epi16(at, step);
         }
     }
-    (len, ones, zeros)
+    (len, side.ones, side.zeros)
 }

@@ -1,0 +1,67 @@
+//! One image's minority positions, as the sliced kernels take them.
+//!
+//! Only the kernel module writes a [`Minority`] ([`super::Kernel::minority`]),
+//! and the listers mask the tail bits of the last word, so every position
+//! is below `inputs` and the padding is `inputs` itself (the zero column).
+//! The SIMD forms of the sliced layer load whole column vectors unchecked
+//! on the strength of that, and the dispatch only has to compare
+//! [`Minority::inputs`] with the layer's: before this type, the dispatch
+//! proved it again with a fold over every position of every image, 10 % of
+//! a 784-512-10 batch.
+
+/// The positions of an image's minority bits (its 1 bits, or its 0 bits
+/// when those are fewer), in order, padded with the zero column's index to
+/// a whole number of groups of 8.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Minority {
+    /// The positions, then the padding, then room for the listers' whole
+    /// vector stores.
+    pub(super) idx: Vec<u16>,
+    /// Positions and padding.
+    pub(super) len: usize,
+    pub(super) inputs: usize,
+    pub(super) ones: usize,
+    pub(super) zeros: bool,
+}
+
+impl Minority {
+    /// The positions and the padding: a multiple of 8 entries, each at
+    /// most [`Minority::inputs`].
+    pub(crate) fn positions(&self) -> &[u16] {
+        &self.idx[..self.len]
+    }
+
+    /// The image's width in bits.
+    pub(crate) fn inputs(&self) -> usize {
+        self.inputs
+    }
+
+    /// The image's count of 1 bits.
+    pub(crate) fn ones(&self) -> usize {
+        self.ones
+    }
+
+    /// Whether the positions are the image's 0 bits.
+    pub(crate) fn zeros(&self) -> bool {
+        self.zeros
+    }
+
+    /// Room for `entries` positions and a vector store's 32 beyond them;
+    /// the lister's part.
+    pub(super) fn make_room(&mut self, entries: usize) {
+        let need = entries + 32;
+        if self.idx.len() < need {
+            self.idx.resize(need, 0);
+        }
+    }
+
+    /// Records a listing of `len` positions and pads it; the lister's part.
+    pub(super) fn finish(&mut self, len: usize, inputs: usize, ones: usize, zeros: bool) {
+        let padded = len.next_multiple_of(8);
+        self.idx[len..padded].fill(inputs as u16);
+        self.len = padded;
+        self.inputs = inputs;
+        self.ones = ones;
+        self.zeros = zeros;
+    }
+}
