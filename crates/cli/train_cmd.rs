@@ -113,6 +113,13 @@ pub struct Knobs {
     /// Random translation of training images by up to N pixels.
     #[arg(long, value_name = "N")]
     pub shift: Option<usize>,
+    /// Random rotation of training images by up to DEG degrees (a bilinear
+    /// warp, with --scale and the --shift offsets).
+    #[arg(long, value_name = "DEG")]
+    pub rotate: Option<f32>,
+    /// Random scaling of training images within 1 ± F.
+    #[arg(long, value_name = "F")]
+    pub scale: Option<f32>,
     /// Decision rule stored in the model.
     #[arg(long, value_enum)]
     pub rule: Option<choices::Rule>,
@@ -185,6 +192,12 @@ impl Knobs {
         if let Some(v) = k.shift {
             config.shift = v;
         }
+        if let Some(v) = k.rotate {
+            config.rotate = v;
+        }
+        if let Some(v) = k.scale {
+            config.scale = v;
+        }
         if let Some(v) = k.rule {
             config.rule = v.into();
         }
@@ -218,6 +231,8 @@ impl Knobs {
             || k.no_bn
             || k.dropout.is_some()
             || k.shift.is_some()
+            || k.rotate.is_some()
+            || k.scale.is_some()
             || k.rule.is_some()
             || k.init_std.is_some()
             || k.output_scale.is_some()

@@ -129,6 +129,16 @@ pub struct TrainConfig {
     pub dropout: f32,
     /// Random translation of training images by up to this many pixels.
     pub shift: usize,
+    /// Random rotation of training images by up to this many degrees
+    /// about their centre (with `scale`, a bilinear warp; 0 and 0 keep the
+    /// whole-pixel shift alone). Left out of stored configurations when 0,
+    /// so checkpoints written before it existed load and save back byte for
+    /// byte.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rotate: f32,
+    /// Random scaling of training images by a factor within `1 ± scale`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub scale: f32,
     pub rule: Rule,
     pub seed: u64,
     /// Images held out from the end of the training set for validation.
@@ -169,7 +179,16 @@ pub const CLASSES: usize = 10;
 /// Pixel threshold of binary inputs, fixed because the engine binarizes at it.
 pub const INPUT_THRESHOLD: u8 = 128;
 
+fn is_zero(v: &f32) -> bool {
+    *v == 0.0
+}
+
 impl TrainConfig {
+    /// Whether training images are rotated or scaled (a bilinear warp).
+    pub fn warps(&self) -> bool {
+        self.rotate > 0.0 || self.scale > 0.0
+    }
+
     /// Dense layer widths, input first: for a convolutional model, the
     /// flattened features of the last convolution first.
     pub fn shape(&self) -> Vec<usize> {
@@ -270,6 +289,15 @@ impl TrainConfig {
         }
         if self.shift > 4 {
             return bad(format!("shift {} is larger than 4 pixels", self.shift));
+        }
+        if !(0.0..=45.0).contains(&self.rotate) {
+            return bad(format!(
+                "rotation {} must be in [0, 45] degrees",
+                self.rotate
+            ));
+        }
+        if !(0.0..=0.5).contains(&self.scale) {
+            return bad(format!("scale {} must be in [0, 0.5]", self.scale));
         }
         if self.validation == 0 {
             return bad("the validation split must hold at least one image".into());
@@ -396,6 +424,9 @@ impl TrainConfig {
         }
         if self.shift > 0 {
             s += &format!("; shift {}", self.shift);
+        }
+        if self.warps() {
+            s += &format!("; rotate {} scale {}", self.rotate, self.scale);
         }
         s += &format!("; rule {}; seed {}", self.rule.to_core(), self.seed);
         if let Some(n) = self.limit_train {

@@ -139,6 +139,38 @@ pub fn shift_image(src: &[u8], dx: i32, dy: i32, dst: &mut [u8]) {
     }
 }
 
+/// Copies a 28×28 image rotated by `angle` (radians) and scaled by
+/// `factor` about its centre, then moved by `at` pixels; each pixel is the
+/// bilinear blend of the four source pixels around its preimage (0 outside
+/// the image), rounded. Rotation and scale by 0 and 1 with whole-pixel
+/// moves give [`shift_image`]'s result.
+pub fn warp_image(src: &[u8], angle: f32, factor: f32, at: (f32, f32), dst: &mut [u8]) {
+    const SIDE: usize = 28;
+    const MID: f32 = 13.5;
+    let (c, s) = (angle.cos() / factor, angle.sin() / factor);
+    let pixel = |x: f32, y: f32| -> f32 {
+        if (0.0..SIDE as f32).contains(&x) && (0.0..SIDE as f32).contains(&y) {
+            f32::from(src[y as usize * SIDE + x as usize])
+        } else {
+            0.0
+        }
+    };
+    for y in 0..SIDE {
+        for x in 0..SIDE {
+            let (u, v) = (x as f32 - MID - at.0, y as f32 - MID - at.1);
+            let sx = c * u + s * v + MID;
+            let sy = -s * u + c * v + MID;
+            let (x0, y0) = (sx.floor(), sy.floor());
+            let (fx, fy) = (sx - x0, sy - y0);
+            let blend = pixel(x0, y0) * (1.0 - fx) * (1.0 - fy)
+                + pixel(x0 + 1.0, y0) * fx * (1.0 - fy)
+                + pixel(x0, y0 + 1.0) * (1.0 - fx) * fy
+                + pixel(x0 + 1.0, y0 + 1.0) * fx * fy;
+            dst[y * SIDE + x] = blend.round().clamp(0.0, 255.0) as u8;
+        }
+    }
+}
+
 /// Small, learnable, MNIST-shaped data for tests and smoke runs: each class
 /// is a random binary prototype, and each image flips a tenth of its
 /// prototype's pixels.
@@ -173,6 +205,40 @@ pub fn synthetic(train: usize, test: usize, seed: u64) -> Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Without rotation or scale the warp is the whole-pixel shift; a
+    /// quarter turn moves a pixel where the geometry says; a doubling
+    /// spreads a pixel's ink over four pixels that keep it.
+    #[test]
+    fn warp_is_the_shift_and_turns_and_scales() {
+        let src: Vec<u8> = (0..INPUTS).map(|i| (i * 37 % 256) as u8).collect();
+        let (mut warped, mut shifted) = (vec![0u8; INPUTS], vec![0u8; INPUTS]);
+        for (dx, dy) in [(0, 0), (1, -2), (-1, 1), (3, 0)] {
+            warp_image(&src, 0.0, 1.0, (dx as f32, dy as f32), &mut warped);
+            shift_image(&src, dx, dy, &mut shifted);
+            assert_eq!(warped, shifted, "shift ({dx}, {dy})");
+        }
+        let mut dot = vec![0u8; INPUTS];
+        dot[2 * 28 + 20] = 200; // x 20, y 2
+        warp_image(
+            &dot,
+            std::f32::consts::FRAC_PI_2,
+            1.0,
+            (0.0, 0.0),
+            &mut warped,
+        );
+        // Output (x, y) reads source (y', ...): x = 13.5 − (y_src − 13.5)
+        // rotated, so source (20, 2) lands on (25, 20).
+        let lit: Vec<usize> = (0..INPUTS).filter(|&i| warped[i] > 0).collect();
+        assert_eq!(lit, [20 * 28 + 25], "quarter turn");
+        assert_eq!(warped[20 * 28 + 25], 200);
+        let mut block = vec![0u8; INPUTS];
+        block[13 * 28 + 13] = 160;
+        warp_image(&block, 0.0, 2.0, (0.0, 0.0), &mut warped);
+        let ink: u32 = warped.iter().map(|&p| u32::from(p)).sum();
+        assert!(warped.iter().filter(|&&p| p > 0).count() > 1, "spread");
+        assert!((160..=4 * 160).contains(&ink), "ink {ink}");
+    }
 
     #[test]
     fn rejects_bad_labels_and_lengths() {

@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::{self, Best, TrainState};
 use crate::config::{ModelKind, TrainConfig, INPUTS};
-use crate::data::{shift_image, Dataset, Split};
+use crate::data::{shift_image, warp_image, Dataset, Split};
 use crate::error::{Result, TrainError};
 use crate::eval::{accuracy, predict_exported, predict_float, predict_fp32, recompute_bn};
 use crate::export::{fold, to_fp32, to_model};
@@ -170,12 +170,24 @@ fn epoch(
         for &i in batch {
             let i = i as usize;
             let image = train.image(i);
-            if config.shift > 0 {
+            if config.shift > 0 || config.warps() {
                 let s = config.shift as i32;
-                let (dx, dy) = (rng.gen_range(-s..=s), rng.gen_range(-s..=s));
+                let (dx, dy) = if s > 0 {
+                    (rng.gen_range(-s..=s), rng.gen_range(-s..=s))
+                } else {
+                    (0, 0)
+                };
                 let start = pixels.len();
                 pixels.resize(start + INPUTS, 0);
-                shift_image(image, dx, dy, &mut pixels[start..]);
+                if config.warps() {
+                    let (r, k) = (config.rotate, config.scale);
+                    let angle = rng.gen_range(-r..=r).to_radians();
+                    let factor = 1.0 + rng.gen_range(-k..=k);
+                    let at = (dx as f32, dy as f32);
+                    warp_image(image, angle, factor, at, &mut pixels[start..]);
+                } else {
+                    shift_image(image, dx, dy, &mut pixels[start..]);
+                }
             } else {
                 pixels.extend_from_slice(image);
             }

@@ -140,12 +140,14 @@ fn u8_input_model_matches_trainer_forward_pass() {
 }
 
 /// Same seed, same model bytes, whether rayon has one thread or two, for
-/// binary and u8 input; a different seed gives a different model (so the
-/// comparison can fail).
+/// binary and u8 input, with and without rotated and scaled training images
+/// (deep-u8); a different seed gives a different model (so the comparison
+/// can fail).
 #[test]
 fn seed_fixes_the_bytes_for_any_thread_count() {
     let data = data();
-    for name in ["bn", "bn-u8"] {
+    assert!(recipe("deep-u8").unwrap().warps());
+    for name in ["bn", "bn-u8", "deep-u8"] {
         let mut config = small(name);
         config.hidden = vec![40, 72];
         config.dropout = 0.1;
@@ -321,6 +323,12 @@ fn bad_configuration_fails_first() {
         },
         "clip",
     );
+    for rotate in [-1.0, 46.0, f32::NAN] {
+        expect(TrainConfig { rotate, ..base() }, "rotation");
+    }
+    for scale in [-0.1, 0.6, f32::INFINITY] {
+        expect(TrainConfig { scale, ..base() }, "scale");
+    }
     assert!(matches!(recipe("nope"), Err(TrainError::Config(_))));
 }
 
