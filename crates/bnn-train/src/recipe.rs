@@ -109,9 +109,17 @@ pub fn recipe(name: &str) -> Result<TrainConfig> {
             output_scale: 1.0 / (512f32).sqrt(),
             ..cnn_small
         }),
+        // A long schedule on rotated, scaled and shifted digits, with
+        // dropout: 98.30 % on the test set against 97.76–98.07 % for the
+        // bn recipe's 30 epochs on u8 pixels (docs/TRAINING.md). Neither
+        // the warps nor the epochs nor dropout alone got there.
         "bn-u8" => Ok(TrainConfig {
             recipe: "bn-u8".into(),
             input: Input::U8,
+            rotate: 10.0,
+            scale: 0.1,
+            dropout: 0.1,
+            epochs: 100,
             ..bn
         }),
         // Small rotations and scalings on top of the shifts: 98.90 % on
@@ -200,6 +208,9 @@ mod tests {
             assert_eq!(c.shape(), shape, "{name}");
             assert!(c.batch_norm, "{name}");
             assert_eq!(recipe(twin).unwrap().input, Input::Binary, "{twin}");
+            assert!(c.warps(), "{name}: trains on rotated and scaled digits");
         }
+        let c = recipe("bn-u8").unwrap();
+        assert_eq!((c.epochs, c.dropout), (100, 0.1));
     }
 }

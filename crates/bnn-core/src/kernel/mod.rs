@@ -527,7 +527,7 @@ impl Kernel {
     pub(crate) fn minority(self, x: &[u64], inputs: usize, m: &mut Minority) {
         assert!(inputs <= sliced::MAX_INPUTS && x.len() == crate::bits::words_for(inputs));
         m.make_room(inputs / 2);
-        let listed = match self.checked() {
+        let (len, ones, zeros) = match self.checked() {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 if sliced_x86::has_vbmi2() => {
                 sliced_x86::minority_avx512(x, inputs, &mut m.idx)
@@ -538,7 +538,6 @@ impl Kernel {
             }
             _ => sliced::minority(x, inputs, &mut m.idx),
         };
-        let (len, ones, zeros) = listed;
         m.finish(len, inputs, ones, zeros);
     }
 
