@@ -110,16 +110,16 @@ pub fn recipe(name: &str) -> Result<TrainConfig> {
             ..cnn_small
         }),
         // A long schedule on rotated, scaled and shifted digits, with
-        // dropout: 98.30 % on the test set against 97.76–98.07 % for the
-        // bn recipe's 30 epochs on u8 pixels (docs/TRAINING.md). Neither
-        // the warps nor the epochs nor dropout alone got there.
+        // dropout: the 784-512-10 network fits too few warped images to
+        // learn from them in 30 epochs. See docs/TRAINING.md for the runs
+        // (30, 100 and 200 epochs, several seeds).
         "bn-u8" => Ok(TrainConfig {
             recipe: "bn-u8".into(),
             input: Input::U8,
             rotate: 10.0,
             scale: 0.1,
             dropout: 0.1,
-            epochs: 100,
+            epochs: 200,
             ..bn
         }),
         // Small rotations and scalings on top of the shifts: 98.90 % on
@@ -211,6 +211,6 @@ mod tests {
             assert!(c.warps(), "{name}: trains on rotated and scaled digits");
         }
         let c = recipe("bn-u8").unwrap();
-        assert_eq!((c.epochs, c.dropout), (100, 0.1));
+        assert_eq!((c.epochs, c.dropout), (200, 0.1));
     }
 }
