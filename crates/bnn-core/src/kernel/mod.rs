@@ -117,6 +117,9 @@ use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
+// Views its aligned lines as words.
+#[allow(unsafe_code)]
+mod lines;
 mod minority;
 mod rows;
 mod scalar;
@@ -131,6 +134,7 @@ mod x86_64;
 #[allow(unsafe_code)]
 mod x86_64_rows;
 
+pub(crate) use lines::Lines;
 pub(crate) use minority::Minority;
 
 /// Neurons per interleaved weight block (one 512-bit register of `u64`s).
