@@ -1,10 +1,12 @@
 //! Words that start on a cache line.
 //!
 //! The sliced kernels load a whole column of the transposed weights as one
-//! vector: 64 bytes for 512 neurons. A `Vec<u64>` is only 8-byte aligned,
-//! and the allocator's large blocks start 16 bytes past a line, so every
-//! such load straddled two lines: twice the L1 accesses and, for the
-//! columns the cache does not hold, twice the fetches. Starting the table
+//! vector: 64 bytes for 512 neurons. A `Vec<u64>` is only 8-byte aligned:
+//! the tables measured started 0, 16, 32 or 48 bytes past a line (16
+//! always for blocks of 128 KiB and more, which glibc maps with a 16-byte
+//! header), and off a line every such load straddles two lines: twice the
+//! L1 accesses and, for the columns the cache does not hold, twice the
+//! fetches. Starting the table
 //! on a line boundary made the sparse layer 1.5× faster at 13 % and at
 //! 50 % ones (`cargo bench --bench bnn -- sparse/`, 784-512 and
 //! 1024-1024, AVX-512); see the README's sparse-layer figures.
