@@ -69,7 +69,7 @@ mod tests {
             assert_eq!(l.words().len(), len);
             assert!(l.words().iter().all(|&w| w == 0));
             for (i, w) in l.words_mut().iter_mut().enumerate() {
-                *w = i as u64 * 0x9E37_79B9_7F4A_7C15;
+                *w = (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
             }
             let c = l.clone();
             for v in [&l, &c] {
@@ -78,7 +78,7 @@ mod tests {
                     .words()
                     .iter()
                     .enumerate()
-                    .all(|(i, &w)| w == i as u64 * 0x9E37_79B9_7F4A_7C15));
+                    .all(|(i, &w)| w == (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)));
             }
             assert_eq!(c, l);
         }
