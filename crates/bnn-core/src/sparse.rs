@@ -225,17 +225,10 @@ impl Transposed {
 
     /// A hidden layer's output bits (`out_wpr` words per row).
     pub(crate) fn fire(&self, kernel: Kernel, xs: &[u64], rows: usize, out: &mut [u64]) {
-        let wpr = words_for(self.inputs);
         let args = self.args();
         SCRATCH.with(|s| {
             let m = &mut s.borrow_mut().minority;
-            for (x, o) in xs[..rows * wpr]
-                .chunks_exact(wpr)
-                .zip(out.chunks_exact_mut(self.cw))
-            {
-                kernel.minority(x, self.inputs, m);
-                kernel.sliced_fire(&args, m, o);
-            }
+            kernel.sliced_fire_rows(&args, xs, rows, m, &mut out[..rows * self.cw]);
         });
     }
 
@@ -407,7 +400,10 @@ mod tests {
         m
     }
 
-    const SHAPES: [(usize, usize); 14] = [
+    /// Layers up to `LINES_MAX_INPUTS` inputs whose columns are whole
+    /// vectors take `fire_lines`; the others, such as 2048 → 512 and
+    /// 300 → 200 on AVX-512, the general loop.
+    const SHAPES: [(usize, usize); 16] = [
         (1, 1),
         (2, 3),
         (7, 10),
@@ -422,6 +418,8 @@ mod tests {
         (784, 10),
         (1000, 1000),
         (1024, 1024),
+        (2047, 128),
+        (2048, 512),
     ];
 
     /// Sparse bits and popcounts equal the dense kernel's, for every kernel,
@@ -469,6 +467,75 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    /// Sums up to the largest `fire_lines` takes (1023 columns, every
+    /// plane set) and past it: all-one and all-zero weights against inputs
+    /// with the most minority bits their width allows.
+    #[test]
+    fn largest_sums_match_dense() {
+        let mut rng = ChaCha8Rng::seed_from_u64(21);
+        for (n, m) in [(2047, 512), (2046, 64), (2049, 64), (1024, 1024)] {
+            for density in [1.0, 0.0, 0.97] {
+                let weights = random_matrix(&mut rng, m, n, density);
+                let t = random_thresholds(&mut rng, m, n);
+                let hidden = BinaryDense::hidden(weights, t).unwrap();
+                let x = inputs(&mut rng, n);
+                let mut want = BitMatrix::new(x.rows(), m);
+                let rows = x.rows();
+                hidden.fire_with(
+                    Kernel::Scalar,
+                    LayerMode::Dense,
+                    x.words(),
+                    rows,
+                    want.words_mut(),
+                );
+                for k in available() {
+                    let mut got = BitMatrix::new(rows, m);
+                    hidden.fire_with(k, LayerMode::Sparse, x.words(), rows, got.words_mut());
+                    assert!(got == want, "{k} {n}->{m} at weight density {density}");
+                }
+            }
+        }
+        // 530 positions: sixteen steps of 32 sum to 506 (six zero weights
+        // among them), and the groups after them carry into plane 512.
+        let (n, m) = (2047, 64);
+        let mut weights = random_matrix(&mut rng, m, n, 1.0);
+        let mut x = BitMatrix::new(1, n);
+        for i in 0..530 {
+            x.set(0, i, true);
+        }
+        for j in 0..m {
+            for i in 0..6 {
+                weights.set(j, i, false);
+            }
+        }
+        let limits: Vec<Threshold> = (0..m as i32)
+            .map(|j| Threshold::at_least(j * 40 - 1300))
+            .collect();
+        let hidden = BinaryDense::hidden(weights, limits).unwrap();
+        let mut want = BitMatrix::new(1, m);
+        hidden.fire_with(
+            Kernel::Scalar,
+            LayerMode::Dense,
+            x.words(),
+            1,
+            want.words_mut(),
+        );
+        assert!(
+            want.row(0)[0] != 0 && want.row(0)[0] != u64::MAX,
+            "{:x}",
+            want.row(0)[0]
+        );
+        for k in available() {
+            let mut got = BitMatrix::new(1, m);
+            hidden.fire_with(k, LayerMode::Sparse, x.words(), 1, got.words_mut());
+            assert_eq!(
+                got.row(0),
+                want.row(0),
+                "{k}: a carry into plane 512 after the steps"
+            );
         }
     }
 

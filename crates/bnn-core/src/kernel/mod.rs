@@ -549,15 +549,60 @@ impl Kernel {
     /// positions.
     pub(crate) fn sliced_fire(self, a: &SlicedArgs<'_>, m: &Minority, out: &mut [u64]) {
         Self::check_sliced(a, m);
-        assert!(a.ones_cut.len() == a.planes * a.cw && a.zeros_cut.len() == a.ones_cut.len());
-        assert!(a.planes <= sliced::SUM_PLANES + 1 && a.flips.len() == a.cw && out.len() == a.cw);
+        Self::check_cuts(a);
+        assert!(out.len() == a.cw);
         let (idx, ones, zeros) = (m.positions(), m.ones(), m.zeros());
+        // Whole vectors of columns and sums within ten planes: the lean loop.
+        let lines = |w: usize| a.cw.is_multiple_of(w) && a.inputs <= sliced::LINES_MAX_INPUTS;
         match self.checked() {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 if lines(8) => sliced_x86::fire_lines_avx512(a, idx, ones, zeros, out),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => sliced_x86::fire_avx512(a, idx, ones, zeros, out),
             #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 if lines(4) => sliced_x86::fire_lines_avx2(a, idx, ones, zeros, out),
+            #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => sliced_x86::fire_avx2(a, idx, ones, zeros, out),
+            _ if lines(1) => sliced::portable::fire_lines(a, idx, ones, zeros, out),
             _ => sliced::portable::fire(a, idx, ones, zeros, out),
+        }
+    }
+
+    /// A hidden layer's output bits for `rows` packed input rows
+    /// (`out.len() == rows·cw`): each row's minority listing (kept in `m`)
+    /// and [`Kernel::sliced_fire`]. On AVX-512 with `VPCOMPRESSW` and a
+    /// layer of whole vectors, one call runs both for every row, with the
+    /// feature checks and the dispatch paid once per chunk instead of twice
+    /// per row.
+    pub(crate) fn sliced_fire_rows(
+        self,
+        a: &SlicedArgs<'_>,
+        xs: &[u64],
+        rows: usize,
+        m: &mut Minority,
+        out: &mut [u64],
+    ) {
+        let wpr = crate::bits::words_for(a.inputs);
+        assert!(xs.len() >= rows * wpr && out.len() == rows * a.cw);
+        let xs = &xs[..rows * wpr];
+        match self.checked() {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512
+                if sliced_x86::has_vbmi2()
+                    && a.cw.is_multiple_of(8)
+                    && a.inputs <= sliced::LINES_MAX_INPUTS =>
+            {
+                Self::check_cuts(a);
+                assert!(a.inputs <= sliced::MAX_INPUTS && a.columns.len() == (a.inputs + 1) * a.cw);
+                m.make_room(a.inputs / 2);
+                sliced_x86::fire_rows_vbmi2(a, xs, wpr, m, out)
+            }
+            _ => {
+                for (x, o) in xs.chunks_exact(wpr).zip(out.chunks_exact_mut(a.cw)) {
+                    self.minority(x, a.inputs, m);
+                    self.sliced_fire(a, m, o);
+                }
+            }
         }
     }
 
@@ -582,6 +627,12 @@ impl Kernel {
     fn check_sliced(a: &SlicedArgs<'_>, m: &Minority) {
         assert!(a.inputs <= sliced::MAX_INPUTS && a.columns.len() == (a.inputs + 1) * a.cw);
         assert_eq!(m.inputs(), a.inputs, "positions listed for another width");
+    }
+
+    /// The cut planes and flips of a hidden layer's arguments.
+    fn check_cuts(a: &SlicedArgs<'_>) {
+        assert!(a.ones_cut.len() == a.planes * a.cw && a.zeros_cut.len() == a.ones_cut.len());
+        assert!(a.planes <= sliced::SUM_PLANES + 1 && a.flips.len() == a.cw);
     }
 
     /// Guards the SIMD paths: a kernel value can be built by hand, so the

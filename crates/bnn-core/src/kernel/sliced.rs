@@ -39,6 +39,10 @@ pub(crate) const HIGH_PLANES: usize = SUM_PLANES - 5;
 /// Inputs a sliced layer takes at most: indices are `u16`.
 pub const MAX_INPUTS: usize = u16::MAX as usize;
 
+/// Inputs [`sliced_kernel!`]'s `fire_lines` takes at most: its minority,
+/// at most 1023 columns, sums into the ten planes it keeps in registers.
+pub(crate) const LINES_MAX_INPUTS: usize = 2047;
+
 /// Planes of a layer's cuts and of `2·sum + constant`: enough for `2n + 2`.
 pub(crate) fn cut_planes(inputs: usize) -> usize {
     (usize::BITS - (2 * inputs + 2).leading_zeros()) as usize
@@ -171,6 +175,93 @@ macro_rules! sliced_kernel {
                     borrow = borrow_of(sum, load(cut, b * a.cw + at, live), borrow);
                 }
                 store(out, at, live, xor3(borrow, keep, load(a.flips, at, live)));
+                at += W;
+            }
+        }
+
+        /// [`fire`] for a layer whose columns are whole vectors (`cw` a
+        /// multiple of `W`) and whose inputs are at most
+        /// [`LINES_MAX_INPUTS`](crate::kernel::sliced::LINES_MAX_INPUTS):
+        /// every plane of the sum then lives in a register, the four groups
+        /// of a step are added without a branch, and the ripple into the
+        /// high planes has a fixed depth. On AVX-512 this took the 784-512
+        /// layer of `mnist-512.bnn` from 84 to 70 ns an image (the MNIST
+        /// test digits, one thread).
+        $(#[$attr])*
+        pub fn fire_lines(
+            a: &SlicedArgs<'_>,
+            idx: &[u16],
+            ones: usize,
+            zeros: bool,
+            out: &mut [u64],
+        ) {
+            debug_assert!(a.cw.is_multiple_of(W) && a.inputs <= $crate::kernel::sliced::LINES_MAX_INPUTS);
+            let (add, cut) = if zeros {
+                (ones, a.zeros_cut)
+            } else {
+                (a.inputs + 1 - ones, a.ones_cut)
+            };
+            let keep = splat(!zeros);
+            let z = zero();
+            let mut at = 0;
+            while at < a.cw {
+                let col = |i: u16| load_column(a.columns, i as usize * a.cw + at, W);
+                let eight = |g: &[u16]| {
+                    [
+                        col(g[0]),
+                        col(g[1]),
+                        col(g[2]),
+                        col(g[3]),
+                        col(g[4]),
+                        col(g[5]),
+                        col(g[6]),
+                        col(g[7]),
+                    ]
+                };
+                // Planes 1, 2, 4 (in `low`), 8, 16, then 32 to 512.
+                let mut low = [z; 3];
+                let (mut p8, mut p16) = (z, z);
+                let mut high = [z; 5];
+                // A half adder per plane, unrolled so that no plane leaves
+                // its register.
+                let ripple = |planes: &mut [V], mut carry: V| {
+                    for p in planes.iter_mut() {
+                        let old = *p;
+                        *p = xor(old, carry);
+                        carry = and(old, carry);
+                    }
+                };
+                let mut steps = idx.chunks_exact(32);
+                for g in &mut steps {
+                    let e0 = add8(eight(&g[0..8]), &mut low);
+                    let e1 = add8(eight(&g[8..16]), &mut low);
+                    let e2 = add8(eight(&g[16..24]), &mut low);
+                    let e3 = add8(eight(&g[24..32]), &mut low);
+                    let (c16a, e8) = (maj(p8, e0, e1), xor3(p8, e0, e1));
+                    let (c16b, e8) = (maj(e8, e2, e3), xor3(e8, e2, e3));
+                    let (c32, e16) = (maj(p16, c16a, c16b), xor3(p16, c16a, c16b));
+                    p8 = e8;
+                    p16 = e16;
+                    ripple(&mut high, c32);
+                }
+                for g in steps.remainder().chunks_exact(8) {
+                    let e = add8(eight(g), &mut low);
+                    let mut mid = [p8, p16, high[0], high[1], high[2], high[3], high[4]];
+                    ripple(&mut mid, e);
+                    [p8, p16, high[0], high[1], high[2], high[3], high[4]] = mid;
+                }
+                let sum = [
+                    z, low[0], low[1], low[2], p8, p16, high[0], high[1], high[2], high[3],
+                    high[4], z, z, z,
+                ];
+                let (mut carry, mut borrow) = (z, z);
+                for (b, &v) in sum.iter().enumerate().take(a.planes) {
+                    let k = splat(add >> b & 1 == 1);
+                    let s = xor3(v, k, carry);
+                    carry = maj(v, k, carry);
+                    borrow = borrow_of(s, load(cut, b * a.cw + at, W), borrow);
+                }
+                store(out, at, W, xor3(borrow, keep, load(a.flips, at, W)));
                 at += W;
             }
         }

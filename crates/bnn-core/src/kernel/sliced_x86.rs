@@ -32,6 +32,51 @@ pub fn fire_avx512(a: &SlicedArgs<'_>, idx: &[u16], ones: usize, zeros: bool, ou
     unsafe { avx512::fire(a, idx, ones, zeros, out) }
 }
 
+pub fn fire_lines_avx512(
+    a: &SlicedArgs<'_>,
+    idx: &[u16],
+    ones: usize,
+    zeros: bool,
+    out: &mut [u64],
+) {
+    // SAFETY: the caller checked avx512f.
+    unsafe { avx512::fire_lines(a, idx, ones, zeros, out) }
+}
+
+pub fn fire_lines_avx2(a: &SlicedArgs<'_>, idx: &[u16], ones: usize, zeros: bool, out: &mut [u64]) {
+    // SAFETY: the caller checked avx2.
+    unsafe { avx2::fire_lines(a, idx, ones, zeros, out) }
+}
+
+/// Rows of packed inputs through a hidden layer: each row's minority by
+/// `VPCOMPRESSW`, then [`avx512::fire_lines`], in one call per chunk.
+pub fn fire_rows_vbmi2(
+    a: &SlicedArgs<'_>,
+    xs: &[u64],
+    wpr: usize,
+    m: &mut super::Minority,
+    out: &mut [u64],
+) {
+    // SAFETY: the caller checked avx512f, avx512bw and avx512vbmi2, that
+    // the layer takes `fire_lines` and that `m` has room for a listing.
+    unsafe { fire_rows_vbmi2_impl(a, xs, wpr, m, out) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,popcnt")]
+fn fire_rows_vbmi2_impl(
+    a: &SlicedArgs<'_>,
+    xs: &[u64],
+    wpr: usize,
+    m: &mut super::Minority,
+    out: &mut [u64],
+) {
+    for (x, o) in xs.chunks_exact(wpr).zip(out.chunks_exact_mut(a.cw)) {
+        let (len, ones, zeros) = minority_vbmi2(x, a.inputs, &mut m.idx);
+        m.finish(len, a.inputs, ones, zeros);
+        avx512::fire_lines(a, m.positions(), ones, zeros, o);
+    }
+}
+
 pub fn fire_avx2(a: &SlicedArgs<'_>, idx: &[u16], ones: usize, zeros: bool, out: &mut [u64]) {
     // SAFETY: the caller checked avx2.
     unsafe { avx2::fire(a, idx, ones, zeros, out) }
