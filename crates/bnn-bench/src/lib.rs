@@ -4,7 +4,10 @@
 //! Engines are interleaved (A B C A B C ...) after a warm-up and each figure
 //! is the median of the repetitions, so that slow drift on a shared machine
 //! (frequency, other load) hits every engine alike and the ratios stay
-//! meaningful even when absolute numbers move. Every throughput comes with
+//! meaningful even when absolute numbers move. Each timed run follows
+//! [`WARM_UP`] of untimed work by the same engine, so that no engine is
+//! timed while the core is still adjusting to it after the one before.
+//! Every throughput comes with
 //! the accuracy of the same run's predictions.
 
 mod report;
@@ -12,5 +15,5 @@ mod run;
 mod stand_in;
 
 pub use report::{thousands, BenchReport, Latency, ModelSummary, Throughput};
-pub use run::{run, Candidate, Config, Engine};
+pub use run::{run, Candidate, Config, Engine, WARM_UP};
 pub use stand_in::{cnn_small_stand_in, u8_stand_in, CNN_SMALL_ARCH};

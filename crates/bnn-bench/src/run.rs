@@ -76,6 +76,32 @@ impl Engine {
     }
 }
 
+/// How long an engine runs, untimed, right before each of its timed runs.
+///
+/// A core that has just run other code (another engine, or nothing) runs
+/// the next engine slowly for a few milliseconds: on the project's AMD EPYC
+/// machine, 784-512-10 batches of 1,000 images took 184 µs right after 10 ms
+/// of a scalar spin loop and 151 µs in the steady state, and the gap closed
+/// only after about 7 ms of the engine's own work. A timed batch of 10,000
+/// images lasts 1–2 ms at the 1-bit engine's speed, so without this every
+/// interleaved run would be measured inside that ramp, at about 20 % below
+/// what a long stream of batches gets. Each engine is warmed the same way,
+/// so the ratios stay fair.
+pub const WARM_UP: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// Runs `work` on successive slices of `images` (of `per` bytes each, up
+/// to 1,000 at a time, round and round) until [`WARM_UP`] has passed.
+fn warm_up(images: &[u8], per: usize, mut work: impl FnMut(&[u8])) {
+    let start = Instant::now();
+    let slices = images.chunks(1000 * per);
+    for slice in slices.cycle() {
+        if start.elapsed() >= WARM_UP {
+            break;
+        }
+        work(slice);
+    }
+}
+
 /// A model to measure: its 1-bit kernels or its FP32 engine, and what it
 /// costs on disk.
 pub struct Candidate {
@@ -105,7 +131,8 @@ pub struct Candidate {
 pub struct Config {
     /// Thread counts for the batch runs.
     pub threads: Vec<usize>,
-    /// Timed repetitions per engine (after one warm-up run).
+    /// Timed repetitions per engine (after one warm-up run, and each
+    /// right after [`WARM_UP`] of the same engine's work).
     pub repeat: usize,
     /// Images for the single-image latency runs.
     pub single_images: usize,
@@ -210,6 +237,9 @@ pub fn run(
             }
             for _ in 0..config.repeat {
                 for (j, (_, e)) in engines.iter().enumerate() {
+                    warm_up(pixels, per_image, |slice| {
+                        std::hint::black_box(e.batch(slice));
+                    });
                     let start = Instant::now();
                     std::hint::black_box(e.batch(pixels));
                     times[j].push(start.elapsed().as_secs_f64());
@@ -240,6 +270,9 @@ pub fn run(
     }
     for _ in 0..config.repeat {
         for (j, (_, e)) in engines.iter().enumerate() {
+            warm_up(single, per_image, |slice| {
+                std::hint::black_box(e.singles(slice, per_image));
+            });
             let start = Instant::now();
             std::hint::black_box(e.singles(single, per_image));
             times[j].push(start.elapsed().as_secs_f64() / count as f64);
