@@ -725,12 +725,13 @@ impl Model {
             None => {
                 let wpr = words_for(self.input_len);
                 s.a.resize(rows * wpr, 0);
-                for (image, words) in pixels
-                    .chunks_exact(self.input_len)
-                    .zip(s.a.chunks_exact_mut(wpr))
-                {
-                    kernel.pack_pixels(image, self.input_threshold, words);
-                }
+                let (per, threshold) = (self.input_len, self.input_threshold);
+                kernel.pack_pixel_rows(
+                    &pixels[..rows * per],
+                    per,
+                    threshold,
+                    &mut s.a[..rows * wpr],
+                );
             }
         }
         let (hidden, last) = self.layers.split_at(self.layers.len() - 1);

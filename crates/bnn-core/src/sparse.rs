@@ -201,6 +201,18 @@ impl Transposed {
             LayerMode::Dense => false,
             LayerMode::Sparse => true,
             LayerMode::Auto => {
+                // The rule is linear in the minority count, which lies in
+                // 0..=inputs/2: when both ends agree, so does every image,
+                // and no image needs counting. (784 → 512 and 1024 → 1024
+                // are sparse at any density, 512 → 10 dense.)
+                let per_row = |minority: usize| self.costs_per_row(kernel, minority);
+                let ((s0, d), (s1, _)) = (per_row(0), per_row(self.inputs / 2));
+                if s0 < d && s1 < d {
+                    return true;
+                }
+                if s0 >= d && s1 >= d {
+                    return false;
+                }
                 let wpr = words_for(self.inputs);
                 let minority: usize = xs[..rows * wpr]
                     .chunks_exact(wpr)
@@ -211,16 +223,25 @@ impl Transposed {
                     .sum();
                 let c = costs(kernel);
                 let vectors = self.cw.div_ceil(c.words);
-                let fixed = if self.planes > 0 {
-                    c.per_plane * self.planes * vectors
-                } else {
-                    c.per_count * self.outputs
-                };
-                let sparse = c.per_column * minority * vectors + rows * (fixed + c.per_image);
-                let dense = 10 * rows * wpr * self.outputs.div_ceil(LANES);
-                sparse < dense
+                let sparse = c.per_column * minority * vectors + rows * s0;
+                sparse < rows * d
             }
         }
+    }
+
+    /// The cost model's (sparse, dense) estimate for one row whose
+    /// minority count is `minority`, in tenths of a dense step.
+    fn costs_per_row(&self, kernel: Kernel, minority: usize) -> (usize, usize) {
+        let c = costs(kernel);
+        let vectors = self.cw.div_ceil(c.words);
+        let fixed = if self.planes > 0 {
+            c.per_plane * self.planes * vectors
+        } else {
+            c.per_count * self.outputs
+        };
+        let sparse = c.per_column * minority * vectors + fixed + c.per_image;
+        let dense = 10 * words_for(self.inputs) * self.outputs.div_ceil(LANES);
+        (sparse, dense)
     }
 
     /// A hidden layer's output bits (`out_wpr` words per row).
@@ -627,6 +648,39 @@ mod tests {
             assert!(!choose(&narrow, &half_rows, LayerMode::Auto), "{k}");
             assert!(!choose(&wide, &sparse_rows, LayerMode::Dense), "{k}");
             assert!(choose(&narrow, &half_rows, LayerMode::Sparse), "{k}");
+        }
+    }
+
+    /// Where the two ends of the density range disagree, the chunk's
+    /// minority count decides; each kernel has such a layer among these.
+    #[test]
+    fn auto_counts_where_density_decides() {
+        let mut rng = ChaCha8Rng::seed_from_u64(16);
+        for k in available() {
+            let (n, m) = [(1024, 64), (1024, 32), (784, 256)]
+                .into_iter()
+                .find(|&(n, m)| {
+                    let l =
+                        BinaryDense::hidden(BitMatrix::new(m, n), vec![Threshold::at_least(0); m])
+                            .unwrap();
+                    let ((s0, d), (s1, _)) = (
+                        l.transposed.costs_per_row(k, 0),
+                        l.transposed.costs_per_row(k, n / 2),
+                    );
+                    s0 < d && d <= s1
+                })
+                .unwrap_or_else(|| panic!("{k}: no layer whose choice depends on density"));
+            let layer = BinaryDense::hidden(
+                random_matrix(&mut rng, m, n, 0.5),
+                random_thresholds(&mut rng, m, n),
+            )
+            .unwrap();
+            let choose = |density: f64| {
+                let x = random_matrix(&mut rng.clone(), 64, n, density);
+                layer.transposed.chooses(k, LayerMode::Auto, x.words(), 64)
+            };
+            assert!(choose(0.0), "{k} {n}->{m}: empty rows");
+            assert!(!choose(0.5), "{k} {n}->{m}: balanced rows");
         }
     }
 

@@ -315,6 +315,29 @@ impl Kernel {
         }
     }
 
+    /// [`Kernel::pack_pixels`] for consecutive images of `per` pixels,
+    /// `words_for(per)` words each, with one dispatch for all of them.
+    pub fn pack_pixel_rows(self, pixels: &[u8], per: usize, threshold: u8, out: &mut [u64]) {
+        assert!(per > 0 && pixels.len().is_multiple_of(per), "whole images");
+        assert_eq!(
+            out.len(),
+            pixels.len() / per * crate::bits::words_for(per),
+            "output word count"
+        );
+        match self.checked() {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 => x86_64::pack_pixel_rows_avx512(pixels, per, threshold, out),
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx2 => x86_64::pack_pixel_rows_avx2(pixels, per, threshold, out),
+            _ => {
+                let wpr = crate::bits::words_for(per);
+                for (image, words) in pixels.chunks_exact(per).zip(out.chunks_exact_mut(wpr)) {
+                    crate::bits::pack_pixels(image, threshold, words);
+                }
+            }
+        }
+    }
+
     /// Popcounts of `xs` rows against every neuron of interleaved weights:
     /// `out[row·blocks·8 + neuron]`.
     pub(crate) fn block_popcounts(

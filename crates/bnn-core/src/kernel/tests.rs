@@ -169,6 +169,15 @@ fn pixel_packing_matches_portable_for_every_kernel() {
                 let mut got = vec![u64::MAX; words_for(n)];
                 k.pack_pixels(&pixels, threshold, &mut got);
                 assert_eq!(got, want, "{k}, n = {n}, threshold = {threshold}");
+                // Three images: this one, its complement and this one again.
+                let flipped: Vec<u8> = pixels.iter().map(|p| !p).collect();
+                let rows = [&pixels[..], &flipped, &pixels].concat();
+                let mut got = vec![u64::MAX; 3 * words_for(n)];
+                k.pack_pixel_rows(&rows, n, threshold, &mut got);
+                let mut middle = vec![0u64; words_for(n)];
+                crate::bits::pack_pixels(&flipped, threshold, &mut middle);
+                let all = [&want[..], &middle, &want].concat();
+                assert_eq!(got, all, "{k} rows, n = {n}, threshold = {threshold}");
             }
         }
     }

@@ -49,6 +49,36 @@ unsafe fn pack_pixels_avx512_impl(pixels: &[u8], threshold: u8, out: &mut [u64])
     }
 }
 
+pub fn pack_pixel_rows_avx512(pixels: &[u8], per: usize, threshold: u8, out: &mut [u64]) {
+    // SAFETY: the caller checked avx512f + avx512bw, and that out holds
+    // words_for(per) words per image.
+    unsafe { pack_pixel_rows_avx512_impl(pixels, per, threshold, out) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn pack_pixel_rows_avx512_impl(pixels: &[u8], per: usize, threshold: u8, out: &mut [u64]) {
+    let wpr = crate::bits::words_for(per);
+    for (image, words) in pixels.chunks_exact(per).zip(out.chunks_exact_mut(wpr)) {
+        // SAFETY: as above, per image.
+        unsafe { pack_pixels_avx512_impl(image, threshold, words) };
+    }
+}
+
+pub fn pack_pixel_rows_avx2(pixels: &[u8], per: usize, threshold: u8, out: &mut [u64]) {
+    // SAFETY: the caller checked avx2, and that out holds words_for(per)
+    // words per image.
+    unsafe { pack_pixel_rows_avx2_impl(pixels, per, threshold, out) }
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn pack_pixel_rows_avx2_impl(pixels: &[u8], per: usize, threshold: u8, out: &mut [u64]) {
+    let wpr = crate::bits::words_for(per);
+    for (image, words) in pixels.chunks_exact(per).zip(out.chunks_exact_mut(wpr)) {
+        // SAFETY: as above, per image.
+        unsafe { pack_pixels_avx2_impl(image, threshold, words) };
+    }
+}
+
 pub fn pack_pixels_avx2(pixels: &[u8], threshold: u8, out: &mut [u64]) {
     // SAFETY: the caller checked avx2; out holds one word per 64 pixels.
     unsafe { pack_pixels_avx2_impl(pixels, threshold, out) }
