@@ -18,7 +18,7 @@
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Minority {
     /// The positions, then the padding, then room for the listers' whole
-    /// vector stores.
+    /// vector stores (64 entries).
     pub(super) idx: Vec<u16>,
     /// Positions and padding.
     pub(super) len: usize,
@@ -49,10 +49,10 @@ impl Minority {
         self.zeros
     }
 
-    /// Room for `entries` positions and a vector store's 32 beyond them;
-    /// the lister's part.
+    /// Room for `entries` positions and the 64 beyond them that the
+    /// listers' whole-vector stores may write; the lister's part.
     pub(super) fn make_room(&mut self, entries: usize) {
-        let need = entries + 32;
+        let need = entries + 64;
         if self.idx.len() < need {
             self.idx.resize(need, 0);
         }
