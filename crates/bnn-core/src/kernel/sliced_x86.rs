@@ -23,7 +23,8 @@ pub fn has_vbmi2() -> bool {
 }
 
 pub fn minority_avx512(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize, bool) {
-    // SAFETY: the caller checked avx512f, avx512bw and avx512vbmi2.
+    // SAFETY: the caller checked `has_vbmi2` (AVX-512 with VPOPCNTQ, and
+    // VBMI2).
     unsafe { minority_vbmi2(x, inputs, idx) }
 }
 
@@ -57,12 +58,13 @@ pub fn fire_rows_vbmi2(
     m: &mut super::Minority,
     out: &mut [u64],
 ) {
-    // SAFETY: the caller checked avx512f, avx512bw and avx512vbmi2, that
-    // the layer takes `fire_lines` and that `m` has room for a listing.
+    // SAFETY: the caller checked `has_vbmi2` (AVX-512 with VPOPCNTQ, and
+    // VBMI2), that the layer takes `fire_lines` and that `m` has room for
+    // a listing.
     unsafe { fire_rows_vbmi2_impl(a, xs, wpr, m, out) }
 }
 
-#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,popcnt")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,avx512vpopcntdq,popcnt")]
 fn fire_rows_vbmi2_impl(
     a: &SlicedArgs<'_>,
     xs: &[u64],
@@ -299,7 +301,7 @@ pub(crate) mod avx2 {
 /// positions per word, with no test of the count. There the test
 /// `minority_vbmi2` makes per word would be a coin toss for the branch
 /// predictor, and mnist-deep ran 1–2 % slower with it.
-#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,popcnt")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,avx512vpopcntdq,popcnt")]
 fn list_by_halves(x: &[u64], side: super::sliced::Side, idx: &mut [u16]) -> (usize, usize, bool) {
     let step = _mm512_set1_epi16(32);
     let mut at = _mm512_set_epi16(
@@ -328,7 +330,7 @@ fn list_by_halves(x: &[u64], side: super::sliced::Side, idx: &mut [u16]) -> (usi
 /// digits this lists an image in 23.5 ns against 36.7 ns for two
 /// `VPCOMPRESSW` of 16-bit positions per word (a C loop of each, AMD EPYC
 /// Zen 4, one thread).
-#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,popcnt")]
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,avx512vpopcntdq,popcnt")]
 pub fn minority_vbmi2(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize, bool) {
     let side = super::sliced::Side::of(x, inputs);
     let lanes = _mm512_set_epi8(
