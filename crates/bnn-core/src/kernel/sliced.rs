@@ -317,7 +317,10 @@ pub(crate) use sliced_kernel;
 
 /// The portable form on `u64` words: the reference for the SIMD forms. Its
 /// only `unsafe` is the shared loop's reading of the high planes it wrote.
+/// Its `fire_lines` runs only in tests, against its `fire`: on single
+/// words the general loop is the faster (see `Kernel::sliced_fire`).
 #[allow(unsafe_code)]
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) mod portable {
     use super::SlicedArgs;
 
