@@ -283,9 +283,10 @@ pub fn print_report(report: &BenchReport, out: &mut impl Write) -> std::io::Resu
     let cpu = cpu_name();
     writeln!(
         out,
-        "\n{} MNIST test images, median of {} interleaved runs after a warm-up; CPU: {cpu}; kernels: {}\n",
+        "\n{} MNIST test images, median of {} interleaved runs, each after {} ms of the same engine's work; CPU: {cpu}; kernels: {}\n",
         report.images,
         report.repeat,
+        bnn_bench::WARM_UP.as_millis(),
         available().iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
     )?;
     writeln!(out, "{}", report.summary_table())?;
