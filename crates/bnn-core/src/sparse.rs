@@ -423,6 +423,15 @@ mod tests {
         m
     }
 
+    /// A hidden layer's bits for every row of `x` by the reference: the
+    /// scalar kernel, dense.
+    fn dense_bits(layer: &BinaryDense, x: &BitMatrix) -> BitMatrix {
+        let mut bits = BitMatrix::new(x.rows(), layer.outputs());
+        let mode = LayerMode::Dense;
+        layer.fire_with(Kernel::Scalar, mode, x.words(), x.rows(), bits.words_mut());
+        bits
+    }
+
     /// Layers up to `LINES_MAX_INPUTS` inputs whose columns are whole
     /// vectors take `fire_lines`; the others, such as 2048 → 512 and
     /// 300 → 200 on AVX-512, the general loop.
@@ -458,14 +467,7 @@ mod tests {
             let output = BinaryDense::output(weights, vec![0.0; m]).unwrap();
             let x = inputs(&mut rng, n);
             let rows = x.rows();
-            let mut want = BitMatrix::new(rows, m);
-            hidden.fire_with(
-                Kernel::Scalar,
-                LayerMode::Dense,
-                x.words(),
-                rows,
-                want.words_mut(),
-            );
+            let want = dense_bits(&hidden, &x);
             let padded = m.div_ceil(LANES) * LANES;
             let mut want_pops = vec![0u32; rows * padded];
             output.popcounts_with(
@@ -505,15 +507,8 @@ mod tests {
                 let t = random_thresholds(&mut rng, m, n);
                 let hidden = BinaryDense::hidden(weights, t).unwrap();
                 let x = inputs(&mut rng, n);
-                let mut want = BitMatrix::new(x.rows(), m);
+                let want = dense_bits(&hidden, &x);
                 let rows = x.rows();
-                hidden.fire_with(
-                    Kernel::Scalar,
-                    LayerMode::Dense,
-                    x.words(),
-                    rows,
-                    want.words_mut(),
-                );
                 for k in available() {
                     let mut got = BitMatrix::new(rows, m);
                     hidden.fire_with(k, LayerMode::Sparse, x.words(), rows, got.words_mut());
@@ -538,14 +533,7 @@ mod tests {
             .map(|j| Threshold::at_least(j * 40 - 1300))
             .collect();
         let hidden = BinaryDense::hidden(weights, limits).unwrap();
-        let mut want = BitMatrix::new(1, m);
-        hidden.fire_with(
-            Kernel::Scalar,
-            LayerMode::Dense,
-            x.words(),
-            1,
-            want.words_mut(),
-        );
+        let want = dense_bits(&hidden, &x);
         assert!(
             want.row(0)[0] != 0 && want.row(0)[0] != u64::MAX,
             "{:x}",

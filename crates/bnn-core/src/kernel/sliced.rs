@@ -65,24 +65,13 @@ pub(crate) fn cut_planes(inputs: usize) -> usize {
 macro_rules! column_sums {
     ($a:expr, $idx:expr, $at:expr, $live:expr, $high:ident) => {{
         let (a, idx, at, live) = ($a, $idx, $at, $live);
-        let col = |i: u16| load_column(a.columns, i as usize * a.cw + at, live);
         let mut low = [zero(); 3];
         let (mut eights, mut sixteens) = (zero(), zero());
         let (mut steps, mut reach) = (0usize, 0usize);
         let (mut e0, mut e1, mut e2) = (zero(), zero(), zero());
         let groups = idx.len() / 8;
         for (n, g) in idx.chunks_exact(8).enumerate() {
-            let c = [
-                col(g[0]),
-                col(g[1]),
-                col(g[2]),
-                col(g[3]),
-                col(g[4]),
-                col(g[5]),
-                col(g[6]),
-                col(g[7]),
-            ];
-            let e = add8(c, &mut low);
+            let e = add8(columns8(a, g, at, live), &mut low);
             let last = n + 1 == groups;
             match n % 4 {
                 0 => e0 = e,
@@ -126,6 +115,14 @@ pub(crate) use column_sums;
 /// `maj` and `borrow` (`maj(¬v, c, b)`) in scope at the call site.
 macro_rules! sliced_kernel {
     ($(#[$attr:meta])*) => {
+        /// Words `at .. at + live` of the 8 columns `g` names.
+        $(#[$attr])*
+        #[inline]
+        fn columns8(a: &SlicedArgs<'_>, g: &[u16], at: usize, live: usize) -> [V; 8] {
+            let col = |j: usize| load_column(a.columns, g[j] as usize * a.cw + at, live);
+            [col(0), col(1), col(2), col(3), col(4), col(5), col(6), col(7)]
+        }
+
         /// One step of Harley–Seal: adds 8 columns into `ones`, `twos` and
         /// `fours`, and returns the carry of weight 8.
         $(#[$attr])*
@@ -210,19 +207,7 @@ macro_rules! sliced_kernel {
             let z = zero();
             let mut at = 0;
             while at < a.cw {
-                let col = |i: u16| load_column(a.columns, i as usize * a.cw + at, W);
-                let eight = |g: &[u16]| {
-                    [
-                        col(g[0]),
-                        col(g[1]),
-                        col(g[2]),
-                        col(g[3]),
-                        col(g[4]),
-                        col(g[5]),
-                        col(g[6]),
-                        col(g[7]),
-                    ]
-                };
+                let eight = |g: &[u16]| columns8(a, g, at, W);
                 // Planes 1, 2, 4 (in `low`), 8, 16, then 32 to 1024. They
                 // start at `add / 2`, so that the planes end at `S + add / 2`
                 // and `2·S + add` is them shifted up one plane under the
