@@ -36,17 +36,15 @@ impl Engine {
     /// Classifies the batch on the current rayon pool.
     fn batch(&self, pixels: &[u8]) -> Vec<usize> {
         match self {
-            Engine::OneBit(m, k) => {
-                m.predict_batch_with(
+            Engine::OneBit(m, k) => m
+                .classify_batch_with(
                     pixels,
                     RunOptions {
                         kernel: Some(*k),
                         threads: None,
                     },
                 )
-                .expect("run checked the images and the kernel")
-                .classes
-            }
+                .expect("run checked the images and the kernel"),
             Engine::Fp32(m) => m
                 .predict_batch(pixels, None)
                 .expect("run checked the images"),

@@ -135,6 +135,15 @@ fn check(model: &Model, images: usize, rng: &mut ChaCha8Rng) {
                 p.classes, ref_classes,
                 "{kernel}, {threads} threads: classes"
             );
+            let options = RunOptions {
+                kernel: Some(kernel),
+                threads: Some(threads),
+            };
+            assert_eq!(
+                model.classify_batch_with(&pixels, options).unwrap(),
+                ref_classes,
+                "{kernel}, {threads} threads: classes without scores"
+            );
         }
         // One image at a time.
         let mut scores = vec![0f32; c];
