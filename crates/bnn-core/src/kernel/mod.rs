@@ -542,15 +542,17 @@ impl Kernel {
 
     /// Lists one image's minority positions (its 1 bits, or its 0 bits
     /// when those are fewer) into `m`, with the bits beyond `inputs` in the
-    /// last word ignored. With AVX512-VBMI2 by `VPCOMPRESSW`, 32 positions
-    /// a step and no branch per bit; else a `tzcnt` loop, whose exit branch
-    /// mispredicts about once a word. Measured through the whole sparse
-    /// layer (784 → 512, 64 random rows, `cargo bench --bench bnn --
-    /// 'sparse/784-512/'`, two alternating runs on a busy machine), µs per
-    /// chunk, `VPCOMPRESSW` against `tzcnt`: 22.2 and 20.1 against 21.7 and
-    /// 22.7 at 5 % ones, 35.7 and 34.3 against 35.9 and 39.2 at 13 %, 54.6
-    /// and 64.2 against 70.4 and 75.7 at 25 %: level on the sparsest rows,
-    /// ahead as they fill.
+    /// last word ignored. With AVX512-VBMI2 by compress instructions, with
+    /// no branch per bit (`VPCOMPRESSB` per word for sparse images,
+    /// `VPCOMPRESSW` per half word for balanced ones; see `sliced_x86`);
+    /// else a `tzcnt` loop, whose exit branch mispredicts about once a
+    /// word. Measured through the whole sparse layer (784 → 512, 64 random
+    /// rows, `cargo bench --bench bnn -- 'sparse/784-512/'`, two
+    /// alternating runs on a busy machine), µs per chunk, `VPCOMPRESSW`
+    /// against `tzcnt`: 22.2 and 20.1 against 21.7 and 22.7 at 5 % ones,
+    /// 35.7 and 34.3 against 35.9 and 39.2 at 13 %, 54.6 and 64.2 against
+    /// 70.4 and 75.7 at 25 %: level on the sparsest rows, ahead as they
+    /// fill.
     pub(crate) fn minority(self, x: &[u64], inputs: usize, m: &mut Minority) {
         assert!(inputs <= sliced::MAX_INPUTS && x.len() == crate::bits::words_for(inputs));
         m.make_room(inputs / 2);
@@ -596,8 +598,8 @@ impl Kernel {
 
     /// A hidden layer's output bits for `rows` packed input rows
     /// (`out.len() == rows·cw`): each row's minority listing (kept in `m`)
-    /// and [`Kernel::sliced_fire`]. On AVX-512 with `VPCOMPRESSW` and a
-    /// layer of whole vectors, one call runs both for every row, with the
+    /// and [`Kernel::sliced_fire`]. On AVX-512 with VBMI2 and a layer of
+    /// whole vectors, one call runs both for every row, with the
     /// feature checks and the dispatch paid once per chunk instead of twice
     /// per row.
     pub(crate) fn sliced_fire_rows(
