@@ -214,16 +214,13 @@ impl Transposed {
                     return false;
                 }
                 let wpr = words_for(self.inputs);
-                let minority: usize = xs[..rows * wpr]
+                let sparse: usize = xs[..rows * wpr]
                     .chunks_exact(wpr)
                     .map(|x| {
                         let ones = kernel.ones(x);
-                        ones.min(self.inputs - ones)
+                        per_row(ones.min(self.inputs - ones)).0
                     })
                     .sum();
-                let c = costs(kernel);
-                let vectors = self.cw.div_ceil(c.words);
-                let sparse = c.per_column * minority * vectors + rows * s0;
                 sparse < rows * d
             }
         }
