@@ -580,8 +580,9 @@ impl Model {
         assert_eq!(pixels.len(), self.input_len, "image size");
         assert_eq!(scores.len(), self.num_classes(), "scores length");
         let kernel = kernel.require()?;
-        with_scratch(|s| self.run_chunk(kernel, pixels, 1, s, scores));
-        Ok(self.rule.decide(scores))
+        let mut class = [0];
+        with_scratch(|s| self.run_chunk(kernel, pixels, s, scores, &mut class));
+        Ok(class[0])
     }
 
     /// Classifies a batch of images (`input_len` bytes each), in parallel.
@@ -651,10 +652,7 @@ impl Model {
                         &mut own[..]
                     }
                 };
-                self.run_chunk(kernel, px, cl.len(), s, sc);
-                for (class, s) in cl.iter_mut().zip(sc.chunks_exact(c)) {
-                    *class = self.rule.decide(s);
-                }
+                self.run_chunk(kernel, px, s, sc, cl);
                 s.scores = own;
             })
         };
@@ -728,19 +726,24 @@ impl Model {
         Ok(all)
     }
 
-    /// The forward pass over `rows` images: bits through the hidden layers,
-    /// scores out of the last.
+    /// The forward pass over `classes.len()` images: bits through the
+    /// hidden layers, scores out of the last, and the classes they decide.
     fn run_chunk(
         &self,
         kernel: Kernel,
         pixels: &[u8],
-        rows: usize,
         s: &mut Scratch,
         scores: &mut [f32],
+        classes: &mut [usize],
     ) {
+        let rows = classes.len();
         match &self.pixel {
             Some(first) if self.layers.is_empty() => {
                 first.scores_into(kernel, pixels, rows, &mut s.pixel, scores);
+                let c = self.num_classes();
+                for (class, s) in classes.iter_mut().zip(scores.chunks_exact(c)) {
+                    *class = self.rule.decide(s);
+                }
                 return;
             }
             Some(first) => {
@@ -790,15 +793,8 @@ impl Model {
         let Transform::Scores(bias) = last.transform() else {
             unreachable!("Model::new checks the last layer emits scores")
         };
-        let n = last.inputs() as i32;
-        for (out, pops) in scores
-            .chunks_exact_mut(bias.len())
-            .zip(s.pops.chunks_exact(padded))
-        {
-            for ((o, &p), &b) in out.iter_mut().zip(pops).zip(bias) {
-                *o = (n - 2 * p as i32) as f32 + b;
-            }
-        }
+        let (inputs, rule) = (last.inputs(), self.rule);
+        kernel.scores_classes(&s.pops, padded, inputs, bias, rule, scores, classes);
     }
 }
 

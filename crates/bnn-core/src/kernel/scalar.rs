@@ -1,6 +1,8 @@
 //! The reference kernel: plain Rust over `u64::count_ones`, the same loop
 //! structure as the SIMD kernels so that tests compare like with like.
 
+use crate::model::DecisionRule;
+
 use super::{FireArgs, PixelGroups, PixelPairs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS};
 
 pub fn xor_popcount(a: &[u64], b: &[u64]) -> u32 {
@@ -35,6 +37,30 @@ pub fn block_popcounts(
             let o = (r * blocks + b) * LANES;
             out[o..o + LANES].copy_from_slice(&block(x, w));
         }
+    }
+}
+
+/// The reference of `Kernel::scores_classes`: the scores a row at a
+/// time, then the rule's own scalar decision.
+pub fn scores_classes(
+    pops: &[u32],
+    padded: usize,
+    inputs: usize,
+    bias: &[f32],
+    rule: DecisionRule,
+    scores: &mut [f32],
+    classes: &mut [usize],
+) {
+    let n = inputs as i32;
+    for ((out, pops), class) in scores
+        .chunks_exact_mut(bias.len())
+        .zip(pops.chunks_exact(padded))
+        .zip(classes)
+    {
+        for ((o, &p), &b) in out.iter_mut().zip(pops).zip(bias) {
+            *o = (n - 2 * p as i32) as f32 + b;
+        }
+        *class = rule.decide(out);
     }
 }
 

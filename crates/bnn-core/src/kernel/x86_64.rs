@@ -8,6 +8,8 @@
 
 use std::arch::x86_64::*;
 
+use crate::model::DecisionRule;
+
 use super::{FireArgs, PixelGroups, PixelPairs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS};
 
 pub fn has_avx2() -> bool {
@@ -167,6 +169,69 @@ unsafe fn blocks_avx512<const R: usize, const N: usize>(
         }
     }
     acc
+}
+
+pub fn scores_classes_avx512(
+    pops: &[u32],
+    padded: usize,
+    inputs: usize,
+    bias: &[f32],
+    rule: DecisionRule,
+    scores: &mut [f32],
+    classes: &mut [usize],
+) {
+    // SAFETY: the caller checked avx512f, that 0 < bias.len() <= 16 and
+    // bias.len() <= padded, pops ≥ rows·padded and scores = rows·bias.len().
+    unsafe { scores_classes_avx512_impl(pops, padded, inputs, bias, rule, scores, classes) }
+}
+
+/// One masked vector of up to 16 classes a row. The arithmetic is the
+/// scalar reference's, lane by lane (`cvtdq2ps` rounds as `as f32` does,
+/// and the scores are finite), so the scores are the same bits; the
+/// decision takes the first lane equal to the maximum (ties to the lowest
+/// class, as the scalar compare-select does) or the first non-negative one.
+#[target_feature(enable = "avx512f")]
+unsafe fn scores_classes_avx512_impl(
+    pops: &[u32],
+    padded: usize,
+    inputs: usize,
+    bias: &[f32],
+    rule: DecisionRule,
+    scores: &mut [f32],
+    classes: &mut [usize],
+) {
+    let c = bias.len();
+    let live = ((1u32 << c) - 1) as __mmask16;
+    // SAFETY: the mask limits the load to the c entries of bias.
+    let b = unsafe { _mm512_maskz_loadu_ps(live, bias.as_ptr()) };
+    let n = _mm512_set1_epi32(inputs as i32);
+    let row = |r: usize| {
+        // SAFETY: row r < rows reads pops r·padded .. r·padded + c, within
+        // rows·padded as c <= padded.
+        let p = unsafe { _mm512_maskz_loadu_epi32(live, pops.as_ptr().add(r * padded).cast()) };
+        let d = _mm512_sub_epi32(n, _mm512_add_epi32(p, p));
+        _mm512_add_ps(_mm512_cvtepi32_ps(d), b)
+    };
+    let out = scores.as_mut_ptr();
+    for (r, class) in classes.iter_mut().enumerate() {
+        let s = row(r);
+        // SAFETY: row r's scores are r·c .. r·c + c of rows·c.
+        unsafe { _mm512_mask_storeu_ps(out.add(r * c), live, s) };
+        let hits = match rule {
+            DecisionRule::Scores => {
+                let top = _mm512_set1_ps(_mm512_mask_reduce_max_ps(live, s));
+                _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(live, s, top)
+            }
+            DecisionRule::Seed => {
+                _mm512_mask_cmp_ps_mask::<_CMP_GE_OQ>(live, s, _mm512_setzero_ps())
+            }
+        };
+        *class = if hits == 0 {
+            0
+        } else {
+            hits.trailing_zeros() as usize
+        };
+    }
 }
 
 pub fn block_popcounts_avx512(
