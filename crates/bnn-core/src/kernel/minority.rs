@@ -59,9 +59,12 @@ impl Minority {
     }
 
     /// Records a listing of `len` positions and pads it; the lister's part.
+    /// It writes 8 padding entries whatever `len` (within the room of
+    /// [`Minority::make_room`]): one vector store, where a fill of the 0
+    /// to 7 entries needed was a call to `memset` per image.
     pub(super) fn finish(&mut self, len: usize, inputs: usize, ones: usize, zeros: bool) {
         let padded = len.next_multiple_of(8);
-        self.idx[len..padded].fill(inputs as u16);
+        self.idx[len..len + 8].fill(inputs as u16);
         self.len = padded;
         self.inputs = inputs;
         self.ones = ones;

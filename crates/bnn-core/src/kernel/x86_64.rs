@@ -247,6 +247,10 @@ pub fn block_popcounts_avx512(
     unsafe { block_popcounts_avx512_impl(xs, rows, wpr, weights, blocks, out) }
 }
 
+/// Rows two at a time and blocks two at a time, as in `fire_avx512_impl`:
+/// each weight line serves both rows and each broadcast word both blocks.
+/// One row and one block at a time, an output layer of 10 neurons (two
+/// blocks) made twice the loads for the same popcounts.
 #[target_feature(enable = "avx512f,avx512vpopcntdq")]
 unsafe fn block_popcounts_avx512_impl(
     xs: &[u64],
@@ -256,23 +260,57 @@ unsafe fn block_popcounts_avx512_impl(
     blocks: usize,
     out: &mut [u32],
 ) {
-    for r in 0..rows {
-        for b in 0..blocks {
-            // SAFETY: row r and block b are in bounds (see caller's asserts);
-            // the store writes 8 u32 at (r·blocks + b)·8, inside `out`.
-            unsafe {
-                let [[acc]] = blocks_avx512::<1, 1>(
+    let store = |out: &mut [u32], r: usize, b: usize, acc: __m512i| {
+        let at = (r * blocks + b) * LANES;
+        let narrow = _mm512_cvtepi64_epi32(acc);
+        // SAFETY: the 8 u32 at `at` are inside `out` (the slice index).
+        unsafe { _mm256_storeu_si256(out[at..at + LANES].as_mut_ptr().cast(), narrow) };
+    };
+    let mut r = 0;
+    while r < rows {
+        let two = rows - r >= 2;
+        let mut b = 0;
+        while b < blocks {
+            let pair = blocks - b >= 2;
+            // SAFETY: rows r (and r + 1 when `two`) are < rows and blocks
+            // b (and b + 1 when `pair`) are < blocks, inside the slices whose
+            // lengths the caller asserted.
+            let (x, w) = unsafe {
+                (
                     xs.as_ptr().add(r * wpr),
-                    wpr,
                     weights.as_ptr().add(b * wpr * LANES),
-                );
-                let narrow = _mm512_cvtepi64_epi32(acc);
-                _mm256_storeu_si256(
-                    out.as_mut_ptr().add((r * blocks + b) * LANES).cast(),
-                    narrow,
-                );
+                )
+            };
+            match (two, pair) {
+                (true, true) => {
+                    // SAFETY: as above.
+                    let [[a0, a1], [b0, b1]] = unsafe { blocks_avx512::<2, 2>(x, wpr, w) };
+                    store(out, r, b, a0);
+                    store(out, r, b + 1, a1);
+                    store(out, r + 1, b, b0);
+                    store(out, r + 1, b + 1, b1);
+                }
+                (true, false) => {
+                    // SAFETY: as above.
+                    let [[a0], [b0]] = unsafe { blocks_avx512::<2, 1>(x, wpr, w) };
+                    store(out, r, b, a0);
+                    store(out, r + 1, b, b0);
+                }
+                (false, true) => {
+                    // SAFETY: as above.
+                    let [[a0, a1]] = unsafe { blocks_avx512::<1, 2>(x, wpr, w) };
+                    store(out, r, b, a0);
+                    store(out, r, b + 1, a1);
+                }
+                (false, false) => {
+                    // SAFETY: as above.
+                    let [[a0]] = unsafe { blocks_avx512::<1, 1>(x, wpr, w) };
+                    store(out, r, b, a0);
+                }
             }
+            b += if pair { 2 } else { 1 };
         }
+        r += if two { 2 } else { 1 };
     }
 }
 
