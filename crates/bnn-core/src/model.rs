@@ -17,7 +17,7 @@ use crate::blank;
 use crate::conv::{ConvScratch, ConvStage, Layer, Shapes};
 use crate::error::{Error, Result};
 use crate::input::{InputEncoding, InputShape};
-use crate::kernel::{self, Kernel};
+use crate::kernel::{self, Kernel, OutputArgs};
 use crate::layer::{BinaryDense, Transform};
 use crate::pixel::{PixelDense, PixelScratch};
 
@@ -737,6 +737,8 @@ impl Model {
         classes: &mut [usize],
     ) {
         let rows = classes.len();
+        // Layers already run (a first layer that reads the pixels itself).
+        let mut start = 0;
         match &self.pixel {
             Some(first) if self.layers.is_empty() => {
                 first.scores_into(kernel, pixels, rows, &mut s.pixel, scores);
@@ -769,19 +771,21 @@ impl Model {
                 s.a = a;
             }
             None => {
-                let wpr = words_for(self.input_len);
-                s.a.resize(rows * wpr, 0);
                 let (per, threshold) = (self.input_len, self.input_threshold);
-                kernel.pack_pixel_rows(
-                    &pixels[..rows * per],
-                    per,
-                    threshold,
-                    &mut s.a[..rows * wpr],
-                );
+                let first = &self.layers[0];
+                s.a.resize(rows * first.output_words(), 0);
+                let px = &pixels[..rows * per];
+                if first.fire_pixels_into(kernel, px, threshold, rows, &mut s.a) {
+                    start = 1;
+                } else {
+                    let wpr = words_for(per);
+                    s.a.resize(rows * wpr, 0);
+                    kernel.pack_pixel_rows(px, per, threshold, &mut s.a[..rows * wpr]);
+                }
             }
         }
         let (hidden, last) = self.layers.split_at(self.layers.len() - 1);
-        for layer in hidden {
+        for layer in &hidden[start..] {
             s.b.resize(rows * layer.output_words(), 0);
             layer.fire_into(kernel, &s.a, rows, &mut s.b);
             std::mem::swap(&mut s.a, &mut s.b);
@@ -793,8 +797,14 @@ impl Model {
         let Transform::Scores(bias) = last.transform() else {
             unreachable!("Model::new checks the last layer emits scores")
         };
-        let (inputs, rule) = (last.inputs(), self.rule);
-        kernel.scores_classes(&s.pops, padded, inputs, bias, rule, scores, classes);
+        let a = OutputArgs {
+            pops: &s.pops,
+            padded,
+            inputs: last.inputs(),
+            bias,
+            rule: self.rule,
+        };
+        kernel.scores_classes(&a, scores, classes);
     }
 }
 

@@ -194,12 +194,31 @@ impl Transposed {
 
     /// Whether `mode` runs these `rows` packed inputs sparse.
     pub(crate) fn chooses(&self, kernel: Kernel, mode: LayerMode, xs: &[u64], rows: usize) -> bool {
+        if let Some(sparse) = self.settled(kernel, mode) {
+            return sparse;
+        }
+        let per_row = |minority: usize| self.costs_per_row(kernel, minority);
+        let d = per_row(0).1;
+        let wpr = words_for(self.inputs);
+        let sparse: usize = xs[..rows * wpr]
+            .chunks_exact(wpr)
+            .map(|x| {
+                let ones = kernel.ones(x);
+                per_row(ones.min(self.inputs - ones)).0
+            })
+            .sum();
+        sparse < rows * d
+    }
+
+    /// Whether `mode` runs this layer sparse whatever its inputs, or
+    /// dense whatever they are, or `None` when that depends on them.
+    pub(crate) fn settled(&self, kernel: Kernel, mode: LayerMode) -> Option<bool> {
         if self.columns.is_empty() {
-            return false;
+            return Some(false);
         }
         match mode {
-            LayerMode::Dense => false,
-            LayerMode::Sparse => true,
+            LayerMode::Dense => Some(false),
+            LayerMode::Sparse => Some(true),
             LayerMode::Auto => {
                 // The rule is linear in the minority count, which lies in
                 // 0..=inputs/2: when both ends agree, so does every image,
@@ -208,20 +227,12 @@ impl Transposed {
                 let per_row = |minority: usize| self.costs_per_row(kernel, minority);
                 let ((s0, d), (s1, _)) = (per_row(0), per_row(self.inputs / 2));
                 if s0 < d && s1 < d {
-                    return true;
+                    Some(true)
+                } else if s0 >= d && s1 >= d {
+                    Some(false)
+                } else {
+                    None
                 }
-                if s0 >= d && s1 >= d {
-                    return false;
-                }
-                let wpr = words_for(self.inputs);
-                let sparse: usize = xs[..rows * wpr]
-                    .chunks_exact(wpr)
-                    .map(|x| {
-                        let ones = kernel.ones(x);
-                        per_row(ones.min(self.inputs - ones)).0
-                    })
-                    .sum();
-                sparse < rows * d
             }
         }
     }
@@ -247,6 +258,25 @@ impl Transposed {
         SCRATCH.with(|s| {
             let m = &mut s.borrow_mut().minority;
             kernel.sliced_fire_rows(&args, xs, rows, m, &mut out[..rows * self.cw]);
+        });
+    }
+
+    /// A hidden layer's output bits for `rows` images of `inputs` pixels,
+    /// whose bits are `p >= threshold`, listed from the pixels with no
+    /// packed copy (see [`Kernel::sliced_fire_pixel_rows`]).
+    pub(crate) fn fire_pixels(
+        &self,
+        kernel: Kernel,
+        pixels: &[u8],
+        threshold: u8,
+        rows: usize,
+        out: &mut [u64],
+    ) {
+        let args = self.args();
+        SCRATCH.with(|s| {
+            let m = &mut s.borrow_mut().minority;
+            let (px, out) = (&pixels[..rows * self.inputs], &mut out[..rows * self.cw]);
+            kernel.sliced_fire_pixel_rows(&args, px, threshold, m, out);
         });
     }
 
@@ -486,6 +516,51 @@ mod tests {
                         let mut pops = vec![0u32; rows * padded];
                         layer.popcounts_with(k, mode, x.words(), rows, &mut pops);
                         assert_eq!(pops, want_pops, "{k} {mode} {n}->{m} popcounts");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A first layer listing its images from their pixels gives the bits
+    /// of the packed path, for every kernel and shape, at thresholds from
+    /// 0 (every pixel a 1) to 255, on images of every density (so the
+    /// AVX-512 lister's guess that the ones are the minority is wrong on
+    /// some, and it lists again from the zeros).
+    #[test]
+    fn pixel_listing_matches_packed() {
+        let mut rng = ChaCha8Rng::seed_from_u64(31);
+        for (n, m) in SHAPES {
+            let weights = random_matrix(&mut rng, m, n, 0.5);
+            let t = random_thresholds(&mut rng, m, n);
+            let hidden = BinaryDense::hidden(weights, t).unwrap();
+            let bits = inputs(&mut rng, n);
+            for threshold in [0u8, 1, 128, 255] {
+                let rows = bits.rows();
+                let mut pixels = Vec::with_capacity(rows * n);
+                for r in 0..rows {
+                    pixels.extend((0..n).map(|c| match (bits.get(r, c), threshold) {
+                        (_, 0) => rng.gen(),
+                        (true, t) => rng.gen_range(t..=255),
+                        (false, t) => rng.gen_range(0..t),
+                    }));
+                }
+                let mut x = BitMatrix::new(rows, n);
+                let words = x.words_mut().chunks_exact_mut(words_for(n));
+                for (image, w) in pixels.chunks_exact(n).zip(words) {
+                    crate::bits::pack_pixels(image, threshold, w);
+                }
+                let want = dense_bits(&hidden, &x);
+                for k in available() {
+                    let mut got = BitMatrix::new(rows, m);
+                    let t = &hidden.transposed;
+                    t.fire_pixels(k, &pixels, threshold, rows, got.words_mut());
+                    for r in 0..rows {
+                        assert_eq!(
+                            got.row(r),
+                            want.row(r),
+                            "{k} {n}->{m} t {threshold} row {r}"
+                        );
                     }
                 }
             }

@@ -177,6 +177,17 @@ pub(crate) struct FireArgs<'a> {
     pub out_wpr: usize,
 }
 
+/// The operands of an output layer's scores: `padded` popcounts a row
+/// (the first `bias.len()` of them are classes), the layer's `inputs`, the
+/// per-class bias and the rule that picks a class from the scores.
+pub(crate) struct OutputArgs<'a> {
+    pub pops: &'a [u32],
+    pub padded: usize,
+    pub inputs: usize,
+    pub bias: &'a [f32],
+    pub rule: DecisionRule,
+}
+
 /// One output position of a u8 convolution: the output row its bits go
 /// to and where its window starts in the padded image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -361,33 +372,26 @@ impl Kernel {
         }
     }
 
-    /// An output layer's scores, `inputs − 2·popcount + bias` per class
-    /// (`padded` popcounts a row, the first `bias.len()` of them used), and
-    /// each row's class by `rule`. On AVX-512 a row of up to 16 classes is
-    /// one vector: conversion, bias and the decision (a maximum, a compare
-    /// and the first set bit) are a dozen instructions, where the scalar
-    /// loop's chain of compare-selects over the scores cost about 5 % of a
-    /// 784-512-10 batch.
-    #[allow(clippy::too_many_arguments)]
+    /// An output layer's scores, `inputs − 2·popcount + bias` per class,
+    /// and each row's class by the rule (see [`OutputArgs`]). On AVX-512 a
+    /// row of up to 16 classes is one vector: conversion, bias and the
+    /// decision (a maximum, a compare and the first set bit) are a dozen
+    /// instructions, where the scalar loop's chain of compare-selects over
+    /// the scores cost about 5 % of a 784-512-10 batch (3.5 against 11.1
+    /// ns a row).
     pub(crate) fn scores_classes(
         self,
-        pops: &[u32],
-        padded: usize,
-        inputs: usize,
-        bias: &[f32],
-        rule: DecisionRule,
+        a: &OutputArgs<'_>,
         scores: &mut [f32],
         classes: &mut [usize],
     ) {
-        let (c, rows) = (bias.len(), classes.len());
-        assert!(c > 0 && c <= padded && inputs <= i32::MAX as usize);
-        assert!(pops.len() >= rows * padded && scores.len() == rows * c);
+        let (c, rows) = (a.bias.len(), classes.len());
+        assert!(c > 0 && c <= a.padded && a.inputs <= i32::MAX as usize);
+        assert!(a.pops.len() >= rows * a.padded && scores.len() == rows * c);
         match self.checked() {
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 if c <= 16 => {
-                x86_64::scores_classes_avx512(pops, padded, inputs, bias, rule, scores, classes)
-            }
-            _ => scalar::scores_classes(pops, padded, inputs, bias, rule, scores, classes),
+            Kernel::Avx512 if c <= 16 => x86_64::scores_classes_avx512(a, scores, classes),
+            _ => scalar::scores_classes(a, scores, classes),
         }
     }
 
@@ -646,19 +650,49 @@ impl Kernel {
         let xs = &xs[..rows * wpr];
         match self.checked() {
             #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512
-                if sliced_x86::has_vbmi2()
-                    && a.cw.is_multiple_of(8)
-                    && a.inputs <= sliced::LINES_MAX_INPUTS =>
-            {
-                Self::check_cuts(a);
-                assert!(a.inputs <= sliced::MAX_INPUTS && a.columns.len() == (a.inputs + 1) * a.cw);
+            Kernel::Avx512 if Self::fires_rows_vbmi2(a) => {
                 m.make_room(a.inputs / 2);
                 sliced_x86::fire_rows_vbmi2(a, xs, wpr, m, out)
             }
             _ => {
                 for (x, o) in xs.chunks_exact(wpr).zip(out.chunks_exact_mut(a.cw)) {
                     self.minority(x, a.inputs, m);
+                    self.sliced_fire(a, m, o);
+                }
+            }
+        }
+    }
+
+    /// [`Kernel::sliced_fire_rows`] for images of `a.inputs` pixels whose
+    /// bits are `p >= threshold`, listed from the pixels with no packed
+    /// copy stored and read back. On AVX-512 with VBMI2 each image's
+    /// compare masks feed the byte compress directly
+    /// (`minority_of_pixels_vbmi2`); else each image is packed, then
+    /// listed.
+    pub(crate) fn sliced_fire_pixel_rows(
+        self,
+        a: &SlicedArgs<'_>,
+        pixels: &[u8],
+        threshold: u8,
+        m: &mut Minority,
+        out: &mut [u64],
+    ) {
+        assert!(a.inputs > 0 && pixels.len().is_multiple_of(a.inputs));
+        assert!(out.len() == pixels.len() / a.inputs * a.cw);
+        match self.checked() {
+            #[cfg(target_arch = "x86_64")]
+            Kernel::Avx512 if Self::fires_rows_vbmi2(a) => {
+                m.make_room(a.inputs);
+                sliced_x86::fire_pixel_rows_vbmi2(a, pixels, threshold, m, out)
+            }
+            _ => {
+                let mut x = vec![0u64; crate::bits::words_for(a.inputs)];
+                for (image, o) in pixels
+                    .chunks_exact(a.inputs)
+                    .zip(out.chunks_exact_mut(a.cw))
+                {
+                    self.pack_pixels(image, threshold, &mut x);
+                    self.minority(&x, a.inputs, m);
                     self.sliced_fire(a, m, o);
                 }
             }
@@ -686,6 +720,22 @@ impl Kernel {
     fn check_sliced(a: &SlicedArgs<'_>, m: &Minority) {
         assert!(a.inputs <= sliced::MAX_INPUTS && a.columns.len() == (a.inputs + 1) * a.cw);
         assert_eq!(m.inputs(), a.inputs, "positions listed for another width");
+    }
+
+    /// Whether AVX-512 runs a hidden layer's rows in one call with VBMI2:
+    /// the CPU has it and the layer takes `fire_lines` (whole-vector
+    /// columns, at most `LINES_MAX_INPUTS` inputs). Asserts what those
+    /// calls' unchecked column loads rely on.
+    #[cfg(target_arch = "x86_64")]
+    fn fires_rows_vbmi2(a: &SlicedArgs<'_>) -> bool {
+        let takes = sliced_x86::has_vbmi2()
+            && a.cw.is_multiple_of(8)
+            && a.inputs <= sliced::LINES_MAX_INPUTS;
+        if takes {
+            Self::check_cuts(a);
+            assert!(a.inputs <= sliced::MAX_INPUTS && a.columns.len() == (a.inputs + 1) * a.cw);
+        }
+        takes
     }
 
     /// The cut planes and flips of a hidden layer's arguments.

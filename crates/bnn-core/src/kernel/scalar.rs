@@ -1,9 +1,9 @@
 //! The reference kernel: plain Rust over `u64::count_ones`, the same loop
 //! structure as the SIMD kernels so that tests compare like with like.
 
-use crate::model::DecisionRule;
-
-use super::{FireArgs, PixelGroups, PixelPairs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS};
+use super::{
+    FireArgs, OutputArgs, PixelGroups, PixelPairs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS,
+};
 
 pub fn xor_popcount(a: &[u64], b: &[u64]) -> u32 {
     a.iter().zip(b).map(|(x, w)| (x ^ w).count_ones()).sum()
@@ -42,25 +42,17 @@ pub fn block_popcounts(
 
 /// The reference of `Kernel::scores_classes`: the scores a row at a
 /// time, then the rule's own scalar decision.
-pub fn scores_classes(
-    pops: &[u32],
-    padded: usize,
-    inputs: usize,
-    bias: &[f32],
-    rule: DecisionRule,
-    scores: &mut [f32],
-    classes: &mut [usize],
-) {
-    let n = inputs as i32;
+pub fn scores_classes(a: &OutputArgs<'_>, scores: &mut [f32], classes: &mut [usize]) {
+    let n = a.inputs as i32;
     for ((out, pops), class) in scores
-        .chunks_exact_mut(bias.len())
-        .zip(pops.chunks_exact(padded))
+        .chunks_exact_mut(a.bias.len())
+        .zip(a.pops.chunks_exact(a.padded))
         .zip(classes)
     {
-        for ((o, &p), &b) in out.iter_mut().zip(pops).zip(bias) {
+        for ((o, &p), &b) in out.iter_mut().zip(pops).zip(a.bias) {
             *o = (n - 2 * p as i32) as f32 + b;
         }
-        *class = rule.decide(out);
+        *class = a.rule.decide(out);
     }
 }
 

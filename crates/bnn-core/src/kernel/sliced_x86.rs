@@ -79,6 +79,39 @@ fn fire_rows_vbmi2_impl(
     }
 }
 
+/// Images through a first hidden layer from their pixels: each image's
+/// minority by [`minority_of_pixels_vbmi2`], then [`avx512::fire_lines`].
+pub fn fire_pixel_rows_vbmi2(
+    a: &SlicedArgs<'_>,
+    pixels: &[u8],
+    threshold: u8,
+    m: &mut super::Minority,
+    out: &mut [u64],
+) {
+    // SAFETY: the caller checked `has_vbmi2` (AVX-512 with VPOPCNTQ, and
+    // VBMI2), that the layer takes `fire_lines` and that `m` has room for
+    // `a.inputs` positions.
+    unsafe { fire_pixel_rows_vbmi2_impl(a, pixels, threshold, m, out) }
+}
+
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,avx512vpopcntdq,popcnt")]
+fn fire_pixel_rows_vbmi2_impl(
+    a: &SlicedArgs<'_>,
+    pixels: &[u8],
+    threshold: u8,
+    m: &mut super::Minority,
+    out: &mut [u64],
+) {
+    for (image, o) in pixels
+        .chunks_exact(a.inputs)
+        .zip(out.chunks_exact_mut(a.cw))
+    {
+        let (len, ones, zeros) = minority_of_pixels_vbmi2(image, threshold, &mut m.idx);
+        m.finish(len, a.inputs, ones, zeros);
+        avx512::fire_lines(a, m.positions(), ones, zeros, o);
+    }
+}
+
 pub fn fire_avx2(a: &SlicedArgs<'_>, idx: &[u16], ones: usize, zeros: bool, out: &mut [u64]) {
     // SAFETY: the caller checked avx2.
     unsafe { avx2::fire(a, idx, ones, zeros, out) }
@@ -333,11 +366,6 @@ fn list_by_halves(x: &[u64], side: super::sliced::Side, idx: &mut [u16]) -> (usi
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,avx512vpopcntdq,popcnt")]
 pub fn minority_vbmi2(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize, bool) {
     let side = super::sliced::Side::of(x, inputs);
-    let lanes = _mm512_set_epi8(
-        63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41,
-        40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18,
-        17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0,
-    );
     let minority = if side.zeros {
         inputs - side.ones
     } else {
@@ -346,23 +374,87 @@ pub fn minority_vbmi2(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usiz
     if minority > 16 * x.len() {
         return list_by_halves(x, side, idx);
     }
+    let lanes = byte_lanes();
     let mut len = 0;
     for w in 0..x.len() {
-        let bits = side.word(x, w);
-        let offsets = _mm512_maskz_compress_epi8(bits, lanes);
-        let first = _mm512_set1_epi16((w * 64) as i16);
-        let low = _mm512_add_epi16(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(offsets)), first);
-        let out = &mut idx[len..len + 32];
-        // SAFETY: `out` holds the 32 entries the store writes.
-        unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), low) };
-        let count = bits.count_ones() as usize;
-        if count > 32 {
-            let high = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64::<1>(offsets));
-            let out = &mut idx[len + 32..len + 64];
-            // SAFETY: `out` holds the 32 entries the store writes.
-            unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), _mm512_add_epi16(high, first)) };
-        }
-        len += count;
+        len = list_word(side.word(x, w), w, lanes, idx, len);
     }
     (len, side.ones, side.zeros)
+}
+
+/// The byte offsets 0..64, the values `VPCOMPRESSB` picks from.
+#[target_feature(enable = "avx512f")]
+#[inline]
+fn byte_lanes() -> __m512i {
+    _mm512_set_epi8(
+        63, 62, 61, 60, 59, 58, 57, 56, 55, 54, 53, 52, 51, 50, 49, 48, 47, 46, 45, 44, 43, 42, 41,
+        40, 39, 38, 37, 36, 35, 34, 33, 32, 31, 30, 29, 28, 27, 26, 25, 24, 23, 22, 21, 20, 19, 18,
+        17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0,
+    )
+}
+
+/// Appends the positions of word `w`'s set `bits` at `idx[len..]` and
+/// returns the new length: one byte compress, widened and offset by
+/// `64·w`, in whole stores of 32 entries (`idx` must have 64 spare).
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,popcnt")]
+#[inline]
+fn list_word(bits: u64, w: usize, lanes: __m512i, idx: &mut [u16], len: usize) -> usize {
+    let offsets = _mm512_maskz_compress_epi8(bits, lanes);
+    let first = _mm512_set1_epi16((w * 64) as i16);
+    let low = _mm512_add_epi16(_mm512_cvtepu8_epi16(_mm512_castsi512_si256(offsets)), first);
+    let out = &mut idx[len..len + 32];
+    // SAFETY: `out` holds the 32 entries the store writes.
+    unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), low) };
+    let count = bits.count_ones() as usize;
+    if count > 32 {
+        let high = _mm512_cvtepu8_epi16(_mm512_extracti64x4_epi64::<1>(offsets));
+        let out = &mut idx[len + 32..len + 64];
+        // SAFETY: `out` holds the 32 entries the store writes.
+        unsafe { _mm512_storeu_si512(out.as_mut_ptr().cast(), _mm512_add_epi16(high, first)) };
+    }
+    len + count
+}
+
+/// [`minority_vbmi2`] of the bits `p >= threshold` of `pixels`, read
+/// straight from the pixels: each 64-byte compare's mask feeds the
+/// compress with no packed word stored and read back, and no count pass
+/// before the listing. It lists the ones while counting them, as if they
+/// were the minority (on digits they always are), and lists again from
+/// the zeros when they were not; `idx` needs room for `pixels.len()`
+/// positions and 64 spare.
+#[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,avx512vpopcntdq,popcnt")]
+pub fn minority_of_pixels_vbmi2(
+    pixels: &[u8],
+    threshold: u8,
+    idx: &mut [u16],
+) -> (usize, usize, bool) {
+    let inputs = pixels.len();
+    let t = _mm512_set1_epi8(threshold as i8);
+    let ones_of = |w: usize| -> (u64, u64) {
+        let left = inputs - w * 64;
+        let live = if left >= 64 {
+            u64::MAX
+        } else {
+            (1u64 << left) - 1
+        };
+        // SAFETY: the mask limits the load to the `left` pixels from 64·w.
+        let v = unsafe { _mm512_maskz_loadu_epi8(live, pixels.as_ptr().add(w * 64).cast()) };
+        (_mm512_cmpge_epu8_mask(v, t) & live, live)
+    };
+    let lanes = byte_lanes();
+    let words = inputs.div_ceil(64);
+    let mut len = 0;
+    for w in 0..words {
+        len = list_word(ones_of(w).0, w, lanes, idx, len);
+    }
+    let ones = len;
+    if 2 * ones <= inputs {
+        return (len, ones, false);
+    }
+    len = 0;
+    for w in 0..words {
+        let (bits, live) = ones_of(w);
+        len = list_word(!bits & live, w, lanes, idx, len);
+    }
+    (len, ones, true)
 }

@@ -375,15 +375,14 @@ fn output_scores_and_classes_match_scalar_for_every_kernel() {
                 for rule in [DecisionRule::Scores, DecisionRule::Seed] {
                     let run = |k: Kernel| {
                         let (mut scores, mut classes) = (vec![f32::NAN; rows * c], vec![99; rows]);
-                        k.scores_classes(
-                            &pops,
+                        let a = OutputArgs {
+                            pops: &pops,
                             padded,
                             inputs,
-                            &bias,
+                            bias: &bias,
                             rule,
-                            &mut scores,
-                            &mut classes,
-                        );
+                        };
+                        k.scores_classes(&a, &mut scores, &mut classes);
                         (scores, classes)
                     };
                     let (want, want_classes) = run(Kernel::Scalar);

@@ -10,7 +10,9 @@ use std::arch::x86_64::*;
 
 use crate::model::DecisionRule;
 
-use super::{FireArgs, PixelGroups, PixelPairs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS};
+use super::{
+    FireArgs, OutputArgs, PixelGroups, PixelPairs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS,
+};
 
 pub fn has_avx2() -> bool {
     is_x86_feature_detected!("avx2")
@@ -171,18 +173,10 @@ unsafe fn blocks_avx512<const R: usize, const N: usize>(
     acc
 }
 
-pub fn scores_classes_avx512(
-    pops: &[u32],
-    padded: usize,
-    inputs: usize,
-    bias: &[f32],
-    rule: DecisionRule,
-    scores: &mut [f32],
-    classes: &mut [usize],
-) {
+pub fn scores_classes_avx512(a: &OutputArgs<'_>, scores: &mut [f32], classes: &mut [usize]) {
     // SAFETY: the caller checked avx512f, that 0 < bias.len() <= 16 and
     // bias.len() <= padded, pops ≥ rows·padded and scores = rows·bias.len().
-    unsafe { scores_classes_avx512_impl(pops, padded, inputs, bias, rule, scores, classes) }
+    unsafe { scores_classes_avx512_impl(a, scores, classes) }
 }
 
 /// One masked vector of up to 16 classes a row. The arithmetic is the
@@ -192,19 +186,16 @@ pub fn scores_classes_avx512(
 /// class, as the scalar compare-select does) or the first non-negative one.
 #[target_feature(enable = "avx512f")]
 unsafe fn scores_classes_avx512_impl(
-    pops: &[u32],
-    padded: usize,
-    inputs: usize,
-    bias: &[f32],
-    rule: DecisionRule,
+    a: &OutputArgs<'_>,
     scores: &mut [f32],
     classes: &mut [usize],
 ) {
+    let (pops, padded, bias) = (a.pops, a.padded, a.bias);
     let c = bias.len();
     let live = ((1u32 << c) - 1) as __mmask16;
     // SAFETY: the mask limits the load to the c entries of bias.
     let b = unsafe { _mm512_maskz_loadu_ps(live, bias.as_ptr()) };
-    let n = _mm512_set1_epi32(inputs as i32);
+    let n = _mm512_set1_epi32(a.inputs as i32);
     let row = |r: usize| {
         // SAFETY: row r < rows reads pops r·padded .. r·padded + c, within
         // rows·padded as c <= padded.
@@ -217,7 +208,7 @@ unsafe fn scores_classes_avx512_impl(
         let s = row(r);
         // SAFETY: row r's scores are r·c .. r·c + c of rows·c.
         unsafe { _mm512_mask_storeu_ps(out.add(r * c), live, s) };
-        let hits = match rule {
+        let hits = match a.rule {
             DecisionRule::Scores => {
                 let top = _mm512_set1_ps(_mm512_mask_reduce_max_ps(live, s));
                 _mm512_mask_cmp_ps_mask::<_CMP_EQ_OQ>(live, s, top)
