@@ -772,10 +772,10 @@ impl Model {
             }
             None => {
                 let (per, threshold) = (self.input_len, self.input_threshold);
-                let first = &self.layers[0];
-                s.a.resize(rows * first.output_words(), 0);
-                let px = &pixels[..rows * per];
-                if first.fire_pixels_into(kernel, px, threshold, rows, &mut s.a) {
+                let (first, px) = (&self.layers[0], &pixels[..rows * per]);
+                if first.reads_pixels(kernel) {
+                    s.a.resize(rows * first.output_words(), 0);
+                    first.fire_pixels_into(kernel, px, threshold, rows, &mut s.a);
                     start = 1;
                 } else {
                     let wpr = words_for(per);
