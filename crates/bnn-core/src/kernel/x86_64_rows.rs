@@ -65,6 +65,18 @@ macro_rules! spots_loop {
     };
 }
 
+/// Where group `g`'s weights for blocks `b0..` start. Each group's
+/// offset is computed from the base, not stepped from the one before: a
+/// step past the last group would leave the allocation, which is undefined
+/// behaviour even if the pointer is never read.
+#[inline(always)]
+fn group_line(a: &PixelRows<'_>, g: usize, b0: usize) -> *const i8 {
+    let at = (g * a.blocks + b0) * LINE;
+    // Indexing keeps the offset inside the weights (`b0 < blocks` and
+    // `g < groups`, asserted by the dispatch: never out of bounds).
+    a.weights[at..].as_ptr()
+}
+
 pub fn pixel_rows_fire_vnni(a: &PixelRows<'_>, out: &mut [u64]) {
     // SAFETY: the caller checked avx512f + avx512vnni and asserted the
     // lengths of pixels, weights, cuts, flips and out.
@@ -85,11 +97,10 @@ unsafe fn word_vnni<const N: usize, const P: usize>(
     b0: usize,
 ) -> [u64; P] {
     let mut sums = [[_mm512_setzero_si512(); N]; P];
-    let line = a.blocks * LINE;
-    let mut w = a.weights.as_ptr().add(b0 * LINE);
     for ky in 0..a.runs {
         for gx in 0..a.run_groups {
             let at = ky * a.line + gx * PIXEL_GROUP;
+            let w = group_line(a, ky * a.run_groups + gx, b0);
             // SAFETY: group (ky, gx)'s line of blocks b0..b0 + N lies in
             // the groups·blocks·64 weight bytes.
             let ws: [__m512i; N] =
@@ -109,7 +120,6 @@ unsafe fn word_vnni<const N: usize, const P: usize>(
                     *s = _mm512_dpbusd_epi32(*s, x, w);
                 }
             }
-            w = w.add(line);
         }
     }
     let mut bits = [0u64; P];
@@ -146,11 +156,10 @@ unsafe fn word_avx2<const N: usize, const P: usize>(
 ) -> [u64; P] {
     let ones = _mm256_set1_epi16(1);
     let mut sums = [[[_mm256_setzero_si256(); 2]; N]; P];
-    let line = a.blocks * LINE;
-    let mut w = a.weights.as_ptr().add(b0 * LINE);
     for ky in 0..a.runs {
         for gx in 0..a.run_groups {
             let at = ky * a.line + gx * PIXEL_GROUP;
+            let w = group_line(a, ky * a.run_groups + gx, b0);
             for (base, sums) in bases.iter().zip(sums.iter_mut()) {
                 // SAFETY: each window's runs lie in the image (asserted by
                 // the caller).
@@ -172,7 +181,6 @@ unsafe fn word_avx2<const N: usize, const P: usize>(
                     }
                 }
             }
-            w = w.add(line);
         }
     }
     let mut bits = [0u64; P];
