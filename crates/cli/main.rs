@@ -206,8 +206,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// One line per kernel: name, availability, and which one runs by default.
+/// One line per kernel: name, availability, and which one runs by default;
+/// then the optional feature levels inside the kernels, and the layer mode.
 fn kernels() -> anyhow::Result<()> {
+    use bnn_core::kernel::cpu::Level;
     let active = bnn_core::kernel::from_env().map_err(|e| UsageError(e.to_string()))?;
     let mut out = io::stdout().lock();
     for k in bnn_core::Kernel::ALL {
@@ -219,6 +221,22 @@ fn kernels() -> anyhow::Result<()> {
         let mark = if k == active { "  (default)" } else { "" };
         writeln!(out, "{:<8} {status}{mark}", k.name())?;
     }
+    let levels: Vec<String> = Level::ALL
+        .iter()
+        .filter_map(|&l| {
+            let state = match (l.detected(), l.on()) {
+                (true, true) => "on",
+                (true, false) => "off",
+                (false, _) => "not in this CPU",
+            };
+            l.off_name().map(|name| format!("{name} {state}"))
+        })
+        .collect();
+    writeln!(
+        out,
+        "features {} (BNN_FEATURES_OFF hides any of them)",
+        levels.join(", ")
+    )?;
     let mode = bnn_core::LayerMode::from_env().map_err(|e| UsageError(e.to_string()))?;
     writeln!(out, "layers   {mode} (BNN_LAYER: auto, dense or sparse)")?;
     Ok(())

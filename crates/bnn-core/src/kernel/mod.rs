@@ -118,6 +118,7 @@ use std::sync::OnceLock;
 use crate::error::{Error, Result};
 use crate::model::DecisionRule;
 
+pub mod cpu;
 // Views its aligned lines as words.
 #[allow(unsafe_code)]
 mod lines;
@@ -258,12 +259,8 @@ impl Kernel {
     fn detect(self) -> bool {
         match self {
             Kernel::Scalar => true,
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx2 => x86_64::has_avx2(),
-            #[cfg(target_arch = "x86_64")]
-            Kernel::Avx512 => x86_64::has_avx512(),
-            #[cfg(not(target_arch = "x86_64"))]
-            _ => false,
+            Kernel::Avx2 => cpu::Level::Avx2.on(),
+            Kernel::Avx512 => cpu::Level::Avx512.on(),
         }
     }
 
@@ -473,7 +470,7 @@ impl Kernel {
         assert!(dots.len() == blocks * PIXEL_LANES);
         assert!(groups.index().iter().all(|&g| (g as usize) < count));
         assert!(
-            self.pairs_pixel_rows(),
+            self.checked().pairs_pixel_rows(),
             "{} has no mixed pixel loop",
             self.name()
         );
@@ -517,7 +514,7 @@ impl Kernel {
         }
         assert!(pairs.both.b().len() == pairs.both.len());
         assert!(
-            self.pairs_pixel_rows(),
+            self.checked().pairs_pixel_rows(),
             "{} has no paired pixel loop",
             self.name()
         );
@@ -779,8 +776,10 @@ pub fn available() -> Vec<Kernel> {
 }
 
 /// The kernel named by `BNN_KERNEL`, or the best available when it is unset
-/// or empty. An unknown name, or one this CPU lacks, is an error.
+/// or empty. An unknown name, or one this CPU lacks, is an error, and so
+/// is a name `BNN_FEATURES_OFF` does not know (see [`cpu`]).
 pub fn from_env() -> Result<Kernel> {
+    cpu::check_env()?;
     match std::env::var("BNN_KERNEL") {
         Ok(name) if !name.trim().is_empty() => {
             Kernel::parse(&name).map_err(|e| Error::Kernel(format!("BNN_KERNEL: {e}")))
@@ -890,5 +889,7 @@ fn names(kernels: &[Kernel]) -> String {
         .join(", ")
 }
 
+#[cfg(all(test, target_arch = "x86_64"))]
+mod cpu_tests;
 #[cfg(test)]
 mod tests;

@@ -14,12 +14,14 @@ use std::arch::x86_64::*;
 
 use super::SlicedArgs;
 
+use super::cpu::Level;
+
 pub fn has_popcnt_bmi1() -> bool {
-    is_x86_feature_detected!("popcnt") && is_x86_feature_detected!("bmi1")
+    Level::Bmi.on()
 }
 
 pub fn has_vbmi2() -> bool {
-    super::x86_64::has_avx512() && is_x86_feature_detected!("avx512vbmi2")
+    Level::Vbmi2.on()
 }
 
 pub fn minority_avx512(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize, bool) {

@@ -14,19 +14,10 @@ use super::{
     FireArgs, OutputArgs, PixelGroups, PixelPairs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS,
 };
 
-pub fn has_avx2() -> bool {
-    is_x86_feature_detected!("avx2")
-}
-
-pub fn has_avx512() -> bool {
-    is_x86_feature_detected!("avx512f")
-        && is_x86_feature_detected!("avx512bw")
-        && is_x86_feature_detected!("avx512vpopcntdq")
-        && is_x86_feature_detected!("popcnt")
-}
+use super::cpu::Level;
 
 pub fn has_avx512_vnni() -> bool {
-    is_x86_feature_detected!("avx512f") && is_x86_feature_detected!("avx512vnni")
+    Level::Vnni.on()
 }
 
 pub fn pack_pixels_avx512(pixels: &[u8], threshold: u8, out: &mut [u64]) {
