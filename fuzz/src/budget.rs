@@ -96,26 +96,31 @@ unsafe impl GlobalAlloc for Counting {
         if !charge(layout.size()) {
             return std::ptr::null_mut();
         }
-        System.alloc(layout)
+        // SAFETY: the caller's layout, forwarded unchanged.
+        unsafe { System.alloc(layout) }
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         if !charge(layout.size()) {
             return std::ptr::null_mut();
         }
-        System.alloc_zeroed(layout)
+        // SAFETY: the caller's layout, forwarded unchanged.
+        unsafe { System.alloc_zeroed(layout) }
     }
 
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         refund(layout.size());
-        System.dealloc(ptr, layout)
+        // SAFETY: `ptr` came from `System` with this layout (every
+        // allocation is forwarded to it).
+        unsafe { System.dealloc(ptr, layout) }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         if new_size > layout.size() && !charge(new_size - layout.size()) {
             return std::ptr::null_mut();
         }
-        let out = System.realloc(ptr, layout, new_size);
+        // SAFETY: as in `dealloc`, and the caller's new size, unchanged.
+        let out = unsafe { System.realloc(ptr, layout, new_size) };
         if out.is_null() {
             refund(new_size.saturating_sub(layout.size()));
         } else if new_size < layout.size() {

@@ -27,6 +27,9 @@ pub fn pack_pixels_avx512(pixels: &[u8], threshold: u8, out: &mut [u64]) {
 }
 
 /// One unsigned byte compare per 64 pixels yields the word directly.
+///
+/// # Safety
+/// The CPU has the features this function enables, and `out` holds one word per 64 pixels, rounded up.
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn pack_pixels_avx512_impl(pixels: &[u8], threshold: u8, out: &mut [u64]) {
     let t = _mm512_set1_epi8(threshold as i8);
@@ -50,6 +53,8 @@ pub fn pack_pixel_rows_avx512(pixels: &[u8], per: usize, threshold: u8, out: &mu
     unsafe { pack_pixel_rows_avx512_impl(pixels, per, threshold, out) }
 }
 
+/// # Safety
+/// The CPU has the features this function enables, and `out` holds `words_for(per)` words per image of `per` pixels.
 #[target_feature(enable = "avx512f,avx512bw")]
 unsafe fn pack_pixel_rows_avx512_impl(pixels: &[u8], per: usize, threshold: u8, out: &mut [u64]) {
     let wpr = crate::bits::words_for(per);
@@ -65,6 +70,8 @@ pub fn pack_pixel_rows_avx2(pixels: &[u8], per: usize, threshold: u8, out: &mut 
     unsafe { pack_pixel_rows_avx2_impl(pixels, per, threshold, out) }
 }
 
+/// # Safety
+/// The CPU has the features this function enables, and `out` holds `words_for(per)` words per image of `per` pixels.
 #[target_feature(enable = "avx2")]
 unsafe fn pack_pixel_rows_avx2_impl(pixels: &[u8], per: usize, threshold: u8, out: &mut [u64]) {
     let wpr = crate::bits::words_for(per);
@@ -81,6 +88,9 @@ pub fn pack_pixels_avx2(pixels: &[u8], threshold: u8, out: &mut [u64]) {
 
 /// `max(p, t) == p` is the unsigned `p >= t` AVX2 lacks; `movemask` then
 /// gathers 32 results at a time.
+///
+/// # Safety
+/// The CPU has the features this function enables, and `out` holds one word per 64 pixels, rounded up.
 #[target_feature(enable = "avx2")]
 unsafe fn pack_pixels_avx2_impl(pixels: &[u8], threshold: u8, out: &mut [u64]) {
     let t = _mm256_set1_epi8(threshold as i8);
@@ -110,6 +120,8 @@ pub fn xor_popcount_avx512(a: &[u64], b: &[u64]) -> u32 {
     unsafe { xor_popcount_avx512_impl(a, b) }
 }
 
+/// # Safety
+/// The CPU has the features this function enables, and `a` and `b` are equally long.
 #[target_feature(enable = "avx512f,avx512vpopcntdq")]
 unsafe fn xor_popcount_avx512_impl(a: &[u64], b: &[u64]) -> u32 {
     let n = a.len();
@@ -136,6 +148,9 @@ unsafe fn xor_popcount_avx512_impl(a: &[u64], b: &[u64]) -> u32 {
 /// 8-lane accumulators. Each input word is broadcast once for all `N` blocks
 /// and each weight line (word k of 8 neurons) is loaded once for all `R`
 /// rows, which halves the loads per popcount against one row at a time.
+///
+/// # Safety
+/// The CPU has the features this function enables; `x` points to `R` rows of `wpr` words, and `w` to `N` interleaved blocks of `wpr·8` words.
 #[target_feature(enable = "avx512f,avx512vpopcntdq")]
 #[inline]
 unsafe fn blocks_avx512<const R: usize, const N: usize>(
@@ -175,6 +190,9 @@ pub fn scores_classes_avx512(a: &OutputArgs<'_>, scores: &mut [f32], classes: &m
 /// and the scores are finite), so the scores are the same bits; the
 /// decision takes the first lane equal to the maximum (ties to the lowest
 /// class, as the scalar compare-select does) or the first non-negative one.
+///
+/// # Safety
+/// The CPU has the features this function enables; `0 < bias.len() <= 16`, `bias.len() <= padded`, `pops` holds `classes.len()·padded` counts and `scores` `classes.len()·bias.len()` values.
 #[target_feature(enable = "avx512f")]
 unsafe fn scores_classes_avx512_impl(
     a: &OutputArgs<'_>,
@@ -233,6 +251,9 @@ pub fn block_popcounts_avx512(
 /// each weight line serves both rows and each broadcast word both blocks.
 /// One row and one block at a time, an output layer of 10 neurons (two
 /// blocks) made twice the loads for the same popcounts.
+///
+/// # Safety
+/// The CPU has the features this function enables; `xs` holds `rows·wpr` words, `weights` `blocks·wpr·8` and `out` `rows·blocks·8` counts.
 #[target_feature(enable = "avx512f,avx512vpopcntdq")]
 unsafe fn block_popcounts_avx512_impl(
     xs: &[u64],
@@ -301,6 +322,8 @@ pub fn fire_avx512(a: &FireArgs<'_>, out: &mut [u64]) {
     unsafe { fire_avx512_impl(a, out) }
 }
 
+/// # Safety
+/// The CPU has the features this function enables, and the lengths of `a` and `out` are those `Kernel::fire` asserts.
 #[target_feature(enable = "avx512f,avx512vpopcntdq")]
 unsafe fn fire_avx512_impl(a: &FireArgs<'_>, out: &mut [u64]) {
     let wpr = a.wpr;
@@ -360,6 +383,9 @@ unsafe fn fire_avx512_impl(a: &FireArgs<'_>, out: &mut [u64]) {
 }
 
 /// The 8 firing bits of block `b`: `(popcount <= limit) XOR flip`.
+///
+/// # Safety
+/// The CPU has the features this function enables, and `b` is below the blocks of `a` (its limits hold `blocks·8` values).
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn fire_mask(pops: __m512i, a: &FireArgs<'_>, b: usize) -> u64 {
@@ -374,7 +400,7 @@ unsafe fn fire_mask(pops: __m512i, a: &FireArgs<'_>, b: usize) -> u64 {
 /// (one per nibble): AVX2 has no vector popcount instruction.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn popcount_bytes(v: __m256i) -> __m256i {
+fn popcount_bytes(v: __m256i) -> __m256i {
     let table = _mm256_setr_epi8(
         0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4, 0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3,
         3, 4,
@@ -393,6 +419,8 @@ pub fn xor_popcount_avx2(a: &[u64], b: &[u64]) -> u32 {
     unsafe { xor_popcount_avx2_impl(a, b) }
 }
 
+/// # Safety
+/// The CPU has the features this function enables, and `a` and `b` are equally long.
 #[target_feature(enable = "avx2")]
 unsafe fn xor_popcount_avx2_impl(a: &[u64], b: &[u64]) -> u32 {
     let whole = a.len() / 4 * 4;
@@ -422,6 +450,9 @@ unsafe fn xor_popcount_avx2_impl(a: &[u64], b: &[u64]) -> u32 {
 /// Popcounts of one row against one interleaved block: two 4-lane halves
 /// with byte accumulators, widened by `vpsadbw` before they can overflow
 /// (31 words × at most 8 per byte < 256).
+///
+/// # Safety
+/// The CPU has the features this function enables; `x` points to `wpr` words, and `w` to one interleaved block of `wpr·8` words.
 #[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn block_avx2(x: *const u64, wpr: usize, w: *const u64) -> (__m256i, __m256i) {
@@ -460,6 +491,8 @@ pub fn block_popcounts_avx2(
     unsafe { block_popcounts_avx2_impl(xs, rows, wpr, weights, blocks, out) }
 }
 
+/// # Safety
+/// The CPU has the features this function enables; `xs` holds `rows·wpr` words, `weights` `blocks·wpr·8` and `out` `rows·blocks·8` counts.
 #[target_feature(enable = "avx2")]
 unsafe fn block_popcounts_avx2_impl(
     xs: &[u64],
@@ -496,6 +529,8 @@ pub fn fire_avx2(a: &FireArgs<'_>, out: &mut [u64]) {
     unsafe { fire_avx2_impl(a, out) }
 }
 
+/// # Safety
+/// The CPU has the features this function enables, and the lengths of `a` and `out` are those `Kernel::fire` asserts.
 #[target_feature(enable = "avx2")]
 unsafe fn fire_avx2_impl(a: &FireArgs<'_>, out: &mut [u64]) {
     let wpr = a.wpr;
@@ -538,6 +573,9 @@ pub fn pixel_fire_avx512(dots: &[i32], cuts: &[i32], flips: &[u16], out: &mut [u
 }
 
 /// One compare per block of 16 neurons gives its 16 bits.
+///
+/// # Safety
+/// The CPU has the features this function enables; `dots` and `cuts` hold `flips.len()·16` values, and `out` `flips.len() / 4` words at least.
 #[target_feature(enable = "avx512f")]
 unsafe fn pixel_fire_avx512_impl(dots: &[i32], cuts: &[i32], flips: &[u16], out: &mut [u64]) {
     out.fill(0);
@@ -554,6 +592,9 @@ unsafe fn pixel_fire_avx512_impl(dots: &[i32], cuts: &[i32], flips: &[u16], out:
 
 /// The 64 pixels at `start` (fewer at the end of the image, the rest
 /// read as zero).
+///
+/// # Safety
+/// The CPU has the features this function enables, and `start <= image.len()`.
 #[target_feature(enable = "avx512f,avx512bw")]
 #[inline]
 unsafe fn load_pixels(image: &[u8], start: usize) -> __m512i {
@@ -604,6 +645,9 @@ pub fn pixel_groups_avx512(image: &[u8], out: &mut PixelGroups) {
 
 /// 16 groups a step: `VPTESTMD` marks the non-zero ones, `VPCOMPRESSD`
 /// packs their pixels and indices; no branch per group.
+///
+/// # Safety
+/// The CPU has the features this function enables, and both lists of `out` hold 16 entries past the image's groups.
 #[target_feature(enable = "avx512f,avx512bw,popcnt")]
 unsafe fn pixel_groups_avx512_impl(image: &[u8], out: &mut PixelGroups) {
     let (mut n, mut sum) = (0, _mm512_setzero_si512());
@@ -637,6 +681,9 @@ pub fn pixel_pair_groups_avx512(a: &[u8], b: &[u8], out: &mut PixelPairs) {
 
 /// As [`pixel_groups_avx512_impl`], with the two images' masks split
 /// three ways.
+///
+/// # Safety
+/// The CPU has the features this function enables; `a` and `b` are equally long, and every list of `out` holds 16 entries past the images' groups.
 #[target_feature(enable = "avx512f,avx512bw,popcnt")]
 unsafe fn pixel_pair_groups_avx512_impl(a: &[u8], b: &[u8], out: &mut PixelPairs) {
     let (mut n_both, mut n_a, mut n_b) = (0, 0, 0);
@@ -683,6 +730,8 @@ pub fn pixel_dots_avx512(groups: &PixelGroups, weights: &[i8], blocks: usize, do
     }
 }
 
+/// # Safety
+/// The CPU has the features this function enables; `weights` holds `groups·blocks·64` bytes, every listed group index is below `groups`, and `dots` holds `blocks·16` values.
 #[target_feature(enable = "avx512f,avx512vnni")]
 unsafe fn pixel_dots_vnni_impl(
     groups: &PixelGroups,
@@ -751,6 +800,9 @@ unsafe fn store_sums<const N: usize>(sums: [__m512i; N], dots: *mut i32, b: usiz
 }
 
 /// `N` blocks (16·N neurons) of one image over its listed groups.
+///
+/// # Safety
+/// The CPU has the features this function enables; `b + N <= blocks`, every listed index is below the layer's groups, and `dots` holds `blocks·16` values.
 #[target_feature(enable = "avx512f,avx512vnni")]
 #[inline]
 unsafe fn pixel_chunk_vnni<const N: usize>(
@@ -776,6 +828,8 @@ pub fn pixel_dots_avx2(groups: &PixelGroups, weights: &[i8], blocks: usize, dots
     unsafe { pixel_dots_avx2_impl(groups, weights, blocks, dots) }
 }
 
+/// # Safety
+/// The CPU has the features this function enables; `weights` holds `groups·blocks·64` bytes, every listed group index is below `groups`, and `dots` holds `blocks·16` values.
 #[target_feature(enable = "avx2")]
 unsafe fn pixel_dots_avx2_impl(
     groups: &PixelGroups,
@@ -799,6 +853,9 @@ unsafe fn pixel_dots_avx2_impl(
 /// `N` blocks over every listed group with `VPMADDUBSW` (u8 × i8, pairs
 /// summed to i16: at most 2·255, no saturation) and `VPMADDWD` against
 /// ones (pairs summed to i32): 16 neurons per block in two halves.
+///
+/// # Safety
+/// The CPU has the features this function enables; `b + N <= blocks`, every listed index is below the layer's groups, and `dots` holds `blocks·16` values.
 #[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn pixel_chunk_avx2<const N: usize>(
@@ -859,6 +916,8 @@ pub fn pixel_pair_dots_vnni(
 const PAIR_LINE_BLOCKS: usize = 3;
 const PAIR_SIGN_BLOCKS: usize = 5;
 
+/// # Safety
+/// The CPU has the features this function enables, and the lengths and indices are those `Kernel::pixel_pair_dots` asserts.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn pixel_pair_mixed_impl(
     pairs: &PixelPairs,
@@ -904,6 +963,8 @@ pub fn pixel_mixed_dots_vnni(
 const SINGLE_LINE_BLOCKS: usize = 6;
 const SINGLE_SIGN_BLOCKS: usize = 10;
 
+/// # Safety
+/// The CPU has the features this function enables, and the lengths and indices are those `Kernel::pixel_mixed_dots` asserts.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn pixel_mixed_impl(
     groups: &PixelGroups,
@@ -935,6 +996,8 @@ unsafe fn pixel_mixed_impl(
     }
 }
 
+/// # Safety
+/// The CPU has the features this function enables; `b + NI + NS <= blocks`, every listed index is below the layer's groups, and `dots` holds `blocks·16` values.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 #[inline]
 unsafe fn pixel_mixed<const NI: usize, const NS: usize>(
@@ -1042,6 +1105,8 @@ impl Weights<'_> {
     }
 }
 
+/// # Safety
+/// The CPU has the features this function enables; `b + NI + NS <= blocks`, every listed index is below the layer's groups, and both sum slices hold `blocks·16` values.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 #[inline]
 unsafe fn pixel_pair_mixed<const NI: usize, const NS: usize>(

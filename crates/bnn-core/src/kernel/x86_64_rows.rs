@@ -83,12 +83,17 @@ pub fn pixel_rows_fire_vnni(a: &PixelRows<'_>, out: &mut [u64]) {
     unsafe { rows_vnni(a, out) }
 }
 
+/// # Safety
+/// The CPU has the features this function enables, and the lengths of `a` and `out` are those `Kernel::pixel_rows_fire` asserts.
 #[target_feature(enable = "avx512f,avx512vnni")]
 unsafe fn rows_vnni(a: &PixelRows<'_>, out: &mut [u64]) {
     spots_loop!(a, out, word_vnni, 4);
 }
 
 /// The output bits of blocks `b0..b0 + N` for the `P` windows at `bases`.
+///
+/// # Safety
+/// The CPU has the features this function enables; `b0 < blocks`, `b0 + N <= blocks`, and each window at `bases` lies in the image, as `Kernel::pixel_rows_fire` asserts.
 #[target_feature(enable = "avx512f,avx512vnni")]
 #[inline]
 unsafe fn word_vnni<const N: usize, const P: usize>(
@@ -140,6 +145,8 @@ pub fn pixel_rows_fire_avx2(a: &PixelRows<'_>, out: &mut [u64]) {
     unsafe { rows_avx2(a, out) }
 }
 
+/// # Safety
+/// The CPU has the features this function enables, and the lengths of `a` and `out` are those `Kernel::pixel_rows_fire` asserts.
 #[target_feature(enable = "avx2")]
 unsafe fn rows_avx2(a: &PixelRows<'_>, out: &mut [u64]) {
     spots_loop!(a, out, word_avx2, 2);
@@ -147,6 +154,9 @@ unsafe fn rows_avx2(a: &PixelRows<'_>, out: &mut [u64]) {
 
 /// As [`word_vnni`], with `VPMADDUBSW` (u8 × i8 pairs to i16, at most
 /// 2·255: no saturation) and `VPMADDWD` against ones, 8 filters a half.
+///
+/// # Safety
+/// The CPU has the features this function enables; `b0 < blocks`, `b0 + N <= blocks`, and each window at `bases` lies in the image, as `Kernel::pixel_rows_fire` asserts.
 #[target_feature(enable = "avx2")]
 #[inline]
 unsafe fn word_avx2<const N: usize, const P: usize>(
