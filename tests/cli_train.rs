@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{arg, bnn, mnist_dir, Run};
+use common::{arg, assert_no_panic, bnn, mnist_dir, Run};
 
 fn train(threads: &str, out: &std::path::Path, extra: &[&str]) -> Run {
     train_epochs(threads, "2", out, extra)
@@ -183,4 +183,30 @@ fn bad_configurations_fail_before_work() {
         assert_eq!(run.code, 2, "{}", run.stderr);
         assert!(run.stderr.contains(needle), "{}", run.stderr);
     }
+}
+
+/// `--recipe` with `--resume` would name a configuration the run does not
+/// use (the checkpoint's), and the default output after it: refused before
+/// anything is read, like every other knob.
+#[test]
+fn resume_refuses_a_recipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let ckpt = dir.path().join("missing.ckpt");
+    let run = common::run([
+        "train",
+        "--no-fetch",
+        "--resume",
+        &arg(&ckpt),
+        "--recipe",
+        "deep",
+    ]);
+    run.fails(
+        2,
+        &["'--resume <CHECKPOINT>' cannot be used with '--recipe <RECIPE>'"],
+    );
+    assert_no_panic(&run.stderr);
+    assert!(
+        std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+        "wrote a file"
+    );
 }

@@ -16,9 +16,10 @@ use crate::UsageError;
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Starting configuration.
-    #[arg(long, value_enum, default_value = "seed")]
-    pub recipe: choices::Recipe,
+    /// Starting configuration (default: seed). Not with --resume, whose
+    /// checkpoint holds the configuration.
+    #[arg(long, value_enum, conflicts_with = "resume")]
+    pub recipe: Option<choices::Recipe>,
     /// Model file to write (default: RECIPE.bnn, or RECIPE.f32 for fp32).
     /// The report (.json) and chart (.svg) go beside it.
     #[arg(short, long, value_name = "MODEL")]
@@ -291,7 +292,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     let config = match &state {
         Some(s) => s.config.clone(),
         None => {
-            let mut config = bnn_train::recipe(&args.recipe.name()).map_err(usage)?;
+            let recipe = args.recipe.unwrap_or(choices::Recipe::Seed);
+            let mut config = bnn_train::recipe(&recipe.name()).map_err(usage)?;
             args.knobs.apply(&mut config);
             config.limit_train = args.limit_train;
             config.limit_test = args.limit_test;
