@@ -261,6 +261,13 @@ pub fn bench(
             images.image_len()
         );
     }
+    if single > images.count {
+        return Err(crate::UsageError(format!(
+            "--single {single}: the test set has {} images",
+            crate::output::thousands(images.count as u64)
+        ))
+        .into());
+    }
     let config = Config {
         threads: threads.to_vec(),
         repeat,

@@ -60,11 +60,11 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
     match npz_bytes {
         Some(npz_bytes) => writeln!(
             out,
-            "wrote {}: {} bytes (the .npz is {} bytes, {:.1}x larger)",
+            "wrote {}: {} bytes (the .npz is {} bytes, {})",
             args.output.display(),
             thousands(written),
             thousands(npz_bytes),
-            npz_bytes as f64 / written.max(1) as f64
+            crate::output::size_ratio(npz_bytes, written)
         )?,
         None => writeln!(
             out,

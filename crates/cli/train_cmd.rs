@@ -418,6 +418,19 @@ fn load_data(
         mnist.test_images.pixels,
         mnist.test_labels.labels,
     )?;
+    let sets = [
+        ("--limit-train", limit_train, "training", data.train_len()),
+        ("--limit-test", limit_test, "test", data.test().len()),
+    ];
+    for (flag, limit, set, have) in sets {
+        if let Some(n) = limit.filter(|&n| n > have) {
+            return Err(UsageError(format!(
+                "{flag} {n}: the {set} set has {} images",
+                crate::output::thousands(have as u64)
+            ))
+            .into());
+        }
+    }
     Ok(match (limit_train, limit_test) {
         (None, None) => data,
         (a, b) => data.truncated(a.unwrap_or(usize::MAX), b.unwrap_or(usize::MAX))?,

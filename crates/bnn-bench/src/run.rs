@@ -256,12 +256,9 @@ pub fn run(
         }
     }
 
-    log(&format!(
-        "single-image latency, {} images, 1 thread",
-        config.single_images
-    ));
     let single = &pixels[..config.single_images.min(images) * per_image];
     let count = single.len() / per_image;
+    log(&format!("single-image latency, {count} images, 1 thread"));
     let mut times = vec![Vec::new(); engines.len()];
     for (_, e) in &engines {
         std::hint::black_box(e.singles(single, per_image));
