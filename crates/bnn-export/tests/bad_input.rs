@@ -16,6 +16,7 @@ fn options(format: Format, name: &str) -> Options {
         name: name.into(),
         word: WordBits::W64,
         force: false,
+        inputs: Vec::new(),
         parallel: 1,
     }
 }
