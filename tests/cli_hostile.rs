@@ -623,3 +623,78 @@ fn messages_that_misled_now_say_what_happened() {
     r.fails(1, &["MNIST not found", "t10k-labels-idx1-ubyte"]);
     assert!(!r.stderr.contains("train-images"), "{}", r.stderr);
 }
+
+// ---------------------------------------------------------------- terminal
+
+/// Fails if `text` holds a byte a terminal acts on (ESC, CR, BEL...).
+fn assert_no_control_bytes(what: &str, text: &str) {
+    let bad: Vec<char> = text
+        .chars()
+        .filter(|&c| c.is_control() && c != '\n')
+        .collect();
+    assert!(bad.is_empty(), "{what} holds raw {bad:?}:\n{text:?}");
+}
+
+/// A model's description, its file name in `bench`'s tables and logs, and a
+/// file name quoted in an error come from whoever made the file: their
+/// control bytes are printed escaped, never sent to the terminal.
+#[test]
+fn text_from_a_file_never_reaches_the_terminal_raw() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = seed_model();
+    let loaded = bnn_core::format::load(&model).unwrap().model;
+    let evil = dir.path().join("described.bnn");
+    let description = "title\x1b]0;owned\x07 wiped\r\x1b[2J\nnext line \u{9b}31m done";
+    bnn_core::format::save(&loaded, description, &evil).unwrap();
+    let info = run(["info", &arg(&evil)]);
+    let text = info.ok();
+    assert_no_control_bytes("bnn info", text);
+    assert!(
+        text.contains(
+            "description     title\\u{1b}]0;owned\\u{7} wiped\\r\\u{1b}[2J next line \\u{9b}31m done\n"
+        ),
+        "{text}"
+    );
+
+    // A file name in an error.
+    let named = write(dir.path(), "bad\x1b[31m\r.bnn", b"not a model");
+    let r = run(["info", &arg(&named)]);
+    r.fails(1, &["bad\\u{1b}[31m\\r.bnn"]);
+    assert_no_control_bytes("the error", &r.stderr);
+
+    // A model's file name in bench's tables and progress lines (a small
+    // stand-in for the MNIST test set: only the names are checked).
+    let data = dir.path().join("mnist");
+    std::fs::create_dir(&data).unwrap();
+    let images = random_images(100, 3);
+    write(
+        &data,
+        "t10k-images-idx3-ubyte",
+        &idx_bytes(0x0803, [100, 28, 28], &images.pixels),
+    );
+    let labels: Vec<u8> = (0..100).map(|i| i % 10).collect();
+    write(
+        &data,
+        "t10k-labels-idx1-ubyte",
+        &idx_bytes(0x0801, [100], &labels),
+    );
+    let named = dir.path().join("s\x1b[31m.bnn");
+    std::fs::copy(&model, &named).unwrap();
+    let bench = run([
+        "bench",
+        &arg(&named),
+        "--repeat",
+        "1",
+        "--single",
+        "5",
+        "--threads",
+        "1",
+        "--data",
+        &arg(&data),
+        "--no-fetch",
+    ]);
+    let table = bench.ok();
+    assert_no_control_bytes("bench's stdout", table);
+    assert_no_control_bytes("bench's stderr", &bench.stderr);
+    assert!(table.contains("| s\\u{1b}[31m.bnn | 1-bit |"), "{table}");
+}

@@ -148,10 +148,14 @@ pub fn default_threads() -> Vec<usize> {
     }
 }
 
+/// A model's name in the tables and logs: its file name, control bytes
+/// escaped (a file name may hold ESC or CR like any other text).
 fn name_of(path: &Path) -> String {
-    path.file_name()
+    let name = path
+        .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| path.display().to_string())
+        .unwrap_or_else(|| path.display().to_string());
+    bnn_io::text::printable(&name).into_owned()
 }
 
 fn is_fp32_file(path: &Path) -> anyhow::Result<bool> {

@@ -19,7 +19,8 @@ pub struct ExportArgs {
     /// c: NAME.h and NAME.c; verilog: NAME.v, ROM files and a testbench.
     #[arg(long, value_enum)]
     pub format: choices::ExportFormat,
-    /// Output directory; must be new or empty (see --force).
+    /// Output directory, new or empty (see --force); its parent must exist,
+    /// and a link to a directory is followed.
     #[arg(short, long, value_name = "DIR")]
     pub output: PathBuf,
     /// Prefix of every symbol and file name; a C identifier.
@@ -79,6 +80,10 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         name: args.name.clone(),
         word,
         force: args.force,
+        inputs: std::iter::once(&args.model)
+            .chain(&args.test_images)
+            .cloned()
+            .collect(),
         parallel: args.parallel.map_or(1, |p| p as usize),
     };
     let export = bnn_export::export(
@@ -90,6 +95,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     )
     .map_err(|e| match e {
         ExportError::Name { .. } | ExportError::Option(_) => usage(e),
+        ExportError::Path(problem) => crate::path_problem(problem),
         other => anyhow::Error::new(other).context("export failed"),
     })?;
 

@@ -115,10 +115,14 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     )?;
     writeln!(out, "checksum        CRC-32 ok")?;
     if !file.description.is_empty() {
+        // Whoever made the file wrote the description: its line breaks
+        // become spaces and any other control byte (ESC, CR, BEL) is shown
+        // escaped, never sent to the terminal.
+        let description = file.description.replace('\n', " ");
         writeln!(
             out,
             "description     {}",
-            file.description.replace('\n', " ")
+            bnn_io::text::printable(&description)
         )?;
     }
     Ok(())

@@ -261,7 +261,10 @@ fn report(err: &anyhow::Error) -> ExitCode {
             parts.push(text);
         }
     }
-    let mut msg = parts.join(": ").replace('\n', " ");
+    // Messages quote file names and file contents: no control byte of
+    // theirs reaches the terminal.
+    let one_line = parts.join(": ").replace('\n', " ");
+    let mut msg = bnn_io::text::printable(&one_line).into_owned();
     // Every file this program reads or writes is named in its errors; an
     // I/O error with nothing around it came from printing to stdout (a full
     // disk behind `> file`), so say so rather than print a bare ENOSPC.

@@ -8,16 +8,10 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// `text` with control characters escaped. Array names and headers come
-/// from the file itself and may hold line breaks; escaped, the message
-/// stays on one line.
-fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
-    if text.contains(char::is_control) {
-        text.escape_debug().to_string().into()
-    } else {
-        text.into()
-    }
-}
+// Array names and headers come from the file itself and may hold line
+// breaks or terminal escapes; escaped, the message stays on one line and
+// safe to print.
+use bnn_io::text::printable as one_line;
 
 /// Everything that can go wrong while reading, fetching or checking data.
 #[derive(Debug, thiserror::Error)]

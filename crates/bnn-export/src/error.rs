@@ -20,6 +20,10 @@ pub enum ExportError {
     /// The output directory is in a state the export will not overwrite.
     #[error("{}: {problem}", path.display())]
     Target { path: PathBuf, problem: String },
+    /// An output path that the rules every `bnn` output follows refuse: its
+    /// parent directory is missing, or replacing it would delete an input.
+    #[error("{0}")]
+    Path(bnn_io::target::PathProblem),
     /// An operating-system error while writing the export. The OS error is
     /// part of the message rather than a `source`, so that printing the
     /// error chain does not repeat it.

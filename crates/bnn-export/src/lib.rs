@@ -26,7 +26,7 @@ pub mod vectors;
 pub mod verilog;
 
 use std::fmt::Write;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use bnn_core::Model;
 
@@ -88,6 +88,9 @@ pub struct Options {
     pub word: WordBits,
     /// Replace a non-empty output directory holding an earlier export.
     pub force: bool,
+    /// The run's input files (the model file, test images): a directory
+    /// holding one of them is never replaced, even with `force`.
+    pub inputs: Vec<PathBuf>,
     /// Verilog: weight words XOR-popcounted per cycle (at least 1).
     pub parallel: usize,
 }
@@ -99,6 +102,7 @@ impl Default for Options {
             name: "bnn".into(),
             word: WordBits::W64,
             force: false,
+            inputs: Vec::new(),
             parallel: 1,
         }
     }
@@ -196,7 +200,8 @@ pub fn export(
     dir: &Path,
 ) -> Result<Export> {
     let export = generate(model, provenance, options, test_images)?;
-    outdir::write_dir(dir, &export.files, options.force)?;
+    let inputs: Vec<&Path> = options.inputs.iter().map(PathBuf::as_path).collect();
+    outdir::write_dir(dir, &export.files, options.force, &inputs)?;
     Ok(export)
 }
 

@@ -16,6 +16,7 @@ fn options(format: Format, name: &str) -> Options {
         name: name.into(),
         word: WordBits::W64,
         force: false,
+        inputs: Vec::new(),
         parallel: 1,
     }
 }
@@ -34,7 +35,11 @@ fn invalid_names_write_nothing() {
     let model = random_model(&mut rng(1), &[20, 5, 3], DecisionRule::Scores, 128);
     let tmp = tempfile::tempdir().unwrap();
     for format in [Format::C, Format::Verilog] {
-        for name in ["3net", "my-net", "int", "module", "", "_x"] {
+        // `logic` and `uwire` are reserved by SystemVerilog and Verilog-2005:
+        // Verilator and Icarus reject a module of that name.
+        for name in [
+            "3net", "my-net", "int", "module", "logic", "uwire", "", "_x",
+        ] {
             let dir = tmp.path().join("out");
             let err = bnn_export::export(&model, "", &options(format, name), None, &dir)
                 .unwrap_err()

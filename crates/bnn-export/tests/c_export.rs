@@ -25,6 +25,7 @@ fn export_c(model: &Model, name: &str, word: WordBits, dir: &Path) -> CSizes {
         name: name.into(),
         word,
         force: false,
+        inputs: Vec::new(),
         parallel: 1,
     };
     let export = bnn_export::export(model, "test model", &options, None, dir).unwrap();

@@ -40,6 +40,7 @@ fn export_verilog(
         name: "net".into(),
         word,
         force: false,
+        inputs: Vec::new(),
         parallel,
     };
     let export = bnn_export::export(model, "test model", &options, images, dir).unwrap();

@@ -12,4 +12,5 @@
 pub mod cleanup;
 pub mod read;
 pub mod target;
+pub mod text;
 pub mod write;

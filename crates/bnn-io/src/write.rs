@@ -135,7 +135,9 @@ impl Write for OutputFile {
 
 /// Gives the replacement the old file's permission bits, and its owner where
 /// the process is allowed to (as root, a replaced file keeps its user).
-fn keep_owner_and_mode(file: &File, old: &fs::Metadata) -> io::Result<()> {
+/// `file` may be a directory opened for reading: an export directory that
+/// replaces an old one keeps its owner and mode the same way.
+pub fn keep_owner_and_mode(file: &File, old: &fs::Metadata) -> io::Result<()> {
     let new = file.metadata()?;
     if (new.uid(), new.gid()) != (old.uid(), old.gid()) {
         // Best effort: an ordinary user cannot give a file away, and the

@@ -125,15 +125,12 @@ pub fn load(path: &Path) -> Result<TrainState> {
 }
 
 fn bad(path: &Path, problem: impl Into<String>) -> TrainError {
-    let mut problem = problem.into();
+    let problem = problem.into();
     // A problem may quote the file's own bytes (a JSON parser's message);
-    // escaped, it stays on one line.
-    if problem.contains(char::is_control) {
-        problem = problem.escape_debug().to_string();
-    }
+    // escaped, it stays on one line and safe to print.
     TrainError::Checkpoint {
         path: path.to_path_buf(),
-        problem,
+        problem: bnn_io::text::printable(&problem).into_owned(),
     }
 }
 
