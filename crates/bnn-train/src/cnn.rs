@@ -29,7 +29,7 @@ use rayon::prelude::*;
 use crate::config::{Input, Rule, TrainConfig, INPUTS, INPUT_MAP, INPUT_THRESHOLD};
 use crate::conv::{bit_im2col, col2im_into, im2col_into, max_pool_backward_into, max_pool_into};
 use crate::error::Result;
-use crate::export::{bn_thresholds, output_bias, thresholds};
+use crate::export::{bn_thresholds, kept_output_bias, output_bias, thresholds};
 use crate::linalg::a_bt;
 use crate::mapnorm::{self, MapNorm};
 use crate::net::Network;
@@ -552,7 +552,7 @@ pub fn to_model(net: &Network, folded: &Thresholds, rule: Rule) -> Result<Model>
     for (l, layer) in net.layers.iter().enumerate() {
         let bits = BitMatrix::from_signs(layer.outputs, layer.inputs, net.data(layer.w))?;
         layers.push(Layer::Dense(if l == last {
-            BinaryDense::output(bits, output_bias(net))?
+            BinaryDense::output(bits, kept_output_bias(net)?)?
         } else {
             BinaryDense::hidden(bits, folded.0[net.convs.len() + l].clone())?
         }));

@@ -118,6 +118,26 @@ pub fn fold_hidden(net: &Network, hidden: usize) -> Result<(Option<PixelLayer>, 
     Ok((first, layers))
 }
 
+/// [`output_bias`] for a model to keep: a bias that is not finite (a scale
+/// `α` driven to almost 0, or a bias to infinity) means the run diverged,
+/// and says so in those words rather than as an invalid model.
+pub fn kept_output_bias(net: &Network) -> Result<Vec<f32>> {
+    let bias = output_bias(net);
+    match bias.iter().position(|b| !b.is_finite()) {
+        None => Ok(bias),
+        Some(j) => {
+            let last = net.layers[net.layers.len() - 1];
+            let c = net.data(last.bias.expect("the output layer has a bias"))[j];
+            Err(crate::error::TrainError::Diverged(format!(
+                "class {j}'s output bias {c} over the output scale {} is {}; \
+                 lower --lr or --output-scale and train again",
+                net.alpha(),
+                bias[j]
+            )))
+        }
+    }
+}
+
 /// The whole binary network folded for inference.
 pub fn fold(net: &Network, rule: DecisionRule) -> Result<Folded> {
     let last = net.layers.len() - 1;
@@ -125,12 +145,12 @@ pub fn fold(net: &Network, rule: DecisionRule) -> Result<Folded> {
     if net.input == Input::U8 && last == 0 {
         first = Some(PixelLayer {
             signs: net.forward_weights(0),
-            transform: Transform::Scores(output_bias(net)),
+            transform: Transform::Scores(kept_output_bias(net)?),
         });
     } else {
         let out = net.layers[last];
         let bits = BitMatrix::from_signs(out.outputs, out.inputs, net.data(out.w))?;
-        layers.push(BinaryDense::output(bits, output_bias(net))?);
+        layers.push(BinaryDense::output(bits, kept_output_bias(net)?)?);
     }
     Ok(Folded {
         first,
@@ -190,5 +210,33 @@ pub fn to_model(folded: &Folded) -> Result<Model> {
             model.set_input_shape(InputShape::new(28, 28, 1))?;
             Ok(model)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+
+    use super::*;
+    use crate::error::TrainError;
+
+    /// A scale driven to almost zero turns a modest bias into infinity: the
+    /// fold says the run diverged, naming the class, instead of handing the
+    /// engine an invalid model.
+    #[test]
+    fn an_infinite_output_bias_is_divergence() {
+        let config = crate::recipe("seed").unwrap();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let mut net = Network::new(&config, &mut rng);
+        let bias = net.layers[net.layers.len() - 1].bias.unwrap();
+        net.tensors[bias].data[3] = -1.0;
+        net.tensors[net.scale].data[0] = -100.0;
+        let e = fold(&net, DecisionRule::Scores).unwrap_err();
+        assert!(
+            matches!(&e, TrainError::Diverged(m) if m.starts_with("class 3's output bias -1 over") && m.contains("is -inf")),
+            "{e}"
+        );
+        net.tensors[net.scale].data[0] = 0.0;
+        assert!(fold(&net, DecisionRule::Scores).unwrap().layers.len() == 2);
     }
 }
