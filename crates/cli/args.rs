@@ -30,7 +30,7 @@ pub struct RunArgs {
     #[arg(long, value_enum, value_name = "K", ignore_case = true)]
     pub kernel: Option<choices::Kernel>,
     /// Worker threads, 1 to 1024 (default: all cores, or RAYON_NUM_THREADS).
-    #[arg(long, value_name = "N", value_parser = parse_threads)]
+    #[arg(long, allow_negative_numbers = true, value_name = "N", value_parser = parse_threads)]
     pub threads: Option<usize>,
 }
 

@@ -44,10 +44,20 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', value_name = "N,N", value_parser = crate::args::parse_threads)]
     pub threads: Vec<usize>,
     /// Timed repetitions per engine, after a warm-up; the median is reported.
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 5,
+        value_name = "N"
+    )]
     pub repeat: usize,
     /// Images for the single-image latency runs.
-    #[arg(long, default_value_t = 2000, value_name = "N")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 2000,
+        value_name = "N"
+    )]
     pub single: usize,
     /// Write all measurements as JSON.
     #[arg(long, value_name = "FILE")]

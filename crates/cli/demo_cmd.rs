@@ -18,7 +18,12 @@ pub struct DemoArgs {
     #[command(flatten)]
     pub data: DataArgs,
     /// Timed repetitions per engine in the benchmark.
-    #[arg(long, default_value_t = 5, value_name = "N")]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        default_value_t = 5,
+        value_name = "N"
+    )]
     pub repeat: usize,
 }
 

@@ -37,10 +37,15 @@ pub struct ExportArgs {
     #[arg(long, value_name = "IDX")]
     pub test_images: Option<PathBuf>,
     /// Verilog only: how many of --test-images the testbench carries.
-    #[arg(long, value_name = "N", default_value_t = 200)]
+    #[arg(
+        long,
+        allow_negative_numbers = true,
+        value_name = "N",
+        default_value_t = 200
+    )]
     pub test_count: usize,
     /// Verilog only: weight words XOR-popcounted per cycle (default 1).
-    #[arg(long, value_name = "P", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, allow_negative_numbers = true, value_name = "P", value_parser = clap::value_parser!(u32).range(1..))]
     pub parallel: Option<u32>,
 }
 

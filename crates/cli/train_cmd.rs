@@ -36,16 +36,16 @@ pub struct TrainArgs {
     pub no_checkpoint: bool,
     /// Worker threads, 1 to 1024 (default: all cores, or RAYON_NUM_THREADS).
     /// Results do not depend on it.
-    #[arg(long, value_name = "N", value_parser = crate::args::parse_threads)]
+    #[arg(long, allow_negative_numbers = true, value_name = "N", value_parser = crate::args::parse_threads)]
     pub threads: Option<usize>,
     /// Progress display.
     #[arg(long, value_enum, default_value = "auto")]
     pub progress: ProgressMode,
     /// Train on only the first N training images (validation included).
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub limit_train: Option<usize>,
     /// Test on only the first N test images.
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub limit_test: Option<usize>,
     #[command(flatten)]
     pub knobs: Knobs,
@@ -55,16 +55,16 @@ pub struct TrainArgs {
 #[derive(clap::Args, Debug, Default)]
 pub struct Knobs {
     /// Random seed (initialisation, shuffling, augmentation, dropout).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub seed: Option<u64>,
     /// Epochs to train (the schedule spans all of them).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub epochs: Option<usize>,
     /// Initial learning rate.
     #[arg(long, allow_negative_numbers = true)]
     pub lr: Option<f32>,
     /// Mini-batch size.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub batch: Option<usize>,
     /// sgd, momentum[:M] or adam.
     #[arg(long)]
@@ -109,29 +109,29 @@ pub struct Knobs {
     #[arg(long)]
     pub no_bn: bool,
     /// Dropout probability on hidden activations.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub dropout: Option<f32>,
     /// Random translation of training images by up to N pixels.
-    #[arg(long, value_name = "N")]
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
     pub shift: Option<usize>,
     /// Random rotation of training images by up to DEG degrees (a bilinear
     /// warp, with --scale and the --shift offsets).
-    #[arg(long, value_name = "DEG")]
+    #[arg(long, allow_negative_numbers = true, value_name = "DEG")]
     pub rotate: Option<f32>,
     /// Random scaling of training images within 1 ± F.
-    #[arg(long, value_name = "F")]
+    #[arg(long, allow_negative_numbers = true, value_name = "F")]
     pub scale: Option<f32>,
     /// Decision rule stored in the model.
     #[arg(long, value_enum)]
     pub rule: Option<choices::Rule>,
     /// Standard deviation of the initial latent weights.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub init_std: Option<f32>,
     /// Initial output score scale.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub output_scale: Option<f32>,
     /// Images held out from the end of the training set for validation.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub validation: Option<usize>,
 }
 
