@@ -62,11 +62,17 @@ impl NpyImages {
         };
         let header = read_header(&mut src.reader, src.raw_len).map_err(bad)?;
         let shape = header.shape;
-        if !header.dtype.is_u8() {
-            return Err(bad(format!(
-                "dtype '{}' is not uint8 (pixels 0..=255): convert with array.astype(numpy.uint8)",
-                header.dtype.descr()
-            )));
+        match header.dtype {
+            Ok(d) if d.is_u8() => {}
+            other => {
+                // Any other dtype, one this crate reads elsewhere or not:
+                // the message names the one dtype images may have.
+                let shown = other.map_or_else(|quoted| quoted, |d| format!("'{}'", d.descr()));
+                return Err(bad(format!(
+                    "dtype {shown} is not uint8 (pixels 0..=255), the only dtype read as \
+                     images: convert with array.astype(numpy.uint8)"
+                )));
+            }
         }
         if header.fortran {
             return Err(bad(format!(
