@@ -188,20 +188,28 @@ fn format_npy_holds_classes_and_scores_bit_for_bit() {
     assert_eq!(got, want.classes);
 }
 
+/// An array of no images is refused, as an IDX file of none is: an empty
+/// result with exit 0 would hide a wrong file. No output is written.
 #[test]
-fn an_empty_array_gives_empty_outputs() {
+fn an_empty_array_holds_no_images() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("none.npy");
     write_npy(&path, "(0, 784)", &[]);
-    assert_eq!(classify(&[arg(&path)]).ok(), "");
-    let json = classify(&[arg(&path), "--format".into(), "json".into()]);
-    assert_eq!(json.ok(), "[]\n");
+    let want = format!(
+        "{}: .npy image array holds no images: shape (0, 784)",
+        arg(&path)
+    );
+    classify(&[arg(&path)]).fails(1, &[&want]);
     let out = dir.path().join("none-out.npy");
-    classify_to_npy(&path, &out, &[]);
-    let bytes = std::fs::read(&out).unwrap();
-    let (header, data) = parse_npy(&bytes);
-    assert!(header.contains("'shape': (0,)"), "{header}");
-    assert!(data.is_empty());
+    classify(&[
+        arg(&path),
+        "--format".into(),
+        "npy".into(),
+        "-o".into(),
+        arg(&out),
+    ])
+    .fails(1, &[&want]);
+    assert!(!out.exists());
 }
 
 #[test]

@@ -51,7 +51,7 @@ fn saved_inputs(target: &str) -> Vec<(PathBuf, Vec<u8>)> {
 
 /// Runs `check` on every saved input of `target` within its memory budget,
 /// naming the input that fails.
-fn run_saved(target: &str, check: impl Fn(&[u8], &Path)) {
+fn run_saved(target: &str, check: impl Fn(&[u8], &Path) + Sync) {
     let scratch = tempfile::tempdir().expect("creating a scratch directory");
     for (path, bytes) in saved_inputs(target) {
         let outcome = catch_unwind(AssertUnwindSafe(|| {

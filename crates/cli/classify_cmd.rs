@@ -90,6 +90,8 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
         bnn_io::target::check_not_input(output, found).map_err(crate::path_problem)?;
     }
 
+    // Every file's shape is checked before anything is classified.
+    let takes = inputs::Takes::of(model);
     let mut total = 0u64;
     for source in &sources {
         total += match source {
@@ -100,27 +102,18 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
                 cols,
                 ..
             } => {
-                anyhow::ensure!(
-                    rows * cols == model.input_len(),
-                    "{}: images are {rows}x{cols} but the model takes {} inputs",
-                    path.display(),
-                    model.input_len()
-                );
+                let given = inputs::Given::Image(*rows, *cols, 1);
+                inputs::check_fits(path, "holds images of", given, &takes)?;
                 *count as u64
             }
             Source::Npy {
                 path,
                 count,
-                image_len,
+                given,
                 shape,
                 ..
             } => {
-                anyhow::ensure!(
-                    *image_len == model.input_len(),
-                    "{}: array of shape {shape} holds {image_len} values per image but the model takes {} inputs",
-                    path.display(),
-                    model.input_len()
-                );
+                inputs::check_fits(path, &given.npy_subject(shape), *given, &takes)?;
                 *count as u64
             }
             Source::Image { .. } => 1,
@@ -197,21 +190,17 @@ enum Stream {
 
 impl Stream {
     /// The open stream of `source` (an IDX or `.npy` input), reopening a
-    /// regular file, and checking again that its images fit the model.
-    fn take(source: &mut Source, per: usize) -> anyhow::Result<Stream> {
+    /// regular file, and checking again that its images fit the model
+    /// (the file may have changed since its header was first read).
+    fn take(source: &mut Source, takes: &inputs::Takes) -> anyhow::Result<Stream> {
         let stream = match source {
             Source::Idx { path, stream, .. } => {
                 let s = match stream.take() {
                     Some(s) => s,
                     None => ImageStream::open(path)?,
                 };
-                anyhow::ensure!(
-                    s.image_len() == per,
-                    "{}: images are {}x{} but the model takes {per} inputs",
-                    path.display(),
-                    s.rows(),
-                    s.cols()
-                );
+                let given = inputs::Given::Image(s.rows(), s.cols(), 1);
+                inputs::check_fits(path, "holds images of", given, takes)?;
                 Stream::Idx(s)
             }
             Source::Npy { path, stream, .. } => {
@@ -219,13 +208,8 @@ impl Stream {
                     Some(s) => s,
                     None => NpyImages::open(path)?,
                 };
-                anyhow::ensure!(
-                    s.image_len() == per,
-                    "{}: array of shape {} holds {} values per image but the model takes {per} inputs",
-                    path.display(),
-                    s.shape_text(),
-                    s.image_len()
-                );
+                let given = inputs::Given::of_npy(s.shape());
+                inputs::check_fits(path, &given.npy_subject(&s.shape_text()), given, takes)?;
                 Stream::Npy(s)
             }
             Source::Image { path, .. } => {
@@ -293,7 +277,7 @@ fn classify_all(
     rows: &mut Rows<impl Write>,
     progress: &ProgressBar,
 ) -> anyhow::Result<u64> {
-    let per = model.input_len();
+    let takes = inputs::Takes::of(model);
     let mut count = 0u64;
     // Loose images are gathered into one batch, flushed in input order.
     let mut pending: Vec<&Path> = Vec::new();
@@ -319,7 +303,7 @@ fn classify_all(
     for source in sources {
         match source {
             Source::Image { path, bytes } => {
-                pixels.extend_from_slice(&inputs::read_image(path, bytes.take(), per)?);
+                pixels.extend_from_slice(&inputs::read_image(path, bytes.take(), &takes)?);
                 pending.push(path);
                 count += 1;
                 if pending.len() == CHUNK {
@@ -329,7 +313,7 @@ fn classify_all(
             Source::Idx { path, .. } | Source::Npy { path, .. } => {
                 flush(&mut pending, &mut pixels, rows)?;
                 let name = path.display().to_string();
-                let stream = Stream::take(source, per)?;
+                let stream = Stream::take(source, &takes)?;
                 count += classify_stream(model, options, stream, &name, rows, progress)?;
             }
         }

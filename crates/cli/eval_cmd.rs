@@ -33,14 +33,11 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let (images, labels) =
         bnn_data::mnist::load_test(&args.data.data).context("cannot load MNIST test set")?;
     let model = &file.model;
-    anyhow::ensure!(
-        images.image_len() == model.input_len(),
-        "{}: model takes {} inputs but images are {}x{}",
-        args.model.display(),
-        model.input_len(),
-        images.rows,
-        images.cols
-    );
+    let given = crate::inputs::Given::Image(images.rows, images.cols, 1);
+    let takes = crate::inputs::Takes::of(model);
+    let test_images = bnn_data::mnist::find_file(&args.data.data, bnn_data::mnist::TEST_IMAGES)?;
+    crate::inputs::check_fits(&test_images, "holds images of", given, &takes)
+        .with_context(|| format!("{}: does not fit these images", args.model.display()))?;
     let predictions = model.predict_batch_with(&images.pixels, options)?;
     let seconds = best_time(3, || {
         Ok(model

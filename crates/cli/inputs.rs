@@ -2,8 +2,12 @@
 //! (both streamed in bounded chunks), and PNG or PGM images, given as files
 //! or as directories of them.
 //!
-//! Images must have exactly as many pixels as the model has inputs (28×28
-//! for MNIST models). PNGs are decoded with the `png` crate: palette and
+//! Images must have the model's input shape ([`check_fits`]): a model that
+//! records its shape (every convolutional model, and u8-input MLPs) takes
+//! only images of exactly that height × width × channels, and a
+//! convolutional model takes no flat vectors; a model that records none
+//! takes any input of as many values as it has inputs (28×28 for MNIST
+//! models). PNGs are decoded with the `png` crate: palette and
 //! low-bit-depth images are expanded, 16-bit samples reduced to 8, an alpha
 //! channel ignored, and colour converted to luma (0.299 R + 0.587 G +
 //! 0.114 B). PGMs (binary P5 or text P2) are scaled to 0..=255 by their
@@ -14,6 +18,7 @@ use std::io::{BufReader, Read};
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context};
+use bnn_core::InputShape;
 use bnn_data::idx::ImageStream;
 use bnn_data::npz::NpyImages;
 use bnn_io::read::{read_bounded, read_full};
@@ -36,7 +41,8 @@ pub enum Source {
     Npy {
         path: PathBuf,
         count: usize,
-        image_len: usize,
+        /// One image's shape, from the array's.
+        given: Given,
         shape: String,
         stream: Option<NpyImages>,
     },
@@ -166,7 +172,7 @@ fn open(path: &Path) -> anyhow::Result<Source> {
         return Ok(Source::Npy {
             path: path.to_path_buf(),
             count: stream.count(),
-            image_len: stream.image_len(),
+            given: Given::of_npy(stream.shape()),
             shape: stream.shape_text(),
             stream: if regular { None } else { Some(stream) },
         });
@@ -183,10 +189,149 @@ fn open(path: &Path) -> anyhow::Result<Source> {
             stream: if regular { None } else { Some(stream) },
         });
     }
+    if let Some(what) = head
+        .first_chunk::<4>()
+        .and_then(|m| bnn_data::idx::describe_magic(*m))
+    {
+        bail!(
+            "{}: {what}, not an IDX image file (unsigned bytes, rank 3), the only IDX classify reads",
+            path.display()
+        );
+    }
     bail!(
         "{}: not an IDX image file, PNG or PGM, nor a .npy array (unrecognised first bytes)",
         path.display()
     )
+}
+
+/// What a model takes, as the input checks need it: the number of inputs,
+/// the shape it records, and whether that shape is binding for every input
+/// (a convolution reads pixels by position, so it is).
+#[derive(Clone, Copy, Debug)]
+pub struct Takes {
+    pub len: usize,
+    pub shape: InputShape,
+    pub convolutional: bool,
+}
+
+impl Takes {
+    pub fn of(model: &bnn_core::Model) -> Takes {
+        Takes {
+            len: model.input_len(),
+            shape: model.input_shape(),
+            convolutional: model.is_convolutional(),
+        }
+    }
+
+    /// "the convolutional model takes images of 28x28x1 (HxWxC)", or "the
+    /// model takes 784 inputs" for a model that records no shape.
+    fn wanted(&self) -> String {
+        if self.shape.is_flat() {
+            let mnist = if self.len == 784 {
+                " (28x28 grayscale)"
+            } else {
+                ""
+            };
+            format!("the model takes {} inputs{mnist}", self.len)
+        } else {
+            let kind = if self.convolutional {
+                "convolutional model"
+            } else {
+                "model"
+            };
+            format!("the {kind} takes images of {} (HxWxC)", self.shape)
+        }
+    }
+
+    /// The `.npy` shape to save for this model, for a hint.
+    fn npy_shape(&self) -> String {
+        let s = self.shape;
+        if s.channels == 1 {
+            format!("(N, {}, {})", s.height, s.width)
+        } else {
+            format!("(N, {}, {}, {})", s.height, s.width, s.channels)
+        }
+    }
+}
+
+/// The shape of one input as its file gives it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Given {
+    /// A vector of this many values and no shape: a `.npy` (N, values).
+    Flat(usize),
+    /// An image of height × width × channels.
+    Image(usize, usize, usize),
+}
+
+impl Given {
+    /// One image of a `.npy` image array of `shape` (N first).
+    pub fn of_npy(shape: &[usize]) -> Given {
+        match shape {
+            [_, h, w] => Given::Image(*h, *w, 1),
+            [_, h, w, c] => Given::Image(*h, *w, *c),
+            // (N, inputs); `NpyImages` accepts no other rank.
+            _ => Given::Flat(shape[1..].iter().product()),
+        }
+    }
+
+    /// What an array of `shape` (as Python writes it) holds, for
+    /// [`check_fits`]: "array of shape (10, 28, 28) holds images of".
+    pub fn npy_subject(self, shape: &str) -> String {
+        match self {
+            Given::Flat(_) => format!("array of shape {shape} holds"),
+            Given::Image(..) => format!("array of shape {shape} holds images of"),
+        }
+    }
+
+    fn len(self) -> Option<usize> {
+        match self {
+            Given::Flat(n) => Some(n),
+            Given::Image(h, w, c) => h.checked_mul(w)?.checked_mul(c),
+        }
+    }
+}
+
+impl std::fmt::Display for Given {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Given::Flat(n) => write!(f, "flat vectors of {n} values"),
+            Given::Image(h, w, c) => write!(f, "{h}x{w}x{c} (HxWxC)"),
+        }
+    }
+}
+
+/// Checks that inputs of shape `given` fit the model: as many values as it
+/// has inputs, and, when the model records a shape, that very shape (or,
+/// for a model without convolutions, a flat vector of that length). A
+/// 56×14 image has as many pixels as a 28×28 one, but read as 28×28 it is
+/// another picture, and a convolution would classify it without a word.
+/// `subject` says what holds the inputs ("holds images of", "is an image
+/// of", "array of shape (10, 784) holds").
+pub fn check_fits(path: &Path, subject: &str, given: Given, takes: &Takes) -> anyhow::Result<()> {
+    let fail = |hint: &str| {
+        bail!(
+            "{}: {subject} {given} but {}{hint}",
+            path.display(),
+            takes.wanted()
+        )
+    };
+    if given.len() != Some(takes.len) {
+        return fail("");
+    }
+    let fits = match given {
+        Given::Flat(_) => !takes.convolutional,
+        Given::Image(h, w, c) => {
+            let s = takes.shape;
+            s.is_flat() || (h, w, c) == (s.height as usize, s.width as usize, s.channels as usize)
+        }
+    };
+    if fits {
+        return Ok(());
+    }
+    match given {
+        Given::Flat(_) => fail(&format!(": save the array as {}", takes.npy_shape())),
+        Given::Image(..) => fail(""),
+    }
 }
 
 /// All of an image file's bytes, refusing more than [`MAX_IMAGE_BYTES`].
@@ -203,9 +348,11 @@ fn read_limited(mut reader: impl Read, path: &Path) -> anyhow::Result<Vec<u8>> {
     Ok(bytes)
 }
 
-/// Reads one image as 8-bit grayscale with exactly `pixels` pixels, from
-/// `bytes` when the input was a stream, else from `path`.
-pub fn read_image(path: &Path, bytes: Option<Vec<u8>>, pixels: usize) -> anyhow::Result<Vec<u8>> {
+/// Reads one image as 8-bit grayscale of the shape `takes` asks for (see
+/// [`check_fits`]), from `bytes` when the input was a stream, else from
+/// `path`. A file named like an image is recognised by its content: one
+/// that is neither PNG nor PGM is named as such.
+pub fn read_image(path: &Path, bytes: Option<Vec<u8>>, takes: &Takes) -> anyhow::Result<Vec<u8>> {
     let bytes = match bytes {
         Some(bytes) => bytes,
         None => read_limited(
@@ -214,21 +361,16 @@ pub fn read_image(path: &Path, bytes: Option<Vec<u8>>, pixels: usize) -> anyhow:
         )?,
     };
     let (w, h, gray) = if bytes.starts_with(PNG_SIGNATURE) {
-        decode_png(&bytes, pixels).with_context(|| format!("{}: invalid PNG", path.display()))?
-    } else {
+        decode_png(&bytes, takes.len).with_context(|| format!("{}: invalid PNG", path.display()))?
+    } else if bytes.starts_with(b"P5") || bytes.starts_with(b"P2") {
         decode_pgm(&bytes).with_context(|| format!("{}: invalid PGM", path.display()))?
-    };
-    if w * h != pixels {
+    } else {
         bail!(
-            "{}: image is {w}x{h}; the model needs {pixels} pixels{}",
-            path.display(),
-            if pixels == 784 {
-                " (28x28 grayscale)"
-            } else {
-                ""
-            }
+            "{}: not a PNG or PGM image (its first bytes are neither the PNG signature nor P5/P2)",
+            path.display()
         );
-    }
+    };
+    check_fits(path, "is an image of", Given::Image(h, w, 1), takes)?;
     Ok(gray)
 }
 
@@ -288,6 +430,12 @@ fn decode_png(bytes: &[u8], pixels: usize) -> anyhow::Result<(usize, usize, Vec<
         png::ColorType::Rgba => 4,
         png::ColorType::Indexed => bail!("palette image was not expanded"),
     };
+    if let Some(end) = png_end(bytes).filter(|&end| end < bytes.len()) {
+        bail!(
+            "trailing data: {} bytes after the IEND chunk that ends the image at byte {end}",
+            bytes.len() - end
+        );
+    }
     let stride = frame.line_size;
     let mut gray = Vec::with_capacity(w * h);
     for row in data.chunks(stride).take(h) {
@@ -302,6 +450,25 @@ fn decode_png(bytes: &[u8], pixels: usize) -> anyhow::Result<(usize, usize, Vec<
         }
     }
     Ok((w, h, gray))
+}
+
+/// Where a PNG's IEND chunk ends, walking the chunks' lengths; `None` when
+/// the chunks do not reach one (the decoder reports that).
+fn png_end(bytes: &[u8]) -> Option<usize> {
+    let mut pos = PNG_SIGNATURE.len();
+    loop {
+        let head = bytes.get(pos..pos.checked_add(8)?)?;
+        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        // Length, type, data, CRC.
+        let end = pos.checked_add(12)?.checked_add(len)?;
+        if end > bytes.len() {
+            return None;
+        }
+        if &head[4..8] == b"IEND" {
+            return Some(end);
+        }
+        pos = end;
+    }
 }
 
 fn decode_pgm(bytes: &[u8]) -> anyhow::Result<(usize, usize, Vec<u8>)> {
@@ -348,19 +515,29 @@ fn decode_pgm(bytes: &[u8]) -> anyhow::Result<(usize, usize, Vec<u8>)> {
             };
             gray.push(scale(v)?);
         }
+        pos += data.len();
     } else {
         for i in 0..n {
             let v = next_number(bytes, &mut pos, "pixel data")
                 .with_context(|| format!("{w}x{h} needs {n} samples, found {i}"))?;
             gray.push(scale(v)?);
         }
+        // Whitespace and comments may end a text file.
+        skip_space(bytes, &mut pos);
+    }
+    // One image a file: a second image or appended bytes would otherwise
+    // be ignored without a word.
+    if pos < bytes.len() {
+        bail!(
+            "trailing data: {} bytes after the {w}x{h} image, from offset {pos} (a file holds one image)",
+            bytes.len() - pos
+        );
     }
     Ok((w, h, gray))
 }
 
-/// The next decimal number of a PGM header or text body (`part` names
-/// which, for a file that ends early), skipping whitespace and `#` comments.
-fn next_number(bytes: &[u8], pos: &mut usize, part: &str) -> anyhow::Result<usize> {
+/// Skips whitespace and `#` comments.
+fn skip_space(bytes: &[u8], pos: &mut usize) {
     loop {
         match bytes.get(*pos) {
             Some(b'#') => {
@@ -369,10 +546,19 @@ fn next_number(bytes: &[u8], pos: &mut usize, part: &str) -> anyhow::Result<usiz
                 }
             }
             Some(b) if b.is_ascii_whitespace() => *pos += 1,
-            Some(b) if b.is_ascii_digit() => break,
-            Some(b) => bail!("unexpected byte {b:#04x} at offset {pos}"),
-            None => bail!("truncated {part}"),
+            _ => return,
         }
+    }
+}
+
+/// The next decimal number of a PGM header or text body (`part` names
+/// which, for a file that ends early), skipping whitespace and `#` comments.
+fn next_number(bytes: &[u8], pos: &mut usize, part: &str) -> anyhow::Result<usize> {
+    skip_space(bytes, pos);
+    match bytes.get(*pos) {
+        Some(b) if b.is_ascii_digit() => {}
+        Some(b) => bail!("unexpected byte {b:#04x} at offset {pos}"),
+        None => bail!("truncated {part}"),
     }
     let start = *pos;
     while bytes.get(*pos).is_some_and(|b| b.is_ascii_digit()) {

@@ -301,6 +301,8 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             config
         }
     };
+    // A run that cannot fit in memory would abort on an allocation.
+    bnn_train::memory::check(&config, bnn_train::memory::available()).map_err(usage)?;
     let output = args.output.clone().unwrap_or_else(|| {
         PathBuf::from(format!(
             "{}.{}",

@@ -16,12 +16,20 @@ mod inputs;
 /// An MNIST model's input.
 const PIXELS: usize = 28 * 28;
 
+/// A model of [`PIXELS`] inputs that records no shape: any image of that
+/// many pixels is decoded in full.
+const TAKES: inputs::Takes = inputs::Takes {
+    len: PIXELS,
+    shape: bnn_core::InputShape::flat(PIXELS as u32),
+    convolutional: false,
+};
+
 fuzz_target!(|data: &[u8]| {
     let path = scratch_dir().join("input.png");
     std::fs::write(&path, data).expect("cannot write the fuzz scratch file");
     let name = path.display().to_string();
     bounded(data.len(), || {
-        match inputs::read_image(&path, None, PIXELS) {
+        match inputs::read_image(&path, None, &TAKES) {
             Ok(gray) => assert_eq!(gray.len(), PIXELS),
             Err(e) => checks::assert_one_line(&format!("{e:#}"), &name),
         }

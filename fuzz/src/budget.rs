@@ -29,10 +29,31 @@ pub const PER_BYTE: usize = 16;
 /// 16 MiB that `bnn_io::read::read_bounded` may reserve before data arrives.
 pub const CAP: usize = 40 << 20;
 
+/// Stack of the thread a check runs on. A parser's stack must not grow with
+/// its input: a recursion per nesting level overflows the 8 MiB main
+/// thread only at depths that take tens of kilobytes to write (a `.npy`
+/// header of 15,000 `[` did), which the fuzzer, whose inputs stay near its
+/// 4 KiB `-max_len`, never writes. On this small stack the same recursion
+/// overflows a few thousand levels deep, within reach of the fuzzer, while
+/// every bounded parse has room to spare.
+pub const STACK: usize = 256 << 10;
+
 /// Runs `f` within the budget of an input of `len` bytes: [`PER_BYTE`]
-/// times `len` plus [`CAP`].
-pub fn bounded<T>(len: usize, f: impl FnOnce() -> T) -> T {
-    within(len.saturating_mul(PER_BYTE).saturating_add(CAP), f).0
+/// times `len` plus [`CAP`], on a thread of [`STACK`] bytes of stack. A
+/// panic in `f` is raised again here, with its message.
+pub fn bounded<T: Send>(len: usize, f: impl FnOnce() -> T + Send) -> T {
+    let limit = len.saturating_mul(PER_BYTE).saturating_add(CAP);
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("bounded".into())
+            .stack_size(STACK)
+            .spawn_scoped(scope, || within(limit, f).0)
+            .expect("cannot start the check's thread");
+        match worker.join() {
+            Ok(out) => out,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
 }
 
 /// Runs `f` with at most `limit` live bytes on this thread and returns its

@@ -113,8 +113,31 @@ pub fn npz(data: &[u8], dir: &Path) {
 }
 
 /// `data` as the array `fc1_w.npy`, stored uncompressed in a valid zip, so
-/// mutations reach the array parser rather than the zip's.
+/// mutations reach the array parser rather than the zip's; then `data` as
+/// the header dict of a `.npy` with a valid prefix (see [`npy_with_header`]).
 pub fn npy(data: &[u8], dir: &Path) {
+    npy_in_zip(data, dir);
+    npy_in_zip(&npy_with_header(data), dir);
+}
+
+/// A `.npy` whose header is `dict`, behind a valid prefix: magic, version
+/// 2.0 and the header's length.
+///
+/// The header's length sits in front of it, so a mutation that inserts or
+/// removes a byte of the dict leaves a prefix that no longer matches, and
+/// the parse stops at "truncated" before the dict is read. Random bytes
+/// almost never fix both, so without this the fuzzer hardly reaches the
+/// dict parser with anything but the seeds' own headers; with it, every
+/// mutation of the dict text is parsed (deep nesting included, which
+/// `fuzz/dicts/npy.dict` offers as tokens).
+pub fn npy_with_header(dict: &[u8]) -> Vec<u8> {
+    let mut out = b"\x93NUMPY\x02\x00".to_vec();
+    out.extend_from_slice(&(dict.len() as u32).to_le_bytes());
+    out.extend_from_slice(dict);
+    out
+}
+
+fn npy_in_zip(data: &[u8], dir: &Path) {
     let mut zip = ZipWriter::new(Cursor::new(Vec::new()));
     let options = SimpleFileOptions::default().compression_method(CompressionMethod::Stored);
     zip.start_file("fc1_w.npy", options)

@@ -315,7 +315,15 @@ fn hostile_cnn_fields_are_clear_errors() {
         with(&[(56, &4u32.to_le_bytes())]),
         "max pool of 4 channels follows a convolution of 3",
     );
-    expect(with(&[(60, &[3])]), "a max pool has output code 0");
+    expect(
+        with(&[(60, &[3])]),
+        "layer 2: a max pool has output code 0, width 0 and parameters [2, 0, ...], \
+         not parameters [3, 0, 0, 0, 0, 0, 0, 0]",
+    );
+    expect(
+        with(&[(53, &[7, 2])]),
+        "a max pool has output code 0, width 0 and parameters [2, 0, ...], not output code 7, width 2",
+    );
     let conv_entry = [1, 0, 2, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0];
     expect(
         with(&[(100, &conv_entry)]),

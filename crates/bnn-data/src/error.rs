@@ -13,6 +13,19 @@ use std::path::{Path, PathBuf};
 // safe to print.
 use bnn_io::text::printable as one_line;
 
+/// What a wrong IDX magic number is, when it is one that bnn does not read:
+/// ", an IDX of element type float32 and rank 3, which bnn does not read".
+/// The two it reads are named as what they are: a label file given as images.
+fn magic_note(found: u32) -> String {
+    match found {
+        crate::idx::LABELS_MAGIC => " (an IDX label file)".into(),
+        crate::idx::IMAGES_MAGIC => " (an IDX image file)".into(),
+        _ => crate::idx::describe_magic(found.to_be_bytes())
+            .map(|what| format!(" ({what}, which bnn does not read)"))
+            .unwrap_or_default(),
+    }
+}
+
 /// Everything that can go wrong while reading, fetching or checking data.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -39,7 +52,11 @@ pub enum DataError {
     },
 
     /// The file does not start with the magic number of the expected format.
-    #[error("{}: bad magic number for {what}: expected {expected:#010x}, found {found:#010x}", .path.display())]
+    #[error(
+        "{}: bad magic number for {what}: expected {expected:#010x}, found {found:#010x}{}",
+        .path.display(),
+        magic_note(*.found)
+    )]
     BadMagic {
         /// File being read.
         path: PathBuf,
@@ -60,6 +77,21 @@ pub enum DataError {
         /// Kind of file, e.g. "IDX image file".
         what: &'static str,
         /// What is wrong with the dimensions.
+        detail: String,
+    },
+
+    /// A well-formed file that holds no items: a zero-count IDX file or a
+    /// `.npy` of shape (0, ...). Nothing can be classified or trained on, and
+    /// an empty result with exit 0 would hide a wrong file.
+    #[error("{}: {what} holds no {items}: {detail}", .path.display())]
+    Empty {
+        /// File being read.
+        path: PathBuf,
+        /// Kind of file, e.g. "IDX image file".
+        what: &'static str,
+        /// What it should hold: "images" or "labels".
+        items: &'static str,
+        /// What the header says.
         detail: String,
     },
 

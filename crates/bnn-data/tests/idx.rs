@@ -211,13 +211,50 @@ fn overflowing_dimensions_are_rejected() {
 #[test]
 fn zero_dimensions_are_rejected() {
     let dir = tempfile::tempdir().unwrap();
-    for (n, r, c) in [(0, 28, 28), (5, 0, 28), (5, 28, 0)] {
+    for (n, r, c) in [(0, 0, 28), (5, 0, 28), (5, 28, 0)] {
         let p = dir.path().join(format!("z{n}{r}{c}"));
         write(&p, &image_header(n, r, c));
         let e = fails(read_images(&p));
         assert!(matches!(e, DataError::BadDimensions { .. }), "{e}");
         assert!(msg(&e).contains("zero") && msg(&e).contains(&format!("{n} images of {r}x{c}")));
     }
+}
+
+/// A well-formed file of no images is refused as empty, whole or streamed,
+/// as a `.npy` of shape (0, 784) is: nothing to classify is a wrong file.
+#[test]
+fn zero_images_hold_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("empty.idx");
+    write(&p, &image_header(0, 28, 28));
+    for e in [
+        fails(read_images(&p)),
+        bnn_data::idx::ImageStream::open(&p).unwrap_err(),
+    ] {
+        assert!(matches!(e, DataError::Empty { .. }), "{e}");
+        assert_eq!(
+            msg(&e),
+            format!(
+                "{}: IDX image file holds no images: header claims 0 images of 28x28",
+                p.display()
+            )
+        );
+    }
+    let p = dir.path().join("empty-labels.idx");
+    write(
+        &p,
+        &0x801u32
+            .to_be_bytes()
+            .iter()
+            .chain(&[0; 4])
+            .copied()
+            .collect::<Vec<u8>>(),
+    );
+    let e = read_labels(&p).unwrap_err();
+    assert!(
+        msg(&e).ends_with("IDX label file holds no labels: header claims 0 labels"),
+        "{e}"
+    );
 }
 
 #[test]

@@ -46,6 +46,7 @@ pub mod export;
 pub mod linalg;
 pub mod loss;
 pub mod mapnorm;
+pub mod memory;
 pub mod metrics;
 pub mod net;
 pub mod optim;

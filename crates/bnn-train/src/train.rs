@@ -88,9 +88,11 @@ fn stream(seed: u64, epoch: usize) -> ChaCha8Rng {
     rng
 }
 
-/// A fresh state for `config`, checked against the data first.
+/// A fresh state for `config`, checked against the data and against the
+/// memory the machine has first.
 pub fn init(config: &TrainConfig, data: &Dataset) -> Result<TrainState> {
     config.validate_for(data.train_len())?;
+    crate::memory::check(config, crate::memory::available())?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let net = Network::new(config, &mut rng);
     let optim = OptimState::new(&net, config.optimizer);

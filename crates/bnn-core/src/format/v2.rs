@@ -321,9 +321,19 @@ pub(super) fn layout(bytes: &[u8]) -> std::result::Result<Layout, Parse> {
                 }
             }
             KIND_POOL => {
-                if output != 0 || width != 0 || reserved != 0 || params != [POOL_SIDE, 0, 0, 0, 0, 0, 0, 0] {
+                let want = [POOL_SIDE, 0, 0, 0, 0, 0, 0, 0];
+                if output != 0 || width != 0 || reserved != 0 || params != want {
+                    // What the file holds, not only what it should.
+                    let found = [
+                        (output != 0).then(|| format!("output code {output}")),
+                        (width != 0).then(|| format!("width {width}")),
+                        (reserved != 0).then(|| format!("reserved byte {reserved}")),
+                        (params != want).then(|| format!("parameters {params:?}")),
+                    ];
+                    let found: Vec<String> = found.into_iter().flatten().collect();
                     return Err(err(format!(
-                        "layer {n}: a max pool has output code 0, width 0 and parameters [2, 0, ...]"
+                        "layer {n}: a max pool has output code 0, width 0 and parameters [2, 0, ...], not {}",
+                        found.join(", ")
                     )));
                 }
                 shapes.pool().map_err(err)?;

@@ -26,6 +26,14 @@ impl Kind {
         }
     }
 
+    /// What the file holds, for messages: "images" or "labels".
+    pub(crate) fn items(self) -> &'static str {
+        match self {
+            Kind::Images => "images",
+            Kind::Labels => "labels",
+        }
+    }
+
     fn magic(self) -> u32 {
         match self {
             Kind::Images => IMAGES_MAGIC,
@@ -80,6 +88,14 @@ impl Header {
             Kind::Images => format!("{count} images of {rows}x{cols}"),
             Kind::Labels => format!("{count} labels"),
         };
+        if count == 0 && rows > 0 && cols > 0 {
+            return Err(DataError::Empty {
+                path: path.to_path_buf(),
+                what: kind.what(),
+                items: kind.items(),
+                detail: format!("header claims {dims}"),
+            });
+        }
         if count == 0 || rows == 0 || cols == 0 {
             return Err(bad(format!("header claims {dims}; zero is not allowed")));
         }
@@ -192,6 +208,21 @@ impl Header {
             found,
             detail: format!(
                 "gzip stream is cut off after {found} decompressed bytes; header claims {}",
+                self.claim()
+            ),
+        }
+    }
+
+    /// The error for a gzip file whose stream ends after `found`
+    /// decompressed bytes and is followed by bytes that are not gzip.
+    pub(crate) fn after_gzip(&self, path: &Path, found: u64) -> DataError {
+        DataError::TrailingData {
+            path: path.to_path_buf(),
+            what: self.kind.what(),
+            expected: self.total_len(),
+            detail: format!(
+                "the gzip stream ends after {found} decompressed bytes and is followed by \
+                 bytes that are not gzip data; header claims {}",
                 self.claim()
             ),
         }

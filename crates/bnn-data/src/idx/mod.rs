@@ -23,6 +23,29 @@ pub const IMAGES_MAGIC: u32 = 0x0000_0803;
 /// Magic number of an IDX file of unsigned bytes with one dimension.
 pub const LABELS_MAGIC: u32 = 0x0000_0801;
 
+/// What an IDX magic number declares, in words, when it is one: the format
+/// puts two zero bytes, an element type code and the rank (the number of
+/// dimensions) first. `None` for bytes that are no IDX magic at all.
+///
+/// bnn reads only unsigned bytes of rank 3 (images) and 1 (labels); this
+/// lets a message say "an IDX of float32 elements and rank 3" rather than
+/// "unrecognised first bytes" or a bare hexadecimal number.
+pub fn describe_magic(magic: [u8; 4]) -> Option<String> {
+    let [0, 0, code, rank] = magic else {
+        return None;
+    };
+    let element = match code {
+        0x08 => "unsigned byte",
+        0x09 => "signed byte",
+        0x0B => "int16",
+        0x0C => "int32",
+        0x0D => "float32",
+        0x0E => "float64",
+        _ => return None,
+    };
+    (rank > 0).then(|| format!("an IDX of element type {element} and rank {rank}"))
+}
+
 /// A stack of greyscale images, as stored in an IDX3 file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Images {

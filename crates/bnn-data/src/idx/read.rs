@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use super::header::{Header, Kind};
-use super::source::{is_eof, Source};
+use super::source::{is_eof, is_not_gzip, Source};
 use super::{Images, Labels};
 use crate::error::DataError;
 use bnn_io::read::read_bounded;
@@ -51,6 +51,10 @@ fn read_whole(path: &Path, kind: Kind) -> Result<(Header, Vec<u8>), DataError> {
         Err(e) if is_eof(&e) => {
             let found = kind.header_len() + data.len() as u64;
             return Err(header.gzip_cut(path, found));
+        }
+        Err(e) if is_not_gzip(&e) => {
+            let found = kind.header_len() + data.len() as u64;
+            return Err(header.after_gzip(path, found));
         }
         Err(e) => return Err(DataError::io(path, "reading IDX data", e)),
     };

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use super::header::{Header, Kind};
-use super::source::{is_eof, Source};
+use super::source::{is_eof, is_not_gzip, Source};
 use crate::error::DataError;
 use bnn_io::read::{read_bounded, read_full};
 
@@ -126,6 +126,10 @@ impl ImageStream {
                 let found = before + buf.len() as u64;
                 return Err(self.header.gzip_cut(&self.path, found));
             }
+            Err(e) if is_not_gzip(&e) => {
+                let found = before + buf.len() as u64;
+                return Err(self.header.after_gzip(&self.path, found));
+            }
             Err(e) => return Err(DataError::io(&self.path, "reading IDX data", e)),
         };
         if got < want {
@@ -146,6 +150,9 @@ impl ImageStream {
             Ok(n) => n,
             Err(e) if is_eof(&e) => {
                 return Err(self.header.gzip_cut(&self.path, self.header.total_len()));
+            }
+            Err(e) if is_not_gzip(&e) => {
+                return Err(self.header.after_gzip(&self.path, self.header.total_len()));
             }
             Err(e) => return Err(DataError::io(&self.path, "reading IDX data", e)),
         };

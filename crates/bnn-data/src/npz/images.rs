@@ -62,11 +62,17 @@ impl NpyImages {
         };
         let header = read_header(&mut src.reader, src.raw_len).map_err(bad)?;
         let shape = header.shape;
-        if !header.dtype.is_u8() {
-            return Err(bad(format!(
-                "dtype '{}' is not uint8 (pixels 0..=255): convert with array.astype(numpy.uint8)",
-                header.dtype.descr()
-            )));
+        match header.dtype {
+            Ok(d) if d.is_u8() => {}
+            other => {
+                // Any other dtype, one this crate reads elsewhere or not:
+                // the message names the one dtype images may have.
+                let shown = other.map_or_else(|quoted| quoted, |d| format!("'{}'", d.descr()));
+                return Err(bad(format!(
+                    "dtype {shown} is not uint8 (pixels 0..=255), the only dtype read as \
+                     images: convert with array.astype(numpy.uint8)"
+                )));
+            }
         }
         if header.fortran {
             return Err(bad(format!(
@@ -93,6 +99,14 @@ impl NpyImages {
             )));
         }
         let count = shape[0];
+        if count == 0 {
+            return Err(DataError::Empty {
+                path: path.to_path_buf(),
+                what: WHAT,
+                items: "images",
+                detail: format!("shape {}", shape_str(&shape)),
+            });
+        }
         let data_len = count
             .checked_mul(image_len)
             .and_then(|n| u64::try_from(n).ok())

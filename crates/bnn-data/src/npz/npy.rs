@@ -11,7 +11,7 @@
 use std::io::Read;
 
 use super::data::NpyData;
-use super::pydict::{parse_dict, PyValue};
+use super::pydict::{describe, parse_dict, quote, PyValue};
 use super::NpyArray;
 use bnn_io::read::{read_bounded, read_full};
 
@@ -31,13 +31,13 @@ pub(crate) struct Dtype {
     big_endian: bool,
 }
 
+/// The dtypes [`read_npy`] accepts, for its message about any other.
+const SUPPORTED: &str = "bool, int8/16/32/64, uint8/16/32/64, float32/64";
+
+/// The element type of `descr`, or the descr as quoted in a message (cut
+/// short) when it is not one this reader knows.
 fn parse_descr(descr: &str) -> Result<Dtype, String> {
-    let unsupported = || {
-        format!(
-            "unsupported dtype '{descr}' (supported: bool, int8/16/32/64, uint8/16/32/64, \
-             float32/64)"
-        )
-    };
+    let unsupported = || format!("'{}'", quote(descr));
     let bytes = descr.as_bytes();
     if bytes.len() < 3 {
         return Err(unsupported());
@@ -70,7 +70,9 @@ fn parse_descr(descr: &str) -> Result<Dtype, String> {
 
 /// What a `.npy` header declares, and where the data starts.
 pub(crate) struct Header {
-    pub(crate) dtype: Dtype,
+    /// The element type, or (`Err`) the header's `descr` as quoted in a
+    /// message: each reader says in its own words which dtypes it takes.
+    pub(crate) dtype: Result<Dtype, String>,
     pub(crate) fortran: bool,
     pub(crate) shape: Vec<usize>,
     /// Bytes before the first element: prefix and header.
@@ -102,14 +104,14 @@ pub(crate) fn read_npy(reader: &mut dyn Read, declared: u64) -> Result<NpyArray,
         shape,
         data_start,
     } = read_header(reader, Some(declared))?;
+    let dtype = dtype.map_err(|d| format!("unsupported dtype {d} (supported: {SUPPORTED})"))?;
 
+    let overflows = || format!("shape {} overflows", shape_str(&shape));
     let count = shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(|| format!("shape {shape:?} overflows"))?;
-    let nbytes = count
-        .checked_mul(dtype.size)
-        .ok_or_else(|| format!("shape {shape:?} overflows"))? as u64;
+        .ok_or_else(overflows)?;
+    let nbytes = count.checked_mul(dtype.size).ok_or_else(overflows)? as u64;
     let present = declared - data_start;
     let need = || {
         format!(
@@ -204,7 +206,8 @@ pub(crate) fn read_header(reader: &mut dyn Read, declared: Option<u64>) -> Resul
     })
 }
 
-fn parse_header(header: &str) -> Result<(Dtype, bool, Vec<usize>), String> {
+#[allow(clippy::type_complexity)]
+fn parse_header(header: &str) -> Result<(Result<Dtype, String>, bool, Vec<usize>), String> {
     let dict = parse_dict(header).map_err(|e| format!("bad .npy header: {e}"))?;
     let get = |key: &str| {
         dict.iter()
@@ -213,12 +216,17 @@ fn parse_header(header: &str) -> Result<(Dtype, bool, Vec<usize>), String> {
             .ok_or_else(|| format!("bad .npy header: no '{key}' key"))
     };
     let dtype = match get("descr")? {
-        PyValue::Str(s) => parse_descr(s)?,
-        other => return Err(format!("unsupported dtype {other:?} (structured arrays)")),
+        PyValue::Str(s) => parse_descr(s),
+        other => Err(format!("{} (a structured array)", describe(other))),
     };
     let fortran = match get("fortran_order")? {
         PyValue::Bool(b) => *b,
-        other => return Err(format!("bad .npy header: fortran_order is {other:?}")),
+        other => {
+            return Err(format!(
+                "bad .npy header: fortran_order is {}",
+                describe(other)
+            ))
+        }
     };
     let shape = match get("shape")? {
         PyValue::Tuple(items) => items
@@ -227,18 +235,28 @@ fn parse_header(header: &str) -> Result<(Dtype, bool, Vec<usize>), String> {
                 PyValue::Int(n) => {
                     usize::try_from(*n).map_err(|_| format!("dimension {n} too large"))
                 }
-                other => Err(format!("bad .npy header: shape holds {other:?}")),
+                other => Err(format!("bad .npy header: shape holds {}", describe(other))),
             })
             .collect::<Result<Vec<usize>, String>>()?,
-        other => return Err(format!("bad .npy header: shape is {other:?}")),
+        other => return Err(format!("bad .npy header: shape is {}", describe(other))),
     };
     Ok((dtype, fortran, shape))
 }
 
-/// "(512, 784)", as Python writes it.
+/// Dimensions a shape shows in full in a message; a longer one shows its
+/// first few and its rank, so a hostile header of ten thousand dimensions
+/// gives a line, not 90 KB.
+const SHOWN_DIMS: usize = 6;
+
+/// "(512, 784)", as Python writes it; past [`SHOWN_DIMS`] dimensions,
+/// "(1, 1, 1, 1, 1, 1, … 10000 dimensions)".
 pub(crate) fn shape_str(shape: &[usize]) -> String {
     match shape {
         [d] => format!("({d},)"),
+        _ if shape.len() > SHOWN_DIMS => {
+            let dims: Vec<String> = shape[..SHOWN_DIMS].iter().map(usize::to_string).collect();
+            format!("({}, … {} dimensions)", dims.join(", "), shape.len())
+        }
         _ => {
             let dims: Vec<String> = shape.iter().map(usize::to_string).collect();
             format!("({})", dims.join(", "))
@@ -454,5 +472,28 @@ mod tests {
         assert_eq!(a.to_f64(), [1.5]);
         assert_eq!(shape_str(&[512, 784]), "(512, 784)");
         assert_eq!(shape_str(&[10]), "(10,)");
+        assert_eq!(shape_str(&[1; 6]), "(1, 1, 1, 1, 1, 1)");
+        assert_eq!(
+            shape_str(&[1; 10_000]),
+            "(1, 1, 1, 1, 1, 1, … 10000 dimensions)"
+        );
+    }
+
+    #[test]
+    fn messages_quote_the_header_cut_short() {
+        let many = format!("({})", "1, ".repeat(10_000));
+        let e = read(&npy("<f8", false, &many, &[0; 16])).unwrap_err();
+        assert!(e.len() < 200, "{} bytes: {}", e.len(), &e[..200]);
+        assert!(e.contains("… 10000 dimensions"), "{e}");
+        let e = read(&npy(&"x".repeat(5000), false, "(1,)", &[0; 8])).unwrap_err();
+        assert!(
+            e.len() < 200 && e.starts_with("unsupported dtype 'xxx"),
+            "{e}"
+        );
+        let e = read(&npy("|O", false, "(1,)", &[0; 8])).unwrap_err();
+        assert!(
+            e.contains("unsupported dtype '|O' (supported: bool,"),
+            "{e}"
+        );
     }
 }

@@ -5,6 +5,10 @@
 //! Only the literal forms NumPy emits are accepted: strings, `True`/`False`,
 //! non-negative integers and tuples or lists of these. Anything else is an
 //! error rather than a guess.
+//!
+//! Nesting is bounded ([`MAX_DEPTH`]): the parser recurses once per level,
+//! and a header of a few tens of kilobytes of `[` would otherwise exhaust
+//! the stack and abort the process instead of failing with a message.
 
 /// A value in the header dict.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,14 +19,29 @@ pub(crate) enum PyValue {
     Tuple(Vec<PyValue>),
 }
 
+/// Deepest nesting of tuples and lists accepted inside the dict. NumPy's
+/// headers nest one level (the shape); this leaves room for any literal a
+/// tool might write while keeping the recursion's stack use trivial.
+pub(crate) const MAX_DEPTH: usize = 32;
+
+/// At most this many characters of the header are quoted in an error, so a
+/// hostile header of 60 KB never becomes a 60 KB message.
+const MAX_QUOTED: usize = 40;
+
 struct Parser<'a> {
     text: &'a str,
     pos: usize,
+    /// Tuples and lists open at `pos`.
+    depth: usize,
 }
 
 /// Parses a dict literal into its (key, value) pairs, in order.
 pub(crate) fn parse_dict(text: &str) -> Result<Vec<(String, PyValue)>, String> {
-    let mut p = Parser { text, pos: 0 };
+    let mut p = Parser {
+        text,
+        pos: 0,
+        depth: 0,
+    };
     p.skip_ws();
     p.expect('{')?;
     let mut entries = Vec::new();
@@ -33,7 +52,7 @@ pub(crate) fn parse_dict(text: &str) -> Result<Vec<(String, PyValue)>, String> {
         }
         let key = match p.value()? {
             PyValue::Str(s) => s,
-            other => return Err(format!("dict key {other:?} is not a string")),
+            other => return Err(format!("dict key {} is not a string", describe(&other))),
         };
         p.skip_ws();
         p.expect(':')?;
@@ -102,7 +121,10 @@ impl Parser<'_> {
                 match &self.text[start..self.pos] {
                     "True" => Ok(PyValue::Bool(true)),
                     "False" => Ok(PyValue::Bool(false)),
-                    word => Err(format!("unsupported value '{word}' at byte {start}")),
+                    word => Err(format!(
+                        "unsupported value '{}' at byte {start}",
+                        quote(word)
+                    )),
                 }
             }
             Some(c) => Err(format!("unexpected '{c}' at byte {}", self.pos)),
@@ -148,6 +170,19 @@ impl Parser<'_> {
     }
 
     fn sequence(&mut self, open: char, close: char) -> Result<PyValue, String> {
+        if self.depth == MAX_DEPTH {
+            return Err(format!(
+                "tuples and lists nested deeper than {MAX_DEPTH} levels at byte {}",
+                self.pos
+            ));
+        }
+        self.depth += 1;
+        let items = self.items(open, close);
+        self.depth -= 1;
+        items
+    }
+
+    fn items(&mut self, open: char, close: char) -> Result<PyValue, String> {
         self.expect(open)?;
         let mut items = Vec::new();
         loop {
@@ -165,6 +200,43 @@ impl Parser<'_> {
         }
         Ok(PyValue::Tuple(items))
     }
+}
+
+/// `text` cut to [`MAX_QUOTED`] characters, marked with `…` when cut.
+pub(crate) fn quote(text: &str) -> String {
+    match text.char_indices().nth(MAX_QUOTED) {
+        Some((end, _)) => format!("{}…", &text[..end]),
+        None => text.to_string(),
+    }
+}
+
+/// A value as Python would write it, cut short: for messages that quote a
+/// value of the wrong kind, which may be a tuple of thousands of items.
+pub(crate) fn describe(value: &PyValue) -> String {
+    fn write(value: &PyValue, out: &mut String) {
+        match value {
+            PyValue::Str(s) => out.push_str(&format!("'{}'", quote(s))),
+            PyValue::Bool(b) => out.push_str(if *b { "True" } else { "False" }),
+            PyValue::Int(n) => out.push_str(&n.to_string()),
+            PyValue::Tuple(items) => {
+                out.push('(');
+                for (i, item) in items.iter().enumerate() {
+                    if out.len() > MAX_QUOTED {
+                        out.push_str(", …");
+                        break;
+                    }
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    write(item, out);
+                }
+                out.push(')');
+            }
+        }
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    quote(&out)
 }
 
 #[cfg(test)]
@@ -213,5 +285,43 @@ mod tests {
         ] {
             assert!(parse_dict(bad).is_err(), "accepted {bad:?}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_stack_overflow() {
+        // 32 levels parse; one more is refused at the byte that opens it.
+        let ok = format!(
+            "{{'a': {}{}}}",
+            "[".repeat(MAX_DEPTH),
+            "]".repeat(MAX_DEPTH)
+        );
+        assert!(parse_dict(&ok).is_ok());
+        let deeper = format!(
+            "{{'a': {}{}}}",
+            "[".repeat(MAX_DEPTH + 1),
+            "]".repeat(MAX_DEPTH + 1)
+        );
+        let e = parse_dict(&deeper).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "tuples and lists nested deeper than {MAX_DEPTH} levels at byte {}",
+                6 + MAX_DEPTH
+            )
+        );
+        // Far deeper than any stack allows (a test thread has 2 MiB).
+        let e = parse_dict(&format!("{{'shape': {}", "(".repeat(1_000_000))).unwrap_err();
+        assert!(e.starts_with("tuples and lists nested deeper"), "{e}");
+    }
+
+    #[test]
+    fn quoted_values_are_cut_short() {
+        let long = format!("{{'a': {}}}", "x".repeat(100_000));
+        let e = parse_dict(&long).unwrap_err();
+        assert!(e.len() < 120, "{e}");
+        assert!(e.contains("'xxxxxxxx") && e.contains('…'), "{e}");
+        let key = format!("{{({}): 1}}", "7, ".repeat(10_000));
+        let e = parse_dict(&key).unwrap_err();
+        assert!(e.len() < 120 && e.contains("(7, 7, 7"), "{e}");
     }
 }
