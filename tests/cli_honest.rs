@@ -156,12 +156,22 @@ fn demo_compares_with_the_seed_only_for_its_network() {
 fn negative_numbers_reach_the_option_checks() {
     for (args, needle) in [
         (["train", "--dropout", "-0.1"], "dropout -0.1 must be in"),
-        (["train", "--epochs", "-3"], "invalid value '-3' for '--epochs <EPOCHS>'"),
+        (
+            ["train", "--epochs", "-3"],
+            "invalid value '-3' for '--epochs <EPOCHS>'",
+        ),
         (["train", "--rotate", "-5"], "rotation -5"),
-        (["bench", "--repeat", "-1"], "invalid value '-1' for '--repeat <N>'"),
+        (
+            ["bench", "--repeat", "-1"],
+            "invalid value '-1' for '--repeat <N>'",
+        ),
     ] {
         let run = run(args.iter().copied().chain(["--no-fetch"]));
         run.fails(2, &[needle]);
-        assert!(!run.stderr.contains("unexpected argument"), "{}", run.stderr);
+        assert!(
+            !run.stderr.contains("unexpected argument"),
+            "{}",
+            run.stderr
+        );
     }
 }

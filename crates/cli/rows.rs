@@ -138,14 +138,15 @@ impl<W: Write> Rows<W> {
 
     /// Ends the output; a run that wrote fewer rows than announced (a
     /// `.npy` header states the count) is an error. With no rows at all,
-    /// CSV is empty, JSON an empty array and `.npy` an empty array of
-    /// `classes` scores per row.
+    /// CSV is its header alone, JSON an empty array and `.npy` an empty
+    /// array of `classes` scores per row: an empty result, still in its
+    /// format.
     pub fn finish(mut self, classes: usize) -> anyhow::Result<()> {
         let mut end = || -> io::Result<()> {
             match (self.layout, self.started) {
                 (Layout::Json, true) => self.out.write_all(b"\n]\n")?,
                 (Layout::Json, false) => self.out.write_all(b"[]\n")?,
-                (Layout::Npy, false) => self.start(classes)?,
+                (Layout::Npy | Layout::Csv, false) => self.start(classes)?,
                 _ => {}
             }
             if self.written != self.total {

@@ -80,21 +80,6 @@ pub enum DataError {
         detail: String,
     },
 
-    /// A well-formed file that holds no items: a zero-count IDX file or a
-    /// `.npy` of shape (0, ...). Nothing can be classified or trained on, and
-    /// an empty result with exit 0 would hide a wrong file.
-    #[error("{}: {what} holds no {items}: {detail}", .path.display())]
-    Empty {
-        /// File being read.
-        path: PathBuf,
-        /// Kind of file, e.g. "IDX image file".
-        what: &'static str,
-        /// What it should hold: "images" or "labels".
-        items: &'static str,
-        /// What the header says.
-        detail: String,
-    },
-
     /// The file (or its decompressed data) is shorter than its header says.
     #[error("{}: truncated {what}: {detail}", .path.display())]
     Truncated {

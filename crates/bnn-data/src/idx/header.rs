@@ -26,14 +26,6 @@ impl Kind {
         }
     }
 
-    /// What the file holds, for messages: "images" or "labels".
-    pub(crate) fn items(self) -> &'static str {
-        match self {
-            Kind::Images => "images",
-            Kind::Labels => "labels",
-        }
-    }
-
     fn magic(self) -> u32 {
         match self {
             Kind::Images => IMAGES_MAGIC,
@@ -88,15 +80,7 @@ impl Header {
             Kind::Images => format!("{count} images of {rows}x{cols}"),
             Kind::Labels => format!("{count} labels"),
         };
-        if count == 0 && rows > 0 && cols > 0 {
-            return Err(DataError::Empty {
-                path: path.to_path_buf(),
-                what: kind.what(),
-                items: kind.items(),
-                detail: format!("header claims {dims}"),
-            });
-        }
-        if count == 0 || rows == 0 || cols == 0 {
+        if rows == 0 || cols == 0 {
             return Err(bad(format!("header claims {dims}; zero is not allowed")));
         }
         let item_len = rows.checked_mul(cols);

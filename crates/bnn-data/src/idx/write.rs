@@ -49,9 +49,8 @@ fn checked_header(
             "{count}x{rows}x{cols} does not fit the format's 32-bit dimensions"
         )));
     }
-    // Checked here, not left to `Header::new`, whose message is a reader's
-    // ("holds no images").
-    if [count, rows, cols].contains(&0) {
+    // Checked here, not left to `Header::new`, whose message is a reader's.
+    if rows == 0 || cols == 0 {
         return Err(bad(format!("{count}x{rows}x{cols}: zero is not allowed")));
     }
     let header = Header::new(path, kind, count as u64, rows as u64, cols as u64)?;

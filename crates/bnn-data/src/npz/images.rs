@@ -99,14 +99,6 @@ impl NpyImages {
             )));
         }
         let count = shape[0];
-        if count == 0 {
-            return Err(DataError::Empty {
-                path: path.to_path_buf(),
-                what: WHAT,
-                items: "images",
-                detail: format!("shape {}", shape_str(&shape)),
-            });
-        }
         let data_len = count
             .checked_mul(image_len)
             .and_then(|n| u64::try_from(n).ok())
