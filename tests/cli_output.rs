@@ -342,6 +342,95 @@ fn sighup_leaves_no_temporary_and_the_old_output() {
 }
 
 #[test]
+fn every_other_catchable_terminating_signal_leaves_no_temporary() {
+    // Each of these ends a process by default; before, each left the
+    // temporary behind. (`kill -s ALRM` is what `timeout -s ALRM` sends.)
+    for (signal, number) in [
+        ("QUIT", 3),
+        ("USR1", 10),
+        ("USR2", 12),
+        ("ALRM", 14),
+        ("XCPU", 24),
+        ("VTALRM", 26),
+        ("PWR", 30),
+        // SIGRTMIN, by number: procps `kill` has no name for it.
+        ("34", 34),
+    ] {
+        interrupt_classify(signal, number);
+    }
+}
+
+/// The first temporary output of `out` in `dir` that holds bytes.
+fn growing_temporary(dir: &Path, out: &str, child: &mut std::process::Child) -> String {
+    let started = Instant::now();
+    loop {
+        let growing = fs::read_dir(dir).unwrap().find_map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+            (name.starts_with(&format!(".{out}.")) && len > 0).then_some(name)
+        });
+        if let Some(name) = growing {
+            return name;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("bnn ended ({status}) before it could be killed");
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            let _ = child.kill();
+            panic!("no temporary output appeared in 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_temporary_left_by_sigkill_does_not_block_the_next_run_with_the_same_pid() {
+    // In a container every run may be PID 1: a run killed by SIGKILL (which
+    // no handler sees) leaves its temporary, and the next run, with the
+    // same PID, must still write. `unshare --pid --fork` gives each run PID 1.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let big = sparse_idx_in(dir, "big.idx", 4_000_000);
+    let as_pid_1 = |input: &Path| {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--pid", "--fork", "--kill-child", "--"])
+            .arg(env!("CARGO_BIN_EXE_bnn"))
+            .args(["classify", &arg(&model), &arg(input), "-o", "out.csv"])
+            .env_remove("RAYON_NUM_THREADS")
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    };
+    let mut first = as_pid_1(&big)
+        .spawn()
+        .expect("unshare (Debian package util-linux) is needed by this test");
+    let stale = growing_temporary(dir, "out.csv", &mut first);
+    assert!(
+        stale.starts_with(".out.csv.1."),
+        "not run as PID 1: {stale}"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(dir.join(&stale).exists(), "SIGKILL left no temporary");
+
+    let small = idx_in(dir, "x.idx", 20);
+    let second = Run::from_output(as_pid_1(&small).output().unwrap());
+    second.ok();
+    assert_eq!(
+        fs::read_to_string(dir.join("out.csv")).unwrap(),
+        expected_csv(&model, &small)
+    );
+    // The stale file is not this run's to remove.
+    assert_eq!(
+        listing(dir),
+        [stale.as_str(), "big.idx", "model.bnn", "out.csv", "x.idx"]
+    );
+}
+
+#[test]
 fn export_force_replaces_only_an_earlier_export() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();

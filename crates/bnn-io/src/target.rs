@@ -239,9 +239,7 @@ pub fn check_writable(path: &Path) -> Result<(), PathProblem> {
     if !dir.is_dir() {
         return Err(problem(Problem::NoDirectory(dir.to_path_buf())));
     }
-    let probe =
-        crate::write::sibling(&target, "tmp").map_err(|e| problem(Problem::Unwritable(e)))?;
-    let created = crate::cleanup::Temporary::create(probe, false, |p| {
+    let created = crate::cleanup::Temporary::create_beside(&target, "tmp", false, |p| {
         fs::OpenOptions::new().write(true).create_new(true).open(p)
     });
     match created {
