@@ -540,6 +540,98 @@ fn bench_checks_its_output_paths_before_running() {
     assert_eq!(listing(dir), ["model.bnn"]);
 }
 
+#[test]
+fn no_command_writes_over_the_data_it_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let data = common::small_mnist(dir, 20, 20);
+    let files = listing(&data);
+    let before: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| fs::read(data.join(f)).unwrap())
+        .collect();
+    let images = data.join("t10k-images-idx3-ubyte");
+    let labels = data.join("t10k-labels-idx1-ubyte");
+    let bench = |flag: &str, out: &Path| {
+        run([
+            "bench",
+            &arg(&model),
+            "--no-fetch",
+            "--data",
+            &arg(&data),
+            flag,
+            &arg(out),
+        ])
+    };
+    // The test images and labels bench reads, found in --data.
+    bench("--chart", &images).fails(2, &[&arg(&images), "same file as the input"]);
+    bench("--json", &labels).fails(2, &[&arg(&labels), "same file as the input"]);
+    // Another spelling, and a link.
+    let spelled = data.join("../mnist/t10k-images-idx3-ubyte");
+    bench("--json", &spelled).fails(2, &["same file as the input"]);
+    let link = dir.join("link.svg");
+    std::os::unix::fs::symlink(&labels, &link).unwrap();
+    bench("--chart", &link).fails(2, &[&arg(&link), "same file as the input"]);
+    fs::remove_file(&link).unwrap();
+    // The same for train: data files, labels and the checkpoint it resumes.
+    let train_labels = data.join("train-labels-idx1-ubyte");
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--no-fetch", "--progress", "none"];
+        args.extend(["--data", data.to_str().unwrap()]);
+        args.extend(extra);
+        run(args)
+    };
+    let at = |name: &str| arg(&dir.join(name));
+    train(&["-o", &at("m.bnn"), "--checkpoint", &arg(&train_labels)])
+        .fails(2, &[&arg(&train_labels), "same file as the input"]);
+    train(&["-o", &arg(&labels), "--no-checkpoint"])
+        .fails(2, &[&arg(&labels), "same file as the input"]);
+    let after: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| fs::read(data.join(f)).unwrap())
+        .collect();
+    assert!(before == after, "a data file was changed");
+    assert_eq!(listing(&data), files);
+    assert_eq!(listing(dir), ["mnist", "model.bnn"]);
+}
+
+#[test]
+fn every_output_is_checked_before_the_work_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let input = idx_in(dir, "x.idx", 10);
+    let (m, x) = (arg(&model), arg(&input));
+    let at = |name: &str| arg(&dir.join(name));
+    // A descriptor that is not open (the child inherits only 0, 1 and 2):
+    // refused at once, not after the measuring or the training. With no
+    // data in reach, a run that got further would fail on the data instead.
+    let closed = "/dev/fd/93";
+    let no_data = at("no-data");
+    let bench = ["bench", &m, "--no-fetch", "--data", &no_data];
+    for flag in ["--json", "--chart"] {
+        let mut args = bench.to_vec();
+        args.extend([flag, closed]);
+        run(&args).fails(2, &[closed, "not an open file descriptor"]);
+    }
+    train(dir, &["-o", closed, "--no-checkpoint"])
+        .fails(2, &[closed, "not an open file descriptor"]);
+    train(dir, &["-o", &at("m.bnn"), "--checkpoint", closed])
+        .fails(2, &[closed, "not an open file descriptor"]);
+    run(["classify", &m, &x, "-o", closed]).fails(2, &[closed, "not an open file descriptor"]);
+    // A socket cannot be opened as a file at all.
+    let socket = dir.join("sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    run(["classify", &m, &x, "-o", &arg(&socket)]).fails(2, &[&arg(&socket), "is a socket"]);
+    // import-npz checks its output before reading the weights.
+    let npz = arg(&seed_npz());
+    run(["import-npz", &npz, "-o", &at("none/m.bnn")])
+        .fails(2, &[&at("none/m.bnn"), "does not exist"]);
+    run(["import-npz", &npz, "-o", dir.to_str().unwrap()]).fails(2, &["is a directory"]);
+    assert_eq!(listing(dir), ["model.bnn", "sock", "x.idx"]);
+}
+
 /// Runs `bnn ARGS` from a shell with stdout closed (`>&-`).
 fn with_stdout_closed(args: &[&str]) -> Run {
     let out = Command::new("sh")

@@ -105,20 +105,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Before the run: the JSON and chart paths are distinct, are not models,
-/// and can be written, so that minutes of measuring are never lost.
+/// Before the run: the JSON and chart paths are distinct, are none of the
+/// files the run reads (the models, the MNIST test images and labels), and
+/// can be written, so that minutes of measuring are never lost.
 fn check_outputs(args: &BenchArgs, models: &[PathBuf]) -> anyhow::Result<()> {
     let outputs: Vec<(&str, &Path)> = [("--json file", &args.json), ("--chart file", &args.chart)]
         .into_iter()
         .filter_map(|(role, path)| Some((role, path.as_deref()?)))
         .collect();
-    bnn_io::target::check_distinct(&outputs).map_err(crate::path_problem)?;
-    for (_, output) in outputs {
-        bnn_io::target::check_not_input(output, models.iter().map(PathBuf::as_path))
-            .map_err(crate::path_problem)?;
-        bnn_io::target::check_writable(output).map_err(crate::path_problem)?;
-    }
-    Ok(())
+    let data = crate::mnist_dir::inputs(&args.data.data, &crate::mnist_dir::TEST);
+    let inputs: Vec<&Path> = models.iter().chain(&data).map(PathBuf::as_path).collect();
+    crate::check_outputs(&outputs, &inputs)
 }
 
 /// Whether a default run times the stand-in CNN: when the shipped

@@ -71,10 +71,11 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
         .into());
     }
     if let Some(output) = &args.output {
-        let given = std::iter::once(&args.model).chain(&args.inputs);
-        bnn_io::target::check_not_input(output, given.map(PathBuf::as_path))
-            .map_err(crate::path_problem)?;
-        bnn_io::target::check_writable(output).map_err(crate::path_problem)?;
+        let given: Vec<&Path> = std::iter::once(&args.model)
+            .chain(&args.inputs)
+            .map(PathBuf::as_path)
+            .collect();
+        crate::check_outputs(&[("output", output)], &given)?;
     }
     let mut file = crate::args::load_model(&args.model)?;
     let options = args.run.resolve(&mut file.model)?;
@@ -82,12 +83,15 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
     let mut sources = inputs::expand(&args.inputs)?;
     if let Some(output) = &args.output {
         // Images found in the input directories are inputs too.
-        let found = sources.iter().map(|s| match s {
-            Source::Idx { path, .. } | Source::Npy { path, .. } | Source::Image { path, .. } => {
-                path.as_path()
-            }
-        });
-        bnn_io::target::check_not_input(output, found).map_err(crate::path_problem)?;
+        let found: Vec<&Path> = sources
+            .iter()
+            .map(|s| match s {
+                Source::Idx { path, .. }
+                | Source::Npy { path, .. }
+                | Source::Image { path, .. } => path.as_path(),
+            })
+            .collect();
+        crate::check_outputs(&[("output", output)], &found)?;
     }
 
     let mut total = 0u64;

@@ -24,8 +24,7 @@ pub struct ImportArgs {
 }
 
 pub fn run(args: ImportArgs) -> anyhow::Result<()> {
-    bnn_io::target::check_not_input(&args.output, [args.npz.as_path()])
-        .map_err(crate::path_problem)?;
+    crate::check_outputs(&[("model", &args.output)], &[&args.npz])?;
     let layers = bnn_data::npz::read_seed_layers(&args.npz).context("cannot import weights")?;
     let rule = DecisionRule::from(args.rule);
     let model =

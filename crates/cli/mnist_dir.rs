@@ -1,25 +1,46 @@
 //! Making sure MNIST is on disk before a command needs it.
 
 use std::io::{self, IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use bnn_data::mnist::{find_file, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
 
+/// The files `train` reads.
+pub const ALL: [&str; 4] = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS];
+
+/// The files the commands that only test a model read.
+pub const TEST: [&str; 2] = [TEST_IMAGES, TEST_LABELS];
+
 /// Fetches MNIST into `dir` unless it is there already; with `no_fetch`, a
 /// missing data set is an error that says what to do.
 pub fn ensure(dir: &Path, no_fetch: bool) -> anyhow::Result<()> {
-    ensure_files(
-        dir,
-        no_fetch,
-        &[TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS],
-    )
+    ensure_files(dir, no_fetch, &ALL)
 }
 
 /// Like [`ensure`] for the commands that only read the test set: the
 /// training files are neither needed nor asked for.
 pub fn ensure_test(dir: &Path, no_fetch: bool) -> anyhow::Result<()> {
-    ensure_files(dir, no_fetch, &[TEST_IMAGES, TEST_LABELS])
+    ensure_files(dir, no_fetch, &TEST)
+}
+
+/// The files of `stems` that a command reading MNIST from `dir` will read,
+/// for checking its outputs against before it starts: those found (image
+/// and label files, raw or gzip), and, when any is missing, the four files
+/// a fetch would put there and which would then be read.
+pub fn inputs(dir: &Path, stems: &[&str]) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = stems
+        .iter()
+        .filter_map(|stem| find_file(dir, stem).ok())
+        .collect();
+    if files.len() < stems.len() {
+        files.extend(
+            bnn_data::fetch::FILES
+                .iter()
+                .map(|(name, _)| dir.join(name)),
+        );
+    }
+    files
 }
 
 fn ensure_files(dir: &Path, no_fetch: bool, stems: &[&str]) -> anyhow::Result<()> {

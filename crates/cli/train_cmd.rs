@@ -320,15 +320,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     };
     // Before any data is loaded: a run must not end in a lost model.
     let outputs = bnn_train::output::OutputPaths::new(&output, checkpoint.clone());
-    let data_files: Vec<PathBuf> = [
-        bnn_data::mnist::TRAIN_IMAGES,
-        bnn_data::mnist::TRAIN_LABELS,
-        bnn_data::mnist::TEST_IMAGES,
-        bnn_data::mnist::TEST_LABELS,
-    ]
-    .iter()
-    .filter_map(|stem| bnn_data::mnist::find_file(&args.data.data, stem).ok())
-    .collect();
+    let data_files = crate::mnist_dir::inputs(&args.data.data, &crate::mnist_dir::ALL);
     let inputs: Vec<&Path> = data_files.iter().map(PathBuf::as_path).collect();
     outputs
         .check(&inputs, args.resume.as_deref())
