@@ -632,6 +632,90 @@ fn every_output_is_checked_before_the_work_starts() {
     assert_eq!(listing(dir), ["model.bnn", "sock", "x.idx"]);
 }
 
+/// `bnn train` for one quick epoch on `data` (see `common::small_mnist`).
+fn train_on(data: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "train", "--recipe", "bn", "--hidden", "16", "--epochs", "1", "--batch", "20",
+    ];
+    args.extend(["--validation", "20", "--progress", "none", "--no-fetch"]);
+    args.extend(["--data", data.to_str().unwrap()]);
+    args.extend(extra);
+    run(args)
+}
+
+#[test]
+fn a_model_trained_into_a_device_leaves_nothing_beside_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = common::small_mnist(dir, 100, 40);
+    let dev = dir.join("dev");
+    fs::create_dir(&dev).unwrap();
+    let null = mknod(&dev, "null", 1, 3, "666");
+    let out = train_on(&data, &["-o", &arg(&null)]).ok().to_string();
+    // No null.json, null.svg or null.ckpt in the device's directory.
+    assert_eq!(listing(&dev), ["null"]);
+    assert!(is_char_device(&null));
+    // The summary says what went through, not the device's size (0).
+    let model_bytes = {
+        let kept = dir.join("kept.bnn");
+        train_on(&data, &["-o", &arg(&kept), "--no-checkpoint"]).ok();
+        fs::metadata(&kept).unwrap().len()
+    };
+    assert!(
+        out.contains(&format!(
+            ", {model_bytes} bytes written through a character device"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains(" 0 bytes"), "{out}");
+    assert!(out.contains("no report or chart"), "{out}");
+    // Named by their flags, the companions are written.
+    let at = |name: &str| arg(&dir.join(name));
+    let out = train_on(
+        &data,
+        &[
+            "-o",
+            &arg(&null),
+            "--report",
+            &at("r.json"),
+            "--chart",
+            &at("c.svg"),
+            "--checkpoint",
+            &at("run.ckpt"),
+        ],
+    )
+    .ok()
+    .to_string();
+    assert!(
+        out.contains(&format!("report {}, chart {}", at("r.json"), at("c.svg"))),
+        "{out}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("r.json")).unwrap()).unwrap();
+    assert_eq!(report["file_bytes"], model_bytes);
+    assert!(fs::read_to_string(dir.join("c.svg"))
+        .unwrap()
+        .starts_with("<svg"));
+    assert!(dir.join("run.ckpt").is_file());
+    assert_eq!(listing(&dev), ["null"]);
+    // A descriptor path is a special file too: nothing named /dev/fd/1.json.
+    let out = train_on(&data, &["-o", "/dev/fd/2"]).ok().to_string();
+    assert!(out.contains("bytes written through"), "{out}");
+    assert_eq!(
+        listing(dir),
+        [
+            "c.svg",
+            "dev",
+            "kept.bnn",
+            "kept.json",
+            "kept.svg",
+            "mnist",
+            "r.json",
+            "run.ckpt"
+        ]
+    );
+}
+
 /// Runs `bnn ARGS` from a shell with stdout closed (`>&-`).
 fn with_stdout_closed(args: &[&str]) -> Run {
     let out = Command::new("sh")

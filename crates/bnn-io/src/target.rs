@@ -165,6 +165,17 @@ pub fn is_written_through(path: &Path) -> bool {
     matches!(plan(path), Ok(Plan::Through { .. }))
 }
 
+/// For an output written through, what it writes into, in words ("a
+/// character device", "a FIFO"...): a summary must not report the size of
+/// `/dev/null` (0 bytes) as what was written. `None` for a file that is
+/// replaced.
+pub fn special_kind(path: &Path) -> Option<&'static str> {
+    if !is_written_through(path) {
+        return None;
+    }
+    Some(fs::metadata(path).map_or("a special file", |meta| kind_of(&meta)))
+}
+
 /// What kind of file `meta` describes, in words for messages: "a regular
 /// file", "a directory", "a character device"...
 pub fn kind_of(meta: &fs::Metadata) -> &'static str {
@@ -500,6 +511,8 @@ mod tests {
         let open = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
         check_writable(&open).unwrap();
         assert!(is_written_through(&open));
+        assert_eq!(special_kind(&open), Some("a regular file"));
+        assert_eq!(special_kind(&dir.path().join("f")), None);
         assert!(!is_written_through(&dir.path().join("new")));
         // A socket cannot be opened at all.
         let socket = dir.path().join("sock");
