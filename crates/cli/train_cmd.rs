@@ -377,29 +377,33 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         None => format!("{} bytes", written.file_bytes),
         Some(kind) => format!("{} bytes written through {kind}", written.file_bytes),
     };
-    println!(
-        "{}: best epoch {} of {}, validation {:.2} %, test {:.2} %, {:.1} s ({:.2} s/epoch), {bytes}",
-        written.model.display(),
-        outcome.best_epoch,
-        outcome.config.epochs,
-        100.0 * outcome.val_accuracy,
-        100.0 * outcome.test_accuracy,
-        outcome.seconds,
-        outcome.seconds_per_epoch(),
-    );
-    println!(
-        "exported model agrees with the trainer's forward pass on {} of {} test images",
-        outcome.agreement.0, outcome.agreement.1
-    );
     let companions: Vec<String> = [("report", &written.report), ("chart", &written.chart)]
         .into_iter()
         .filter_map(|(what, path)| Some(format!("{what} {}", path.as_ref()?.display())))
         .collect();
-    if companions.is_empty() {
-        println!("no report or chart: the model went to a special file (name them with --report and --chart)");
-    } else {
-        println!("{}", companions.join(", "));
-    }
+    crate::output::summary(|out| {
+        writeln!(
+            out,
+            "{}: best epoch {} of {}, validation {:.2} %, test {:.2} %, {:.1} s ({:.2} s/epoch), {bytes}",
+            written.model.display(),
+            outcome.best_epoch,
+            outcome.config.epochs,
+            100.0 * outcome.val_accuracy,
+            100.0 * outcome.test_accuracy,
+            outcome.seconds,
+            outcome.seconds_per_epoch(),
+        )?;
+        writeln!(
+            out,
+            "exported model agrees with the trainer's forward pass on {} of {} test images",
+            outcome.agreement.0, outcome.agreement.1
+        )?;
+        if companions.is_empty() {
+            writeln!(out, "no report or chart: the model went to a special file (name them with --report and --chart)")
+        } else {
+            writeln!(out, "{}", companions.join(", "))
+        }
+    });
     Ok(())
 }
 
