@@ -406,9 +406,10 @@ fn bad_npz_files_are_refused_and_nothing_is_written() {
     import(&zero, &out).fails(1, &[&arg(&zero), "'fc1_w'", "flat index 4", "not -1 or +1"]);
 
     assert!(!out.exists(), "a failed import wrote {}", out.display());
-    // A good import into a directory that does not exist fails cleanly too.
+    // A good import into a directory that does not exist fails cleanly too,
+    // as a usage error found before the weights are read.
     let nowhere = dir.path().join("no/such/dir/model.bnn");
-    import(&seed_npz(), &nowhere).fails(1, &[&arg(&nowhere)]);
+    import(&seed_npz(), &nowhere).fails(2, &[&arg(&nowhere), "does not exist"]);
 }
 
 #[test]

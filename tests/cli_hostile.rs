@@ -698,3 +698,116 @@ fn text_from_a_file_never_reaches_the_terminal_raw() {
     assert_no_control_bytes("bench's stderr", &bench.stderr);
     assert!(table.contains("| s\\u{1b}[31m.bnn | 1-bit |"), "{table}");
 }
+
+// ------------------------------------------------- stdout and stderr failing
+
+/// `bnn train` for one quick epoch on `data` into `out`, logging every epoch.
+fn quick_train(data: &Path, out: &Path, progress: &str) -> Command {
+    let mut cmd = bnn();
+    cmd.args(["train", "--recipe", "bn", "--hidden", "16", "--epochs", "2"])
+        .args(["--batch", "20", "--validation", "20", "--no-fetch"])
+        .args(["--progress", progress, "--no-checkpoint", "--data"])
+        .arg(data)
+        .arg("-o")
+        .arg(out);
+    cmd
+}
+
+/// Runs `cmd` with stdout and stderr pipes whose reader has already left,
+/// as in `bnn ... 2>&1 | head -c 100` once `head` is done: every write
+/// fails with EPIPE. Returns the exit code.
+fn with_readers_gone(mut cmd: Command) -> i32 {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("cannot start the bnn binary");
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    child.wait().unwrap().code().unwrap_or(-1)
+}
+
+fn assert_model(path: &Path) {
+    bnn_core::format::load(path)
+        .unwrap_or_else(|e| panic!("{}: no model was written: {e}", path.display()));
+}
+
+#[test]
+fn a_failing_stderr_or_stdout_never_loses_the_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = common::small_mnist(dir, 100, 40);
+    let full = char_device(dir, "full", 7);
+    let open_full = || std::fs::OpenOptions::new().write(true).open(&full).unwrap();
+
+    // Progress on a full stderr: the training goes on to its model.
+    let model = dir.join("a.bnn");
+    let mut cmd = quick_train(&data, &model, "log");
+    cmd.stderr(open_full());
+    let r = Run::from_output(cmd.output().unwrap());
+    assert!(r.ok().contains("best epoch"), "{}", r.stdout);
+    assert_model(&model);
+
+    // A reader that left (`2>&1 | head -c 100`), with log lines or bars.
+    for (progress, name) in [("log", "b.bnn"), ("bar", "c.bnn")] {
+        let model = dir.join(name);
+        let code = with_readers_gone(quick_train(&data, &model, progress));
+        assert_eq!(code, 0, "--progress {progress} with its readers gone");
+        assert_model(&model);
+    }
+
+    // A FIFO whose reader leaves after the first bytes.
+    let pipe = fifo(dir, "fifo");
+    let reader = {
+        let pipe = pipe.clone();
+        std::thread::spawn(move || {
+            let mut f = std::fs::File::open(pipe).unwrap();
+            let mut first = [0u8; 16];
+            f.read_exact(&mut first).unwrap();
+        })
+    };
+    let model = dir.join("d.bnn");
+    let mut cmd = quick_train(&data, &model, "log");
+    cmd.stderr(std::fs::OpenOptions::new().write(true).open(&pipe).unwrap());
+    let r = Run::from_output(cmd.output().unwrap());
+    reader.join().unwrap();
+    assert_eq!(r.code, 0, "stdout:\n{}", r.stdout);
+    assert_model(&model);
+
+    // A full stdout loses the summary only: the model is the result.
+    let model = dir.join("e.bnn");
+    let mut cmd = quick_train(&data, &model, "none");
+    cmd.stdout(open_full());
+    let r = Run::from_output(cmd.output().unwrap());
+    assert_eq!(r.code, 0, "stderr:\n{}", r.stderr);
+    common::assert_no_panic(&r.stderr);
+    assert!(
+        r.stderr
+            .contains("warning: standard output: No space left on device"),
+        "{}",
+        r.stderr
+    );
+    assert_model(&model);
+
+    // bench logs its progress on stderr; a full one does not stop it.
+    let seed = arg(&seed_model());
+    let json = dir.join("bench.json");
+    let mut cmd = bnn_args(&["bench", &seed, "--repeat", "1", "--single", "5"]);
+    cmd.args(["--threads", "1", "--no-fetch", "--data", &arg(&data)])
+        .args(["--json", &arg(&json)])
+        .stderr(open_full());
+    let r = Run::from_output(cmd.output().unwrap());
+    assert!(r.ok().contains("Speed-up"), "{}", r.stdout);
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["images"], 40);
+
+    // classify -o: the results are complete, so the run is a success.
+    let images = data.join("t10k-images-idx3-ubyte");
+    let out = dir.join("res.csv");
+    let mut cmd = bnn_args(&["classify", &seed, &arg(&images), "-o", &arg(&out)]);
+    cmd.stderr(open_full());
+    Run::from_output(cmd.output().unwrap()).ok();
+    let want = run(["classify", &seed, &arg(&images)]);
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), want.ok());
+}

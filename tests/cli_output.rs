@@ -342,6 +342,95 @@ fn sighup_leaves_no_temporary_and_the_old_output() {
 }
 
 #[test]
+fn every_other_catchable_terminating_signal_leaves_no_temporary() {
+    // Each of these ends a process by default; before, each left the
+    // temporary behind. (`kill -s ALRM` is what `timeout -s ALRM` sends.)
+    for (signal, number) in [
+        ("QUIT", 3),
+        ("USR1", 10),
+        ("USR2", 12),
+        ("ALRM", 14),
+        ("XCPU", 24),
+        ("VTALRM", 26),
+        ("PWR", 30),
+        // SIGRTMIN, by number: procps `kill` has no name for it.
+        ("34", 34),
+    ] {
+        interrupt_classify(signal, number);
+    }
+}
+
+/// The first temporary output of `out` in `dir` that holds bytes.
+fn growing_temporary(dir: &Path, out: &str, child: &mut std::process::Child) -> String {
+    let started = Instant::now();
+    loop {
+        let growing = fs::read_dir(dir).unwrap().find_map(|e| {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            let len = e.metadata().map(|m| m.len()).unwrap_or(0);
+            (name.starts_with(&format!(".{out}.")) && len > 0).then_some(name)
+        });
+        if let Some(name) = growing {
+            return name;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("bnn ended ({status}) before it could be killed");
+        }
+        if started.elapsed() > Duration::from_secs(300) {
+            let _ = child.kill();
+            panic!("no temporary output appeared in 300 s");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_temporary_left_by_sigkill_does_not_block_the_next_run_with_the_same_pid() {
+    // In a container every run may be PID 1: a run killed by SIGKILL (which
+    // no handler sees) leaves its temporary, and the next run, with the
+    // same PID, must still write. `unshare --pid --fork` gives each run PID 1.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let big = sparse_idx_in(dir, "big.idx", 4_000_000);
+    let as_pid_1 = |input: &Path| {
+        let mut cmd = Command::new("unshare");
+        cmd.args(["--pid", "--fork", "--kill-child", "--"])
+            .arg(env!("CARGO_BIN_EXE_bnn"))
+            .args(["classify", &arg(&model), &arg(input), "-o", "out.csv"])
+            .env_remove("RAYON_NUM_THREADS")
+            .current_dir(dir)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    };
+    let mut first = as_pid_1(&big)
+        .spawn()
+        .expect("unshare (Debian package util-linux) is needed by this test");
+    let stale = growing_temporary(dir, "out.csv", &mut first);
+    assert!(
+        stale.starts_with(".out.csv.1."),
+        "not run as PID 1: {stale}"
+    );
+    first.kill().unwrap();
+    first.wait().unwrap();
+    assert!(dir.join(&stale).exists(), "SIGKILL left no temporary");
+
+    let small = idx_in(dir, "x.idx", 20);
+    let second = Run::from_output(as_pid_1(&small).output().unwrap());
+    second.ok();
+    assert_eq!(
+        fs::read_to_string(dir.join("out.csv")).unwrap(),
+        expected_csv(&model, &small)
+    );
+    // The stale file is not this run's to remove.
+    assert_eq!(
+        listing(dir),
+        [stale.as_str(), "big.idx", "model.bnn", "out.csv", "x.idx"]
+    );
+}
+
+#[test]
 fn export_force_replaces_only_an_earlier_export() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -449,6 +538,182 @@ fn bench_checks_its_output_paths_before_running() {
     // Good paths get as far as the data, which is missing.
     bench(&["--json", &at("r.json")]).fails(1, &["MNIST not found"]);
     assert_eq!(listing(dir), ["model.bnn"]);
+}
+
+#[test]
+fn no_command_writes_over_the_data_it_reads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let data = common::small_mnist(dir, 20, 20);
+    let files = listing(&data);
+    let before: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| fs::read(data.join(f)).unwrap())
+        .collect();
+    let images = data.join("t10k-images-idx3-ubyte");
+    let labels = data.join("t10k-labels-idx1-ubyte");
+    let bench = |flag: &str, out: &Path| {
+        run([
+            "bench",
+            &arg(&model),
+            "--no-fetch",
+            "--data",
+            &arg(&data),
+            flag,
+            &arg(out),
+        ])
+    };
+    // The test images and labels bench reads, found in --data.
+    bench("--chart", &images).fails(2, &[&arg(&images), "same file as the input"]);
+    bench("--json", &labels).fails(2, &[&arg(&labels), "same file as the input"]);
+    // Another spelling, and a link.
+    let spelled = data.join("../mnist/t10k-images-idx3-ubyte");
+    bench("--json", &spelled).fails(2, &["same file as the input"]);
+    let link = dir.join("link.svg");
+    std::os::unix::fs::symlink(&labels, &link).unwrap();
+    bench("--chart", &link).fails(2, &[&arg(&link), "same file as the input"]);
+    fs::remove_file(&link).unwrap();
+    // The same for train: data files, labels and the checkpoint it resumes.
+    let train_labels = data.join("train-labels-idx1-ubyte");
+    let train = |extra: &[&str]| {
+        let mut args = vec!["train", "--no-fetch", "--progress", "none"];
+        args.extend(["--data", data.to_str().unwrap()]);
+        args.extend(extra);
+        run(args)
+    };
+    let at = |name: &str| arg(&dir.join(name));
+    train(&["-o", &at("m.bnn"), "--checkpoint", &arg(&train_labels)])
+        .fails(2, &[&arg(&train_labels), "same file as the input"]);
+    train(&["-o", &arg(&labels), "--no-checkpoint"])
+        .fails(2, &[&arg(&labels), "same file as the input"]);
+    let after: Vec<Vec<u8>> = files
+        .iter()
+        .map(|f| fs::read(data.join(f)).unwrap())
+        .collect();
+    assert!(before == after, "a data file was changed");
+    assert_eq!(listing(&data), files);
+    assert_eq!(listing(dir), ["mnist", "model.bnn"]);
+}
+
+#[test]
+fn every_output_is_checked_before_the_work_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let input = idx_in(dir, "x.idx", 10);
+    let (m, x) = (arg(&model), arg(&input));
+    let at = |name: &str| arg(&dir.join(name));
+    // A descriptor that is not open (the child inherits only 0, 1 and 2):
+    // refused at once, not after the measuring or the training. With no
+    // data in reach, a run that got further would fail on the data instead.
+    let closed = "/dev/fd/93";
+    let no_data = at("no-data");
+    let bench = ["bench", &m, "--no-fetch", "--data", &no_data];
+    for flag in ["--json", "--chart"] {
+        let mut args = bench.to_vec();
+        args.extend([flag, closed]);
+        run(&args).fails(2, &[closed, "not an open file descriptor"]);
+    }
+    train(dir, &["-o", closed, "--no-checkpoint"])
+        .fails(2, &[closed, "not an open file descriptor"]);
+    train(dir, &["-o", &at("m.bnn"), "--checkpoint", closed])
+        .fails(2, &[closed, "not an open file descriptor"]);
+    run(["classify", &m, &x, "-o", closed]).fails(2, &[closed, "not an open file descriptor"]);
+    // A socket cannot be opened as a file at all.
+    let socket = dir.join("sock");
+    let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    run(["classify", &m, &x, "-o", &arg(&socket)]).fails(2, &[&arg(&socket), "is a socket"]);
+    // import-npz checks its output before reading the weights.
+    let npz = arg(&seed_npz());
+    run(["import-npz", &npz, "-o", &at("none/m.bnn")])
+        .fails(2, &[&at("none/m.bnn"), "does not exist"]);
+    run(["import-npz", &npz, "-o", dir.to_str().unwrap()]).fails(2, &["is a directory"]);
+    assert_eq!(listing(dir), ["model.bnn", "sock", "x.idx"]);
+}
+
+/// `bnn train` for one quick epoch on `data` (see `common::small_mnist`).
+fn train_on(data: &Path, extra: &[&str]) -> Run {
+    let mut args = vec![
+        "train", "--recipe", "bn", "--hidden", "16", "--epochs", "1", "--batch", "20",
+    ];
+    args.extend(["--validation", "20", "--progress", "none", "--no-fetch"]);
+    args.extend(["--data", data.to_str().unwrap()]);
+    args.extend(extra);
+    run(args)
+}
+
+#[test]
+fn a_model_trained_into_a_device_leaves_nothing_beside_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let data = common::small_mnist(dir, 100, 40);
+    let dev = dir.join("dev");
+    fs::create_dir(&dev).unwrap();
+    let null = mknod(&dev, "null", 1, 3, "666");
+    let out = train_on(&data, &["-o", &arg(&null)]).ok().to_string();
+    // No null.json, null.svg or null.ckpt in the device's directory.
+    assert_eq!(listing(&dev), ["null"]);
+    assert!(is_char_device(&null));
+    // The summary says what went through, not the device's size (0).
+    let model_bytes = {
+        let kept = dir.join("kept.bnn");
+        train_on(&data, &["-o", &arg(&kept), "--no-checkpoint"]).ok();
+        fs::metadata(&kept).unwrap().len()
+    };
+    assert!(
+        out.contains(&format!(
+            ", {model_bytes} bytes written through a character device"
+        )),
+        "{out}"
+    );
+    assert!(!out.contains(" 0 bytes"), "{out}");
+    assert!(out.contains("no report or chart"), "{out}");
+    // Named by their flags, the companions are written.
+    let at = |name: &str| arg(&dir.join(name));
+    let out = train_on(
+        &data,
+        &[
+            "-o",
+            &arg(&null),
+            "--report",
+            &at("r.json"),
+            "--chart",
+            &at("c.svg"),
+            "--checkpoint",
+            &at("run.ckpt"),
+        ],
+    )
+    .ok()
+    .to_string();
+    assert!(
+        out.contains(&format!("report {}, chart {}", at("r.json"), at("c.svg"))),
+        "{out}"
+    );
+    let report: serde_json::Value =
+        serde_json::from_slice(&fs::read(dir.join("r.json")).unwrap()).unwrap();
+    assert_eq!(report["file_bytes"], model_bytes);
+    assert!(fs::read_to_string(dir.join("c.svg"))
+        .unwrap()
+        .starts_with("<svg"));
+    assert!(dir.join("run.ckpt").is_file());
+    assert_eq!(listing(&dev), ["null"]);
+    // A descriptor path is a special file too: nothing named /dev/fd/1.json.
+    let out = train_on(&data, &["-o", "/dev/fd/2"]).ok().to_string();
+    assert!(out.contains("bytes written through"), "{out}");
+    assert_eq!(
+        listing(dir),
+        [
+            "c.svg",
+            "dev",
+            "kept.bnn",
+            "kept.json",
+            "kept.svg",
+            "mnist",
+            "r.json",
+            "run.ckpt"
+        ]
+    );
 }
 
 /// Runs `bnn ARGS` from a shell with stdout closed (`>&-`).

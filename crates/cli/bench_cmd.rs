@@ -12,6 +12,7 @@ use bnn_core::Model;
 use bnn_fp32::Fp32Model;
 
 use crate::args::DataArgs;
+use crate::output::note;
 
 /// The shipped models benchmarked when none are named, in table order: a
 /// u8-input model right after the binary-input model of its shape, the
@@ -100,35 +101,34 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.repeat,
         args.single,
     )?;
-    let mut out = std::io::stdout().lock();
-    print_report(&report, &mut out)?;
+    // The files first: a stdout that fails must not lose the measurements.
     if let Some(path) = &args.json {
         bnn_io::write::write_file(path, report.to_json().as_bytes())
             .with_context(|| format!("{}: cannot write JSON", path.display()))?;
-        writeln!(out, "wrote {}", path.display())?;
     }
     if let Some(path) = &args.chart {
         bnn_io::write::write_file(path, crate::chart::bench_throughput(&report).as_bytes())
             .with_context(|| format!("{}: cannot write chart", path.display()))?;
+    }
+    let mut out = std::io::stdout().lock();
+    print_report(&report, &mut out)?;
+    for path in [&args.json, &args.chart].into_iter().flatten() {
         writeln!(out, "wrote {}", path.display())?;
     }
     Ok(())
 }
 
-/// Before the run: the JSON and chart paths are distinct, are not models,
-/// and can be written, so that minutes of measuring are never lost.
+/// Before the run: the JSON and chart paths are distinct, are none of the
+/// files the run reads (the models, the MNIST test images and labels), and
+/// can be written, so that minutes of measuring are never lost.
 fn check_outputs(args: &BenchArgs, models: &[PathBuf]) -> anyhow::Result<()> {
     let outputs: Vec<(&str, &Path)> = [("--json file", &args.json), ("--chart file", &args.chart)]
         .into_iter()
         .filter_map(|(role, path)| Some((role, path.as_deref()?)))
         .collect();
-    bnn_io::target::check_distinct(&outputs).map_err(crate::path_problem)?;
-    for (_, output) in outputs {
-        bnn_io::target::check_not_input(output, models.iter().map(PathBuf::as_path))
-            .map_err(crate::path_problem)?;
-        bnn_io::target::check_writable(output).map_err(crate::path_problem)?;
-    }
-    Ok(())
+    let data = crate::mnist_dir::inputs(&args.data.data, &crate::mnist_dir::TEST);
+    let inputs: Vec<&Path> = models.iter().chain(&data).map(PathBuf::as_path).collect();
+    crate::check_outputs(&outputs, &inputs)
 }
 
 /// Whether a default run times the stand-in CNN: when the shipped
@@ -287,7 +287,7 @@ pub fn bench(
         repeat,
         single_images: single,
     };
-    let mut log = |line: &str| eprintln!("bench: {line}");
+    let mut log = |line: &str| note!("bench: {line}");
     bnn_bench::run(
         &candidates,
         &images.pixels,

@@ -25,7 +25,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::args::RunArgs;
 use crate::inputs::{self, Source};
-use crate::output::thousands;
+use crate::output::{note, thousands};
 use crate::rows::{Layout, Rows};
 
 /// Images per streamed chunk: 8 Ki images of 784 bytes is 6.3 MiB of
@@ -71,10 +71,11 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
         .into());
     }
     if let Some(output) = &args.output {
-        let given = std::iter::once(&args.model).chain(&args.inputs);
-        bnn_io::target::check_not_input(output, given.map(PathBuf::as_path))
-            .map_err(crate::path_problem)?;
-        bnn_io::target::check_writable(output).map_err(crate::path_problem)?;
+        let given: Vec<&Path> = std::iter::once(&args.model)
+            .chain(&args.inputs)
+            .map(PathBuf::as_path)
+            .collect();
+        crate::check_outputs(&[("output", output)], &given)?;
     }
     let mut file = crate::args::load_model(&args.model)?;
     let options = args.run.resolve(&mut file.model)?;
@@ -82,12 +83,15 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
     let mut sources = inputs::expand(&args.inputs)?;
     if let Some(output) = &args.output {
         // Images found in the input directories are inputs too.
-        let found = sources.iter().map(|s| match s {
-            Source::Idx { path, .. } | Source::Npy { path, .. } | Source::Image { path, .. } => {
-                path.as_path()
-            }
-        });
-        bnn_io::target::check_not_input(output, found).map_err(crate::path_problem)?;
+        let found: Vec<&Path> = sources
+            .iter()
+            .map(|s| match s {
+                Source::Idx { path, .. }
+                | Source::Npy { path, .. }
+                | Source::Image { path, .. } => path.as_path(),
+            })
+            .collect();
+        crate::check_outputs(&[("output", output)], &found)?;
     }
 
     // Every file's shape is checked before anything is classified.
@@ -158,7 +162,7 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
     })?;
     progress.finish_and_clear();
     let seconds = started.elapsed().as_secs_f64();
-    eprintln!(
+    note!(
         "classified {} images from {} inputs in {:.2} s ({} images/s)",
         thousands(count),
         source_count,

@@ -1,6 +1,5 @@
 //! `bnn import-npz`: the seed project's NumPy weights as a `.bnn` model.
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -24,8 +23,7 @@ pub struct ImportArgs {
 }
 
 pub fn run(args: ImportArgs) -> anyhow::Result<()> {
-    bnn_io::target::check_not_input(&args.output, [args.npz.as_path()])
-        .map_err(crate::path_problem)?;
+    crate::check_outputs(&[("model", &args.output)], &[&args.npz])?;
     let layers = bnn_data::npz::read_seed_layers(&args.npz).context("cannot import weights")?;
     let rule = DecisionRule::from(args.rule);
     let model =
@@ -49,30 +47,31 @@ pub fn run(args: ImportArgs) -> anyhow::Result<()> {
         .map(|m| m.len())
         .unwrap_or(0);
     let shape: Vec<String> = model.shape().iter().map(|w| w.to_string()).collect();
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "imported {} ({}), rule {}",
-        args.npz.display(),
-        shape.join("-"),
-        model.rule()
-    )?;
-    match npz_bytes {
-        Some(npz_bytes) => writeln!(
+    crate::output::summary(|out| {
+        writeln!(
             out,
-            "wrote {}: {} bytes (the .npz is {} bytes, {})",
-            args.output.display(),
-            thousands(written),
-            thousands(npz_bytes),
-            crate::output::size_ratio(npz_bytes, written)
-        )?,
-        None => writeln!(
-            out,
-            "wrote {}: {} bytes",
-            args.output.display(),
-            thousands(written)
-        )?,
-    }
+            "imported {} ({}), rule {}",
+            args.npz.display(),
+            shape.join("-"),
+            model.rule()
+        )?;
+        match npz_bytes {
+            Some(npz_bytes) => writeln!(
+                out,
+                "wrote {}: {} bytes (the .npz is {} bytes, {})",
+                args.output.display(),
+                thousands(written),
+                thousands(npz_bytes),
+                crate::output::size_ratio(npz_bytes, written)
+            ),
+            None => writeln!(
+                out,
+                "wrote {}: {} bytes",
+                args.output.display(),
+                thousands(written)
+            ),
+        }
+    });
     Ok(())
 }
 

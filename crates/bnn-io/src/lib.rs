@@ -4,9 +4,10 @@
 //! reads untrusted lengths through [`read`], so the rules that keep a user's
 //! files safe (never a half-written output, never a device replaced by a
 //! regular file, never an input overwritten by an output, never a stray
-//! temporary after Ctrl-C, never an unbounded allocation from a lying
-//! header) live in one place. The crate depends on nothing but the standard
-//! library and a signal handler, so the inference core can use it without
+//! temporary after Ctrl-C or `kill`, never an unbounded allocation from a
+//! lying header) live in one place. The crate depends on nothing but the
+//! standard library, a signal handler and `libc` (for the signal numbers
+//! the handler takes over), so the inference core can use it without
 //! pulling in gzip, zip or network code.
 
 pub mod cleanup;

@@ -2,11 +2,13 @@
 //!
 //! A path given to `-o` may be a regular file (replaced atomically), a
 //! symbolic link (followed: the file it points to is replaced and the link
-//! stays a link), a device, FIFO or socket (written through: renaming over
+//! stays a link), a device or FIFO (written through: renaming over
 //! `/dev/null` as root would replace the device with a regular file), or one
 //! of the process's own descriptors such as `/dev/stdout` (written through,
-//! appending, so `>> log` keeps what the log held). It may also be an input
-//! of the same run, which must be refused before the input is read.
+//! appending, so `>> log` keeps what the log held; it must be open). A
+//! socket cannot be opened at all. An output may also be an input of the
+//! same run, which must be refused before the input is read: every command
+//! runs [`check_outputs`] on all its outputs and inputs before its work.
 
 use std::fmt;
 use std::fs;
@@ -62,11 +64,39 @@ pub(crate) fn is_a_directory() -> io::Error {
     io::Error::new(io::ErrorKind::IsADirectory, "is a directory")
 }
 
+/// The error for a descriptor path (`/dev/fd/N`) whose descriptor is not
+/// open: told apart from other errors, since it lies in how the program was
+/// started (a redirection left out), not in the system.
+#[derive(Debug)]
+struct ClosedDescriptor;
+
+impl fmt::Display for ClosedDescriptor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("is not an open file descriptor of this process")
+    }
+}
+
+impl std::error::Error for ClosedDescriptor {}
+
+fn is_closed_descriptor(e: &io::Error) -> bool {
+    e.get_ref()
+        .is_some_and(|inner| inner.is::<ClosedDescriptor>())
+}
+
 /// Decides how `path` is written.
 pub(crate) fn plan(path: &Path) -> io::Result<Plan> {
     let (target, descriptor) = follow(path)?;
     if descriptor {
-        return Ok(Plan::Through { append: true });
+        // The descriptor's file itself, through the kernel's link (which
+        // works for pipes and deleted files, whose link text names no path).
+        return match fs::metadata(path) {
+            Ok(meta) if meta.is_dir() => Err(is_a_directory()),
+            Ok(_) => Ok(Plan::Through { append: true }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                Err(io::Error::new(io::ErrorKind::NotFound, ClosedDescriptor))
+            }
+            Err(e) => Err(e),
+        };
     }
     match fs::metadata(&target) {
         Ok(meta) if meta.is_dir() => Err(is_a_directory()),
@@ -128,6 +158,46 @@ pub fn written_path(path: &Path) -> PathBuf {
     }
 }
 
+/// Whether `path` is written through (a device, FIFO, socket or a
+/// descriptor of this process) rather than replaced: such an output has no
+/// "beside" where companion files could go (`/dev/null.json`).
+pub fn is_written_through(path: &Path) -> bool {
+    matches!(plan(path), Ok(Plan::Through { .. }))
+}
+
+/// For an output written through, what it writes into, in words ("a
+/// character device", "a FIFO"...): a summary must not report the size of
+/// `/dev/null` (0 bytes) as what was written. `None` for a file that is
+/// replaced.
+pub fn special_kind(path: &Path) -> Option<&'static str> {
+    if !is_written_through(path) {
+        return None;
+    }
+    Some(fs::metadata(path).map_or("a special file", |meta| kind_of(&meta)))
+}
+
+/// What kind of file `meta` describes, in words for messages: "a regular
+/// file", "a directory", "a character device"...
+pub fn kind_of(meta: &fs::Metadata) -> &'static str {
+    use std::os::unix::fs::FileTypeExt;
+    let t = meta.file_type();
+    if t.is_file() {
+        "a regular file"
+    } else if t.is_dir() {
+        "a directory"
+    } else if t.is_char_device() {
+        "a character device"
+    } else if t.is_block_device() {
+        "a block device"
+    } else if t.is_fifo() {
+        "a FIFO"
+    } else if t.is_socket() {
+        "a socket"
+    } else {
+        "a special file"
+    }
+}
+
 /// Whether two outputs would replace the same file. Outputs written
 /// through (a terminal, a pipe, `/dev/null`) may be shared: `--json
 /// /dev/stdout --chart /dev/stderr` on one terminal is fine.
@@ -153,6 +223,10 @@ pub enum Problem {
     IsInput(PathBuf),
     /// Two outputs of the run, by role ("model", "report"...), are one file.
     SameAs { first: String, second: String },
+    /// A special file that cannot be written: a descriptor path
+    /// (`/dev/fd/5`) whose descriptor is not open, a socket (which cannot be
+    /// opened as a file).
+    Unopenable(String),
     /// The file cannot be created there (permissions, read-only file system...).
     Unwritable(io::Error),
 }
@@ -180,6 +254,7 @@ impl fmt::Display for PathProblem {
                 f,
                 "both the {first} and the {second} would be written to this file; give each its own path"
             ),
+            Problem::Unopenable(why) => write!(f, "{why}"),
             Problem::Unwritable(e) => write!(f, "cannot be written: {e}"),
         }
     }
@@ -187,12 +262,20 @@ impl fmt::Display for PathProblem {
 
 impl std::error::Error for PathProblem {}
 
-/// Refuses `output` when it is the same file as any of `inputs`.
+/// Whether writing `output` would overwrite `input`: the same existing
+/// file, or, for an input that does not exist yet (MNIST that will be
+/// fetched before it is read), the same name.
+fn overwrites(output: &Path, input: &Path) -> bool {
+    same_file(output, input) || (fs::metadata(input).is_err() && same_output(output, input))
+}
+
+/// Refuses `output` when it is the same file as any of `inputs` (see
+/// [`check_outputs`], which every command uses).
 pub fn check_not_input<'a>(
     output: &Path,
     inputs: impl IntoIterator<Item = &'a Path>,
 ) -> Result<(), PathProblem> {
-    match inputs.into_iter().find(|input| same_file(output, input)) {
+    match inputs.into_iter().find(|input| overwrites(output, input)) {
         Some(input) => Err(PathProblem {
             path: output.to_path_buf(),
             problem: Problem::IsInput(input.to_path_buf()),
@@ -219,19 +302,33 @@ pub fn check_distinct(outputs: &[(&str, &Path)]) -> Result<(), PathProblem> {
 }
 
 /// Checks, without changing anything visible, that `path` can be written:
-/// not a directory, its directory exists, and a file can be created there.
-/// Special files pass (they are written through and cannot be probed
-/// without side effects: opening a FIFO waits for a reader).
+/// not a directory, its directory exists, and a file can be created there;
+/// for a special file, that it can be opened at all: a descriptor path
+/// (`/dev/fd/N`, `/dev/stdout`) must name an open descriptor, and a socket
+/// is refused (`open` cannot open one). Devices and FIFOs are not opened
+/// here: opening a FIFO waits for a reader, and opening some devices acts
+/// (a tape rewinds).
 pub fn check_writable(path: &Path) -> Result<(), PathProblem> {
     let problem = |problem| PathProblem {
         path: path.to_path_buf(),
         problem,
     };
     let target = match plan(path) {
-        Ok(Plan::Through { .. }) => return Ok(()),
+        Ok(Plan::Through { .. }) => {
+            use std::os::unix::fs::FileTypeExt;
+            return match fs::metadata(path) {
+                Ok(meta) if meta.file_type().is_socket() => Err(problem(Problem::Unopenable(
+                    "is a socket, which cannot be opened as a file".into(),
+                ))),
+                _ => Ok(()),
+            };
+        }
         Ok(Plan::Replace { target, .. }) => target,
         Err(e) if e.kind() == io::ErrorKind::IsADirectory => {
             return Err(problem(Problem::Directory))
+        }
+        Err(e) if is_closed_descriptor(&e) => {
+            return Err(problem(Problem::Unopenable(e.to_string())))
         }
         Err(e) => return Err(problem(Problem::Unwritable(e))),
     };
@@ -239,9 +336,7 @@ pub fn check_writable(path: &Path) -> Result<(), PathProblem> {
     if !dir.is_dir() {
         return Err(problem(Problem::NoDirectory(dir.to_path_buf())));
     }
-    let probe =
-        crate::write::sibling(&target, "tmp").map_err(|e| problem(Problem::Unwritable(e)))?;
-    let created = crate::cleanup::Temporary::create(probe, false, |p| {
+    let created = crate::cleanup::Temporary::create_beside(&target, "tmp", false, |p| {
         fs::OpenOptions::new().write(true).create_new(true).open(p)
     });
     match created {
@@ -250,10 +345,35 @@ pub fn check_writable(path: &Path) -> Result<(), PathProblem> {
     }
 }
 
+/// Every check on a command's outputs, made before it reads or computes
+/// anything, so that no work ends in a lost result and no output replaces
+/// an input: no two `outputs` (each a role, such as "model", and a path)
+/// are one file, none is one of `inputs` (every file the command will read:
+/// models, data files found in a directory, checkpoints, labels; see
+/// [`check_not_input`]), and each can be written ([`check_writable`]).
+pub fn check_outputs(outputs: &[(&str, &Path)], inputs: &[&Path]) -> Result<(), PathProblem> {
+    check_distinct(outputs)?;
+    for (_, output) in outputs {
+        check_not_input(output, inputs.iter().copied())?;
+    }
+    outputs
+        .iter()
+        .try_for_each(|(_, output)| check_writable(output))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
 
     #[test]
     fn plans_follow_links_and_spare_special_files() {
@@ -368,5 +488,59 @@ mod tests {
         let err = check_writable(&dir.path().join("file/m.bnn")).unwrap_err();
         assert!(matches!(err.problem, Problem::NoDirectory(_)), "{err}");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn special_outputs_are_checked_for_what_can_be_opened() {
+        let dir = tempfile::tempdir().unwrap();
+        // A descriptor that is not open: refused as a usage problem.
+        let closed = Path::new("/proc/self/fd/987654");
+        let err = check_writable(closed).unwrap_err();
+        assert!(matches!(err.problem, Problem::Unopenable(_)), "{err}");
+        assert!(err.is_usage());
+        assert!(
+            err.to_string()
+                .ends_with("is not an open file descriptor of this process"),
+            "{err}"
+        );
+        // Nor a name beside a descriptor (`/dev/fd/1.json`).
+        assert!(check_writable(Path::new("/proc/self/fd/1.json")).is_err());
+        // An open one passes and is written through.
+        let file = fs::File::create(dir.path().join("f")).unwrap();
+        use std::os::fd::AsRawFd;
+        let open = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        check_writable(&open).unwrap();
+        assert!(is_written_through(&open));
+        assert_eq!(special_kind(&open), Some("a regular file"));
+        assert_eq!(special_kind(&dir.path().join("f")), None);
+        assert!(!is_written_through(&dir.path().join("new")));
+        // A socket cannot be opened at all.
+        let socket = dir.path().join("sock");
+        let _listener = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+        let err = check_writable(&socket).unwrap_err();
+        assert!(err.to_string().contains("is a socket"), "{err}");
+        assert_eq!(kind_of(&fs::metadata(&socket).unwrap()), "a socket");
+    }
+
+    #[test]
+    fn outputs_are_checked_against_inputs_that_do_not_exist_yet() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("mnist");
+        fs::create_dir(&data).unwrap();
+        // MNIST that a fetch will put there before it is read.
+        let later = data.join("t10k-images-idx3-ubyte");
+        let chart = dir.path().join("mnist/../mnist/t10k-images-idx3-ubyte");
+        let err = check_outputs(&[("chart", &chart)], &[&later]).unwrap_err();
+        assert!(matches!(err.problem, Problem::IsInput(_)), "{err}");
+        let model = dir.path().join("m.bnn");
+        fs::write(&model, b"model").unwrap();
+        let json = dir.path().join("r.json");
+        let err =
+            check_outputs(&[("json", &json), ("chart", &model)], &[&later, &model]).unwrap_err();
+        assert_eq!(err.path, model);
+        let err = check_outputs(&[("json", &json), ("chart", &json)], &[]).unwrap_err();
+        assert!(matches!(err.problem, Problem::SameAs { .. }), "{err}");
+        check_outputs(&[("json", &json)], &[&later, &model]).unwrap();
+        assert_eq!(listing(dir.path()), ["m.bnn", "mnist"]);
     }
 }

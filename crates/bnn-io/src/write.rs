@@ -72,12 +72,11 @@ impl OutputFile {
                 (file, None)
             }
             Plan::Replace { target, existing } => {
-                let (temporary, file) =
-                    Temporary::create(sibling(&target, "tmp")?, false, |tmp| {
-                        // The default mode (0o666 less the umask), as a
-                        // plain create would give a new file.
-                        OpenOptions::new().write(true).create_new(true).open(tmp)
-                    })?;
+                let (temporary, file) = Temporary::create_beside(&target, "tmp", false, |tmp| {
+                    // The default mode (0o666 less the umask), as a plain
+                    // create would give a new file.
+                    OpenOptions::new().write(true).create_new(true).open(tmp)
+                })?;
                 if let Some(old) = &existing {
                     keep_owner_and_mode(&file, old)?;
                 }
@@ -152,11 +151,15 @@ pub fn keep_owner_and_mode(file: &File, old: &fs::Metadata) -> io::Result<()> {
 /// the temporary's name stays within the usual 255-byte limit.
 const NAME_KEPT: usize = 200;
 
-/// A fresh hidden name beside `path`: `.NAME.PID.N.SUFFIX`, unique per
-/// process and call. Every temporary of the workspace is named this way.
+/// A fresh hidden name beside `path`: `.NAME.PID.RANDOM.SUFFIX`, where
+/// RANDOM is 16 hex digits. Every temporary of the workspace is named this
+/// way. The PID says which run made it; the random part is what keeps the
+/// name unique: a process killed by SIGKILL leaves its temporary behind,
+/// and in a container the next run often has the same PID (1), so a name
+/// made of the PID and a counter would collide with the stale file on
+/// every later run. Callers that create the file with `create_new` still
+/// retry on a collision (see [`Temporary::create_beside`]).
 pub fn sibling(path: &Path, suffix: &str) -> io::Result<PathBuf> {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
     let name = path
         .file_name()
         .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "does not name a file"))?
@@ -165,9 +168,30 @@ pub fn sibling(path: &Path, suffix: &str) -> io::Result<PathBuf> {
     while !name.is_char_boundary(end) {
         end -= 1;
     }
-    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    let tmp = format!(".{}.{}.{n}.{suffix}", &name[..end], std::process::id());
+    let tmp = format!(
+        ".{}.{}.{:016x}.{suffix}",
+        &name[..end],
+        std::process::id(),
+        random_u64()
+    );
     Ok(path.with_file_name(tmp))
+}
+
+/// 64 unpredictable bits from the standard library's per-process random
+/// hash keys (seeded by the operating system), mixed with a counter and the
+/// clock so that two calls never repeat.
+fn random_u64() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut hasher = RandomState::new().build_hasher();
+    hasher.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    hasher.write_u128(now);
+    hasher.finish()
 }
 
 #[cfg(test)]
@@ -388,5 +412,55 @@ mod tests {
         let long = dir.path().join(format!("{}é", "x".repeat(248)));
         write_file(&long, b"ok").unwrap();
         assert_eq!(fs::read(&long).unwrap(), b"ok");
+    }
+
+    #[test]
+    fn stale_temporaries_never_block_a_write() {
+        // What a run killed by SIGKILL leaves, named as temporaries once
+        // were (PID and a counter from 0): in a container the next run has
+        // the same PID, and each of these blocked its write ("File exists").
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.csv");
+        let pid = std::process::id();
+        for n in 0..2000 {
+            File::create(dir.path().join(format!(".out.csv.{pid}.{n}.tmp"))).unwrap();
+        }
+        write_file(&target, b"written").unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"written");
+        assert_eq!(listing(dir.path()).len(), 2001);
+    }
+
+    #[test]
+    fn a_taken_temporary_name_is_never_reused() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("f");
+        let mut tried = Vec::new();
+        // Every name the first three times is "taken": a fresh one follows.
+        let (tmp, ()) = Temporary::create_beside(&target, "tmp", false, |p| {
+            tried.push(p.to_path_buf());
+            if tried.len() <= 3 {
+                return Err(io::Error::from(io::ErrorKind::AlreadyExists));
+            }
+            fs::write(p, b"x")
+        })
+        .unwrap();
+        assert_eq!(tried.len(), 4);
+        tried.sort();
+        tried.dedup();
+        assert_eq!(tried.len(), 4, "a name was tried twice");
+        assert_eq!(tmp.path(), tried.iter().find(|p| p.exists()).unwrap());
+        drop(tmp);
+        // Other errors, and endless collisions, are reported as they are.
+        let err = Temporary::create_beside(&target, "tmp", false, |_| {
+            Err::<(), _>(io::Error::from(io::ErrorKind::AlreadyExists))
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        let err = Temporary::create_beside(&target, "tmp", false, |_| {
+            Err::<(), _>(io::Error::from(io::ErrorKind::PermissionDenied))
+        })
+        .unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::PermissionDenied);
+        assert!(listing(dir.path()).is_empty());
     }
 }

@@ -3,6 +3,11 @@
 //! epoch's metrics) and the training-curve chart, which the caller draws
 //! from the outcome's history. All written atomically.
 //!
+//! A model written through a special file (`/dev/null`, a FIFO,
+//! `/dev/stdout`) has no "beside": its report and chart would be new files
+//! named `/dev/null.json` and `/dev/null.svg`, so they are written only
+//! where the caller names them.
+//!
 //! A run may take hours, so its paths are checked before it starts
 //! ([`OutputPaths::check`]): no two outputs may be one file (`-o m.json`
 //! would have the report overwrite the model), none may be an input, and
@@ -10,7 +15,7 @@
 
 use std::path::{Path, PathBuf};
 
-use bnn_io::target::{check_distinct, check_not_input, check_writable, PathProblem};
+use bnn_io::target::{check_not_input, check_outputs, is_written_through, PathProblem};
 
 use serde::Serialize;
 
@@ -45,32 +50,39 @@ pub struct Report<'a> {
     pub history: &'a [EpochMetrics],
 }
 
-/// Paths written by [`write_outputs`].
+/// What [`OutputPaths::write`] wrote.
 #[derive(Clone, Debug)]
 pub struct Written {
     pub model: PathBuf,
-    pub report: PathBuf,
-    pub chart: PathBuf,
+    pub report: Option<PathBuf>,
+    pub chart: Option<PathBuf>,
+    /// Bytes of the model, as written: for a regular file its size, for a
+    /// device or pipe what went through it.
     pub file_bytes: u64,
 }
 
-/// `weights/x.bnn` → `weights/x.<ext>`.
-pub fn beside(model: &Path, ext: &str) -> PathBuf {
-    model.with_extension(ext)
+/// Where a companion of `model` (report, chart, checkpoint) goes unless the
+/// caller names it: beside the model, `weights/x.bnn` → `weights/x.<ext>`;
+/// nowhere when the model is written through a special file, whose
+/// directory (`/dev`) is no place for new files.
+pub fn beside(model: &Path, ext: &str) -> Option<PathBuf> {
+    (!is_written_through(model)).then(|| model.with_extension(ext))
 }
 
 /// Every file a training run writes.
 #[derive(Clone, Debug)]
 pub struct OutputPaths {
     pub model: PathBuf,
-    pub report: PathBuf,
-    pub chart: PathBuf,
+    /// The JSON report, unless there is none.
+    pub report: Option<PathBuf>,
+    /// The training-curve chart, unless there is none.
+    pub chart: Option<PathBuf>,
     /// Written after every epoch, unless checkpoints are off.
     pub checkpoint: Option<PathBuf>,
 }
 
 impl OutputPaths {
-    /// The report and chart go beside `model`.
+    /// The report and chart go [`beside`] `model`.
     pub fn new(model: &Path, checkpoint: Option<PathBuf>) -> OutputPaths {
         OutputPaths {
             model: model.to_path_buf(),
@@ -80,19 +92,25 @@ impl OutputPaths {
         }
     }
 
-    /// Each output with the role its error message gives it.
+    /// Each output with the role its error message gives it (saying where
+    /// a report or chart beside the model goes, which `-o m.json` forgets).
     fn named(&self) -> Vec<(&'static str, &Path)> {
-        let mut all = vec![
-            ("model", self.model.as_path()),
-            ("report (MODEL.json)", &self.report),
-            ("chart (MODEL.svg)", &self.chart),
-        ];
+        let role = |path: &Path, ext, beside_model, named| {
+            if beside(&self.model, ext).as_deref() == Some(path) {
+                beside_model
+            } else {
+                named
+            }
+        };
+        let mut all = vec![("model", self.model.as_path())];
+        if let Some(r) = &self.report {
+            all.push((role(r, "json", "report (MODEL.json)", "report"), r));
+        }
+        if let Some(c) = &self.chart {
+            all.push((role(c, "svg", "chart (MODEL.svg)", "chart"), c));
+        }
         all.extend(self.checkpoint.as_deref().map(|c| ("checkpoint", c)));
         all
-    }
-
-    fn all(&self) -> Vec<&Path> {
-        self.named().into_iter().map(|(_, path)| path).collect()
     }
 
     /// Refuses outputs that are one file, outputs that are one of `inputs`
@@ -105,36 +123,54 @@ impl OutputPaths {
         inputs: &[&Path],
         resume: Option<&Path>,
     ) -> std::result::Result<(), PathProblem> {
-        check_distinct(&self.named())?;
-        for output in self.all() {
-            check_not_input(output, inputs.iter().copied())?;
-        }
-        for output in [&self.model, &self.report, &self.chart] {
+        let named = self.named();
+        let results = named.iter().filter(|(role, _)| *role != "checkpoint");
+        for (_, output) in results {
             check_not_input(output, resume)?;
         }
-        self.all().into_iter().try_for_each(check_writable)
+        check_outputs(&named, inputs)
+    }
+
+    /// Writes the model (a `.bnn` with its description, or an FP32 model
+    /// file), the report, and `chart` (an SVG document), each where it has
+    /// a path.
+    pub fn write(&self, outcome: &TrainOutcome, command: &str, chart: &str) -> Result<Written> {
+        let model_path = &self.model;
+        let file_bytes = match &outcome.model {
+            Trained::Binary(model) => {
+                let description = outcome.description();
+                bnn_core::format::save(model, &description, model_path)?;
+                bnn_core::format::to_bytes(model, &description).len() as u64
+            }
+            Trained::Fp32(model) => {
+                model
+                    .save(model_path)
+                    .map_err(|e| TrainError::Other(e.to_string()))?;
+                bnn_fp32::format::encoded_len(model) as u64
+            }
+        };
+        if let Some(report_path) = &self.report {
+            let json = report_json(outcome, model_path, command, file_bytes);
+            bnn_io::write::write_file(report_path, &json).map_err(io_at(report_path))?;
+        }
+        if let Some(chart_path) = &self.chart {
+            bnn_io::write::write_file(chart_path, chart.as_bytes()).map_err(io_at(chart_path))?;
+        }
+        Ok(Written {
+            model: model_path.clone(),
+            report: self.report.clone(),
+            chart: self.chart.clone(),
+            file_bytes,
+        })
     }
 }
 
-/// Writes the model (a `.bnn` with its description, or an FP32 model
-/// file), the report, and `chart` (an SVG document) as the `.svg`.
-pub fn write_outputs(
+fn report_json(
     outcome: &TrainOutcome,
     model_path: &Path,
     command: &str,
-    chart: &str,
-) -> Result<Written> {
-    match &outcome.model {
-        Trained::Binary(model) => {
-            bnn_core::format::save(model, &outcome.description(), model_path)?;
-        }
-        Trained::Fp32(model) => model
-            .save(model_path)
-            .map_err(|e| TrainError::Other(e.to_string()))?,
-    }
-    let file_bytes = std::fs::metadata(model_path)
-        .map_err(io_at(model_path))?
-        .len();
+    file_bytes: u64,
+) -> Vec<u8> {
     let report = Report {
         model: model_path
             .file_name()
@@ -161,18 +197,20 @@ pub fn write_outputs(
         file_bytes,
         history: &outcome.history,
     };
-    let report_path = beside(model_path, "json");
     let mut json = serde_json::to_vec_pretty(&report).expect("report serialises");
     json.push(b'\n');
-    bnn_io::write::write_file(&report_path, &json).map_err(io_at(&report_path))?;
-    let chart_path = beside(model_path, "svg");
-    bnn_io::write::write_file(&chart_path, chart.as_bytes()).map_err(io_at(&chart_path))?;
-    Ok(Written {
-        model: model_path.to_path_buf(),
-        report: report_path,
-        chart: chart_path,
-        file_bytes,
-    })
+    json
+}
+
+/// Writes the model, and the report and `chart` [`beside`] it (see
+/// [`OutputPaths::write`]).
+pub fn write_outputs(
+    outcome: &TrainOutcome,
+    model_path: &Path,
+    command: &str,
+    chart: &str,
+) -> Result<Written> {
+    OutputPaths::new(model_path, None).write(outcome, command, chart)
 }
 
 #[cfg(test)]
@@ -240,5 +278,37 @@ mod tests {
         let err = paths.check(&[], None).unwrap_err();
         assert!(matches!(err.problem, Problem::Directory), "{err}");
         assert_eq!(err.path, dir.path().join("m.json"));
+    }
+
+    #[test]
+    fn a_model_written_through_a_special_file_has_no_companions() {
+        let dir = tempfile::tempdir().unwrap();
+        let model = dir.path().join("m.bnn");
+        let paths = OutputPaths::new(&model, None);
+        assert_eq!(paths.report, Some(dir.path().join("m.json")));
+        assert_eq!(paths.chart, Some(dir.path().join("m.svg")));
+        // An open descriptor of this process, as `-o /dev/stdout` is.
+        let file = std::fs::File::create(dir.path().join("out")).unwrap();
+        use std::os::fd::AsRawFd;
+        let fd = PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()));
+        let paths = OutputPaths::new(&fd, None);
+        assert_eq!((paths.report, paths.chart), (None, None));
+        assert_eq!(beside(&fd, "ckpt"), None);
+        // Named explicitly, they are checked like any output.
+        let paths = OutputPaths {
+            report: Some(model.clone()),
+            ..OutputPaths::new(&fd, None)
+        };
+        paths.check(&[], None).unwrap();
+        let paths = OutputPaths {
+            report: Some(model.clone()),
+            ..OutputPaths::new(&model, None)
+        };
+        let err = paths.check(&[], None).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("both the model and the report would"),
+            "{err}"
+        );
     }
 }
