@@ -175,3 +175,36 @@ fn negative_numbers_reach_the_option_checks() {
         );
     }
 }
+
+/// A file where a directory should be is named as such, not as a missing
+/// directory or as "File exists".
+#[test]
+fn a_file_in_place_of_a_directory_is_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, b"mine\n").unwrap();
+    let images = dir.path().join("x.idx");
+    write(&images, &idx_bytes(0x0803, [1, 28, 28], &[0; 784]));
+    let out = file.join("x.csv");
+    run([
+        "classify",
+        &arg(&common::seed_model()),
+        &arg(&images),
+        "-o",
+        &arg(&out),
+    ])
+    .fails(
+        2,
+        &[&format!("{}: {} is not a directory", arg(&out), arg(&file))],
+    );
+    let run = run(["fetch", "--dir", &arg(&file.join("mnist"))]);
+    run.fails(
+        1,
+        &[&format!(
+            "{}: creating the directory: a file of that name is in the way",
+            arg(&file)
+        )],
+    );
+    assert!(!run.stderr.contains("File exists"), "{}", run.stderr);
+    assert_eq!(std::fs::read(&file).unwrap(), b"mine\n");
+}

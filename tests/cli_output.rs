@@ -739,6 +739,15 @@ fn a_closed_stdout_is_an_error_and_a_closed_pipe_is_not() {
     let (m, x) = (arg(&model), arg(&input));
     with_stdout_closed(&["classify", &m, &x]).fails(1, &["stdout is closed"]);
     with_stdout_closed(&["info", &m]).fails(1, &["stdout is closed"]);
+    // An output file that names stdout is stdout, directly or by a link.
+    with_stdout_closed(&["classify", &m, &x, "-o", "/dev/stdout"]).fails(1, &["stdout is closed"]);
+    let link = dir.join("results.csv");
+    std::os::unix::fs::symlink("/dev/fd/1", &link).unwrap();
+    with_stdout_closed(&["classify", &m, &x, "-o", &arg(&link)]).fails(1, &["stdout is closed"]);
+    let model_out = dir.join("to-stdout.bnn");
+    std::os::unix::fs::symlink("/proc/self/fd/1", &model_out).unwrap();
+    with_stdout_closed(&["import-npz", &arg(&seed_npz()), "-o", &arg(&model_out)])
+        .fails(1, &["stdout is closed"]);
     // Commands whose results are files go on (their summary is lost).
     let npz = arg(&seed_npz());
     let imported = dir.join("imported.bnn");

@@ -163,13 +163,41 @@ impl Command {
     /// Whether the command's results are what it prints (`classify`
     /// without `-o`, `eval`, `info`, `kernels`), rather than files it
     /// writes with a summary on stdout.
+    /// An output file that names stdout (`-o /dev/stdout`, `/dev/fd/1`)
+    /// counts too: with stdout closed its results would be lost as well.
     fn results_on_stdout(&self) -> bool {
+        let to_stdout = |p: Option<&Path>| p.is_some_and(names_stdout);
         match self {
-            Command::Classify(a) => a.output.is_none(),
+            Command::Classify(a) => a.output.as_deref().is_none_or(names_stdout),
             Command::Eval(_) | Command::Info(_) | Command::Kernels => true,
+            Command::Train(a) => to_stdout(a.output.as_deref()),
+            Command::ImportNpz(a) => names_stdout(&a.output),
+            Command::Bench(a) => to_stdout(a.json.as_deref()) || to_stdout(a.chart.as_deref()),
             _ => false,
         }
     }
+}
+
+/// Whether `path` is this process's stdout by name: `/dev/stdout`,
+/// `/dev/fd/1` or `/proc/self/fd/1`, directly or through links to them.
+/// (Its target cannot tell: a closed stdout has been reopened on
+/// `/dev/null`, see [`stdout_was_closed`].)
+fn names_stdout(path: &Path) -> bool {
+    let mut p = path.to_path_buf();
+    for _ in 0..16 {
+        if ["/dev/stdout", "/dev/fd/1", "/proc/self/fd/1"]
+            .iter()
+            .any(|s| p == Path::new(s))
+        {
+            return true;
+        }
+        match std::fs::read_link(&p) {
+            Ok(next) if next.is_absolute() => p = next,
+            Ok(next) => p = p.parent().unwrap_or(Path::new("/")).join(next),
+            Err(_) => return false,
+        }
+    }
+    false
 }
 
 /// Whether the program was started with stdout closed (`>&-`). The Rust

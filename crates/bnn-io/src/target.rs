@@ -219,6 +219,9 @@ pub enum Problem {
     Directory,
     /// The directory the file would go into does not exist.
     NoDirectory(PathBuf),
+    /// What the file would go into exists but is not a directory
+    /// (`-o notes.txt/x.csv`).
+    NotADirectory(PathBuf),
     /// The output is the same file as this input.
     IsInput(PathBuf),
     /// Two outputs of the run, by role ("model", "report"...), are one file.
@@ -245,6 +248,7 @@ impl fmt::Display for PathProblem {
         match &self.problem {
             Problem::Directory => write!(f, "is a directory"),
             Problem::NoDirectory(dir) => write!(f, "directory {} does not exist", dir.display()),
+            Problem::NotADirectory(dir) => write!(f, "{} is not a directory", dir.display()),
             Problem::IsInput(input) => write!(
                 f,
                 "is the same file as the input {}; refusing to overwrite an input",
@@ -334,7 +338,12 @@ pub fn check_writable(path: &Path) -> Result<(), PathProblem> {
     };
     let dir = parent_of(&target);
     if !dir.is_dir() {
-        return Err(problem(Problem::NoDirectory(dir.to_path_buf())));
+        let dir = dir.to_path_buf();
+        return Err(problem(if dir.exists() {
+            Problem::NotADirectory(dir)
+        } else {
+            Problem::NoDirectory(dir)
+        }));
     }
     let created = crate::cleanup::Temporary::create_beside(&target, "tmp", false, |p| {
         fs::OpenOptions::new().write(true).create_new(true).open(p)
@@ -486,7 +495,11 @@ mod tests {
         // A file where the directory should be: fails even for root.
         fs::write(dir.path().join("file"), b"").unwrap();
         let err = check_writable(&dir.path().join("file/m.bnn")).unwrap_err();
-        assert!(matches!(err.problem, Problem::NoDirectory(_)), "{err}");
+        assert!(matches!(err.problem, Problem::NotADirectory(_)), "{err}");
+        assert!(
+            err.to_string().ends_with("file is not a directory"),
+            "{err}"
+        );
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 

