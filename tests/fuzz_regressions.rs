@@ -150,6 +150,18 @@ fn seeds_include_valid_models() {
             .is_ok())
             > 0
     );
+    // Models small enough to be run against the reference, of each kind:
+    // dense, u8 first layer, and convolutions with a u8 and a binary input.
+    let runs = |kind: &dyn Fn(&bnn_core::Model) -> bool| {
+        loads("bnn_model", &|b| {
+            bnn_core::format::from_bytes(b, name)
+                .is_ok_and(|f| checks::runs_model(&f.model, b.len()) && kind(&f.model))
+        })
+    };
+    assert!(runs(&|m| !m.is_convolutional() && m.pixel_layer().is_none()) >= 2);
+    assert!(runs(&|m| !m.is_convolutional() && m.pixel_layer().is_some()) >= 1);
+    assert!(runs(&|m| m.is_convolutional() && m.input_encoding().is_u8()) >= 1);
+    assert!(runs(&|m| m.is_convolutional() && !m.input_encoding().is_u8()) >= 1);
     assert!(
         loads("f32_model", &|b| bnn_fp32::format::from_bytes(b, name)
             .is_ok())

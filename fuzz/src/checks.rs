@@ -158,8 +158,82 @@ fn bnn_bytes(bytes: &[u8]) {
                 "a .bnn model that loads saves to other bytes: {}",
                 first_difference(bytes, &again)
             );
+            run_small_model(&file.model, bytes.len());
         }
         Err(e) => assert_one_line(&e.to_string(), MODEL_NAME),
+    }
+}
+
+/// Largest model file, and input, that [`run_small_model`] runs: enough for
+/// every layer kind and odd widths, small enough that the float reference
+/// of a convolution over every position stays in milliseconds.
+const RUN_MAX_BYTES: usize = 8 << 10;
+const RUN_MAX_INPUTS: usize = 1024;
+
+/// Whether [`run_small_model`] runs a model of `file_bytes` bytes.
+pub fn runs_model(model: &bnn_core::Model, file_bytes: usize) -> bool {
+    let n = model.input_len();
+    file_bytes <= RUN_MAX_BYTES && n > 0 && n <= RUN_MAX_INPUTS
+}
+
+/// A model that loads is a model any caller may run, so a hostile but
+/// valid file must reach the kernels' unchecked loads safely: every kernel
+/// this CPU has runs it on fixed images (all dark, all bright, a ramp, a
+/// checkerboard), and every hidden bit, score and class must equal the
+/// float reference's, exactly.
+fn run_small_model(model: &bnn_core::Model, file_bytes: usize) {
+    if !runs_model(model, file_bytes) {
+        return;
+    }
+    let n = model.input_len();
+    let images: [Vec<u8>; 4] = [
+        vec![0; n],
+        vec![255; n],
+        (0..n).map(|i| (i * 255 / (n - 1).max(1)) as u8).collect(),
+        (0..n).map(|i| if i % 2 == 0 { 200 } else { 3 }).collect(),
+    ];
+    let pixels = images.concat();
+    let view = ndarray::ArrayView2::from_shape((images.len(), n), &pixels).expect("shape");
+    let reference = bnn_core::Reference::new(model);
+    let acts = reference.activations(view);
+    let ref_scores = acts.last().expect("a model has layers");
+    let ref_classes = reference.classes(view);
+    for kernel in bnn_core::kernel::available() {
+        let bits = model
+            .hidden_activations(kernel, &pixels)
+            .expect("a loaded model runs on images of its input length");
+        for (layer, (packed, float)) in bits.iter().zip(&acts).enumerate() {
+            let unpacked: Vec<f32> = packed.to_pm1().into_iter().map(f32::from).collect();
+            assert!(
+                unpacked.as_slice() == float.as_slice().expect("standard layout"),
+                "{kernel}: hidden layer {} differs from the reference",
+                layer + 1
+            );
+        }
+        let p = model
+            .predict_batch_with(
+                &pixels,
+                bnn_core::RunOptions {
+                    kernel: Some(kernel),
+                    threads: Some(1),
+                },
+            )
+            .expect("a loaded model runs on images of its input length");
+        let same_bits = p
+            .scores
+            .iter()
+            .zip(ref_scores.iter())
+            .all(|(a, b)| a.to_bits() == b.to_bits());
+        assert!(
+            same_bits && p.scores.len() == ref_scores.len(),
+            "{kernel}: scores differ from the reference: {:?} against {:?}",
+            p.scores,
+            ref_scores
+        );
+        assert_eq!(
+            p.classes, ref_classes,
+            "{kernel}: classes differ from the reference"
+        );
     }
 }
 
