@@ -61,15 +61,28 @@ fn check_shape(shape: &[usize], model: &Model) -> Result<usize, String> {
     }
 }
 
-/// Runs `work` on the pixels of `images` and their image count:
-/// `TypeError` for anything but a uint8 ndarray, `ValueError` naming the
-/// shape when it does not fit `model`. The borrow of the array lasts for
-/// the whole of `work`, which may release the GIL.
+/// Bytes of pixels copied per chunk when the array must be copied: large
+/// enough that each chunk keeps every worker thread busy, small enough
+/// that a copy never doubles the memory of a large batch.
+const COPY_BYTES: usize = 8 << 20;
+
+/// Runs `work` on the pixels of `images`, a chunk of whole images at a
+/// time, with each chunk's image count, and returns the chunks' results in
+/// order: `TypeError` for anything but a uint8 ndarray, `ValueError` naming
+/// the shape when it does not fit `model`.
+///
+/// `work` may release the GIL, and then no Python code may write to the
+/// bytes it reads: that would be a data race. So the pixels are read in
+/// place only when Python cannot write to them (an array over an immutable
+/// buffer, such as `np.frombuffer(bytes)`); any other array, writeable or
+/// not (a read-only flag can be set back, and a read-only view shares a
+/// writeable base), is copied with the GIL held, `COPY_BYTES` at a time, so
+/// memory does not double.
 pub fn with_pixels<R>(
     images: &Bound<'_, PyAny>,
     model: &Model,
-    work: impl FnOnce(&[u8], usize) -> PyResult<R>,
-) -> PyResult<R> {
+    mut work: impl FnMut(&[u8], usize) -> PyResult<R>,
+) -> PyResult<Vec<R>> {
     let Ok(untyped) = images.cast::<PyUntypedArray>() else {
         let kind = images.get_type().name()?;
         return Err(PyTypeError::new_err(format!(
@@ -87,13 +100,73 @@ pub fn with_pixels<R>(
     let view = array
         .try_readonly()
         .map_err(|e| PyValueError::new_err(format!("images cannot be read: {e}")))?;
+    let per = model.input_len().max(1);
     // `as_slice` also accepts Fortran order, whose memory is not the
     // images one after another.
-    match view.as_slice() {
-        Ok(bytes) if untyped.is_c_contiguous() => work(bytes, count),
-        _ => {
-            let copy: Vec<u8> = view.as_array().iter().copied().collect();
-            work(&copy, count)
+    let contiguous = untyped
+        .is_c_contiguous()
+        .then(|| view.as_slice().ok())
+        .flatten();
+    if let Some(bytes) = contiguous {
+        if reads_in_place(images)? {
+            return Ok(vec![work(bytes, count)?]);
         }
     }
+    let per_chunk = (COPY_BYTES / per).max(1);
+    let mut chunk = Vec::with_capacity(per_chunk.min(count) * per);
+    let mut elements = view.as_array().into_iter().copied();
+    let mut results = Vec::with_capacity(count.div_ceil(per_chunk).max(1));
+    let mut done = 0;
+    loop {
+        let n = per_chunk.min(count - done);
+        chunk.clear();
+        match contiguous {
+            Some(bytes) => chunk.extend_from_slice(&bytes[done * per..(done + n) * per]),
+            None => chunk.extend(elements.by_ref().take(n * per)),
+        }
+        results.push(work(&chunk, n)?);
+        done += n;
+        if done == count {
+            return Ok(results);
+        }
+    }
+}
+
+/// Whether [`with_pixels`] reads a C-contiguous array in place, without a
+/// copy: only where Python cannot write to its memory. Exposed to the
+/// package's tests as `bnn._bnn._reads_in_place`, which hold the rule.
+#[pyfunction]
+#[pyo3(name = "_reads_in_place")]
+pub fn reads_in_place(images: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(!python_can_write(images)?)
+}
+
+/// Whether Python code could write to the memory of `images`: true unless
+/// every array from it down to the owner of its data is read-only and that
+/// owner is a read-only buffer (`bytes`, a read-only `mmap` or
+/// `memoryview`). An array that owns its data may be made writeable again.
+fn python_can_write(images: &Bound<'_, PyAny>) -> PyResult<bool> {
+    let py = images.py();
+    let mut object = images.clone();
+    // numpy collapses chains of views to their owner; the bound only
+    // guards against an unexpected cycle.
+    for _ in 0..64 {
+        if object.is_none() {
+            return Ok(true);
+        }
+        if object.cast::<PyUntypedArray>().is_ok() {
+            let writeable: bool = object.getattr("flags")?.getattr("writeable")?.extract()?;
+            if writeable {
+                return Ok(true);
+            }
+            object = object.getattr("base")?;
+            continue;
+        }
+        let memoryview = py.import("builtins")?.getattr("memoryview")?;
+        return match memoryview.call1((&object,)) {
+            Ok(view) => Ok(!view.getattr("readonly")?.extract::<bool>()?),
+            Err(_) => Ok(true),
+        };
+    }
+    Ok(true)
 }

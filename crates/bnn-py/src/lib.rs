@@ -81,6 +81,7 @@ fn _bnn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mnist, m)?)?;
     m.add_function(wrap_pyfunction!(build::from_numpy, m)?)?;
     m.add_function(wrap_pyfunction!(training::train, m)?)?;
+    m.add_function(wrap_pyfunction!(images::reads_in_place, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -99,13 +99,20 @@ impl PyModel {
     ) -> PyResult<Predictions> {
         let (options, pool) = self.options(threads, kernel)?;
         let model = &self.model;
-        with_pixels(images, model, |pixels, _count| {
+        let parts = with_pixels(images, model, |pixels, _count| {
             py.detach(|| match &pool {
                 Some(pool) => pool.install(|| model.predict_batch_with(pixels, options)),
                 None => model.predict_batch_with(pixels, options),
             })
             .map_err(|e| core_error("cannot classify", e))
-        })
+        })?;
+        let mut parts = parts.into_iter();
+        let mut all = parts.next().expect("with_pixels runs at least one chunk");
+        for p in parts {
+            all.classes.extend(p.classes);
+            all.scores.extend(p.scores);
+        }
+        Ok(all)
     }
 }
 

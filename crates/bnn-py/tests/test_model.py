@@ -267,3 +267,32 @@ def _npy_bytes(array):
     buffer = io.BytesIO()
     np.save(buffer, array)
     return buffer.getvalue()
+
+
+def test_only_memory_python_cannot_write_is_read_in_place():
+    """The engine reads pixels with the GIL released: an array Python could
+    write to meanwhile is copied first, a chunk at a time."""
+    from bnn._bnn import _reads_in_place
+
+    owned = np.zeros((3, 784), np.uint8)
+    assert not _reads_in_place(owned)
+    frozen_owner = owned.copy()
+    frozen_owner.flags.writeable = False  # and could be set back
+    assert not _reads_in_place(frozen_owner)
+    view = owned[:2]
+    view.flags.writeable = False  # its base stays writeable
+    assert not _reads_in_place(view)
+    assert _reads_in_place(np.frombuffer(owned.tobytes(), np.uint8).reshape(3, 784))
+    assert not _reads_in_place(np.frombuffer(bytearray(784), np.uint8))
+
+
+def test_batches_larger_than_a_copied_chunk(test_set):
+    images, _ = test_set
+    model = bnn.load(model_path("seed.bnn"))
+    # 12,000 images, 9.4 MB: more than one 8 MiB chunk when copied.
+    batch = np.concatenate([images, images[:2000]]).reshape(12000, 784)
+    in_place = np.frombuffer(batch.tobytes(), np.uint8).reshape(12000, 784)
+    want = model.scores(in_place)
+    np.testing.assert_array_equal(model.scores(batch), want)
+    np.testing.assert_array_equal(model.predict(batch), model.predict(in_place))
+    np.testing.assert_array_equal(want[10000:], want[:2000])
