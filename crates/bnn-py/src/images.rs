@@ -62,9 +62,11 @@ fn check_shape(shape: &[usize], model: &Model) -> Result<usize, String> {
 }
 
 /// Bytes of pixels copied per chunk when the array must be copied: large
-/// enough that each chunk keeps every worker thread busy, small enough
-/// that a copy never doubles the memory of a large batch.
-const COPY_BYTES: usize = 8 << 20;
+/// enough that each chunk keeps every worker thread busy (1,337 MNIST
+/// images), small enough that the engine reads the copy back from cache
+/// and a large batch never doubles in memory. The cost against reading in
+/// place: `scripts/py-copy-cost.py`, figures in `docs/PYTHON.md`.
+const COPY_BYTES: usize = 1 << 20;
 
 /// Runs `work` on the pixels of `images`, a chunk of whole images at a
 /// time, with each chunk's image count, and returns the chunks' results in

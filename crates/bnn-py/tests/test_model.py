@@ -289,7 +289,7 @@ def test_only_memory_python_cannot_write_is_read_in_place():
 def test_batches_larger_than_a_copied_chunk(test_set):
     images, _ = test_set
     model = bnn.load(model_path("seed.bnn"))
-    # 12,000 images, 9.4 MB: more than one 8 MiB chunk when copied.
+    # 12,000 images, 9.4 MB: many 1 MiB chunks when copied.
     batch = np.concatenate([images, images[:2000]]).reshape(12000, 784)
     in_place = np.frombuffer(batch.tobytes(), np.uint8).reshape(12000, 784)
     want = model.scores(in_place)
