@@ -208,3 +208,37 @@ fn a_file_in_place_of_a_directory_is_named() {
     assert!(!run.stderr.contains("File exists"), "{}", run.stderr);
     assert_eq!(std::fs::read(&file).unwrap(), b"mine\n");
 }
+
+/// `export --test-count` beyond the images given is refused, not clamped;
+/// left out, the testbench carries up to 200 of them.
+#[test]
+fn export_test_count_beyond_the_images_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let idx = dir.path().join("three.idx");
+    write(
+        &idx,
+        &idx_bytes(0x0803, [3, 28, 28], &images(3, 28, 28, 5).pixels),
+    );
+    let out = dir.path().join("rtl");
+    let export = |extra: &[&str]| {
+        let mut args = vec![
+            "export".to_string(),
+            arg(&common::seed_model()),
+            "--format".into(),
+            "verilog".into(),
+            "--test-images".into(),
+            arg(&idx),
+            "-o".into(),
+            arg(&out),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        run(args)
+    };
+    export(&["--test-count", "4"]).fails(
+        2,
+        &[&format!("--test-count 4: {} holds 3 images", arg(&idx))],
+    );
+    assert!(!out.exists(), "a refused export wrote {}", out.display());
+    export(&["--test-count", "3"]).ok();
+    assert!(out.is_dir());
+}

@@ -36,18 +36,17 @@ pub struct ExportArgs {
     /// testbench checks (default: 16 synthetic images).
     #[arg(long, value_name = "IDX")]
     pub test_images: Option<PathBuf>,
-    /// Verilog only: how many of --test-images the testbench carries.
-    #[arg(
-        long,
-        allow_negative_numbers = true,
-        value_name = "N",
-        default_value_t = 200
-    )]
-    pub test_count: usize,
+    /// Verilog only: how many of --test-images the testbench carries
+    /// (default: 200, or all the file holds if fewer).
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub test_count: Option<usize>,
     /// Verilog only: weight words XOR-popcounted per cycle (default 1).
     #[arg(long, allow_negative_numbers = true, value_name = "P", value_parser = clap::value_parser!(u32).range(1..))]
     pub parallel: Option<u32>,
 }
+
+/// Images of --test-images the testbench carries unless --test-count says.
+const DEFAULT_TEST_COUNT: usize = 200;
 
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     let format = Format::from(args.format);
@@ -59,7 +58,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     if format == Format::C && args.parallel.is_some() {
         return Err(UsageError("--parallel applies to --format verilog only".into()).into());
     }
-    if args.test_count == 0 {
+    if args.test_count == Some(0) {
         return Err(UsageError("--test-count must be at least 1".into()).into());
     }
     let file = crate::args::load_model(&args.model)?;
@@ -76,7 +75,20 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
                 images.cols,
                 model.input_len()
             );
-            let count = args.test_count.min(images.count);
+            // A count given that the file cannot fill is refused, not
+            // clamped: the testbench would check fewer images than asked.
+            let count = match args.test_count {
+                Some(n) if n > images.count => {
+                    return Err(UsageError(format!(
+                        "--test-count {n}: {} holds {} images",
+                        path.display(),
+                        images.count
+                    ))
+                    .into())
+                }
+                Some(n) => n,
+                None => DEFAULT_TEST_COUNT.min(images.count),
+            };
             Some(images.pixels[..count * images.image_len()].to_vec())
         }
     };
