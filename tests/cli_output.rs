@@ -786,3 +786,30 @@ fn a_closed_stdout_is_an_error_and_a_closed_pipe_is_not() {
     assert_eq!(result.code, 0, "stderr:\n{}", result.stderr);
     assert!(result.stderr.is_empty(), "stderr:\n{}", result.stderr);
 }
+
+#[test]
+fn a_file_deep_in_the_way_is_named_and_long_paths_give_short_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let input = idx_in(dir, "x.idx", 10);
+    let (m, x) = (arg(&model), arg(&input));
+    let notes = dir.join("notes.txt");
+    fs::write(&notes, "keep").unwrap();
+    // Two levels below a file: the file is what is wrong, not a missing
+    // `notes.txt/a` (which used to be reported as not existing).
+    for below in ["x.csv", "a/x.csv", "a/b/c/x.csv"] {
+        let out = arg(&notes.join(below));
+        run(["classify", &m, &x, "-o", &out])
+            .fails(2, &[&out, &format!("{} is not a directory", arg(&notes))]);
+    }
+    // A name longer than the system takes: the error names it in one line
+    // of at most 300 characters, its middle elided.
+    let long = dir.join("y".repeat(256));
+    let r = run(["classify", &m, &x, "-o", &arg(&long)]);
+    r.fails(1, &[&arg(dir), "yyy…yyy", "File name too long"]);
+    let line = r.stderr.trim_end();
+    assert!(line.chars().count() <= 300, "{line}");
+    assert_eq!(fs::read(&notes).unwrap(), b"keep");
+    assert_eq!(listing(dir), ["model.bnn", "notes.txt", "x.idx"]);
+}

@@ -305,6 +305,17 @@ pub fn check_distinct(outputs: &[(&str, &Path)]) -> Result<(), PathProblem> {
     Ok(())
 }
 
+/// The part of `dir` that exists but is not a directory, if any: the file
+/// in `notes.txt/a/b`. Below a file nothing exists (`stat` fails with
+/// ENOTDIR), so the nearest part that exists is the one to name: saying
+/// that `notes.txt/a` does not exist would send the user looking for a
+/// missing directory.
+pub fn file_in_the_way(dir: &Path) -> Option<&Path> {
+    dir.ancestors()
+        .find(|a| !a.as_os_str().is_empty() && a.exists())
+        .filter(|a| !a.is_dir())
+}
+
 /// Checks, without changing anything visible, that `path` can be written:
 /// not a directory, its directory exists, and a file can be created there;
 /// for a special file, that it can be opened at all: a descriptor path
@@ -338,11 +349,9 @@ pub fn check_writable(path: &Path) -> Result<(), PathProblem> {
     };
     let dir = parent_of(&target);
     if !dir.is_dir() {
-        let dir = dir.to_path_buf();
-        return Err(problem(if dir.exists() {
-            Problem::NotADirectory(dir)
-        } else {
-            Problem::NoDirectory(dir)
+        return Err(problem(match file_in_the_way(dir) {
+            Some(file) => Problem::NotADirectory(file.to_path_buf()),
+            None => Problem::NoDirectory(dir.to_path_buf()),
         }));
     }
     let created = crate::cleanup::Temporary::create_beside(&target, "tmp", false, |p| {
@@ -496,6 +505,12 @@ mod tests {
         fs::write(dir.path().join("file"), b"").unwrap();
         let err = check_writable(&dir.path().join("file/m.bnn")).unwrap_err();
         assert!(matches!(err.problem, Problem::NotADirectory(_)), "{err}");
+        assert!(
+            err.to_string().ends_with("file is not a directory"),
+            "{err}"
+        );
+        // Deeper below the file, the file is still the one named.
+        let err = check_writable(&dir.path().join("file/a/b/m.bnn")).unwrap_err();
         assert!(
             err.to_string().ends_with("file is not a directory"),
             "{err}"
