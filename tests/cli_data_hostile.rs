@@ -471,3 +471,20 @@ fn empty_idx_and_npy_give_an_empty_result() {
         assert_eq!(json.ok(), "[]\n", "{}", input.display());
     }
 }
+
+// ------------------------------------------------- what readers skip over
+
+#[test]
+fn a_npy_header_key_given_twice_is_refused() {
+    // NumPy takes the last of two equal keys: (5, 784) here, where bnn
+    // took the first and classified ten images without a word.
+    let dir = tempfile::tempdir().unwrap();
+    let pixels = random_images(10, 6).pixels;
+    let twice = npy("|u1", "(10, 784), 'shape': (5, 784)", &pixels);
+    let path = write(dir.path(), "twice.npy", &twice);
+    short(classify(&seed_model(), &[&path]).fails(1, &[&arg(&path), "key 'shape' given twice"]));
+    // An integer of 5,000 digits is quoted cut short, not whole.
+    let huge = npy("|u1", &format!("({}, 784)", "9".repeat(5000)), &pixels);
+    let path = write(dir.path(), "huge.npy", &huge);
+    short(classify(&seed_model(), &[&path]).fails(1, &[&arg(&path), "9999…", "is too large"]));
+}
