@@ -813,3 +813,45 @@ fn a_file_deep_in_the_way_is_named_and_long_paths_give_short_errors() {
     assert_eq!(fs::read(&notes).unwrap(), b"keep");
     assert_eq!(listing(dir), ["model.bnn", "notes.txt", "x.idx"]);
 }
+
+/// `bnn ARGS` run by `sh` with `redirect` after it (`3< FILE`).
+fn with_redirect(redirect: &str, args: &[&str]) -> Run {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("\"$0\" \"$@\" {redirect}"))
+        .arg(env!("CARGO_BIN_EXE_bnn"))
+        .args(args)
+        .env_remove("RAYON_NUM_THREADS")
+        .output()
+        .expect("sh is needed by this test");
+    Run::from_output(out)
+}
+
+#[test]
+fn a_descriptor_open_for_reading_is_not_written() {
+    // `-o /dev/fd/3 3< notes.txt` reopened notes.txt writable through the
+    // descriptor's link and appended the results to it; a shell's own
+    // `>/dev/fd/3` fails there (EBADF).
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let input = idx_in(dir, "x.idx", 10);
+    let (m, x) = (arg(&model), arg(&input));
+    let notes = dir.join("notes.txt");
+    fs::write(&notes, "keep").unwrap();
+    let reading = format!("3< '{}'", arg(&notes));
+    with_redirect(&reading, &["classify", &m, &x, "-o", "/dev/fd/3"])
+        .fails(2, &["/dev/fd/3", "open for reading only"]);
+    let stdin = format!("< '{}'", arg(&notes));
+    with_redirect(&stdin, &["classify", &m, &x, "-o", "/dev/stdin"])
+        .fails(2, &["/dev/stdin", "open for reading only"]);
+    let npz = arg(&seed_npz());
+    with_redirect(&reading, &["import-npz", &npz, "-o", "/dev/fd/3"])
+        .fails(2, &["/dev/fd/3", "open for reading only"]);
+    assert_eq!(fs::read(&notes).unwrap(), b"keep");
+    // Open for reading and writing (`3<>`), it is written through.
+    let both = format!("3<> '{}'", arg(&notes));
+    with_redirect(&both, &["classify", &m, &x, "-o", "/dev/fd/3"]).ok();
+    let text = fs::read_to_string(&notes).unwrap();
+    assert!(text.starts_with("keepsource,index,class"), "{text}");
+}
