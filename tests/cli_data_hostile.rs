@@ -471,3 +471,76 @@ fn empty_idx_and_npy_give_an_empty_result() {
         assert_eq!(json.ok(), "[]\n", "{}", input.display());
     }
 }
+
+// ------------------------------------------------- what readers skip over
+
+#[test]
+fn a_npy_header_key_given_twice_is_refused() {
+    // NumPy takes the last of two equal keys: (5, 784) here, where bnn
+    // took the first and classified ten images without a word.
+    let dir = tempfile::tempdir().unwrap();
+    let pixels = random_images(10, 6).pixels;
+    let twice = npy("|u1", "(10, 784), 'shape': (5, 784)", &pixels);
+    let path = write(dir.path(), "twice.npy", &twice);
+    short(classify(&seed_model(), &[&path]).fails(1, &[&arg(&path), "key 'shape' given twice"]));
+    // An integer of 5,000 digits is quoted cut short, not whole.
+    let huge = npy("|u1", &format!("({}, 784)", "9".repeat(5000)), &pixels);
+    let path = write(dir.path(), "huge.npy", &huge);
+    short(classify(&seed_model(), &[&path]).fails(1, &[&arg(&path), "9999…", "is too large"]));
+}
+
+/// A PNG chunk of `kind` holding `data`, with its CRC (or `crc`).
+fn png_chunk(kind: &[u8; 4], data: &[u8], crc: Option<u32>) -> Vec<u8> {
+    let mut out = (data.len() as u32).to_be_bytes().to_vec();
+    out.extend_from_slice(kind);
+    out.extend_from_slice(data);
+    let mut body = kind.to_vec();
+    body.extend_from_slice(data);
+    out.extend_from_slice(&crc.unwrap_or_else(|| crc32fast::hash(&body)).to_be_bytes());
+    out
+}
+
+#[test]
+fn png_chunks_the_decoder_passes_over_are_checked() {
+    // The decoder stops at the image data and skips unknown chunks: a
+    // corrupt or unknown critical chunk was classified without a word.
+    let dir = tempfile::tempdir().unwrap();
+    let pixels = random_images(1, 8).pixels;
+    let good = png(28, 28, &pixels);
+    let (body, iend) = good.split_at(good.len() - 12);
+    let before_iend = |chunk: Vec<u8>| [body, &chunk, iend].concat();
+    let model = seed_model();
+    let cases = [
+        (
+            "critical.png",
+            before_iend(png_chunk(b"ABCD", b"x", None)),
+            "unknown critical chunk ABCD",
+        ),
+        (
+            "early.png",
+            [&good[..33], &png_chunk(b"ABCD", b"x", None), &good[33..]].concat(),
+            "unknown critical chunk ABCD at byte 33",
+        ),
+        (
+            "crc.png",
+            before_iend(png_chunk(b"tEXt", b"a\0b", Some(0))),
+            "CRC error in the tEXt chunk",
+        ),
+        (
+            "iend.png",
+            [body, &png_chunk(b"IEND", b"xx", None)].concat(),
+            "IEND chunk at byte",
+        ),
+    ];
+    for (name, bytes, why) in cases {
+        let path = write(dir.path(), name, &bytes);
+        short(classify(&model, &[&path]).fails(1, &[&arg(&path), "invalid PNG", why]));
+    }
+    // An unknown ancillary chunk is for decoders to skip, and is skipped.
+    let path = write(
+        dir.path(),
+        "fine.png",
+        &before_iend(png_chunk(b"abCd", b"x", None)),
+    );
+    classify(&model, &[&path]).ok();
+}

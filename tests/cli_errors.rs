@@ -485,3 +485,38 @@ fn error_lines_say_each_cause_once() {
         repeats.join("\n  ")
     );
 }
+
+#[test]
+fn a_data_path_that_is_a_file_is_named_as_one() {
+    // It used to be "MNIST not found", with advice to fetch into the file;
+    // without --no-fetch it printed that a fetch was starting, then failed.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("notes.txt");
+    std::fs::write(&file, "keep").unwrap();
+    let (m, f) = (arg(&seed_model()), arg(&file));
+    run(["eval", &m, "--data", &f, "--no-fetch"])
+        .fails(1, &[&f, ": not a directory", "--data names the directory"]);
+    let below = arg(&file.join("mnist"));
+    run(["eval", &m, "--data", &below])
+        .fails(1, &[&below, &format!("{f} is a file and not a directory")]);
+    assert_eq!(std::fs::read(&file).unwrap(), b"keep");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+}
+
+#[test]
+fn usage_errors_are_escaped_and_short() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("x.idx");
+    std::fs::write(&input, idx_bytes(0x803, [1, 28, 28], &[0; 784])).unwrap();
+    let (m, i) = (arg(&seed_model()), arg(&input));
+    // A carriage return in a refused value would overwrite the line.
+    let r = run(["classify", &m, &i, "--threads", "4\r2"]);
+    r.fails(2, &["--threads", "'4\\r2'"]);
+    assert!(!r.stderr.contains('\r'), "{:?}", r.stderr);
+    // A value of 5,000 characters: one line of at most 300, naming the flag.
+    let long = "9".repeat(5000);
+    let r = run(["classify", &m, &i, "--threads", &long]);
+    r.fails(2, &["for '--threads <N>'", "999…999", "give 1 to 1024"]);
+    let line = r.stderr.trim_end();
+    assert!(line.chars().count() <= 300, "{line}");
+}

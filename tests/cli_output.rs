@@ -786,3 +786,72 @@ fn a_closed_stdout_is_an_error_and_a_closed_pipe_is_not() {
     assert_eq!(result.code, 0, "stderr:\n{}", result.stderr);
     assert!(result.stderr.is_empty(), "stderr:\n{}", result.stderr);
 }
+
+#[test]
+fn a_file_deep_in_the_way_is_named_and_long_paths_give_short_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let input = idx_in(dir, "x.idx", 10);
+    let (m, x) = (arg(&model), arg(&input));
+    let notes = dir.join("notes.txt");
+    fs::write(&notes, "keep").unwrap();
+    // Two levels below a file: the file is what is wrong, not a missing
+    // `notes.txt/a` (which used to be reported as not existing).
+    for below in ["x.csv", "a/x.csv", "a/b/c/x.csv"] {
+        let out = arg(&notes.join(below));
+        run(["classify", &m, &x, "-o", &out])
+            .fails(2, &[&out, &format!("{} is not a directory", arg(&notes))]);
+    }
+    // A name longer than the system takes: the error names it in one line
+    // of at most 300 characters, its middle elided.
+    let long = dir.join("y".repeat(256));
+    let r = run(["classify", &m, &x, "-o", &arg(&long)]);
+    r.fails(1, &[&arg(dir), "yyy…yyy", "File name too long"]);
+    let line = r.stderr.trim_end();
+    assert!(line.chars().count() <= 300, "{line}");
+    assert_eq!(fs::read(&notes).unwrap(), b"keep");
+    assert_eq!(listing(dir), ["model.bnn", "notes.txt", "x.idx"]);
+}
+
+/// `bnn ARGS` run by `sh` with `redirect` after it (`3< FILE`).
+fn with_redirect(redirect: &str, args: &[&str]) -> Run {
+    let out = Command::new("sh")
+        .arg("-c")
+        .arg(format!("\"$0\" \"$@\" {redirect}"))
+        .arg(env!("CARGO_BIN_EXE_bnn"))
+        .args(args)
+        .env_remove("RAYON_NUM_THREADS")
+        .output()
+        .expect("sh is needed by this test");
+    Run::from_output(out)
+}
+
+#[test]
+fn a_descriptor_open_for_reading_is_not_written() {
+    // `-o /dev/fd/3 3< notes.txt` reopened notes.txt writable through the
+    // descriptor's link and appended the results to it; a shell's own
+    // `>/dev/fd/3` fails there (EBADF).
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    let input = idx_in(dir, "x.idx", 10);
+    let (m, x) = (arg(&model), arg(&input));
+    let notes = dir.join("notes.txt");
+    fs::write(&notes, "keep").unwrap();
+    let reading = format!("3< '{}'", arg(&notes));
+    with_redirect(&reading, &["classify", &m, &x, "-o", "/dev/fd/3"])
+        .fails(2, &["/dev/fd/3", "open for reading only"]);
+    let stdin = format!("< '{}'", arg(&notes));
+    with_redirect(&stdin, &["classify", &m, &x, "-o", "/dev/stdin"])
+        .fails(2, &["/dev/stdin", "open for reading only"]);
+    let npz = arg(&seed_npz());
+    with_redirect(&reading, &["import-npz", &npz, "-o", "/dev/fd/3"])
+        .fails(2, &["/dev/fd/3", "open for reading only"]);
+    assert_eq!(fs::read(&notes).unwrap(), b"keep");
+    // Open for reading and writing (`3<>`), it is written through.
+    let both = format!("3<> '{}'", arg(&notes));
+    with_redirect(&both, &["classify", &m, &x, "-o", "/dev/fd/3"]).ok();
+    let text = fs::read_to_string(&notes).unwrap();
+    assert!(text.starts_with("keepsource,index,class"), "{text}");
+}

@@ -430,7 +430,7 @@ fn decode_png(bytes: &[u8], pixels: usize) -> anyhow::Result<(usize, usize, Vec<
         png::ColorType::Rgba => 4,
         png::ColorType::Indexed => bail!("palette image was not expanded"),
     };
-    if let Some(end) = png_end(bytes).filter(|&end| end < bytes.len()) {
+    if let Some(end) = png_end(bytes)?.filter(|&end| end < bytes.len()) {
         bail!(
             "trailing data: {} bytes after the IEND chunk that ends the image at byte {end}",
             bytes.len() - end
@@ -453,19 +453,46 @@ fn decode_png(bytes: &[u8], pixels: usize) -> anyhow::Result<(usize, usize, Vec<
 }
 
 /// Where a PNG's IEND chunk ends, walking the chunks' lengths; `None` when
-/// the chunks do not reach one (the decoder reports that).
-fn png_end(bytes: &[u8]) -> Option<usize> {
+/// the chunks do not reach one (the decoder reports that). The walk also
+/// checks what the decoder never reads, since it stops at the image data:
+/// the CRC of every chunk, that IEND is empty, and that no chunk is an
+/// unknown critical one (which the PNG specification has a decoder refuse,
+/// as the image cannot be shown right without it; the decoder passes over
+/// those before the image data too).
+fn png_end(bytes: &[u8]) -> anyhow::Result<Option<usize>> {
     let mut pos = PNG_SIGNATURE.len();
     loop {
-        let head = bytes.get(pos..pos.checked_add(8)?)?;
+        let Some(head) = pos.checked_add(8).and_then(|e| bytes.get(pos..e)) else {
+            return Ok(None);
+        };
         let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let kind = &head[4..8];
         // Length, type, data, CRC.
-        let end = pos.checked_add(12)?.checked_add(len)?;
+        let Some(end) = pos.checked_add(12).and_then(|p| p.checked_add(len)) else {
+            return Ok(None);
+        };
         if end > bytes.len() {
-            return None;
+            return Ok(None);
         }
-        if &head[4..8] == b"IEND" {
-            return Some(end);
+        let name = String::from_utf8_lossy(kind);
+        let stored = u32::from_be_bytes([
+            bytes[end - 4],
+            bytes[end - 3],
+            bytes[end - 2],
+            bytes[end - 1],
+        ]);
+        if crc32fast::hash(&bytes[pos + 4..end - 4]) != stored {
+            bail!("CRC error in the {name} chunk at byte {pos}");
+        }
+        let critical = kind[0].is_ascii_uppercase();
+        if critical && !matches!(kind, b"IHDR" | b"PLTE" | b"IDAT" | b"IEND") {
+            bail!("unknown critical chunk {name} at byte {pos}");
+        }
+        if kind == b"IEND" {
+            if len != 0 {
+                bail!("IEND chunk at byte {pos} holds {len} bytes; it must be empty");
+            }
+            return Ok(Some(end));
         }
         pos = end;
     }

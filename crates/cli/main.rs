@@ -126,7 +126,11 @@ fn main() -> ExitCode {
                 .collect();
             let message = message.join(" ");
             let message = message.strip_prefix("error: ").unwrap_or(&message);
-            let _ = writeln!(io::stderr(), "bnn: error: {message} (see bnn --help)");
+            // clap quotes the value it refused as given: escaped and cut
+            // short like every other error.
+            let line = format!("{} (see bnn --help)", bnn_io::text::printable(message));
+            let line = bnn_io::text::shortened(&line, MAX_ERROR_LINE - ERROR_PREFIX.len());
+            let _ = writeln!(io::stderr(), "{ERROR_PREFIX}{line}");
             return ExitCode::from(2);
         }
         Err(e) => {
@@ -278,6 +282,12 @@ fn kernels() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// What every error line starts with.
+const ERROR_PREFIX: &str = "bnn: error: ";
+
+/// The longest error line printed, in characters.
+const MAX_ERROR_LINE: usize = 300;
+
 /// Prints the error chain on one line and picks the exit code.
 fn report(err: &anyhow::Error) -> ExitCode {
     let broken_pipe = err.chain().any(|e| {
@@ -307,7 +317,10 @@ fn report(err: &anyhow::Error) -> ExitCode {
     if err.chain().count() == 1 && err.is::<io::Error>() {
         msg = format!("standard output: {msg}");
     }
-    let _ = writeln!(io::stderr(), "bnn: error: {msg}");
+    // One line of at most MAX_ERROR_LINE characters, however long the path
+    // or the file's words it quotes.
+    let msg = bnn_io::text::shortened(&msg, MAX_ERROR_LINE - ERROR_PREFIX.len());
+    let _ = writeln!(io::stderr(), "{ERROR_PREFIX}{msg}");
     if err.chain().any(|e| e.is::<UsageError>()) {
         ExitCode::from(2)
     } else {

@@ -45,6 +45,19 @@ pub fn inputs(dir: &Path, stems: &[&str]) -> Vec<PathBuf> {
 }
 
 fn ensure_files(dir: &Path, no_fetch: bool, stems: &[&str]) -> anyhow::Result<()> {
+    // A file given as the directory would otherwise be "MNIST not found",
+    // with advice to fetch into it, which cannot work either.
+    if let Some(file) = bnn_io::target::file_in_the_way(dir) {
+        let which = if file == dir {
+            String::new()
+        } else {
+            format!(" {} is a file and", file.display())
+        };
+        anyhow::bail!(
+            "{}:{which} not a directory; --data names the directory that holds the MNIST files",
+            dir.display()
+        );
+    }
     if stems.iter().all(|stem| find_file(dir, stem).is_ok()) {
         return Ok(());
     }

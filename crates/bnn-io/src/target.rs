@@ -37,10 +37,11 @@ pub(crate) enum Plan {
 /// opened, which need not exist. Also says whether the chain passed through
 /// a process's descriptor table (`/dev/stdout`, `/dev/fd/N`,
 /// `/proc/self/fd/N`), whose links name open files rather than paths.
-fn follow(path: &Path) -> io::Result<(PathBuf, bool)> {
+fn follow(path: &Path) -> io::Result<(PathBuf, bool, Option<u32>)> {
     let is_descriptor = |p: &Path| p.starts_with("/proc") || p.starts_with("/dev/fd");
     let mut current = path.to_path_buf();
     let mut descriptor = is_descriptor(&current);
+    let mut number = descriptor_number(&current);
     for _ in 0..MAX_LINKS {
         match fs::symlink_metadata(&current) {
             Ok(meta) if meta.file_type().is_symlink() => {
@@ -50,8 +51,9 @@ fn follow(path: &Path) -> io::Result<(PathBuf, bool)> {
                     _ => link,
                 };
                 descriptor |= is_descriptor(&current);
+                number = descriptor_number(&current).or(number);
             }
-            _ => return Ok((current, descriptor)),
+            _ => return Ok((current, descriptor, number)),
         }
     }
     Err(io::Error::new(
@@ -65,36 +67,77 @@ pub(crate) fn is_a_directory() -> io::Error {
 }
 
 /// The error for a descriptor path (`/dev/fd/N`) whose descriptor is not
-/// open: told apart from other errors, since it lies in how the program was
-/// started (a redirection left out), not in the system.
+/// open, or is open for reading only: told apart from other errors, since
+/// it lies in how the program was started (a redirection left out, or
+/// `3< file` where `3> file` was meant), not in the system.
 #[derive(Debug)]
-struct ClosedDescriptor;
+enum DescriptorProblem {
+    Closed,
+    ReadOnly,
+}
 
-impl fmt::Display for ClosedDescriptor {
+impl fmt::Display for DescriptorProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("is not an open file descriptor of this process")
+        f.write_str(match self {
+            DescriptorProblem::Closed => "is not an open file descriptor of this process",
+            DescriptorProblem::ReadOnly => {
+                "is a file descriptor open for reading only (as `N< file` opens it), so it is not written"
+            }
+        })
     }
 }
 
-impl std::error::Error for ClosedDescriptor {}
+impl std::error::Error for DescriptorProblem {}
 
 fn is_closed_descriptor(e: &io::Error) -> bool {
     e.get_ref()
-        .is_some_and(|inner| inner.is::<ClosedDescriptor>())
+        .is_some_and(|inner| inner.is::<DescriptorProblem>())
+}
+
+/// The descriptor number `path` names in this process's table
+/// (`/dev/fd/N`, `/proc/self/fd/N`), if it names one.
+fn descriptor_number(path: &Path) -> Option<u32> {
+    let table = path.parent()?;
+    let own = ["/dev/fd", "/proc/self/fd", "/proc/thread-self/fd"];
+    if !own.iter().any(|t| table == Path::new(t)) {
+        return None;
+    }
+    path.file_name()?.to_str()?.parse().ok()
+}
+
+/// Whether descriptor `fd` of this process was opened for reading only,
+/// from the access mode in `/proc/self/fdinfo` (`flags:` is octal; its low
+/// two bits are 0 for `O_RDONLY`). Opening its `/dev/fd` path for writing
+/// would reopen the file behind it writable, and write into a file the
+/// caller handed over to be read, where writing to the descriptor itself
+/// fails (`EBADF`), as it does in a shell.
+fn read_only_descriptor(fd: u32) -> bool {
+    let Ok(info) = fs::read_to_string(format!("/proc/self/fdinfo/{fd}")) else {
+        return false;
+    };
+    info.lines()
+        .find_map(|l| l.strip_prefix("flags:"))
+        .and_then(|f| u32::from_str_radix(f.trim(), 8).ok())
+        .is_some_and(|flags| flags & 3 == 0)
 }
 
 /// Decides how `path` is written.
 pub(crate) fn plan(path: &Path) -> io::Result<Plan> {
-    let (target, descriptor) = follow(path)?;
+    let (target, descriptor, number) = follow(path)?;
     if descriptor {
         // The descriptor's file itself, through the kernel's link (which
         // works for pipes and deleted files, whose link text names no path).
         return match fs::metadata(path) {
             Ok(meta) if meta.is_dir() => Err(is_a_directory()),
+            Ok(_) if number.is_some_and(read_only_descriptor) => Err(io::Error::new(
+                io::ErrorKind::PermissionDenied,
+                DescriptorProblem::ReadOnly,
+            )),
             Ok(_) => Ok(Plan::Through { append: true }),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                Err(io::Error::new(io::ErrorKind::NotFound, ClosedDescriptor))
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                DescriptorProblem::Closed,
+            )),
             Err(e) => Err(e),
         };
     }
@@ -150,7 +193,7 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 /// followed and the directory made canonical, so that two spellings of one
 /// output compare equal before either file exists.
 pub fn written_path(path: &Path) -> PathBuf {
-    let (target, _) = follow(path).unwrap_or_else(|_| (path.to_path_buf(), false));
+    let (target, ..) = follow(path).unwrap_or_else(|_| (path.to_path_buf(), false, None));
     let dir = fs::canonicalize(parent_of(&target)).unwrap_or_else(|_| parent_of(&target).into());
     match target.file_name() {
         Some(name) => dir.join(name),
@@ -227,8 +270,8 @@ pub enum Problem {
     /// Two outputs of the run, by role ("model", "report"...), are one file.
     SameAs { first: String, second: String },
     /// A special file that cannot be written: a descriptor path
-    /// (`/dev/fd/5`) whose descriptor is not open, a socket (which cannot be
-    /// opened as a file).
+    /// (`/dev/fd/5`) whose descriptor is not open or is open for reading
+    /// only, a socket (which cannot be opened as a file).
     Unopenable(String),
     /// The file cannot be created there (permissions, read-only file system...).
     Unwritable(io::Error),
@@ -305,6 +348,17 @@ pub fn check_distinct(outputs: &[(&str, &Path)]) -> Result<(), PathProblem> {
     Ok(())
 }
 
+/// The part of `dir` that exists but is not a directory, if any: the file
+/// in `notes.txt/a/b`. Below a file nothing exists (`stat` fails with
+/// ENOTDIR), so the nearest part that exists is the one to name: saying
+/// that `notes.txt/a` does not exist would send the user looking for a
+/// missing directory.
+pub fn file_in_the_way(dir: &Path) -> Option<&Path> {
+    dir.ancestors()
+        .find(|a| !a.as_os_str().is_empty() && a.exists())
+        .filter(|a| !a.is_dir())
+}
+
 /// Checks, without changing anything visible, that `path` can be written:
 /// not a directory, its directory exists, and a file can be created there;
 /// for a special file, that it can be opened at all: a descriptor path
@@ -338,11 +392,9 @@ pub fn check_writable(path: &Path) -> Result<(), PathProblem> {
     };
     let dir = parent_of(&target);
     if !dir.is_dir() {
-        let dir = dir.to_path_buf();
-        return Err(problem(if dir.exists() {
-            Problem::NotADirectory(dir)
-        } else {
-            Problem::NoDirectory(dir)
+        return Err(problem(match file_in_the_way(dir) {
+            Some(file) => Problem::NotADirectory(file.to_path_buf()),
+            None => Problem::NoDirectory(dir.to_path_buf()),
         }));
     }
     let created = crate::cleanup::Temporary::create_beside(&target, "tmp", false, |p| {
@@ -500,6 +552,12 @@ mod tests {
             err.to_string().ends_with("file is not a directory"),
             "{err}"
         );
+        // Deeper below the file, the file is still the one named.
+        let err = check_writable(&dir.path().join("file/a/b/m.bnn")).unwrap_err();
+        assert!(
+            err.to_string().ends_with("file is not a directory"),
+            "{err}"
+        );
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
@@ -516,6 +574,13 @@ mod tests {
                 .ends_with("is not an open file descriptor of this process"),
             "{err}"
         );
+        // Nor one open for reading only: writing would reopen its file writable.
+        fs::write(dir.path().join("kept"), b"kept").unwrap();
+        let read = fs::File::open(dir.path().join("kept")).unwrap();
+        let reading = PathBuf::from(format!("/dev/fd/{}", read.as_raw_fd()));
+        let err = check_writable(&reading).unwrap_err();
+        assert!(err.is_usage(), "{err}");
+        assert!(err.to_string().contains("open for reading only"), "{err}");
         // Nor a name beside a descriptor (`/dev/fd/1.json`).
         assert!(check_writable(Path::new("/proc/self/fd/1.json")).is_err());
         // An open one passes and is written through.

@@ -42,9 +42,76 @@ pub fn printable(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` cut to at most `max` characters, so that a one-line error stays
+/// one short line even when it quotes a path or a value of thousands of
+/// characters: first each word (a run without spaces: a path, a quoted
+/// value) longer than [`LONG_WORD`] loses its middle to `…`, which keeps
+/// the words around it (`for '--threads <N>'`, the reason at the end) and
+/// both ends of the path; then, if the text is still too long, its middle
+/// goes the same way.
+pub fn shortened(text: &str, max: usize) -> Cow<'_, str> {
+    if text.chars().count() <= max {
+        return Cow::Borrowed(text);
+    }
+    let words: Vec<String> = text
+        .split(' ')
+        .map(|w| elide(w, LONG_WORD).into_owned())
+        .collect();
+    let joined = words.join(" ");
+    Cow::Owned(elide(&joined, max).into_owned())
+}
+
+/// Longest word [`shortened`] leaves whole.
+pub const LONG_WORD: usize = 64;
+
+/// `text` with its middle replaced by `…` to make it `max` characters long
+/// (characters, not bytes: never a cut inside one).
+fn elide(text: &str, max: usize) -> Cow<'_, str> {
+    let len = text.chars().count();
+    if len <= max {
+        return Cow::Borrowed(text);
+    }
+    let keep = max.saturating_sub(1);
+    let head = keep.div_ceil(2);
+    let tail = keep - head;
+    let start: String = text.chars().take(head).collect();
+    let end: String = text.chars().skip(len - tail).collect();
+    Cow::Owned(format!("{start}…{end}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_words_lose_their_middle_and_the_rest_stays() {
+        assert!(matches!(shortened("short", 10), Cow::Borrowed("short")));
+        // A long path keeps its start, its end and the reason after it.
+        let long = format!("/tmp/{}: cannot write: File name too long", "x".repeat(300));
+        let cut = shortened(&long, 100);
+        let reason = " cannot write: File name too long";
+        assert_eq!(cut.chars().count(), LONG_WORD + reason.len(), "{cut}");
+        assert!(cut.starts_with("/tmp/xxx") && cut.contains("x…x"), "{cut}");
+        assert!(
+            cut.ends_with("xxx: cannot write: File name too long"),
+            "{cut}"
+        );
+        // The words around a long value stay whole.
+        let value = format!(
+            "invalid value '{}' for '--threads <N>': no",
+            "9".repeat(5000)
+        );
+        let cut = shortened(&value, 200);
+        assert!(
+            cut.contains("for '--threads <N>': no") && cut.contains('…'),
+            "{cut}"
+        );
+        // Still too long after that: the middle of the whole goes.
+        let many = "word ".repeat(100);
+        assert_eq!(shortened(&many, 50).chars().count(), 50);
+        // Characters, not bytes: never a cut inside one.
+        assert_eq!(shortened(&"é".repeat(500), 11).chars().count(), 11);
+    }
 
     #[test]
     fn control_characters_are_escaped_and_the_rest_kept() {

@@ -123,7 +123,7 @@ fn fetch_with(
     }
     // A file in the way would otherwise be "File exists", which names no
     // problem the user can see.
-    if let Some(file) = dir.ancestors().find(|a| a.exists() && !a.is_dir()) {
+    if let Some(file) = bnn_io::target::file_in_the_way(dir) {
         return Err(DataError::io(
             file,
             "creating the directory",

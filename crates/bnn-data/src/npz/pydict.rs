@@ -50,10 +50,16 @@ pub(crate) fn parse_dict(text: &str) -> Result<Vec<(String, PyValue)>, String> {
         if p.eat('}') {
             break;
         }
+        let at = p.pos;
         let key = match p.value()? {
             PyValue::Str(s) => s,
             other => return Err(format!("dict key {} is not a string", describe(&other))),
         };
+        // Python keeps the last of two equal keys, and NumPy with it: taking
+        // either would read an array other than the one some reader sees.
+        if entries.iter().any(|(k, _)| *k == key) {
+            return Err(format!("key '{}' given twice, at byte {at}", quote(&key)));
+        }
         p.skip_ws();
         p.expect(':')?;
         p.skip_ws();
@@ -166,7 +172,7 @@ impl Parser<'_> {
         digits
             .parse()
             .map(PyValue::Int)
-            .map_err(|_| format!("integer {digits} is too large"))
+            .map_err(|_| format!("integer {} at byte {start} is too large", quote(digits)))
     }
 
     fn sequence(&mut self, open: char, close: char) -> Result<PyValue, String> {
@@ -323,5 +329,19 @@ mod tests {
         let key = format!("{{({}): 1}}", "7, ".repeat(10_000));
         let e = parse_dict(&key).unwrap_err();
         assert!(e.len() < 120 && e.contains("(7, 7, 7"), "{e}");
+        // An integer of 5,000 digits is quoted cut short too.
+        let huge = format!("{{'shape': ({}, 784)}}", "9".repeat(5_000));
+        let e = parse_dict(&huge).unwrap_err();
+        assert!(
+            e.len() < 120 && e.contains("at byte 11 is too large"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused() {
+        // NumPy would take the last shape, this parser used to take the first.
+        let e = parse_dict("{'descr': '|u1', 'shape': (10, 784), 'shape': (5, 784)}").unwrap_err();
+        assert_eq!(e, "key 'shape' given twice, at byte 37");
     }
 }
