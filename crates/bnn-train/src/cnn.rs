@@ -26,7 +26,7 @@ use ndarray::{Array2, ArrayView2, ArrayViewMut2};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
-use crate::config::{Input, Rule, TrainConfig, INPUTS, INPUT_MAP, INPUT_THRESHOLD};
+use crate::config::{Input, Rule, TrainConfig, INPUT_THRESHOLD};
 use crate::conv::{bit_im2col, col2im_into, im2col_into, max_pool_backward_into, max_pool_into};
 use crate::error::Result;
 use crate::export::{bn_thresholds, kept_output_bias, output_bias, thresholds};
@@ -354,7 +354,7 @@ pub type Activate<'a> = dyn Fn(usize, &Array2<f32>) -> Array2<f32> + Sync + 'a;
 /// for a pooling convolution) for a chunk of images, each earlier layer
 /// activated by `act`. Exact integers (see the module comment).
 pub fn forward_dots(net: &Network, chunk: &[u8], upto: usize, act: &Activate<'_>) -> Array2<f32> {
-    let rows = chunk.len() / INPUTS;
+    let rows = chunk.len() / net.input_len();
     let mut x = input_map(net.input, chunk);
     for c in 0..net.convs.len() {
         let filters = Filters::of(net, c).expect("signs pack");
@@ -382,7 +382,7 @@ pub fn predict_with(net: &Network, rule: Rule, pixels: &[u8], act: &Activate<'_>
     let last = net.convs.len() + net.layers.len() - 1;
     let bias = output_bias(net);
     pixels
-        .par_chunks(CHUNK * INPUTS)
+        .par_chunks(CHUNK * net.input_len())
         .flat_map_iter(|chunk| {
             let dots = forward_dots(net, chunk, last, act);
             dots.rows()
@@ -478,7 +478,7 @@ pub fn predict_unfolded(net: &Network, rule: Rule, pixels: &[u8]) -> Vec<usize> 
 /// earlier layers folded with their new statistics. Integer sums make the
 /// result independent of how the work is split.
 pub fn recompute_bn(net: &mut Network, pixels: &[u8]) -> Result<()> {
-    let images = (pixels.len() / INPUTS) as f64;
+    let images = (pixels.len() / net.input_len()) as f64;
     let sites = net.bn_sites();
     for (layer, bn) in sites.iter().enumerate() {
         let Some(bn) = *bn else { continue };
@@ -490,7 +490,7 @@ pub fn recompute_bn(net: &mut Network, pixels: &[u8]) -> Result<()> {
         let n = net.data(bn.gamma).len();
         let net_now = &*net;
         let (sum, sq, positions) = pixels
-            .par_chunks(CHUNK * INPUTS)
+            .par_chunks(CHUNK * net.input_len())
             .map(|chunk| {
                 let dots = forward_dots(net_now, chunk, layer, &act);
                 let mut sum = vec![0i64; n];
@@ -563,7 +563,7 @@ pub fn to_model(net: &Network, folded: &Thresholds, rule: Rule) -> Result<Model>
             threshold: INPUT_THRESHOLD,
         },
     };
-    let (h, w, c) = INPUT_MAP;
+    let (h, w, c) = net.input_map;
     let shape = InputShape::new(h as u32, w as u32, c as u32);
     Ok(Model::from_layers(shape, encoding, layers, rule.to_core())?)
 }

@@ -163,19 +163,51 @@ pub struct TrainConfig {
     /// The padding of every convolution (convolutional models only).
     #[serde(default, skip_serializing_if = "is_same")]
     pub padding: Padding,
+    /// Height, width and channels of each input image (a feature vector is
+    /// `(1, D, 1)`). Left out of stored configurations when it is MNIST's,
+    /// so checkpoints written before it existed load and save back byte for
+    /// byte.
+    #[serde(default = "mnist_map", skip_serializing_if = "is_mnist_map")]
+    pub input_map: (usize, usize, usize),
+    /// Output classes; left out when 10, as `input_map` is.
+    #[serde(default = "mnist_classes", skip_serializing_if = "is_mnist_classes")]
+    pub classes: usize,
+}
+
+fn mnist_map() -> (usize, usize, usize) {
+    INPUT_MAP
+}
+
+fn is_mnist_map(m: &(usize, usize, usize)) -> bool {
+    *m == INPUT_MAP
+}
+
+fn mnist_classes() -> usize {
+    CLASSES
+}
+
+fn is_mnist_classes(c: &usize) -> bool {
+    *c == CLASSES
 }
 
 fn is_same(p: &Padding) -> bool {
     *p == Padding::Same
 }
 
-/// The input map of every model: one 28×28 grey image.
+/// MNIST's input map, the default: one 28×28 grey image.
 pub const INPUT_MAP: (usize, usize, usize) = (28, 28, 1);
 
-/// Input pixels per image.
+/// MNIST's pixels per image.
 pub const INPUTS: usize = 784;
-/// Output classes.
+/// MNIST's classes, the default.
 pub const CLASSES: usize = 10;
+/// Most input values per image a configuration may have (a 512×512 colour
+/// image): far beyond any data set the trainer is for, and small enough
+/// that no product of widths overflows.
+pub const MAX_INPUTS: usize = 1 << 20;
+/// Most classes a configuration may have: labels are held as bytes
+/// (CIFAR-100's 100 classes fit with room to spare).
+pub const MAX_CLASSES: usize = 256;
 /// Pixel threshold of binary inputs, fixed because the engine binarizes at it.
 pub const INPUT_THRESHOLD: u8 = 128;
 
@@ -189,16 +221,29 @@ impl TrainConfig {
         self.rotate > 0.0 || self.scale > 0.0
     }
 
+    /// Input values per image.
+    pub fn inputs(&self) -> usize {
+        let (h, w, c) = self.input_map;
+        h * w * c
+    }
+
     /// Dense layer widths, input first: for a convolutional model, the
     /// flattened features of the last convolution first.
     pub fn shape(&self) -> Vec<usize> {
         if let Some((_, dense)) = self.conv_maps() {
             return dense;
         }
-        std::iter::once(INPUTS)
+        std::iter::once(self.inputs())
             .chain(self.hidden.iter().copied())
-            .chain(std::iter::once(CLASSES))
+            .chain(std::iter::once(self.classes))
             .collect()
+    }
+
+    /// This configuration for data of another shape and class count.
+    pub fn for_data(mut self, input_map: (usize, usize, usize), classes: usize) -> Self {
+        self.input_map = input_map;
+        self.classes = classes;
+        self
     }
 
     /// The convolutions of a convolutional model in place, and its dense
@@ -207,7 +252,7 @@ impl TrainConfig {
     pub fn conv_maps(&self) -> Option<(Vec<ConvShape>, Vec<usize>)> {
         self.arch
             .as_ref()
-            .and_then(|a| a.maps(self.padding, INPUT_MAP).ok())
+            .and_then(|a| a.maps(self.padding, self.input_map).ok())
     }
 
     /// The convolutions of the model (none for an MLP).
@@ -218,9 +263,31 @@ impl TrainConfig {
     /// Rejects settings that cannot train, with the setting named.
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(TrainError::Config(m));
+        let (h, w, c) = self.input_map;
+        if h == 0 || w == 0 || c == 0 || h.saturating_mul(w).saturating_mul(c) > MAX_INPUTS {
+            return bad(format!(
+                "input shape {h}x{w}x{c} must have between 1 and {MAX_INPUTS} values"
+            ));
+        }
+        if !(2..=MAX_CLASSES).contains(&self.classes) {
+            return bad(format!(
+                "{} classes: a classifier needs 2 to {MAX_CLASSES}",
+                self.classes
+            ));
+        }
         match &self.arch {
             Some(arch) => {
-                arch.maps(self.padding, INPUT_MAP)?;
+                arch.maps(self.padding, self.input_map)?;
+                match arch.output_width() {
+                    Some(n) if n == self.classes => {}
+                    Some(n) => {
+                        return bad(format!(
+                            "architecture '{arch}' ends in d{n}; the last layer is the output, d{} for {} classes",
+                            self.classes, self.classes
+                        ))
+                    }
+                    None => return bad(format!("architecture '{arch}' has no final dense layer")),
+                }
                 if !self.hidden.is_empty() {
                     return bad("--arch gives the dense layers too; leave out --hidden".into());
                 }
@@ -621,6 +688,38 @@ fn parse_num(s: &str, what: &str) -> Result<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The output width is the data's class count: an architecture that
+    /// ends elsewhere, a class count out of range or an empty input shape
+    /// is refused with the numbers named.
+    #[test]
+    fn shape_and_classes_come_from_the_data() {
+        let mut c = crate::recipe("cnn-small").unwrap();
+        c.arch = Some("c3x32,d256".parse().unwrap());
+        let e = c.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("ends in d256") && e.contains("d10 for 10 classes"),
+            "{e}"
+        );
+        let c = c.for_data((8, 8, 1), 256);
+        c.validate().unwrap();
+        assert_eq!(c.shape(), vec![8 * 8 * 32, 256]);
+        let mlp = crate::recipe("seed").unwrap().for_data((1, 30, 1), 2);
+        assert_eq!(mlp.shape(), vec![30, 512, 2]);
+        let e = mlp
+            .clone()
+            .for_data((1, 30, 1), 1)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("1 classes: a classifier needs 2 to 256"), "{e}");
+        let e = mlp
+            .for_data((0, 30, 1), 2)
+            .validate()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("input shape 0x30x1"), "{e}");
+    }
 
     #[test]
     fn schedules_start_and_end_where_asked() {

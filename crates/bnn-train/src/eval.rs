@@ -12,7 +12,7 @@ use bnn_core::{BinaryDense, Threshold, Transform};
 use ndarray::Array2;
 use rayon::prelude::*;
 
-use crate::config::{Input, ModelKind, Rule, INPUTS, INPUT_THRESHOLD};
+use crate::config::{Input, ModelKind, Rule, INPUT_THRESHOLD};
 use crate::error::Result;
 use crate::export::{fold_hidden, output_bias, Folded, PixelLayer};
 use crate::linalg::a_bt;
@@ -32,10 +32,10 @@ pub fn accuracy(predictions: &[usize], labels: &[u8]) -> f64 {
     hits as f64 / labels.len().max(1) as f64
 }
 
-fn pack_images(pixels: &[u8]) -> Vec<u64> {
-    let wpr = words_for(INPUTS);
-    let mut words = vec![0u64; pixels.len() / INPUTS * wpr];
-    for (img, out) in pixels.chunks_exact(INPUTS).zip(words.chunks_exact_mut(wpr)) {
+fn pack_images(pixels: &[u8], inputs: usize) -> Vec<u64> {
+    let wpr = words_for(inputs);
+    let mut words = vec![0u64; pixels.len() / inputs * wpr];
+    for (img, out) in pixels.chunks_exact(inputs).zip(words.chunks_exact_mut(wpr)) {
         pack_pixels(img, INPUT_THRESHOLD, out);
     }
     words
@@ -46,7 +46,7 @@ fn pack_images(pixels: &[u8]) -> Vec<u64> {
 /// every partial sum stays below 2²⁴, so f32 holds each sum exactly in any
 /// order of addition.
 pub fn pixel_dots(signs: &Array2<f32>, pixels: &[u8]) -> Vec<i32> {
-    let x = input_matrix(ModelKind::Binary, Input::U8, pixels);
+    let x = input_matrix(ModelKind::Binary, Input::U8, pixels, signs.ncols());
     a_bt(x.view(), signs.view())
         .iter()
         .map(|&v| v as i32)
@@ -80,15 +80,16 @@ fn hidden_bits(
     hidden: &[BinaryDense],
     kernel: bnn_core::Kernel,
     chunk: &[u8],
+    inputs: usize,
 ) -> Vec<u64> {
-    let rows = chunk.len() / INPUTS;
+    let rows = chunk.len() / inputs;
     let mut x = match first {
         Some(p) => fire(
             sign_thresholds(&p.transform),
             &pixel_dots(&p.signs, chunk),
             rows,
         ),
-        None => pack_images(chunk),
+        None => pack_images(chunk, inputs),
     };
     for layer in hidden {
         let mut dots = vec![0i32; rows * layer.outputs()];
@@ -102,13 +103,14 @@ fn hidden_bits(
 pub fn predict_exported(folded: &Folded, pixels: &[u8]) -> Vec<usize> {
     let kernel = bnn_core::kernel::active();
     let rule = folded.rule;
+    let inputs = folded.input_len();
     pixels
-        .par_chunks(CHUNK * INPUTS)
+        .par_chunks(CHUNK * inputs)
         .flat_map_iter(|chunk| {
-            let rows = chunk.len() / INPUTS;
+            let rows = chunk.len() / inputs;
             let (dots, bias) = match folded.layers.split_last() {
                 Some((out, hidden)) => {
-                    let x = hidden_bits(folded.first.as_ref(), hidden, kernel, chunk);
+                    let x = hidden_bits(folded.first.as_ref(), hidden, kernel, chunk, inputs);
                     let mut dots = vec![0i32; rows * out.outputs()];
                     out.dots(kernel, &x, rows, &mut dots);
                     (dots, out.transform())
@@ -146,9 +148,9 @@ pub fn predict_float(net: &Network, rule: Rule, pixels: &[u8]) -> Result<Vec<usi
     let bias = output_bias(net);
     let eps = f64::from(net.bn_eps);
     let chunks: Vec<Vec<usize>> = pixels
-        .par_chunks(CHUNK * INPUTS)
+        .par_chunks(CHUNK * net.input_len())
         .map(|chunk| {
-            let rows = chunk.len() / INPUTS;
+            let rows = chunk.len() / net.input_len();
             let dots_of = |l: usize, x: &[u64]| -> Array2<f32> {
                 if l == 0 && u8_input {
                     let d = pixel_dots(&first_signs, chunk);
@@ -162,7 +164,7 @@ pub fn predict_float(net: &Network, rule: Rule, pixels: &[u8]) -> Result<Vec<usi
             let mut x = if u8_input {
                 Vec::new()
             } else {
-                pack_images(chunk)
+                pack_images(chunk, net.input_len())
             };
             for l in 0..last {
                 let lr = net.layers[l];
@@ -211,7 +213,7 @@ pub fn predict_float(net: &Network, rule: Rule, pixels: &[u8]) -> Result<Vec<usi
 /// result independent of how the work is split.
 pub fn recompute_bn(net: &mut Network, pixels: &[u8]) -> Result<()> {
     let kernel = bnn_core::kernel::active();
-    let images = (pixels.len() / INPUTS) as f64;
+    let images = (pixels.len() / net.input_len()) as f64;
     for l in 0..net.layers.len() - 1 {
         let Some(bn) = net.layers[l].bn else {
             continue;
@@ -221,13 +223,14 @@ pub fn recompute_bn(net: &mut Network, pixels: &[u8]) -> Result<()> {
         let this = packed_layer(net, l)?;
         let n = this.outputs();
         let (sum, sq) = pixels
-            .par_chunks(CHUNK * INPUTS)
+            .par_chunks(CHUNK * net.input_len())
             .map(|chunk| {
-                let rows = chunk.len() / INPUTS;
+                let rows = chunk.len() / net.input_len();
                 let dots = match &pixel_signs {
                     Some(signs) => pixel_dots(signs, chunk),
                     None => {
-                        let x = hidden_bits(first.as_ref(), &before, kernel, chunk);
+                        let x =
+                            hidden_bits(first.as_ref(), &before, kernel, chunk, net.input_len());
                         let mut dots = vec![0i32; rows * n];
                         this.dots(kernel, &x, rows, &mut dots);
                         dots
@@ -271,9 +274,9 @@ pub fn fp32_scores(net: &Network, pixels: &[u8]) -> Array2<f32> {
         .collect();
     let alpha = net.alpha();
     let parts: Vec<Array2<f32>> = pixels
-        .par_chunks(CHUNK * INPUTS)
+        .par_chunks(CHUNK * net.input_len())
         .map(|chunk| {
-            let mut x = input_matrix(ModelKind::Fp32, net.input, chunk);
+            let mut x = input_matrix(ModelKind::Fp32, net.input, chunk, net.input_len());
             for (l, w) in weights.iter().enumerate() {
                 let mut z = a_bt(x.view(), w.view());
                 if l + 1 == weights.len() {

@@ -11,7 +11,7 @@ use bnn_core::{
 };
 use ndarray::Array2;
 
-use crate::config::{Input, INPUTS, INPUT_THRESHOLD};
+use crate::config::{Input, INPUT_MAP, INPUT_THRESHOLD};
 use crate::error::Result;
 use crate::net::{BnRef, Network};
 
@@ -32,6 +32,16 @@ pub struct Folded {
     pub first: Option<PixelLayer>,
     pub layers: Vec<BinaryDense>,
     pub rule: DecisionRule,
+    /// Height, width and channels of an input image.
+    pub input_map: (usize, usize, usize),
+}
+
+impl Folded {
+    /// Input values per image.
+    pub fn input_len(&self) -> usize {
+        let (h, w, c) = self.input_map;
+        h * w * c
+    }
 }
 
 /// The integer threshold of neuron `j` behind batch norm `bn`, whose dots
@@ -156,6 +166,7 @@ pub fn fold(net: &Network, rule: DecisionRule) -> Result<Folded> {
         first,
         layers,
         rule,
+        input_map: net.input_map,
     })
 }
 
@@ -191,23 +202,31 @@ pub fn to_fp32(net: &Network) -> Result<bnn_fp32::Fp32Model> {
 }
 
 /// The folded network as a bnn-core model. A u8-input model records its
-/// input shape (one 28×28 grey image); a binary-input one records none, so
-/// that it saves exactly as before.
+/// input shape; a binary-input one records it unless it is MNIST's (so that
+/// those save exactly as before) or a flat feature vector.
 pub fn to_model(folded: &Folded) -> Result<Model> {
+    let (h, w, c) = folded.input_map;
+    let shape = InputShape::new(h as u32, w as u32, c as u32);
     match &folded.first {
-        None => Ok(Model::new(
-            INPUTS,
-            INPUT_THRESHOLD,
-            folded.layers.clone(),
-            folded.rule,
-        )?),
+        None => {
+            let mut model = Model::new(
+                folded.input_len(),
+                INPUT_THRESHOLD,
+                folded.layers.clone(),
+                folded.rule,
+            )?;
+            if folded.input_map != INPUT_MAP && (h, c) != (1, 1) {
+                model.set_input_shape(shape)?;
+            }
+            Ok(model)
+        }
         Some(first) => {
             let (outputs, inputs) = first.signs.dim();
             let signs = first.signs.as_slice().expect("standard layout");
             let bits = BitMatrix::from_signs(outputs, inputs, signs)?;
             let pixel = PixelDense::new(bits, first.transform.clone())?;
             let mut model = Model::with_pixel_layer(pixel, folded.layers.clone(), folded.rule)?;
-            model.set_input_shape(InputShape::new(28, 28, 1))?;
+            model.set_input_shape(shape)?;
             Ok(model)
         }
     }

@@ -68,7 +68,7 @@ pub fn estimate(config: &TrainConfig) -> Estimate {
     let dense = config.shape();
     let mut parameters: u64 = 0;
     // Values per image that each step holds in float arrays.
-    let mut per_image: u64 = INPUTS as u64;
+    let mut per_image: u64 = config.inputs() as u64;
     for c in &convs {
         parameters = parameters.saturating_add(conv_weights(c));
         per_image = per_image

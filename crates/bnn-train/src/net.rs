@@ -93,6 +93,8 @@ pub struct Network {
     /// Index of the one-element `ln α` tensor.
     pub scale: usize,
     pub bn_eps: f32,
+    /// Height, width and channels of an input image.
+    pub input_map: (usize, usize, usize),
 }
 
 impl Network {
@@ -175,7 +177,14 @@ impl Network {
             layers,
             scale,
             bn_eps: config.bn_eps,
+            input_map: config.input_map,
         }
+    }
+
+    /// Input values per image.
+    pub fn input_len(&self) -> usize {
+        let (h, w, c) = self.input_map;
+        h * w * c
     }
 
     /// Whether the first dense layer multiplies u8 pixels (a u8-input MLP).

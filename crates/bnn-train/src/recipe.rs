@@ -50,6 +50,8 @@ pub fn recipe(name: &str) -> Result<TrainConfig> {
         limit_test: None,
         arch: None,
         padding: Padding::Same,
+        input_map: crate::config::INPUT_MAP,
+        classes: crate::config::CLASSES,
     };
     let bn = TrainConfig {
         recipe: "bn".into(),

@@ -16,7 +16,7 @@ use ndarray::{Array2, Axis, Zip};
 use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::{Input, Loss, ModelKind, Rule, TrainConfig, INPUTS, INPUT_THRESHOLD};
+use crate::config::{Input, Loss, ModelKind, Rule, TrainConfig, INPUT_THRESHOLD};
 use crate::error::Result;
 use crate::linalg::{a_b, a_bt, at_b, column_sums};
 use crate::loss::loss_and_grad;
@@ -52,9 +52,9 @@ pub fn ste_sites(config: &TrainConfig) -> usize {
 
 /// ±1 input values (pixel ≥ threshold → +1), the raw pixel values (u8
 /// input), or the seed's normalization (in f64, rounded once, as the FP32
-/// engine computes it).
-pub fn input_matrix(kind: ModelKind, input: Input, pixels: &[u8]) -> Array2<f32> {
-    let rows = pixels.len() / INPUTS;
+/// engine computes it), `inputs` values an image.
+pub fn input_matrix(kind: ModelKind, input: Input, pixels: &[u8], inputs: usize) -> Array2<f32> {
+    let rows = pixels.len() / inputs;
     let values: Vec<f32> = match (kind, input) {
         (ModelKind::Binary, Input::Binary) => pixels
             .iter()
@@ -66,7 +66,7 @@ pub fn input_matrix(kind: ModelKind, input: Input, pixels: &[u8]) -> Array2<f32>
             .map(|&p| ((f64::from(p) / 255.0 - 0.5) / 0.5) as f32)
             .collect(),
     };
-    Array2::from_shape_vec((rows, INPUTS), values).expect("shape")
+    Array2::from_shape_vec((rows, inputs), values).expect("shape")
 }
 
 /// Exact integer dot products of packed ±1 rows with a layer's signed
@@ -116,13 +116,14 @@ pub fn step(
     }
     let rows = labels.len();
     let binary = net.kind == ModelKind::Binary;
-    let x = input_matrix(net.kind, net.input, pixels);
+    let inputs = net.input_len();
+    let x = input_matrix(net.kind, net.input, pixels, inputs);
     // u8 pixels are not ±1, so the first layer multiplies floats (exactly:
     // see `Input::U8`); the layers after it see ±1 bits again.
     let words: Option<Vec<u64>> = (binary && net.input == Input::Binary).then(|| {
-        let wpr = words_for(INPUTS);
+        let wpr = words_for(inputs);
         let mut w = vec![0u64; rows * wpr];
-        for (img, out) in pixels.chunks_exact(INPUTS).zip(w.chunks_exact_mut(wpr)) {
+        for (img, out) in pixels.chunks_exact(inputs).zip(w.chunks_exact_mut(wpr)) {
             pack_pixels(img, INPUT_THRESHOLD, out);
         }
         w

@@ -14,7 +14,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::checkpoint::{self, Best, TrainState};
-use crate::config::{ModelKind, TrainConfig, INPUTS};
+use crate::config::{ModelKind, TrainConfig};
 use crate::data::{shift_image, warp_image, Dataset, Split};
 use crate::error::{Result, TrainError};
 use crate::eval::{accuracy, predict_exported, predict_float, predict_fp32, recompute_bn};
@@ -88,10 +88,25 @@ fn stream(seed: u64, epoch: usize) -> ChaCha8Rng {
     rng
 }
 
+/// Whether `data` has the image shape and class count the configuration
+/// was made for ([`TrainConfig::for_data`]).
+fn check_fits(config: &TrainConfig, data: &Dataset) -> Result<()> {
+    let ((h, w, c), (dh, dw, dc)) = (config.input_map, data.input_map());
+    if (h, w, c) != (dh, dw, dc) || config.classes != data.classes() {
+        return Err(TrainError::Config(format!(
+            "the configuration is for {h}x{w}x{c} inputs of {} classes, the data has {dh}x{dw}x{dc} of {}",
+            config.classes,
+            data.classes()
+        )));
+    }
+    Ok(())
+}
+
 /// A fresh state for `config`, checked against the data and against the
 /// memory the machine has first.
 pub fn init(config: &TrainConfig, data: &Dataset) -> Result<TrainState> {
     config.validate_for(data.train_len())?;
+    check_fits(config, data)?;
     crate::memory::check(config, crate::memory::available())?;
     let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
     let net = Network::new(config, &mut rng);
@@ -128,6 +143,7 @@ pub fn run_epochs(
 ) -> Result<TrainState> {
     let config = state.config.clone();
     config.validate_for(data.train_len())?;
+    check_fits(&config, data)?;
     let (train_split, val) = data.train_and_validation(config.validation);
     let batches = train_split.len().div_ceil(config.batch);
     progress.start(&RunInfo {
@@ -164,7 +180,8 @@ fn epoch(
     let sites = ste_sites(&config);
     let mut preact = vec![(0f64, 0u64); sites];
     let (mut loss, mut correct, mut seen) = (0f64, 0usize, 0usize);
-    let mut pixels = Vec::with_capacity(config.batch * INPUTS);
+    let inputs = config.inputs();
+    let mut pixels = Vec::with_capacity(config.batch * inputs);
     let mut labels = Vec::with_capacity(config.batch);
     for (b, batch) in order.chunks(config.batch).enumerate() {
         pixels.clear();
@@ -180,15 +197,22 @@ fn epoch(
                     (0, 0)
                 };
                 let start = pixels.len();
-                pixels.resize(start + INPUTS, 0);
+                pixels.resize(start + inputs, 0);
                 if config.warps() {
                     let (r, k) = (config.rotate, config.scale);
                     let angle = rng.gen_range(-r..=r).to_radians();
                     let factor = 1.0 + rng.gen_range(-k..=k);
                     let at = (dx as f32, dy as f32);
-                    warp_image(image, angle, factor, at, &mut pixels[start..]);
+                    warp_image(
+                        image,
+                        config.input_map,
+                        angle,
+                        factor,
+                        at,
+                        &mut pixels[start..],
+                    );
                 } else {
-                    shift_image(image, dx, dy, &mut pixels[start..]);
+                    shift_image(image, config.input_map, dx, dy, &mut pixels[start..]);
                 }
             } else {
                 pixels.extend_from_slice(image);

@@ -383,3 +383,73 @@ fn accuracy(predicted: &[usize], labels: &[u8]) -> f64 {
         .count();
     hits as f64 / labels.len() as f64
 }
+
+/// Data of any shape and class count: an MLP on 4×4 colour images of 3
+/// classes, a u8-input MLP on 30 features of 2 classes, and a CNN on 8×8
+/// grey images of 5 classes. Each exported model records its shape (or is
+/// flat), has the data's classes, and the engine predicts exactly what the
+/// trainer does; the data are learnable, so each beats chance by far.
+#[test]
+fn any_shape_and_class_count() {
+    use bnn_train::data::synthetic_shaped;
+    type Map = (usize, usize, usize);
+    let cases: [(&str, Map, usize, Option<&str>); 3] = [
+        ("bn", (4, 4, 3), 3, None),
+        ("bn-u8", (1, 30, 1), 2, None),
+        ("cnn-small", (8, 8, 1), 5, Some("c3x8,p2,d16,d5")),
+    ];
+    for (name, map, classes, arch) in cases {
+        let data = synthetic_shaped(map, classes, 1200, 400, 21);
+        let mut config = recipe(name).unwrap().for_data(map, classes);
+        config.epochs = 3;
+        config.batch = 50;
+        config.validation = 200;
+        config.shift = 0;
+        config.rotate = 0.0;
+        config.scale = 0.0;
+        if let Some(a) = arch {
+            config.arch = Some(a.parse().unwrap());
+        } else {
+            config.hidden = vec![32];
+        }
+        let outcome = run(&config, &data);
+        let Trained::Binary(model) = &outcome.model else {
+            panic!("{name}: binary expected")
+        };
+        assert_eq!(model.num_classes(), classes, "{name}");
+        assert_eq!(model.input_len(), map.0 * map.1 * map.2, "{name}");
+        let shape = model.input_shape();
+        if map.0 == 1 && map.2 == 1 {
+            assert!(shape.is_flat() || shape.width as usize == map.1, "{name}");
+        } else {
+            assert_eq!(
+                (
+                    shape.height as usize,
+                    shape.width as usize,
+                    shape.channels as usize
+                ),
+                map,
+                "{name}"
+            );
+        }
+        let bytes = model_bytes(&outcome);
+        let loaded = bnn_core::format::from_bytes(&bytes, std::path::Path::new("m.bnn")).unwrap();
+        let engine = loaded.model.predict_batch(data.test().pixels).unwrap();
+        assert_eq!(engine, outcome.test_predictions, "{name}");
+        assert!(
+            outcome.test_accuracy > 0.8,
+            "{name}: {} on {classes} classes",
+            outcome.test_accuracy
+        );
+    }
+    // A configuration made for other data is refused before any work.
+    let data = synthetic_shaped((4, 4, 3), 3, 1200, 50, 1);
+    let config = small("bn");
+    let e = train(&config, &data, &mut Silent, &TrainOptions::default()).unwrap_err();
+    assert!(
+        e.to_string().contains(
+            "the configuration is for 28x28x1 inputs of 10 classes, the data has 4x4x3 of 3"
+        ),
+        "{e}"
+    );
+}
