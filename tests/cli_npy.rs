@@ -103,6 +103,7 @@ fn classes_only_csv_and_json_leave_the_scores_out() {
     let path = dir.path().join("images.npy");
     write_npy(&path, "(200, 28, 28)", &images.pixels);
     let full = parse_csv(classify(&[arg(&path)]).ok());
+    assert_eq!(full.len(), 200);
     let out = classify(&[arg(&path), "--classes-only".into()]);
     let mut lines = out.ok().lines();
     assert_eq!(lines.next(), Some("source,index,class"));

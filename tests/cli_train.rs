@@ -81,9 +81,10 @@ fn same_bytes_and_exact_export(extra: &[&str]) -> bnn_core::Model {
     let images = common::first_test_images(2000);
     let (_, labels) = bnn_data::mnist::load_test(&mnist_dir()).unwrap();
     let classes = model.predict_batch(&images.pixels).unwrap();
+    assert_eq!(classes.len(), 2000);
     let correct = classes
         .iter()
-        .zip(&labels.labels)
+        .zip(&labels.labels[..2000])
         .filter(|(&c, &l)| c == l as usize)
         .count();
     assert_eq!(correct as f64 / 2000.0, reported);

@@ -350,12 +350,30 @@ mod tests {
             run(&mixed, &pixels, &labels, &config(1)),
             Err("b takes 5 inputs but the images have 4 pixels".into())
         );
-        assert!(run(&c, &pixels[..7], &labels, &config(1))
-            .unwrap_err()
-            .contains("7 pixel bytes"));
-        assert!(run(&c, &[], &[], &config(1)).is_err());
+        assert_eq!(
+            run(&c, &pixels[..7], &labels, &config(1)),
+            Err("7 pixel bytes are not 2 images of 4 pixels".into())
+        );
+        assert_eq!(
+            run(&c, &[], &[], &config(1)),
+            Err("no images to measure".into())
+        );
         let mut no_threads = config(1);
         no_threads.threads = vec![0];
-        assert!(run(&c, &pixels, &labels, &no_threads).is_err());
+        assert_eq!(
+            run(&c, &pixels, &labels, &no_threads),
+            Err("thread counts must be at least 1".into())
+        );
+        no_threads.threads = vec![];
+        assert_eq!(
+            run(&c, &pixels, &labels, &no_threads),
+            Err("thread counts must be at least 1".into())
+        );
+        let mut no_single = config(1);
+        no_single.single_images = 0;
+        assert_eq!(
+            run(&c, &pixels, &labels, &no_single),
+            Err("the single-image run needs at least 1 image".into())
+        );
     }
 }

@@ -242,8 +242,13 @@ impl BitMatrix {
         let mut m = BitMatrix::new(rows, cols);
         if cols > 0 {
             for (r, row) in values.chunks_exact(cols).enumerate() {
-                pack_pm1(row, m.row_mut(r))
-                    .map_err(|e| Error::InvalidModel(format!("row {r}: {e}")))?;
+                // Name the row without a second "invalid model: " prefix.
+                pack_pm1(row, m.row_mut(r)).map_err(|e| match e {
+                    Error::InvalidModel(problem) => {
+                        Error::InvalidModel(format!("row {r}: {problem}"))
+                    }
+                    other => other,
+                })?;
             }
         }
         Ok(m)
@@ -413,7 +418,14 @@ mod tests {
         }
         let mut stream = to_stream(&BitMatrix::new(3, 5));
         stream[0] |= 1 << 15;
-        assert!(from_stream(3, 5, &stream).is_err());
+        assert_eq!(
+            from_stream(3, 5, &stream).unwrap_err().to_string(),
+            "invalid model: bits set beyond the 15 weights"
+        );
+        assert_eq!(
+            from_stream(3, 5, &[0, 0]).unwrap_err().to_string(),
+            "invalid model: 2 words for a 3x5 bit stream, expected 1"
+        );
     }
 
     #[test]
@@ -437,8 +449,18 @@ mod tests {
         let mut w = [0u64; 1];
         let err = pack_pm1(&[1, -1, 0], &mut w).unwrap_err().to_string();
         assert!(err.contains("index 2"), "{err}");
-        assert!(BitMatrix::from_pm1(1, 2, &[1, 2]).is_err());
-        assert!(BitMatrix::from_pm1(2, 2, &[1, 1, 1]).is_err());
+        assert_eq!(
+            BitMatrix::from_pm1(2, 2, &[1, 1, 1, 2])
+                .unwrap_err()
+                .to_string(),
+            "invalid model: row 1: value 2 at index 1 is not ±1"
+        );
+        assert_eq!(
+            BitMatrix::from_pm1(2, 2, &[1, 1, 1])
+                .unwrap_err()
+                .to_string(),
+            "invalid model: 3 values for a 2x2 matrix"
+        );
     }
 
     #[test]
@@ -453,6 +475,16 @@ mod tests {
         assert_eq!(BitMatrix::from_pm1(3, 70, &pm1).unwrap(), m);
         let mut words = m.words().to_vec();
         words[1] |= 1 << 10; // column 74 of row 0 does not exist
-        assert!(BitMatrix::from_words(3, 70, words).is_err());
+        assert_eq!(
+            BitMatrix::from_words(3, 70, words.clone())
+                .unwrap_err()
+                .to_string(),
+            "invalid model: row 0 has bits set beyond column 70"
+        );
+        words.pop();
+        assert_eq!(
+            BitMatrix::from_words(3, 70, words).unwrap_err().to_string(),
+            "invalid model: 5 words for a 3x70 bit matrix, expected 6"
+        );
     }
 }

@@ -999,7 +999,10 @@ mod tests {
         let mut s = Shapes::new(InputShape::new(1, 5, 1));
         s.conv(1, Padding::Same, 2).unwrap();
         assert!(s.pool().unwrap_err().contains("at least 2x2"));
-        assert!(Shapes::new(InputShape::new(2, 2, 1)).pool().is_err());
+        assert_eq!(
+            Shapes::new(InputShape::new(2, 2, 1)).pool(),
+            Err("layer 1: max pooling must follow a convolution".to_string())
+        );
     }
 
     #[test]
@@ -1010,6 +1013,9 @@ mod tests {
         assert_eq!(Padding::Valid.output_side(4, 5), None);
         assert_eq!(Padding::Same.before(5), 2);
         assert_eq!("valid".parse::<Padding>().unwrap(), Padding::Valid);
-        assert!("full".parse::<Padding>().is_err());
+        assert_eq!(
+            "full".parse::<Padding>().unwrap_err().to_string(),
+            "invalid model: unknown padding 'full' (known: same, valid)"
+        );
     }
 }

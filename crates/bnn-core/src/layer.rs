@@ -133,18 +133,18 @@ impl Transform {
     /// another count of thresholds or biases, or a bias that is not finite.
     /// Every layer kind checks its transform here, so they refuse alike.
     pub fn check(&self, outputs: usize) -> Result<()> {
-        let per_neuron = match self {
-            Transform::Sign(t) => t.len(),
+        let (per_neuron, what) = match self {
+            Transform::Sign(t) => (t.len(), "thresholds"),
             Transform::Scores(b) => {
                 if let Some(i) = b.iter().position(|v| !v.is_finite()) {
                     return Err(Error::InvalidModel(format!("bias {i} is {}", b[i])));
                 }
-                b.len()
+                (b.len(), "biases")
             }
         };
         if per_neuron != outputs {
             return Err(Error::InvalidModel(format!(
-                "{per_neuron} thresholds or biases for {outputs} neurons"
+                "{per_neuron} {what} for {outputs} neurons"
             )));
         }
         Ok(())
@@ -419,7 +419,10 @@ mod tests {
                 );
             }
         }
-        assert!(Threshold::from_bias(f64::NAN, 3).is_err());
+        assert_eq!(
+            Threshold::from_bias(f64::NAN, 3).unwrap_err().to_string(),
+            "invalid model: bias NaN is not finite"
+        );
     }
 
     #[test]
@@ -499,11 +502,32 @@ mod tests {
 
     #[test]
     fn rejects_bad_shapes() {
-        assert!(
-            BinaryDense::hidden(BitMatrix::new(3, 4), vec![Threshold::at_least(0); 2]).is_err()
+        let message = |r: Result<BinaryDense>| r.unwrap_err().to_string();
+        assert_eq!(
+            message(BinaryDense::hidden(
+                BitMatrix::new(3, 4),
+                vec![Threshold::at_least(0); 2]
+            )),
+            "invalid model: 2 thresholds for 3 neurons"
         );
-        assert!(BinaryDense::output(BitMatrix::new(2, 4), vec![0.0, f32::NAN]).is_err());
-        assert!(BinaryDense::output(BitMatrix::new(0, 4), vec![]).is_err());
-        assert!(BinaryDense::output(BitMatrix::new(1, 0), vec![0.0]).is_err());
+        assert_eq!(
+            message(BinaryDense::output(BitMatrix::new(3, 4), vec![0.0; 2])),
+            "invalid model: 2 biases for 3 neurons"
+        );
+        assert_eq!(
+            message(BinaryDense::output(
+                BitMatrix::new(2, 4),
+                vec![0.0, f32::NAN]
+            )),
+            "invalid model: bias 1 is NaN"
+        );
+        assert_eq!(
+            message(BinaryDense::output(BitMatrix::new(0, 4), vec![])),
+            "invalid model: layer of 0 neurons over 4 inputs"
+        );
+        assert_eq!(
+            message(BinaryDense::output(BitMatrix::new(1, 0), vec![0.0])),
+            "invalid model: layer of 1 neurons over 0 inputs"
+        );
     }
 }

@@ -388,9 +388,33 @@ mod tests {
     #[test]
     fn rejects_bad_shapes() {
         let t = vec![Threshold::at_least(0); 2];
-        assert!(PixelDense::hidden(BitMatrix::new(3, 4), t).is_err());
-        assert!(PixelDense::output(BitMatrix::new(2, 4), vec![0.0, f32::INFINITY]).is_err());
-        assert!(PixelDense::output(BitMatrix::new(0, 4), vec![]).is_err());
-        assert!(PixelDense::output(BitMatrix::new(1, 0), vec![0.0]).is_err());
+        let message = |r: Result<PixelDense>| r.unwrap_err().to_string();
+        assert_eq!(
+            message(PixelDense::hidden(BitMatrix::new(3, 4), t)),
+            "invalid model: 2 thresholds for 3 neurons"
+        );
+        assert_eq!(
+            message(PixelDense::output(
+                BitMatrix::new(2, 4),
+                vec![0.0, f32::INFINITY]
+            )),
+            "invalid model: bias 1 is inf"
+        );
+        let max = PixelDense::MAX_INPUTS;
+        assert_eq!(
+            message(PixelDense::output(BitMatrix::new(0, 4), vec![])),
+            format!("invalid model: pixel layer of 0 neurons over 4 inputs (at most {max} inputs)")
+        );
+        assert_eq!(
+            message(PixelDense::output(BitMatrix::new(1, 0), vec![0.0])),
+            format!("invalid model: pixel layer of 1 neurons over 0 inputs (at most {max} inputs)")
+        );
+        assert_eq!(
+            message(PixelDense::output(BitMatrix::new(1, max + 1), vec![0.0])),
+            format!(
+                "invalid model: pixel layer of 1 neurons over {} inputs (at most {max} inputs)",
+                max + 1
+            )
+        );
     }
 }

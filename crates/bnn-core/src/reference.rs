@@ -1,7 +1,10 @@
 //! The same network evaluated in f32 with `ndarray`, from unpacked ±1 weights:
-//! slow and obvious on purpose. It shares no arithmetic with the kernels (no
-//! packing, no popcount, no folded limits), which is what makes it the oracle
-//! the packed engine is tested against, bit for bit.
+//! slow and obvious on purpose. It shares no arithmetic with the engine (no
+//! packing, no popcount, no folded limits, not even the engine's threshold
+//! test or decision rule: `fires` and `decide` here are its own), which is
+//! what makes it the oracle the packed engine is tested against, bit for bit.
+//! It reads only the model's data: weights, threshold values and directions,
+//! biases, and which rule the model names.
 //!
 //! A u8-input model's first layer multiplies the pixel values themselves
 //! (0..=255) by ±1, in f64: its sums reach `255·n`, beyond what f32 holds
@@ -17,7 +20,7 @@
 use ndarray::{Array1, Array2, Array3, ArrayView2, Axis};
 
 use crate::layer::{Threshold, Transform};
-use crate::model::Model;
+use crate::model::{DecisionRule, Model};
 
 /// One layer, unpacked.
 struct Dense {
@@ -51,7 +54,7 @@ pub struct Reference {
     pixel: Option<PixelLayer>,
     convs: Vec<ConvLayer>,
     layers: Vec<Dense>,
-    rule: crate::model::DecisionRule,
+    rule: DecisionRule,
 }
 
 impl Reference {
@@ -159,7 +162,7 @@ impl Reference {
                         let mut out = Array2::<f32>::zeros(dots.raw_dim());
                         for (mut o, d) in out.axis_iter_mut(Axis(0)).zip(dots.axis_iter(Axis(0))) {
                             for ((o, &d), t) in o.iter_mut().zip(d).zip(thresholds) {
-                                *o = if t.fires(d as i32) { 1.0 } else { -1.0 };
+                                *o = sign(fires(t, d));
                             }
                         }
                         out
@@ -197,10 +200,7 @@ impl Reference {
         let scores = self.scores(pixels);
         scores
             .axis_iter(Axis(0))
-            .map(|row| {
-                self.rule
-                    .decide(row.as_slice().expect("rows are contiguous"))
-            })
+            .map(|row| decide(self.rule, row.as_slice().expect("rows are contiguous")))
             .collect()
     }
 }
@@ -246,11 +246,7 @@ impl ConvLayer {
             });
         }
         for ((_, _, f), v) in dots.indexed_iter_mut() {
-            *v = if self.thresholds[f].fires(*v as i32) {
-                1.0
-            } else {
-                -1.0
-            };
+            *v = f64::from(sign(fires(&self.thresholds[f], *v)));
         }
         dots
     }
@@ -260,9 +256,86 @@ fn apply_thresholds(dots: &Array2<f32>, thresholds: &[Threshold]) -> Array2<f32>
     let mut out = dots.clone();
     for mut row in out.axis_iter_mut(Axis(0)) {
         for (v, t) in row.iter_mut().zip(thresholds) {
-            let dot = *v as i32;
-            *v = if t.fires(dot) { 1.0 } else { -1.0 };
+            *v = sign(fires(t, f64::from(*v)));
         }
     }
     out
+}
+
+/// Whether a neuron with dot product `dot` fires under `t`, from the
+/// definition: `dot >= value`, or `dot <= value` for a flipped threshold.
+/// Compared in f64, where every dot and every `i32` value is exact, so no
+/// rounding or integer conversion stands between the dot and the test.
+fn fires(t: &Threshold, dot: f64) -> bool {
+    let value = f64::from(t.value);
+    if t.flip {
+        dot <= value
+    } else {
+        dot >= value
+    }
+}
+
+/// +1.0 for a neuron that fires, −1.0 for one that does not.
+fn sign(fires: bool) -> f32 {
+    if fires {
+        1.0
+    } else {
+        -1.0
+    }
+}
+
+/// The class `rule` picks from one image's scores, from the rules'
+/// definitions: `Scores` is the first maximum of the scores; `Seed` is the
+/// first maximum of their signs (`sign(0) = +1`).
+fn decide(rule: DecisionRule, scores: &[f32]) -> usize {
+    match rule {
+        DecisionRule::Scores => first_max(scores),
+        DecisionRule::Seed => {
+            let signs: Vec<f32> = scores.iter().map(|&s| sign(s >= 0.0)).collect();
+            first_max(&signs)
+        }
+    }
+}
+
+/// The index of the first largest value; 0 for an empty slice.
+fn first_max(values: &[f32]) -> usize {
+    let mut best = 0;
+    for (i, &v) in values.iter().enumerate() {
+        if v > values[best] {
+            best = i;
+        }
+    }
+    best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn thresholds_from_the_definition() {
+        let up = Threshold::at_least(3);
+        let down = Threshold::at_most(3);
+        assert_eq!(
+            [2.0, 3.0, 4.0].map(|d| (fires(&up, d), fires(&down, d))),
+            [(false, true), (true, true), (true, false)]
+        );
+        // Values beyond what f32 holds exactly are still compared exactly.
+        let big = Threshold::at_least(16_777_217);
+        assert!(!fires(&big, 16_777_216.0) && fires(&big, 16_777_217.0));
+    }
+
+    #[test]
+    fn rules_from_the_definition() {
+        let scores = [-1.0, 2.5, 2.5, 0.0, -3.0];
+        assert_eq!(decide(DecisionRule::Scores, &scores), 1, "first maximum");
+        assert_eq!(decide(DecisionRule::Seed, &scores), 1, "first sign +1");
+        assert_eq!(
+            decide(DecisionRule::Seed, &[-1.0, -0.0, 5.0]),
+            1,
+            "sign(0) = +1"
+        );
+        assert_eq!(decide(DecisionRule::Seed, &[-1.0, -2.0]), 0, "all negative");
+        assert_eq!(decide(DecisionRule::Scores, &[-2.0, -1.0, -1.5]), 1);
+    }
 }

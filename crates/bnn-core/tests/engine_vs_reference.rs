@@ -98,6 +98,9 @@ fn check(model: &Model, images: usize, rng: &mut ChaCha8Rng) {
     for kernel in available() {
         // Hidden bits.
         let bits = model.hidden_activations(kernel, &pixels).unwrap();
+        // One bit matrix per hidden layer: every output of the reference
+        // but the scores (a missing or extra layer fails here, not in zip).
+        assert_eq!(bits.len(), acts.len() - 1, "{kernel}: hidden layers");
         for (layer, (packed, float)) in bits.iter().zip(&acts).enumerate() {
             let unpacked: Vec<f32> = packed.to_pm1().into_iter().map(f32::from).collect();
             assert_eq!(
@@ -191,6 +194,8 @@ fn check_layer_modes(
         }
         inputs.extend(bits.iter().cloned());
     }
+    // The input of every XNOR layer; the last one's is the last hidden bits.
+    assert_eq!(inputs.len(), model.layers().len(), "{kernel}: layer inputs");
     let c = model.num_classes();
     for (i, (layer, x)) in model.layers().iter().zip(&inputs).enumerate() {
         for mode in [LayerMode::Dense, LayerMode::Sparse, LayerMode::Auto] {
@@ -401,7 +406,12 @@ fn u8_models_chain_and_number_their_layers() {
         err.contains("layer 2 takes 4 inputs but receives 5"),
         "{err}"
     );
-    assert!(Model::with_pixel_layer(hidden, vec![], DecisionRule::Scores).is_err());
+    assert_eq!(
+        Model::with_pixel_layer(hidden, vec![], DecisionRule::Scores)
+            .unwrap_err()
+            .to_string(),
+        "invalid model: the last layer must emit scores"
+    );
     let one = Model::with_pixel_layer(output, vec![], DecisionRule::Scores).unwrap();
     assert_eq!(one.num_classes(), 3);
     assert_eq!(one.shape(), vec![6, 3]);

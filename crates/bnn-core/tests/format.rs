@@ -135,7 +135,13 @@ fn unreadable_paths_are_errors() {
     let err = load(dir.path()).unwrap_err().to_string();
     assert!(err.contains("is a directory"), "{err}");
     let bad_dir = dir.path().join("no/such/dir/m.bnn");
-    assert!(save(&small_model(), "", &bad_dir).is_err());
+    let err = save(&small_model(), "", &bad_dir).unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("{}: ", bad_dir.display())),
+        "{err}"
+    );
+    assert!(err.contains("No such file or directory"), "{err}");
+    assert!(!dir.path().join("no").exists());
 }
 
 #[test]

@@ -87,7 +87,14 @@ fn a_recorded_shape_needs_version_2_and_a_flat_one_does_not() {
     assert_eq!(u16::from_le_bytes([v2[8], v2[9]]), 2);
     assert_eq!(&v2[11..13], &[0, 128], "binary at 128");
     assert_eq!(parse(&v2).unwrap().model, model);
-    assert!(model.set_input_shape(InputShape::new(4, 2, 1)).is_err());
+    assert_eq!(
+        model
+            .set_input_shape(InputShape::new(4, 2, 1))
+            .unwrap_err()
+            .to_string(),
+        "invalid model: input shape 4x2x1 does not hold 6 inputs"
+    );
+    assert_eq!(model.input_shape(), InputShape::new(3, 2, 1), "kept");
 }
 
 /// The repository's `weights/` directory.
@@ -253,8 +260,17 @@ fn cnn_models_round_trip() {
             assert_eq!(loaded.model.input_encoding(), encoding);
             assert_eq!(to_bytes(&loaded.model, "cnn"), bytes);
             // Damage anywhere is an error, never a panic.
-            for len in 0..bytes.len() {
-                assert!(parse(&bytes[..len]).is_err());
+            // A cut file is named truncated, whatever part the cut falls in.
+            assert_eq!(
+                parse(&[]).unwrap_err(),
+                "m.bnn: truncated: the file is empty"
+            );
+            for len in 1..bytes.len() {
+                let err = parse(&bytes[..len]).unwrap_err();
+                assert!(
+                    err.starts_with(&format!("m.bnn: truncated: {len} bytes, ")),
+                    "{len}: {err}"
+                );
             }
         }
     }

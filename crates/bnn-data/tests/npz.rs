@@ -191,10 +191,11 @@ fn weights_other_than_plus_minus_one_are_rejected() {
     );
     let w = vec![1u8; 24];
     let p = d.file("w.npz", &with("fc1_w", Some(npy("|u1", "(4, 6)", &w))));
-    assert!(
-        read_seed_layers(&p).is_ok(),
-        "all-+1 uint8 weights are valid"
-    );
+    // All-+1 uint8 weights are valid, and read as +1.
+    let layers = read_seed_layers(&p).unwrap();
+    assert_eq!(layers.len(), 3);
+    assert_eq!((layers[0].rows, layers[0].cols), (4, 6));
+    assert_eq!(layers[0].weights, vec![1i8; 24]);
     let mut w = w;
     w[0] = 255;
     let p = d.file("w.npz", &with("fc1_w", Some(npy("|u1", "(4, 6)", &w))));

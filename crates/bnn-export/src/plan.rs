@@ -519,6 +519,7 @@ mod tests {
         let ConvKind::Bits(limits) = &conv.kind else {
             panic!("the second convolution takes bits");
         };
+        assert_eq!(limits.len(), thresholds.len());
         for (l, t) in limits.iter().zip(&thresholds) {
             for p in 0..=window as u32 {
                 let dot = window as i32 - 2 * p as i32;

@@ -506,7 +506,7 @@ mod tests {
             "{err}"
         );
         assert!(err.to_string().contains("refusing to overwrite"), "{err}");
-        assert!(check_not_input(&dir.path().join("new"), [file.as_path()]).is_ok());
+        check_not_input(&dir.path().join("new"), [file.as_path()]).unwrap();
     }
 
     #[test]
@@ -529,16 +529,16 @@ mod tests {
             "{err}"
         );
         assert!(err.is_usage());
-        assert!(check_distinct(&[("report", &a), ("chart", &c)]).is_ok());
+        check_distinct(&[("report", &a), ("chart", &c)]).unwrap();
         // Two outputs written through one device may share it.
         let fd = Path::new("/proc/self/fd/1");
-        assert!(check_distinct(&[("report", fd), ("chart", fd)]).is_ok());
+        check_distinct(&[("report", fd), ("chart", fd)]).unwrap();
     }
 
     #[test]
     fn writability_is_checked_without_leaving_anything() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(check_writable(&dir.path().join("new.bnn")).is_ok());
+        check_writable(&dir.path().join("new.bnn")).unwrap();
         let err = check_writable(dir.path()).unwrap_err();
         assert!(matches!(err.problem, Problem::Directory), "{err}");
         let err = check_writable(&dir.path().join("missing/m.bnn")).unwrap_err();
@@ -582,7 +582,12 @@ mod tests {
         assert!(err.is_usage(), "{err}");
         assert!(err.to_string().contains("open for reading only"), "{err}");
         // Nor a name beside a descriptor (`/dev/fd/1.json`).
-        assert!(check_writable(Path::new("/proc/self/fd/1.json")).is_err());
+        let err = check_writable(Path::new("/proc/self/fd/1.json")).unwrap_err();
+        assert!(matches!(err.problem, Problem::Unopenable(_)), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "/proc/self/fd/1.json: is not an open file descriptor of this process"
+        );
         // An open one passes and is written through.
         let file = fs::File::create(dir.path().join("f")).unwrap();
         use std::os::fd::AsRawFd;

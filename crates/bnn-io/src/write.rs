@@ -406,7 +406,9 @@ mod tests {
             name.starts_with(".m.bnn.") && name.ends_with(".tmp"),
             "{name}"
         );
-        assert!(sibling(Path::new("/"), "tmp").is_err());
+        let err = sibling(Path::new("/"), "tmp").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(err.to_string(), "does not name a file");
         // A 250-byte name (legal) still gets a temporary it can create.
         let dir = tempfile::tempdir().unwrap();
         let long = dir.path().join(format!("{}é", "x".repeat(248)));

@@ -68,17 +68,33 @@ def model_path(name):
 
 
 def reference_scores(layers, images, input="binary", threshold=128):
-    """The network of `from_numpy`'s layers in float64 NumPy: signs of the
-    weights, sign(x) hidden activations (sign(0) = +1), dot + bias scores."""
+    """The network of `from_numpy`'s layers in NumPy, from the definitions:
+    signs of the weights, sign(x) hidden activations (sign(0) = +1), and
+    scores `dot + bias` as the engine documents them, in float32.
+
+    Returns the scores and, for the batch norms, the smallest |normalized
+    value| met (inf without one): see `test_matches_a_float_evaluation`.
+
+    Every dot product is an integer (±1 weights times ±1 or 0..=255
+    inputs, at most 255·784 in size), exact in float64. A hidden bias adds
+    exactly in sign: the float64 sum of an integer and a bias is negative,
+    zero or positive as the true sum is. The scores are the dot (exact in
+    float32 below 2^24) plus the bias rounded to float32, added in float32,
+    which is what the engine computes, so they compare exactly."""
     x = images.reshape(len(images), -1).astype(np.float64)
     if input == "binary":
         x = np.where(x >= threshold, 1.0, -1.0)
+    margin = np.inf
     for i, layer in enumerate(layers):
         w = np.where(np.asarray(layer["weight"], dtype=np.float64) >= 0, 1.0, -1.0)
-        z = x @ w.T + np.asarray(layer.get("bias", 0.0), dtype=np.float64)
+        dots = x @ w.T
+        bias = np.asarray(layer.get("bias", 0.0), dtype=np.float64)
         if i + 1 == len(layers):
-            return z
+            assert np.abs(dots).max() < 2**24
+            return dots.astype(np.float32) + bias.astype(np.float32), margin
+        z = dots + bias
         if "gamma" in layer:
             s = np.sqrt(np.asarray(layer["var"]) + layer.get("eps", 1e-5))
             z = layer["gamma"] * (z - layer["mean"]) / s + layer["beta"]
+            margin = min(margin, np.abs(z).min())
         x = np.where(z >= 0, 1.0, -1.0)

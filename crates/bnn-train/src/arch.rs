@@ -366,7 +366,24 @@ mod tests {
     #[test]
     fn maps_that_do_not_chain_are_refused() {
         let a: Arch = "c5x8,p2,c5x8,p2,c5x8,d10".parse().unwrap();
-        assert!(a.maps(Padding::Same, (28, 28, 1)).is_ok());
+        let conv = |side: usize, in_c: usize, pool: bool| ConvShape {
+            kernel: 5,
+            pad: 2,
+            in_h: side,
+            in_w: side,
+            in_c,
+            out_h: side,
+            out_w: side,
+            out_c: 8,
+            pool,
+        };
+        assert_eq!(
+            a.maps(Padding::Same, (28, 28, 1)).unwrap(),
+            (
+                vec![conv(28, 1, true), conv(14, 8, true), conv(7, 8, false)],
+                vec![7 * 7 * 8, 10]
+            )
+        );
         let e = a.maps(Padding::Valid, (28, 28, 1)).unwrap_err().to_string();
         assert!(e.contains("smaller than the kernel"), "{e}");
         let a: Arch = "c3x8,p2,c3x8,p2,c3x8,p2,c3x8,p2,c3x8,p2,d10"

@@ -654,6 +654,11 @@ mod tests {
         let (split, _) = data.train_and_validation(1);
         let clips = vec![1e9; crate::step::ste_sites(&config)];
         let out = step(&net, &config, &clips, split.pixels, split.labels, &mut rng).unwrap();
+        assert_eq!(
+            out.grads.len(),
+            net.tensors.len(),
+            "one gradient per tensor"
+        );
         for (t, g) in net.tensors.iter().zip(&out.grads) {
             if t.role.trainable() {
                 assert_eq!(g.len(), t.data.len(), "{}", t.name);

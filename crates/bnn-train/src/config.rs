@@ -752,8 +752,18 @@ mod tests {
         for s in ["binary", "u8"] {
             assert_eq!(s.parse::<Input>().unwrap().to_string(), s);
         }
-        assert!("u16".parse::<Input>().is_err());
-        assert!("linear".parse::<Schedule>().is_err());
-        assert!("rmsprop".parse::<Optimizer>().is_err());
+        let message = |e: TrainError| e.to_string();
+        assert_eq!(
+            message("u16".parse::<Input>().unwrap_err()),
+            "invalid configuration: unknown input encoding 'u16' (known: binary, u8)"
+        );
+        assert_eq!(
+            message("linear".parse::<Schedule>().unwrap_err()),
+            "invalid configuration: unknown schedule 'linear' (known: constant, step:EVERY:FACTOR, cosine:FINAL_LR, exp:FINAL_LR)"
+        );
+        assert_eq!(
+            message("rmsprop".parse::<Optimizer>().unwrap_err()),
+            "invalid configuration: unknown optimizer 'rmsprop' (known: sgd, momentum[:M], adam)"
+        );
     }
 }

@@ -96,7 +96,9 @@ mod tests {
         let y = Array2::from_shape_fn((300, 600), |(i, j)| ((i + 2 * j) as f32 * 0.11).cos());
         let product = a_b(x.view(), y.view());
         assert_eq!(one.install(|| a_b(x.view(), y.view())), product);
-        for (p, q) in product.iter().zip(naive(&x, &y).iter()) {
+        let want = naive(&x, &y);
+        assert_eq!((product.dim(), want.dim()), ((300, 600), (300, 600)));
+        for (p, q) in product.iter().zip(want.iter()) {
             assert!((p - q).abs() <= 1e-4 * (1.0 + q.abs()), "{p} vs {q}");
         }
     }

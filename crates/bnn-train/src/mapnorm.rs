@@ -245,6 +245,7 @@ mod tests {
         let mut g = r.clone();
         let (dgamma, dbeta) = norm.backward(&mut g, &p, 3, &gamma, &beta, f32::INFINITY);
         let (ga, dg, db) = bn_backward(&r, &cache, &gamma);
+        assert_eq!(g.dim(), ga.dim());
         for (a, b) in g.iter().zip(&ga) {
             assert!((a - b).abs() < 1e-4, "{a} vs {b}");
         }

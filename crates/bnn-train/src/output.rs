@@ -233,13 +233,31 @@ mod tests {
         );
         assert!(err.is_usage());
         let paths = OutputPaths::new(&at("m.svg"), None);
-        assert!(paths.check(&[], None).is_err());
+        let err = paths.check(&[], None).unwrap_err();
+        assert_eq!(err.path, at("m.svg"));
+        assert!(
+            err.to_string().ends_with(
+                ": both the model and the chart (MODEL.svg) would be written to this file; give each its own path"
+            ),
+            "{err}"
+        );
         // A checkpoint on the model's path (the default MODEL.ckpt included).
         let paths = OutputPaths::new(&at("m.bnn"), Some(at("m.bnn")));
-        assert!(paths.check(&[], None).is_err());
+        let err = paths.check(&[], None).unwrap_err();
+        assert_eq!(err.path, at("m.bnn"));
+        assert!(
+            matches!(&err.problem, Problem::SameAs { first, second } if first == "model" && second == "checkpoint"),
+            "{err}"
+        );
         let model = at("m.ckpt");
         let paths = OutputPaths::new(&model, Some(model.with_extension("ckpt")));
-        assert!(paths.check(&[], None).is_err());
+        let err = paths.check(&[], None).unwrap_err();
+        assert_eq!(err.path, model);
+        assert!(
+            err.to_string()
+                .contains("both the model and the checkpoint would be written"),
+            "{err}"
+        );
         // Distinct paths pass and leave nothing behind.
         let paths = OutputPaths::new(&at("m.bnn"), Some(at("m.ckpt")));
         paths.check(&[], None).unwrap();
@@ -258,7 +276,12 @@ mod tests {
         let err = paths.check(&[&data], None).unwrap_err();
         assert!(matches!(err.problem, Problem::IsInput(_)), "{err}");
         let paths = OutputPaths::new(&at("m.bnn"), Some(data.clone()));
-        assert!(paths.check(&[&data], None).is_err());
+        let err = paths.check(&[&data], None).unwrap_err();
+        assert_eq!(err.path, data);
+        assert!(
+            matches!(err.problem, Problem::IsInput(ref p) if p == &data),
+            "{err}"
+        );
         // The resumed checkpoint may be updated, but not replaced by a result.
         let paths = OutputPaths::new(&at("m.bnn"), Some(ckpt.clone()));
         paths.check(&[&data], Some(&ckpt)).unwrap();

@@ -209,6 +209,7 @@ fn resume_continues_to_the_same_result() {
     let vals = |o: &bnn_train::TrainOutcome| -> Vec<f64> {
         o.history.iter().map(|m| m.val_accuracy).collect()
     };
+    assert_eq!(resumed.history.len(), whole.history.len(), "epochs");
     for (a, b) in vals(&resumed).iter().zip(vals(&whole)) {
         assert!((a - b).abs() < 1e-12, "{a} vs {b}");
     }
@@ -246,7 +247,10 @@ fn damaged_checkpoints_are_rejected_with_the_path() {
     assert!(e.contains("c.ckpt"), "{e}");
     let e = checkpoint::from_bytes(b"hello world, not a checkpoint", &ckpt).unwrap_err();
     assert!(e.to_string().contains("magic"), "{e}");
-    assert!(checkpoint::load(&dir.path().join("missing.ckpt")).is_err());
+    let missing = dir.path().join("missing.ckpt");
+    let e = checkpoint::load(&missing).unwrap_err().to_string();
+    assert!(e.starts_with(&format!("{}: ", missing.display())), "{e}");
+    assert!(e.contains("No such file or directory"), "{e}");
 }
 
 /// Counts the progress reports a run makes: a run that fails before any

@@ -276,20 +276,23 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for bad in [
-            "",
-            "{",
-            "{'a': }",
-            "{'a' 1}",
-            "{'a': None}",
-            "{'a': -1}",
-            "{'a': 'x}",
-            "{'a': (1, 2}",
-            "{'a': 1} junk",
-            "{1: 2}",
-            "{'a': 99999999999999999999999}",
+        for (bad, says) in [
+            ("", "expected '{' at byte 0, found the end"),
+            ("{", "unexpected end of header"),
+            ("{'a': }", "unexpected '}' at byte 6"),
+            ("{'a' 1}", "expected ':' at byte 5, found '1'"),
+            ("{'a': None}", "unsupported value 'None' at byte 6"),
+            ("{'a': -1}", "unexpected '-' at byte 6"),
+            ("{'a': 'x}", "unterminated string starting at byte 6"),
+            ("{'a': (1, 2}", "expected ')' at byte 11, found '}'"),
+            ("{'a': 1} junk", "unexpected text after the dict at byte 9"),
+            ("{1: 2}", "dict key 1 is not a string"),
+            (
+                "{'a': 99999999999999999999999}",
+                "integer 99999999999999999999999 is too large",
+            ),
         ] {
-            assert!(parse_dict(bad).is_err(), "accepted {bad:?}");
+            assert_eq!(parse_dict(bad), Err(says.to_string()), "{bad:?}");
         }
     }
 
@@ -301,7 +304,11 @@ mod tests {
             "[".repeat(MAX_DEPTH),
             "]".repeat(MAX_DEPTH)
         );
-        assert!(parse_dict(&ok).is_ok());
+        let mut nested = PyValue::Tuple(vec![]);
+        for _ in 1..MAX_DEPTH {
+            nested = PyValue::Tuple(vec![nested]);
+        }
+        assert_eq!(parse_dict(&ok), Ok(vec![("a".to_string(), nested)]));
         let deeper = format!(
             "{{'a': {}{}}}",
             "[".repeat(MAX_DEPTH + 1),
