@@ -1,7 +1,6 @@
 //! `bnn export`: a model as dependency-free C99 or as Verilog-2001, written
 //! as a whole directory or not at all (see `docs/EXPORT.md`).
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -104,27 +103,31 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         other => anyhow::Error::new(other).context("export failed"),
     })?;
 
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "wrote {} ({} export of {}, {}-bit words):",
-        args.output.display(),
-        format.name(),
-        export.shape,
-        word.bits()
-    )?;
-    let width = export.files.iter().map(|f| f.name.len()).max().unwrap_or(0);
-    for f in &export.files {
+    // The export is the result, written by now: a stdout that cannot take
+    // the summary must not turn it into a failure (as with train).
+    crate::output::summary(|out| {
         writeln!(
             out,
-            "  {:<width$}  {:>9} bytes",
-            f.name,
-            thousands(f.contents.len() as u64)
+            "wrote {} ({} export of {}, {}-bit words):",
+            args.output.display(),
+            format.name(),
+            export.shape,
+            word.bits()
         )?;
-    }
-    for line in export.summary() {
-        writeln!(out, "{line}")?;
-    }
+        let width = export.files.iter().map(|f| f.name.len()).max().unwrap_or(0);
+        for f in &export.files {
+            writeln!(
+                out,
+                "  {:<width$}  {:>9} bytes",
+                f.name,
+                thousands(f.contents.len() as u64)
+            )?;
+        }
+        for line in export.summary() {
+            writeln!(out, "{line}")?;
+        }
+        Ok(())
+    });
     Ok(())
 }
 
