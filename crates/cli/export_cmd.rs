@@ -35,14 +35,10 @@ pub struct ExportArgs {
     /// testbench checks (default: 16 synthetic images).
     #[arg(long, value_name = "IDX")]
     pub test_images: Option<PathBuf>,
-    /// Verilog only: how many of --test-images the testbench carries.
-    #[arg(
-        long,
-        allow_negative_numbers = true,
-        value_name = "N",
-        default_value_t = 200
-    )]
-    pub test_count: usize,
+    /// Verilog only: how many of --test-images the testbench carries
+    /// (default 200, or all of them if fewer).
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub test_count: Option<usize>,
     /// Verilog only: weight words XOR-popcounted per cycle (default 1).
     #[arg(long, allow_negative_numbers = true, value_name = "P", value_parser = clap::value_parser!(u32).range(1..))]
     pub parallel: Option<u32>,
@@ -58,7 +54,18 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     if format == Format::C && args.parallel.is_some() {
         return Err(UsageError("--parallel applies to --format verilog only".into()).into());
     }
-    if args.test_count == 0 {
+    // A count that would be ignored is refused, like --test-images and
+    // --parallel with C: `--test-count 5` alone gave the 16 synthetic images.
+    if args.test_count.is_some() && args.test_images.is_none() {
+        return Err(UsageError(if format == Format::C {
+            "--test-count applies to --format verilog only".into()
+        } else {
+            "--test-count counts images of --test-images; without it the testbench has 16 synthetic images".into()
+        })
+        .into());
+    }
+    let test_count = args.test_count.unwrap_or(200);
+    if test_count == 0 {
         return Err(UsageError("--test-count must be at least 1".into()).into());
     }
     let file = crate::args::load_model(&args.model)?;
@@ -75,7 +82,7 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
                 images.cols,
                 model.input_len()
             );
-            let count = args.test_count.min(images.count);
+            let count = test_count.min(images.count);
             Some(images.pixels[..count * images.image_len()].to_vec())
         }
     };
