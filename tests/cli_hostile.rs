@@ -593,6 +593,10 @@ fn a_resumed_run_keeps_the_data_limits_of_its_checkpoint() {
     );
     // Naming the same limits again is accepted.
     resume(&["--limit-train", "600"]).ok();
+    // A knob the checkpoint fixes is named, not left for the user to find.
+    resume(&["--batch", "50", "--hidden", "32"])
+        .fails(2, &["--batch: with --resume", "only --epochs"]);
+    resume(&["--no-bn"]).fails(2, &["--no-bn: with --resume"]);
 }
 
 // ---------------------------------------------------------------- export
