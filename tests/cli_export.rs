@@ -255,3 +255,31 @@ fn verilog_and_systemverilog_reserved_words_are_refused() {
     }
     assert!(listing(tmp.path()).is_empty());
 }
+
+#[test]
+fn a_test_count_that_would_be_ignored_is_refused() {
+    // `--test-count 5` without --test-images gave the 16 synthetic images,
+    // and with --format c it was ignored; both exited 0.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let model = arg(&seed_model());
+    let with = |format: &str, extra: &[&str]| {
+        let mut args = vec!["export", &model, "--format", format, "-o"];
+        let o = arg(&out);
+        args.push(&o);
+        args.extend_from_slice(extra);
+        run(args)
+    };
+    with("c", &["--test-count", "5"]).fails(2, &["--test-count", "--format verilog only"]);
+    with("verilog", &["--test-count", "5"]).fails(2, &["--test-count", "--test-images"]);
+    assert!(!out.exists(), "a refused export wrote {}", out.display());
+    // With the images it counts them.
+    let images = random_images(3, 11);
+    let idx = dir.path().join("images.idx");
+    fs::write(&idx, idx_bytes(0x0803, [3, 28, 28], &images.pixels)).unwrap();
+    let text = with(
+        "verilog",
+        &["--test-images", &arg(&idx), "--test-count", "2"],
+    );
+    assert!(text.ok().contains("testbench: 2 images"), "{}", text.stdout);
+}

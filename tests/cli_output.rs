@@ -18,7 +18,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bnn_testkit::files::listing;
-use common::{arg, bnn, idx_bytes, random_images, run, seed_model, seed_npz, Run};
+use common::{arg, bnn, idx_bytes, mnist_dir, random_images, run, seed_model, seed_npz, Run};
 
 /// A copy of the seed model, so that no test can damage the committed one.
 fn model_in(dir: &Path) -> PathBuf {
@@ -854,4 +854,51 @@ fn a_descriptor_open_for_reading_is_not_written() {
     with_redirect(&both, &["classify", &m, &x, "-o", "/dev/fd/3"]).ok();
     let text = fs::read_to_string(&notes).unwrap();
     assert!(text.starts_with("keepsource,index,class"), "{text}");
+}
+
+#[test]
+fn bench_and_demo_with_a_closed_stdout_are_errors_unless_bench_writes_files() {
+    // Their results are the tables they print: with stdout closed, bench
+    // ran and demo ran for minutes, both exit 0, and every result was lost.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let m = arg(&model_in(dir));
+    let data = arg(&mnist_dir());
+    let quick = ["--data", &data, "--no-fetch", "--repeat", "1"];
+    let bench: Vec<&str> = [
+        &["bench", &m, "--single", "10", "--threads", "1"][..],
+        &quick,
+    ]
+    .concat();
+    with_stdout_closed(&bench).fails(1, &["stdout is closed"]);
+    with_stdout_closed(&[&["demo"][..], &quick].concat()).fails(1, &["stdout is closed"]);
+    // With --json the measurements are kept: the run goes on.
+    let json = dir.join("bench.json");
+    with_stdout_closed(&[&bench[..], &["--json", &arg(&json)]].concat()).ok();
+    assert!(fs::read_to_string(&json).unwrap().contains("\"models\""));
+}
+
+#[test]
+fn an_export_written_is_not_failed_by_its_summary() {
+    // The export is the result, as a trained model is: a stdout that cannot
+    // take the summary (a full disk) warns, and the run succeeds.
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let model = model_in(dir);
+    for format in ["c", "verilog"] {
+        let out = dir.join(format);
+        let run = bnn()
+            .args(["export", &arg(&model), "--format", format, "-o", &arg(&out)])
+            .stdout(File::create("/dev/full").unwrap())
+            .output()
+            .unwrap();
+        let run = Run::from_output(run);
+        assert_eq!(run.code, 0, "{format}: stderr:\n{}", run.stderr);
+        assert!(
+            run.stderr.contains("warning: standard output") && run.stderr.contains("were written"),
+            "{format}: {}",
+            run.stderr
+        );
+        assert!(out.join("manifest.txt").is_file(), "{format}");
+    }
 }

@@ -168,12 +168,39 @@ fn name_of(path: &Path) -> String {
     bnn_io::text::printable(&name).into_owned()
 }
 
-fn is_fp32_file(path: &Path) -> anyhow::Result<bool> {
-    let mut head = [0u8; 8];
-    let mut f = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
-    let n = bnn_io::read::read_full(&mut f, &mut head)
-        .with_context(|| format!("{}", path.display()))?;
-    Ok(n == 8 && head == *b"\x89BNNF32\n")
+/// A model file of either kind, read once: its magic says which. A FIFO or
+/// a pipe can be read only once (peeking at the magic and then loading
+/// waited forever for a second writer), and the read stops where the
+/// header says the file ends, as the loaders' own reads do.
+// One per model, moved straight into an engine: the size of the larger
+// variant does not matter.
+#[allow(clippy::large_enum_variant)]
+enum Loaded {
+    Binary(bnn_core::ModelFile),
+    Fp32(Fp32Model, u64),
+}
+
+fn load_either(path: &Path) -> anyhow::Result<Loaded> {
+    use bnn_core::format::FP32_MAGIC;
+    use bnn_io::read::{read_file, ReadFailure, Want};
+    let want = |b: &[u8]| match b.get(..FP32_MAGIC.len()) {
+        None => Want::AtLeast(FP32_MAGIC.len() as u64),
+        Some(magic) if magic == FP32_MAGIC => bnn_fp32::format::wanted(b),
+        Some(_) => bnn_core::format::wanted(b),
+    };
+    let max = bnn_core::format::MAX_FILE.max(bnn_fp32::format::MAX_FILE);
+    let bytes = read_file(path, max, want).map_err(|failure| match failure {
+        ReadFailure::Io(e) => anyhow::Error::new(e).context(format!("{}", path.display())),
+        ReadFailure::Problem(p) => anyhow::anyhow!("{}: {p}", path.display()),
+    });
+    let bytes = bytes.context("cannot load model")?;
+    if bytes.starts_with(&FP32_MAGIC) {
+        let model = bnn_fp32::format::from_bytes(&bytes, path).context("cannot load FP32 model")?;
+        Ok(Loaded::Fp32(model, bytes.len() as u64))
+    } else {
+        let file = bnn_core::format::from_bytes(&bytes, path).context("cannot load model")?;
+        Ok(Loaded::Binary(file))
+    }
 }
 
 /// The bench's name for an FP32 model's input.
@@ -237,26 +264,26 @@ pub fn bench(
     // Every model's input size, checked against the images once they are loaded.
     let mut input_lens: Vec<(&Path, usize)> = Vec::new();
     for path in models {
-        if is_fp32_file(path)? {
-            let model = Fp32Model::load(path).context("cannot load FP32 model")?;
-            let bytes = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-            input_lens.push((path, model.input_len()));
-            candidates.push(Candidate {
-                name: name_of(path),
-                engine_kind: "fp32".into(),
-                input: fp32_input(model.input()),
-                shape: model.shape(),
-                arch: (!model.convs().is_empty()).then(|| model.arch()),
-                engines: vec![Engine::Fp32(Arc::new(model))],
-                file_bytes: bytes,
-                fp32_file_bytes: bytes,
-                compare_with: None,
-            });
-        } else {
-            let file = crate::args::load_model(path)?;
-            let model = Arc::new(file.model);
-            input_lens.push((path, model.input_len()));
-            push_binary(&mut candidates, name_of(path), model, file.file_bytes);
+        match load_either(path)? {
+            Loaded::Fp32(model, bytes) => {
+                input_lens.push((path, model.input_len()));
+                candidates.push(Candidate {
+                    name: name_of(path),
+                    engine_kind: "fp32".into(),
+                    input: fp32_input(model.input()),
+                    shape: model.shape(),
+                    arch: (!model.convs().is_empty()).then(|| model.arch()),
+                    engines: vec![Engine::Fp32(Arc::new(model))],
+                    file_bytes: bytes,
+                    fp32_file_bytes: bytes,
+                    compare_with: None,
+                });
+            }
+            Loaded::Binary(file) => {
+                let model = Arc::new(file.model);
+                input_lens.push((path, model.input_len()));
+                push_binary(&mut candidates, name_of(path), model, file.file_bytes);
+            }
         }
     }
     if cnn_stand_in {

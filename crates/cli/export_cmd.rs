@@ -1,7 +1,6 @@
 //! `bnn export`: a model as dependency-free C99 or as Verilog-2001, written
 //! as a whole directory or not at all (see `docs/EXPORT.md`).
 
-use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -57,6 +56,16 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
     }
     if format == Format::C && args.parallel.is_some() {
         return Err(UsageError("--parallel applies to --format verilog only".into()).into());
+    }
+    // A count that would be ignored is refused, like --test-images and
+    // --parallel with C: `--test-count 5` alone gave the 16 synthetic images.
+    if args.test_count.is_some() && args.test_images.is_none() {
+        return Err(UsageError(if format == Format::C {
+            "--test-count applies to --format verilog only".into()
+        } else {
+            "--test-count counts images of --test-images; without it the testbench has 16 synthetic images".into()
+        })
+        .into());
     }
     if args.test_count == Some(0) {
         return Err(UsageError("--test-count must be at least 1".into()).into());
@@ -116,27 +125,31 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
         other => anyhow::Error::new(other).context("export failed"),
     })?;
 
-    let mut out = std::io::stdout().lock();
-    writeln!(
-        out,
-        "wrote {} ({} export of {}, {}-bit words):",
-        args.output.display(),
-        format.name(),
-        export.shape,
-        word.bits()
-    )?;
-    let width = export.files.iter().map(|f| f.name.len()).max().unwrap_or(0);
-    for f in &export.files {
+    // The export is the result, written by now: a stdout that cannot take
+    // the summary must not turn it into a failure (as with train).
+    crate::output::summary(|out| {
         writeln!(
             out,
-            "  {:<width$}  {:>9} bytes",
-            f.name,
-            thousands(f.contents.len() as u64)
+            "wrote {} ({} export of {}, {}-bit words):",
+            args.output.display(),
+            format.name(),
+            export.shape,
+            word.bits()
         )?;
-    }
-    for line in export.summary() {
-        writeln!(out, "{line}")?;
-    }
+        let width = export.files.iter().map(|f| f.name.len()).max().unwrap_or(0);
+        for f in &export.files {
+            writeln!(
+                out,
+                "  {:<width$}  {:>9} bytes",
+                f.name,
+                thousands(f.contents.len() as u64)
+            )?;
+        }
+        for line in export.summary() {
+            writeln!(out, "{line}")?;
+        }
+        Ok(())
+    });
     Ok(())
 }
 

@@ -165,18 +165,23 @@ fn main() -> ExitCode {
 
 impl Command {
     /// Whether the command's results are what it prints (`classify`
-    /// without `-o`, `eval`, `info`, `kernels`), rather than files it
-    /// writes with a summary on stdout.
+    /// without `-o`, `eval`, `info`, `kernels`, `demo`, `bench` without
+    /// `--json` or `--chart`), rather than files it writes with a summary
+    /// on stdout.
     /// An output file that names stdout (`-o /dev/stdout`, `/dev/fd/1`)
     /// counts too: with stdout closed its results would be lost as well.
     fn results_on_stdout(&self) -> bool {
         let to_stdout = |p: Option<&Path>| p.is_some_and(names_stdout);
         match self {
             Command::Classify(a) => a.output.as_deref().is_none_or(names_stdout),
-            Command::Eval(_) | Command::Info(_) | Command::Kernels => true,
+            Command::Eval(_) | Command::Info(_) | Command::Kernels | Command::Demo(_) => true,
             Command::Train(a) => to_stdout(a.output.as_deref()),
             Command::ImportNpz(a) => names_stdout(&a.output),
-            Command::Bench(a) => to_stdout(a.json.as_deref()) || to_stdout(a.chart.as_deref()),
+            Command::Bench(a) => {
+                (a.json.is_none() && a.chart.is_none())
+                    || to_stdout(a.json.as_deref())
+                    || to_stdout(a.chart.as_deref())
+            }
             _ => false,
         }
     }

@@ -222,31 +222,36 @@ impl Knobs {
         }
     }
 
-    /// Whether any knob other than --epochs was given.
-    fn any_but_epochs(&self) -> bool {
+    /// The first knob other than --epochs that was given, by its flag: a
+    /// resumed run names it rather than leave the user to find it.
+    fn first_but_epochs(&self) -> Option<&'static str> {
         let k = self;
-        k.seed.is_some()
-            || k.lr.is_some()
-            || k.batch.is_some()
-            || k.optimizer.is_some()
-            || k.loss.is_some()
-            || k.schedule.is_some()
-            || k.ste_clip.is_some()
-            || k.dynamic_clip.is_some()
-            || k.input.is_some()
-            || k.hidden.is_some()
-            || k.arch.is_some()
-            || k.padding.is_some()
-            || k.bn
-            || k.no_bn
-            || k.dropout.is_some()
-            || k.shift.is_some()
-            || k.rotate.is_some()
-            || k.scale.is_some()
-            || k.rule.is_some()
-            || k.init_std.is_some()
-            || k.output_scale.is_some()
-            || k.validation.is_some()
+        [
+            ("--seed", k.seed.is_some()),
+            ("--lr", k.lr.is_some()),
+            ("--batch", k.batch.is_some()),
+            ("--optimizer", k.optimizer.is_some()),
+            ("--loss", k.loss.is_some()),
+            ("--schedule", k.schedule.is_some()),
+            ("--ste-clip", k.ste_clip.is_some()),
+            ("--dynamic-clip", k.dynamic_clip.is_some()),
+            ("--input", k.input.is_some()),
+            ("--hidden", k.hidden.is_some()),
+            ("--arch", k.arch.is_some()),
+            ("--padding", k.padding.is_some()),
+            ("--bn", k.bn),
+            ("--no-bn", k.no_bn),
+            ("--dropout", k.dropout.is_some()),
+            ("--shift", k.shift.is_some()),
+            ("--rotate", k.rotate.is_some()),
+            ("--scale", k.scale.is_some()),
+            ("--rule", k.rule.is_some()),
+            ("--init-std", k.init_std.is_some()),
+            ("--output-scale", k.output_scale.is_some()),
+            ("--validation", k.validation.is_some()),
+        ]
+        .into_iter()
+        .find_map(|(flag, given)| given.then_some(flag))
     }
 }
 
@@ -261,11 +266,10 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     // Everything about the configuration is checked before data is touched.
     let state = match &args.resume {
         Some(path) => {
-            if args.knobs.any_but_epochs() {
-                return Err(UsageError(
-                    "with --resume the checkpoint fixes the configuration; only --epochs may be given"
-                        .into(),
-                )
+            if let Some(flag) = args.knobs.first_but_epochs() {
+                return Err(UsageError(format!(
+                    "{flag}: with --resume the checkpoint fixes the configuration; only --epochs may be given"
+                ))
                 .into());
             }
             let mut state = bnn_train::checkpoint::load(path)?;

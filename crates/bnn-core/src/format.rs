@@ -222,15 +222,14 @@ pub fn save(model: &Model, description: &str, path: &Path) -> Result<()> {
 /// Reads and checks a model file, reading no further than its header says
 /// it reaches (see [`bnn_io::read::read_file`]).
 pub fn load(path: &Path) -> Result<ModelFile> {
-    let bytes = bnn_io::read::read_file(path, MAX_FILE, |b| want(file_size(b), |&n| n)).map_err(
-        |failure| match failure {
+    let bytes =
+        bnn_io::read::read_file(path, MAX_FILE, wanted).map_err(|failure| match failure {
             bnn_io::read::ReadFailure::Io(error) => Error::Io {
                 path: path.to_path_buf(),
                 error,
             },
             bnn_io::read::ReadFailure::Problem(problem) => format_error(path, problem),
-        },
-    )?;
+        })?;
     from_bytes(&bytes, path)
 }
 
@@ -431,6 +430,13 @@ fn version(bytes: &[u8]) -> std::result::Result<u16, Parse> {
         bytes[MAGIC.len()],
         bytes[MAGIC.len() + 1],
     ]))
+}
+
+/// How much of a model file a staged read needs next, judged from the bytes
+/// so far (see [`bnn_io::read::read_file`]): for a reader of either model
+/// kind that must read its file once (a FIFO, a pipe).
+pub fn wanted(bytes: &[u8]) -> Want {
+    want(file_size(bytes), |&n| n)
 }
 
 /// The whole file's size as its header and layer table give it, whichever

@@ -172,8 +172,7 @@ impl Fp32Model {
     /// says it reaches (see [`bnn_io::read::read_file`]).
     pub fn load(path: &Path) -> Result<Fp32Model, Fp32Error> {
         use bnn_io::read::{read_file, ReadFailure};
-        let want = |b: &[u8]| bnn_core::format::want(layout(b), |l| l.expected);
-        let bytes = read_file(path, MAX_FILE, want).map_err(|failure| match failure {
+        let bytes = read_file(path, MAX_FILE, wanted).map_err(|failure| match failure {
             ReadFailure::Io(source) => Fp32Error::Io {
                 path: path.to_path_buf(),
                 source,
@@ -203,6 +202,12 @@ struct Layout {
     table_end: usize,
     /// The whole file's size, checksum included.
     expected: u64,
+}
+
+/// How much of an FP32 model file a staged read needs next, judged from the
+/// bytes so far (see [`bnn_io::read::read_file`]).
+pub fn wanted(bytes: &[u8]) -> bnn_io::read::Want {
+    bnn_core::format::want(layout(bytes), |l| l.expected)
 }
 
 fn layout(bytes: &[u8]) -> Result<Layout, Parse> {

@@ -558,18 +558,22 @@ impl Optimizer {
     };
 }
 
-/// `sgd`, `momentum` (0.9) or `momentum:M`, `adam`.
+/// `sgd`, `momentum` (0.9) or `momentum:M`, `adam`. A colon with nothing
+/// after it (`momentum:`, `sgd:`) is refused, not read as the default.
 impl FromStr for Optimizer {
     type Err = TrainError;
     fn from_str(s: &str) -> Result<Self> {
-        let (name, arg) = s.split_once(':').unwrap_or((s, ""));
+        let (name, arg) = match s.split_once(':') {
+            Some((name, arg)) => (name, Some(arg)),
+            None => (s, None),
+        };
         match (name, arg) {
-            ("sgd", "") => Ok(Optimizer::Sgd),
-            ("momentum", "") => Ok(Optimizer::Momentum { momentum: 0.9 }),
-            ("momentum", m) => Ok(Optimizer::Momentum {
+            ("sgd", None) => Ok(Optimizer::Sgd),
+            ("momentum", None) => Ok(Optimizer::Momentum { momentum: 0.9 }),
+            ("momentum", Some(m)) if !m.is_empty() => Ok(Optimizer::Momentum {
                 momentum: parse_num(m, "momentum")?,
             }),
-            ("adam", "") => Ok(Optimizer::ADAM),
+            ("adam", None) => Ok(Optimizer::ADAM),
             _ => Err(unknown("optimizer", s, "sgd, momentum[:M], adam")),
         }
     }
@@ -764,6 +768,15 @@ mod tests {
         assert_eq!(
             message("rmsprop".parse::<Optimizer>().unwrap_err()),
             "invalid configuration: unknown optimizer 'rmsprop' (known: sgd, momentum[:M], adam)"
+        );
+        // A trailing colon is not the default.
+        for s in ["momentum:", "sgd:", "adam:"] {
+            let e = message(s.parse::<Optimizer>().unwrap_err());
+            assert!(e.contains(&format!("'{s}'")), "{s}: {e}");
+        }
+        assert_eq!(
+            "momentum".parse::<Optimizer>().unwrap(),
+            Optimizer::Momentum { momentum: 0.9 }
         );
     }
 }
