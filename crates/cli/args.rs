@@ -12,7 +12,9 @@ use crate::UsageError;
 #[derive(clap::Args, Debug, Clone)]
 pub struct DataArgs {
     /// Directory with the MNIST IDX files (raw or .gz, e.g. torchvision's
-    /// MNIST/raw); fetched there if missing.
+    /// MNIST/raw), fetched there if missing; or, for train and eval, a .npz
+    /// of your uint8 images and integer labels (x_train, y_train, x_test,
+    /// y_test).
     #[arg(long, value_name = "DIR", default_value = "data/mnist")]
     pub data: PathBuf,
     /// Fail instead of downloading MNIST when it is missing.

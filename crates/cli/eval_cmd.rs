@@ -1,4 +1,5 @@
-//! `bnn eval`: accuracy on the 10,000 MNIST test images, per class and as a
+//! `bnn eval`: accuracy on the 10,000 MNIST test images (or a `.npz` of
+//! the user's: its test set), per class and as a
 //! confusion matrix, with the speed it ran at; `--verify` re-checks every
 //! score against the float reference and the scalar kernel.
 
@@ -29,23 +30,48 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut file = crate::args::load_model(&args.model)?;
     let options = args.run.resolve(&mut file.model)?;
-    crate::mnist_dir::ensure_test(&args.data.data, args.data.no_fetch)?;
-    let (images, labels) =
-        bnn_data::mnist::load_test(&args.data.data).context("cannot load MNIST test set")?;
     let model = &file.model;
-    let given = crate::inputs::Given::Image(images.rows, images.cols, 1);
     let takes = crate::inputs::Takes::of(model);
-    let test_images = bnn_data::mnist::find_file(&args.data.data, bnn_data::mnist::TEST_IMAGES)?;
-    crate::inputs::check_fits(&test_images, "holds images of", given, &takes)
-        .with_context(|| format!("{}: does not fit these images", args.model.display()))?;
-    let predictions = model.predict_batch_with(&images.pixels, options)?;
-    let seconds = best_time(3, || {
-        Ok(model
-            .predict_batch_with(&images.pixels, options)
-            .map(drop)?)
-    })?;
+    // A file is a `.npz` of the user's (its test set, or its one set); a
+    // directory holds MNIST.
+    let (pixels, labels, count) = if args.data.data.is_file() {
+        let set = bnn_data::labelled::read_npz(&args.data.data)?;
+        let images = set.test.unwrap_or(set.train);
+        let (h, w, c) = set.input_map;
+        let given = if h == 1 && c == 1 {
+            crate::inputs::Given::Flat(w)
+        } else {
+            crate::inputs::Given::Image(h, w, c)
+        };
+        crate::inputs::check_fits(&args.data.data, "holds images of", given, &takes)
+            .with_context(|| format!("{}: does not fit these images", args.model.display()))?;
+        let count = images.labels.len();
+        (images.pixels, images.labels, count)
+    } else {
+        crate::mnist_dir::ensure_test(&args.data.data, args.data.no_fetch)?;
+        let (images, labels) =
+            bnn_data::mnist::load_test(&args.data.data).context("cannot load MNIST test set")?;
+        let given = crate::inputs::Given::Image(images.rows, images.cols, 1);
+        let test_images =
+            bnn_data::mnist::find_file(&args.data.data, bnn_data::mnist::TEST_IMAGES)?;
+        crate::inputs::check_fits(&test_images, "holds images of", given, &takes)
+            .with_context(|| format!("{}: does not fit these images", args.model.display()))?;
+        (images.pixels, labels.labels, images.count)
+    };
     let classes = model.num_classes();
-    let report = Report::new(&predictions.classes, &labels.labels, classes);
+    if let Some(i) = labels.iter().position(|&l| usize::from(l) >= classes) {
+        return Err(crate::UsageError(format!(
+            "{}: label {i} is class {}, which the model's {classes} classes lack",
+            args.data.data.display(),
+            labels[i]
+        ))
+        .into());
+    }
+    let predictions = model.predict_batch_with(&pixels, options)?;
+    let seconds = best_time(3, || {
+        Ok(model.predict_batch_with(&pixels, options).map(drop)?)
+    })?;
+    let report = Report::new(&predictions.classes, &labels, classes);
 
     let mut out = std::io::stdout().lock();
     let shape: Vec<String> = model.shape().iter().map(|w| w.to_string()).collect();
@@ -69,13 +95,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     writeln!(
         out,
         "speed      {} images/s ({} images in {:.2} ms, best of 3)",
-        thousands((images.count as f64 / seconds) as u64),
-        images.count,
+        thousands((count as f64 / seconds) as u64),
+        count,
         seconds * 1e3
     )?;
     report.print(&mut out)?;
     if args.verify {
-        verify(model, &images.pixels, images.count, &predictions, &mut out)?;
+        verify(model, &pixels, count, &predictions, &mut out)?;
     }
     Ok(())
 }

@@ -302,11 +302,23 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    let config = match &state {
+    // A file is a data set of the user's (a `.npz`); a directory holds MNIST.
+    let npz = args.data.data.is_file().then(|| args.data.data.clone());
+    let mut config = match &state {
         Some(s) => s.config.clone(),
         None => {
-            let recipe = args.recipe.unwrap_or(choices::Recipe::Seed);
+            // Without a recipe, the user's data start from `bn` (batch norm,
+            // Adam, cross-entropy) with u8 input, which reads any pixel or
+            // feature range exactly; MNIST keeps the seed's recipe.
+            let recipe = args.recipe.unwrap_or(match npz {
+                Some(_) => choices::Recipe::Bn,
+                None => choices::Recipe::Seed,
+            });
             let mut config = bnn_train::recipe(&recipe.name()).map_err(usage)?;
+            if npz.is_some() && args.recipe.is_none() {
+                config.input = bnn_train::Input::U8;
+                config.shift = 0;
+            }
             args.knobs.apply(&mut config);
             config.limit_train = args.limit_train;
             config.limit_test = args.limit_test;
@@ -341,15 +353,45 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         checkpoint: checkpoint.clone(),
     };
     // Before any data is loaded: a run must not end in a lost model.
-    let data_files = crate::mnist_dir::inputs(&args.data.data, &crate::mnist_dir::ALL);
+    let data_files = match &npz {
+        Some(file) => vec![file.clone()],
+        None => crate::mnist_dir::inputs(&args.data.data, &crate::mnist_dir::ALL),
+    };
     let inputs: Vec<&Path> = data_files.iter().map(PathBuf::as_path).collect();
     outputs
         .check(&inputs, args.resume.as_deref())
         .map_err(crate::path_problem)?;
 
-    crate::mnist_dir::ensure(&args.data.data, args.data.no_fetch)?;
-    let data = load_data(&args.data.data, config.limit_train, config.limit_test)?;
+    let data = match &npz {
+        Some(file) => {
+            let data = load_npz(file)?;
+            if state.is_none() {
+                fit_to_data(&mut config, &data, &args.knobs);
+                config.validate().map_err(usage)?;
+                crate::output::note!(
+                    "bnn train: {} images of {} in {} classes; {}",
+                    crate::output::thousands(data.train_len() as u64),
+                    map_text(data.input_map()),
+                    data.classes(),
+                    config.summary()
+                );
+            }
+            limit(data, config.limit_train, config.limit_test)?
+        }
+        None => {
+            crate::mnist_dir::ensure(&args.data.data, args.data.no_fetch)?;
+            let mnist = bnn_data::mnist::load(&args.data.data).context("cannot load MNIST")?;
+            let data = Dataset::new(
+                mnist.train_images.pixels,
+                mnist.train_labels.labels,
+                mnist.test_images.pixels,
+                mnist.test_labels.labels,
+            )?;
+            limit(data, config.limit_train, config.limit_test)?
+        }
+    };
     config.validate_for(data.train_len()).map_err(usage)?;
+    bnn_train::memory::check(&config, bnn_train::memory::available()).map_err(usage)?;
 
     let mut progress: Box<dyn Progress + Send> = match args.progress {
         ProgressMode::Bar => Box::new(Terminal::default()),
@@ -428,18 +470,68 @@ fn command_line() -> String {
     parts.join(" ")
 }
 
-fn load_data(
-    dir: &Path,
+/// A `.npz` of the user's images and labels, with its own test split.
+fn load_npz(file: &Path) -> anyhow::Result<Dataset> {
+    let set = bnn_data::labelled::read_npz(file)?;
+    let Some(test) = set.test else {
+        return Err(UsageError(format!(
+            "{}: holds no test set; give x_test and y_test beside x_train and y_train (Keras' names)",
+            file.display()
+        ))
+        .into());
+    };
+    if set.classes < 2 {
+        return Err(UsageError(format!(
+            "{}: every label is 0; a classifier needs at least 2 classes",
+            file.display()
+        ))
+        .into());
+    }
+    Dataset::with_shape(
+        set.input_map,
+        set.classes,
+        set.train.pixels,
+        set.train.labels,
+        test.pixels,
+        test.labels,
+    )
+    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
+}
+
+/// A recipe made for MNIST, sized for `data`: its shape and classes, a
+/// validation split of a tenth of the training set (at least one image)
+/// unless `--validation` says, and no image augmentation for feature
+/// vectors unless asked for.
+fn fit_to_data(config: &mut TrainConfig, data: &Dataset, knobs: &Knobs) {
+    *config = config.clone().for_data(data.input_map(), data.classes());
+    if knobs.validation.is_none() {
+        config.validation = (data.train_len() / 10).max(1);
+    }
+    let (h, _, _) = data.input_map();
+    if h == 1 {
+        if knobs.shift.is_none() {
+            config.shift = 0;
+        }
+        if knobs.rotate.is_none() {
+            config.rotate = 0.0;
+        }
+        if knobs.scale.is_none() {
+            config.scale = 0.0;
+        }
+    }
+}
+
+fn map_text((h, w, c): (usize, usize, usize)) -> String {
+    format!("{h}x{w}x{c}")
+}
+
+/// `--limit-train` and `--limit-test` applied to `data`; a limit beyond
+/// the data is refused, not clamped.
+fn limit(
+    data: Dataset,
     limit_train: Option<usize>,
     limit_test: Option<usize>,
 ) -> anyhow::Result<Dataset> {
-    let mnist = bnn_data::mnist::load(dir).context("cannot load MNIST")?;
-    let data = Dataset::new(
-        mnist.train_images.pixels,
-        mnist.train_labels.labels,
-        mnist.test_images.pixels,
-        mnist.test_labels.labels,
-    )?;
     let sets = [
         ("--limit-train", limit_train, "training", data.train_len()),
         ("--limit-test", limit_test, "test", data.test().len()),

