@@ -494,8 +494,13 @@ fn a_data_path_that_is_a_file_is_named_as_one() {
     let file = dir.path().join("notes.txt");
     std::fs::write(&file, "keep").unwrap();
     let (m, f) = (arg(&seed_model()), arg(&file));
-    run(["eval", &m, "--data", &f, "--no-fetch"])
-        .fails(1, &[&f, ": not a directory", "--data names the directory"]);
+    run(["eval", &m, "--data", &f, "--no-fetch"]).fails(
+        1,
+        &[
+            &f,
+            ": not a directory of MNIST files, and not a .npz (a zip) of images and labels",
+        ],
+    );
     let below = arg(&file.join("mnist"));
     run(["eval", &m, "--data", &below])
         .fails(1, &[&below, &format!("{f} is a file and not a directory")]);

@@ -106,6 +106,29 @@ pub fn threads_used(options: &RunOptions) -> usize {
     options.threads.unwrap_or_else(rayon::current_num_threads)
 }
 
+/// What `--data` names, for the commands that read the user's `.npz` too
+/// (`train`, `eval`): `Some(file)` for a file that starts as a zip does,
+/// `None` for a directory of MNIST files (or one a fetch will fill); any
+/// other file is an error that says what `--data` takes.
+pub fn npz_data(data: &std::path::Path) -> anyhow::Result<Option<PathBuf>> {
+    if !data.is_file() {
+        return Ok(None);
+    }
+    let mut magic = [0u8; 4];
+    let read = std::fs::File::open(data)
+        .and_then(|mut f| std::io::Read::read(&mut f, &mut magic))
+        .with_context(|| format!("{}: cannot read", data.display()))?;
+    // A zip starts with a local file header, or, when empty, with the end
+    // of its central directory.
+    if read == 4 && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06") {
+        return Ok(Some(data.to_path_buf()));
+    }
+    anyhow::bail!(
+        "{}: not a directory of MNIST files, and not a .npz (a zip) of images and labels",
+        data.display()
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

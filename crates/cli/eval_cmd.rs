@@ -34,8 +34,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let takes = crate::inputs::Takes::of(model);
     // A file is a `.npz` of the user's (its test set, or its one set); a
     // directory holds MNIST.
-    let (pixels, labels, count) = if args.data.data.is_file() {
-        let set = bnn_data::labelled::read_npz(&args.data.data)?;
+    let (pixels, labels, count) = if let Some(npz) = crate::args::npz_data(&args.data.data)? {
+        let set = bnn_data::labelled::read_npz(&npz)?;
         let images = set.test.unwrap_or(set.train);
         let (h, w, c) = set.input_map;
         let given = if h == 1 && c == 1 {

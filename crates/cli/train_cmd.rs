@@ -303,7 +303,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         None => None,
     };
     // A file is a data set of the user's (a `.npz`); a directory holds MNIST.
-    let npz = args.data.data.is_file().then(|| args.data.data.clone());
+    let npz = crate::args::npz_data(&args.data.data)?;
     let mut config = match &state {
         Some(s) => s.config.clone(),
         None => {
