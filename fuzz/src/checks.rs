@@ -336,6 +336,19 @@ fn npz_file(path: &Path) {
         }
         Err(e) => assert_one_line(&e.to_string(), &name),
     }
+    // As a data set of the user's (`train --data`): whole images, one
+    // label per image, classes from the labels.
+    match bnn_data::labelled::read_npz(path) {
+        Ok(set) => {
+            let (h, w, c) = set.input_map;
+            let sets = std::iter::once(&set.train).chain(&set.test);
+            for images in sets {
+                assert_eq!(images.pixels.len(), images.labels.len() * h * w * c);
+                assert!(images.labels.iter().all(|&l| usize::from(l) < set.classes));
+            }
+        }
+        Err(e) => assert_one_line(&e.to_string(), &name),
+    }
     let mut archive = match NpzArchive::open(path) {
         Ok(archive) => archive,
         Err(e) => return assert_one_line(&e.to_string(), &name),
