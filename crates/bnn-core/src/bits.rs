@@ -352,6 +352,10 @@ mod tests {
     /// The packers agree with an independent bit vector built one bit at a
     /// time, for lengths around the word size, and never set a tail bit.
     #[test]
+    // bitvec 1.0's own `BitVec::push` breaks Stacked Borrows (Miri reports
+    // a retag of a zero-size tag inside bitvec), so this oracle cannot run
+    // under Miri; the packers it checks are run there by the other tests.
+    #[cfg_attr(miri, ignore = "bitvec 1.0 violates Stacked Borrows itself")]
     fn packers_match_bitvec_and_keep_tails_zero() {
         for n in [0usize, 1, 7, 63, 64, 65, 127, 128, 129, 511, 784, 1000] {
             let pixels: Vec<u8> = (0..n).map(|i| ((i * 37 + 11) % 256) as u8).collect();
