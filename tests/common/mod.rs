@@ -262,7 +262,7 @@ pub fn assert_rows_match(rows: &[Row], model: &Model, pixels: &[u8]) {
         let image = &pixels[i * per..(i + 1) * per];
         assert_eq!(
             row.class,
-            model.predict(image),
+            model.predict(image).unwrap(),
             "row {i} ({}:{}): class differs from Model::predict",
             row.source,
             row.index

@@ -12,6 +12,9 @@ pub enum Error {
     /// Input data whose length does not fit the model.
     #[error("input has {got} bytes, which is not a whole number of {per_image}-pixel images")]
     InputLength { got: usize, per_image: usize },
+    /// One image whose length is not the model's input length.
+    #[error("an image of {got} bytes, where the model takes {per_image}")]
+    ImageLength { got: usize, per_image: usize },
     /// A kernel that does not exist or that this CPU cannot run.
     #[error("{0}")]
     Kernel(String),

@@ -276,7 +276,7 @@ impl Model {
     /// )
     /// .unwrap();
     /// assert_eq!(model.shape(), vec![36, 36, 2]);
-    /// assert_eq!(model.predict(&[0u8; 36]), 0);
+    /// assert_eq!(model.predict(&[0u8; 36]).unwrap(), 0);
     /// ```
     pub fn from_layers(
         input: InputShape,
@@ -556,7 +556,13 @@ impl Model {
 
     /// Classifies one image with the process's kernel. Allocates nothing
     /// after the first call on a thread.
-    pub fn predict(&self, pixels: &[u8]) -> usize {
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ImageLength`] when `pixels` is not one image of
+    /// [`Model::input_len`] bytes, as [`Model::predict_batch`] refuses a
+    /// batch that is not whole images.
+    pub fn predict(&self, pixels: &[u8]) -> Result<usize> {
         let mut scores = [0f32; 64];
         if self.num_classes() <= scores.len() {
             let scores = &mut scores[..self.num_classes()];
@@ -565,19 +571,33 @@ impl Model {
             let mut scores = vec![0f32; self.num_classes()];
             self.predict_scores_into(kernel::active(), pixels, &mut scores)
         }
-        .expect("the active kernel is available")
     }
 
     /// Classifies one image with a given kernel, writing its scores. A
     /// kernel this CPU lacks is an error, as in [`Model::predict_batch_with`],
     /// never a silent switch to another kernel.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ImageLength`] for an image of another length than the
+    /// model's input, and [`Error::Kernel`] for a kernel this CPU lacks.
+    ///
+    /// # Panics
+    ///
+    /// If `scores` does not hold one score per class (the caller's buffer,
+    /// not the input).
     pub fn predict_scores_into(
         &self,
         kernel: Kernel,
         pixels: &[u8],
         scores: &mut [f32],
     ) -> Result<usize> {
-        assert_eq!(pixels.len(), self.input_len, "image size");
+        if pixels.len() != self.input_len {
+            return Err(Error::ImageLength {
+                got: pixels.len(),
+                per_image: self.input_len,
+            });
+        }
         assert_eq!(scores.len(), self.num_classes(), "scores length");
         let kernel = kernel.require()?;
         let mut class = [0];
@@ -1009,6 +1029,26 @@ mod tests {
         assert!(
             err(vec![conv(3, 2, 3), dense(60, 2), dense(2, 2)]).contains("layer 2 emits scores")
         );
+    }
+
+    /// Input of the wrong length is an error for one image as for a batch,
+    /// never a panic.
+    #[test]
+    fn single_and_batch_refuse_a_wrong_length_alike() {
+        let model = tiny();
+        assert_eq!(
+            model.predict(&[0u8; 4]).unwrap_err().to_string(),
+            "an image of 4 bytes, where the model takes 3"
+        );
+        assert_eq!(
+            model.predict(&[0u8; 6]).unwrap_err().to_string(),
+            "an image of 6 bytes, where the model takes 3"
+        );
+        assert_eq!(
+            model.predict_batch(&[0u8; 4]).unwrap_err().to_string(),
+            "input has 4 bytes, which is not a whole number of 3-pixel images"
+        );
+        assert_eq!(model.predict(&[255, 0, 255]).unwrap(), 0);
     }
 
     /// One image and a batch agree on every kernel: both run it, or both

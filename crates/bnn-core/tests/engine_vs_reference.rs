@@ -165,7 +165,7 @@ fn check(model: &Model, images: usize, rng: &mut ChaCha8Rng) {
     // The default path agrees as well.
     assert_eq!(model.predict_batch(&pixels).unwrap(), ref_classes);
     let first = &pixels[..model.input_len()];
-    assert_eq!(model.predict(first), ref_classes[0]);
+    assert_eq!(model.predict(first).unwrap(), ref_classes[0]);
 }
 
 /// The dense and the sparse kernel of each XNOR layer give the engine's
