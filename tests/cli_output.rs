@@ -718,16 +718,7 @@ fn a_model_trained_into_a_device_leaves_nothing_beside_it() {
 
 /// Runs `bnn ARGS` from a shell with stdout closed (`>&-`).
 fn with_stdout_closed(args: &[&str]) -> Run {
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg("\"$0\" \"$@\" >&-")
-        .arg(env!("CARGO_BIN_EXE_bnn"))
-        .args(args)
-        .env_remove("BNN_KERNEL")
-        .env_remove("RAYON_NUM_THREADS")
-        .output()
-        .expect("sh is needed by this test");
-    Run::from_output(out)
+    with_redirect(">&-", args)
 }
 
 #[test]
@@ -821,6 +812,7 @@ fn with_redirect(redirect: &str, args: &[&str]) -> Run {
         .arg(format!("\"$0\" \"$@\" {redirect}"))
         .arg(env!("CARGO_BIN_EXE_bnn"))
         .args(args)
+        .env_remove("BNN_KERNEL")
         .env_remove("RAYON_NUM_THREADS")
         .output()
         .expect("sh is needed by this test");

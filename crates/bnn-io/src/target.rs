@@ -427,14 +427,7 @@ mod tests {
     use super::*;
     use std::os::unix::fs::symlink;
 
-    fn listing(dir: &Path) -> Vec<String> {
-        let mut names: Vec<String> = fs::read_dir(dir)
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        names
-    }
+    use crate::write::tests::listing;
 
     #[test]
     fn plans_follow_links_and_spare_special_files() {

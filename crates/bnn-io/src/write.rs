@@ -195,12 +195,13 @@ fn random_u64() -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::os::unix::fs::{symlink, PermissionsExt};
     use std::process::Command;
 
-    fn listing(dir: &Path) -> Vec<String> {
+    /// The names in `dir`, sorted (shared with the other modules' tests).
+    pub(crate) fn listing(dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
