@@ -35,6 +35,7 @@ pub mod model;
 pub mod pixel;
 #[cfg(feature = "reference")]
 pub mod reference;
+pub mod rule;
 pub mod sparse;
 
 pub use bits::BitMatrix;

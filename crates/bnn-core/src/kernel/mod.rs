@@ -116,7 +116,7 @@
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
-use crate::model::DecisionRule;
+use crate::rule::DecisionRule;
 
 pub mod cpu;
 // Views its aligned lines as words.

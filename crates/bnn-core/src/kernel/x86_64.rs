@@ -8,7 +8,7 @@
 
 use std::arch::x86_64::*;
 
-use crate::model::DecisionRule;
+use crate::rule::DecisionRule;
 
 use super::{
     FireArgs, OutputArgs, PixelGroups, PixelPairs, LANES, PIXEL_GROUP, PIXEL_LANES, TILE_BLOCKS,
