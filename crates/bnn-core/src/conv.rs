@@ -145,9 +145,10 @@ use crate::blank::Live;
 use crate::error::{Error, Result};
 use crate::input::InputShape;
 use crate::kernel::{Kernel, Spot};
-use crate::layer::{BinaryDense, Threshold, Transform};
+use crate::layer::BinaryDense;
 use crate::pixel::PixelDense;
 use crate::sparse::LayerMode;
+use crate::transform::{Threshold, Transform};
 
 /// Largest kernel side accepted: far beyond what small images use, small
 /// enough that a window stays a few hundred positions.

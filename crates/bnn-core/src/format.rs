@@ -20,8 +20,9 @@ use byteorder::{LittleEndian as LE, ReadBytesExt, WriteBytesExt};
 
 use crate::bits::{from_stream, to_stream, words_for, BitMatrix};
 use crate::error::{Error, Result};
-use crate::layer::{BinaryDense, Threshold, Transform};
+use crate::layer::BinaryDense;
 use crate::model::{DecisionRule, Model};
+use crate::transform::{Threshold, Transform};
 
 /// The first eight bytes (PNG-style: a non-ASCII byte, the name, and line
 /// ending bytes that reveal text-mode corruption).

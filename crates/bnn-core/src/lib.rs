@@ -37,6 +37,7 @@ pub mod pixel;
 pub mod reference;
 pub mod rule;
 pub mod sparse;
+pub mod transform;
 
 pub use bits::BitMatrix;
 pub use conv::{Conv2d, ConvStage, Layer, Padding};

@@ -11,7 +11,7 @@
 use crate::bits::{words_for, BitMatrix};
 use crate::error::{Error, Result};
 use crate::kernel::{Kernel, PixelGroups, PixelPairs, PIXEL_GROUP, PIXEL_LANES};
-use crate::layer::{Threshold, Transform};
+use crate::transform::{Threshold, Transform};
 
 /// A dense layer over u8 pixels with ±1 weights.
 #[derive(Clone, Debug)]

@@ -19,8 +19,8 @@
 //! with this is what proves that equivalent.
 use ndarray::{Array1, Array2, Array3, ArrayView2, Axis};
 
-use crate::layer::{Threshold, Transform};
 use crate::model::{DecisionRule, Model};
+use crate::transform::{Threshold, Transform};
 
 /// One layer, unpacked.
 struct Dense {

@@ -21,7 +21,7 @@ use crate::bits::{words_for, BitMatrix};
 use crate::error::{Error, Result};
 use crate::kernel::sliced::{self, SUM_PLANES};
 use crate::kernel::{Kernel, Lines, Minority, SlicedArgs, LANES};
-use crate::layer::Transform;
+use crate::transform::Transform;
 
 /// How a binary layer runs: the dense XNOR-popcount kernel, the sparse
 /// bit-sliced one, or whichever is cheaper for each chunk of images.
@@ -388,7 +388,8 @@ mod tests {
     use super::*;
     use crate::bits::tail_mask;
     use crate::kernel::available;
-    use crate::layer::{BinaryDense, Threshold};
+    use crate::layer::BinaryDense;
+    use crate::transform::Threshold;
 
     fn random_matrix(rng: &mut ChaCha8Rng, rows: usize, cols: usize, density: f64) -> BitMatrix {
         let mut m = BitMatrix::new(rows, cols);
