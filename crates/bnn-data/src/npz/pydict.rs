@@ -289,7 +289,7 @@ mod tests {
             ("{1: 2}", "dict key 1 is not a string"),
             (
                 "{'a': 99999999999999999999999}",
-                "integer 99999999999999999999999 is too large",
+                "integer 99999999999999999999999 at byte 6 is too large",
             ),
         ] {
             assert_eq!(parse_dict(bad), Err(says.to_string()), "{bad:?}");
