@@ -383,9 +383,9 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             let mnist = bnn_data::mnist::load(&args.data.data).context("cannot load MNIST")?;
             let data = Dataset::new(
                 mnist.train_images.pixels,
-                mnist.train_labels.labels,
+                widen(mnist.train_labels.labels),
                 mnist.test_images.pixels,
-                mnist.test_labels.labels,
+                widen(mnist.test_labels.labels),
             )?;
             limit(data, config.limit_train, config.limit_test)?
         }
@@ -491,9 +491,9 @@ fn load_npz(file: &Path) -> anyhow::Result<Dataset> {
         set.input_map,
         set.classes,
         set.train.pixels,
-        set.train.labels,
+        widen(set.train.labels),
         test.pixels,
-        test.labels,
+        widen(test.labels),
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
 }
@@ -519,6 +519,11 @@ fn fit_to_data(config: &mut TrainConfig, data: &Dataset, knobs: &Knobs) {
             config.scale = 0.0;
         }
     }
+}
+
+/// Byte labels as the trainer holds them.
+fn widen(labels: Vec<u8>) -> Vec<u16> {
+    labels.into_iter().map(u16::from).collect()
 }
 
 fn map_text((h, w, c): (usize, usize, usize)) -> String {

@@ -87,9 +87,9 @@ pub fn train<'py>(
         .map_err(|e| data_error("cannot load MNIST", e))?;
     let dataset = Dataset::new(
         mnist.train_images.pixels,
-        mnist.train_labels.labels,
+        mnist.train_labels.labels.into_iter().map(u16::from).collect(),
         mnist.test_images.pixels,
-        mnist.test_labels.labels,
+        mnist.test_labels.labels.into_iter().map(u16::from).collect(),
     )
     .map_err(train_error)?;
     let mut callback = Callback {

@@ -279,7 +279,7 @@ pub fn step(
     config: &TrainConfig,
     clips: &[f32],
     pixels: &[u8],
-    labels: &[u8],
+    labels: &[u16],
     rng: &mut ChaCha8Rng,
 ) -> Result<StepOutput> {
     let rows = labels.len();

@@ -205,9 +205,9 @@ pub const CLASSES: usize = 10;
 /// image): far beyond any data set the trainer is for, and small enough
 /// that no product of widths overflows.
 pub const MAX_INPUTS: usize = 1 << 20;
-/// Most classes a configuration may have: labels are held as bytes
-/// (CIFAR-100's 100 classes fit with room to spare).
-pub const MAX_CLASSES: usize = 256;
+/// Most classes a configuration may have: labels are held as `u16`, and
+/// the largest is one below 65,536 so that a class count fits too.
+pub const MAX_CLASSES: usize = 65_535;
 /// Pixel threshold of binary inputs, fixed because the engine binarizes at it.
 pub const INPUT_THRESHOLD: u8 = 128;
 

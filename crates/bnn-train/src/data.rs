@@ -9,7 +9,7 @@ use crate::error::{Result, TrainError};
 #[derive(Clone, Copy, Debug)]
 pub struct Split<'a> {
     pub pixels: &'a [u8],
-    pub labels: &'a [u8],
+    pub labels: &'a [u16],
     pub image_len: usize,
 }
 
@@ -42,9 +42,9 @@ impl<'a> Split<'a> {
 #[derive(Clone, Debug)]
 pub struct Dataset {
     train_pixels: Vec<u8>,
-    train_labels: Vec<u8>,
+    train_labels: Vec<u16>,
     test_pixels: Vec<u8>,
-    test_labels: Vec<u8>,
+    test_labels: Vec<u16>,
     input_map: (usize, usize, usize),
     classes: usize,
 }
@@ -53,9 +53,9 @@ impl Dataset {
     /// MNIST-shaped data: 28×28 grey images of 10 classes.
     pub fn new(
         train_pixels: Vec<u8>,
-        train_labels: Vec<u8>,
+        train_labels: Vec<u16>,
         test_pixels: Vec<u8>,
-        test_labels: Vec<u8>,
+        test_labels: Vec<u16>,
     ) -> Result<Self> {
         Dataset::with_shape(
             INPUT_MAP,
@@ -74,9 +74,9 @@ impl Dataset {
         input_map: (usize, usize, usize),
         classes: usize,
         train_pixels: Vec<u8>,
-        train_labels: Vec<u8>,
+        train_labels: Vec<u16>,
         test_pixels: Vec<u8>,
-        test_labels: Vec<u8>,
+        test_labels: Vec<u16>,
     ) -> Result<Self> {
         let (h, w, c) = input_map;
         let image_len = h.checked_mul(w).and_then(|n| n.checked_mul(c)).unwrap_or(0);
@@ -274,7 +274,7 @@ pub fn synthetic_shaped(
         let mut labels = Vec::with_capacity(n);
         for _ in 0..n {
             let c = rng.gen_range(0..classes);
-            labels.push(c as u8);
+            labels.push(c as u16);
             for &on in &prototypes[c] {
                 let on = on ^ rng.gen_bool(0.1);
                 pixels.push(if on {
@@ -344,6 +344,28 @@ mod tests {
         assert!(e.to_string().contains("label 0 is 10"), "{e}");
         let e = Dataset::new(vec![0; INPUTS - 1], vec![1], vec![0; INPUTS], vec![1]).unwrap_err();
         assert!(e.to_string().contains("training set"), "{e}");
+    }
+
+    #[test]
+    fn labels_beyond_a_byte_are_classes() {
+        // 300 classes: labels above 255 are kept, not wrapped, and the class
+        // count is checked against the largest.
+        let d = Dataset::with_shape(
+            (1, 2, 1),
+            300,
+            vec![0; 4],
+            vec![299, 256],
+            vec![0; 2],
+            vec![1],
+        )
+        .unwrap();
+        assert_eq!(d.train_and_validation(0).0.labels, [299, 256]);
+        let e = Dataset::with_shape((1, 2, 1), 300, vec![0; 2], vec![300], vec![0; 2], vec![1])
+            .unwrap_err();
+        assert!(e.to_string().contains("label 0 is 300"), "{e}");
+        let e = Dataset::with_shape((1, 2, 1), 65_536, vec![0; 2], vec![0], vec![0; 2], vec![1])
+            .unwrap_err();
+        assert!(e.to_string().contains("2 to 65535"), "{e}");
     }
 
     #[test]

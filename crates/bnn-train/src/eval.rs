@@ -23,7 +23,7 @@ use crate::step::{input_matrix, packed_dots, packed_layer};
 const CHUNK: usize = 256;
 
 /// Fraction of predictions equal to the labels.
-pub fn accuracy(predictions: &[usize], labels: &[u8]) -> f64 {
+pub fn accuracy(predictions: &[usize], labels: &[u16]) -> f64 {
     let hits = predictions
         .iter()
         .zip(labels)

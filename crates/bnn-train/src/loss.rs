@@ -8,7 +8,7 @@ use crate::config::Loss;
 use crate::net::sign;
 
 /// Summed per-image loss and the gradient of the batch mean.
-pub fn loss_and_grad(loss: Loss, s: &Array2<f32>, labels: &[u8]) -> (f64, Array2<f32>) {
+pub fn loss_and_grad(loss: Loss, s: &Array2<f32>, labels: &[u16]) -> (f64, Array2<f32>) {
     let (b, c) = s.dim();
     let bf = b as f32;
     let cf = c as f32;
@@ -66,7 +66,7 @@ mod tests {
     #[test]
     fn gradients_match_finite_differences() {
         let s = Array2::from_shape_fn((3, 4), |(i, j)| (i as f32 * 0.7 - j as f32 * 0.45).sin());
-        let labels = [2u8, 0, 3];
+        let labels = [2u16, 0, 3];
         for loss in [Loss::Mse, Loss::SquaredHinge, Loss::CrossEntropy] {
             let (_, g) = loss_and_grad(loss, &s, &labels);
             for i in 0..3 {

@@ -108,7 +108,7 @@ pub fn step(
     config: &TrainConfig,
     clips: &[f32],
     pixels: &[u8],
-    labels: &[u8],
+    labels: &[u16],
     rng: &mut ChaCha8Rng,
 ) -> Result<StepOutput> {
     if !net.convs.is_empty() {
@@ -152,7 +152,7 @@ pub(crate) fn dense_pass(
     clips: &[f32],
     mut x: Array2<f32>,
     mut words: Option<Vec<u64>>,
-    labels: &[u8],
+    labels: &[u16],
     rng: &mut ChaCha8Rng,
     input_grad: bool,
 ) -> Result<(StepOutput, Option<Array2<f32>>)> {

@@ -378,7 +378,7 @@ fn fp32_model_round_trips_through_its_file() {
 }
 
 /// The share of `predicted` equal to `labels`.
-fn accuracy(predicted: &[usize], labels: &[u8]) -> f64 {
+fn accuracy(predicted: &[usize], labels: &[u16]) -> f64 {
     assert_eq!(predicted.len(), labels.len());
     let hits = predicted
         .iter()
