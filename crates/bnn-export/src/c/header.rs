@@ -115,10 +115,11 @@ fn metadata_declarations(plan: &Plan, n: &Names) -> String {
     if let Some(e) = &plan.encoding {
         let d = e.features();
         let what = match e {
-            bnn_core::FeatureEncoding::MinMax { .. } => format!(
+            bnn_core::FeatureEncoding::MinMax { .. } => {
                 "value d is (x_d - min_d) * 255 / (max_d - min_d) in float,\n \
                  * clamped to 0..255 and rounded as floor(q + 0.5) (0 where max_d == min_d)"
-            ),
+                    .to_string()
+            }
             bnn_core::FeatureEncoding::Thermometer { levels, .. } => {
                 format!("value d*{levels} + k is 255 when x_d >= cut (d, k), else 0")
             }
