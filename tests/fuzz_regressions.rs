@@ -162,6 +162,20 @@ fn seeds_include_valid_models() {
     assert!(runs(&|m| !m.is_convolutional() && m.pixel_layer().is_some()) >= 1);
     assert!(runs(&|m| m.is_convolutional() && m.input_encoding().is_u8()) >= 1);
     assert!(runs(&|m| m.is_convolutional() && !m.input_encoding().is_u8()) >= 1);
+    // Version 3: names, each encoding, and a section this build skips.
+    assert!(runs(&|m| m.class_names().is_some() && !m.unknown_sections().is_empty()) >= 1);
+    assert!(
+        runs(&|m| matches!(
+            m.feature_encoding(),
+            Some(bnn_core::FeatureEncoding::Thermometer { .. })
+        )) >= 1
+    );
+    assert!(
+        runs(&|m| matches!(
+            m.feature_encoding(),
+            Some(bnn_core::FeatureEncoding::MinMax { .. })
+        )) >= 1
+    );
     assert!(
         loads("f32_model", &|b| bnn_fp32::format::from_bytes(b, name)
             .is_ok())

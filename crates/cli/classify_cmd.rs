@@ -48,7 +48,9 @@ pub struct ClassifyArgs {
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
     /// Output format: CSV rows, JSON objects, or a .npy array (int64
-    /// classes, or records of class and float32 scores).
+    /// classes, or records of class and float32 scores). A model with
+    /// class names adds a `label` column to CSV and JSON after the others;
+    /// a .npy keeps its layout (`bnn info` lists the names).
     #[arg(long, value_enum, default_value = "csv")]
     pub format: crate::choices::Rows,
     /// Leave the scores out: classes only.
@@ -143,7 +145,8 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
             None => {
                 let stdout = BufWriter::with_capacity(1 << 20, io::stdout().lock());
                 let failing = "cannot write to stdout".to_string();
-                let mut rows = Rows::new(stdout, layout, scores, total, failing);
+                let mut rows = Rows::new(stdout, layout, scores, total, failing)
+                    .with_names(model.class_names());
                 let n = classify_all(model, options, &mut sources, &mut rows, &progress)?;
                 rows.finish(classes)?;
                 Ok(n)
@@ -152,7 +155,8 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
                 let cannot = |e| anyhow::Error::new(e).context(cannot_write(path));
                 let mut out = bnn_io::write::OutputFile::create(path).map_err(cannot)?;
                 let writer = BufWriter::with_capacity(1 << 20, &mut out);
-                let mut rows = Rows::new(writer, layout, scores, total, cannot_write(path));
+                let mut rows = Rows::new(writer, layout, scores, total, cannot_write(path))
+                    .with_names(model.class_names());
                 let n = classify_all(model, options, &mut sources, &mut rows, &progress)?;
                 rows.finish(classes)?;
                 out.commit().map_err(cannot)?;

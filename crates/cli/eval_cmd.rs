@@ -99,7 +99,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         count,
         seconds * 1e3
     )?;
-    report.print(&mut out)?;
+    report.print(&mut out, model.class_names())?;
     if args.verify {
         verify(model, &pixels, count, &predictions, &mut out)?;
     }
@@ -192,13 +192,36 @@ impl Report {
         }
     }
 
-    fn print(&self, out: &mut impl Write) -> std::io::Result<()> {
+    /// Prints accuracy per class and the confusion matrix, each row named
+    /// by the class's index and, when the model has them, its name (the
+    /// matrix's columns are indices: the rows say which class each is).
+    fn print(&self, out: &mut impl Write, names: Option<&[String]>) -> std::io::Result<()> {
+        // Names are checked free of control characters when loaded; only
+        // bidi controls could still reorder a terminal line.
+        let name = |i: usize| -> String {
+            names
+                .and_then(|n| n.get(i))
+                .map(|n| bnn_io::text::printable(n).into_owned())
+                .unwrap_or_default()
+        };
+        let width = (0..self.confusion.len())
+            .map(|i| name(i).chars().count())
+            .max()
+            .unwrap_or(0);
+        let label = |i: usize| {
+            if names.is_some() {
+                format!("{i:>2} {:<width$}", name(i))
+            } else {
+                format!("{i:>2}")
+            }
+        };
         writeln!(out, "per class")?;
         for (i, row) in self.confusion.iter().enumerate() {
             let total: usize = row.iter().sum();
             writeln!(
                 out,
-                "  {i:>2}  {:>8}  ({} / {total})",
+                "  {}  {:>8}  ({} / {total})",
+                label(i),
                 percent(row[i], total),
                 row[i]
             )?;
@@ -207,13 +230,13 @@ impl Report {
             out,
             "confusion matrix (rows: true class, columns: predicted class)"
         )?;
-        write!(out, "    ")?;
+        write!(out, "  {}", " ".repeat(label(0).chars().count()))?;
         for j in 0..self.confusion.len() {
             write!(out, "{j:>6}")?;
         }
         writeln!(out)?;
         for (i, row) in self.confusion.iter().enumerate() {
-            write!(out, "  {i:>2}")?;
+            write!(out, "  {}", label(i))?;
             for v in row {
                 write!(out, "{v:>6}")?;
             }

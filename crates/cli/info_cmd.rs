@@ -82,6 +82,24 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     };
     writeln!(out, "input           {input}")?;
     writeln!(out, "input shape     {} (HxWxC)", model.input_shape())?;
+    if let Some(encoding) = model.feature_encoding() {
+        writeln!(
+            out,
+            "features        {}, stored: raw rows of {} values are encoded before layer 1",
+            encoding.describe(),
+            encoding.features()
+        )?;
+    }
+    writeln!(out, "classes         {}", classes_line(model))?;
+    writeln!(out, "format          version {}", file.version)?;
+    for s in &file.sections {
+        let required = if s.required { ", required" } else { "" };
+        if s.known {
+            writeln!(out, "section         {} ({} bytes{required})", s.tag, s.len)?;
+        } else {
+            writeln!(out, "skipped section {} ({} bytes)", s.tag, s.len)?;
+        }
+    }
     let weight_bits = model.weight_bits();
     let fp32 = params * 4;
     writeln!(
@@ -126,4 +144,26 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+/// How many names a report lists before summing up the rest.
+const NAMES_SHOWN: usize = 20;
+
+/// The class count and, when the model has them, the first names:
+/// `3: benign, malignant, unsure`, `100: a, b, … 80 more`.
+fn classes_line(model: &bnn_core::Model) -> String {
+    let n = model.num_classes();
+    let Some(names) = model.class_names() else {
+        return format!("{n} (unnamed: shown by index)");
+    };
+    let shown: Vec<String> = names
+        .iter()
+        .take(NAMES_SHOWN)
+        .map(|name| bnn_io::text::printable(name).to_string())
+        .collect();
+    let more = match names.len().saturating_sub(NAMES_SHOWN) {
+        0 => String::new(),
+        rest => format!(", … {rest} more"),
+    };
+    format!("{n}: {}{more}", shown.join(", "))
 }

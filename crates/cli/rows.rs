@@ -36,6 +36,9 @@ pub struct Rows<W: Write> {
     started: bool,
     /// What a write error is about: stdout or the `-o` file.
     failing: String,
+    /// The model's class names: a `label` column after the others in CSV
+    /// and JSON (a `.npy` keeps its layout; the names are in the model).
+    names: Option<Vec<String>>,
 }
 
 impl<W: Write> Rows<W> {
@@ -48,7 +51,14 @@ impl<W: Write> Rows<W> {
             written: 0,
             started: false,
             failing,
+            names: None,
         }
+    }
+
+    /// Adds a `label` column (CSV, JSON) naming each row's class.
+    pub fn with_names(mut self, names: Option<&[String]>) -> Self {
+        self.names = names.map(<[String]>::to_vec);
+        self
     }
 
     /// Writes one row per prediction, in order; `source(i)` names row `i`'s
@@ -86,6 +96,8 @@ impl<W: Write> Rows<W> {
             )));
         }
         let (layout, scores) = (self.layout, self.scores);
+        let names = self.names.as_deref();
+        let label = |class: usize| names.map(|n| n[class].as_str());
         let blocks: Vec<Vec<u8>> = (0..n.div_ceil(FORMAT_BLOCK))
             .into_par_iter()
             .map(|b| {
@@ -95,12 +107,16 @@ impl<W: Write> Rows<W> {
                     let (name, index) = source(i);
                     let s = p.scores_of(i);
                     match layout {
-                        Layout::Csv => csv_row(&mut text, name, index, p.classes[i], s, scores),
+                        Layout::Csv => {
+                            let class = p.classes[i];
+                            csv_row(&mut text, name, index, class, s, scores, label(class));
+                        }
                         Layout::Json => {
                             if i > rows.start {
                                 text.extend_from_slice(b",\n");
                             }
-                            json_row(&mut text, name, index, p.classes[i], s, scores);
+                            let class = p.classes[i];
+                            json_row(&mut text, name, index, class, s, scores, label(class));
                         }
                         Layout::Npy => npy_row(&mut text, p.classes[i], s, scores),
                     }
@@ -126,6 +142,9 @@ impl<W: Write> Rows<W> {
                     for i in 0..classes {
                         write!(self.out, ",score_{i}")?;
                     }
+                }
+                if self.names.is_some() {
+                    self.out.write_all(b",label")?;
                 }
                 self.out.write_all(b"\n")
             }
@@ -161,7 +180,15 @@ impl<W: Write> Rows<W> {
     }
 }
 
-fn csv_row(out: &mut Vec<u8>, source: &str, index: usize, class: usize, s: &[f32], scores: bool) {
+fn csv_row(
+    out: &mut Vec<u8>,
+    source: &str,
+    index: usize,
+    class: usize,
+    s: &[f32],
+    scores: bool,
+    label: Option<&str>,
+) {
     csv_field(out, source);
     out.push(b',');
     push_int(out, index);
@@ -173,11 +200,23 @@ fn csv_row(out: &mut Vec<u8>, source: &str, index: usize, class: usize, s: &[f32
             push_f32(out, v);
         }
     }
+    if let Some(label) = label {
+        out.push(b',');
+        csv_field(out, label);
+    }
     out.push(b'\n');
 }
 
 /// One JSON object, without a separator.
-fn json_row(out: &mut Vec<u8>, source: &str, index: usize, class: usize, s: &[f32], scores: bool) {
+fn json_row(
+    out: &mut Vec<u8>,
+    source: &str,
+    index: usize,
+    class: usize,
+    s: &[f32],
+    scores: bool,
+    label: Option<&str>,
+) {
     out.extend_from_slice(b"  {\"source\": ");
     json_string(out, source);
     out.extend_from_slice(b", \"index\": ");
@@ -191,6 +230,10 @@ fn json_row(out: &mut Vec<u8>, source: &str, index: usize, class: usize, s: &[f3
             out.extend_from_slice(b"\": ");
             push_f32(out, v);
         }
+    }
+    if let Some(label) = label {
+        out.extend_from_slice(b", \"label\": ");
+        json_string(out, label);
     }
     out.push(b'}');
 }

@@ -15,6 +15,10 @@ pub enum Error {
     /// One image whose length is not the model's input length.
     #[error("an image of {got} bytes, where the model takes {per_image}")]
     ImageLength { got: usize, per_image: usize },
+    /// Raw feature rows that cannot be encoded, or an encoding that is not
+    /// valid: the message names the row and column, or the feature.
+    #[error("{0}")]
+    Features(String),
     /// A kernel that does not exist or that this CPU cannot run.
     #[error("{0}")]
     Kernel(String),

@@ -31,7 +31,7 @@ pub const MAGIC: [u8; 8] = *b"\x89BNN\r\n\x1a\n";
 /// model it can express.
 pub const VERSION: u16 = 1;
 /// The newest version this build reads and writes.
-pub const LATEST_VERSION: u16 = v2::VERSION;
+pub const LATEST_VERSION: u16 = v2::VERSION_3;
 /// Fixed header bytes before the layer table.
 pub const HEADER_LEN: usize = 24;
 /// Bytes per layer-table entry.
@@ -48,7 +48,10 @@ pub const MAX_FILE: u64 = 1 << 32;
 const KIND_SIGN: u8 = 0;
 const KIND_SCORES: u8 = 1;
 
+pub mod sections;
 pub mod v2;
+
+pub use sections::SectionInfo;
 
 /// A model as loaded from disk, with what the file said about itself.
 #[derive(Clone, Debug)]
@@ -58,11 +61,18 @@ pub struct ModelFile {
     pub description: String,
     /// Size of the file in bytes.
     pub file_bytes: u64,
+    /// The format version the file is in (see `docs/FORMAT.md`).
+    pub version: u16,
+    /// The file's metadata sections in file order (version 3), unknown
+    /// ones included (kept in the model, see [`Model::unknown_sections`]).
+    pub sections: Vec<SectionInfo>,
 }
 
-/// Serialises a model, in version 1 when it can express the model.
+/// Serialises a model, in version 1 when it can express the model, else
+/// in version 2, or 3 when it carries metadata (class names, a feature
+/// encoding, sections of a newer writer).
 pub fn to_bytes(model: &Model, description: &str) -> Vec<u8> {
-    if v2::needed(model) {
+    if v2::needed(model) || model.has_metadata() {
         return v2::to_bytes(model, description);
     }
     let mut out = Vec::new();
@@ -354,7 +364,7 @@ fn layout(bytes: &[u8]) -> std::result::Result<Layout, Parse> {
     let version = r.read_u16::<LE>().expect("header length checked");
     if version != VERSION {
         return Err(bad(format!(
-            "unsupported format version {version} (this build reads {VERSION} and {LATEST_VERSION})"
+            "unsupported format version {version} (this build reads {VERSION} to {LATEST_VERSION})"
         )));
     }
     let rule = match r.read_u8().expect("header length checked") {
@@ -440,10 +450,15 @@ pub fn wanted(bytes: &[u8]) -> Want {
     want(file_size(bytes), |&n| n)
 }
 
+/// Versions 2 and 3 share a layout (3 adds the sections).
+fn is_v2_layout(version: u16) -> bool {
+    version == v2::VERSION || version == v2::VERSION_3
+}
+
 /// The whole file's size as its header and layer table give it, whichever
 /// version it is: what a staged read needs.
 fn file_size(bytes: &[u8]) -> std::result::Result<u64, Parse> {
-    if version(bytes)? == v2::VERSION {
+    if is_v2_layout(version(bytes)?) {
         v2::layout(bytes).map(|l| l.expected)
     } else {
         layout(bytes).map(|l| l.expected)
@@ -478,7 +493,7 @@ fn table_bounds(
 /// Parses a model from bytes; `path` only names the source in errors.
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
     let err = |problem: String| format_error(path, problem);
-    if version(bytes).map_err(|p| err(p.into_problem()))? == v2::VERSION {
+    if is_v2_layout(version(bytes).map_err(|p| err(p.into_problem()))?) {
         return v2::from_bytes(bytes, path);
     }
     let layout = layout(bytes).map_err(|p| err(p.into_problem()))?;
@@ -515,6 +530,8 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
         model,
         description,
         file_bytes: actual,
+        version: VERSION,
+        sections: Vec::new(),
     })
 }
 

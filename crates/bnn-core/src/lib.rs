@@ -26,6 +26,7 @@
 pub mod bits;
 mod blank;
 pub mod conv;
+pub mod encoding;
 pub mod error;
 pub mod format;
 pub mod input;
@@ -41,12 +42,13 @@ pub mod transform;
 
 pub use bits::BitMatrix;
 pub use conv::{Conv2d, ConvStage, Layer, Padding};
+pub use encoding::FeatureEncoding;
 pub use error::{Error, Result};
 pub use format::ModelFile;
 pub use input::{InputEncoding, InputShape};
 pub use kernel::Kernel;
 pub use layer::{BinaryDense, Threshold, Transform};
-pub use model::{DecisionRule, Model, Predictions, RunOptions};
+pub use model::{DecisionRule, Model, Predictions, RawSection, RunOptions};
 pub use pixel::PixelDense;
 #[cfg(feature = "reference")]
 pub use reference::Reference;

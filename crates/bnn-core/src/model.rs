@@ -15,6 +15,7 @@ use rayon::prelude::*;
 use crate::bits::{words_for, BitMatrix};
 use crate::blank;
 use crate::conv::{ConvScratch, ConvStage, Layer, Shapes};
+use crate::encoding::FeatureEncoding;
 use crate::error::{Error, Result};
 use crate::input::{InputEncoding, InputShape};
 use crate::kernel::{self, Kernel, OutputArgs};
@@ -79,7 +80,38 @@ pub struct Model {
     layers: Vec<BinaryDense>,
     rule: DecisionRule,
     blanks: Blanks,
+    meta: Metadata,
 }
+
+/// What a model says about itself beyond the network: never read by the
+/// kernels, so it changes no bit the model computes. Saved as sections of
+/// a version-3 file (see [`crate::format`]).
+#[derive(Clone, Debug, Default, PartialEq)]
+struct Metadata {
+    class_names: Option<Vec<String>>,
+    encoding: Option<FeatureEncoding>,
+    /// Optional sections of a newer writer that this build does not read,
+    /// kept whole so that saving the model loses nothing of its file.
+    unknown: Vec<RawSection>,
+}
+
+/// A file section this build does not read: its tag, flags and payload.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RawSection {
+    pub tag: [u8; 4],
+    pub flags: u16,
+    pub payload: Vec<u8>,
+}
+
+impl RawSection {
+    /// The tag as text (tags are checked ASCII).
+    pub fn tag_text(&self) -> String {
+        String::from_utf8_lossy(&self.tag).into_owned()
+    }
+}
+
+/// The longest class name, in UTF-8 bytes.
+pub const MAX_CLASS_NAME: usize = 256;
 
 /// Each convolution's output bits (before pooling) for the blank image,
 /// whose pixels are all zero (see `crate::blank`), computed on first use
@@ -188,6 +220,7 @@ impl Model {
             layers,
             rule,
             blanks: Blanks::default(),
+            meta: Metadata::default(),
         })
     }
 
@@ -298,6 +331,7 @@ impl Model {
                 layers: dense,
                 rule,
                 blanks: Blanks::default(),
+                meta: Metadata::default(),
             }
         } else if encoding.is_u8() {
             let first = dense.remove(0);
@@ -335,6 +369,7 @@ impl Model {
                 layers,
                 rule,
                 blanks: Blanks::default(),
+                meta: Metadata::default(),
             });
         }
         if !first.is_hidden() {
@@ -494,6 +529,113 @@ impl Model {
                 .iter()
                 .map(|l| l.inputs() * l.outputs())
                 .sum::<usize>()
+    }
+
+    /// The class names stored with the model, one per output, if any.
+    pub fn class_names(&self) -> Option<&[String]> {
+        self.meta.class_names.as_deref()
+    }
+
+    /// Class `class` as reports show it: its name, or its index when the
+    /// model has no names.
+    pub fn class_label(&self, class: usize) -> String {
+        match self.class_names().and_then(|names| names.get(class)) {
+            Some(name) => name.clone(),
+            None => class.to_string(),
+        }
+    }
+
+    /// The model with its classes named: one name per output, each
+    /// non-empty, at most [`MAX_CLASS_NAME`] bytes of UTF-8 without control
+    /// characters, no two alike (reports name a class by it).
+    pub fn with_class_names(mut self, names: Vec<String>) -> Result<Model> {
+        check_class_names(&names, self.num_classes()).map_err(Error::InvalidModel)?;
+        self.meta.class_names = Some(names);
+        Ok(self)
+    }
+
+    /// The encoding raw feature rows go through before the first layer, if
+    /// the model stores one.
+    pub fn feature_encoding(&self) -> Option<&FeatureEncoding> {
+        self.meta.encoding.as_ref()
+    }
+
+    /// The model with a feature encoding: its constants must be valid
+    /// ([`FeatureEncoding::check`]) and a row must encode to exactly the
+    /// model's input length.
+    pub fn with_feature_encoding(mut self, encoding: FeatureEncoding) -> Result<Model> {
+        encoding.check()?;
+        if encoding.encoded_len() != self.input_len {
+            return Err(Error::InvalidModel(format!(
+                "feature encoding {} gives {} values, where the model takes {}",
+                encoding.describe(),
+                encoding.encoded_len(),
+                self.input_len
+            )));
+        }
+        self.meta.encoding = Some(encoding);
+        Ok(self)
+    }
+
+    /// Sections of the model's file that this build does not read, kept
+    /// so that saving the model writes them back.
+    pub fn unknown_sections(&self) -> &[RawSection] {
+        &self.meta.unknown
+    }
+
+    pub(crate) fn set_unknown_sections(&mut self, sections: Vec<RawSection>) {
+        self.meta.unknown = sections;
+    }
+
+    /// Whether the model carries anything a version-3 file's sections hold.
+    pub fn has_metadata(&self) -> bool {
+        self.meta != Metadata::default()
+    }
+
+    /// Raw feature rows through the stored encoding: the u8 inputs the
+    /// model runs on.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Features`] when the model stores no encoding, for rows that
+    /// are not whole, and for a value that is not finite.
+    pub fn encode_features(&self, x: &[f32]) -> Result<Vec<u8>> {
+        let Some(encoding) = self.feature_encoding() else {
+            return Err(Error::Features(
+                "the model stores no feature encoding: give it u8 inputs".into(),
+            ));
+        };
+        let mut out = Vec::new();
+        encoding.encode(x, &mut out)?;
+        Ok(out)
+    }
+
+    /// Classifies one row of raw features: [`Model::encode_features`], then
+    /// [`Model::predict`].
+    pub fn predict_features(&self, x: &[f32]) -> Result<usize> {
+        let d = self.feature_encoding().map_or(0, |e| e.features());
+        if self.feature_encoding().is_some() && x.len() != d {
+            return Err(Error::Features(format!(
+                "a row of {} features, where the encoding takes {d}",
+                x.len()
+            )));
+        }
+        self.predict(&self.encode_features(x)?)
+    }
+
+    /// Classifies rows of raw features (see [`Model::predict_batch`]).
+    pub fn predict_features_batch(&self, x: &[f32]) -> Result<Vec<usize>> {
+        self.predict_batch(&self.encode_features(x)?)
+    }
+
+    /// Classes and scores of rows of raw features with a chosen kernel and
+    /// thread count (see [`Model::predict_batch_with`]).
+    pub fn predict_features_batch_with(
+        &self,
+        x: &[f32],
+        options: RunOptions,
+    ) -> Result<Predictions> {
+        self.predict_batch_with(&self.encode_features(x)?, options)
     }
 
     /// Classifies one image with the process's kernel. Allocates nothing
@@ -852,6 +994,34 @@ fn renumber(message: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Checks class names for a model of `classes` outputs (see
+/// [`Model::with_class_names`]); the message names the first bad one.
+pub fn check_class_names(names: &[String], classes: usize) -> std::result::Result<(), String> {
+    if names.len() != classes {
+        return Err(format!(
+            "{} class names for a model of {classes} classes",
+            names.len()
+        ));
+    }
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    for (i, name) in names.iter().enumerate() {
+        if name.is_empty() || name.len() > MAX_CLASS_NAME {
+            return Err(format!(
+                "class name {i} is {} bytes long, out of range 1..={MAX_CLASS_NAME}",
+                name.len()
+            ));
+        }
+        if name.chars().any(char::is_control) {
+            return Err(format!("class name {i} holds a control character"));
+        }
+        if !seen.insert(name.as_str()) {
+            let first = names.iter().position(|n| n == name).unwrap_or(i);
+            return Err(format!("class names {first} and {i} are both {name:?}"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -103,7 +103,8 @@ fn header_damage_has_distinct_messages() {
         parse(&b).unwrap_err()
     };
     assert!(with(0, b"PK\x03\x04").contains("wrong magic"));
-    assert!(with(8, &3u16.to_le_bytes()).contains("unsupported format version 3"));
+    assert!(with(8, &4u16.to_le_bytes())
+        .contains("unsupported format version 4 (this build reads 1 to 3)"));
     assert!(with(10, &[7]).contains("unknown decision rule"));
     assert!(with(12, &0u32.to_le_bytes()).contains("input length 0"));
     assert!(with(16, &0u32.to_le_bytes()).contains("layer count 0"));

@@ -192,7 +192,7 @@ fn new_header_fields_have_distinct_messages() {
     expect(with(44, &[9]), "parameter bytes");
     expect(with(40, &0u32.to_le_bytes()), "layer 1 has 0 neurons");
     expect(with(40, &(1u32 << 31).to_le_bytes()), "out of range");
-    expect(with(8, &3u16.to_le_bytes()), "unsupported format version 3");
+    expect(with(8, &4u16.to_le_bytes()), "unsupported format version 4");
 }
 
 #[test]

@@ -153,6 +153,11 @@ pub struct Plan {
     /// after them.
     pub convs: Vec<ConvPlan>,
     pub layers: Vec<PlanLayer>,
+    /// The model's stored feature encoding: the C export adds an encode
+    /// function with its constants.
+    pub encoding: Option<bnn_core::FeatureEncoding>,
+    /// The model's class names: the C export adds a string table.
+    pub class_names: Option<Vec<String>>,
 }
 
 /// Rows of ±1 bits, re-packed into the target's word size.
@@ -324,6 +329,8 @@ impl Plan {
                 .map(|c| ConvPlan::new(c, word))
                 .collect(),
             layers,
+            encoding: model.feature_encoding().cloned(),
+            class_names: model.class_names().map(<[String]>::to_vec),
         })
     }
 

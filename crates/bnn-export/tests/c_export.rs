@@ -685,3 +685,80 @@ fn mnist_cnns_match_engine_on_the_test_set() {
         }
     }
 }
+
+/// A model with a stored feature encoding and class names exports an
+/// encode function and a name table: C encodes raw rows to the engine's
+/// bytes, and its classes and names are the engine's, for both encodings.
+#[test]
+fn feature_encodings_and_class_names_match_engine() {
+    bnn_testkit::need!(CC);
+    let train: Vec<f32> = (0..7 * 80)
+        .map(|i| ((i * 7919) % 1000) as f32 * 0.37 - 150.0)
+        .collect();
+    let names: Vec<String> = ["bénin", "mal\"ign\\ant??/", "x"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let cases = [
+        (
+            random_model(&mut rng(41), &[7, 24, 3], DecisionRule::Scores, 128),
+            bnn_core::FeatureEncoding::fit_min_max(&train, 7).unwrap(),
+        ),
+        (
+            random_model(&mut rng(42), &[7 * 5, 24, 3], DecisionRule::Seed, 128),
+            bnn_core::FeatureEncoding::fit_thermometer(&train, 7, 5).unwrap(),
+        ),
+    ];
+    for (i, (model, encoding)) in cases.into_iter().enumerate() {
+        let model = model
+            .with_feature_encoding(encoding.clone())
+            .unwrap()
+            .with_class_names(names.clone())
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let name = format!("feat{i}");
+        export_c(&model, &name, WordBits::W64, dir.path());
+        let upper = name.to_ascii_uppercase();
+        let driver = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/driver_features.c");
+        let defines = [
+            format!("-DDRIVER_HEADER=\"{name}.h\""),
+            format!("-DDRIVER_ENCODE={name}_encode"),
+            format!("-DDRIVER_PREDICT={name}_predict"),
+            format!("-DDRIVER_NAMES={name}_class_names"),
+            format!("-DDRIVER_FEATURES={upper}_FEATURES"),
+            format!("-DDRIVER_INPUTS={upper}_INPUTS"),
+        ];
+        let source = format!("{name}.c");
+        let mut args: Vec<&str> = STRICT.to_vec();
+        args.extend(defines.iter().map(String::as_str));
+        args.extend(["-I.", driver.to_str().unwrap(), &source, "-o", "driver"]);
+        let (_, stderr) = run(dir.path(), "cc", &args);
+        assert!(stderr.is_empty(), "compiler output: {stderr}");
+        // Rows around every constant: below, on, between and above the
+        // cuts and bounds, halves that round, and far outside.
+        let mut rows: Vec<f32> = (0..7 * 300)
+            .map(|i| ((i * 104_729) % 4000) as f32 * 0.1 - 200.0)
+            .collect();
+        rows.extend_from_slice(&train[..7 * 10]);
+        let mut bytes = Vec::new();
+        for v in &rows {
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+        std::fs::write(dir.path().join("rows.f32"), bytes).unwrap();
+        let (stdout, _) = run(dir.path(), "./driver", &["rows.f32"]);
+        let mut encoded = Vec::new();
+        encoding.encode(&rows, &mut encoded).unwrap();
+        let classes = model.predict_features_batch(&rows).unwrap();
+        let lines: Vec<&str> = stdout.lines().collect();
+        assert_eq!(lines.len(), rows.len() / 7);
+        let per = model.input_len();
+        for (r, line) in lines.iter().enumerate() {
+            let hex: String = encoded[r * per..(r + 1) * per]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            let want = format!("{hex} {} {}", classes[r], names[classes[r]]);
+            assert_eq!(*line, want, "model {i}, row {r}");
+        }
+    }
+}

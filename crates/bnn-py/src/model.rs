@@ -5,13 +5,18 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use numpy::ndarray::Array2;
-use numpy::{IntoPyArray, PyArray1, PyArray2};
-use pyo3::exceptions::{PyRuntimeError, PyValueError};
+use numpy::{
+    IntoPyArray, PyArray1, PyArray2, PyArrayDyn, PyArrayMethods, PyUntypedArray,
+    PyUntypedArrayMethods,
+};
+use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use rayon::ThreadPool;
 
-use bnn_core::{DecisionRule, InputEncoding, Kernel, Model, Predictions, RunOptions};
+use bnn_core::{
+    DecisionRule, FeatureEncoding, InputEncoding, Kernel, Model, Predictions, RunOptions,
+};
 
 use crate::errors::core_error;
 use crate::images::with_pixels;
@@ -99,6 +104,19 @@ impl PyModel {
     ) -> PyResult<Predictions> {
         let (options, pool) = self.options(threads, kernel)?;
         let model = &self.model;
+        if let Some(x) = float_rows(images, model)? {
+            // Raw features: the stored encoding makes the u8 inputs, then
+            // the batch runs as any other.
+            let pixels = model
+                .encode_features(&x)
+                .map_err(|e| core_error("cannot encode features", e))?;
+            return py
+                .detach(|| match &pool {
+                    Some(pool) => pool.install(|| model.predict_batch_with(&pixels, options)),
+                    None => model.predict_batch_with(&pixels, options),
+                })
+                .map_err(|e| core_error("cannot classify", e));
+        }
         let parts = with_pixels(images, model, |pixels, _count| {
             py.detach(|| match &pool {
                 Some(pool) => pool.install(|| model.predict_batch_with(pixels, options)),
@@ -113,6 +131,45 @@ impl PyModel {
             all.scores.extend(p.scores);
         }
         Ok(all)
+    }
+}
+
+/// The rows of a float32 or float64 array of shape (N, D), as f32, for a
+/// model with a feature encoding of D features; `None` for any other
+/// dtype (uint8 images go their own way). A float array for a model
+/// without an encoding, or of another shape, is a `ValueError`/`TypeError`
+/// saying what the model takes.
+fn float_rows(images: &Bound<'_, PyAny>, model: &Model) -> PyResult<Option<Vec<f32>>> {
+    let Ok(untyped) = images.cast::<PyUntypedArray>() else {
+        return Ok(None);
+    };
+    let x: Vec<f32> = if let Ok(a) = images.cast::<PyArrayDyn<f32>>() {
+        let view = a
+            .try_readonly()
+            .map_err(|e| PyValueError::new_err(format!("features cannot be read: {e}")))?;
+        view.as_array().iter().copied().collect()
+    } else if let Ok(a) = images.cast::<PyArrayDyn<f64>>() {
+        let view = a
+            .try_readonly()
+            .map_err(|e| PyValueError::new_err(format!("features cannot be read: {e}")))?;
+        // Features are f32 wherever they are encoded (the C export too).
+        view.as_array().iter().map(|&v| v as f32).collect()
+    } else {
+        return Ok(None);
+    };
+    let dtype = untyped.dtype().str()?;
+    let Some(encoding) = model.feature_encoding() else {
+        return Err(PyTypeError::new_err(format!(
+            "images of dtype {dtype} need a model with a stored feature encoding; \
+             this model takes uint8 images"
+        )));
+    };
+    let d = encoding.features();
+    match untyped.shape() {
+        [_, cols] if *cols == d => Ok(Some(x)),
+        shape => Err(PyValueError::new_err(format!(
+            "features of shape {shape:?} do not fit the model's encoding: expected (N, {d})"
+        ))),
     }
 }
 
@@ -132,6 +189,17 @@ fn scores_array(
     let scores = Array2::from_shape_vec((rows, classes), scores)
         .map_err(|e| PyValueError::new_err(format!("scores: {e}")))?;
     Ok(scores.into_pyarray(py))
+}
+
+impl PyModel {
+    /// A new model from this one, with its description and no file.
+    fn derived(&self, model: Model) -> PyModel {
+        PyModel {
+            model,
+            description: self.description.clone(),
+            source: None,
+        }
+    }
 }
 
 #[pymethods]
@@ -219,6 +287,11 @@ impl PyModel {
         d.set_item("fp32_bytes", fp32_bytes)?;
         d.set_item("compression", fp32_bytes as f64 / file_bytes.max(1) as f64)?;
         d.set_item("description", &self.description)?;
+        d.set_item("class_names", m.class_names().map(<[String]>::to_vec))?;
+        d.set_item(
+            "encoding",
+            m.feature_encoding().map(FeatureEncoding::describe),
+        )?;
         d.set_item(
             "path",
             self.source
@@ -245,11 +318,130 @@ impl PyModel {
             .map_err(|e: bnn_core::Error| PyValueError::new_err(format!("rule: {e}")))?;
         let mut model = self.model.clone();
         model.set_rule(rule);
-        Ok(PyModel {
-            model,
-            description: self.description.clone(),
-            source: None,
+        Ok(self.derived(model))
+    }
+
+    /// Accuracy and the confusion matrix on `x` (uint8 images, or float
+    /// features for a model with a stored encoding) against integer labels
+    /// `y`: `(accuracy, confusion)`, `confusion[true, predicted]` an int64
+    /// array of shape (classes, classes).
+    #[pyo3(signature = (x, y, threads=None, kernel=None))]
+    #[allow(clippy::type_complexity)]
+    fn evaluate<'py>(
+        &self,
+        py: Python<'py>,
+        x: &Bound<'py, PyAny>,
+        y: &Bound<'py, PyAny>,
+        threads: Option<i64>,
+        kernel: Option<&str>,
+    ) -> PyResult<(f64, Bound<'py, PyArray2<i64>>)> {
+        let numpy = py.import("numpy")?;
+        let labels = numpy.call_method1("asarray", (y,))?;
+        let kind: String = labels.getattr("dtype")?.getattr("kind")?.extract()?;
+        if kind != "i" && kind != "u" {
+            let dtype: String = labels.getattr("dtype")?.str()?.extract()?;
+            return Err(PyTypeError::new_err(format!(
+                "labels must be integers, not dtype {dtype}"
+            )));
+        }
+        let labels: Vec<i64> = labels
+            .call_method1("astype", ("int64",))?
+            .call_method0("ravel")?
+            .call_method0("tolist")?
+            .extract()?;
+        let p = self.run(py, x, threads, kernel)?;
+        let classes = self.model.num_classes();
+        if labels.len() != p.classes.len() {
+            return Err(PyValueError::new_err(format!(
+                "{} labels for {} inputs",
+                labels.len(),
+                p.classes.len()
+            )));
+        }
+        let mut confusion = Array2::<i64>::zeros((classes, classes));
+        for (i, (&label, &class)) in labels.iter().zip(&p.classes).enumerate() {
+            let Some(t) = usize::try_from(label).ok().filter(|&t| t < classes) else {
+                return Err(PyValueError::new_err(format!(
+                    "label {i} is {label}, not a class of the model's 0..{classes}"
+                )));
+            };
+            confusion[[t, class]] += 1;
+        }
+        let correct: i64 = (0..classes).map(|c| confusion[[c, c]]).sum();
+        let accuracy = correct as f64 / labels.len().max(1) as f64;
+        Ok((accuracy, confusion.into_pyarray(py)))
+    }
+
+    /// The same network with its classes named, one name per output
+    /// (non-empty, at most 256 bytes, no control characters, no two alike);
+    /// saved in the file (format version 3).
+    fn with_class_names(&self, names: Vec<String>) -> PyResult<PyModel> {
+        let model = self
+            .model
+            .clone()
+            .with_class_names(names)
+            .map_err(|e| core_error("class names", e))?;
+        Ok(self.derived(model))
+    }
+
+    /// The same network with a feature encoding fitted on training rows
+    /// `x` (float, shape (N, D)): "minmax" (one u8 per feature) or
+    /// "thermometer" with `levels` cut points per feature. The model must
+    /// take exactly the values the encoding gives (D, or D·levels). Saved
+    /// in the file; `predict` and friends then take float rows.
+    #[pyo3(signature = (x, kind="minmax", levels=None))]
+    fn with_encoding(
+        &self,
+        x: &Bound<'_, PyAny>,
+        kind: &str,
+        levels: Option<usize>,
+    ) -> PyResult<PyModel> {
+        let numpy = x.py().import("numpy")?;
+        let x = numpy.call_method1("asarray", (x, "float32"))?;
+        let shape: Vec<usize> = x.getattr("shape")?.extract()?;
+        let [_, d] = shape[..] else {
+            return Err(PyValueError::new_err(format!(
+                "training rows of shape {shape:?}: expected (N, features)"
+            )));
+        };
+        let rows: Vec<f32> = x.call_method0("ravel")?.call_method0("tolist")?.extract()?;
+        let encoding = match (kind, levels) {
+            ("minmax", None) => FeatureEncoding::fit_min_max(&rows, d),
+            ("thermometer", Some(k)) => FeatureEncoding::fit_thermometer(&rows, d, k),
+            _ => {
+                return Err(PyValueError::new_err(format!(
+                    "kind={kind:?} with levels={levels:?}: give kind=\"minmax\" without \
+                     levels or kind=\"thermometer\" with levels"
+                )))
+            }
+        }
+        .map_err(|e| core_error("cannot fit the encoding", e))?;
+        let model = self
+            .model
+            .clone()
+            .with_feature_encoding(encoding)
+            .map_err(|e| core_error("cannot encode for this model", e))?;
+        Ok(self.derived(model))
+    }
+
+    /// The class names, or the class indices when the model has none.
+    #[getter]
+    fn class_names(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        Ok(match self.model.class_names() {
+            Some(names) => names.to_vec().into_pyobject(py)?.into_any().unbind(),
+            None => (0..self.model.num_classes())
+                .collect::<Vec<usize>>()
+                .into_pyobject(py)?
+                .into_any()
+                .unbind(),
         })
+    }
+
+    /// The stored feature encoding, described ("u8 (min-max over 30
+    /// features)"), or None for a model of uint8 images.
+    #[getter]
+    fn encoding(&self) -> Option<String> {
+        self.model.feature_encoding().map(FeatureEncoding::describe)
     }
 
     /// The number of inputs (pixels) of one image.

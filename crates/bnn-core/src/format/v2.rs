@@ -5,12 +5,18 @@
 //! map takes it in NHWC order. Dense and convolution bodies are those of
 //! version 1 (a convolution is stored as its filters, one row of `k·k·C`
 //! weights per output channel); pooling has no body.
+//!
+//! Version 3 is version 2 with metadata: a `u32` at offset 36 gives the
+//! length of the tagged sections (see [`super::sections`]) that follow the
+//! layer bodies, so the file's size still follows from the header and the
+//! layer table alone. A model without metadata is never written as 3.
 
 use std::io::{Cursor, Read};
 use std::path::Path;
 
 use byteorder::{LittleEndian as LE, ReadBytesExt, WriteBytesExt};
 
+use super::sections::{self, SectionInfo};
 use super::{
     check_length_and_crc, format_error, layer_body_bytes, read_layer_body, table_bounds,
     threshold_width, write_layer_body, ModelFile, Parse, MAGIC, MAX_FILE, MAX_WIDTH,
@@ -23,8 +29,12 @@ use crate::model::{DecisionRule, Model};
 use crate::pixel::PixelDense;
 
 pub const VERSION: u16 = 2;
+/// Version 2 with metadata sections.
+pub const VERSION_3: u16 = 3;
 /// Fixed header bytes before the layer table.
 pub const HEADER_LEN: usize = 36;
+/// Fixed header bytes of version 3: version 2's, then the sections' length.
+pub const HEADER_LEN_3: usize = 40;
 /// Bytes per layer-table entry.
 pub const LAYER_ENTRY_LEN: usize = 16;
 
@@ -48,12 +58,19 @@ pub fn needed(model: &Model) -> bool {
     model.pixel_layer().is_some() || !model.input_shape().is_flat() || model.is_convolutional()
 }
 
+/// Writes version 2, or version 3 when the model carries metadata.
 pub fn to_bytes(model: &Model, description: &str) -> Vec<u8> {
+    let sections = sections::of_model(model);
     let mut out = Vec::new();
     out.extend_from_slice(&MAGIC);
     // Writes into a Vec cannot fail.
     let w = &mut out;
-    w.write_u16::<LE>(VERSION).unwrap();
+    let version = if sections.is_empty() {
+        VERSION
+    } else {
+        VERSION_3
+    };
+    w.write_u16::<LE>(version).unwrap();
     w.write_u8(match model.rule() {
         DecisionRule::Scores => 0,
         DecisionRule::Seed => 1,
@@ -70,6 +87,10 @@ pub fn to_bytes(model: &Model, description: &str) -> Vec<u8> {
     }
     w.write_u32::<LE>(model.layer_count() as u32).unwrap();
     w.write_u32::<LE>(description.len() as u32).unwrap();
+    if !sections.is_empty() {
+        w.write_u32::<LE>(sections::total_len(&sections) as u32)
+            .unwrap();
+    }
     let layers = all_layers(model);
     for layer in &layers {
         let (kind, outputs, transform, params) = match layer {
@@ -110,6 +131,7 @@ pub fn to_bytes(model: &Model, description: &str) -> Vec<u8> {
             Written::Pool(_) => {}
         }
     }
+    sections::write(w, &sections);
     let crc = crc32fast::hash(&out);
     out.write_u32::<LE>(crc).unwrap();
     out
@@ -169,21 +191,30 @@ pub(super) struct Layout {
     shape: InputShape,
     input_len: u32,
     description_len: u32,
+    /// Bytes of metadata sections before the checksum (0 in version 2).
+    sections_len: u32,
     entries: Vec<Entry>,
     table_end: usize,
     /// The whole file's size, checksum included.
     pub(super) expected: u64,
 }
 
-/// Parses the header and layer table of a version-2 file (the magic and
-/// version already checked), or says how many bytes it needs to go on.
+/// Parses the header and layer table of a version-2 or version-3 file (the
+/// magic and version already checked), or says how many bytes it needs to
+/// go on.
 pub(super) fn layout(bytes: &[u8]) -> std::result::Result<Layout, Parse> {
     let err = Parse::Bad;
-    if bytes.len() < HEADER_LEN {
-        let reason = format!("the version-2 header alone needs {HEADER_LEN}");
-        return Err(Parse::short(bytes.len(), HEADER_LEN as u64, reason));
+    let version = u16::from_le_bytes([bytes[MAGIC.len()], bytes[MAGIC.len() + 1]]);
+    let header_len = if version == VERSION_3 {
+        HEADER_LEN_3
+    } else {
+        HEADER_LEN
+    };
+    if bytes.len() < header_len {
+        let reason = format!("the version-{version} header alone needs {header_len}");
+        return Err(Parse::short(bytes.len(), header_len as u64, reason));
     }
-    let mut r = Cursor::new(&bytes[MAGIC.len() + 2..HEADER_LEN]);
+    let mut r = Cursor::new(&bytes[MAGIC.len() + 2..header_len]);
     let rule = match r.read_u8().expect("header length checked") {
         0 => DecisionRule::Scores,
         1 => DecisionRule::Seed,
@@ -231,17 +262,30 @@ pub(super) fn layout(bytes: &[u8]) -> std::result::Result<Layout, Parse> {
     }
     let layer_count = r.read_u32::<LE>().expect("header length checked");
     let description_len = r.read_u32::<LE>().expect("header length checked");
-    let (table_end, mut expected) = table_bounds(
+    let sections_len = if version == VERSION_3 {
+        r.read_u32::<LE>().expect("header length checked")
+    } else {
+        0
+    };
+    let (table_end, expected) = table_bounds(
         bytes,
-        (HEADER_LEN, LAYER_ENTRY_LEN),
+        (header_len, LAYER_ENTRY_LEN),
         input_len,
         layer_count,
         description_len,
     )?;
+    let mut expected = expected
+        .checked_add(u64::from(sections_len))
+        .filter(|&e| e <= MAX_FILE)
+        .ok_or_else(|| {
+            err(format!(
+                "sections of {sections_len} bytes exceed the largest accepted file"
+            ))
+        })?;
 
     // The layer table, and from it the exact file size, before allocating.
     let mut entries = Vec::with_capacity(layer_count as usize);
-    let mut t = Cursor::new(&bytes[HEADER_LEN..table_end]);
+    let mut t = Cursor::new(&bytes[header_len..table_end]);
     let mut shapes = Shapes::new(shape);
     for i in 0..layer_count {
         let n = i + 1;
@@ -380,6 +424,7 @@ pub(super) fn layout(bytes: &[u8]) -> std::result::Result<Layout, Parse> {
         shape,
         input_len,
         description_len,
+        sections_len,
         entries,
         table_end,
         expected,
@@ -396,6 +441,7 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
         shape,
         input_len,
         description_len,
+        sections_len,
         entries,
         table_end,
         expected,
@@ -464,9 +510,35 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
     model
         .set_input_shape(shape)
         .map_err(|e| err(e.to_string()))?;
+    let version = u16::from_le_bytes([bytes[MAGIC.len()], bytes[MAGIC.len() + 1]]);
+    let mut listed: Vec<SectionInfo> = Vec::new();
+    if version == VERSION_3 {
+        let start = body_end - sections_len as usize;
+        debug_assert_eq!(r.position() as usize + table_end, start);
+        let found = sections::parse(
+            &bytes[start..body_end],
+            model.num_classes(),
+            model.input_len(),
+        )
+        .map_err(err)?;
+        if let Some(names) = found.names {
+            model = model
+                .with_class_names(names)
+                .map_err(|e| err(e.to_string()))?;
+        }
+        if let Some(encoding) = found.encoding {
+            model = model
+                .with_feature_encoding(encoding)
+                .map_err(|e| err(e.to_string()))?;
+        }
+        model.set_unknown_sections(found.unknown);
+        listed = found.listed;
+    }
     Ok(ModelFile {
         model,
         description,
         file_bytes: bytes.len() as u64,
+        version,
+        sections: listed,
     })
 }

@@ -55,7 +55,7 @@ extern \"C\" {{
 #define {upper}_STACK_BYTES {stack}
 
 int {predict}(const uint8_t pixels[{upper}_INPUTS], float scores_out[{upper}_CLASSES]);
-
+{extra}
 #ifdef __cplusplus
 }}
 #endif
@@ -100,9 +100,57 @@ int {predict}(const uint8_t pixels[{upper}_INPUTS], float scores_out[{upper}_CLA
             )
         },
         portable = n.portable_macro,
+        extra = metadata_declarations(plan, n),
         guard = n.guard,
         upper = n.upper,
     );
+    s
+}
+
+/// The encode function and the class names' table, each with a comment
+/// saying what it is, for a model that stores them; empty otherwise.
+fn metadata_declarations(plan: &Plan, n: &Names) -> String {
+    let mut s = String::new();
+    let upper = &n.upper;
+    if let Some(e) = &plan.encoding {
+        let d = e.features();
+        let what = match e {
+            bnn_core::FeatureEncoding::MinMax { .. } => {
+                "value d is (x_d - min_d) * 255 / (max_d - min_d) in float,\n \
+                 * clamped to 0..255 and rounded as floor(q + 0.5) (0 where max_d == min_d)"
+                    .to_string()
+            }
+            bnn_core::FeatureEncoding::Thermometer { levels, .. } => {
+                format!("value d*{levels} + k is 255 when x_d >= cut (d, k), else 0")
+            }
+        };
+        let _ = write!(
+            s,
+            "
+/* The model's stored feature encoding, {describe}:
+ * {what}.
+ * Bit for bit the engine's when float arithmetic is IEEE single precision
+ * (FLT_EVAL_METHOD 0); a NaN feature encodes as 0. Pass `out` to {predict}. */
+#define {upper}_FEATURES {d}
+void {encode}(const float features[{upper}_FEATURES], uint8_t out[{upper}_INPUTS]);
+",
+            describe = e.describe(),
+            predict = n.predict,
+            encode = n.encode,
+        );
+    }
+    if plan.class_names.is_some() {
+        let _ = write!(
+            s,
+            "
+/* The class names, UTF-8, indexed by the class {predict} returns. */
+#define {upper}_HAS_CLASS_NAMES 1
+extern const char *const {names}[{upper}_CLASSES];
+",
+            predict = n.predict,
+            names = n.class_names,
+        );
+    }
     s
 }
 

@@ -24,6 +24,10 @@ pub struct Names {
     pub header_file: String,
     pub source_file: String,
     pub predict: String,
+    /// Raw features to the u8 inputs, for a model with a stored encoding.
+    pub encode: String,
+    /// The class names' string table, for a model with names.
+    pub class_names: String,
     pub guard: String,
     pub portable_macro: String,
 }
@@ -36,6 +40,8 @@ impl Names {
             header_file: format!("{prefix}.h"),
             source_file: format!("{prefix}.c"),
             predict: format!("{prefix}_predict"),
+            encode: format!("{prefix}_encode"),
+            class_names: format!("{prefix}_class_names"),
             guard: format!("{upper}_H"),
             portable_macro: format!("{upper}_PORTABLE_POPCOUNT"),
             upper,

@@ -7,7 +7,7 @@
 
 use std::fmt::Write;
 
-use bnn_core::DecisionRule;
+use bnn_core::{DecisionRule, FeatureEncoding};
 
 use super::{conv, Names};
 use crate::hexfloat::c_literal;
@@ -48,7 +48,98 @@ pub fn source(plan: &Plan, names: &Names) -> String {
         scores_fn(&mut s, p);
     }
     predict_fn(&mut s, plan, n);
+    metadata(&mut s, plan, n);
     s
+}
+
+/// The encode function with its constants and the class names' table, for
+/// a model that stores them (see the header's comments).
+fn metadata(s: &mut String, plan: &Plan, n: &Names) {
+    let p = &n.prefix;
+    let upper = &n.upper;
+    if let Some(e) = &plan.encoding {
+        let floats = |s: &mut String, name: &str, values: &[f32]| {
+            let _ = writeln!(s, "\nstatic const float {p}_{name}[{}] = {{", values.len());
+            list(s, values, 4, |&v| c_literal(v));
+        };
+        match e {
+            FeatureEncoding::MinMax { min, max } => {
+                floats(s, "enc_min", min);
+                floats(s, "enc_max", max);
+                let _ = write!(
+                    s,
+                    "
+void {encode}(const float features[{upper}_FEATURES], uint8_t out[{upper}_INPUTS])
+{{
+    uint32_t d;
+    for (d = 0; d < {upper}_FEATURES; ++d) {{
+        const float lo = {p}_enc_min[d], hi = {p}_enc_max[d];
+        float q;
+        if (hi == lo) {{
+            out[d] = 0;
+            continue;
+        }}
+        q = (features[d] - lo) * 255.0f / (hi - lo);
+        if (!(q > 0.0f)) {{
+            out[d] = 0;
+        }} else if (q >= 255.0f) {{
+            out[d] = 255;
+        }} else {{
+            out[d] = (uint8_t)(q + 0.5f);
+        }}
+    }}
+}}
+",
+                    encode = n.encode
+                );
+            }
+            FeatureEncoding::Thermometer { levels, cuts } => {
+                floats(s, "enc_cuts", cuts);
+                let _ = write!(
+                    s,
+                    "
+void {encode}(const float features[{upper}_FEATURES], uint8_t out[{upper}_INPUTS])
+{{
+    uint32_t d, k;
+    for (d = 0; d < {upper}_FEATURES; ++d) {{
+        for (k = 0; k < {levels}u; ++k) {{
+            out[d * {levels}u + k] = features[d] >= {p}_enc_cuts[d * {levels}u + k] ? 255 : 0;
+        }}
+    }}
+}}
+",
+                    encode = n.encode
+                );
+            }
+        }
+    }
+    if let Some(names) = &plan.class_names {
+        let _ = writeln!(
+            s,
+            "\nconst char *const {}[{upper}_CLASSES] = {{",
+            n.class_names
+        );
+        for name in names {
+            let _ = writeln!(s, "    {},", c_string(name));
+        }
+        let _ = writeln!(s, "}};");
+    }
+}
+
+/// `text` as a C string literal of plain ASCII: quotes, backslashes, `?`
+/// (no trigraph can form) and every byte outside printable ASCII as
+/// three-digit octal escapes, which never run into the next character.
+pub fn c_string(text: &str) -> String {
+    let mut out = String::from("\"");
+    for &b in text.as_bytes() {
+        if b.is_ascii_graphic() && !matches!(b, b'"' | b'\\' | b'?') || b == b' ' {
+            out.push(b as char);
+        } else {
+            let _ = write!(out, "\\{b:03o}");
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// The narrowest type for limits in `[-1, max_inputs]`.

@@ -19,11 +19,12 @@ class Model:
     def description(self) -> str: ...
     def predict(
         self,
-        images: npt.NDArray[np.uint8],
+        images: Union[npt.NDArray[np.uint8], npt.NDArray[np.floating[Any]]],
         threads: Optional[int] = None,
         kernel: Optional[str] = None,
     ) -> npt.NDArray[np.int64]:
-        """Classes of (N, inputs) or (N, H, W[, C]) uint8 images, shape (N,)."""
+        """Classes of (N, inputs) or (N, H, W[, C]) uint8 images, shape (N,); or of
+        float rows (N, D) for a model with a stored feature encoding."""
     def scores(
         self,
         images: npt.NDArray[np.uint8],
@@ -40,6 +41,30 @@ class Model:
         """Classes and scores from one pass."""
     def with_rule(self, rule: str) -> "Model":
         """The same network with the decision rule "scores" or "seed"."""
+    @property
+    def class_names(self) -> Union[list[str], list[int]]:
+        """The class names, or the class indices when the model has none."""
+    @property
+    def encoding(self) -> Optional[str]:
+        """The stored feature encoding, described, or None."""
+    def with_class_names(self, names: Sequence[str]) -> "Model":
+        """The same network with its classes named (saved in the file)."""
+    def with_encoding(
+        self,
+        x: npt.ArrayLike,
+        kind: str = "minmax",
+        levels: Optional[int] = None,
+    ) -> "Model":
+        """The same network with a feature encoding fitted on rows x (N, D):
+        "minmax", or "thermometer" with levels cut points per feature."""
+    def evaluate(
+        self,
+        x: npt.NDArray[Any],
+        y: npt.ArrayLike,
+        threads: Optional[int] = None,
+        kernel: Optional[str] = None,
+    ) -> Tuple[float, npt.NDArray[np.int64]]:
+        """Accuracy and the confusion matrix [true, predicted] on x against y."""
     def info(self) -> dict[str, Any]:
         """Shape, rule, input encoding and shape, bytes on disk and in memory."""
     def save(self, path: _Path) -> None:

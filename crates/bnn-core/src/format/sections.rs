@@ -1,0 +1,352 @@
+//! Version 3's tagged metadata sections: what a model says about itself
+//! beyond the network (class names, a feature encoding), in a list a reader
+//! can walk, so that later additions need a new tag, not a new version.
+//!
+//! Each section is a 4-byte tag (ASCII capitals and digits), `u16` flags,
+//! a zero `u16`, a `u32` payload length and the payload. Flag bit 0 marks a
+//! section *required*: a reader that does not know its tag must refuse the
+//! file (a feature encoding is required: a model over encoded features must
+//! not run on raw bytes), while an unknown optional section is kept whole
+//! and written back on save. Sections are in strictly ascending tag order,
+//! so a file has one spelling and loads and saves back byte for byte.
+
+use byteorder::{LittleEndian as LE, WriteBytesExt};
+
+use crate::encoding::{FeatureEncoding, MAX_LEVELS};
+use crate::model::{check_class_names, Model, RawSection, MAX_CLASS_NAME};
+
+/// Bytes before a section's payload: tag, flags, reserved, length.
+pub const SECTION_HEADER_LEN: usize = 12;
+/// The most sections a file may hold.
+pub const MAX_SECTIONS: usize = 64;
+/// Flag bit 0: a reader that does not know the tag must refuse the file.
+pub const FLAG_REQUIRED: u16 = 1;
+
+/// Class names: `u32` count (the output width), then each name as a `u16`
+/// length and UTF-8.
+pub const TAG_NAMES: [u8; 4] = *b"NAME";
+/// The feature encoding (required).
+pub const TAG_ENCODING: [u8; 4] = *b"ENCD";
+
+const ENCODING_MIN_MAX: u8 = 0;
+const ENCODING_THERMOMETER: u8 = 1;
+/// Kind, reserved byte, `u16` levels, `u32` features.
+const ENCODING_HEAD: usize = 8;
+
+/// One section as a report lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SectionInfo {
+    pub tag: String,
+    pub required: bool,
+    /// Payload bytes.
+    pub len: u64,
+    /// Whether this build reads the section (else it was skipped and kept).
+    pub known: bool,
+}
+
+/// What the sections of a file hold.
+#[derive(Default)]
+pub(super) struct Sections {
+    pub names: Option<Vec<String>>,
+    pub encoding: Option<FeatureEncoding>,
+    pub unknown: Vec<RawSection>,
+    pub listed: Vec<SectionInfo>,
+}
+
+/// The sections a model is saved with, in tag order: empty for a model
+/// with no metadata, which is then saved in version 1 or 2.
+pub(super) fn of_model(model: &Model) -> Vec<RawSection> {
+    let mut out = model.unknown_sections().to_vec();
+    if let Some(e) = model.feature_encoding() {
+        out.push(RawSection {
+            tag: TAG_ENCODING,
+            flags: FLAG_REQUIRED,
+            payload: encoding_payload(e),
+        });
+    }
+    if let Some(names) = model.class_names() {
+        let mut p = Vec::new();
+        p.write_u32::<LE>(names.len() as u32).unwrap();
+        for name in names {
+            // Checked at most MAX_CLASS_NAME bytes when set.
+            p.write_u16::<LE>(name.len() as u16).unwrap();
+            p.extend_from_slice(name.as_bytes());
+        }
+        out.push(RawSection {
+            tag: TAG_NAMES,
+            flags: 0,
+            payload: p,
+        });
+    }
+    out.sort_by_key(|s| s.tag);
+    out
+}
+
+/// The sections' bytes, as [`of_model`] gives them.
+pub(super) fn write(out: &mut Vec<u8>, sections: &[RawSection]) {
+    for s in sections {
+        out.extend_from_slice(&s.tag);
+        out.write_u16::<LE>(s.flags).unwrap();
+        out.write_u16::<LE>(0).unwrap();
+        out.write_u32::<LE>(s.payload.len() as u32).unwrap();
+        out.extend_from_slice(&s.payload);
+    }
+}
+
+/// The total bytes [`write`] writes.
+pub(super) fn total_len(sections: &[RawSection]) -> usize {
+    sections
+        .iter()
+        .map(|s| SECTION_HEADER_LEN + s.payload.len())
+        .sum()
+}
+
+fn encoding_payload(e: &FeatureEncoding) -> Vec<u8> {
+    let mut p = Vec::new();
+    let (kind, levels, values): (u8, u16, Vec<f32>) = match e {
+        FeatureEncoding::MinMax { min, max } => (ENCODING_MIN_MAX, 0, [&min[..], max].concat()),
+        // Levels are checked at most MAX_LEVELS when set.
+        FeatureEncoding::Thermometer { levels, cuts } => {
+            (ENCODING_THERMOMETER, *levels as u16, cuts.clone())
+        }
+    };
+    p.extend_from_slice(&[kind, 0]);
+    p.write_u16::<LE>(levels).unwrap();
+    p.write_u32::<LE>(e.features() as u32).unwrap();
+    for v in values {
+        p.write_f32::<LE>(v).unwrap();
+    }
+    p
+}
+
+/// A tag as a message shows it: the text when it is printable ASCII, else
+/// its bytes in hex.
+fn show_tag(tag: &[u8]) -> String {
+    if tag.iter().all(|b| b.is_ascii_graphic()) {
+        String::from_utf8_lossy(tag).into_owned()
+    } else {
+        let hex: Vec<String> = tag.iter().map(|b| format!("{b:02x}")).collect();
+        format!("0x{}", hex.join(""))
+    }
+}
+
+/// Parses the sections region of a version-3 file, whose length the header
+/// gave and the caller checked. `classes` and `input_len` are the model's,
+/// which the names and the encoding must fit.
+pub(super) fn parse(
+    bytes: &[u8],
+    classes: usize,
+    input_len: usize,
+) -> std::result::Result<Sections, String> {
+    let mut out = Sections::default();
+    let mut pos = 0usize;
+    let mut previous: Option<[u8; 4]> = None;
+    let mut n = 0usize;
+    while pos < bytes.len() {
+        n += 1;
+        if n > MAX_SECTIONS {
+            return Err(format!("more than {MAX_SECTIONS} sections"));
+        }
+        let left = bytes.len() - pos;
+        if left < SECTION_HEADER_LEN {
+            return Err(format!(
+                "section {n}: {left} bytes left of the sections, too few for a {SECTION_HEADER_LEN}-byte section header"
+            ));
+        }
+        let head = &bytes[pos..pos + SECTION_HEADER_LEN];
+        let tag: [u8; 4] = head[..4].try_into().expect("4 bytes");
+        let flags = u16::from_le_bytes([head[4], head[5]]);
+        let reserved = u16::from_le_bytes([head[6], head[7]]);
+        let len = u32::from_le_bytes(head[8..12].try_into().expect("4 bytes")) as usize;
+        let shown = show_tag(&tag);
+        if !tag
+            .iter()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit())
+        {
+            return Err(format!(
+                "section {n} has tag {shown} (tags are 4 ASCII capitals or digits)"
+            ));
+        }
+        if flags & !FLAG_REQUIRED != 0 || reserved != 0 {
+            return Err(format!(
+                "section {shown}: flags {flags:#06x} or reserved bytes {reserved:#06x} set beyond bit 0 (required)"
+            ));
+        }
+        pos += SECTION_HEADER_LEN;
+        if len > bytes.len() - pos {
+            return Err(format!(
+                "section {shown}: payload of {len} bytes overruns the sections ({} bytes left)",
+                bytes.len() - pos
+            ));
+        }
+        let payload = &bytes[pos..pos + len];
+        pos += len;
+        if let Some(prev) = previous {
+            if prev == tag {
+                return Err(format!("duplicate section {shown}"));
+            }
+            if prev > tag {
+                return Err(format!(
+                    "section {shown} after {}: sections are in ascending tag order",
+                    show_tag(&prev)
+                ));
+            }
+        }
+        previous = Some(tag);
+        let required = flags & FLAG_REQUIRED != 0;
+        let known = match tag {
+            TAG_NAMES => {
+                if required {
+                    return Err("section NAME is marked required (class names are optional)".into());
+                }
+                out.names = Some(parse_names(payload, classes)?);
+                true
+            }
+            TAG_ENCODING => {
+                if !required {
+                    return Err(
+                        "section ENCD is not marked required (a reader that skipped it would run the model on raw bytes)"
+                            .into(),
+                    );
+                }
+                out.encoding = Some(parse_encoding(payload, input_len)?);
+                true
+            }
+            _ if required => {
+                return Err(format!(
+                    "unknown required section {shown}: this build cannot use the model (it reads ENCD and NAME)"
+                ));
+            }
+            _ => {
+                out.unknown.push(RawSection {
+                    tag,
+                    flags,
+                    payload: payload.to_vec(),
+                });
+                false
+            }
+        };
+        out.listed.push(SectionInfo {
+            tag: shown,
+            required,
+            len: len as u64,
+            known,
+        });
+    }
+    if n == 0 {
+        return Err(
+            "a version-3 file with no sections (a model without metadata is written as version 1 or 2)"
+                .into(),
+        );
+    }
+    Ok(out)
+}
+
+fn parse_names(p: &[u8], classes: usize) -> std::result::Result<Vec<String>, String> {
+    let bad = |m: String| format!("section NAME: {m}");
+    if p.len() < 4 {
+        return Err(bad(format!("{} bytes, too few for the count", p.len())));
+    }
+    let count = u32::from_le_bytes(p[..4].try_into().expect("4 bytes")) as usize;
+    if count != classes {
+        return Err(bad(format!(
+            "{count} class names for a model of {classes} classes"
+        )));
+    }
+    // Each name takes at least its 2-byte length: the payload bounds the
+    // allocation, whatever the model's width.
+    let mut names = Vec::with_capacity(count.min((p.len() - 4) / 2));
+    let mut pos = 4;
+    for i in 0..count {
+        if p.len() - pos < 2 {
+            return Err(bad(format!("name {i} is cut off by the section's end")));
+        }
+        let len = usize::from(u16::from_le_bytes([p[pos], p[pos + 1]]));
+        pos += 2;
+        if len > MAX_CLASS_NAME {
+            return Err(bad(format!(
+                "class name {i} is {len} bytes long, more than {MAX_CLASS_NAME}"
+            )));
+        }
+        if p.len() - pos < len {
+            return Err(bad(format!("name {i} is cut off by the section's end")));
+        }
+        let name = std::str::from_utf8(&p[pos..pos + len])
+            .map_err(|_| bad(format!("class name {i} is not valid UTF-8")))?;
+        names.push(name.to_string());
+        pos += len;
+    }
+    if pos != p.len() {
+        return Err(bad(format!("{} bytes after the last name", p.len() - pos)));
+    }
+    check_class_names(&names, classes).map_err(bad)?;
+    Ok(names)
+}
+
+fn parse_encoding(p: &[u8], input_len: usize) -> std::result::Result<FeatureEncoding, String> {
+    let bad = |m: String| format!("section ENCD: {m}");
+    if p.len() < ENCODING_HEAD {
+        return Err(bad(format!(
+            "{} bytes, too few for its {ENCODING_HEAD}-byte head",
+            p.len()
+        )));
+    }
+    let (kind, reserved) = (p[0], p[1]);
+    let levels = usize::from(u16::from_le_bytes([p[2], p[3]]));
+    let features = u32::from_le_bytes(p[4..8].try_into().expect("4 bytes")) as usize;
+    if reserved != 0 {
+        return Err(bad(format!("reserved byte 1 is {reserved}, not 0")));
+    }
+    let values = match kind {
+        ENCODING_MIN_MAX if levels == 0 => 2,
+        ENCODING_MIN_MAX => {
+            return Err(bad(format!(
+                "min-max encoding with {levels} levels (must be 0)"
+            )))
+        }
+        ENCODING_THERMOMETER if (1..=MAX_LEVELS).contains(&levels) => levels,
+        ENCODING_THERMOMETER => {
+            return Err(bad(format!(
+                "thermometer of {levels} levels, out of range 1..={MAX_LEVELS}"
+            )))
+        }
+        other => {
+            return Err(bad(format!(
+                "unknown encoding kind {other} (0 = min-max, 1 = thermometer)"
+            )))
+        }
+    };
+    // At most 2^32 features times 255: no overflow in u64.
+    let want = features as u64 * values as u64 * 4 + ENCODING_HEAD as u64;
+    if want != p.len() as u64 {
+        return Err(bad(format!(
+            "{} bytes, where {features} features need {want}",
+            p.len()
+        )));
+    }
+    let floats: Vec<f32> = p[ENCODING_HEAD..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+        .collect();
+    let encoding = if kind == ENCODING_MIN_MAX {
+        let (min, max) = floats.split_at(features);
+        FeatureEncoding::MinMax {
+            min: min.to_vec(),
+            max: max.to_vec(),
+        }
+    } else {
+        FeatureEncoding::Thermometer {
+            levels,
+            cuts: floats,
+        }
+    };
+    encoding.check().map_err(|e| bad(e.to_string()))?;
+    if encoding.encoded_len() != input_len {
+        return Err(bad(format!(
+            "{} gives {} values, where the model takes {input_len}",
+            encoding.describe(),
+            encoding.encoded_len()
+        )));
+    }
+    Ok(encoding)
+}

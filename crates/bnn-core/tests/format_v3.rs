@@ -1,0 +1,408 @@
+//! Version 3 of the `.bnn` file: class names and a feature encoding in
+//! tagged sections. Models with metadata round trip byte for byte, models
+//! without stay in versions 1 and 2, and every damaged or hostile section
+//! is a one-line error naming the file and the section.
+
+use std::path::Path;
+
+use bnn_core::format::{self, from_bytes, load, save, to_bytes};
+use bnn_core::{DecisionRule, FeatureEncoding, Model, RunOptions};
+use bnn_testkit::models::{random_model, random_u8_model, rng, u8_spread};
+
+fn parse(bytes: &[u8]) -> Result<format::ModelFile, String> {
+    from_bytes(bytes, Path::new("m.bnn")).map_err(|e| e.to_string())
+}
+
+fn names(n: usize) -> Vec<String> {
+    (0..n).map(|i| format!("class {i}")).collect()
+}
+
+/// 6 raw features, min-max encoded, into a binary MLP of 3 classes.
+fn named_min_max() -> Model {
+    let model = random_model(&mut rng(3), &[6, 16, 3], DecisionRule::Scores, 128);
+    let x: Vec<f32> = (0..60)
+        .map(|i| ((i * 37) % 23) as f32 * 0.5 - 3.0)
+        .collect();
+    let e = FeatureEncoding::fit_min_max(&x, 6).unwrap();
+    model
+        .with_class_names(vec![
+            "benign".into(),
+            "malignant".into(),
+            "unsure ünïcode".into(),
+        ])
+        .unwrap()
+        .with_feature_encoding(e)
+        .unwrap()
+}
+
+/// 5 features, 4 thermometer levels each, into a u8 MLP of 4 classes.
+fn thermometer_u8() -> Model {
+    let model = random_u8_model(
+        &mut rng(4),
+        &[20, 8, 4],
+        DecisionRule::Scores,
+        u8_spread(20),
+    );
+    let x: Vec<f32> = (0..200).map(|i| ((i * 13) % 31) as f32 - 7.5).collect();
+    let e = FeatureEncoding::fit_thermometer(&x, 5, 4).unwrap();
+    model.with_feature_encoding(e).unwrap()
+}
+
+#[test]
+fn metadata_round_trips_byte_for_byte() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, model) in [
+        named_min_max(),
+        thermometer_u8(),
+        random_model(&mut rng(5), &[9, 4], DecisionRule::Seed, 7)
+            .with_class_names(names(4))
+            .unwrap(),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let path = dir.path().join(format!("m{i}.bnn"));
+        save(&model, "described", &path).unwrap();
+        let loaded = load(&path).unwrap();
+        assert_eq!(loaded.version, 3);
+        assert_eq!(loaded.model, model);
+        assert_eq!(loaded.model.class_names(), model.class_names());
+        assert_eq!(loaded.model.feature_encoding(), model.feature_encoding());
+        assert_eq!(loaded.description, "described");
+        let bytes = std::fs::read(&path).unwrap();
+        assert_eq!(to_bytes(&loaded.model, &loaded.description), bytes);
+        assert_eq!(loaded.file_bytes, bytes.len() as u64);
+    }
+    let file = parse(&to_bytes(&named_min_max(), "")).unwrap();
+    let tags: Vec<(&str, bool, bool)> = file
+        .sections
+        .iter()
+        .map(|s| (s.tag.as_str(), s.required, s.known))
+        .collect();
+    assert_eq!(tags, [("ENCD", true, true), ("NAME", false, true)]);
+}
+
+#[test]
+fn models_without_metadata_keep_their_version() {
+    let v1 = random_model(&mut rng(6), &[9, 4], DecisionRule::Seed, 7);
+    assert_eq!(parse(&to_bytes(&v1, "")).unwrap().version, 1);
+    let v2 = random_u8_model(&mut rng(7), &[9, 4], DecisionRule::Scores, u8_spread(9));
+    assert_eq!(parse(&to_bytes(&v2, "")).unwrap().version, 2);
+    // The size of a version-3 file is its version-2 layout's plus 4 header
+    // bytes plus the sections: 12 + 4 + 2·(2 + 7) for two names.
+    let named = v2.clone().with_class_names(names(4)).unwrap();
+    let sections = 12 + 4 + 4 * (2 + 7);
+    assert_eq!(
+        to_bytes(&named, "").len(),
+        to_bytes(&v2, "").len() + 4 + sections
+    );
+}
+
+#[test]
+fn stored_encoding_gives_the_classes_of_encoding_by_hand() {
+    for model in [named_min_max(), thermometer_u8()] {
+        let e = model.feature_encoding().unwrap().clone();
+        let d = e.features();
+        let x: Vec<f32> = (0..d * 50)
+            .map(|i| ((i * 29) % 41) as f32 * 0.4 - 8.0)
+            .collect();
+        let mut by_hand = Vec::new();
+        e.encode(&x, &mut by_hand).unwrap();
+        let want = model.predict_batch(&by_hand).unwrap();
+        assert_eq!(model.predict_features_batch(&x).unwrap(), want);
+        let p = model
+            .predict_features_batch_with(&x, RunOptions::default())
+            .unwrap();
+        assert_eq!(
+            p,
+            model
+                .predict_batch_with(&by_hand, RunOptions::default())
+                .unwrap()
+        );
+        for (row, &class) in x.chunks_exact(d).zip(&want) {
+            assert_eq!(model.predict_features(row).unwrap(), class);
+        }
+        let err = model.predict_features(&x[..d - 1]).unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("where the encoding takes {d}")),
+            "{err}"
+        );
+    }
+    // A model without an encoding says so rather than guessing one.
+    let plain = random_model(&mut rng(8), &[9, 4], DecisionRule::Seed, 7);
+    let err = plain.predict_features(&[0.0; 9]).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "the model stores no feature encoding: give it u8 inputs"
+    );
+}
+
+#[test]
+fn metadata_that_does_not_fit_the_model_is_refused() {
+    let m = random_model(&mut rng(9), &[6, 3], DecisionRule::Scores, 128);
+    let err = m
+        .clone()
+        .with_class_names(names(2))
+        .unwrap_err()
+        .to_string();
+    assert_eq!(err, "invalid model: 2 class names for a model of 3 classes");
+    let dup = vec!["a".into(), "b".into(), "a".into()];
+    let err = m.clone().with_class_names(dup).unwrap_err().to_string();
+    assert_eq!(err, "invalid model: class names 0 and 2 are both \"a\"");
+    let err = m
+        .clone()
+        .with_class_names(vec!["a".into(), "b\u{1b}[31m".into(), "c".into()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("class name 1 holds a control character"),
+        "{err}"
+    );
+    let long = vec!["a".into(), "b".repeat(257), "c".into()];
+    assert!(m.clone().with_class_names(long).is_err());
+    let e = FeatureEncoding::fit_thermometer(&[1.0, 2.0, 3.0], 3, 3).unwrap();
+    let err = m.with_feature_encoding(e).unwrap_err().to_string();
+    assert_eq!(
+        err,
+        "invalid model: feature encoding thermometer:3 over 3 features gives 9 values, where the model takes 6"
+    );
+}
+
+/// A section as raw bytes: tag, flags, reserved, length, payload.
+fn section(tag: &[u8; 4], flags: u16, payload: &[u8]) -> Vec<u8> {
+    let mut s = tag.to_vec();
+    s.extend_from_slice(&flags.to_le_bytes());
+    s.extend_from_slice(&[0, 0]);
+    s.extend_from_slice(&(payload.len() as u32).to_le_bytes());
+    s.extend_from_slice(payload);
+    s
+}
+
+fn names_payload(names: &[&[u8]]) -> Vec<u8> {
+    let mut p = (names.len() as u32).to_le_bytes().to_vec();
+    for n in names {
+        p.extend_from_slice(&(n.len() as u16).to_le_bytes());
+        p.extend_from_slice(n);
+    }
+    p
+}
+
+/// A version-3 file of the u8 model of 9 inputs and 4 classes, with
+/// `sections` as given (raw, so that they can be anything), and a valid
+/// checksum: only the sections can be wrong.
+fn v3_with(sections: &[Vec<u8>]) -> Vec<u8> {
+    let model = random_u8_model(&mut rng(7), &[9, 4], DecisionRule::Scores, u8_spread(9));
+    let v2 = to_bytes(&model, "");
+    let body = &v2[..v2.len() - 4];
+    let all: Vec<u8> = sections.concat();
+    let mut out = body[..36].to_vec();
+    out[8..10].copy_from_slice(&3u16.to_le_bytes());
+    out.extend_from_slice(&(all.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body[36..]);
+    out.extend_from_slice(&all);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+fn min_max_payload(features: u32, min: f32, max: f32) -> Vec<u8> {
+    let mut p = vec![0, 0, 0, 0];
+    p.extend_from_slice(&features.to_le_bytes());
+    for _ in 0..features {
+        p.extend_from_slice(&min.to_le_bytes());
+    }
+    for _ in 0..features {
+        p.extend_from_slice(&max.to_le_bytes());
+    }
+    p
+}
+
+#[test]
+fn hand_made_sections_load_and_unknown_optional_ones_are_kept() {
+    let four: [&[u8]; 4] = [b"zero", b"one", b"two", b"three"];
+    let good = v3_with(&[
+        section(b"ENCD", 1, &min_max_payload(9, -1.0, 1.0)),
+        section(b"NAME", 0, &names_payload(&four)),
+        section(b"ZZZ9", 0, b"from a newer writer"),
+    ]);
+    let file = parse(&good).unwrap();
+    assert_eq!(file.model.class_names().unwrap()[3], "three");
+    assert_eq!(
+        file.model.feature_encoding().unwrap().describe(),
+        "u8 (min-max over 9 features)"
+    );
+    let unknown = file.model.unknown_sections();
+    assert_eq!(unknown.len(), 1);
+    assert_eq!(unknown[0].tag_text(), "ZZZ9");
+    assert_eq!(unknown[0].payload, b"from a newer writer");
+    assert!(!file.sections[2].known);
+    assert_eq!(file.sections[2].len, 19);
+    // Saving keeps the section this build does not read.
+    assert_eq!(to_bytes(&file.model, ""), good);
+}
+
+#[test]
+fn every_bad_section_is_a_one_line_error() {
+    let four: [&[u8]; 4] = [b"a", b"b", b"c", b"d"];
+    let name = || section(b"NAME", 0, &names_payload(&four));
+    let cases: Vec<(Vec<Vec<u8>>, &str)> = vec![
+        (vec![], "a version-3 file with no sections"),
+        (
+            vec![section(b"na\x01e", 0, b"")],
+            "section 1 has tag 0x6e610165",
+        ),
+        (
+            vec![section(b"name", 0, b"")],
+            "section 1 has tag name (tags are 4 ASCII capitals or digits)",
+        ),
+        (vec![name(), name()], "duplicate section NAME"),
+        (
+            vec![name(), section(b"ENCD", 1, &min_max_payload(9, 0.0, 1.0))],
+            "section ENCD after NAME: sections are in ascending tag order",
+        ),
+        (
+            vec![section(b"QUAN", 1, b"scales")],
+            "unknown required section QUAN: this build cannot use the model",
+        ),
+        (vec![section(b"XTRA", 2, b"")], "section XTRA: flags 0x0002"),
+        (
+            vec![section(b"NAME", 0, &names_payload(&[b"a", b"b"]))],
+            "section NAME: 2 class names for a model of 4 classes",
+        ),
+        (
+            vec![section(
+                b"NAME",
+                0,
+                &names_payload(&[b"a", b"\xff\xfe", b"c", b"d"]),
+            )],
+            "section NAME: class name 1 is not valid UTF-8",
+        ),
+        (
+            vec![section(
+                b"NAME",
+                0,
+                &names_payload(&[b"a", b"b", b"c\n", b"d"]),
+            )],
+            "section NAME: class name 2 holds a control character",
+        ),
+        (
+            vec![section(
+                b"NAME",
+                0,
+                &names_payload(&[b"a", b"b", b"c", &[b'x'; 257]]),
+            )],
+            "section NAME: class name 3 is 257 bytes long, more than 256",
+        ),
+        (
+            vec![section(
+                b"NAME",
+                0,
+                &names_payload(&[b"a", b"b", b"c", b""]),
+            )],
+            "section NAME: class name 3 is 0 bytes long",
+        ),
+        (
+            vec![section(b"NAME", 1, &names_payload(&four))],
+            "section NAME is marked required",
+        ),
+        (
+            vec![section(b"ENCD", 0, &min_max_payload(9, 0.0, 1.0))],
+            "section ENCD is not marked required",
+        ),
+        (
+            vec![section(b"ENCD", 1, &min_max_payload(8, 0.0, 1.0))],
+            "section ENCD: u8 (min-max over 8 features) gives 8 values, where the model takes 9",
+        ),
+        (
+            vec![section(b"ENCD", 1, &min_max_payload(9, 0.0, f32::NAN))],
+            "section ENCD: feature 0: min 0 and max NaN are not finite with min <= max",
+        ),
+        (
+            vec![section(b"ENCD", 1, &min_max_payload(9, 0.0, 1.0)[..40])],
+            "section ENCD: 40 bytes, where 9 features need 80",
+        ),
+        (
+            vec![section(b"ENCD", 1, &[7, 0, 0, 0, 9, 0, 0, 0])],
+            "section ENCD: unknown encoding kind 7",
+        ),
+    ];
+    for (sections, want) in cases {
+        let err = parse(&v3_with(&sections)).unwrap_err();
+        assert!(err.starts_with("m.bnn: "), "{err}");
+        assert!(err.contains(want), "want {want:?}, got {err}");
+        assert!(!err.contains('\n') && err.len() <= 300, "{err}");
+    }
+    // A payload length beyond the sections, however large: refused before
+    // anything is allocated from it.
+    let mut big = section(b"XTRA", 0, b"");
+    big[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+    let err = parse(&v3_with(&[big])).unwrap_err();
+    assert!(
+        err.contains(
+            "section XTRA: payload of 4294967295 bytes overruns the sections (0 bytes left)"
+        ),
+        "{err}"
+    );
+    // A section header cut off by the end of the sections.
+    let err = parse(&v3_with(&[b"NAM".to_vec()])).unwrap_err();
+    assert!(
+        err.contains("section 1: 3 bytes left of the sections"),
+        "{err}"
+    );
+    // More than 64 sections.
+    let many: Vec<Vec<u8>> = (0..65u32)
+        .map(|i| section(format!("X{i:03}").as_bytes().try_into().unwrap(), 0, b""))
+        .collect();
+    let err = parse(&v3_with(&many)).unwrap_err();
+    assert!(err.contains("more than 64 sections"), "{err}");
+    let sixty_four = parse(&v3_with(&many[..64])).unwrap();
+    assert_eq!(sixty_four.sections.len(), 64);
+}
+
+#[test]
+fn a_sections_length_beyond_the_file_is_a_truncation() {
+    let mut bytes = to_bytes(&named_min_max(), "");
+    bytes[36..40].copy_from_slice(&(1u32 << 30).to_le_bytes());
+    let err = parse(&bytes).unwrap_err();
+    assert!(
+        err.contains("truncated") && err.contains("header describes"),
+        "{err}"
+    );
+    bytes[36..40].copy_from_slice(&u32::MAX.to_le_bytes());
+    let err = parse(&bytes).unwrap_err();
+    assert!(
+        err.ends_with("sections of 4294967295 bytes exceed the largest accepted file"),
+        "{err}"
+    );
+    // Every truncation of a version-3 file is an error.
+    let bytes = to_bytes(&named_min_max(), "d");
+    for len in 0..bytes.len() {
+        let err = parse(&bytes[..len]).unwrap_err();
+        assert!(
+            err.contains("truncated") || err.contains("empty"),
+            "{len}: {err}"
+        );
+    }
+}
+
+#[test]
+fn staged_reads_take_the_sections_too() {
+    // Through a FIFO the reader must know the size from the header: a
+    // version-3 file read that way loads whole.
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("fifo.bnn");
+    let status = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "mkfifo is needed for this test"
+    );
+    let bytes = to_bytes(&named_min_max(), "through a pipe");
+    let writer = {
+        let (fifo, bytes) = (fifo.clone(), bytes.clone());
+        std::thread::spawn(move || std::fs::write(fifo, bytes))
+    };
+    let loaded = load(&fifo).unwrap();
+    writer.join().unwrap().unwrap();
+    assert_eq!(loaded.model, named_min_max());
+    assert_eq!(loaded.file_bytes, bytes.len() as u64);
+}
