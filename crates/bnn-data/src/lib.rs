@@ -8,6 +8,8 @@
 //!   so results are reproducible from known bytes.
 //! * [`labelled`] reads other labelled data sets: a `.npz` of images and
 //!   labels, under Keras' names or as one set.
+//! * [`image`] decodes PNG and PGM images, for `bnn classify` and the
+//!   image folders alike.
 //! * [`npz`] reads NumPy `.npz` weight files (the seed network's format)
 //!   without a NumPy or ndarray dependency, validating values and shapes.
 //!
@@ -31,6 +33,7 @@
 pub mod error;
 pub mod fetch;
 pub mod idx;
+pub mod image;
 pub mod labelled;
 pub mod mnist;
 pub mod npz;
