@@ -121,7 +121,16 @@ fn bad_data_files_are_one_line_errors_and_write_nothing() {
     let floats = write(
         "floats.npz",
         &[
-            ("x_train.npy", npy("<f8", "(1, 1)", &[0; 8])),
+            ("x_train.npy", npy("<f8", "(2, 1)", &[0; 16])),
+            ("y_train.npy", npy("|u1", "(2,)", &[0, 1])),
+            ("x_test.npy", npy("<f8", "(1, 1)", &[0; 8])),
+            ("y_test.npy", npy("|u1", "(1,)", &[1])),
+        ],
+    );
+    let float_images = write(
+        "float-images.npz",
+        &[
+            ("x_train.npy", npy("<f8", "(1, 1, 1)", &[0; 8])),
             ("y_train.npy", npy("|u1", "(1,)", &[0])),
         ],
     );
@@ -145,6 +154,11 @@ fn bad_data_files_are_one_line_errors_and_write_nothing() {
         (&no_test, 2, "holds no test set; give x_test and y_test"),
         (
             &floats,
+            2,
+            "holds float features; this command reads uint8 images and features only",
+        ),
+        (
+            &float_images,
             1,
             "array 'x_train': dtype float64: images are uint8",
         ),
@@ -155,8 +169,8 @@ fn bad_data_files_are_one_line_errors_and_write_nothing() {
         ),
         (
             &one_class,
-            2,
-            "every label is 0; a classifier needs at least 2 classes",
+            1,
+            "1 class: a classifier needs at least 2 classes",
         ),
     ] {
         let r = run([

@@ -104,6 +104,21 @@ fn npy_inputs() {
 }
 
 #[test]
+fn csv_inputs() {
+    run_saved("csv", checks::csv);
+}
+
+#[test]
+fn cifar_inputs() {
+    run_saved("cifar", checks::cifar);
+}
+
+#[test]
+fn image_folder_inputs() {
+    run_saved("image_folder", checks::image_folder);
+}
+
+#[test]
 fn image_inputs() {
     let model = common::seed_model();
     for (path, _) in saved_inputs("image") {

@@ -129,6 +129,36 @@ pub fn npz_data(data: &std::path::Path) -> anyhow::Result<Option<PathBuf>> {
     )
 }
 
+/// The samples of a user's data set as the engine and the trainer take
+/// them: `uint8` values and classes `0..=255`. Float features and larger
+/// classes are a usage error naming the file.
+pub fn u8_samples(
+    file: &std::path::Path,
+    samples: bnn_data::labelled::Samples,
+) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
+    let bnn_data::labelled::Values::U8(pixels) = samples.values else {
+        return Err(crate::UsageError(format!(
+            "{}: holds float features; this command reads uint8 images and features only",
+            file.display()
+        ))
+        .into());
+    };
+    let labels = samples
+        .labels
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| {
+            u8::try_from(l).map_err(|_| {
+                crate::UsageError(format!(
+                    "{}: label {i} is {l}; this command takes classes 0..=255",
+                    file.display()
+                ))
+            })
+        })
+        .collect::<Result<Vec<u8>, _>>()?;
+    Ok((pixels, labels))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -46,7 +46,8 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         crate::inputs::check_fits(&args.data.data, "holds images of", given, &takes)
             .with_context(|| format!("{}: does not fit these images", args.model.display()))?;
         let count = images.labels.len();
-        (images.pixels, images.labels, count)
+        let (pixels, labels) = crate::args::u8_samples(&npz, images)?;
+        (pixels, labels, count)
     } else {
         crate::mnist_dir::ensure_test(&args.data.data, args.data.no_fetch)?;
         let (images, labels) =

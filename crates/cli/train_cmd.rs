@@ -480,20 +480,15 @@ fn load_npz(file: &Path) -> anyhow::Result<Dataset> {
         ))
         .into());
     };
-    if set.classes < 2 {
-        return Err(UsageError(format!(
-            "{}: every label is 0; a classifier needs at least 2 classes",
-            file.display()
-        ))
-        .into());
-    }
+    let (train_pixels, train_labels) = crate::args::u8_samples(file, set.train)?;
+    let (test_pixels, test_labels) = crate::args::u8_samples(file, test)?;
     Dataset::with_shape(
         set.input_map,
         set.classes,
-        set.train.pixels,
-        widen(set.train.labels),
-        test.pixels,
-        widen(test.labels),
+        train_pixels,
+        train_labels,
+        test_pixels,
+        test_labels,
     )
     .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
 }

@@ -2,7 +2,8 @@
 //! file holds.
 //!
 //! The readers are the CLI's own (`crates/cli/inputs.rs`), compiled in here
-//! from their file, so what is fuzzed is exactly what the binary runs.
+//! from their file, so what is fuzzed is exactly what the binary runs; the
+//! decoder they call is `bnn_data::image`, which is also run directly.
 #![no_main]
 
 use bnn_fuzz::budget::bounded;
@@ -35,6 +36,19 @@ fuzz_target!(|data: &[u8]| {
         }
         if let Err(e) = inputs::expand(std::slice::from_ref(&path)) {
             checks::assert_one_line(&format!("{e:#}"), &name);
+        }
+        // The decoder itself, as the image folders use it: any size,
+        // colour kept, the header's claim bounded by the bytes.
+        let decoded = match bnn_data::image::sniff(data) {
+            Some(bnn_data::image::Format::Png) => {
+                bnn_data::image::decode_png_bounded(data, None).ok()
+            }
+            Some(bnn_data::image::Format::Pgm) => bnn_data::image::decode_pgm(data).ok(),
+            None => None,
+        };
+        if let Some(d) = decoded {
+            assert!(d.channels == 1 || d.channels == 3);
+            assert_eq!(d.pixels.len(), d.width * d.height * d.channels);
         }
     });
 });

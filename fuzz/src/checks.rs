@@ -112,12 +112,150 @@ pub fn npz(data: &[u8], dir: &Path) {
     npz_file(&scratch(dir, "input.npz", data));
 }
 
+/// `data` as a CSV file, read as a labelled data set with the last column
+/// as labels, then unlabelled (every column a feature).
+pub fn csv(data: &[u8], dir: &Path) {
+    let path = scratch(dir, "input.csv", data);
+    labelled_source(&path, &path.display().to_string());
+}
+
+/// `data` as CIFAR batches: a CIFAR-10 `data_batch_1.bin` and, in another
+/// directory, a CIFAR-100 `train.bin`; the last 3073 bytes or fewer are
+/// also the test batch, so both splits are reached.
+pub fn cifar(data: &[u8], dir: &Path) {
+    let tail = &data[data.len().saturating_sub(3073)..];
+    for (sub, train, test) in [
+        ("cifar10", "data_batch_1.bin", "test_batch.bin"),
+        ("cifar100", "train.bin", "test.bin"),
+    ] {
+        let root = fresh_dir(dir, sub);
+        std::fs::write(root.join(train), data).expect("writing the fuzz scratch file");
+        std::fs::write(root.join(test), tail).expect("writing the fuzz scratch file");
+        labelled_source(&root, &root.display().to_string());
+    }
+}
+
+/// Files an image-folder tree built from one input holds at most.
+const MAX_TREE_FILES: usize = 24;
+
+/// `data` as a tree of class folders: the input is cut at each `@@` into
+/// files; a file's first byte picks its class (`c0`..`c2`), its kind
+/// (`.png` or `.pgm`) and whether it goes under `train/`, `test/` or the
+/// root, and the rest are its bytes.
+pub fn image_folder(data: &[u8], dir: &Path) {
+    let root = fresh_dir(dir, "images");
+    let mut parts = Vec::new();
+    let mut rest = data;
+    while let Some(at) = rest.windows(2).position(|w| w == b"@@") {
+        parts.push(&rest[..at]);
+        rest = &rest[at + 2..];
+    }
+    parts.push(rest);
+    for (i, part) in parts.iter().take(MAX_TREE_FILES).enumerate() {
+        let Some((&pick, bytes)) = part.split_first() else {
+            continue;
+        };
+        let class = format!("c{}", pick % 3);
+        let ext = if (pick / 3) % 2 == 0 { "png" } else { "pgm" };
+        let split = match (pick / 6) % 3 {
+            0 => root.clone(),
+            1 => root.join("train"),
+            _ => root.join("test"),
+        };
+        let folder = split.join(class);
+        std::fs::create_dir_all(&folder).expect("creating a fuzz scratch folder");
+        std::fs::write(folder.join(format!("{i}.{ext}")), bytes)
+            .expect("writing the fuzz scratch file");
+    }
+    labelled_source(&root, &root.display().to_string());
+}
+
+/// An empty directory `dir/name`, whatever an earlier input left there.
+fn fresh_dir(dir: &Path, name: &str) -> PathBuf {
+    let root = dir.join(name);
+    if root.exists() {
+        std::fs::remove_dir_all(&root).expect("clearing the fuzz scratch folder");
+    }
+    std::fs::create_dir_all(&root).expect("creating the fuzz scratch folder");
+    root
+}
+
+/// `path` opened as a labelled data set (`bnn_data::labelled::open`) with
+/// the default options, then unlabelled, grey and channels-first: a set
+/// that opens keeps every promise of the interface, and an error is one
+/// line naming the path.
+fn labelled_source(path: &Path, name: &str) {
+    use bnn_data::labelled::{open, SourceOptions};
+    let options = [
+        SourceOptions::default(),
+        SourceOptions {
+            unlabelled: true,
+            channels: Some(1),
+            channels_first: true,
+            ..SourceOptions::default()
+        },
+    ];
+    for opts in &options {
+        match open(path, opts) {
+            Ok(set) => check_set(&set, opts.unlabelled),
+            Err(e) => assert_one_line(&e.to_string(), name),
+        }
+    }
+}
+
+/// What [`bnn_data::labelled::LabelledSet`] promises.
+fn check_set(set: &bnn_data::labelled::LabelledSet, unlabelled: bool) {
+    use bnn_data::labelled::{Values, MAX_CLASSES, MAX_VALUES};
+    let (h, w, c) = set.input_map;
+    assert!(h >= 1 && w >= 1 && c >= 1, "input map {:?}", set.input_map);
+    let n = set.input_len();
+    let mut total = 0u64;
+    for part in std::iter::once(&set.train).chain(&set.test) {
+        let count = part.count(n);
+        assert_eq!(part.values.len(), count * n, "values are not whole samples");
+        total += part.values.len() as u64;
+        if !(unlabelled && part.labels.is_empty()) {
+            assert_eq!(part.labels.len(), count, "one label per sample");
+            assert!(count > 0 || unlabelled, "an empty set opened");
+        }
+        assert!(part.labels.iter().all(|&l| usize::from(l) < set.classes));
+        if let Values::F32(v) = &part.values {
+            assert!(v.iter().all(|x| x.is_finite()), "a feature is not finite");
+        }
+    }
+    assert!(total <= MAX_VALUES);
+    let labelled = !set.train.labels.is_empty() || set.class_names.is_some();
+    if labelled || !unlabelled {
+        assert!(
+            (2..=MAX_CLASSES).contains(&set.classes),
+            "{} classes",
+            set.classes
+        );
+    }
+    if let Some(names) = &set.class_names {
+        assert_eq!(names.len(), set.classes);
+    }
+}
+
 /// `data` as the array `fc1_w.npy`, stored uncompressed in a valid zip, so
 /// mutations reach the array parser rather than the zip's; then `data` as
 /// the header dict of a `.npy` with a valid prefix (see [`npy_with_header`]).
 pub fn npy(data: &[u8], dir: &Path) {
     npy_in_zip(data, dir);
     npy_in_zip(&npy_with_header(data), dir);
+    // And as a lone `.npy` of samples, unlabelled and with itself as the
+    // labels (an array that is both is possible: (N, 1) of integers).
+    let path = scratch(dir, "input.npy", data);
+    let name = path.display().to_string();
+    labelled_source(&path, &name);
+    let opts = bnn_data::labelled::SourceOptions {
+        labels: Some(path.clone()),
+        ..Default::default()
+    };
+    match bnn_data::labelled::open(&path, &opts) {
+        Ok(set) => check_set(&set, false),
+        Err(e) => assert_one_line(&e.to_string(), &name),
+    }
 }
 
 /// A `.npy` whose header is `dict`, behind a valid prefix: magic, version
@@ -338,17 +476,7 @@ fn npz_file(path: &Path) {
     }
     // As a data set of the user's (`train --data`): whole images, one
     // label per image, classes from the labels.
-    match bnn_data::labelled::read_npz(path) {
-        Ok(set) => {
-            let (h, w, c) = set.input_map;
-            let sets = std::iter::once(&set.train).chain(&set.test);
-            for images in sets {
-                assert_eq!(images.pixels.len(), images.labels.len() * h * w * c);
-                assert!(images.labels.iter().all(|&l| usize::from(l) < set.classes));
-            }
-        }
-        Err(e) => assert_one_line(&e.to_string(), &name),
-    }
+    labelled_source(path, &name);
     let mut archive = match NpzArchive::open(path) {
         Ok(archive) => archive,
         Err(e) => return assert_one_line(&e.to_string(), &name),

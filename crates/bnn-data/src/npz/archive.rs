@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use zip::result::ZipError;
 use zip::ZipArchive;
 
-use super::npy::read_npy;
+use super::npy::{read_npy_limited, read_npy_strings};
 use super::NpyArray;
 use crate::error::DataError;
 
@@ -140,6 +140,34 @@ impl NpzArchive {
     /// and with [`DataError::NpzArray`] if it is malformed, truncated,
     /// corrupt (checksum), or of an unsupported dtype.
     pub fn read(&mut self, name: &str) -> Result<NpyArray, DataError> {
+        self.read_limited(name, u64::MAX)
+    }
+
+    /// [`NpzArchive::read`] of an array of at most `max` elements, refused
+    /// from its header before its data is read.
+    pub fn read_limited(&mut self, name: &str, max: u64) -> Result<NpyArray, DataError> {
+        self.with_entry(name, |entry, declared| {
+            read_npy_limited(entry, declared, max)
+        })
+    }
+
+    /// Reads array `name` of strings (`<U..` or `|S..`, at most `max` of
+    /// them) with its shape; see [`super::npy`] for the rules.
+    pub fn read_strings(
+        &mut self,
+        name: &str,
+        max: u64,
+    ) -> Result<(Vec<usize>, Vec<String>), DataError> {
+        self.with_entry(name, |entry, declared| {
+            read_npy_strings(entry, declared, max)
+        })
+    }
+
+    fn with_entry<T>(
+        &mut self,
+        name: &str,
+        read: impl FnOnce(&mut dyn Read, u64) -> Result<T, String>,
+    ) -> Result<T, DataError> {
         let array_err = |detail: String| DataError::NpzArray {
             path: self.path.clone(),
             array: name.to_string(),
@@ -161,6 +189,6 @@ impl NpzArchive {
             }
         };
         let declared = entry.size();
-        read_npy(&mut entry, declared).map_err(array_err)
+        read(&mut entry, declared).map_err(array_err)
     }
 }

@@ -17,6 +17,7 @@ pub use archive::NpzArchive;
 pub use data::NpyData;
 pub use dense::{read_seed_layers, DenseParams};
 pub use images::NpyImages;
+pub(crate) use npy::{read_npy_limited, shape_str};
 
 /// One array from a `.npy` file, in row-major (C) order.
 #[derive(Debug, Clone, PartialEq)]

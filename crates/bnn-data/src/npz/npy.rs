@@ -31,7 +31,7 @@ pub(crate) struct Dtype {
     big_endian: bool,
 }
 
-/// The dtypes [`read_npy`] accepts, for its message about any other.
+/// The dtypes [`read_npy_limited`] accepts, for its message about any other.
 const SUPPORTED: &str = "bool, int8/16/32/64, uint8/16/32/64, float32/64";
 
 /// The element type of `descr`, or the descr as quoted in a message (cut
@@ -77,6 +77,9 @@ pub(crate) struct Header {
     pub(crate) shape: Vec<usize>,
     /// Bytes before the first element: prefix and header.
     pub(crate) data_start: u64,
+    /// The `descr` as written, when it is a string (string dtypes such as
+    /// `<U5` are not [`Dtype`]s, and are read by [`read_npy_strings`]).
+    pub(crate) descr: Option<String>,
 }
 
 impl Dtype {
@@ -97,20 +100,49 @@ fn io(what: &str, e: std::io::Error) -> String {
 /// Reads one `.npy` array of exactly `declared` bytes from `reader`.
 ///
 /// Errors are plain descriptions; the caller adds the file and array name.
+#[cfg(test)]
 pub(crate) fn read_npy(reader: &mut dyn Read, declared: u64) -> Result<NpyArray, String> {
+    read_npy_limited(reader, declared, u64::MAX)
+}
+
+/// The element count of `shape`, refused past `max` before anything is
+/// read: a header can claim any size its stream then backs with a
+/// decompression bomb.
+fn element_count(shape: &[usize], max: u64) -> Result<usize, String> {
+    let overflows = || format!("shape {} overflows", shape_str(shape));
+    let count = shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(overflows)?;
+    if count as u64 > max {
+        return Err(format!(
+            "shape {} holds {count} values, more than the {max} accepted",
+            shape_str(shape)
+        ));
+    }
+    Ok(count)
+}
+
+/// Reads one `.npy` array of exactly `declared` bytes and at most `max`
+/// elements from `reader`.
+///
+/// Errors are plain descriptions; the caller adds the file and array name.
+pub(crate) fn read_npy_limited(
+    reader: &mut dyn Read,
+    declared: u64,
+    max: u64,
+) -> Result<NpyArray, String> {
     let Header {
         dtype,
         fortran,
         shape,
         data_start,
+        ..
     } = read_header(reader, Some(declared))?;
     let dtype = dtype.map_err(|d| format!("unsupported dtype {d} (supported: {SUPPORTED})"))?;
 
+    let count = element_count(&shape, max)?;
     let overflows = || format!("shape {} overflows", shape_str(&shape));
-    let count = shape
-        .iter()
-        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-        .ok_or_else(overflows)?;
     let nbytes = count.checked_mul(dtype.size).ok_or_else(overflows)? as u64;
     let present = declared - data_start;
     let need = || {
@@ -145,6 +177,85 @@ pub(crate) fn read_npy(reader: &mut dyn Read, declared: u64) -> Result<NpyArray,
         data = data.fortran_to_c(&shape);
     }
     Ok(NpyArray { shape, data })
+}
+
+/// Longest string element accepted, in characters: class names are short.
+const MAX_STRING_CHARS: usize = 4096;
+
+/// Reads a `.npy` array of strings, NumPy's `<U{n}` (UCS-4) or `|S{n}`
+/// (bytes, UTF-8 here) of exactly `declared` bytes, at most `max` elements;
+/// each element loses its trailing NULs, NumPy's padding. An object array
+/// (`|O`, what `np.array(list_of_str, dtype=object)` saves) holds pickles,
+/// which are never read.
+pub(crate) fn read_npy_strings(
+    reader: &mut dyn Read,
+    declared: u64,
+    max: u64,
+) -> Result<(Vec<usize>, Vec<String>), String> {
+    let header = read_header(reader, Some(declared))?;
+    let descr = header.descr.as_deref().unwrap_or("");
+    let bytes = descr.as_bytes();
+    if descr.ends_with('O') && bytes.len() <= 3 {
+        return Err("object arrays are not supported, save with dtype=str".into());
+    }
+    let width: Option<usize> = bytes
+        .get(2..)
+        .and_then(|d| std::str::from_utf8(d).ok())
+        .and_then(|d| d.parse().ok())
+        .filter(|&n| (1..=MAX_STRING_CHARS).contains(&n));
+    let (unicode, big_endian, width) = match (bytes.first(), bytes.get(1), width) {
+        (Some(b'<' | b'|'), Some(b'U'), Some(n)) => (true, false, n),
+        (Some(b'>'), Some(b'U'), Some(n)) => (true, true, n),
+        (Some(b'|' | b'<' | b'>'), Some(b'S'), Some(n)) => (false, false, n),
+        _ => {
+            let shown = header
+                .dtype
+                .map_or_else(|quoted| quoted, |d| format!("'{}'", d.descr()));
+            return Err(format!(
+                "dtype {shown} is not a string dtype (<U or |S of 1 to {MAX_STRING_CHARS} characters)"
+            ));
+        }
+    };
+    let item = if unicode { 4 * width } else { width };
+    let count = element_count(&header.shape, max)?;
+    let nbytes = (count as u64).saturating_mul(item as u64);
+    let present = declared - header.data_start;
+    if present != nbytes {
+        return Err(format!(
+            "shape {} of {descr} needs {nbytes} bytes of data but {present} are present",
+            shape_str(&header.shape)
+        ));
+    }
+    let mut raw = Vec::new();
+    let got = read_bounded(reader, nbytes, &mut raw).map_err(|e| io("data", e))?;
+    if got != nbytes {
+        return Err(format!(
+            "truncated data: {nbytes} bytes needed but the stream held {got}"
+        ));
+    }
+    let mut out = Vec::with_capacity(count);
+    for (i, chunk) in raw.chunks_exact(item.max(1)).take(count).enumerate() {
+        let text = if unicode {
+            let mut s = String::new();
+            for unit in chunk.chunks_exact(4) {
+                let a = [unit[0], unit[1], unit[2], unit[3]];
+                let code = if big_endian {
+                    u32::from_be_bytes(a)
+                } else {
+                    u32::from_le_bytes(a)
+                };
+                s.push(char::from_u32(code).ok_or_else(|| {
+                    format!("element {i} holds {code:#x}, not a Unicode character")
+                })?);
+            }
+            s
+        } else {
+            String::from_utf8(chunk.to_vec())
+                .map_err(|_| format!("element {i} is not UTF-8 text"))?
+        };
+        out.push(text.trim_end_matches('\0').to_string());
+    }
+    Ok((header.shape, out))
 }
 
 /// Reads the prefix and header of a `.npy` stream, leaving `reader` at the
@@ -197,17 +308,20 @@ pub(crate) fn read_header(reader: &mut dyn Read, declared: Option<u64>) -> Resul
         ));
     }
     let header = String::from_utf8(header).map_err(|_| "header is not text".to_string())?;
-    let (dtype, fortran, shape) = parse_header(&header)?;
+    let (dtype, fortran, shape, descr) = parse_header(&header)?;
     Ok(Header {
         dtype,
         fortran,
         shape,
         data_start,
+        descr,
     })
 }
 
 #[allow(clippy::type_complexity)]
-fn parse_header(header: &str) -> Result<(Result<Dtype, String>, bool, Vec<usize>), String> {
+fn parse_header(
+    header: &str,
+) -> Result<(Result<Dtype, String>, bool, Vec<usize>, Option<String>), String> {
     let dict = parse_dict(header).map_err(|e| format!("bad .npy header: {e}"))?;
     let get = |key: &str| {
         dict.iter()
@@ -215,9 +329,12 @@ fn parse_header(header: &str) -> Result<(Result<Dtype, String>, bool, Vec<usize>
             .map(|(_, v)| v)
             .ok_or_else(|| format!("bad .npy header: no '{key}' key"))
     };
-    let dtype = match get("descr")? {
-        PyValue::Str(s) => parse_descr(s),
-        other => Err(format!("{} (a structured array)", describe(other))),
+    let (dtype, descr) = match get("descr")? {
+        PyValue::Str(s) => (parse_descr(s), Some(s.clone())),
+        other => (
+            Err(format!("{} (a structured array)", describe(other))),
+            None,
+        ),
     };
     let fortran = match get("fortran_order")? {
         PyValue::Bool(b) => *b,
@@ -240,7 +357,7 @@ fn parse_header(header: &str) -> Result<(Result<Dtype, String>, bool, Vec<usize>
             .collect::<Result<Vec<usize>, String>>()?,
         other => return Err(format!("bad .npy header: shape is {}", describe(other))),
     };
-    Ok((dtype, fortran, shape))
+    Ok((dtype, fortran, shape, descr))
 }
 
 /// Dimensions a shape shows in full in a message; a longer one shows its
@@ -463,6 +580,47 @@ mod tests {
         let mut cut = npy("<i4", false, "(1,)", &[0; 4]);
         cut.truncate(40);
         assert!(read(&cut).unwrap_err().contains("truncated"));
+    }
+
+    #[test]
+    fn string_arrays() {
+        let ucs4: Vec<u8> = "ab\0c\0\0"
+            .chars()
+            .flat_map(|c| (c as u32).to_le_bytes())
+            .collect();
+        let bytes = npy("<U3", false, "(2,)", &ucs4);
+        let (shape, names) = read_npy_strings(&mut &bytes[..], bytes.len() as u64, 10).unwrap();
+        assert_eq!(
+            (shape, names),
+            (vec![2], vec!["ab".to_string(), "c".to_string()])
+        );
+        let bytes = npy("|S2", false, "(2,)", b"x\0yz");
+        let (_, names) = read_npy_strings(&mut &bytes[..], bytes.len() as u64, 10).unwrap();
+        assert_eq!(names, ["x", "yz"]);
+        let bytes = npy("|O", false, "(1,)", &[0; 8]);
+        let e = read_npy_strings(&mut &bytes[..], bytes.len() as u64, 10).unwrap_err();
+        assert_eq!(e, "object arrays are not supported, save with dtype=str");
+        let bytes = npy("<i8", false, "(1,)", &[0; 8]);
+        let e = read_npy_strings(&mut &bytes[..], bytes.len() as u64, 10).unwrap_err();
+        assert!(e.starts_with("dtype '<i8' is not a string dtype"), "{e}");
+        let bytes = npy("|S1", false, "(3,)", b"abc");
+        let e = read_npy_strings(&mut &bytes[..], bytes.len() as u64, 2).unwrap_err();
+        assert!(
+            e.contains("holds 3 values, more than the 2 accepted"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_element_limit_is_checked_before_reading() {
+        // The header claims 2^20 elements; no data follows, and the limit
+        // speaks before the size check does.
+        let bytes = npy("|u1", false, "(1024, 1024)", &[]);
+        let e = read_npy_limited(&mut &bytes[..], bytes.len() as u64, 1000).unwrap_err();
+        assert!(
+            e.contains("(1024, 1024) holds 1048576 values, more than the 1000"),
+            "{e}"
+        );
     }
 
     #[test]
