@@ -78,7 +78,7 @@ fn train_and_eval_on_a_npz_of_any_shape() {
     assert!(
         trained
             .stderr
-            .contains("1,500 images of 6x5x3 in 4 classes; recipe bn"),
+            .contains("1,500 samples of 6x5x3 in 4 classes; recipe bn"),
         "{}",
         trained.stderr
     );
@@ -118,10 +118,12 @@ fn bad_data_files_are_one_line_errors_and_write_nothing() {
             ("y_train.npy", npy("|u1", "(4,)", &[0, 1, 0, 1])),
         ],
     );
+    let mut nan = [0u8; 16];
+    nan[14..].copy_from_slice(&[0xf8, 0x7f]);
     let floats = write(
         "floats.npz",
         &[
-            ("x_train.npy", npy("<f8", "(2, 1)", &[0; 16])),
+            ("x_train.npy", npy("<f8", "(2, 1)", &nan)),
             ("y_train.npy", npy("|u1", "(2,)", &[0, 1])),
             ("x_test.npy", npy("<f8", "(1, 1)", &[0; 8])),
             ("y_test.npy", npy("|u1", "(1,)", &[1])),
@@ -151,12 +153,12 @@ fn bad_data_files_are_one_line_errors_and_write_nothing() {
         ],
     );
     for (file, code, says) in [
-        (&no_test, 2, "holds no test set; give x_test and y_test"),
         (
-            &floats,
-            2,
-            "holds float features; this command reads uint8 images and features only",
+            &no_test,
+            1,
+            "2 training samples are too few to hold out a validation set by class",
         ),
+        (&floats, 1, "x_train"),
         (
             &float_images,
             1,
@@ -196,6 +198,12 @@ fn bad_data_files_are_one_line_errors_and_write_nothing() {
     );
     let path = dir.path().join("two.bnn");
     bnn_core::format::save(&model, "", &path).unwrap();
-    run(["eval", &arg(&path), "--data", &arg(&data)])
-        .fails(2, &[&arg(&data), "which the model's 2 classes lack"]);
+    run(["eval", &arg(&path), "--data", &arg(&data)]).fails(
+        2,
+        &[
+            &arg(&data),
+            "is class 2, which the 2 classes of model",
+            "lack",
+        ],
+    );
 }

@@ -106,59 +106,6 @@ pub fn threads_used(options: &RunOptions) -> usize {
     options.threads.unwrap_or_else(rayon::current_num_threads)
 }
 
-/// What `--data` names, for the commands that read the user's `.npz` too
-/// (`train`, `eval`): `Some(file)` for a file that starts as a zip does,
-/// `None` for a directory of MNIST files (or one a fetch will fill); any
-/// other file is an error that says what `--data` takes.
-pub fn npz_data(data: &std::path::Path) -> anyhow::Result<Option<PathBuf>> {
-    if !data.is_file() {
-        return Ok(None);
-    }
-    let mut magic = [0u8; 4];
-    let read = std::fs::File::open(data)
-        .and_then(|mut f| std::io::Read::read(&mut f, &mut magic))
-        .with_context(|| format!("{}: cannot read", data.display()))?;
-    // A zip starts with a local file header, or, when empty, with the end
-    // of its central directory.
-    if read == 4 && (magic == *b"PK\x03\x04" || magic == *b"PK\x05\x06") {
-        return Ok(Some(data.to_path_buf()));
-    }
-    anyhow::bail!(
-        "{}: not a directory of MNIST files, and not a .npz (a zip) of images and labels",
-        data.display()
-    )
-}
-
-/// The samples of a user's data set as the engine and the trainer take
-/// them: `uint8` values and classes `0..=255`. Float features and larger
-/// classes are a usage error naming the file.
-pub fn u8_samples(
-    file: &std::path::Path,
-    samples: bnn_data::labelled::Samples,
-) -> anyhow::Result<(Vec<u8>, Vec<u8>)> {
-    let bnn_data::labelled::Values::U8(pixels) = samples.values else {
-        return Err(crate::UsageError(format!(
-            "{}: holds float features; this command reads uint8 images and features only",
-            file.display()
-        ))
-        .into());
-    };
-    let labels = samples
-        .labels
-        .iter()
-        .enumerate()
-        .map(|(i, &l)| {
-            u8::try_from(l).map_err(|_| {
-                crate::UsageError(format!(
-                    "{}: label {i} is {l}; this command takes classes 0..=255",
-                    file.display()
-                ))
-            })
-        })
-        .collect::<Result<Vec<u8>, _>>()?;
-    Ok((pixels, labels))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -19,6 +19,7 @@ use std::time::Instant;
 use anyhow::Context;
 use bnn_core::{Model, RunOptions};
 use bnn_data::idx::ImageStream;
+use bnn_data::labelled::Values;
 use bnn_data::npz::NpyImages;
 use bnn_data::DataError;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -57,7 +58,47 @@ pub struct ClassifyArgs {
     #[arg(long)]
     pub classes_only: bool,
     #[command(flatten)]
+    pub source: crate::dataset::SourceArgs,
+    #[command(flatten)]
     pub run: RunArgs,
+}
+
+/// A data set read whole (see [`inputs::expand`]), made into `model`'s
+/// input; labels, where the source has them, are not needed. A CSV without
+/// `--label-column` is read first as features only, then with its last
+/// column as labels, whichever fits the model.
+fn read_set(
+    path: &Path,
+    model: &Model,
+    source: &crate::dataset::SourceArgs,
+) -> anyhow::Result<Source> {
+    let read = |unlabelled: bool| -> anyhow::Result<Vec<u8>> {
+        let options = source.options(crate::dataset::model_channels(model), unlabelled);
+        let set = bnn_data::labelled::open(path, &options)?;
+        let mut values = set.train.values;
+        if let Some(test) = set.test {
+            match (&mut values, test.values) {
+                (Values::U8(a), Values::U8(b)) => a.extend(b),
+                (Values::F32(a), Values::F32(b)) => a.extend(b),
+                _ => anyhow::bail!("{}: mixes u8 and float values", path.display()),
+            }
+        }
+        bnn_train::prepare::values_for_model(values, set.input_map, model)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    };
+    let csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let pixels = match read(true) {
+        Err(first) if csv && source.label_column.is_none() => read(false).map_err(|_| first)?,
+        other => other?,
+    };
+    let count = pixels.len() / model.input_len();
+    Ok(Source::Set {
+        path: path.to_path_buf(),
+        pixels,
+        count,
+    })
 }
 
 pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
@@ -82,7 +123,9 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
     let mut file = crate::args::load_model(&args.model)?;
     let options = args.run.resolve(&mut file.model)?;
     let model = &file.model;
-    let mut sources = inputs::expand(&args.inputs)?;
+    let read_set = |path: &Path| read_set(path, model, &args.source);
+    let encoded = model.feature_encoding().is_some();
+    let mut sources = inputs::expand(&args.inputs, &read_set, encoded)?;
     if let Some(output) = &args.output {
         // Images found in the input directories are inputs too.
         let found: Vec<&Path> = sources
@@ -90,6 +133,7 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
             .map(|s| match s {
                 Source::Idx { path, .. }
                 | Source::Npy { path, .. }
+                | Source::Set { path, .. }
                 | Source::Image { path, .. } => path.as_path(),
             })
             .collect();
@@ -122,6 +166,7 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
                 inputs::check_fits(path, &given.npy_subject(shape), *given, &takes)?;
                 *count as u64
             }
+            Source::Set { count, .. } => *count as u64,
             Source::Image { .. } => 1,
         };
     }
@@ -220,8 +265,8 @@ impl Stream {
                 inputs::check_fits(path, &given.npy_subject(&s.shape_text()), given, takes)?;
                 Stream::Npy(s)
             }
-            Source::Image { path, .. } => {
-                anyhow::bail!("{}: a single image is not a stream", path.display())
+            Source::Image { path, .. } | Source::Set { path, .. } => {
+                anyhow::bail!("{}: read whole, not a stream", path.display())
             }
         };
         Ok(stream)
@@ -317,6 +362,21 @@ fn classify_all(
                 if pending.len() == CHUNK {
                     flush(&mut pending, &mut pixels, rows)?;
                 }
+            }
+            Source::Set {
+                path,
+                pixels: values,
+                count: n,
+            } => {
+                flush(&mut pending, &mut pixels, rows)?;
+                let name = path.display().to_string();
+                let per = model.input_len();
+                for (c, chunk) in values.chunks(CHUNK * per).enumerate() {
+                    let p = model.predict_batch_with(chunk, options)?;
+                    rows.write_all(&p, |i| (name.as_str(), c * CHUNK + i))?;
+                    progress.inc((chunk.len() / per) as u64);
+                }
+                count += *n as u64;
             }
             Source::Idx { path, .. } | Source::Npy { path, .. } => {
                 flush(&mut pending, &mut pixels, rows)?;

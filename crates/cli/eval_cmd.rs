@@ -21,6 +21,8 @@ pub struct EvalArgs {
     #[command(flatten)]
     pub data: DataArgs,
     #[command(flatten)]
+    pub source: crate::dataset::SourceArgs,
+    #[command(flatten)]
     pub run: RunArgs,
     /// Also run the float reference and the scalar kernel and compare scores.
     #[arg(long)]
@@ -32,23 +34,20 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let options = args.run.resolve(&mut file.model)?;
     let model = &file.model;
     let takes = crate::inputs::Takes::of(model);
-    // A file is a `.npz` of the user's (its test set, or its one set); a
-    // directory holds MNIST.
-    let (pixels, labels, count) = if let Some(npz) = crate::args::npz_data(&args.data.data)? {
-        let set = bnn_data::labelled::read_npz(&npz)?;
-        let images = set.test.unwrap_or(set.train);
-        let (h, w, c) = set.input_map;
-        let given = if h == 1 && c == 1 {
-            crate::inputs::Given::Flat(w)
-        } else {
-            crate::inputs::Given::Image(h, w, c)
-        };
-        crate::inputs::check_fits(&args.data.data, "holds images of", given, &takes)
-            .with_context(|| format!("{}: does not fit these images", args.model.display()))?;
-        let count = images.labels.len();
-        let (pixels, labels) = crate::args::u8_samples(&npz, images)?;
+    // A file, or a directory without MNIST's files, is the user's data:
+    // its test split, or all of it.
+    let (pixels, labels, count) = if crate::dataset::is_users(&args.data.data) {
+        let (pixels, labels) =
+            crate::dataset::for_model(&args.data.data, &args.source, model, &args.model)?;
+        let count = labels.len();
         (pixels, labels, count)
     } else {
+        if let Some(flag) = args.source.first_given() {
+            return Err(crate::UsageError(format!(
+                "{flag} is for your own data (--data FILE or a directory of it), not MNIST"
+            ))
+            .into());
+        }
         crate::mnist_dir::ensure_test(&args.data.data, args.data.no_fetch)?;
         let (images, labels) =
             bnn_data::mnist::load_test(&args.data.data).context("cannot load MNIST test set")?;
@@ -57,17 +56,19 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
             bnn_data::mnist::find_file(&args.data.data, bnn_data::mnist::TEST_IMAGES)?;
         crate::inputs::check_fits(&test_images, "holds images of", given, &takes)
             .with_context(|| format!("{}: does not fit these images", args.model.display()))?;
-        (images.pixels, labels.labels, images.count)
+        let labels: Vec<u16> = labels.labels.into_iter().map(u16::from).collect();
+        let classes = model.num_classes();
+        if let Some(i) = labels.iter().position(|&l| usize::from(l) >= classes) {
+            return Err(crate::UsageError(format!(
+                "{}: label {i} is class {}, which the model's {classes} classes lack",
+                args.data.data.display(),
+                labels[i]
+            ))
+            .into());
+        }
+        (images.pixels, labels, images.count)
     };
     let classes = model.num_classes();
-    if let Some(i) = labels.iter().position(|&l| usize::from(l) >= classes) {
-        return Err(crate::UsageError(format!(
-            "{}: label {i} is class {}, which the model's {classes} classes lack",
-            args.data.data.display(),
-            labels[i]
-        ))
-        .into());
-    }
     let predictions = model.predict_batch_with(&pixels, options)?;
     let seconds = best_time(3, || {
         Ok(model.predict_batch_with(&pixels, options).map(drop)?)
@@ -179,7 +180,7 @@ pub struct Report {
 }
 
 impl Report {
-    pub fn new(predicted: &[usize], labels: &[u8], classes: usize) -> Self {
+    pub fn new(predicted: &[usize], labels: &[u16], classes: usize) -> Self {
         let n = classes.max(labels.iter().map(|&l| l as usize + 1).max().unwrap_or(0));
         let mut confusion = vec![vec![0usize; n]; n];
         for (&p, &l) in predicted.iter().zip(labels) {

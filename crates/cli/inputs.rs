@@ -46,6 +46,14 @@ pub enum Source {
         shape: String,
         stream: Option<NpyImages>,
     },
+    /// A data set read whole (a `.npz`, a CSV, a `.npy` of features for a
+    /// model with a stored encoding, or a directory of class folders, CIFAR
+    /// batches or IDX files), already the model's input: `count` samples.
+    Set {
+        path: PathBuf,
+        pixels: Vec<u8>,
+        count: usize,
+    },
     /// One PNG or PGM image.
     Image {
         path: PathBuf,
@@ -64,11 +72,22 @@ const NPY_MAGIC: &[u8] = b"\x93NUMPY";
 /// regular image file, links followed: a broken or looping link, a FIFO, a
 /// device or a subdirectory under such a name is an error naming it, as an
 /// unreadable or corrupt image is. Other entries are ignored.
-pub fn expand(inputs: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
+///
+/// A directory without images of its own is a data set (class folders,
+/// CIFAR batches, IDX files), and so is a `.npz` or a CSV; these, and any
+/// `.npy` for a model with a stored feature encoding, are read whole by
+/// `read_set`, which makes them the model's input.
+pub fn expand(
+    inputs: &[PathBuf],
+    read_set: &dyn Fn(&Path) -> anyhow::Result<Source>,
+    encoded: bool,
+) -> anyhow::Result<Vec<Source>> {
     let mut sources = Vec::new();
     for path in inputs {
         let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
-        if meta.is_dir() {
+        if meta.is_dir() && !has_images(path)? {
+            sources.push(read_set(path)?);
+        } else if meta.is_dir() {
             let mut images: Vec<PathBuf> = Vec::new();
             for entry in std::fs::read_dir(path).with_context(|| format!("{}", path.display()))? {
                 let entry = entry.with_context(|| format!("{}", path.display()))?;
@@ -92,10 +111,26 @@ pub fn expand(inputs: &[PathBuf]) -> anyhow::Result<Vec<Source>> {
                     .map(|path| Source::Image { path, bytes: None }),
             );
         } else {
-            sources.push(open(path)?);
+            sources.push(open(path, read_set, encoded)?);
         }
     }
     Ok(sources)
+}
+
+/// Whether `dir` holds an entry named like a PNG or PGM image.
+fn has_images(dir: &Path) -> anyhow::Result<bool> {
+    for entry in std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))? {
+        let entry = entry.with_context(|| format!("{}", dir.display()))?;
+        let named_image = entry
+            .path()
+            .extension()
+            .and_then(|e| e.to_str())
+            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "pgm"));
+        if named_image {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// A directory entry named like an image must be a regular file.
@@ -136,8 +171,18 @@ fn check_entry(path: &Path) -> anyhow::Result<()> {
 /// Opens an input once and recognises it from its first bytes, which are
 /// then read again from a buffer rather than by seeking or reopening, so
 /// that pipes and FIFOs work like files.
-fn open(path: &Path) -> anyhow::Result<Source> {
+fn open(
+    path: &Path,
+    read_set: &dyn Fn(&Path) -> anyhow::Result<Source>,
+    encoded: bool,
+) -> anyhow::Result<Source> {
     let name = || format!("{}", path.display());
+    let csv = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if csv {
+        return read_set(path);
+    }
     let mut file = File::open(path).with_context(name)?;
     let regular = file.metadata().with_context(name)?.is_file();
     let mut head = [0u8; 8];
@@ -155,6 +200,18 @@ fn open(path: &Path) -> anyhow::Result<Source> {
             path: path.to_path_buf(),
             bytes,
         });
+    }
+    let zip = head.starts_with(b"PK\x03\x04") || head.starts_with(b"PK\x05\x06");
+    if zip || (encoded && head.starts_with(NPY_MAGIC)) {
+        // Read whole, from the start: a pipe has given its first bytes.
+        if !regular {
+            bail!(
+                "{}: a .npz, or a .npy of features, must be a regular file, not a pipe or device",
+                path.display()
+            );
+        }
+        drop(file);
+        return read_set(path);
     }
     if head.starts_with(NPY_MAGIC) {
         let len = regular
@@ -193,7 +250,7 @@ fn open(path: &Path) -> anyhow::Result<Source> {
         );
     }
     bail!(
-        "{}: not an IDX image file, PNG or PGM, nor a .npy array (unrecognised first bytes)",
+        "{}: not an IDX image file, PNG or PGM, .npy, .npz nor .csv (unrecognised first bytes)",
         path.display()
     )
 }

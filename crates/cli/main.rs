@@ -12,6 +12,7 @@ mod bench_cmd;
 mod chart;
 mod choices;
 mod classify_cmd;
+mod dataset;
 mod demo_cmd;
 mod eval_cmd;
 mod export_cmd;

@@ -16,6 +16,10 @@ use crate::UsageError;
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
+    #[command(flatten)]
+    pub source: crate::dataset::SourceArgs,
+    #[command(flatten)]
+    pub split: crate::dataset::SplitArgs,
     /// Starting configuration (default: seed). Not with --resume, whose
     /// checkpoint holds the configuration.
     #[arg(long, value_enum, conflicts_with = "resume")]
@@ -302,22 +306,53 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
-    // A file is a data set of the user's (a `.npz`); a directory holds MNIST.
-    let npz = crate::args::npz_data(&args.data.data)?;
+    // A file, or a directory without MNIST's files, is the user's data:
+    // read, split and encoded before the configuration, whose shape,
+    // classes and default recipe follow from it.
+    let users = crate::dataset::is_users(&args.data.data);
+    let seed = match &state {
+        Some(s) => s.config.seed,
+        None => args
+            .knobs
+            .seed
+            .unwrap_or(bnn_train::recipe("seed").map_err(usage)?.seed),
+    };
+    let prepared = match users {
+        true => Some(crate::dataset::prepare(
+            &args.data.data,
+            &args.source,
+            &args.split,
+            args.knobs.validation.is_some(),
+            seed,
+        )?),
+        false => {
+            if let Some(flag) = args.split.first_given().or(args.source.first_given()) {
+                return Err(UsageError(format!(
+                    "{flag} is for your own data (--data FILE or a directory of it), not MNIST"
+                ))
+                .into());
+            }
+            None
+        }
+    };
+    // What was chosen for the user's data, said once every check has
+    // passed (an error stays the one line on stderr).
+    let mut said: Vec<String> = Vec::new();
     let mut config = match &state {
         Some(s) => s.config.clone(),
         None => {
-            // Without a recipe, the user's data start from `bn` (batch norm,
-            // Adam, cross-entropy) with u8 input, which reads any pixel or
-            // feature range exactly; MNIST keeps the seed's recipe.
-            let recipe = args.recipe.unwrap_or(match npz {
-                Some(_) => choices::Recipe::Bn,
-                None => choices::Recipe::Seed,
-            });
-            let mut config = bnn_train::recipe(&recipe.name()).map_err(usage)?;
-            if npz.is_some() && args.recipe.is_none() {
-                config.input = bnn_train::Input::U8;
-                config.shift = 0;
+            let recipe = match (args.recipe, &prepared) {
+                (Some(recipe), _) => recipe.name(),
+                (None, None) => choices::Recipe::Seed.name(),
+                (None, Some(p)) => {
+                    let (recipe, why) = bnn_train::prepare::default_recipe(p.data.input_map());
+                    said.push(format!("recipe {recipe} ({why})"));
+                    recipe.to_string()
+                }
+            };
+            let mut config = bnn_train::recipe(&recipe).map_err(usage)?;
+            if let Some(p) = &prepared {
+                bnn_train::prepare::fit_config(&mut config, p, args.recipe.is_none());
             }
             args.knobs.apply(&mut config);
             config.limit_train = args.limit_train;
@@ -326,6 +361,17 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             config
         }
     };
+    if let Some(p) = &prepared {
+        said.extend(p.said.iter().cloned());
+        let data = &p.data;
+        said.push(format!(
+            "{} samples of {} in {} classes; {}",
+            crate::output::thousands(data.train_len() as u64),
+            bnn_train::prepare::map_text(data.input_map()),
+            data.classes(),
+            config.summary()
+        ));
+    }
     // A run that cannot fit in memory would abort on an allocation.
     bnn_train::memory::check(&config, bnn_train::memory::available()).map_err(usage)?;
     let output = args.output.clone().unwrap_or_else(|| {
@@ -352,31 +398,37 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         chart: args.chart.clone().or_else(|| beside("svg")),
         checkpoint: checkpoint.clone(),
     };
-    // Before any data is loaded: a run must not end in a lost model.
-    let data_files = match &npz {
-        Some(file) => vec![file.clone()],
-        None => crate::mnist_dir::inputs(&args.data.data, &crate::mnist_dir::ALL),
+    // Before the MNIST files are loaded (and before any training): a run
+    // must not end in a lost model.
+    let data_files = match users {
+        true => [
+            Some(&args.data.data),
+            args.split.test.as_ref(),
+            args.split.val.as_ref(),
+            args.split.class_names.as_ref(),
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .chain(args.source.files())
+        .collect(),
+        false => crate::mnist_dir::inputs(&args.data.data, &crate::mnist_dir::ALL),
     };
     let inputs: Vec<&Path> = data_files.iter().map(PathBuf::as_path).collect();
     outputs
         .check(&inputs, args.resume.as_deref())
         .map_err(crate::path_problem)?;
 
-    let data = match &npz {
-        Some(file) => {
-            let data = load_npz(file)?;
-            if state.is_none() {
-                fit_to_data(&mut config, &data, &args.knobs);
-                config.validate().map_err(usage)?;
-                crate::output::note!(
-                    "bnn train: {} images of {} in {} classes; {}",
-                    crate::output::thousands(data.train_len() as u64),
-                    map_text(data.input_map()),
-                    data.classes(),
-                    config.summary()
-                );
+    let (data, metadata) = match prepared {
+        Some(p) => {
+            if let Some(n) = p
+                .validation
+                .filter(|_| state.is_none() && args.knobs.validation.is_none())
+            {
+                config.validation = n;
             }
-            limit(data, config.limit_train, config.limit_test)?
+            let data = limit(p.data, config.limit_train, config.limit_test)?;
+            (data, Some((p.class_names, p.encoding)))
         }
         None => {
             crate::mnist_dir::ensure(&args.data.data, args.data.no_fetch)?;
@@ -387,10 +439,13 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
                 mnist.test_images.pixels,
                 widen(mnist.test_labels.labels),
             )?;
-            limit(data, config.limit_train, config.limit_test)?
+            (limit(data, config.limit_train, config.limit_test)?, None)
         }
     };
     config.validate_for(data.train_len()).map_err(usage)?;
+    for line in &said {
+        crate::output::note!("bnn train: {line}");
+    }
     bnn_train::memory::check(&config, bnn_train::memory::available()).map_err(usage)?;
 
     let mut progress: Box<dyn Progress + Send> = match args.progress {
@@ -412,7 +467,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         let state = bnn_train::run_epochs(state, &data, progress.as_mut(), &options)?;
         Ok(bnn_train::finish(state, &data, progress.as_mut())?)
     };
-    let outcome = match args.threads {
+    let mut outcome = match args.threads {
         Some(n) => rayon::ThreadPoolBuilder::new()
             .num_threads(n)
             .build()
@@ -420,6 +475,19 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
             .install(work)?,
         None => work()?,
     };
+    if let (Some((names, encoding)), bnn_train::Trained::Binary(model)) =
+        (metadata, &mut outcome.model)
+    {
+        // The names and the encoding never change a computed bit; they let
+        // every reader of the model apply the training data's transform
+        // and name its classes.
+        if let Some(names) = names {
+            **model = model.as_ref().clone().with_class_names(names)?;
+        }
+        if let Some(encoding) = encoding {
+            **model = model.as_ref().clone().with_feature_encoding(encoding)?;
+        }
+    }
     let command = command_line();
     let chart = crate::chart::training_curve_of(&outcome, &output);
     let written = outputs.write(&outcome, &command, &chart)?;
@@ -470,59 +538,9 @@ fn command_line() -> String {
     parts.join(" ")
 }
 
-/// A `.npz` of the user's images and labels, with its own test split.
-fn load_npz(file: &Path) -> anyhow::Result<Dataset> {
-    let set = bnn_data::labelled::read_npz(file)?;
-    let Some(test) = set.test else {
-        return Err(UsageError(format!(
-            "{}: holds no test set; give x_test and y_test beside x_train and y_train (Keras' names)",
-            file.display()
-        ))
-        .into());
-    };
-    let (train_pixels, train_labels) = crate::args::u8_samples(file, set.train)?;
-    let (test_pixels, test_labels) = crate::args::u8_samples(file, test)?;
-    Dataset::with_shape(
-        set.input_map,
-        set.classes,
-        train_pixels,
-        train_labels,
-        test_pixels,
-        test_labels,
-    )
-    .map_err(|e| anyhow::anyhow!("{}: {e}", file.display()))
-}
-
-/// A recipe made for MNIST, sized for `data`: its shape and classes, a
-/// validation split of a tenth of the training set (at least one image)
-/// unless `--validation` says, and no image augmentation for feature
-/// vectors unless asked for.
-fn fit_to_data(config: &mut TrainConfig, data: &Dataset, knobs: &Knobs) {
-    *config = config.clone().for_data(data.input_map(), data.classes());
-    if knobs.validation.is_none() {
-        config.validation = (data.train_len() / 10).max(1);
-    }
-    let (h, _, _) = data.input_map();
-    if h == 1 {
-        if knobs.shift.is_none() {
-            config.shift = 0;
-        }
-        if knobs.rotate.is_none() {
-            config.rotate = 0.0;
-        }
-        if knobs.scale.is_none() {
-            config.scale = 0.0;
-        }
-    }
-}
-
 /// Byte labels as the trainer holds them.
 fn widen(labels: Vec<u8>) -> Vec<u16> {
     labels.into_iter().map(u16::from).collect()
-}
-
-fn map_text((h, w, c): (usize, usize, usize)) -> String {
-    format!("{h}x{w}x{c}")
 }
 
 /// `--limit-train` and `--limit-test` applied to `data`; a limit beyond

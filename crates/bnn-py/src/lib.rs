@@ -11,6 +11,7 @@ use numpy::{PyArray1, PyArray3};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 
+mod arrays;
 mod build;
 mod errors;
 mod images;

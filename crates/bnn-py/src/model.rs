@@ -424,9 +424,10 @@ impl PyModel {
         Ok(self.derived(model))
     }
 
-    /// The class names, or the class indices when the model has none.
+    /// The classes: their names, or their indices when the model has none
+    /// (`len(model.classes)` is the class count).
     #[getter]
-    fn class_names(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+    fn classes(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
         Ok(match self.model.class_names() {
             Some(names) => names.to_vec().into_pyobject(py)?.into_any().unbind(),
             None => (0..self.model.num_classes())
@@ -435,6 +436,12 @@ impl PyModel {
                 .into_any()
                 .unbind(),
         })
+    }
+
+    /// The class names stored in the model, or None.
+    #[getter]
+    fn class_names(&self) -> Option<Vec<String>> {
+        self.model.class_names().map(<[String]>::to_vec)
     }
 
     /// The stored feature encoding, described ("u8 (min-max over 30
@@ -452,7 +459,7 @@ impl PyModel {
 
     /// The number of classes.
     #[getter]
-    fn classes(&self) -> usize {
+    fn num_classes(&self) -> usize {
         self.model.num_classes()
     }
 

@@ -51,15 +51,111 @@ impl Progress for Callback {
     fn finish(&mut self, _: &str) {}
 }
 
-/// Trains a recipe ("seed", "bn", "deep", "bn-u8", "deep-u8") on MNIST in
-/// `data` and returns `(model, metrics)`; `output`, when given, receives
-/// the model as a `.bnn` file. `epochs` and `seed` override the recipe's.
-/// `progress(metrics)` is called after every epoch with a dict of its
-/// numbers. The result depends only on the recipe, the data and the seed.
+/// Trains a recipe on MNIST in `data`, or on the arrays `x` and `y` (with
+/// optional `x_test`/`y_test` and `x_val`/`y_val`), and returns `(model,
+/// metrics)`; `output`, when given, receives the model as a `.bnn` file.
+/// Arrays are uint8 images `(N, H, W)`, `(N, H, W, C)` or features `(N,
+/// D)` of uint8, float32 or float64 (floats through `encoding`, "u8" or
+/// "thermometer[:K]", stored in the model), with integer labels;
+/// `class_names` are stored too. Without a recipe, MNIST trains "seed" and
+/// arrays the default `bnn train --data` picks for their shape. `epochs`
+/// and `seed` override the recipe's. `progress(metrics)` is called after
+/// every epoch with a dict of its numbers. The result depends only on the
+/// recipe, the data and the seed.
 #[pyfunction]
-#[pyo3(signature = (recipe="seed", data=PathBuf::from("data/mnist"), output=None, epochs=None, seed=None, progress=None))]
+#[pyo3(signature = (recipe=None, data=PathBuf::from("data/mnist"), output=None, epochs=None, seed=None, progress=None, *, x=None, y=None, x_test=None, y_test=None, x_val=None, y_val=None, class_names=None, encoding=None, val_split=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn train<'py>(
+    py: Python<'py>,
+    recipe: Option<&str>,
+    data: PathBuf,
+    output: Option<PathBuf>,
+    epochs: Option<usize>,
+    seed: Option<u64>,
+    progress: Option<Py<PyAny>>,
+    x: Option<Bound<'py, PyAny>>,
+    y: Option<Bound<'py, PyAny>>,
+    x_test: Option<Bound<'py, PyAny>>,
+    y_test: Option<Bound<'py, PyAny>>,
+    x_val: Option<Bound<'py, PyAny>>,
+    y_val: Option<Bound<'py, PyAny>>,
+    class_names: Option<Vec<String>>,
+    encoding: Option<&str>,
+    val_split: Option<f64>,
+) -> PyResult<(PyModel, Bound<'py, PyDict>)> {
+    let arrays =
+        |x: Option<Bound<'py, PyAny>>, y: Option<Bound<'py, PyAny>>, what: &str| match (x, y) {
+            (Some(x), Some(y)) => crate::arrays::labelled(&x, &y, what).map(Some),
+            (None, None) => Ok(None),
+            _ => Err(PyValueError::new_err(format!(
+                "cannot train: give both or neither of the {what} arrays"
+            ))),
+        };
+    let train_set = arrays(x, y, "training (x, y)")?;
+    let test_set = arrays(x_test, y_test, "test (x_test, y_test)")?;
+    let val_set = arrays(x_val, y_val, "validation (x_val, y_val)")?;
+    let Some(train_set) = train_set else {
+        if test_set.is_some()
+            || val_set.is_some()
+            || class_names.is_some()
+            || encoding.is_some()
+            || val_split.is_some()
+        {
+            return Err(PyValueError::new_err(
+                "cannot train: x_test, x_val, class_names, encoding and val_split go with arrays x and y",
+            ));
+        }
+        return train_mnist(
+            py,
+            recipe.unwrap_or("seed"),
+            data,
+            output,
+            epochs,
+            seed,
+            progress,
+        );
+    };
+    let encoding = encoding
+        .map(|e| e.parse::<bnn_train::prepare::Encoding>())
+        .transpose()
+        .map_err(|e| PyValueError::new_err(format!("cannot train: encoding {e}")))?;
+    let seed = seed.unwrap_or(bnn_train::recipe("seed").map_err(train_error)?.seed);
+    let options = bnn_train::prepare::PrepareOptions {
+        val_split,
+        fixed_validation: false,
+        encoding,
+        class_names,
+        seed,
+    };
+    let prepared = py
+        .detach(|| bnn_train::prepare::prepare(train_set, test_set, val_set, &options))
+        .map_err(train_error)?;
+    let name = match recipe {
+        Some(name) => name.to_string(),
+        None => bnn_train::prepare::default_recipe(prepared.data.input_map())
+            .0
+            .to_string(),
+    };
+    let mut config = bnn_train::recipe(&name).map_err(train_error)?;
+    bnn_train::prepare::fit_config(&mut config, &prepared, recipe.is_none());
+    if let Some(epochs) = epochs {
+        config.epochs = epochs;
+    }
+    config.seed = seed;
+    let metadata = (prepared.class_names, prepared.encoding);
+    run(
+        py,
+        &name,
+        config,
+        prepared.data,
+        Some(metadata),
+        output,
+        progress,
+    )
+}
+
+/// `train` on MNIST in `data`.
+fn train_mnist<'py>(
     py: Python<'py>,
     recipe: &str,
     data: PathBuf,
@@ -76,22 +172,53 @@ pub fn train<'py>(
         config.seed = seed;
     }
     config.validate().map_err(train_error)?;
+    let mnist = py
+        .detach(|| bnn_data::mnist::load(&data))
+        .map_err(|e| data_error("cannot load MNIST", e))?;
+    let dataset = Dataset::new(
+        mnist.train_images.pixels,
+        mnist
+            .train_labels
+            .labels
+            .into_iter()
+            .map(u16::from)
+            .collect(),
+        mnist.test_images.pixels,
+        mnist
+            .test_labels
+            .labels
+            .into_iter()
+            .map(u16::from)
+            .collect(),
+    )
+    .map_err(train_error)?;
+    run(py, recipe, config, dataset, None, output, progress)
+}
+
+/// Names and the feature encoding a model made from the user's arrays
+/// carries.
+type Metadata = (Option<Vec<String>>, Option<bnn_core::FeatureEncoding>);
+
+/// Trains `config` on `dataset`, with the GIL released.
+fn run<'py>(
+    py: Python<'py>,
+    recipe: &str,
+    config: bnn_train::TrainConfig,
+    dataset: Dataset,
+    metadata: Option<Metadata>,
+    output: Option<PathBuf>,
+    progress: Option<Py<PyAny>>,
+) -> PyResult<(PyModel, Bound<'py, PyDict>)> {
+    config.validate().map_err(train_error)?;
+    config
+        .validate_for(dataset.train_len())
+        .map_err(train_error)?;
     if config.kind == ModelKind::Fp32 {
         return Err(PyValueError::new_err(format!(
             "cannot train: recipe '{recipe}' trains a float32 network, which runs only \
              through the CLI (bnn train --recipe {recipe})"
         )));
     }
-    let mnist = py
-        .detach(|| bnn_data::mnist::load(&data))
-        .map_err(|e| data_error("cannot load MNIST", e))?;
-    let dataset = Dataset::new(
-        mnist.train_images.pixels,
-        mnist.train_labels.labels.into_iter().map(u16::from).collect(),
-        mnist.test_images.pixels,
-        mnist.test_labels.labels.into_iter().map(u16::from).collect(),
-    )
-    .map_err(train_error)?;
     let mut callback = Callback {
         callable: progress,
         error: None,
@@ -102,11 +229,27 @@ pub fn train<'py>(
         return Err(e);
     }
     let outcome = outcome.map_err(train_error)?;
-    let Trained::Binary(model) = outcome.model.clone() else {
+    let Trained::Binary(mut model) = outcome.model.clone() else {
         return Err(PyValueError::new_err(format!(
             "cannot train: recipe '{recipe}' gave a float32 network"
         )));
     };
+    if let Some((names, encoding)) = metadata {
+        if let Some(names) = names {
+            *model = model
+                .as_ref()
+                .clone()
+                .with_class_names(names)
+                .map_err(|e| core_error("cannot train", e))?;
+        }
+        if let Some(encoding) = encoding {
+            *model = model
+                .as_ref()
+                .clone()
+                .with_feature_encoding(encoding)
+                .map_err(|e| core_error("cannot train", e))?;
+        }
+    }
     let description = outcome.description();
     let source = match output {
         Some(path) => {

@@ -66,10 +66,11 @@ def test_thermometer_features_give_the_classes_of_encoding_by_hand():
 
 def test_class_names_and_indices():
     model = model_over(6, 3)
-    assert model.class_names == [0, 1, 2]
-    assert model.classes == 3
+    assert model.classes == [0, 1, 2]
+    assert model.class_names is None
+    assert model.num_classes == 3
     named = model.with_class_names(["cat", "dog", "bird"])
-    assert named.class_names == ["cat", "dog", "bird"]
+    assert named.classes == named.class_names == ["cat", "dog", "bird"]
     assert named.info()["class_names"] == ["cat", "dog", "bird"]
     assert model.info()["class_names"] is None
     with pytest.raises(ValueError, match="2 class names for a model of 3 classes"):
@@ -80,7 +81,7 @@ def test_class_names_and_indices():
 
 def test_a_file_with_a_skipped_section_loads_with_its_names():
     model = bnn.load(ROOT / "tests/fuzz/bnn_model/v3-minmax-names.bnn")
-    assert model.class_names == ["setosa", "versicolor", "virginica"]
+    assert model.classes == ["setosa", "versicolor", "virginica"]
     assert model.encoding == "u8 (min-max over 6 features)"
 
 

@@ -51,6 +51,7 @@ pub mod metrics;
 pub mod net;
 pub mod optim;
 pub mod output;
+pub mod prepare;
 pub mod progress;
 pub mod recipe;
 pub mod scratch;

@@ -14,7 +14,10 @@ class Model:
     @property
     def inputs(self) -> int: ...
     @property
-    def classes(self) -> int: ...
+    def classes(self) -> Union[list[str], list[int]]:
+        """The class names, or the class indices when the model has none."""
+    @property
+    def num_classes(self) -> int: ...
     @property
     def description(self) -> str: ...
     def predict(
@@ -42,8 +45,8 @@ class Model:
     def with_rule(self, rule: str) -> "Model":
         """The same network with the decision rule "scores" or "seed"."""
     @property
-    def class_names(self) -> Union[list[str], list[int]]:
-        """The class names, or the class indices when the model has none."""
+    def class_names(self) -> Optional[list[str]]:
+        """The class names stored in the model, or None."""
     @property
     def encoding(self) -> Optional[str]:
         """The stored feature encoding, described, or None."""
@@ -92,11 +95,23 @@ def from_numpy(
     """A model from (outputs, inputs) weight matrices and biases or batch norms."""
 
 def train(
-    recipe: str = "seed",
+    recipe: Optional[str] = None,
     data: _Path = "data/mnist",
     output: Optional[_Path] = None,
     epochs: Optional[int] = None,
     seed: Optional[int] = None,
     progress: Optional[Callable[[dict[str, Any]], object]] = None,
+    *,
+    x: Optional[npt.NDArray[Any]] = None,
+    y: Optional[npt.NDArray[np.integer[Any]]] = None,
+    x_test: Optional[npt.NDArray[Any]] = None,
+    y_test: Optional[npt.NDArray[np.integer[Any]]] = None,
+    x_val: Optional[npt.NDArray[Any]] = None,
+    y_val: Optional[npt.NDArray[np.integer[Any]]] = None,
+    class_names: Optional[Sequence[str]] = None,
+    encoding: Optional[str] = None,
+    val_split: Optional[float] = None,
 ) -> Tuple[Model, dict[str, Any]]:
-    """Trains a recipe on MNIST: the model and its metrics."""
+    """Trains a recipe on MNIST, or on arrays x and y (uint8 images, or
+    uint8/float features with ``encoding`` "u8" or "thermometer[:K]"): the
+    model and its metrics."""
