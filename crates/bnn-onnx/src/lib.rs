@@ -15,6 +15,7 @@
 
 use std::path::Path;
 
+pub mod encode;
 pub mod graph;
 pub mod lower;
 pub mod wire;

@@ -39,6 +39,13 @@ use crate::graph::{decode, describe, Const, MAX_ELEMENTS};
 use crate::wire::{Attribute, Graph, Node};
 use crate::{quote, Error};
 
+/// Most values in the graph input: far more than the images the engine
+/// classifies, and few enough that checking the input's preprocessing at
+/// each of the 256 pixel values stays quick.
+pub const MAX_INPUT: usize = 1 << 16;
+/// Most elementwise preprocessing steps on the input.
+const MAX_STEPS: usize = 16;
+
 /// An imported model, with what the import had to say about it.
 #[derive(Debug)]
 pub struct Imported {
@@ -223,12 +230,27 @@ enum StepOp {
     Div,
 }
 
-/// One elementwise step of the input's preprocessing, per input element
-/// (NCHW order).
+/// One elementwise step of the input's preprocessing: its constant as
+/// given (never expanded to the input's size, which the file only
+/// declares), broadcast against `dims`, the value's shape then.
 #[derive(Clone, Debug)]
 struct Step {
     op: StepOp,
-    c: Vec<f64>,
+    c: Const,
+    dims: Vec<usize>,
+}
+
+impl Step {
+    fn new(op: StepOp, c: Const, layout: Layout) -> Result<Step, String> {
+        let dims = layout.dims();
+        if !fits(&c, &dims) {
+            return Err(format!(
+                "constant of shape {:?} does not fit a value of shape {dims:?}",
+                c.dims
+            ));
+        }
+        Ok(Step { op, c, dims })
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -242,7 +264,7 @@ impl Pixels {
     fn eval_f32(&self, p: u8, i: usize) -> f32 {
         let mut x = f32::from(p);
         for s in &self.steps {
-            let c = s.c[i] as f32;
+            let c = at(&s.c, &s.dims, i) as f32;
             x = match s.op {
                 StepOp::Add => x + c,
                 StepOp::Sub => x - c,
@@ -258,7 +280,7 @@ impl Pixels {
     fn affine(&self, i: usize) -> (f64, f64) {
         let (mut a, mut b) = (1.0, 0.0);
         for s in &self.steps {
-            let c = s.c[i];
+            let c = at(&s.c, &s.dims, i);
             (a, b) = match s.op {
                 StepOp::Add => (a, b + c),
                 StepOp::Sub => (a, b - c),
@@ -434,7 +456,7 @@ pub fn lower(graph: &Graph<'_>, order: &[usize], dir: Option<&Path>) -> Result<I
         },
         _ => None,
     }
-    .filter(|l| l.len() <= bnn_core::conv::MAX_MAP);
+    .filter(|l| l.len() <= MAX_INPUT);
     let Some(layout) = layout else {
         return Err(Error::new(format!(
             "graph input {} has shape {:?}; the importer takes (N, features) or (N, C, H, W) with known sizes",
@@ -640,32 +662,59 @@ fn broadcast(a: &Const, b: &Const, f: impl Fn(f64, f64) -> f64) -> Result<Const,
     Ok(Const { dims, data })
 }
 
-/// `c` broadcast to one value of `layout` (batch of 1), NCHW order; the
-/// constant may not widen the value.
-fn expand(c: &Const, layout: Layout) -> Result<Vec<f64>, String> {
+/// Whether `c` broadcasts onto a value of shape `dims` without widening it.
+fn fits(c: &Const, dims: &[usize]) -> bool {
+    c.dims.len() <= dims.len()
+        && c.dims
+            .iter()
+            .zip(&dims[dims.len() - c.dims.len()..])
+            .all(|(&a, &b)| a == 1 || a == b)
+}
+
+/// Element `i` (row-major over `dims`) of `c` broadcast to `dims`; `c`
+/// [`fits`].
+fn at(c: &Const, dims: &[usize], i: usize) -> f64 {
+    let skip = dims.len() - c.dims.len();
+    let (mut rest, mut index, mut stride) = (i, 0, 1);
+    for (k, &d) in dims.iter().enumerate().rev() {
+        let pos = rest % d;
+        rest /= d;
+        if k >= skip {
+            let cd = c.dims[k - skip];
+            if cd != 1 {
+                index += pos * stride;
+            }
+            stride *= cd;
+        }
+    }
+    c.data[index]
+}
+
+/// One value per output channel of a pending layer from a constant that
+/// broadcasts onto it and varies along the channel axis only.
+fn per_channel(c: &Const, layout: Layout) -> Result<Vec<f64>, String> {
     let dims = layout.dims();
-    let zeros = Const {
-        dims: dims.clone(),
-        data: vec![0.0; layout.len()],
-    };
-    let out = broadcast(&zeros, c, |_, v| v)?;
-    if out.dims != dims {
+    if !fits(c, &dims) {
         return Err(format!(
             "constant of shape {:?} does not fit a value of shape {dims:?}",
             c.dims
         ));
     }
-    Ok(out.data)
-}
-
-/// The one value per channel of an expanded constant, or `None` when it
-/// varies within a channel.
-fn channel_values(values: &[f64], layout: Layout) -> Option<Vec<f64>> {
+    let skip = dims.len() - c.dims.len();
+    let only_channels = c
+        .dims
+        .iter()
+        .enumerate()
+        .all(|(k, &d)| d == 1 || k + skip == 1);
+    if !only_channels {
+        return Err(
+            "the constant varies within a channel; a layer's bias and scale are per channel".into(),
+        );
+    }
     let per = layout.per_channel();
-    values
-        .chunks(per)
-        .map(|ch| ch.iter().all(|&v| v == ch[0]).then_some(ch[0]))
-        .collect()
+    Ok((0..layout.channels())
+        .map(|ch| at(c, &dims, ch * per))
+        .collect())
 }
 
 /// The engine's column for ONNX column `i` of a layer over `layout`: a
@@ -843,10 +892,8 @@ impl<'g, 'a> Lowering<'g, 'a> {
                     Ok(Val::Lin(lin))
                 }
                 Val::Pixels(mut px) => {
-                    px.steps.push(Step {
-                        op: StepOp::Mul,
-                        c: vec![-1.0; px.layout.len()],
-                    });
+                    let step = Step::new(StepOp::Mul, Const::scalar(-1.0), px.layout);
+                    px.steps.push(step.map_err(|e| self.fail(i, e))?);
                     Ok(Val::Pixels(px))
                 }
                 other => Err(self.fail(i, format!("negating {} is not supported", other.kind()))),
@@ -1207,10 +1254,7 @@ impl<'g, 'a> Lowering<'g, 'a> {
         }
         match value {
             Val::Lin(mut lin) => {
-                let values = expand(&c, lin.layout).map_err(|e| self.fail(i, e))?;
-                let Some(per) = channel_values(&values, lin.layout) else {
-                    return Err(self.fail(i, "the constant varies within a channel; a layer's bias and scale are per channel"));
-                };
+                let per = per_channel(&c, lin.layout).map_err(|e| self.fail(i, e))?;
                 if op == "Div" && per.contains(&0.0) {
                     return Err(self.fail(i, "divides by 0"));
                 }
@@ -1227,7 +1271,6 @@ impl<'g, 'a> Lowering<'g, 'a> {
                 Ok(Val::Lin(lin))
             }
             Val::Pixels(mut px) => {
-                let values = expand(&c, px.layout).map_err(|e| self.fail(i, e))?;
                 let step = match (op, const_first) {
                     ("Add", _) => StepOp::Add,
                     ("Sub", false) => StepOp::Sub,
@@ -1235,10 +1278,11 @@ impl<'g, 'a> Lowering<'g, 'a> {
                     ("Mul", _) => StepOp::Mul,
                     _ => StepOp::Div,
                 };
-                px.steps.push(Step {
-                    op: step,
-                    c: values,
-                });
+                if px.steps.len() >= MAX_STEPS {
+                    return Err(self.fail(i, format!("more than {MAX_STEPS} preprocessing steps")));
+                }
+                let step = Step::new(step, c, px.layout).map_err(|e| self.fail(i, e))?;
+                px.steps.push(step);
                 Ok(Val::Pixels(px))
             }
             Val::Bits(mut bits) if op == "Mul" || (op == "Div" && !const_first) => match c.data[..]
@@ -1285,21 +1329,18 @@ impl<'g, 'a> Lowering<'g, 'a> {
         };
         let x = match value {
             Val::Lin(mut lin) => {
-                let values = expand(&c, lin.layout).map_err(|e| self.fail(i, e))?;
-                let Some(per) = channel_values(&values, lin.layout) else {
-                    return Err(self.fail(i, "the constant varies within a channel"));
-                };
+                let per = per_channel(&c, lin.layout).map_err(|e| self.fail(i, e))?;
                 for (b, c) in lin.b.iter_mut().zip(per) {
                     *b -= c;
                 }
                 CondOf::Lin(lin)
             }
             Val::Pixels(mut px) => {
-                let values = expand(&c, px.layout).map_err(|e| self.fail(i, e))?;
-                px.steps.push(Step {
-                    op: StepOp::Sub,
-                    c: values,
-                });
+                if px.steps.len() >= MAX_STEPS {
+                    return Err(self.fail(i, format!("more than {MAX_STEPS} preprocessing steps")));
+                }
+                let step = Step::new(StepOp::Sub, c, px.layout).map_err(|e| self.fail(i, e))?;
+                px.steps.push(step);
                 CondOf::Pixels(px)
             }
             other => {
@@ -1412,7 +1453,7 @@ impl<'g, 'a> Lowering<'g, 'a> {
                     return Err(self.fail(i, "its bias C must be a constant"));
                 };
                 let out = Layout::Flat { n: m, chw: None };
-                bias = expand(&c, out).map_err(|e| self.fail(i, e))?;
+                bias = per_channel(&c, out).map_err(|e| self.fail(i, e))?;
                 bias.iter_mut().for_each(|b| *b *= beta);
             }
         }
