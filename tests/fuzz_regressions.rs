@@ -104,6 +104,11 @@ fn npy_inputs() {
 }
 
 #[test]
+fn onnx_inputs() {
+    run_saved("onnx", |data, _| checks::onnx(data));
+}
+
+#[test]
 fn image_inputs() {
     let model = common::seed_model();
     for (path, _) in saved_inputs("image") {
@@ -162,6 +167,14 @@ fn seeds_include_valid_models() {
     assert!(runs(&|m| !m.is_convolutional() && m.pixel_layer().is_some()) >= 1);
     assert!(runs(&|m| m.is_convolutional() && m.input_encoding().is_u8()) >= 1);
     assert!(runs(&|m| m.is_convolutional() && !m.input_encoding().is_u8()) >= 1);
+    // ONNX seeds that import: an MLP and a CNN.
+    let imports = |kind: &dyn Fn(&bnn_core::Model) -> bool| {
+        loads("onnx", &|b| {
+            bnn_onnx::import_bytes(b, None).is_ok_and(|i| kind(&i.model))
+        })
+    };
+    assert!(imports(&|m| !m.is_convolutional()) >= 1);
+    assert!(imports(&|m| m.is_convolutional()) >= 1);
     assert!(
         loads("f32_model", &|b| bnn_fp32::format::from_bytes(b, name)
             .is_ok())
