@@ -43,6 +43,9 @@ use crate::{quote, Error};
 /// classifies, and few enough that checking the input's preprocessing at
 /// each of the 256 pixel values stays quick.
 pub const MAX_INPUT: usize = 1 << 16;
+/// Relative difference within which two weight magnitudes (or class
+/// scales) count as the same: about 8 f32 ulps.
+const SAME_SCALE: f64 = 1e-6;
 /// Most elementwise preprocessing steps on the input.
 const MAX_STEPS: usize = 16;
 
@@ -1309,6 +1312,17 @@ impl<'g, 'a> Lowering<'g, 'a> {
         let (x, y) = (self.need(i, 0)?, self.need(i, 1)?);
         // x >= c, x > c, c <= x, c < x keep the sense; x <= c, x < c negate.
         let (value, c, flipped) = match (x, y) {
+            (Val::Const(a), Val::Const(b)) => {
+                let f: fn(f64, f64) -> f64 = match op {
+                    "GreaterOrEqual" => |a, b| f64::from(u8::from(a >= b)),
+                    "Greater" => |a, b| f64::from(u8::from(a > b)),
+                    "LessOrEqual" => |a, b| f64::from(u8::from(a <= b)),
+                    _ => |a, b| f64::from(u8::from(a < b)),
+                };
+                return broadcast(&a, &b, f)
+                    .map(Val::Const)
+                    .map_err(|e| self.fail(i, e));
+            }
             (v, Val::Const(c)) if !matches!(v, Val::Const(_)) => (v, c, false),
             (Val::Const(c), v) if !matches!(v, Val::Const(_)) => (v, c, true),
             _ => {
@@ -1351,7 +1365,19 @@ impl<'g, 'a> Lowering<'g, 'a> {
     }
 
     fn where_(&mut self, i: usize) -> Result<Val, Error> {
-        let Val::Cond(cond) = self.need(i, 0)? else {
+        let cond = self.need(i, 0)?;
+        if let Val::Const(c) = &cond {
+            // On constants (weights binarized by where(w >= 0, 1, -1)).
+            let (yes, no) = (
+                self.constant(i, 1, "value if true")?,
+                self.constant(i, 2, "value if false")?,
+            );
+            let picked = broadcast(c, &yes, |c, y| if c != 0.0 { y } else { f64::NAN })
+                .and_then(|r| broadcast(&r, &no, |v, n| if v.is_nan() { n } else { v }))
+                .map_err(|e| self.fail(i, e))?;
+            return Ok(Val::Const(picked));
+        }
+        let Val::Cond(cond) = cond else {
             return Err(self.fail(
                 i,
                 "only Where(x >= 0, 1, -1) and its variants are supported",
@@ -1378,10 +1404,13 @@ impl<'g, 'a> Lowering<'g, 'a> {
         self.binarizer(i, x, cond.strict, negate, false, scale)
     }
 
-    /// The ±α check: each row's weights share one magnitude.
+    /// The ±α check: each row's weights share one magnitude, to within
+    /// [`SAME_SCALE`] (an exporter's f32 folding of `w + (sign(w) − w)`
+    /// leaves ±1 off by an ulp); α is the first weight's.
     fn row_scale(&self, i: usize, row: &[f64], j: usize) -> Result<f64, Error> {
         let alpha = row.first().map_or(0.0, |v| v.abs());
-        if let Some(v) = row.iter().find(|v| v.abs() != alpha) {
+        let off = |v: &&f64| v.is_nan() || (v.abs() - alpha).abs() > SAME_SCALE * alpha;
+        if let Some(v) = row.iter().find(off) {
             return Err(self.fail(
                 i,
                 format!(

@@ -309,3 +309,21 @@ fn refusals_name_node_and_op() {
         "{e}"
     );
 }
+
+#[test]
+fn weights_an_ulp_off_are_binary_and_a_percent_off_are_not() {
+    let mut w = pm1(128, 1);
+    w[5] = f32::from_bits(w[5].to_bits() - 1); // |w| one ulp below 1
+    let a = import_bytes(
+        &encode::model(8, 13, &mlp(0.5, tensor("w1", &[16, 8], &w))),
+        None,
+    )
+    .unwrap();
+    assert_eq!(a.model, import_bytes(&valid(), None).unwrap().model);
+    w[5] *= 1.01;
+    let e = error(&encode::model(8, 13, &mlp(0.5, tensor("w1", &[16, 8], &w))));
+    assert!(
+        e.contains("node 'fc1' ('Gemm'): weights of output 0 are not ±α"),
+        "{e}"
+    );
+}
