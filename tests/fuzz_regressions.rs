@@ -119,6 +119,11 @@ fn image_folder_inputs() {
 }
 
 #[test]
+fn onnx_inputs() {
+    run_saved("onnx", |data, _| checks::onnx(data));
+}
+
+#[test]
 fn image_inputs() {
     let model = common::seed_model();
     for (path, _) in saved_inputs("image") {
@@ -191,6 +196,14 @@ fn seeds_include_valid_models() {
             Some(bnn_core::FeatureEncoding::MinMax { .. })
         )) >= 1
     );
+    // ONNX seeds that import: an MLP and a CNN.
+    let imports = |kind: &dyn Fn(&bnn_core::Model) -> bool| {
+        loads("onnx", &|b| {
+            bnn_onnx::import_bytes(b, None).is_ok_and(|i| kind(&i.model))
+        })
+    };
+    assert!(imports(&|m| !m.is_convolutional()) >= 1);
+    assert!(imports(&|m| m.is_convolutional()) >= 1);
     assert!(
         loads("f32_model", &|b| bnn_fp32::format::from_bytes(b, name)
             .is_ok())

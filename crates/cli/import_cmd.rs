@@ -1,4 +1,5 @@
-//! `bnn import-npz`: the seed project's NumPy weights as a `.bnn` model.
+//! `bnn import-npz`: the seed project's NumPy weights as a `.bnn` model;
+//! `bnn import`: an ONNX binary network as a `.bnn` model (`bnn-onnx`).
 
 use std::path::PathBuf;
 
@@ -107,4 +108,94 @@ pub fn model_from_dense(layers: &[DenseParams], rule: DecisionRule) -> anyhow::R
     }
     let input_len = layers.first().map(|l| l.cols).unwrap_or(0);
     Ok(Model::new(input_len, 128, built, rule)?)
+}
+
+#[derive(clap::Args, Debug)]
+pub struct OnnxArgs {
+    /// An ONNX file of a binary network (see docs/IMPORT.md); external
+    /// data must sit beside it.
+    pub onnx: PathBuf,
+    /// The .bnn file to write.
+    #[arg(short, long, value_name = "MODEL")]
+    pub output: PathBuf,
+    /// MNIST directory whose test images count how often a possible tie
+    /// (a pre-activation of exactly 0 under Sign) happens; used only when
+    /// the import warns of one, and only if the files are there.
+    #[arg(long, value_name = "DIR", default_value = "data/mnist")]
+    pub data: PathBuf,
+}
+
+/// `bnn import`: nothing is written unless the whole graph matched.
+pub fn run_onnx(args: OnnxArgs) -> anyhow::Result<()> {
+    crate::check_outputs(&[("model", &args.output)], &[&args.onnx])?;
+    let imported = bnn_onnx::import_file(&args.onnx)
+        .with_context(|| format!("cannot import {}", args.onnx.display()))?;
+    for warning in &imported.warnings {
+        crate::output::note!("bnn: warning: {warning}");
+    }
+    let mut tie_lines = Vec::new();
+    if imported.may_tie() {
+        let found = bnn_data::mnist::find_file(&args.data, bnn_data::mnist::TEST_IMAGES).is_ok();
+        if found && imported.model.input_len() == 784 {
+            let (images, _) = bnn_data::mnist::load_test(&args.data)
+                .with_context(|| format!("cannot count ties on {}", args.data.display()))?;
+            let counts = imported
+                .count_ties(&images.pixels)
+                .context("cannot count ties")?;
+            for c in counts {
+                tie_lines.push(format!(
+                    "ties at {} on the {} MNIST test images of {}: {} images, {} values (ONNX gives 0 there, bnn +1)",
+                    c.node,
+                    thousands(images.count as u64),
+                    args.data.display(),
+                    thousands(c.images as u64),
+                    thousands(c.values)
+                ));
+            }
+        } else {
+            tie_lines.push(format!(
+                "ties not counted: no 784-pixel MNIST test images in {} (give --data DIR)",
+                args.data.display()
+            ));
+        }
+    }
+    let onnx_bytes = std::fs::metadata(&args.onnx)
+        .ok()
+        .filter(|m| m.is_file())
+        .map(|m| m.len());
+    let name = args
+        .onnx
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let description = imported.description(&name, onnx_bytes, "`bnn import`");
+    let model = &imported.model;
+    bnn_core::format::save(model, &description, &args.output).context("cannot write model")?;
+    let written = std::fs::metadata(&args.output)
+        .map(|m| m.len())
+        .unwrap_or(0);
+    crate::output::summary(|out| {
+        writeln!(
+            out,
+            "imported {} ({}, {} input), rule {}",
+            args.onnx.display(),
+            model.arch(),
+            if model.input_encoding().is_u8() {
+                "u8"
+            } else {
+                "binary"
+            },
+            model.rule()
+        )?;
+        for line in imported.notes.iter().chain(&tie_lines) {
+            writeln!(out, "{line}")?;
+        }
+        writeln!(
+            out,
+            "wrote {}: {} bytes",
+            args.output.display(),
+            thousands(written)
+        )
+    });
+    Ok(())
 }

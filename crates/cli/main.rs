@@ -52,6 +52,8 @@ enum Command {
     Fetch(fetch_cmd::FetchArgs),
     /// Convert a NumPy .npz of ±1 weights (fc1_w, fc1_b, ...) to a .bnn model.
     ImportNpz(import_cmd::ImportArgs),
+    /// Import an ONNX binary network (MLP or CNN) as a .bnn model.
+    Import(import_cmd::OnnxArgs),
     /// Accuracy, per-class accuracy, confusion matrix and speed on MNIST test.
     Eval(eval_cmd::EvalArgs),
     /// Classify IDX files, PNG/PGM images or directories of them.
@@ -178,6 +180,7 @@ impl Command {
             Command::Eval(_) | Command::Info(_) | Command::Kernels | Command::Demo(_) => true,
             Command::Train(a) => to_stdout(a.output.as_deref()),
             Command::ImportNpz(a) => names_stdout(&a.output),
+            Command::Import(a) => names_stdout(&a.output),
             Command::Bench(a) => {
                 (a.json.is_none() && a.chart.is_none())
                     || to_stdout(a.json.as_deref())
@@ -241,6 +244,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Fetch(a) => fetch_cmd::run(a),
         Command::ImportNpz(a) => import_cmd::run(a),
+        Command::Import(a) => import_cmd::run_onnx(a),
         Command::Eval(a) => eval_cmd::run(a),
         Command::Classify(a) => classify_cmd::run(a),
         Command::Info(a) => info_cmd::run(a),

@@ -93,6 +93,31 @@ pub fn checkpoint(data: &[u8]) {
     checkpoint_bytes(&with_crc(data));
 }
 
+/// `data` as an ONNX model: a bnn model or a one-line error. A graph
+/// that imports is a model like any other: it saves and loads back
+/// unchanged, and runs exactly as the float reference does.
+pub fn onnx(data: &[u8]) {
+    match bnn_onnx::import_bytes(data, None) {
+        Ok(imported) => {
+            let bytes = bnn_core::format::to_bytes(&imported.model, "fuzz");
+            let back = bnn_core::format::from_bytes(&bytes, Path::new(MODEL_NAME))
+                .expect("an imported model saves and loads back");
+            assert_eq!(
+                back.model, imported.model,
+                "the model changed on a round trip"
+            );
+            run_small_model(&imported.model, data.len());
+        }
+        Err(e) => {
+            let message = e.to_string();
+            assert!(
+                !message.contains('\n') && !message.contains('\r') && message.len() <= 600,
+                "not a short one-line error: {message:?}"
+            );
+        }
+    }
+}
+
 /// `data` as an IDX file: raw, or gzip when it starts with the gzip magic.
 pub fn idx(data: &[u8], dir: &Path) {
     idx_file(&scratch(dir, "input.idx", data));

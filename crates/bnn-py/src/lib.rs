@@ -16,6 +16,7 @@ mod build;
 mod errors;
 mod images;
 mod model;
+mod onnx;
 mod training;
 
 use errors::{core_error, data_error};
@@ -81,6 +82,7 @@ fn _bnn(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kernels, m)?)?;
     m.add_function(wrap_pyfunction!(mnist, m)?)?;
     m.add_function(wrap_pyfunction!(build::from_numpy, m)?)?;
+    m.add_function(wrap_pyfunction!(onnx::from_onnx, m)?)?;
     m.add_function(wrap_pyfunction!(training::train, m)?)?;
     m.add_function(wrap_pyfunction!(images::reads_in_place, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

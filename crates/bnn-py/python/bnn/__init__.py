@@ -13,6 +13,6 @@ read or written, ``ValueError`` for a wrong file or value, ``TypeError``
 for an array of the wrong dtype.
 """
 
-from ._bnn import Model, __version__, from_numpy, kernels, load, mnist, train
+from ._bnn import Model, __version__, from_numpy, from_onnx, kernels, load, mnist, train
 
-__all__ = ["Model", "__version__", "from_numpy", "kernels", "load", "mnist", "train"]
+__all__ = ["Model", "__version__", "from_numpy", "from_onnx", "kernels", "load", "mnist", "train"]

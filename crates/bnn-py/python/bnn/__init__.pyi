@@ -94,6 +94,9 @@ def from_numpy(
 ) -> Model:
     """A model from (outputs, inputs) weight matrices and biases or batch norms."""
 
+def from_onnx(path: _Path) -> Model:
+    """A model from an ONNX file of a binary network (see docs/IMPORT.md)."""
+
 def train(
     recipe: Optional[str] = None,
     data: _Path = "data/mnist",

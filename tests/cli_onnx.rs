@@ -1,0 +1,146 @@
+//! `bnn import`: ONNX files built with `bnn_onnx::encode`, imported by the
+//! binary; the model written must be the library's import, the tie count
+//! the library's count, and a refused graph must write nothing.
+
+mod common;
+
+use bnn_onnx::encode::{self, attr_int, node, tensor, value_info};
+use common::{arg, run};
+
+fn pm1(n: usize, seed: u64) -> Vec<f32> {
+    let mut x = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            if x & 1 == 1 {
+                1.0
+            } else {
+                -1.0
+            }
+        })
+        .collect()
+}
+
+/// Sign(x − 127.5) → Gemm 784→32 (+ `bias`) → `act` → Gemm 32→10.
+fn mlp(bias: f32, act: &str) -> Vec<u8> {
+    let nodes = [
+        node("Sub", "shift", &["x", "half"], &["xs"], &[]),
+        node("Sign", "in_sign", &["xs"], &["xb"], &[]),
+        node(
+            "Gemm",
+            "fc1",
+            &["xb", "w1", "b1"],
+            &["h"],
+            &[attr_int("transB", 1)],
+        ),
+        node(act, "act1", &["h"], &["hb"], &[]),
+        node(
+            "Gemm",
+            "fc2",
+            &["hb", "w2"],
+            &["y"],
+            &[attr_int("transB", 1)],
+        ),
+    ];
+    let inits = [
+        tensor("half", &[], &[127.5]),
+        tensor("w1", &[32, 784], &pm1(32 * 784, 1)),
+        tensor("b1", &[32], &[bias; 32]),
+        tensor("w2", &[10, 32], &pm1(320, 2)),
+    ];
+    let g = encode::graph(
+        &nodes,
+        &inits,
+        &[value_info("x", &[None, Some(784)])],
+        &[value_info("y", &[None, Some(10)])],
+    );
+    encode::model(8, 13, &g)
+}
+
+#[test]
+fn import_writes_the_library_model_and_counts_ties() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = common::small_mnist(dir.path(), 1, 300);
+    let onnx = dir.path().join("tie.onnx");
+    std::fs::write(&onnx, mlp(0.0, "Sign")).unwrap();
+    let out = dir.path().join("tie.bnn");
+    let r = run([
+        "import",
+        &arg(&onnx),
+        "-o",
+        &arg(&out),
+        "--data",
+        &arg(&data),
+    ]);
+    let stdout = r.ok();
+    assert!(
+        r.stderr.contains("bnn: warning: node 'act1' ('Sign'): 32 of 32 neurons can have a pre-activation of exactly 0"),
+        "{}",
+        r.stderr
+    );
+    let imported = bnn_onnx::import_file(&onnx).unwrap();
+    let loaded = bnn_core::format::load(&out).unwrap();
+    assert_eq!(loaded.model, imported.model);
+    assert!(loaded.description.contains("by `bnn import`"));
+    let images = bnn_data::mnist::load_test(&data).unwrap().0;
+    let count = &imported.count_ties(&images.pixels).unwrap()[0];
+    assert!(count.values > 0, "the test needs ties to count");
+    let line = format!(
+        "ties at node 'act1' ('Sign') on the 300 MNIST test images of {}: {} images, {} values",
+        data.display(),
+        count.images,
+        count.values
+    );
+    assert!(stdout.contains(&line), "{stdout}\nwanted: {line}");
+}
+
+#[test]
+fn a_refused_graph_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("relu.onnx");
+    std::fs::write(&onnx, mlp(0.5, "Relu")).unwrap();
+    let out = dir.path().join("relu.bnn");
+    run(["import", &arg(&onnx), "-o", &arg(&out)]).fails(
+        1,
+        &[
+            &arg(&onnx),
+            "node 'act1' ('Relu')",
+            "float activation between binary layers",
+        ],
+    );
+    assert!(!out.exists());
+    // An existing output stays as it was.
+    std::fs::write(&out, b"keep me").unwrap();
+    run(["import", &arg(&onnx), "-o", &arg(&out)]).fails(1, &["node 'act1'"]);
+    assert_eq!(std::fs::read(&out).unwrap(), b"keep me");
+    // The output may not be the input.
+    let before = std::fs::read(&onnx).unwrap();
+    let r = run(["import", &arg(&onnx), "-o", &arg(&onnx)]);
+    assert_ne!(r.code, 0);
+    assert_eq!(std::fs::read(&onnx).unwrap(), before);
+}
+
+#[test]
+fn an_exact_import_reports_no_ties() {
+    let dir = tempfile::tempdir().unwrap();
+    let onnx = dir.path().join("exact.onnx");
+    std::fs::write(&onnx, mlp(0.5, "Sign")).unwrap();
+    let out = dir.path().join("exact.bnn");
+    let r = run([
+        "import",
+        &arg(&onnx),
+        "-o",
+        &arg(&out),
+        "--data",
+        &arg(&dir.path().join("none")),
+    ]);
+    let stdout = r.ok();
+    assert!(r.stderr.is_empty(), "{}", r.stderr);
+    assert!(
+        stdout.contains("(d32,d10, binary input), rule scores"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("ties"), "{stdout}");
+}
