@@ -66,14 +66,15 @@ pub struct ClassifyArgs {
 /// A data set read whole (see [`inputs::expand`]), made into `model`'s
 /// input; labels, where the source has them, are not needed. A CSV without
 /// `--label-column` is read first as features only, then with its last
-/// column as labels, whichever fits the model.
+/// column as the labels it leaves out, whichever fits the model.
 fn read_set(
     path: &Path,
     model: &Model,
     source: &crate::dataset::SourceArgs,
 ) -> anyhow::Result<Source> {
-    let read = |unlabelled: bool| -> anyhow::Result<Vec<u8>> {
-        let options = source.options(crate::dataset::model_channels(model), unlabelled);
+    let read = |label_column: Option<String>| -> anyhow::Result<Vec<u8>> {
+        let mut options = source.options(crate::dataset::model_channels(model), true);
+        options.label_column = label_column.or(options.label_column);
         let set = bnn_data::labelled::open(path, &options)?;
         let mut values = set.train.values;
         if let Some(test) = set.test {
@@ -84,13 +85,18 @@ fn read_set(
             }
         }
         bnn_train::prepare::values_for_model(values, set.input_map, model)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+            .map_err(crate::dataset::misfit(path))
     };
     let csv = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
-    let pixels = match read(true) {
-        Err(first) if csv && source.label_column.is_none() => read(false).map_err(|_| first)?,
+    let pixels = match read(None) {
+        Err(first) if csv && source.label_column.is_none() => {
+            match crate::dataset::last_csv_column(path) {
+                Some(last) => read(Some(last)).map_err(|_| first)?,
+                None => return Err(first),
+            }
+        }
         other => other?,
     };
     let count = pixels.len() / model.input_len();

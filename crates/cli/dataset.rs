@@ -125,14 +125,12 @@ fn at(path: &Path) -> impl Fn(TrainError) -> anyhow::Error + '_ {
 /// Data that do not fit the model named on the command line (its classes,
 /// its input): a usage error (exit 2), the data and the model each being
 /// fine on their own.
-fn misfit(path: &Path) -> impl Fn(TrainError) -> anyhow::Error + '_ {
-    move |e| {
-        UsageError(format!(
-            "{}: {}",
-            path.display(),
-            e.to_string().trim_start_matches("invalid data: ")
-        ))
-        .into()
+pub fn misfit(path: &Path) -> impl Fn(TrainError) -> anyhow::Error + '_ {
+    move |e| match e {
+        TrainError::Config(m) | TrainError::Data(m) => {
+            UsageError(format!("{}: {m}", path.display())).into()
+        }
+        other => anyhow::anyhow!("{}: {other}", path.display()),
     }
 }
 
@@ -201,6 +199,19 @@ pub fn model_channels(model: &bnn_core::Model) -> Option<usize> {
         Some(_) => None,
         None => Some(model.input_shape().channels as usize),
     }
+}
+
+/// The name of the last column in the header of the CSV at `path`, where
+/// the first 64 KiB hold a whole first line: the label column a CSV of
+/// labelled samples has by default.
+pub fn last_csv_column(path: &Path) -> Option<String> {
+    let mut head = Vec::new();
+    let mut file = std::fs::File::open(path).ok()?;
+    bnn_io::read::read_bounded(&mut file, 1 << 16, &mut head).ok()?;
+    let line = head.split(|&b| b == b'\n').next()?;
+    let line = std::str::from_utf8(line).ok()?.trim_end_matches('\r');
+    let last = line.rsplit(',').next()?.trim().trim_matches('"');
+    (!last.is_empty()).then(|| last.to_string())
 }
 
 /// Most bytes of a `--class-names` file: 65,535 names of 256 bytes.
