@@ -389,18 +389,21 @@ fn accuracy(predicted: &[usize], labels: &[u8]) -> f64 {
 }
 
 /// Data of any shape and class count: an MLP on 4×4 colour images of 3
-/// classes, a u8-input MLP on 30 features of 2 classes, and a CNN on 8×8
-/// grey images of 5 classes. Each exported model records its shape (or is
-/// flat), has the data's classes, and the engine predicts exactly what the
-/// trainer does; the data are learnable, so each beats chance by far.
+/// classes, a u8-input MLP on 30 features of 2 classes, a CNN on 8×8
+/// grey images of 5 classes and one on 6×6 colour images of 4 (its first
+/// map one row a position with 3 channels, not 3 positions). Each exported
+/// model records its shape (or is flat), has the data's classes, and the
+/// engine predicts exactly what the trainer does; the data are learnable,
+/// so each beats chance by far.
 #[test]
 fn any_shape_and_class_count() {
     use bnn_train::data::synthetic_shaped;
     type Map = (usize, usize, usize);
-    let cases: [(&str, Map, usize, Option<&str>); 3] = [
+    let cases: [(&str, Map, usize, Option<&str>); 4] = [
         ("bn", (4, 4, 3), 3, None),
         ("bn-u8", (1, 30, 1), 2, None),
         ("cnn-small", (8, 8, 1), 5, Some("c3x8,p2,d16,d5")),
+        ("cnn-small", (6, 6, 3), 4, Some("c3x8,p2,d16,d4")),
     ];
     for (name, map, classes, arch) in cases {
         let data = synthetic_shaped(map, classes, 1200, 400, 21);
