@@ -50,7 +50,7 @@ fn main() {
     let input = InputShape::new(32, 32, 3);
     let mut r = rng(5);
     let pixels: Vec<u8> = (0..images * 3072)
-        .map(|i| (i * 2_654_435_761 >> 13) as u8)
+        .map(|i| ((i * 2_654_435_761) >> 13) as u8)
         .collect();
     let options = RunOptions {
         kernel: Some(kernel),
