@@ -470,7 +470,8 @@ fn settings_that_used_to_panic_are_errors() {
     ])
     .fails(2, &["--repeat must be at least 1"]);
 
-    // Two models of different input sizes: each is checked against the images.
+    // Two models of different input sizes: one run times one size of
+    // images, so they are refused together before any work.
     let dir = tempfile::tempdir().unwrap();
     let small = dir.path().join("small.bnn");
     let w = bnn_core::BitMatrix::from_pm1(10, 100, &[1i8; 1000]).unwrap();
@@ -490,7 +491,15 @@ fn settings_that_used_to_panic_are_errors() {
         "--repeat",
         "1",
     ])
-    .fails(1, &[&arg(&small), "takes 100 inputs", "784 pixels"]);
+    .fails(
+        2,
+        &[
+            &arg(&small),
+            "takes 100 inputs",
+            "seed.bnn takes 784 inputs",
+            "one input size at a time",
+        ],
+    );
 }
 
 // ---------------------------------------------------------------- train

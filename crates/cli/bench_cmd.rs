@@ -36,6 +36,21 @@ const CNN_SMALL: &str = "weights/mnist-cnn-small.bnn";
 /// The table's name for the stand-in CNN.
 pub const CNN_STAND_IN: &str = "cnn-small stand-in (random weights)";
 
+/// The table's name for the stand-in of the `cnv` recipe (`--cnv`).
+pub const CNV_STAND_IN: &str = "cnv stand-in (random weights)";
+
+/// Random images timed by default for models MNIST does not fit: enough
+/// for a steady batch figure, few enough that the FP32 twin of a CIFAR-size
+/// network (about 0.1 GFLOP an image) takes seconds, not minutes.
+pub const RANDOM_IMAGES: usize = 1000;
+
+/// Most pixel bytes of a random image set (`--images` times the model's
+/// input): 1 GiB, far beyond any useful run.
+const MAX_RANDOM_BYTES: usize = 1 << 30;
+
+/// Single images timed by default (fewer when the data has fewer).
+const SINGLE_DEFAULT: usize = 2000;
+
 #[derive(clap::Args, Debug)]
 pub struct BenchArgs {
     /// .bnn or .f32 model files (default: the shipped models in weights/).
@@ -52,14 +67,19 @@ pub struct BenchArgs {
         value_name = "N"
     )]
     pub repeat: usize,
-    /// Images for the single-image latency runs.
-    #[arg(
-        long,
-        allow_negative_numbers = true,
-        default_value_t = 2000,
-        value_name = "N"
-    )]
-    pub single: usize,
+    /// Images for the single-image latency runs (default: 2000, or all the
+    /// images when there are fewer).
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub single: Option<usize>,
+    /// Images for the batch runs: the first N MNIST test images, or N
+    /// random images for models MNIST does not fit (default: the whole
+    /// test set, or 1000 random images).
+    #[arg(long, allow_negative_numbers = true, value_name = "N")]
+    pub images: Option<usize>,
+    /// Time the cnv recipe's network (FINN's CNV, 32x32x3 input) with
+    /// random weights, on random images, instead of the shipped models.
+    #[arg(long)]
+    pub cnv: bool,
     /// Write all measurements as JSON.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
@@ -71,19 +91,25 @@ pub struct BenchArgs {
 }
 
 pub fn run(args: BenchArgs) -> anyhow::Result<()> {
-    if args.repeat == 0 || args.single == 0 || args.threads.contains(&0) {
+    if args.repeat == 0
+        || args.single == Some(0)
+        || args.images == Some(0)
+        || args.threads.contains(&0)
+    {
         return Err(crate::UsageError(
-            "--repeat, --single and --threads must be at least 1".into(),
+            "--repeat, --single, --images and --threads must be at least 1".into(),
         )
         .into());
     }
-    let models = if args.models.is_empty() {
+    // `--cnv` alone times the stand-in only: the shipped models take
+    // MNIST's digits, and one run times one shape of images.
+    let models = if args.models.is_empty() && !args.cnv {
         shipped()
     } else {
         args.models.clone()
     };
     anyhow::ensure!(
-        !models.is_empty(),
+        !models.is_empty() || args.cnv,
         "no models to benchmark (none found in weights/)"
     );
     let threads = if args.threads.is_empty() {
@@ -92,15 +118,17 @@ pub fn run(args: BenchArgs) -> anyhow::Result<()> {
         args.threads.clone()
     };
     check_outputs(&args, &models)?;
-    let stand_in = args.models.is_empty() && needs_cnn_stand_in();
-    let report = bench(
-        &models,
-        stand_in,
-        &args.data,
-        &threads,
-        args.repeat,
-        args.single,
-    )?;
+    let stand_ins = StandIns {
+        cnn_small: args.models.is_empty() && !args.cnv && needs_cnn_stand_in(),
+        cnv: args.cnv,
+    };
+    let timing = Timing {
+        threads,
+        repeat: args.repeat,
+        single: args.single,
+        images: args.images,
+    };
+    let report = bench(&models, stand_ins, &args.data, &timing)?;
     // The files first: a stdout that fails must not lose the measurements.
     if let Some(path) = &args.json {
         bnn_io::write::write_file(path, report.to_json().as_bytes())
@@ -250,23 +278,59 @@ fn push_binary(candidates: &mut Vec<Candidate>, name: String, model: Arc<Model>,
     });
 }
 
-/// Loads the models, measures, and returns the report. With `cnn_stand_in`
-/// the stand-in CNN (and its twin) is timed after them.
+/// The stand-in networks (random weights) to time after the models.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StandIns {
+    /// [`bnn_bench::cnn_small_stand_in`], on MNIST.
+    pub cnn_small: bool,
+    /// [`bnn_bench::cnv_stand_in`] of 10 classes, on random 32x32x3 images.
+    pub cnv: bool,
+}
+
+/// How much to measure.
+pub struct Timing {
+    /// Thread counts of the batch runs.
+    pub threads: Vec<usize>,
+    pub repeat: usize,
+    /// Images of the single-image runs; `None`: [`SINGLE_DEFAULT`], or all
+    /// the images when there are fewer.
+    pub single: Option<usize>,
+    /// Images of the batch runs; `None`: the whole MNIST test set, or
+    /// [`RANDOM_IMAGES`] random ones.
+    pub images: Option<usize>,
+}
+
+/// The input shape of a model, as its first layer reads it (`1x1xN` for a
+/// plain vector).
+fn fp32_shape(model: &Fp32Model) -> bnn_core::InputShape {
+    match model.convs().first() {
+        Some(c) => bnn_core::InputShape::new(
+            c.input.height as u32,
+            c.input.width as u32,
+            c.input.channels as u32,
+        ),
+        None => bnn_core::InputShape::flat(model.input_len() as u32),
+    }
+}
+
+/// Loads the models, measures, and returns the report; the stand-ins (and
+/// their twins) are timed after them. Models that take MNIST's 784 pixels
+/// run on the MNIST test set; models of another shape, which MNIST does not
+/// fit, run on fixed random images of that shape, without accuracy, and the
+/// report says so. One run times one input size.
 pub fn bench(
     models: &[PathBuf],
-    cnn_stand_in: bool,
+    stand_ins: StandIns,
     data: &DataArgs,
-    threads: &[usize],
-    repeat: usize,
-    single: usize,
+    timing: &Timing,
 ) -> anyhow::Result<BenchReport> {
     let mut candidates = Vec::new();
-    // Every model's input size, checked against the images once they are loaded.
-    let mut input_lens: Vec<(&Path, usize)> = Vec::new();
+    // Every model's input shape, checked against the images once they are chosen.
+    let mut shapes: Vec<(String, bnn_core::InputShape)> = Vec::new();
     for path in models {
         match load_either(path)? {
             Loaded::Fp32(model, bytes) => {
-                input_lens.push((path, model.input_len()));
+                shapes.push((path.display().to_string(), fp32_shape(&model)));
                 candidates.push(Candidate {
                     name: name_of(path),
                     engine_kind: "fp32".into(),
@@ -281,49 +345,126 @@ pub fn bench(
             }
             Loaded::Binary(file) => {
                 let model = Arc::new(file.model);
-                input_lens.push((path, model.input_len()));
+                shapes.push((path.display().to_string(), model.input_shape()));
                 push_binary(&mut candidates, name_of(path), model, file.file_bytes);
             }
         }
     }
-    if cnn_stand_in {
-        let model = bnn_bench::cnn_small_stand_in().context("cannot build the stand-in CNN")?;
+    let stand_ins = [
+        (
+            stand_ins.cnn_small,
+            CNN_STAND_IN,
+            bnn_bench::cnn_small_stand_in as fn() -> bnn_core::Result<Model>,
+        ),
+        (stand_ins.cnv, CNV_STAND_IN, || bnn_bench::cnv_stand_in(10)),
+    ];
+    for (wanted, name, build) in stand_ins {
+        if !wanted {
+            continue;
+        }
+        let model = build().with_context(|| format!("cannot build the {name}"))?;
         let bytes = bnn_core::format::to_bytes(&model, "").len() as u64;
-        push_binary(&mut candidates, CNN_STAND_IN.into(), Arc::new(model), bytes);
+        shapes.push((name.to_string(), model.input_shape()));
+        push_binary(&mut candidates, name.into(), Arc::new(model), bytes);
     }
-    crate::mnist_dir::ensure_test(&data.data, data.no_fetch)?;
-    let (images, labels) =
-        bnn_data::mnist::load_test(&data.data).context("cannot load MNIST test set")?;
-    for (path, n) in input_lens {
-        anyhow::ensure!(
-            n == images.image_len(),
-            "{}: the model takes {n} inputs but MNIST images have {} pixels",
-            path.display(),
-            images.image_len()
-        );
-    }
-    if single > images.count {
+    let (first, shape) = shapes.first().cloned().context("no models to benchmark")?;
+    let per_image = shape.len().context("model shapes are checked on loading")?;
+    if let Some((other, s)) = shapes.iter().find(|(_, s)| s.len() != Some(per_image)) {
         return Err(crate::UsageError(format!(
-            "--single {single}: the test set has {} images",
-            crate::output::thousands(images.count as u64)
+            "{first} takes {} but {other} takes {}: bench models of one input size at a time",
+            shape_text(shape),
+            shape_text(*s)
         ))
         .into());
     }
+    let (pixels, labels, what) = if per_image == bnn_data::mnist::SIDE * bnn_data::mnist::SIDE {
+        crate::mnist_dir::ensure_test(&data.data, data.no_fetch)?;
+        let (images, labels) =
+            bnn_data::mnist::load_test(&data.data).context("cannot load MNIST test set")?;
+        anyhow::ensure!(
+            images.image_len() == per_image,
+            "{}: MNIST images have {} pixels, not {per_image}",
+            data.data.display(),
+            images.image_len()
+        );
+        let count = match timing.images {
+            Some(n) if n > images.count => {
+                return Err(crate::UsageError(format!(
+                    "--images {n}: the test set has {} images",
+                    crate::output::thousands(images.count as u64)
+                ))
+                .into())
+            }
+            Some(n) => n,
+            None => images.count,
+        };
+        let mut pixels = images.pixels;
+        pixels.truncate(count * per_image);
+        let mut labels = labels.labels;
+        labels.truncate(count);
+        (pixels, Some(labels), data_text(None))
+    } else {
+        let count = timing.images.unwrap_or(RANDOM_IMAGES);
+        if count.saturating_mul(per_image) > MAX_RANDOM_BYTES {
+            return Err(crate::UsageError(format!(
+                "--images {count}: {count} random {} exceed {} MiB",
+                shape_text(shape),
+                MAX_RANDOM_BYTES >> 20
+            ))
+            .into());
+        }
+        let pixels = bnn_bench::random_images(count, per_image);
+        (pixels, None, data_text(Some(shape)))
+    };
+    let count = pixels.len() / per_image;
+    let single = match timing.single {
+        Some(n) if n > count => {
+            return Err(crate::UsageError(format!(
+                "--single {n}: the {} has {} images",
+                if labels.is_some() {
+                    "test set"
+                } else {
+                    "random set"
+                },
+                crate::output::thousands(count as u64)
+            ))
+            .into())
+        }
+        Some(n) => n,
+        None => SINGLE_DEFAULT.min(count),
+    };
     let config = Config {
-        threads: threads.to_vec(),
-        repeat,
+        threads: timing.threads.clone(),
+        repeat: timing.repeat,
         single_images: single,
     };
     let mut log = |line: &str| note!("bench: {line}");
     bnn_bench::run(
         &candidates,
-        &images.pixels,
-        &labels.labels,
-        images.image_len(),
+        (&pixels, labels.as_deref()),
+        per_image,
+        &what,
         &config,
         &mut log,
     )
     .map_err(|e| anyhow::anyhow!(e))
+}
+
+/// What a model takes: `784 inputs` (a plain vector) or `32x32x3 images`.
+fn shape_text(shape: bnn_core::InputShape) -> String {
+    if shape.is_flat() {
+        format!("{} inputs", shape.channels)
+    } else {
+        format!("{shape} images")
+    }
+}
+
+/// The report's `data`: the MNIST test set, or random pixels of `shape`.
+fn data_text(random: Option<bnn_core::InputShape>) -> String {
+    match random {
+        None => bnn_bench::MNIST_DATA.into(),
+        Some(shape) => format!("random u8 {} (no data set given)", shape_text(shape)),
+    }
 }
 
 /// The tables: one row per model, then every kernel.
@@ -331,8 +472,8 @@ pub fn print_report(report: &BenchReport, out: &mut impl Write) -> std::io::Resu
     let cpu = cpu_name();
     writeln!(
         out,
-        "\n{} MNIST test images, median of {} interleaved runs, each after {} ms of the same engine's work; CPU: {cpu}; kernels: {}\n",
-        report.images,
+        "\n{}, median of {} interleaved runs, each after {} ms of the same engine's work; CPU: {cpu}; kernels: {}\n",
+        report.images_text(),
         report.repeat,
         bnn_bench::WARM_UP.as_millis(),
         available().iter().map(|k| k.name()).collect::<Vec<_>>().join(", ")
@@ -369,12 +510,12 @@ pub fn print_report(report: &BenchReport, out: &mut impl Write) -> std::io::Resu
                 .collect();
             writeln!(
                 out,
-                "{} (u8 input, {:.2} %) vs {} ({}, {:.2} %): images/s {}",
+                "{} (u8 input, {}) vs {} ({}, {}): images/s {}",
                 u8m.model,
-                u8m.accuracy,
+                bnn_bench::percent(u8m.accuracy),
                 b.model,
                 b.input,
-                b.accuracy,
+                bnn_bench::percent(b.accuracy),
                 ratios.join(", ")
             )?;
         }
@@ -402,11 +543,11 @@ pub fn print_report(report: &BenchReport, out: &mut impl Write) -> std::io::Resu
                 .collect();
             writeln!(
                 out,
-                "{} ({:.2} %) vs trained FP32 baseline {} ({:.2} %): {}; {:.1}x smaller on disk",
+                "{} ({}) vs trained FP32 baseline {} ({}): {}; {:.1}x smaller on disk",
                 m.model,
-                m.accuracy,
+                bnn_bench::percent(m.accuracy),
                 fp.model,
-                fp.accuracy,
+                bnn_bench::percent(fp.accuracy),
                 ratios.join(", "),
                 fp.file_bytes as f64 / m.file_bytes.max(1) as f64
             )?;

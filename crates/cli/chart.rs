@@ -27,8 +27,8 @@ pub fn bench_throughput(report: &BenchReport) -> String {
         Anchor::Start,
         15,
         &format!(
-            "Batch throughput on {} MNIST test images (images/s, log scale)",
-            report.images
+            "Batch throughput on {} (images/s, log scale)",
+            report.images_text()
         ),
     );
     let mut decade = lo;
@@ -432,10 +432,11 @@ mod tests {
             kernel: kernel.into(),
             threads: 2,
             images_per_s,
-            accuracy: 90.0,
+            accuracy: Some(90.0),
         };
         let report = BenchReport {
             images: 10_000,
+            data: bnn_bench::MNIST_DATA.into(),
             repeat: 1,
             threads: vec![2],
             throughput: vec![row("avx512", 1e6), row("scalar", 1e5), row("sgemm", 1e4)],

@@ -110,6 +110,9 @@ pub enum Recipe {
     CnnSmall,
     /// Convolutional: the accuracy model.
     Cnn,
+    /// FINN's CNV for 32x32x3 images (CIFAR-10): c3x64,c3x64,p2,c3x128,
+    /// c3x128,p2,c3x256,c3x256,d512,d512,d10, u8 input, valid padding.
+    Cnv,
 }
 
 /// `train --padding`: how convolutions treat the border.

@@ -124,14 +124,20 @@ pub fn run(args: DemoArgs) -> anyhow::Result<()> {
     out.flush()?;
     let report = crate::bench_cmd::bench(
         &models,
-        crate::bench_cmd::needs_cnn_stand_in(),
+        crate::bench_cmd::StandIns {
+            cnn_small: crate::bench_cmd::needs_cnn_stand_in(),
+            cnv: false,
+        },
         &DataArgs {
             data: args.data.data.clone(),
             no_fetch: true,
         },
-        &crate::bench_cmd::default_threads(),
-        args.repeat,
-        SINGLE_IMAGES.min(images.count),
+        &crate::bench_cmd::Timing {
+            threads: crate::bench_cmd::default_threads(),
+            repeat: args.repeat,
+            single: Some(SINGLE_IMAGES.min(images.count)),
+            images: None,
+        },
     )?;
     crate::bench_cmd::print_report(&report, &mut out)?;
 

@@ -12,8 +12,9 @@ pub struct Throughput {
     pub kernel: String,
     pub threads: usize,
     pub images_per_s: f64,
-    /// Test accuracy (%) of the same run's predictions.
-    pub accuracy: f64,
+    /// Test accuracy (%) of the same run's predictions; `None` (JSON
+    /// `null`) for images without labels.
+    pub accuracy: Option<f64>,
 }
 
 /// Single-image latency, one thread.
@@ -33,7 +34,8 @@ pub struct ModelSummary {
     pub shape: String,
     /// How pixels enter the network: `binary>=T`, `u8` or `float`.
     pub input: String,
-    pub accuracy: f64,
+    /// As [`Throughput::accuracy`].
+    pub accuracy: Option<f64>,
     pub best_kernel: String,
     /// `(threads, images/s)` with the best kernel.
     pub images_per_s: Vec<(usize, f64)>,
@@ -77,8 +79,7 @@ impl ModelSummary {
         let accuracy = t
             .iter()
             .find(|r| r.model == c.name)
-            .map(|r| r.accuracy)
-            .unwrap_or(0.0);
+            .and_then(|r| r.accuracy);
         let fastest = |name: &str| {
             l.iter()
                 .filter(|r| r.model == name)
@@ -141,11 +142,22 @@ impl ModelSummary {
 #[derive(Clone, Debug, Serialize)]
 pub struct BenchReport {
     pub images: usize,
+    /// What the images are: the MNIST test set, or random pixels of the
+    /// models' shape when no data set fits them (then without accuracy).
+    pub data: String,
     pub repeat: usize,
     pub threads: Vec<usize>,
     pub throughput: Vec<Throughput>,
     pub latency: Vec<Latency>,
     pub models: Vec<ModelSummary>,
+}
+
+/// An accuracy for the tables: `97.48 %`, or `n/a` without labels.
+pub fn percent(accuracy: Option<f64>) -> String {
+    match accuracy {
+        Some(a) => format!("{a:.2} %"),
+        None => "n/a".into(),
+    }
 }
 
 /// A count with thousands separators: `1234567` → `1,234,567`.
@@ -161,7 +173,15 @@ pub fn thousands(n: u64) -> String {
     out
 }
 
+/// [`BenchReport::data`] for the MNIST test set.
+pub const MNIST_DATA: &str = "MNIST test images";
+
 impl BenchReport {
+    /// The images timed, for headings: `10000 MNIST test images`.
+    pub fn images_text(&self) -> String {
+        format!("{} {}", self.images, self.data)
+    }
+
     /// The results table (Markdown), one row per model.
     pub fn summary_table(&self) -> String {
         let mut s = String::from("| model | engine | shape | input | test acc. |");
@@ -177,8 +197,12 @@ impl BenchReport {
         s += "\n";
         for m in &self.models {
             s += &format!(
-                "| {} | {} | {} | {} | {:.2} % |",
-                m.model, m.engine, m.shape, m.input, m.accuracy
+                "| {} | {} | {} | {} | {} |",
+                m.model,
+                m.engine,
+                m.shape,
+                m.input,
+                percent(m.accuracy)
             );
             for th in &self.threads {
                 match m.images_per_s.iter().find(|(t, _)| t == th) {
@@ -258,10 +282,10 @@ impl BenchReport {
                 .iter()
                 .find(|x| x.model == r.model && x.kernel == r.kernel);
             s += &format!(
-                " {} | {:.2} % |\n",
+                " {} | {} |\n",
                 lat.map(|x| format!("{:.2}", x.us_per_image))
                     .unwrap_or_else(|| "–".into()),
-                r.accuracy
+                percent(r.accuracy)
             );
         }
         s

@@ -157,11 +157,12 @@ fn accuracy(classes: &[usize], labels: &[u8]) -> f64 {
 
 /// Refuses what would make the measurement meaningless or impossible
 /// before any timing starts: nothing to repeat, no images, images of
-/// another size than a model takes, a kernel this CPU lacks.
+/// another size than a model takes, labels that are not one an image, a
+/// kernel this CPU lacks.
 fn check(
     candidates: &[Candidate],
     pixels: &[u8],
-    labels: &[u8],
+    labels: Option<&[u8]>,
     per_image: usize,
     config: &Config,
 ) -> Result<(), String> {
@@ -174,14 +175,17 @@ fn check(
     if config.threads.is_empty() || config.threads.contains(&0) {
         return Err("thread counts must be at least 1".into());
     }
-    if labels.is_empty() {
+    if pixels.is_empty() {
         return Err("no images to measure".into());
     }
-    if per_image == 0 || pixels.len() != labels.len().saturating_mul(per_image) {
+    let images = match labels {
+        Some(labels) => labels.len(),
+        None => pixels.len() / per_image.max(1),
+    };
+    if per_image == 0 || pixels.len() != images.saturating_mul(per_image) {
         return Err(format!(
-            "{} pixel bytes are not {} images of {per_image} pixels",
+            "{} pixel bytes are not {images} images of {per_image} pixels",
             pixels.len(),
-            labels.len()
         ));
     }
     for c in candidates {
@@ -202,16 +206,19 @@ fn check(
 }
 
 /// Runs every engine of every candidate, interleaved, and summarises.
+/// `labels`, one an image, give each run's accuracy; without them (images
+/// that are no data set's, such as random ones) there is none to give.
+/// `data` says what the images are, for the report.
 pub fn run(
     candidates: &[Candidate],
-    pixels: &[u8],
-    labels: &[u8],
+    (pixels, labels): (&[u8], Option<&[u8]>),
     per_image: usize,
+    data: &str,
     config: &Config,
     log: &mut dyn FnMut(&str),
 ) -> Result<BenchReport, String> {
     check(candidates, pixels, labels, per_image, config)?;
-    let images = labels.len();
+    let images = pixels.len() / per_image;
     // (candidate index, engine)
     let mut engines: Vec<(usize, Engine)> = Vec::new();
     for (i, c) in candidates.iter().enumerate() {
@@ -228,10 +235,11 @@ pub fn run(
             engines.len()
         ));
         let mut times = vec![Vec::new(); engines.len()];
-        let mut acc = vec![0f64; engines.len()];
+        let mut acc = vec![None; engines.len()];
         pool.install(|| {
             for (j, (_, e)) in engines.iter().enumerate() {
-                acc[j] = accuracy(&e.batch(pixels), labels);
+                let classes = e.batch(pixels);
+                acc[j] = labels.map(|labels| accuracy(&classes, labels));
             }
             for _ in 0..config.repeat {
                 for (j, (_, e)) in engines.iter().enumerate() {
@@ -290,6 +298,7 @@ pub fn run(
         .collect();
     Ok(BenchReport {
         images,
+        data: data.to_string(),
         repeat: config.repeat,
         threads: config.threads.clone(),
         throughput,
@@ -338,7 +347,7 @@ mod tests {
         let labels = [0u8, 1];
         let c = [candidate("a", 4)];
         let run = |c: &[Candidate], px: &[u8], labels: &[u8], config: &Config| {
-            run(c, px, labels, 4, config, &mut |_| {}).map(|r| r.repeat)
+            run(c, (px, Some(labels)), 4, "test", config, &mut |_| {}).map(|r| r.repeat)
         };
         assert_eq!(run(&c, &pixels, &labels, &config(1)), Ok(1));
         assert_eq!(
@@ -374,6 +383,39 @@ mod tests {
         assert_eq!(
             run(&c, &pixels, &labels, &no_single),
             Err("the single-image run needs at least 1 image".into())
+        );
+    }
+
+    /// Without labels the images are still timed, and every accuracy is
+    /// absent rather than a number no labels gave.
+    #[test]
+    fn images_without_labels_have_no_accuracy() {
+        let pixels = [7u8; 12];
+        let c = [candidate("a", 4)];
+        let report = run(&c, (&pixels, None), 4, "random", &config(1), &mut |_| {}).unwrap();
+        assert_eq!((report.images, report.data.as_str()), (3, "random"));
+        assert!(report.throughput.iter().all(|t| t.accuracy.is_none()));
+        assert_eq!(report.models[0].accuracy, None);
+        let table = report.summary_table();
+        assert!(
+            table.contains("| a | 1-bit | 4-2 | binary>=128 | n/a |"),
+            "{table}"
+        );
+        assert!(report.kernel_table().contains("| n/a |"));
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert!(json["models"][0]["accuracy"].is_null());
+        assert_eq!(json["data"], "random");
+        let e = run(
+            &c,
+            (&pixels[..11], None),
+            4,
+            "random",
+            &config(1),
+            &mut |_| {},
+        );
+        assert_eq!(
+            e.unwrap_err(),
+            "11 pixel bytes are not 2 images of 4 pixels"
         );
     }
 }

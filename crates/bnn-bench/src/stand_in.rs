@@ -56,24 +56,86 @@ pub fn u8_stand_in(model: &Model) -> Result<Model> {
 /// engines are compared on.
 pub const CNN_SMALL_ARCH: &str = "c3x32,p2,c3x64,p2,d256,d10";
 
+/// The architecture of the `cnv` recipe for 10 classes: FINN's CNV.
+pub const CNV_ARCH: &str = "c3x64,c3x64,p2,c3x128,c3x128,p2,c3x256,c3x256,d512,d512,d10";
+
 /// A network of exactly `cnn-small`'s shape (u8 28×28×1 input, "same"
 /// padding, [`CNN_SMALL_ARCH`]) with pseudo-random ±1 weights, for timing
-/// the convolution path where no trained CNN is at hand. Its thresholds sit
-/// at 0, the middle of a random dot's range, so about half the channels
-/// fire, as in a trained network; a quarter are flipped, so pooling runs
-/// both its OR and its AND. Its accuracy is chance: the bench prints what
-/// it measures, and it names the model a stand-in.
+/// the convolution path where no trained CNN is at hand (see
+/// [`random_network`] for what its thresholds are). Its accuracy is
+/// chance: the bench prints what it measures, and it names the model a
+/// stand-in.
 pub fn cnn_small_stand_in() -> Result<Model> {
-    use bnn_core::{BinaryDense, BitMatrix, Conv2d, InputEncoding, InputShape, Layer, Padding};
-    let mut state = 0x9E37_79B9_7F4A_7C15u64;
-    // SplitMix64: fixed, so every run times the same network.
-    let mut next = move || {
+    random_network(
+        bnn_core::InputShape::new(28, 28, 1),
+        bnn_core::Padding::Same,
+        &[(3, 32, true), (3, 64, true)],
+        &[256, 10],
+    )
+}
+
+/// A network of exactly the `cnv` recipe's shape (FINN's CNV: u8 32×32×3
+/// input, valid padding, [`CNV_ARCH`] with `classes` outputs) with
+/// pseudo-random ±1 weights, as [`cnn_small_stand_in`]: for timing
+/// CIFAR-shaped inference without a trained model or a data set.
+pub fn cnv_stand_in(classes: usize) -> Result<Model> {
+    random_network(
+        bnn_core::InputShape::new(32, 32, 3),
+        bnn_core::Padding::Valid,
+        &[
+            (3, 64, false),
+            (3, 64, true),
+            (3, 128, false),
+            (3, 128, true),
+            (3, 256, false),
+            (3, 256, false),
+        ],
+        &[512, 512, classes],
+    )
+}
+
+/// SplitMix64 from `seed`: a fixed stream, so every run times the same
+/// network on the same images, with no dependency for it.
+fn split_mix(seed: u64) -> impl FnMut() -> u64 {
+    let mut state = seed;
+    move || {
         state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = state;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
         z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
         z ^ (z >> 31)
-    };
+    }
+}
+
+/// `images` images of `per_image` uniformly random pixel values, the same
+/// on every run: what a model is timed on when no data set fits its shape.
+/// Uniform noise has no blank (all-zero) fields, so the engine's blank
+/// field skipping saves nothing on it: the time is the whole network's.
+pub fn random_images(images: usize, per_image: usize) -> Vec<u8> {
+    let mut next = split_mix(0x2545_F491_4F6C_DD1D);
+    let mut pixels = Vec::with_capacity(images * per_image);
+    while pixels.len() < images * per_image {
+        let word = next().to_le_bytes();
+        let take = word.len().min(images * per_image - pixels.len());
+        pixels.extend_from_slice(&word[..take]);
+    }
+    pixels
+}
+
+/// A u8-input network of convolutions `(k, channels, pooled)` and dense
+/// widths (the last the classes) with pseudo-random ±1 weights from a fixed
+/// seed, so every run times the same network. Its thresholds sit at 0, the
+/// middle of a random dot's range, so about half the channels fire, as in
+/// a trained network; a quarter are flipped, so pooling runs both its OR
+/// and its AND.
+fn random_network(
+    input: bnn_core::InputShape,
+    padding: bnn_core::Padding,
+    convs: &[(usize, usize, bool)],
+    dense: &[usize],
+) -> Result<Model> {
+    use bnn_core::{BinaryDense, BitMatrix, Conv2d, InputEncoding, Layer};
+    let mut next = split_mix(0x9E37_79B9_7F4A_7C15);
     let mut bits = |rows: usize, cols: usize| {
         let pm1: Vec<i8> = (0..rows * cols)
             .map(|_| if next() & 1 == 1 { 1 } else { -1 })
@@ -91,21 +153,45 @@ pub fn cnn_small_stand_in() -> Result<Model> {
             })
             .collect::<Vec<_>>()
     };
-    let c1 = Conv2d::new(3, 1, Padding::Same, bits(32, 9)?, thresholds(32))?;
-    let c2 = Conv2d::new(3, 32, Padding::Same, bits(64, 288)?, thresholds(64))?;
-    let d1 = BinaryDense::hidden(bits(256, 7 * 7 * 64)?, thresholds(256))?;
-    let d2 = BinaryDense::output(bits(10, 256)?, vec![0.0; 10])?;
+    let mut layers = Vec::new();
+    let (mut h, mut w, mut c) = (
+        input.height as usize,
+        input.width as usize,
+        input.channels as usize,
+    );
+    for &(k, n, pooled) in convs {
+        let window = k * k * c;
+        layers.push(Layer::Conv(Conv2d::new(
+            k,
+            c,
+            padding,
+            bits(n, window)?,
+            thresholds(n),
+        )?));
+        let shrink = k - 1 - 2 * padding.before(k);
+        (h, w, c) = (h - shrink, w - shrink, n);
+        if pooled {
+            layers.push(Layer::MaxPool);
+            (h, w) = (h / 2, w / 2);
+        }
+    }
+    let mut inputs = h * w * c;
+    let (last, hidden) = dense.split_last().expect("a network has an output layer");
+    for &n in hidden {
+        layers.push(Layer::Dense(BinaryDense::hidden(
+            bits(n, inputs)?,
+            thresholds(n),
+        )?));
+        inputs = n;
+    }
+    layers.push(Layer::Dense(BinaryDense::output(
+        bits(*last, inputs)?,
+        vec![0.0; *last],
+    )?));
     Model::from_layers(
-        InputShape::new(28, 28, 1),
+        input,
         InputEncoding::U8,
-        vec![
-            Layer::Conv(c1),
-            Layer::MaxPool,
-            Layer::Conv(c2),
-            Layer::MaxPool,
-            Layer::Dense(d1),
-            Layer::Dense(d2),
-        ],
+        layers,
         bnn_core::DecisionRule::Scores,
     )
 }
@@ -134,5 +220,50 @@ mod tests {
             .unwrap();
         assert_ne!(sa, sb);
         assert_eq!(model, cnn_small_stand_in().unwrap(), "deterministic");
+    }
+
+    /// The cnv stand-in is FINN's CNV: valid padding down to 1×1×256, the
+    /// class count asked for, its FP32 twin of the same architecture, and
+    /// answers that depend on the image.
+    #[test]
+    fn the_cnv_stand_in_is_finns_cnv() {
+        let model = cnv_stand_in(10).unwrap();
+        assert_eq!(model.arch(), CNV_ARCH);
+        assert_eq!(bnn_fp32::from_binary(&model).arch(), CNV_ARCH);
+        assert_eq!(model.input_shape(), bnn_core::InputShape::new(32, 32, 3));
+        assert!(model.input_encoding().is_u8());
+        let last = model.convs().last().unwrap().output_shape();
+        assert_eq!(last, bnn_core::InputShape::new(1, 1, 256));
+        assert!(model
+            .convs()
+            .iter()
+            .all(|s| s.conv().padding() == bnn_core::Padding::Valid));
+        assert_eq!(cnv_stand_in(100).unwrap().num_classes(), 100);
+        let a: Vec<u8> = (0..3072).map(|i| (i * 7 % 256) as u8).collect();
+        let b: Vec<u8> = a.iter().rev().copied().collect();
+        let mut sa = vec![0f32; 10];
+        let mut sb = vec![0f32; 10];
+        model
+            .predict_scores_into(bnn_core::Kernel::Scalar, &a, &mut sa)
+            .unwrap();
+        model
+            .predict_scores_into(bnn_core::Kernel::Scalar, &b, &mut sb)
+            .unwrap();
+        assert_ne!(sa, sb);
+    }
+
+    /// Random images are the same on every call, of the length asked for,
+    /// and spread over the whole pixel range.
+    #[test]
+    fn random_images_are_fixed_and_spread() {
+        let a = random_images(3, 1001);
+        assert_eq!(a.len(), 3003);
+        assert_eq!(a, random_images(3, 1001));
+        let mut seen = [false; 256];
+        for &p in &a {
+            seen[p as usize] = true;
+        }
+        assert!(seen.iter().filter(|&&s| s).count() > 250);
+        assert_eq!(&random_images(4, 1001)[..3003], &a[..]);
     }
 }

@@ -100,10 +100,12 @@ impl Live {
                 row[0]
             }));
         } else {
+            // The OR of a position's channels, with no branch a channel,
+            // which colour noise would mispredict.
             self.rows
                 .extend(pixels.chunks_exact(w * c).take(h).map(|row| {
                     row.chunks_exact(c).enumerate().fold(0u64, |m, (x, p)| {
-                        m | u64::from(p.iter().any(|&v| v != 0)) << x
+                        m | u64::from(p.iter().fold(0, |a, &v| a | v) != 0) << x
                     })
                 }));
         }

@@ -762,3 +762,60 @@ fn feature_encodings_and_class_names_match_engine() {
         }
     }
 }
+
+/// FINN's CNV, the `cnv` recipe's shape (`32x32x3` u8 input, three
+/// channels into a pixel convolution, valid padding down to 1×1×256, then
+/// `d512,d512,d10`), with random weights: the C export takes it as it is
+/// and answers as the engine does, with both word sizes; its weights are
+/// the words counted by hand.
+#[test]
+fn cnv_shape_matches_engine() {
+    use bnn_core::{InputEncoding, InputShape, Padding};
+    use bnn_testkit::models::{random_cnn, ConvPlan};
+    bnn_testkit::need!(CC, NM);
+    let plan = |k, channels, pool| ConvPlan { k, channels, pool };
+    let model = random_cnn(
+        &mut rng(500),
+        InputShape::new(32, 32, 3),
+        InputEncoding::U8,
+        &[
+            plan(3, 64, false),
+            plan(3, 64, true),
+            plan(3, 128, false),
+            plan(3, 128, true),
+            plan(3, 256, false),
+            plan(3, 256, false),
+        ],
+        Padding::Valid,
+        &[512, 512, 10],
+        DecisionRule::Scores,
+    );
+    assert_eq!(
+        model.arch(),
+        "c3x64,c3x64,p2,c3x128,c3x128,p2,c3x256,c3x256,d512,d512,d10"
+    );
+    let pixels = random_pixels(&mut rng(501), 60, model.input_len());
+    let engine = cnn_engine_checked(&model, &pixels, 20);
+    for word in [WordBits::W64, WordBits::W32] {
+        let sizes = check_cnn(&model, word, &[], &pixels, &engine);
+        // Windows of 27, 576, 576, 1152, 1152 and 2304 bits for 64, 64,
+        // 128, 128, 256 and 256 filters, then 512 rows of 256 bits, 512 of
+        // 512 and 10 of 512.
+        let bits: [(usize, usize); 9] = [
+            (64, 27),
+            (64, 576),
+            (128, 576),
+            (128, 1152),
+            (256, 1152),
+            (256, 2304),
+            (512, 256),
+            (512, 512),
+            (10, 512),
+        ];
+        let words: usize = bits
+            .iter()
+            .map(|&(rows, n)| rows * n.div_ceil(word.bits()))
+            .sum();
+        assert_eq!(sizes.weights, words * word.bytes(), "{word:?}");
+    }
+}

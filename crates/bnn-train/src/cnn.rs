@@ -40,9 +40,11 @@ use crate::step::{dense_pass, StepOutput};
 /// never depend on threads).
 const CHUNK: usize = 100;
 
-/// The first layer's input as a (images·784) × 1 map: pixel values for u8
-/// input, ±1 (pixel ≥ threshold) for binary input.
-pub fn input_map(input: Input, pixels: &[u8]) -> Array2<f32> {
+/// The first layer's input as an (images·H·W) × C map, one row a position
+/// as every map here: pixel values for u8 input, ±1 (pixel ≥ threshold)
+/// for binary input. One column per channel: a single column would read a
+/// colour image's 3 values a position as 3 positions.
+pub fn input_map(input: Input, pixels: &[u8], channels: usize) -> Array2<f32> {
     let values = pixels
         .iter()
         .map(|&p| match input {
@@ -56,7 +58,7 @@ pub fn input_map(input: Input, pixels: &[u8]) -> Array2<f32> {
             }
         })
         .collect();
-    Array2::from_shape_vec((pixels.len(), 1), values).expect("shape")
+    Array2::from_shape_vec((pixels.len() / channels, channels), values).expect("shape")
 }
 
 /// What padded positions of convolution `c` contribute: 0 for u8 pixels,
@@ -284,7 +286,7 @@ pub fn step(
 ) -> Result<StepOutput> {
     let rows = labels.len();
     let convs = net.convs.len();
-    let mut x = input_map(net.input, pixels);
+    let mut x = input_map(net.input, pixels, net.input_map.2);
     // The packed form of `x` once it is ±1.
     let mut bits: Option<Vec<u64>> = None;
     let mut caches = Vec::with_capacity(convs);
@@ -355,7 +357,7 @@ pub type Activate<'a> = dyn Fn(usize, &Array2<f32>) -> Array2<f32> + Sync + 'a;
 /// activated by `act`. Exact integers (see the module comment).
 pub fn forward_dots(net: &Network, chunk: &[u8], upto: usize, act: &Activate<'_>) -> Array2<f32> {
     let rows = chunk.len() / net.input_len();
-    let mut x = input_map(net.input, chunk);
+    let mut x = input_map(net.input, chunk, net.input_map.2);
     for c in 0..net.convs.len() {
         let filters = Filters::of(net, c).expect("signs pack");
         let (p, _) = conv_forward(net, c, x.view(), None, &filters);
@@ -528,7 +530,8 @@ pub fn recompute_bn(net: &mut Network, pixels: &[u8]) -> Result<()> {
 
 /// The folded model as a bnn-core model: each convolution (and its pool)
 /// with its thresholds, the hidden dense layers with theirs, and the output
-/// layer with the bias `c/α`, on the 28×28×1 input in the model's encoding.
+/// layer with the bias `c/α`, on the network's input map in the model's
+/// encoding.
 pub fn to_model(net: &Network, folded: &Thresholds, rule: Rule) -> Result<Model> {
     let mut layers = Vec::new();
     for (c, conv) in net.convs.iter().enumerate() {

@@ -6,7 +6,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use crate::arch::{Arch, ConvShape, Padding};
+use crate::arch::{Arch, ArchLayer, ConvShape, Padding};
 use crate::error::{Result, TrainError};
 
 /// What the trained network computes at inference.
@@ -239,8 +239,19 @@ impl TrainConfig {
             .collect()
     }
 
-    /// This configuration for data of another shape and class count.
+    /// This configuration for data of another shape and class count. An
+    /// architecture whose output layer is the old class count (every
+    /// recipe's: `cnv` ends in `d10`) gets the new one, so that a recipe
+    /// made for 10 classes trains on CIFAR-100 as it is; any other last
+    /// width is left for [`TrainConfig::validate`] to name.
     pub fn for_data(mut self, input_map: (usize, usize, usize), classes: usize) -> Self {
+        if let Some(arch) = &mut self.arch {
+            if let Some(ArchLayer::Dense(n)) = arch.layers.last_mut() {
+                if *n == self.classes {
+                    *n = classes;
+                }
+            }
+        }
         self.input_map = input_map;
         self.classes = classes;
         self

@@ -389,18 +389,21 @@ fn accuracy(predicted: &[usize], labels: &[u16]) -> f64 {
 }
 
 /// Data of any shape and class count: an MLP on 4×4 colour images of 3
-/// classes, a u8-input MLP on 30 features of 2 classes, and a CNN on 8×8
-/// grey images of 5 classes. Each exported model records its shape (or is
-/// flat), has the data's classes, and the engine predicts exactly what the
-/// trainer does; the data are learnable, so each beats chance by far.
+/// classes, a u8-input MLP on 30 features of 2 classes, a CNN on 8×8
+/// grey images of 5 classes and one on 6×6 colour images of 4 (its first
+/// map one row a position with 3 channels, not 3 positions). Each exported
+/// model records its shape (or is flat), has the data's classes, and the
+/// engine predicts exactly what the trainer does; the data are learnable,
+/// so each beats chance by far.
 #[test]
 fn any_shape_and_class_count() {
     use bnn_train::data::synthetic_shaped;
     type Map = (usize, usize, usize);
-    let cases: [(&str, Map, usize, Option<&str>); 3] = [
+    let cases: [(&str, Map, usize, Option<&str>); 4] = [
         ("bn", (4, 4, 3), 3, None),
         ("bn-u8", (1, 30, 1), 2, None),
         ("cnn-small", (8, 8, 1), 5, Some("c3x8,p2,d16,d5")),
+        ("cnn-small", (6, 6, 3), 4, Some("c3x8,p2,d16,d4")),
     ];
     for (name, map, classes, arch) in cases {
         let data = synthetic_shaped(map, classes, 1200, 400, 21);
@@ -456,4 +459,42 @@ fn any_shape_and_class_count() {
         ),
         "{e}"
     );
+}
+
+/// The `cnv` recipe (FINN's CNV, valid padding, u8 input) trains on any
+/// 32×32×3 data: one epoch on a few random images gives a model of the
+/// recipe's shape whose saved file the engine runs, predicting what the
+/// trainer does.
+#[test]
+fn cnv_trains_on_cifar_shaped_data() {
+    use bnn_train::data::synthetic_shaped;
+    let map = bnn_train::recipe::CNV_INPUT_MAP;
+    let data = synthetic_shaped(map, 10, 80, 20, 5);
+    let mut config = recipe("cnv").unwrap().for_data(map, 10);
+    config.epochs = 1;
+    config.batch = 20;
+    config.validation = 20;
+    config.limit_train = Some(60);
+    let data = data.truncated(60, usize::MAX).unwrap();
+    let outcome = run(&config, &data);
+    let Trained::Binary(model) = &outcome.model else {
+        panic!("binary expected")
+    };
+    assert_eq!(model.arch(), bnn_train::recipe::CNV_ARCH);
+    let shape = model.input_shape();
+    assert_eq!((shape.height, shape.width, shape.channels), (32, 32, 3));
+    assert!(model.input_encoding().is_u8());
+    assert_eq!(model.num_classes(), 10);
+    let convs = model.convs();
+    assert_eq!(convs.len(), 6);
+    assert!(convs
+        .iter()
+        .all(|s| s.conv().padding() == bnn_core::Padding::Valid));
+    let last = convs.last().unwrap().output_shape();
+    assert_eq!((last.height, last.width, last.channels), (1, 1, 256));
+    let bytes = model_bytes(&outcome);
+    let loaded = bnn_core::format::from_bytes(&bytes, std::path::Path::new("cnv.bnn")).unwrap();
+    let engine = loaded.model.predict_batch(data.test().pixels).unwrap();
+    assert_eq!(engine, outcome.test_predictions);
+    assert_eq!(outcome.agreement, (20, 20));
 }
