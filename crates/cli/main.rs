@@ -31,7 +31,7 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -54,14 +54,16 @@ enum Command {
     ImportNpz(import_cmd::ImportArgs),
     /// Import an ONNX binary network (MLP or CNN) as a .bnn model.
     Import(import_cmd::OnnxArgs),
-    /// Accuracy, per-class accuracy, confusion matrix and speed on MNIST test.
+    /// Accuracy, per-class accuracy, confusion matrix and speed on MNIST's
+    /// test set or your data's.
     Eval(eval_cmd::EvalArgs),
-    /// Classify IDX files, PNG/PGM images or directories of them.
+    /// Classify IDX files, PNG/PGM images, .npy/.npz/CSV data, or directories
+    /// of images, class folders or CIFAR batches.
     Classify(classify_cmd::ClassifyArgs),
     /// Shapes, decision rule, sizes and compression of a model file.
     Info(info_cmd::InfoArgs),
-    /// Train a model (recipes: seed, bn, deep, fp32, bn-u8, deep-u8,
-    /// cnn-small, cnn).
+    /// Train a model on MNIST or your data (recipes: seed, bn, deep, fp32,
+    /// bn-u8, deep-u8, cnn-small, cnn, cnv).
     Train(train_cmd::TrainArgs),
     /// Export a model to dependency-free C or to Verilog.
     Export(export_cmd::ExportArgs),
@@ -71,6 +73,13 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
     /// Fetch MNIST, evaluate and verify the shipped models, bench, compress.
     Demo(demo_cmd::DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `bnn man > bnn.1; man ./bnn.1`.
+    Man,
 }
 
 /// An error in how the program was called (exit code 2), as opposed to a
@@ -177,7 +186,12 @@ impl Command {
         let to_stdout = |p: Option<&Path>| p.is_some_and(names_stdout);
         match self {
             Command::Classify(a) => a.output.as_deref().is_none_or(names_stdout),
-            Command::Eval(_) | Command::Info(_) | Command::Kernels | Command::Demo(_) => true,
+            Command::Eval(_)
+            | Command::Info(_)
+            | Command::Kernels
+            | Command::Demo(_)
+            | Command::Completions { .. }
+            | Command::Man => true,
             Command::Train(a) => to_stdout(a.output.as_deref()),
             Command::ImportNpz(a) => names_stdout(&a.output),
             Command::Import(a) => names_stdout(&a.output),
@@ -253,6 +267,16 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Kernels => kernels(),
         Command::Bench(a) => bench_cmd::run(a),
         Command::Demo(a) => demo_cmd::run(a),
+        Command::Completions { shell } => {
+            let mut out = io::stdout().lock();
+            clap_complete::generate(shell, &mut Cli::command(), "bnn", &mut out);
+            Ok(out.flush()?)
+        }
+        Command::Man => {
+            let mut out = io::stdout().lock();
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
+            Ok(out.flush()?)
+        }
     }
 }
 
