@@ -102,14 +102,18 @@ impl SplitArgs {
     }
 }
 
-/// Whether `path` is the user's data rather than a directory of MNIST
-/// files: a file, or a directory without MNIST's training images that is
-/// not the (missing) default a fetch would fill.
+/// Whether `path` is the user's data rather than MNIST's directory: a
+/// file, or a directory that holds entries but none of MNIST's files. A
+/// missing or empty directory is MNIST's, which a fetch fills.
 pub fn is_users(path: &Path) -> bool {
     if path.is_file() {
         return true;
     }
-    path.is_dir() && bnn_data::mnist::find_file(path, bnn_data::mnist::TRAIN_IMAGES).is_err()
+    let has_mnist = [bnn_data::mnist::TRAIN_IMAGES, bnn_data::mnist::TEST_IMAGES]
+        .iter()
+        .any(|name| bnn_data::mnist::find_file(path, name).is_ok());
+    let has_entries = std::fs::read_dir(path).is_ok_and(|mut d| d.next().is_some());
+    path.is_dir() && has_entries && !has_mnist
 }
 
 /// Options that do not fit the data are usage errors (exit 2); data that
