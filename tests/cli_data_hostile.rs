@@ -251,7 +251,7 @@ fn a_cnn_refuses_inputs_of_its_pixel_count_but_another_shape() {
     );
 
     // A dense model that records no shape takes any input of 784 values,
-    // flat or not, as the README says.
+    // flat or not, as docs/CLI.md says.
     let wide = dir.path().join("wide.png");
     let flat = dir.path().join("flat.npy");
     assert_eq!(

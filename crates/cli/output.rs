@@ -37,7 +37,7 @@ pub fn note_line(line: std::fmt::Arguments<'_>) {
 /// stdout that cannot take the summary does not fail the run: a reader that
 /// left (`| head -1`) is ignored, any other failure (`>/dev/full`) is noted
 /// on stderr. (Commands whose results are what they print, such as `eval`
-/// or `classify` without `-o`, fail instead: see README "Output paths".)
+/// or `classify` without `-o`, fail instead: see docs/CLI.md "Output paths".)
 pub fn summary(print: impl FnOnce(&mut dyn Write) -> io::Result<()>) {
     let mut out = io::stdout().lock();
     let printed = print(&mut out).and_then(|()| out.flush());

@@ -2,7 +2,7 @@
 """A hostile user's pass over `bnn train`, `bench`, `demo` and `export`.
 
 Every case runs in its own temporary directory, under `timeout` and an
-address-space limit, and is checked against the project's rules (README,
+address-space limit, and is checked against the project's rules (docs/CLI.md,
 "Output paths"; exit code 2 for usage errors and output paths the arguments
 got wrong, 1 for everything else):
 
@@ -1088,7 +1088,7 @@ def bench_cases():
             if which == "stdout" and how == "full":
                 code = 1
             if which == "stdout" and how == "closed":
-                code = 1  # the tables are the results: see README "stdout"
+                code = 1  # the tables are the results: see docs/CLI.md "stdout"
             cases.append(Case(fam, f"bench with {which} {how}", B + ["{d}/m.bnn"], code, setup=model,
                               stdio={which: how}, stdout_empty=False))
             cases.append(Case(fam, f"bench --json with {which} {how}", B + ["{d}/m.bnn", "--json", "{d}/b.json"],

@@ -211,7 +211,7 @@ impl BinaryDense {
     /// pixels (`p >= threshold` is a 1), by the sparse kernel, whose
     /// listing reads the pixels: the images need no packed copy. On
     /// AVX-512, 187–226 against 235–250 ns an image of 784-512-10 with the
-    /// chunk packed first (CPU time, see the README).
+    /// chunk packed first (CPU time, see docs/DESIGN.md, "Sparse layers").
     pub(crate) fn fire_pixels_into(
         &self,
         kernel: Kernel,

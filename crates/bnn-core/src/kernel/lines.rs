@@ -9,7 +9,8 @@
 //! fetches. Starting the table
 //! on a line boundary made the sparse layer 1.5× faster at 13 % and at
 //! 50 % ones (`cargo bench --bench bnn -- sparse/`, 784-512 and
-//! 1024-1024, AVX-512); see the README's sparse-layer figures.
+//! 1024-1024, AVX-512); see docs/PERFORMANCE.md, "Sparse against
+//! dense layers".
 
 /// One cache line of words. `repr(C)` over `[u64; 8]` with the line's
 /// alignment: 64 bytes, no padding.
