@@ -494,13 +494,8 @@ fn a_data_path_that_is_a_file_is_named_as_one() {
     let file = dir.path().join("notes.txt");
     std::fs::write(&file, "keep").unwrap();
     let (m, f) = (arg(&seed_model()), arg(&file));
-    run(["eval", &m, "--data", &f, "--no-fetch"]).fails(
-        1,
-        &[
-            &f,
-            ": not a directory of MNIST files, and not a .npz (a zip) of images and labels",
-        ],
-    );
+    // A text file is read as a CSV of your data, and named with its line.
+    run(["eval", &m, "--data", &f, "--no-fetch"]).fails(1, &[&format!("{f}: line 1: ")]);
     let below = arg(&file.join("mnist"));
     run(["eval", &m, "--data", &below])
         .fails(1, &[&below, &format!("{f} is a file and not a directory")]);

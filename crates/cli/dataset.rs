@@ -197,11 +197,15 @@ pub fn for_model(
     Ok((pixels, samples.labels))
 }
 
-/// The channels `model` takes, for image folders: grey or colour.
+/// The channels `model` takes, for image folders: grey or colour where
+/// its input is an image of either, else what the images hold.
 pub fn model_channels(model: &bnn_core::Model) -> Option<usize> {
+    let shape = model.input_shape();
     match model.feature_encoding() {
-        Some(_) => None,
-        None => Some(model.input_shape().channels as usize),
+        None if !shape.is_flat() && matches!(shape.channels, 1 | 3) => {
+            Some(shape.channels as usize)
+        }
+        _ => None,
     }
 }
 

@@ -85,7 +85,12 @@ pub fn expand(
     let mut sources = Vec::new();
     for path in inputs {
         let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
-        if meta.is_dir() && !has_images(path)? {
+        let has_entries = meta.is_dir()
+            && std::fs::read_dir(path)
+                .with_context(|| format!("{}", path.display()))?
+                .next()
+                .is_some();
+        if has_entries && !has_images(path)? {
             sources.push(read_set(path)?);
         } else if meta.is_dir() {
             let mut images: Vec<PathBuf> = Vec::new();

@@ -7,6 +7,11 @@
 //! the program quietly; a stdout that was closed before it started (`>&-`)
 //! is an error, since every result would be lost.
 
+// The arguments' doc comments are their `--help` text, which shows
+// `thermometer[:K]` and `momentum[:M]` as they are typed; rustdoc would read
+// the brackets as links.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 mod args;
 mod bench_cmd;
 mod chart;

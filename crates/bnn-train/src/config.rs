@@ -727,7 +727,10 @@ mod tests {
             .validate()
             .unwrap_err()
             .to_string();
-        assert!(e.contains("1 classes: a classifier needs 2 to 256"), "{e}");
+        assert!(
+            e.contains("1 classes: a classifier needs 2 to 65535"),
+            "{e}"
+        );
         let e = mlp
             .for_data((0, 30, 1), 2)
             .validate()

@@ -8,7 +8,7 @@
 //! statistics sum the integer dots and their squares in f64, exactly while
 //! the sums stay below 2⁵³ (`cnn-small`'s u8 layer reaches about 10¹¹:
 //! 2295² per value, 19 600 positions per batch), so the variance comes from
-//! one pass (E[a²] − μ²) without the cancellation that would cost in f32.
+//! one pass (E\[a²\] − μ²) without the cancellation that would cost in f32.
 //! The backward pass recomputes x̂ and z from the dots rather than
 //! keeping two more maps per layer alive across the step: the same
 //! expressions give the same bits, and memory traffic is what these passes
