@@ -12,7 +12,7 @@ use only what `bnn import` matches (docs/IMPORT.md): weights binarized by
 `Sign` with the estimator's residue `x + (sign(x) - x).detach()`, batch
 norms before each sign, `x / 255` inside the graph, a u8 first layer,
 convolutions with `padding=0` after the first (zero padding of a binary
-map is refused), and max pooling before the batch norm.
+map now imports too, as the engine's zero padding), and max pooling before the batch norm.
 """
 
 import argparse

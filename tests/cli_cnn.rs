@@ -160,3 +160,62 @@ fn hostile_cnn_files_are_one_line_errors() {
     std::fs::write(&short, &good[..60]).unwrap();
     run(["info", &arg(&short)]).fails(1, &[&arg(&short), "truncated"]);
 }
+
+/// A CNN whose bit maps are zero-padded (as an imported PyTorch model):
+/// `bnn info` names the padding of every convolution, `bnn eval --verify`
+/// agrees with the float reference, and the C export refuses it in one
+/// line, writing nothing.
+#[test]
+fn zero_padded_cnns_show_verify_and_refuse_the_c_export() {
+    let dir = tempfile::tempdir().unwrap();
+    let plans = [
+        ConvPlan {
+            k: 3,
+            channels: 4,
+            pool: true,
+        },
+        ConvPlan {
+            k: 3,
+            channels: 6,
+            pool: true,
+        },
+    ];
+    let encoding = InputEncoding::Binary { threshold: 128 };
+    let model = random_mnist_cnn(&mut rng(22), encoding, &plans, Padding::Zero, &[10]);
+    let path = dir.path().join("zero.bnn");
+    bnn_core::format::save(&model, "zero padded", &path).unwrap();
+    let out = run(["info".to_string(), arg(&path)]);
+    let stdout = out.ok();
+    for line in [
+        "padding         zero",
+        "layer 1         conv 3x3x1->4 zero 28x28x4  sign",
+        "layer 3         conv 3x3x4->6 zero 14x14x6  sign",
+    ] {
+        assert!(stdout.contains(line), "no '{line}' in:\n{stdout}");
+    }
+    let out = run([
+        "eval",
+        &arg(&path),
+        "--data",
+        &arg(&mnist_dir()),
+        "--no-fetch",
+        "--verify",
+    ]);
+    let stdout = out.ok();
+    let verified: Vec<&str> = stdout.lines().filter(|l| l.starts_with("verify")).collect();
+    assert_eq!(verified.len(), 2, "{stdout}");
+    for line in &verified {
+        assert!(line.contains("10000 / 10000 identical scores"), "{line}");
+    }
+    let out_dir = dir.path().join("c");
+    let out = run([
+        "export",
+        &arg(&path),
+        "--format",
+        "c",
+        "--output",
+        &arg(&out_dir),
+    ]);
+    out.fails(1, &["layer 1 pads its binary map with zeros"]);
+    assert!(!out_dir.exists(), "nothing is written");
+}

@@ -196,6 +196,14 @@ fn seeds_include_valid_models() {
             Some(bnn_core::FeatureEncoding::MinMax { .. })
         )) >= 1
     );
+    // A zero-padded CNN (section ZPAD).
+    assert!(
+        runs(&|m| m
+            .convs()
+            .iter()
+            .any(|s| s.conv().padding() == bnn_core::conv::Padding::Zero))
+            >= 1
+    );
     // ONNX seeds that import: an MLP and a CNN.
     let imports = |kind: &dyn Fn(&bnn_core::Model) -> bool| {
         loads("onnx", &|b| {

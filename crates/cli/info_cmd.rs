@@ -21,8 +21,17 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
     writeln!(out, "model           {}", args.model.display())?;
     writeln!(out, "shape           {}", shape.join("-"))?;
     writeln!(out, "arch            {}", model.arch())?;
-    if let Some(first) = model.convs().first() {
-        writeln!(out, "padding         {}", first.conv().padding())?;
+    // Each padding the convolutions use, in order: an imported CNN may pad
+    // its u8 input `same` and its bit maps `zero`.
+    let mut paddings: Vec<String> = Vec::new();
+    for stage in model.convs() {
+        let name = stage.conv().padding().to_string();
+        if !paddings.contains(&name) {
+            paddings.push(name);
+        }
+    }
+    if !paddings.is_empty() {
+        writeln!(out, "padding         {}", paddings.join(", "))?;
     }
     let sign = |t: &Transform, over: &str| match t {
         Transform::Sign(t) => {

@@ -23,6 +23,26 @@
 //! term; the trainer pads its sign activations with −1 to match. A padded
 //! pixel of a u8 map is 0 and contributes nothing to `Σ p·w`.
 //!
+//! `zero` has `same`'s geometry but reads a padded position of a bit map
+//! as 0, as PyTorch and ONNX pad a ±1 map: the dot of a border position is
+//! `Σ x·w` over its in-bounds cells only. Zero is not a bit, so the im2col
+//! rows stay what `same` gathers (−1 outside), and the difference is exact
+//! integer arithmetic: each out-of-bounds cell added `(−1)·w`, where zero
+//! padding adds 0, so `dot_zero = dot_same + Σ_out w`. That sum depends
+//! only on the filter and on which window rows and columns fall outside,
+//! which is one of a few border *classes* (8 for a 3×3 kernel on a map of
+//! at least 3×3), so it is computed once per class and filter when the
+//! stage is built (`ZeroBorder`). At run time the interior positions go
+//! through the kernels as under `same`; the border ones are popcounted by
+//! the same kernels ([`BinaryDense::popcounts_with`], which every kernel
+//! and layer mode implements), and their bits are `t.fires(dot + Σ_out w)`,
+//! the threshold unchanged. No kernel knows about zero padding, so every
+//! kernel path is exact by the same argument, and pooling the bits stays
+//! exact (each bit is the threshold of its own position's dot, which is all
+//! the pooling argument below needs). The border rows are popcounted after
+//! the kernel fired them as `same`, a second pass over a few rows rather
+//! than a second im2col layout.
+//!
 //! # Pooling on bits
 //!
 //! The trainer runs conv → 2×2 max pool → batch norm → sign. The engine
@@ -176,6 +196,11 @@ pub enum Padding {
     Same,
     /// No padding: the output is `(H−k+1)×(W−k+1)`.
     Valid,
+    /// `same`'s geometry with padded positions read as 0 rather than −1, as
+    /// PyTorch and ONNX pad a ±1 map: a border position's dot counts only
+    /// its in-bounds window cells (see the module docs). On u8 pixels,
+    /// which `same` already pads with 0, it is `same`.
+    Zero,
 }
 
 impl Padding {
@@ -183,13 +208,14 @@ impl Padding {
         match self {
             Padding::Same => "same",
             Padding::Valid => "valid",
+            Padding::Zero => "zero",
         }
     }
 
     /// Positions padded before the first row or column.
     pub fn before(self, k: usize) -> usize {
         match self {
-            Padding::Same => (k - 1) / 2,
+            Padding::Same | Padding::Zero => (k - 1) / 2,
             Padding::Valid => 0,
         }
     }
@@ -198,7 +224,7 @@ impl Padding {
     /// not fit.
     pub fn output_side(self, side: usize, k: usize) -> Option<usize> {
         match self {
-            Padding::Same => Some(side),
+            Padding::Same | Padding::Zero => Some(side),
             Padding::Valid => (side + 1).checked_sub(k).filter(|&s| s > 0),
         }
     }
@@ -210,8 +236,9 @@ impl std::str::FromStr for Padding {
         match s {
             "same" => Ok(Padding::Same),
             "valid" => Ok(Padding::Valid),
+            "zero" => Ok(Padding::Zero),
             other => Err(Error::InvalidModel(format!(
-                "unknown padding '{other}' (known: same, valid)"
+                "unknown padding '{other}' (known: same, valid, zero)"
             ))),
         }
     }
@@ -498,6 +525,113 @@ pub struct ConvStage {
     pairs: Vec<[usize; 2]>,
     /// The last word's one half, when the window has an odd count of them.
     tail: Option<usize>,
+    /// For zero padding of a bit map: the border positions' corrections.
+    zero: Option<ZeroBorder>,
+}
+
+/// Border positions of a zero-padded bit-map convolution, and what each
+/// filter's dot gains there over `same`'s −1 padding: `Σ w` over the
+/// window cells that fall outside the map (see the module docs).
+#[derive(Clone, Debug, PartialEq)]
+struct ZeroBorder {
+    /// Per output row: its class of window rows outside (0 = none).
+    row_class: Vec<u32>,
+    /// Per output column: its class of window columns outside (0 = none).
+    col_class: Vec<u32>,
+    /// Column classes: the stride of `row_class` in `fix`.
+    col_classes: usize,
+    /// `fix[(rc·col_classes + cc)·N + f]`: filter `f`'s correction for the
+    /// positions of row class `rc` and column class `cc`.
+    fix: Vec<i32>,
+}
+
+/// Border rows popcounted at a time: bounds the scratch to a few rows.
+const BORDER_CHUNK: usize = 64;
+
+impl ZeroBorder {
+    /// The corrections of `conv` (zero-padded) on an `h×w` map with an
+    /// `ho×wo` output. A class is a pair (cells outside before, cells
+    /// outside after) along one side; class 0 is (0, 0). Their count is at
+    /// most `min(side, k)` a side, so `fix` holds at most `ho·wo·N` values,
+    /// which [`Shapes`] bounds by [`MAX_MAP`].
+    fn new(conv: &Conv2d, (h, w): (usize, usize), (ho, wo): (usize, usize)) -> Self {
+        let (k, c) = (conv.k, conv.in_channels);
+        let pad = conv.padding.before(k);
+        // Cells outside before and after, for output index `o` of a side
+        // of `n` inputs.
+        let outside = |o: usize, n: usize| (pad.saturating_sub(o), (o + k).saturating_sub(pad + n));
+        let classes = |out: usize, n: usize| {
+            let mut kinds = vec![(0usize, 0usize)];
+            let index: Vec<u32> = (0..out)
+                .map(|o| {
+                    let kind = outside(o, n);
+                    let at = kinds.iter().position(|&x| x == kind).unwrap_or_else(|| {
+                        kinds.push(kind);
+                        kinds.len() - 1
+                    });
+                    at as u32
+                })
+                .collect();
+            (index, kinds)
+        };
+        let (row_class, row_kinds) = classes(ho, h);
+        let (col_class, col_kinds) = classes(wo, w);
+        let weights = conv.weights();
+        let n = conv.out_channels();
+        let mut fix = vec![0i32; row_kinds.len() * col_kinds.len() * n];
+        // Per filter, prefix sums of its cells' ±1 sums over the k×k grid:
+        // `sums[(y·(k+1) + x)]` = Σ over cells above y and left of x.
+        let side = k + 1;
+        let mut sums = vec![0i32; side * side];
+        for f in 0..n {
+            let row = weights.row(f);
+            for ky in 0..k {
+                for kx in 0..k {
+                    let from = (ky * k + kx) * c;
+                    let ones = (from..from + c)
+                        .filter(|&i| row[i / WORD_BITS] >> (i % WORD_BITS) & 1 == 1)
+                        .count() as i32;
+                    let cell = 2 * ones - c as i32;
+                    sums[(ky + 1) * side + kx + 1] =
+                        cell + sums[ky * side + kx + 1] + sums[(ky + 1) * side + kx]
+                            - sums[ky * side + kx];
+                }
+            }
+            let total = sums[k * side + k];
+            for (rc, &(top, bottom)) in row_kinds.iter().enumerate() {
+                for (cc, &(left, right)) in col_kinds.iter().enumerate() {
+                    // In-bounds cells: rows top..k−bottom, columns
+                    // left..k−right (empty when the window overhangs the
+                    // whole map).
+                    let (y0, y1) = (top.min(k), k.saturating_sub(bottom).max(top.min(k)));
+                    let (x0, x1) = (left.min(k), k.saturating_sub(right).max(left.min(k)));
+                    let inside = sums[y1 * side + x1] - sums[y0 * side + x1] - sums[y1 * side + x0]
+                        + sums[y0 * side + x0];
+                    fix[(rc * col_kinds.len() + cc) * n + f] = total - inside;
+                }
+            }
+        }
+        ZeroBorder {
+            row_class,
+            col_class,
+            col_classes: col_kinds.len(),
+            fix,
+        }
+    }
+
+    /// The corrections of output position `row` (of a map `wo` wide), or
+    /// `None` for an interior one, which needs none.
+    fn fix_at(&self, row: usize, wo: usize, n: usize) -> Option<&[i32]> {
+        let (rc, cc) = (
+            self.row_class[row / wo] as usize,
+            self.col_class[row % wo] as usize,
+        );
+        (rc != 0 || cc != 0).then(|| &self.fix[(rc * self.col_classes + cc) * n..][..n])
+    }
+
+    fn memory_bytes(&self) -> usize {
+        4 * (self.row_class.len() + self.col_class.len() + self.fix.len())
+    }
 }
 
 /// Reusable buffers of the convolutions of one image.
@@ -521,6 +655,11 @@ pub(crate) struct ConvScratch {
     /// The computed positions' output bits, before they join the blank
     /// ones.
     compact: Vec<u64>,
+    /// Zero padding: which computed rows are border positions, their
+    /// im2col rows and popcounts (see `ZeroBorder`).
+    border: Vec<usize>,
+    border_cols: Vec<u64>,
+    border_pops: Vec<u32>,
 }
 
 impl ConvScratch {
@@ -594,6 +733,11 @@ impl ConvStage {
             let pairs = (0..halves / 2).map(|m| [at(2 * m), at(2 * m + 1)]);
             (pairs.collect(), (halves % 2 == 1).then(|| at(halves - 1)))
         };
+        let zero = (conv.padding == Padding::Zero && !pixel_input).then(|| {
+            let (h, w, _) = dims(input);
+            let (ho, wo, _) = dims(conv_shape);
+            ZeroBorder::new(&conv, (h, w), (ho, wo))
+        });
         Ok(ConvStage {
             conv,
             pixels,
@@ -604,6 +748,7 @@ impl ConvStage {
             flips,
             pairs,
             tail,
+            zero,
         })
     }
 
@@ -651,6 +796,7 @@ impl ConvStage {
         self.conv.memory_bytes()
             + self.pixels.as_ref().map_or(0, |p| p.memory_bytes())
             + 8 * self.flips.len()
+            + self.zero.as_ref().map_or(0, ZeroBorder::memory_bytes)
     }
 
     /// One image's output map: from a bit map `x` (`input` bits) or, for a
@@ -719,6 +865,10 @@ impl ConvStage {
                 self.conv
                     .filters
                     .fire_with(kernel, mode, &s.cols, live, fired);
+                if let Some(zero) = &self.zero {
+                    let b = (&mut s.border, &mut s.border_cols, &mut s.border_pops);
+                    self.fire_border(kernel, mode, zero, spots, &s.cols, b, fired);
+                }
                 if !every {
                     for (spot, bits) in spots.iter().zip(s.compact.chunks_exact(ow)) {
                         s.fired[spot.row as usize * ow..][..ow].copy_from_slice(bits);
@@ -734,6 +884,56 @@ impl ConvStage {
             &s.fired
         };
         pack_positions(positions, ow, n, out);
+    }
+
+    /// Zero padding: rewrites the output bits of the border positions among
+    /// `spots` (row `i` of `cols` and of `fired`), which the kernel fired
+    /// as if padded with −1, from their popcounts by the same kernel and
+    /// the border's corrections: `t.fires(dot + fix)`.
+    #[allow(clippy::too_many_arguments)]
+    fn fire_border(
+        &self,
+        kernel: Kernel,
+        mode: LayerMode,
+        zero: &ZeroBorder,
+        spots: &[Spot],
+        cols: &[u64],
+        (border, border_cols, pops): (&mut Vec<usize>, &mut Vec<u64>, &mut Vec<u32>),
+        fired: &mut [u64],
+    ) {
+        let wo = dims(self.conv_shape).1;
+        let filters = &self.conv.filters;
+        let n = filters.outputs();
+        let ow = words_for(n);
+        let rw = words_for(self.conv.window());
+        let padded = filters.padded_outputs();
+        let window = self.conv.window() as i32;
+        let thresholds = self.conv.thresholds();
+        border.clear();
+        border.extend(
+            (0..spots.len()).filter(|&i| zero.fix_at(spots[i].row as usize, wo, n).is_some()),
+        );
+        for chunk in border.chunks(BORDER_CHUNK) {
+            border_cols.clear();
+            for &i in chunk {
+                border_cols.extend_from_slice(&cols[i * rw..(i + 1) * rw]);
+            }
+            pops.clear();
+            pops.resize(chunk.len() * padded, 0);
+            filters.popcounts_with(kernel, mode, border_cols, chunk.len(), pops);
+            for (&i, p) in chunk.iter().zip(pops.chunks_exact(padded)) {
+                let fix = zero
+                    .fix_at(spots[i].row as usize, wo, n)
+                    .expect("a border position");
+                let out = &mut fired[i * ow..(i + 1) * ow];
+                out.fill(0);
+                for (f, ((&pop, &fix), t)) in p.iter().zip(fix).zip(thresholds).enumerate() {
+                    // |dot + fix| is at most the window: no overflow.
+                    let dot = window - 2 * pop as i32 + fix;
+                    out[f / WORD_BITS] |= u64::from(t.fires(dot)) << (f % WORD_BITS);
+                }
+            }
+        }
     }
 
     /// Readies `fired` for the computed positions: zeros to overwrite when
@@ -1097,7 +1297,7 @@ mod tests {
         assert_eq!("valid".parse::<Padding>().unwrap(), Padding::Valid);
         assert_eq!(
             "full".parse::<Padding>().unwrap_err().to_string(),
-            "invalid model: unknown padding 'full' (known: same, valid)"
+            "invalid model: unknown padding 'full' (known: same, valid, zero)"
         );
     }
 }

@@ -12,13 +12,15 @@
 //! engine accepts.
 //!
 //! Convolutions are the textbook loop over output positions, filters and
-//! window offsets, in f64, reading a padded position as −1 on bit maps and
-//! 0 on pixels. A 2×2 max pool takes the max of the four integer dots and
+//! window offsets, in f64, reading a padded position as −1 on bit maps
+//! (`same`) and 0 on pixels or under `zero` padding, where it then adds
+//! nothing to the dot: no correction term, unlike the engine. A 2×2 max pool takes the max of the four integer dots and
 //! only then applies the threshold, the order the trainer runs (conv →
 //! pool → batch norm → sign); the engine pools bits instead, and agreeing
 //! with this is what proves that equivalent.
 use ndarray::{Array1, Array2, Array3, ArrayView2, Axis};
 
+use crate::conv::Padding;
 use crate::model::{DecisionRule, Model};
 use crate::transform::{Threshold, Transform};
 
@@ -42,7 +44,8 @@ struct ConvLayer {
     k: usize,
     pad: usize,
     pooled: bool,
-    pixels: bool,
+    /// What a padded position reads: −1 on a `same`-padded bit map, else 0.
+    outside: f64,
     /// Output side before pooling.
     out: (usize, usize),
 }
@@ -53,6 +56,8 @@ pub struct Reference {
     input_shape: crate::input::InputShape,
     pixel: Option<PixelLayer>,
     convs: Vec<ConvLayer>,
+    /// Whether the first convolution takes u8 pixel values.
+    pixels_in: bool,
     layers: Vec<Dense>,
     rule: DecisionRule,
 }
@@ -93,7 +98,10 @@ impl Reference {
                     k: conv.k(),
                     pad: conv.padding().before(conv.k()),
                     pooled: stage.pooled(),
-                    pixels: stage.takes_pixels(),
+                    outside: match conv.padding() {
+                        Padding::Same if !stage.takes_pixels() => -1.0,
+                        _ => 0.0,
+                    },
                     out: (out.height as usize, out.width as usize),
                 }
             })
@@ -102,6 +110,7 @@ impl Reference {
             input_threshold: model.input_threshold(),
             input_shape: model.input_shape(),
             pixel,
+            pixels_in: model.convs().first().is_some_and(|s| s.takes_pixels()),
             convs,
             layers,
             rule: model.rule(),
@@ -117,7 +126,7 @@ impl Reference {
         for image in pixels.axis_iter(Axis(0)) {
             let mut x = Array3::from_shape_fn((h, w, c), |(y, xx, ch)| {
                 let p = image[(y * w + xx) * c + ch];
-                match self.convs[0].pixels {
+                match self.pixels_in {
                     true => f64::from(p),
                     false if p >= self.input_threshold => 1.0,
                     false => -1.0,
@@ -211,7 +220,7 @@ impl ConvLayer {
         let (h, w, c) = x.dim();
         let (ho, wo) = self.out;
         let filters = self.weights.nrows();
-        let outside = if self.pixels { 0.0 } else { -1.0 };
+        let outside = self.outside;
         let mut dots = Array3::<f64>::zeros((ho, wo, filters));
         let mut window = Array1::<f64>::zeros(self.k * self.k * c);
         for oy in 0..ho {

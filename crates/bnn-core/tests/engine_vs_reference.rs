@@ -5,7 +5,7 @@
 //! `predict` and through `predict_batch` with 1 and 2 threads. The same
 //! holds for u8-input models (a pixel layer first), on dense images and on
 //! MNIST-like ones that are mostly zero pixels, and for CNNs (1–4
-//! convolutions of k ∈ {1, 3, 5}, 1–130 channels, both paddings, with and
+//! convolutions of k ∈ {1, 3, 5}, 1–130 channels, every padding, with and
 //! without pooling, then dense layers) on odd and even image sizes. Each
 //! XNOR layer of the MLPs is also run with the dense and the sparse kernel
 //! forced, on the same inputs.
@@ -241,19 +241,27 @@ fn images_for(input_len: usize, widths: &[usize], budget: usize) -> usize {
 
 /// A random CNN drawn from `seed`: the input shape, 1–4 convolutions that
 /// fit it, then 1–2 dense layers; and how many images to check it on,
-/// keeping the reference's work near `budget` multiply-adds.
-fn drawn_cnn(seed: u64, h: usize, w: usize, u8_input: bool, budget: usize) -> (Model, usize) {
+/// keeping the reference's work near `budget` multiply-adds. `padding`
+/// is drawn (same or valid) when `None`.
+fn drawn_cnn(
+    seed: u64,
+    (h, w): (usize, usize),
+    u8_input: bool,
+    padding: Option<Padding>,
+    budget: usize,
+) -> (Model, usize) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let c = if rng.gen_bool(0.15) {
         rng.gen_range(1..=130)
     } else {
         rng.gen_range(1..=3)
     };
-    let padding = if rng.gen() {
+    let drawn = if rng.gen() {
         Padding::Same
     } else {
         Padding::Valid
     };
+    let padding = padding.unwrap_or(drawn);
     let (mut ho, mut wo, mut ch) = (h, w, c);
     let mut plans = Vec::new();
     let mut work = 0;
@@ -307,7 +315,22 @@ proptest! {
         w in 1usize..=13,
         u8_input in any::<bool>(),
     ) {
-        let (model, images) = drawn_cnn(seed, h, w, u8_input, 20_000_000);
+        let (model, images) = drawn_cnn(seed, (h, w), u8_input, None, 20_000_000);
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 1);
+        check(&model, images, &mut rng);
+    }
+
+    /// Zero padding: the border positions' dots count their in-bounds
+    /// cells only (the reference reads padded cells as 0), on maps as
+    /// small as 1×1 where every window overhangs both sides.
+    #[test]
+    fn random_zero_padded_cnns_match_reference(
+        seed in any::<u64>(),
+        h in 1usize..=13,
+        w in 1usize..=13,
+        u8_input in any::<bool>(),
+    ) {
+        let (model, images) = drawn_cnn(seed, (h, w), u8_input, Some(Padding::Zero), 20_000_000);
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 1);
         check(&model, images, &mut rng);
     }
@@ -346,11 +369,12 @@ proptest! {
 #[test]
 fn wide_cnns_match_reference() {
     for seed in 0..6 {
+        let padding = (seed % 3 == 1).then_some(Padding::Zero);
         let (model, images) = drawn_cnn(
             seed,
-            1 + seed as usize % 3,
-            65 + 5 * seed as usize,
+            (1 + seed as usize % 3, 65 + 5 * seed as usize),
             seed % 2 == 0,
+            padding,
             20_000_000,
         );
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 1);
@@ -364,6 +388,8 @@ fn mnist_cnn_shapes_match_reference() {
     for (encoding, padding) in [
         (InputEncoding::U8, Padding::Same),
         (InputEncoding::Binary { threshold: 128 }, Padding::Valid),
+        (InputEncoding::Binary { threshold: 128 }, Padding::Zero),
+        (InputEncoding::U8, Padding::Zero),
     ] {
         let model = random_mnist_cnn(&mut rng, encoding, &CNN_SMALL, padding, &[256, 10]);
         check(&model, 12, &mut rng);

@@ -220,7 +220,7 @@ fn cnn(encoding: InputEncoding, padding: Padding) -> Model {
     let c1 = Conv2d::new(3, 2, padding, bits(3, 18, 4), t(3, encoding.is_u8())).unwrap();
     let c2 = Conv2d::new(1, 3, padding, bits(4, 3, 5), t(4, false)).unwrap();
     let (h, w) = match padding {
-        Padding::Same => (2, 3),
+        Padding::Same | Padding::Zero => (2, 3),
         Padding::Valid => (1, 2),
     };
     let d1 = BinaryDense::hidden(bits(5, h * w * 4, 6), t(5, false)).unwrap();

@@ -1,13 +1,14 @@
 //! Version 3 of the `.bnn` file: class names and a feature encoding in
-//! tagged sections. Models with metadata round trip byte for byte, models
+//! tagged sections, and the zero-padded convolutions (section ZPAD). Models with metadata round trip byte for byte, models
 //! without stay in versions 1 and 2, and every damaged or hostile section
 //! is a one-line error naming the file and the section.
 
 use std::path::Path;
 
+use bnn_core::conv::Padding;
 use bnn_core::format::{self, from_bytes, load, save, to_bytes};
-use bnn_core::{DecisionRule, FeatureEncoding, Model, RunOptions};
-use bnn_testkit::models::{random_model, random_u8_model, rng, u8_spread};
+use bnn_core::{DecisionRule, FeatureEncoding, InputEncoding, InputShape, Model, RunOptions};
+use bnn_testkit::models::{random_cnn, random_model, random_u8_model, rng, u8_spread, ConvPlan};
 
 fn parse(bytes: &[u8]) -> Result<format::ModelFile, String> {
     from_bytes(bytes, Path::new("m.bnn")).map_err(|e| e.to_string())
@@ -405,4 +406,183 @@ fn staged_reads_take_the_sections_too() {
     writer.join().unwrap().unwrap();
     assert_eq!(loaded.model, named_min_max());
     assert_eq!(loaded.file_bytes, bytes.len() as u64);
+}
+
+/// A binary-input CNN on a 5×6×2 image: c3x3 (pooled), c1x4, d5, d2, so
+/// that layer 1 and 3 are convolutions, 2 a pool, 4 and 5 dense layers.
+fn small_cnn(padding: Padding) -> Model {
+    let plans = [
+        ConvPlan {
+            k: 3,
+            channels: 3,
+            pool: true,
+        },
+        ConvPlan {
+            k: 1,
+            channels: 4,
+            pool: false,
+        },
+    ];
+    let input = InputShape::new(5, 6, 2);
+    let encoding = InputEncoding::Binary { threshold: 9 };
+    random_cnn(
+        &mut rng(3),
+        input,
+        encoding,
+        &plans,
+        padding,
+        &[5, 2],
+        DecisionRule::Scores,
+    )
+}
+
+/// The ZPAD payload listing `layers`.
+fn zpad_payload(layers: &[u32]) -> Vec<u8> {
+    let mut p = (layers.len() as u32).to_le_bytes().to_vec();
+    for n in layers {
+        p.extend_from_slice(&n.to_le_bytes());
+    }
+    p
+}
+
+/// A version-3 file of `model` (saved without sections, so version 2) with
+/// `sections` appended as given, and a valid checksum.
+fn v3_of(model: &Model, sections: &[Vec<u8>]) -> Vec<u8> {
+    let v2 = to_bytes(model, "");
+    assert_eq!(u16::from_le_bytes([v2[8], v2[9]]), 2);
+    let body = &v2[..v2.len() - 4];
+    let all: Vec<u8> = sections.concat();
+    let mut out = body[..36].to_vec();
+    out[8..10].copy_from_slice(&3u16.to_le_bytes());
+    out.extend_from_slice(&(all.len() as u32).to_le_bytes());
+    out.extend_from_slice(&body[36..]);
+    out.extend_from_slice(&all);
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+#[test]
+fn zero_padding_is_a_required_section_and_round_trips() {
+    let model = small_cnn(Padding::Zero);
+    let bytes = to_bytes(&model, "zero");
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 3);
+    // The table gives the convolutions same's geometry (padding code 0).
+    assert_eq!(bytes[40 + 4], 3, "layer 1: kernel 3");
+    assert_eq!(bytes[40 + 5], 0, "layer 1: padding code of same");
+    // The section: ZPAD, required, listing layers 1 and 3.
+    let zpad = section(b"ZPAD", 1, &zpad_payload(&[1, 3]));
+    let end = bytes.len() - 4;
+    assert_eq!(&bytes[end - zpad.len()..end], &zpad[..]);
+    let file = parse(&bytes).unwrap();
+    assert_eq!(file.model, model);
+    let paddings: Vec<Padding> = file
+        .model
+        .convs()
+        .iter()
+        .map(|s| s.conv().padding())
+        .collect();
+    assert_eq!(paddings, [Padding::Zero, Padding::Zero]);
+    assert_eq!(file.sections.len(), 1);
+    assert!(file.sections[0].required && file.sections[0].known);
+    assert_eq!(file.sections[0].tag, "ZPAD");
+    assert_eq!(to_bytes(&file.model, "zero"), bytes);
+    // The same file as a hand-made section: the writer's spelling.
+    assert_eq!(
+        parse(&v3_of(&small_cnn(Padding::Same), &[zpad]))
+            .unwrap()
+            .model,
+        model
+    );
+    // The same model with -1 padding stays in version 2, and differs.
+    let same = to_bytes(&small_cnn(Padding::Same), "zero");
+    assert_eq!(u16::from_le_bytes([same[8], same[9]]), 2);
+    assert_ne!(parse(&same).unwrap().model, model);
+    // With class names too, sections in tag order: NAME, then ZPAD.
+    let named = model.clone().with_class_names(names(2)).unwrap();
+    let bytes = to_bytes(&named, "");
+    let file = parse(&bytes).unwrap();
+    let tags: Vec<&str> = file.sections.iter().map(|s| s.tag.as_str()).collect();
+    assert_eq!(tags, ["NAME", "ZPAD"]);
+    assert_eq!(file.model, named);
+    assert_eq!(to_bytes(&file.model, ""), bytes);
+    // Every truncation is an error, never a panic.
+    for len in 0..bytes.len() {
+        assert!(parse(&bytes[..len]).is_err(), "{len}");
+    }
+}
+
+#[test]
+fn bad_zero_padding_sections_are_one_line_errors() {
+    let same = small_cnn(Padding::Same);
+    let valid = small_cnn(Padding::Valid);
+    let zpad = |layers: &[u32]| section(b"ZPAD", 1, &zpad_payload(layers));
+    let cases: Vec<(&Model, Vec<u8>, &str)> = vec![
+        (
+            &same,
+            zpad(&[6]),
+            "section ZPAD: layer 6 is out of range (the model has 5 layers)",
+        ),
+        (
+            &same,
+            zpad(&[0]),
+            "section ZPAD: layer 0 is out of range (the model has 5 layers)",
+        ),
+        (
+            &same,
+            zpad(&[1, 2]),
+            "section ZPAD: layer 2 is a max pool, not a convolution",
+        ),
+        (
+            &same,
+            zpad(&[4]),
+            "section ZPAD: layer 4 is a dense layer, not a convolution",
+        ),
+        (
+            &valid,
+            zpad(&[1]),
+            "section ZPAD: layer 1 is a valid convolution (zero padding has same's geometry, padding code 0)",
+        ),
+        (
+            &same,
+            zpad(&[3, 1]),
+            "section ZPAD: layer 1 listed after layer 3 (the list is strictly ascending)",
+        ),
+        (
+            &same,
+            zpad(&[1, 1]),
+            "section ZPAD: layer 1 listed after layer 1",
+        ),
+        (
+            &same,
+            zpad(&[]),
+            "section ZPAD: 0 layers listed, out of range 1..=1024",
+        ),
+        (
+            &same,
+            section(b"ZPAD", 1, &[1, 0, 0, 0, 1, 0, 0]),
+            "section ZPAD: 7 bytes, where 1 layer numbers need 8",
+        ),
+        (
+            &same,
+            section(b"ZPAD", 1, &[1, 0]),
+            "section ZPAD: 2 bytes, too few for the count",
+        ),
+        (
+            &same,
+            section(b"ZPAD", 1, &u32::MAX.to_le_bytes()),
+            "section ZPAD: 4294967295 layers listed, out of range",
+        ),
+        (
+            &same,
+            section(b"ZPAD", 0, &zpad_payload(&[1])),
+            "section ZPAD is not marked required",
+        ),
+    ];
+    for (model, section, want) in cases {
+        let err = parse(&v3_of(model, &[section])).unwrap_err();
+        assert!(err.starts_with("m.bnn: "), "{err}");
+        assert!(err.contains(want), "want {want:?}, got {err}");
+        assert!(!err.contains('\n') && err.len() <= 300, "{err}");
+    }
 }

@@ -6,7 +6,7 @@
 //! [`Threshold::popcount_limit`], so exported code and the engine cannot
 //! disagree on a neuron.
 
-use bnn_core::{ConvStage, DecisionRule, Model, PixelDense, Threshold, Transform};
+use bnn_core::{ConvStage, DecisionRule, Model, Padding, PixelDense, Threshold, Transform};
 
 use crate::error::{ExportError, Result};
 
@@ -303,6 +303,19 @@ impl Plan {
                 }
             })
             .collect();
+        // Zero padding of a bit map needs each border position's own dot,
+        // which the generated code's limits over the whole window do not
+        // give; on u8 pixels it is same padding.
+        let mut n = 0;
+        for stage in model.convs() {
+            n += 1;
+            if stage.conv().padding() == Padding::Zero && !stage.takes_pixels() {
+                return Err(ExportError::Unsupported(format!(
+                    "layer {n} pads its binary map with zeros (an imported model), which the export does not support yet; pad with -1 (same) or use valid padding"
+                )));
+            }
+            n += usize::from(stage.pooled());
+        }
         let pixel = model.pixel_layer().map(|layer| {
             let (wpr, weights) = repack(&layer.weights(), word);
             let kind = match layer.transform() {
@@ -536,6 +549,39 @@ mod tests {
         assert_eq!(
             conv.flips(),
             thresholds.iter().map(|t| t.flip).collect::<Vec<_>>()
+        );
+    }
+
+    /// Zero padding of a bit map is refused, naming the layer; on the u8
+    /// pixels of a first convolution it is same padding and exports.
+    #[test]
+    fn zero_padding_of_bits_is_refused() {
+        use bnn_core::{Conv2d, InputEncoding, InputShape, Layer};
+        let conv = |c: usize| {
+            let t = vec![Threshold::at_least(0); 2];
+            Conv2d::new(3, c, Padding::Zero, BitMatrix::new(2, 9 * c), t).unwrap()
+        };
+        let dense = BinaryDense::output(BitMatrix::new(2, 4 * 4 * 2), vec![0.0; 2]).unwrap();
+        let model = |encoding| {
+            let layers = vec![
+                Layer::Conv(conv(1)),
+                Layer::MaxPool,
+                Layer::Conv(conv(2)),
+                Layer::Dense(dense.clone()),
+            ];
+            let input = InputShape::new(8, 8, 1);
+            Model::from_layers(input, encoding, layers, DecisionRule::Scores).unwrap()
+        };
+        let err = Plan::new(&model(InputEncoding::U8), WordBits::W32).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot export this model: layer 3 pads its binary map with zeros (an imported model), which the export does not support yet; pad with -1 (same) or use valid padding"
+        );
+        let binary = model(InputEncoding::Binary { threshold: 128 });
+        let err = Plan::new(&binary, WordBits::W32).unwrap_err().to_string();
+        assert!(
+            err.contains(": layer 1 pads its binary map with zeros"),
+            "{err}"
         );
     }
 

@@ -29,7 +29,7 @@
 
 use bnn_core::{BitMatrix, ConvStage, Model, Threshold, Transform};
 
-use crate::conv::{ConvF32, MapShape};
+use crate::conv::{ConvF32, MapShape, Padding};
 use crate::model::{DenseF32, Fp32Model, Hidden, InputTransform};
 
 /// Converts a binary model; see the module docs for why the result is exact
@@ -64,6 +64,8 @@ fn conv(stage: &ConvStage) -> ConvF32 {
     let window = c.window();
     let (bound, pad_value) = if stage.takes_pixels() {
         (bnn_core::PixelDense::dot_bound(window), 0.0)
+    } else if c.padding() == Padding::Zero {
+        (window, 0.0)
     } else {
         (window, -1.0)
     };
@@ -73,7 +75,11 @@ fn conv(stage: &ConvStage) -> ConvF32 {
         input: MapShape::new(s.height as usize, s.width as usize, s.channels as usize),
         kernel: c.k(),
         outputs: c.out_channels(),
-        padding: c.padding(),
+        // Zero padding is `same`'s geometry with the pad value 0.
+        padding: match c.padding() {
+            Padding::Zero => Padding::Same,
+            p => p,
+        },
         pad_value,
         pool: stage.pooled(),
         weights: c.weights().to_pm1().into_iter().map(f32::from).collect(),

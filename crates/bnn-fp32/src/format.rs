@@ -102,8 +102,10 @@ pub fn to_bytes(model: &Fp32Model) -> Vec<u8> {
         for c in model.convs() {
             w.write_u8(KIND_CONV).unwrap();
             w.write_u8(c.kernel as u8).unwrap();
+            // The pad value, stored below, says what a padded position
+            // reads: zero padding is `same` with 0.
             w.write_u8(match c.padding {
-                Padding::Same => PAD_SAME,
+                Padding::Same | Padding::Zero => PAD_SAME,
                 Padding::Valid => PAD_VALID,
             })
             .unwrap();

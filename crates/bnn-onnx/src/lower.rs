@@ -303,8 +303,12 @@ struct Bits {
     scale: f64,
     /// Engine layers before the one that may read these bits.
     layer: usize,
-    /// Padding added by a `Pad` node with −scale (for the next `Conv`).
+    /// Padding added by a `Pad` node with −scale or 0 (for the next
+    /// `Conv`).
     pad: usize,
+    /// Whether that `Pad` node padded with 0 (the engine's zero padding)
+    /// rather than −scale (its same padding).
+    pad_zero: bool,
     /// The emitted convolution these are the unpooled output of.
     conv: Option<usize>,
 }
@@ -1151,6 +1155,7 @@ impl<'g, 'a> Lowering<'g, 'a> {
             scale,
             layer: self.emitted.len(),
             pad: 0,
+            pad_zero: false,
             conv,
         }))
     }
@@ -1210,6 +1215,7 @@ impl<'g, 'a> Lowering<'g, 'a> {
             scale,
             layer: 0,
             pad: 0,
+            pad_zero: false,
             conv: None,
         }))
     }
@@ -1590,13 +1596,11 @@ impl<'g, 'a> Lowering<'g, 'a> {
             Val::Bits(b) => {
                 let padding = match (b.pad, zero_pad) {
                     (0, 0) => Padding::Valid,
+                    (p, 0) if p == same && b.pad_zero => Padding::Zero,
                     (p, 0) if p == same => Padding::Same,
-                    (0, _) => {
-                        return Err(self.fail(
-                            i,
-                            "zero padding of a binary map: not supported yet (the engine pads bits with -1: pad with a Pad node of value -1, or use padding=0)",
-                        ))
-                    }
+                    // The Conv's own pads read 0, as the engine's zero
+                    // padding does: the dot sums the in-bounds cells.
+                    (0, _) => Padding::Zero,
                     (p, _) => {
                         return Err(self.fail(i, format!("a Pad of {p} before a {k}x{k} convolution is not the engine's same padding ({same})")))
                     }
@@ -1633,7 +1637,7 @@ impl<'g, 'a> Lowering<'g, 'a> {
             ));
         }
         let (ho, wo) = match padding {
-            Padding::Same => (h, width),
+            Padding::Same | Padding::Zero => (h, width),
             Padding::Valid => match (h.checked_sub(k - 1), width.checked_sub(k - 1)) {
                 (Some(a), Some(b)) if a > 0 && b > 0 => (a, b),
                 _ => {
@@ -1866,13 +1870,14 @@ impl<'g, 'a> Lowering<'g, 'a> {
         {
             return Err(self.fail(i, format!("pads {:?} (mode {}): only the same padding on both spatial axes of a map is supported", pads.data, String::from_utf8_lossy(mode))));
         }
-        if value != -bits.scale {
+        if value != -bits.scale && value != 0.0 {
             return Err(self.fail(
                 i,
-                format!("pads a binary map with {value}: only -1 (the engine's padding of bits) is exact; zero padding of a binary map: not supported yet"),
+                format!("pads a binary map with {value}: only -1 (the engine's same padding of bits) or 0 (its zero padding) is exact"),
             ));
         }
         bits.pad = pads.data[2] as usize;
+        bits.pad_zero = value == 0.0;
         Ok(Val::Bits(bits))
     }
 

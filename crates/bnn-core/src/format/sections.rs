@@ -12,7 +12,9 @@
 
 use byteorder::{LittleEndian as LE, WriteBytesExt};
 
+use crate::conv::Padding;
 use crate::encoding::{FeatureEncoding, MAX_LEVELS};
+use crate::format::MAX_LAYERS;
 use crate::model::{check_class_names, Model, RawSection, MAX_CLASS_NAME};
 
 /// Bytes before a section's payload: tag, flags, reserved, length.
@@ -27,6 +29,12 @@ pub const FLAG_REQUIRED: u16 = 1;
 pub const TAG_NAMES: [u8; 4] = *b"NAME";
 /// The feature encoding (required).
 pub const TAG_ENCODING: [u8; 4] = *b"ENCD";
+/// The convolutions padded with zeros rather than −1 (required): `u32`
+/// count, then each one's layer number (from 1, in the layer table) as a
+/// `u32`, strictly ascending. The table gives them `same` padding, the
+/// geometry zero padding shares; a reader that ignored the section would
+/// run them with −1 at the border, so it must refuse the file.
+pub const TAG_ZERO_PADDING: [u8; 4] = *b"ZPAD";
 
 const ENCODING_MIN_MAX: u8 = 0;
 const ENCODING_THERMOMETER: u8 = 1;
@@ -49,6 +57,9 @@ pub struct SectionInfo {
 pub(super) struct Sections {
     pub names: Option<Vec<String>>,
     pub encoding: Option<FeatureEncoding>,
+    /// Layer numbers (from 1) of the zero-padded convolutions, checked
+    /// ascending but not yet against the layers.
+    pub zero_padded: Vec<usize>,
     pub unknown: Vec<RawSection>,
     pub listed: Vec<SectionInfo>,
 }
@@ -78,7 +89,34 @@ pub(super) fn of_model(model: &Model) -> Vec<RawSection> {
             payload: p,
         });
     }
+    let zero = zero_padded_layers(model);
+    if !zero.is_empty() {
+        let mut p = Vec::new();
+        p.write_u32::<LE>(zero.len() as u32).unwrap();
+        for n in zero {
+            p.write_u32::<LE>(n as u32).unwrap();
+        }
+        out.push(RawSection {
+            tag: TAG_ZERO_PADDING,
+            flags: FLAG_REQUIRED,
+            payload: p,
+        });
+    }
     out.sort_by_key(|s| s.tag);
+    out
+}
+
+/// The layer numbers (from 1, as the file's layer table counts them: each
+/// convolution, then its pool) of the zero-padded convolutions.
+fn zero_padded_layers(model: &Model) -> Vec<usize> {
+    let mut n = 1 + usize::from(model.pixel_layer().is_some());
+    let mut out = Vec::new();
+    for stage in model.convs() {
+        if stage.conv().padding() == Padding::Zero {
+            out.push(n);
+        }
+        n += 1 + usize::from(stage.pooled());
+    }
     out
 }
 
@@ -212,9 +250,19 @@ pub(super) fn parse(
                 out.encoding = Some(parse_encoding(payload, input_len)?);
                 true
             }
+            TAG_ZERO_PADDING => {
+                if !required {
+                    return Err(
+                        "section ZPAD is not marked required (a reader that skipped it would pad those convolutions with -1)"
+                            .into(),
+                    );
+                }
+                out.zero_padded = parse_zero_padding(payload)?;
+                true
+            }
             _ if required => {
                 return Err(format!(
-                    "unknown required section {shown}: this build cannot use the model (it reads ENCD and NAME)"
+                    "unknown required section {shown}: this build cannot use the model (it reads ENCD, NAME and ZPAD)"
                 ));
             }
             _ => {
@@ -281,6 +329,39 @@ fn parse_names(p: &[u8], classes: usize) -> std::result::Result<Vec<String>, Str
     }
     check_class_names(&names, classes).map_err(bad)?;
     Ok(names)
+}
+
+fn parse_zero_padding(p: &[u8]) -> std::result::Result<Vec<usize>, String> {
+    let bad = |m: String| format!("section ZPAD: {m}");
+    if p.len() < 4 {
+        return Err(bad(format!("{} bytes, too few for the count", p.len())));
+    }
+    let count = u32::from_le_bytes(p[..4].try_into().expect("4 bytes"));
+    if count == 0 || count > MAX_LAYERS {
+        return Err(bad(format!(
+            "{count} layers listed, out of range 1..={MAX_LAYERS}"
+        )));
+    }
+    let want = 4 + 4 * u64::from(count);
+    if p.len() as u64 != want {
+        return Err(bad(format!(
+            "{} bytes, where {count} layer numbers need {want}",
+            p.len()
+        )));
+    }
+    let layers: Vec<usize> = p[4..]
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize)
+        .collect();
+    for pair in layers.windows(2) {
+        if pair[0] >= pair[1] {
+            return Err(bad(format!(
+                "layer {} listed after layer {} (the list is strictly ascending)",
+                pair[1], pair[0]
+            )));
+        }
+    }
+    Ok(layers)
 }
 
 fn parse_encoding(p: &[u8], input_len: usize) -> std::result::Result<FeatureEncoding, String> {

@@ -98,8 +98,10 @@ pub fn to_bytes(model: &Model, description: &str) -> Vec<u8> {
                 (KIND_DENSE, *outputs, Some(*transform), [0; 8])
             }
             Written::Conv(conv) => {
+                // Zero padding has `same`'s geometry; the ZPAD section
+                // says which convolutions read 0 at the border.
                 let pad = match conv.padding() {
-                    Padding::Same => PAD_SAME,
+                    Padding::Same | Padding::Zero => PAD_SAME,
                     Padding::Valid => PAD_VALID,
                 };
                 let params = [conv.k() as u8, pad, 0, 0, 0, 0, 0, 0];
@@ -431,6 +433,41 @@ pub(super) fn layout(bytes: &[u8]) -> std::result::Result<Layout, Parse> {
     })
 }
 
+/// Gives zero padding to the convolutions that a ZPAD section lists by
+/// layer number: each must be a `same`-padded convolution (the geometry
+/// zero padding shares).
+fn mark_zero_padded(entries: &mut [Entry], layers: &[usize]) -> std::result::Result<(), String> {
+    let count = entries.len();
+    for &n in layers {
+        let Some(entry) = n.checked_sub(1).and_then(|i| entries.get_mut(i)) else {
+            return Err(format!(
+                "section ZPAD: layer {n} is out of range (the model has {count} layers)"
+            ));
+        };
+        match &mut entry.kind {
+            EntryKind::Conv { padding, .. } if *padding == Padding::Same => {
+                *padding = Padding::Zero;
+            }
+            EntryKind::Conv { padding, .. } => {
+                return Err(format!(
+                    "section ZPAD: layer {n} is a {padding} convolution (zero padding has same's geometry, padding code 0)"
+                ));
+            }
+            EntryKind::Dense => {
+                return Err(format!(
+                    "section ZPAD: layer {n} is a dense layer, not a convolution"
+                ))
+            }
+            EntryKind::Pool => {
+                return Err(format!(
+                    "section ZPAD: layer {n} is a max pool, not a convolution"
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Parses a version-2 model from bytes; `path` only names the source in
 /// errors.
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
@@ -453,6 +490,21 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
     r.read_exact(&mut description).expect("size checked");
     let description =
         String::from_utf8(description).map_err(|_| err("description is not valid UTF-8".into()))?;
+    let version = u16::from_le_bytes([bytes[MAGIC.len()], bytes[MAGIC.len() + 1]]);
+    // The sections first: ZPAD changes how convolutions are built.
+    let found = if version == VERSION_3 {
+        let start = body_end - sections_len as usize;
+        let classes = entries.last().expect("at least one layer").outputs;
+        let found =
+            sections::parse(&bytes[start..body_end], classes, input_len as usize).map_err(err)?;
+        Some(found)
+    } else {
+        None
+    };
+    let mut entries = entries;
+    if let Some(found) = &found {
+        mark_zero_padded(&mut entries, &found.zero_padded).map_err(err)?;
+    }
     let convolutional = entries
         .iter()
         .any(|e| matches!(e.kind, EntryKind::Conv { .. }));
@@ -510,17 +562,12 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
     model
         .set_input_shape(shape)
         .map_err(|e| err(e.to_string()))?;
-    let version = u16::from_le_bytes([bytes[MAGIC.len()], bytes[MAGIC.len() + 1]]);
     let mut listed: Vec<SectionInfo> = Vec::new();
-    if version == VERSION_3 {
-        let start = body_end - sections_len as usize;
-        debug_assert_eq!(r.position() as usize + table_end, start);
-        let found = sections::parse(
-            &bytes[start..body_end],
-            model.num_classes(),
-            model.input_len(),
-        )
-        .map_err(err)?;
+    if let Some(found) = found {
+        debug_assert_eq!(
+            r.position() as usize + table_end,
+            body_end - sections_len as usize
+        );
         if let Some(names) = found.names {
             model = model
                 .with_class_names(names)
