@@ -243,6 +243,8 @@ pub fn export(model: &Model, name: &str, doc: &str) -> Result<Exported, Error> {
         let pad = conv.padding().before(k) as i64;
         let mut pads = vec![0i64; 4];
         match conv.padding() {
+            // A 1×1 kernel pads nothing.
+            Padding::Same if pad == 0 => {}
             Padding::Valid => {}
             // The engine reads a position outside the image as pixel 0 on
             // a u8 first convolution, and as −1 on a binary map.
@@ -372,13 +374,16 @@ fn encode_features(b: &mut Builder, x: &str, encoding: &FeatureEncoding) -> Stri
     match encoding {
         FeatureEncoding::MinMax { min, max } => {
             // q = (x − min)·255 / (max − min); 0 where max == min. A
-            // feature of zero range divides by 1 and is zeroed after the
-            // clip, so no inf or NaN reaches the output.
+            // range beyond f32 (max − min = inf) encodes to 0 as well:
+            // finite/inf is 0 and inf/inf is NaN, which the engine's
+            // comparisons send to 0. Such a feature divides by 1 and is
+            // zeroed after the clip, so no inf or NaN reaches the output.
             let d = min.len() as i64;
+            let dead = |lo: &f32, hi: &f32| hi == lo || !(hi - lo).is_finite();
             let range: Vec<f32> = min
                 .iter()
                 .zip(max)
-                .map(|(lo, hi)| if hi == lo { 1.0 } else { hi - lo })
+                .map(|(lo, hi)| if dead(lo, hi) { 1.0 } else { hi - lo })
                 .collect();
             let lo = b.floats("min", &[d], min);
             let range = b.floats("range", &[d], &range);
@@ -394,11 +399,11 @@ fn encode_features(b: &mut Builder, x: &str, encoding: &FeatureEncoding) -> Stri
             let rounded = b.op("Add", "q_half", &[&q, &half], &[]);
             let rounded = b.op("Floor", "rounded", &[&rounded], &[]);
             let mut out = b.op("Clip", "encoded", &[&rounded, &zero, &k255], &[]);
-            if min.iter().zip(max).any(|(lo, hi)| lo == hi) {
+            if min.iter().zip(max).any(|(lo, hi)| dead(lo, hi)) {
                 let mask: Vec<f32> = min
                     .iter()
                     .zip(max)
-                    .map(|(lo, hi)| if hi == lo { 0.0 } else { 1.0 })
+                    .map(|(lo, hi)| if dead(lo, hi) { 0.0 } else { 1.0 })
                     .collect();
                 let mask = b.floats("live", &[d], &mask);
                 out = b.op("Mul", "encoded", &[&out, &mask], &[]);
