@@ -144,3 +144,40 @@ fn an_exact_import_reports_no_ties() {
     );
     assert!(!stdout.contains("ties"), "{stdout}");
 }
+
+/// `bnn export --format onnx` then `bnn import`: the same model; the
+/// options of the directory exports are refused, and the output may not
+/// be the model it reads.
+#[test]
+fn export_to_onnx_and_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let seed = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("weights/seed.bnn");
+    let onnx = dir.path().join("seed.onnx");
+    let r = run(["export", &arg(&seed), "--format", "onnx", "-o", &arg(&onnx)]);
+    let stdout = r.ok();
+    assert!(
+        stdout.contains("ONNX opset 13") && stdout.contains("input pixels: uint8 (N, 784)"),
+        "{stdout}"
+    );
+    let back = dir.path().join("back.bnn");
+    run(["import", &arg(&onnx), "-o", &arg(&back)]).ok();
+    let original = bnn_core::format::load(&seed).unwrap().model;
+    assert_eq!(bnn_core::format::load(&back).unwrap().model, original);
+    for extra in [
+        &["--force"][..],
+        &["--word-bits", "32"],
+        &["--parallel", "2"],
+        &["--test-count", "3"],
+    ] {
+        let mut args = vec!["export", seed.to_str().unwrap(), "--format", "onnx"];
+        args.extend(["-o", onnx.to_str().unwrap()]);
+        args.extend(extra);
+        run(&args).fails(2, &[extra[0], "applies to --format c and verilog"]);
+    }
+    let before = std::fs::read(&seed).unwrap();
+    let copy = dir.path().join("copy.bnn");
+    std::fs::write(&copy, &before).unwrap();
+    let r = run(["export", &arg(&copy), "--format", "onnx", "-o", &arg(&copy)]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert_eq!(std::fs::read(&copy).unwrap(), before);
+}

@@ -57,18 +57,22 @@ pub enum Rows {
     Npy,
 }
 
-/// `export --format`.
+/// `export --format`: the code generators of `bnn-export`, or ONNX
+/// (`bnn-onnx`, one file).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
     C,
     Verilog,
+    Onnx,
 }
 
-impl From<ExportFormat> for bnn_export::Format {
-    fn from(f: ExportFormat) -> Self {
-        match f {
-            ExportFormat::C => bnn_export::Format::C,
-            ExportFormat::Verilog => bnn_export::Format::Verilog,
+impl ExportFormat {
+    /// The code generator, `None` for ONNX.
+    pub fn code(self) -> Option<bnn_export::Format> {
+        match self {
+            ExportFormat::C => Some(bnn_export::Format::C),
+            ExportFormat::Verilog => Some(bnn_export::Format::Verilog),
+            ExportFormat::Onnx => None,
         }
     }
 }
@@ -305,7 +309,10 @@ mod tests {
         assert_eq!(kernels.len(), bnn_core::Kernel::ALL.len());
         assert!(bnn_core::Kernel::ALL.iter().all(|k| kernels.contains(k)));
         for (v, name) in names::<ExportFormat>() {
-            assert_eq!(name.parse::<bnn_export::Format>().unwrap(), v.into());
+            match v.code() {
+                Some(code) => assert_eq!(name.parse::<bnn_export::Format>().unwrap(), code),
+                None => assert_eq!(name, "onnx"),
+            }
         }
         for (v, name) in names::<WordBits>() {
             assert_eq!(name.parse::<bnn_export::WordBits>().unwrap(), v.into());

@@ -1,5 +1,6 @@
 //! `bnn export`: a model as dependency-free C99 or as Verilog-2001, written
-//! as a whole directory or not at all (see `docs/EXPORT.md`).
+//! as a whole directory or not at all (see `docs/EXPORT.md`); or as one
+//! ONNX file (`bnn-onnx`, see `docs/IMPORT.md`), written like a model.
 
 use std::path::PathBuf;
 
@@ -15,19 +16,23 @@ use crate::UsageError;
 pub struct ExportArgs {
     /// A .bnn model file.
     pub model: PathBuf,
-    /// c: NAME.h and NAME.c; verilog: NAME.v, ROM files and a testbench.
+    /// c: NAME.h and NAME.c; verilog: NAME.v, ROM files and a testbench;
+    /// onnx: one ONNX file.
     #[arg(long, value_enum)]
     pub format: choices::ExportFormat,
     /// Output directory, new or empty (see --force); its parent must exist,
-    /// and a link to a directory is followed.
-    #[arg(short, long, value_name = "DIR")]
+    /// and a link to a directory is followed. With --format onnx: the file
+    /// to write, replaced atomically like a model.
+    #[arg(short, long, value_name = "DIR|FILE")]
     pub output: PathBuf,
-    /// Prefix of every symbol and file name; a C identifier.
+    /// Prefix of every symbol and file name; a C identifier (onnx: the
+    /// graph's name).
     #[arg(long, default_value = "bnn")]
     pub name: String,
-    /// Weight word size: 64, or 32 for 32-bit microcontrollers.
-    #[arg(long, value_enum, default_value = "64")]
-    pub word_bits: choices::WordBits,
+    /// Weight word size: 64 (the default), or 32 for 32-bit
+    /// microcontrollers; c and verilog only.
+    #[arg(long, value_enum, value_name = "64|32")]
+    pub word_bits: Option<choices::WordBits>,
     /// Replace DIR when it holds an earlier export.
     #[arg(long)]
     pub force: bool,
@@ -48,8 +53,10 @@ pub struct ExportArgs {
 const DEFAULT_TEST_COUNT: usize = 200;
 
 pub fn run(args: ExportArgs) -> anyhow::Result<()> {
-    let format = Format::from(args.format);
-    let word = WordBits::from(args.word_bits);
+    let Some(format) = args.format.code() else {
+        return run_onnx(args);
+    };
+    let word = args.word_bits.map_or(WordBits::W64, WordBits::from);
     bnn_export::ident::check_name(&args.name).map_err(usage)?;
     if format == Format::C && args.test_images.is_some() {
         return Err(UsageError("--test-images applies to --format verilog only".into()).into());
@@ -149,6 +156,43 @@ pub fn run(args: ExportArgs) -> anyhow::Result<()> {
             writeln!(out, "{line}")?;
         }
         Ok(())
+    });
+    Ok(())
+}
+
+/// `--format onnx`: one file, checked and written like a model (atomic
+/// replace, never an input); the options of the code generators are
+/// refused rather than ignored.
+fn run_onnx(args: ExportArgs) -> anyhow::Result<()> {
+    let directory_only = [
+        ("--word-bits", args.word_bits.is_some()),
+        ("--force", args.force),
+        ("--test-images", args.test_images.is_some()),
+        ("--test-count", args.test_count.is_some()),
+        ("--parallel", args.parallel.is_some()),
+    ];
+    if let Some((option, _)) = directory_only.iter().find(|(_, given)| *given) {
+        return Err(UsageError(format!(
+            "{option} applies to --format c and verilog; an ONNX export is one file, replaced like a model"
+        ))
+        .into());
+    }
+    crate::check_outputs(&[("ONNX file", &args.output)], &[&args.model])?;
+    let file = crate::args::load_model(&args.model)?;
+    let exported = bnn_onnx::export::export(&file.model, &args.name, &file.description)
+        .with_context(|| format!("cannot export {} to ONNX", args.model.display()))?;
+    bnn_io::write::write_file(&args.output, &exported.bytes)
+        .with_context(|| format!("cannot write {}", args.output.display()))?;
+    crate::output::summary(|out| {
+        writeln!(
+            out,
+            "wrote {}: {} bytes (ONNX opset {}, {} nodes; input {}; outputs scores, classes)",
+            args.output.display(),
+            thousands(exported.bytes.len() as u64),
+            bnn_onnx::export::OPSET,
+            exported.nodes,
+            exported.input
+        )
     });
     Ok(())
 }

@@ -1,6 +1,7 @@
-//! A protobuf writer for building small ONNX graphs by hand: the tests,
-//! the fuzz seeds and anyone checking the importer without Python use it.
-//! It writes only what [`crate::wire`] reads, with the same field numbers.
+//! A protobuf writer for ONNX graphs: the exporter ([`crate::export`])
+//! writes its files with it, and the tests and fuzz seeds build graphs by
+//! hand with it, without Python. It writes only what [`crate::wire`]
+//! reads, with the same field numbers.
 
 /// One message being written.
 #[derive(Clone, Debug, Default)]
@@ -86,6 +87,10 @@ pub fn attr_ints(name: &str, vs: &[i64]) -> Msg {
     Msg::new().str(1, name).packed_ints(8, vs).int(20, 7)
 }
 
+pub fn attr_str(name: &str, v: &str) -> Msg {
+    Msg::new().str(1, name).str(4, v).int(20, 3)
+}
+
 pub fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: &[Msg]) -> Msg {
     let mut m = Msg::new();
     for i in inputs {
@@ -103,6 +108,12 @@ pub fn node(op: &str, name: &str, inputs: &[&str], outputs: &[&str], attrs: &[Ms
 
 /// A float graph input or output; `None` dims are symbolic (`N`).
 pub fn value_info(name: &str, dims: &[Option<i64>]) -> Msg {
+    typed_value_info(name, 1, dims)
+}
+
+/// A graph input or output of ONNX element type `elem` (1 float, 2
+/// uint8, 7 int64); `None` dims are symbolic (`N`).
+pub fn typed_value_info(name: &str, elem: i64, dims: &[Option<i64>]) -> Msg {
     let mut shape = Msg::new();
     for d in dims {
         let dim = match d {
@@ -111,14 +122,29 @@ pub fn value_info(name: &str, dims: &[Option<i64>]) -> Msg {
         };
         shape = shape.msg(1, &dim);
     }
-    let tensor_type = Msg::new().int(1, 1).msg(2, &shape);
+    let tensor_type = Msg::new().int(1, elem).msg(2, &shape);
     Msg::new()
         .str(1, name)
         .msg(2, &Msg::new().msg(1, &tensor_type))
 }
 
 pub fn graph(nodes: &[Msg], initializers: &[Msg], inputs: &[Msg], outputs: &[Msg]) -> Msg {
-    let mut g = Msg::new().str(2, "graph");
+    named_graph("graph", "", nodes, initializers, inputs, outputs)
+}
+
+/// A graph with its name and doc string.
+pub fn named_graph(
+    name: &str,
+    doc: &str,
+    nodes: &[Msg],
+    initializers: &[Msg],
+    inputs: &[Msg],
+    outputs: &[Msg],
+) -> Msg {
+    let mut g = Msg::new().str(2, name);
+    if !doc.is_empty() {
+        g = g.str(10, doc);
+    }
     for n in nodes {
         g = g.msg(1, n);
     }
@@ -136,11 +162,15 @@ pub fn graph(nodes: &[Msg], initializers: &[Msg], inputs: &[Msg], outputs: &[Msg
 
 /// A model of IR version `ir` importing the default opset `opset`.
 pub fn model(ir: i64, opset: i64, graph: &Msg) -> Vec<u8> {
+    produced_model(ir, opset, "bnn-onnx tests", "", graph)
+}
+
+/// A model as [`model`] writes it, naming its producer and version.
+pub fn produced_model(ir: i64, opset: i64, producer: &str, version: &str, graph: &Msg) -> Vec<u8> {
     let opset = Msg::new().str(1, "").int(2, opset);
-    Msg::new()
-        .int(1, ir)
-        .msg(8, &opset)
-        .str(2, "bnn-onnx tests")
-        .msg(7, graph)
-        .0
+    let mut m = Msg::new().int(1, ir).msg(8, &opset).str(2, producer);
+    if !version.is_empty() {
+        m = m.str(3, version);
+    }
+    m.msg(7, graph).0
 }

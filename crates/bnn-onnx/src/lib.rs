@@ -9,6 +9,9 @@
 //! cannot run exactly is refused with one line naming the node, its op and
 //! why. `docs/IMPORT.md` lists the patterns and the refusals.
 //!
+//! [`export`] writes a model the other way, as a standard ONNX graph in
+//! the patterns the importer reads.
+//!
 //! The crate stands apart from the engine, as an ONNX loader beside an
 //! inference engine usually does: the engine's build and its file format
 //! know nothing of ONNX.
@@ -16,6 +19,7 @@
 use std::path::Path;
 
 pub mod encode;
+pub mod export;
 pub mod graph;
 pub mod lower;
 pub mod wire;

@@ -36,7 +36,7 @@ use bnn_core::{
 };
 
 use crate::graph::{decode, describe, Const, MAX_ELEMENTS};
-use crate::wire::{Attribute, Graph, Node};
+use crate::wire::{Attribute, Graph, Node, ValueInfo};
 use crate::{quote, Error};
 
 /// Most values in the graph input: far more than the images the engine
@@ -188,13 +188,18 @@ enum Layout {
     },
     /// `(N, C, H, W)`.
     Map { c: usize, h: usize, w: usize },
+    /// `(N, H, W, C)`: a uint8 graph input, channels last as images are
+    /// stored (and as bnn takes them); its flat order is the engine's, and
+    /// a `Transpose` with perm `(0, 3, 1, 2)` makes it the NCHW map a
+    /// `Conv` reads.
+    Nhwc { h: usize, w: usize, c: usize },
 }
 
 impl Layout {
     fn len(self) -> usize {
         match self {
             Layout::Flat { n, .. } => n,
-            Layout::Map { c, h, w } => c * h * w,
+            Layout::Map { c, h, w } | Layout::Nhwc { h, w, c } => c * h * w,
         }
     }
 
@@ -203,6 +208,7 @@ impl Layout {
         match self {
             Layout::Flat { n, .. } => vec![1, n],
             Layout::Map { c, h, w } => vec![1, c, h, w],
+            Layout::Nhwc { h, w, c } => vec![1, h, w, c],
         }
     }
 
@@ -210,7 +216,7 @@ impl Layout {
     fn channels(self) -> usize {
         match self {
             Layout::Flat { n, .. } => n,
-            Layout::Map { c, .. } => c,
+            Layout::Map { c, .. } | Layout::Nhwc { c, .. } => c,
         }
     }
 
@@ -218,7 +224,7 @@ impl Layout {
     fn per_channel(self) -> usize {
         match self {
             Layout::Flat { .. } => 1,
-            Layout::Map { h, w, .. } => h * w,
+            Layout::Map { h, w, .. } | Layout::Nhwc { h, w, .. } => h * w,
         }
     }
 }
@@ -447,17 +453,23 @@ pub fn lower(graph: &Graph<'_>, order: &[usize], dir: Option<&Path>) -> Result<I
             inputs.len()
         )));
     };
-    if input.elem_type != 1 {
-        return Err(Error::new(format!(
-            "graph input {} has element type {}, not float (1)",
-            quote(&input.name),
-            input.elem_type
-        )));
-    }
+    // A float input is PyTorch's (N, C, H, W); a uint8 one holds the
+    // images as stored, (N, H, W, C).
+    let u8_input = match input.elem_type {
+        1 => false,
+        2 => true,
+        other => {
+            return Err(Error::new(format!(
+                "graph input {} has element type {other}, not float (1) or uint8 (2)",
+                quote(&input.name),
+            )))
+        }
+    };
     let known = |d: &Option<i64>| d.and_then(|v| usize::try_from(v).ok()).filter(|&v| v > 0);
     let layout = match input.dims.as_deref() {
         Some([_, n]) => known(n).map(|n| Layout::Flat { n, chw: None }),
-        Some([_, c, h, w]) => match (known(c), known(h), known(w)) {
+        Some([_, a, b, c]) => match (known(a), known(b), known(c)) {
+            (Some(h), Some(w), Some(c)) if u8_input => Some(Layout::Nhwc { h, w, c }),
             (Some(c), Some(h), Some(w)) => Some(Layout::Map { c, h, w }),
             _ => None,
         },
@@ -466,17 +478,12 @@ pub fn lower(graph: &Graph<'_>, order: &[usize], dir: Option<&Path>) -> Result<I
     .filter(|l| l.len() <= MAX_INPUT);
     let Some(layout) = layout else {
         return Err(Error::new(format!(
-            "graph input {} has shape {:?}; the importer takes (N, features) or (N, C, H, W) with known sizes",
+            "graph input {} has shape {:?}; the importer takes (N, features), float (N, C, H, W) or uint8 (N, H, W, C) with known sizes",
             quote(&input.name),
             input.dims
         )));
     };
-    let [output] = &graph.outputs[..] else {
-        return Err(Error::new(format!(
-            "the graph has {} outputs; the importer takes one (the class scores)",
-            graph.outputs.len()
-        )));
-    };
+    let (output, rule) = scores_output(graph)?;
     let mut l = Lowering {
         graph,
         dir,
@@ -521,7 +528,66 @@ pub fn lower(graph: &Graph<'_>, order: &[usize], dir: Option<&Path>) -> Result<I
             quote(&output.name)
         )));
     };
-    l.finish(out, &output.name)
+    let mut imported = l.finish(out, &output.name)?;
+    imported.model.set_rule(rule);
+    Ok(imported)
+}
+
+/// The graph output that holds the class scores, and the decision rule:
+/// one output (the scores, classes by argmax), or the scores and their
+/// classes, `ArgMax` of the scores (the first maximum: bnn's `scores`
+/// rule) or `ArgMax` of `scores >= 0` cast to numbers (bnn's `seed` rule),
+/// as `bnn export --format onnx` writes them.
+fn scores_output<'g>(graph: &'g Graph<'_>) -> Result<(&'g ValueInfo, DecisionRule), Error> {
+    match &graph.outputs[..] {
+        [output] => return Ok((output, DecisionRule::Scores)),
+        [_, _] => {}
+        other => {
+            return Err(Error::new(format!(
+                "the graph has {} outputs; the importer takes one (the class scores), or the scores and their ArgMax",
+                other.len()
+            )))
+        }
+    }
+    let producer = |name: &str| {
+        graph
+            .nodes
+            .iter()
+            .find(|n| n.outputs.iter().any(|o| o == name))
+    };
+    let constant = |name: &str| -> Option<Vec<f64>> {
+        let t = graph.initializers.iter().find(|t| t.name == name)?;
+        decode(t, None, "a constant").ok().map(|c| c.data)
+    };
+    for (k, classes) in graph.outputs.iter().enumerate() {
+        let scores = &graph.outputs[1 - k];
+        let Some(argmax) = producer(&classes.name).filter(|n| n.op_type == "ArgMax") else {
+            continue;
+        };
+        let plain = [1, -1].contains(&attr_i(argmax, "axis", 0))
+            && attr_i(argmax, "keepdims", 1) == 0
+            && attr_i(argmax, "select_last_index", 0) == 0;
+        let Some(x) = argmax.inputs.first().filter(|_| plain) else {
+            continue;
+        };
+        if *x == scores.name {
+            return Ok((scores, DecisionRule::Scores));
+        }
+        // ArgMax(Cast(scores >= 0)): the first non-negative score.
+        let seed = producer(x)
+            .filter(|n| n.op_type == "Cast" && attr_i(n, "to", 0) == 1)
+            .and_then(|n| producer(n.inputs.first()?))
+            .filter(|n| n.op_type == "GreaterOrEqual" && n.inputs.len() == 2)
+            .is_some_and(|n| {
+                n.inputs[0] == scores.name && constant(&n.inputs[1]).is_some_and(|c| c == [0.0])
+            });
+        if seed {
+            return Ok((scores, DecisionRule::Seed));
+        }
+    }
+    Err(Error::new(
+        "the graph has 2 outputs; the second must be the ArgMax (axis 1, keepdims 0, first index) of the scores, or of scores >= 0 (bnn's seed rule)".into(),
+    ))
 }
 
 /// The STE residue `x + (Sign(x) − x)` (either operand order, or
@@ -922,13 +988,21 @@ impl<'g, 'a> Lowering<'g, 'a> {
                 self.flatten(i, x)
             }
             "Reshape" => self.reshape(i),
-            "Transpose" => {
-                let Val::Const(c) = self.need(i, 0)? else {
-                    return Err(self.fail(i, "only constants may be transposed (weights); a transposed activation is not supported"));
-                };
-                let perm = attr_ints(node, "perm")?.unwrap_or_else(|| (0..c.dims.len() as i64).rev().collect());
-                self.transpose(i, &c, &perm).map(Val::Const)
-            }
+            "Transpose" => match self.need(i, 0)? {
+                Val::Const(c) => {
+                    let perm = attr_ints(node, "perm")?.unwrap_or_else(|| (0..c.dims.len() as i64).rev().collect());
+                    self.transpose(i, &c, &perm).map(Val::Const)
+                }
+                // The channels-last uint8 input made NCHW for a Conv.
+                Val::Pixels(mut px) => match (px.layout, attr_ints(node, "perm")?.as_deref()) {
+                    (Layout::Nhwc { h, w, c }, Some([0, 3, 1, 2])) if px.steps.is_empty() => {
+                        px.layout = Layout::Map { c, h, w };
+                        Ok(Val::Pixels(px))
+                    }
+                    _ => Err(self.fail(i, "only the (N, H, W, C) uint8 input may be transposed, with perm (0, 3, 1, 2) and before any arithmetic")),
+                },
+                _ => Err(self.fail(i, "only constants may be transposed (weights); a transposed activation is not supported")),
+            },
             "Softmax" | "LogSoftmax" => {
                 let axis = attr_i(node, "axis", -1);
                 match self.need(i, 0)? {
@@ -1628,7 +1702,7 @@ impl<'g, 'a> Lowering<'g, 'a> {
             w: width,
         } = layout
         else {
-            return Err(self.fail(i, "a convolution needs an (N, C, H, W) input"));
+            return Err(self.fail(i, "a convolution needs an (N, C, H, W) input (a uint8 (N, H, W, C) input needs a Transpose with perm (0, 3, 1, 2) first)"));
         };
         if in_c != c {
             return Err(self.fail(
@@ -1928,6 +2002,11 @@ impl<'g, 'a> Lowering<'g, 'a> {
                 n: c * h * w,
                 chw: Some((c, h, w)),
             },
+            // Channels last is the engine's order already.
+            Layout::Nhwc { h, w, c } => Layout::Flat {
+                n: h * w * c,
+                chw: None,
+            },
             flat => flat,
         };
         match x {
@@ -2184,7 +2263,9 @@ impl<'g, 'a> Lowering<'g, 'a> {
         }
         let shape = match self.input_layout {
             Layout::Flat { n, .. } => InputShape::flat(n as u32),
-            Layout::Map { c, h, w } => InputShape::new(h as u32, w as u32, c as u32),
+            Layout::Map { c, h, w } | Layout::Nhwc { h, w, c } => {
+                InputShape::new(h as u32, w as u32, c as u32)
+            }
         };
         let encoding = match (self.u8_input, self.input_threshold) {
             (true, _) => InputEncoding::U8,

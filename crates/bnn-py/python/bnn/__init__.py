@@ -14,5 +14,16 @@ for an array of the wrong dtype.
 """
 
 from ._bnn import Model, __version__, from_numpy, from_onnx, kernels, load, mnist, train
+from .keras import from_keras
 
-__all__ = ["Model", "__version__", "from_numpy", "from_onnx", "kernels", "load", "mnist", "train"]
+__all__ = [
+    "Model",
+    "__version__",
+    "from_keras",
+    "from_numpy",
+    "from_onnx",
+    "kernels",
+    "load",
+    "mnist",
+    "train",
+]

@@ -97,6 +97,11 @@ def from_numpy(
 def from_onnx(path: _Path) -> Model:
     """A model from an ONNX file of a binary network (see docs/IMPORT.md)."""
 
+def from_keras(model: Any, input_scale: float = 1.0, input_offset: float = 0.0) -> Model:
+    """A model from a Larq/Keras binary network (QuantDense, QuantConv2D,
+    BatchNormalization, MaxPool2D, Flatten); the Keras model sees
+    pixel·input_scale + input_offset (see docs/IMPORT.md)."""
+
 def train(
     recipe: Optional[str] = None,
     data: _Path = "data/mnist",

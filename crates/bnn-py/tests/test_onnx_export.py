@@ -1,0 +1,123 @@
+"""`bnn export --format onnx`, run by ONNX Runtime: for every shipped model
+the classes must equal the engine's on all 10,000 MNIST test images and
+the scores agree within 1e-4 (relative); models with a stored feature
+encoding (min-max and thermometer) take float features and encode them in
+the graph exactly as the engine does."""
+
+import numpy as np
+import pytest
+
+import bnn
+from conftest import WEIGHTS
+
+try:
+    import onnx
+    import onnxruntime as ort
+except ImportError:  # pragma: no cover - the failure names the fix
+    onnx = None
+
+
+@pytest.fixture(scope="module", autouse=True)
+def need_onnx():
+    if onnx is None:
+        pytest.fail(
+            "onnx and onnxruntime are missing: pip install './crates/bnn-py[test]'"
+        )
+
+
+def export(cli, bnn_bin, model_path, out):
+    cli(bnn_bin, "export", model_path, "--format", "onnx", "-o", out)
+    onnx.checker.check_model(onnx.load(str(out)), full_check=True)
+    return ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+
+
+def run(session, x):
+    (inp,) = session.get_inputs()
+    scores, classes = session.run(["scores", "classes"], {inp.name: x})
+    assert scores.dtype == np.float32 and classes.dtype == np.int64
+    return scores, classes
+
+
+def compare(model, session, x, engine_x=None):
+    """Classes equal, scores within 1e-4 relative; the largest score
+    difference (absolute)."""
+    engine_x = x if engine_x is None else engine_x
+    want_classes, want_scores = model.classify(engine_x)
+    scores, classes = run(session, x)
+    np.testing.assert_array_equal(classes, want_classes)
+    np.testing.assert_allclose(scores, want_scores, rtol=1e-4, atol=1e-4)
+    return float(np.max(np.abs(scores - want_scores)))
+
+
+SHIPPED = sorted(p.name for p in WEIGHTS.glob("*.bnn"))
+
+
+def test_the_shipped_models_are_all_here():
+    assert len(SHIPPED) >= 8, SHIPPED
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_model_runs_the_same_in_onnx_runtime(tmp_path, cli, bnn_bin, test_set, name):
+    images, _ = test_set
+    assert len(images) == 10_000
+    model = bnn.load(WEIGHTS / name)
+    session = export(cli, bnn_bin, WEIGHTS / name, tmp_path / "m.onnx")
+    (inp,) = session.get_inputs()
+    assert inp.type == "tensor(uint8)"
+    x = images.reshape(len(images), *inp.shape[1:])
+    diff = compare(model, session, x, images)
+    print(f"{name}: 10,000 images, classes equal, max score difference {diff}")
+    # Every value is an integer held exactly in f32 and the bias is added
+    # once, as the engine adds it: the scores are the engine's, bit for bit.
+    assert diff == 0.0
+
+
+def features(rng, n, spread=1.0):
+    """Rows of 7 float features: one constant (max == min), one whose
+    range max − min overflows f32 (which encodes to 0, as max == min),
+    the others on different scales, `spread` times wider."""
+    x = rng.normal(size=(n, 7)).astype(np.float32) * spread
+    x[:, 1] *= 1000.0
+    x[:, 2] = 3.25
+    x[:, 3] = np.round(x[:, 3] * 4) / 4  # values on the 0.5 rounding edges
+    x[:, 5] *= 1e-3
+    x[:, 6] = rng.uniform(-3e38, 3e38, size=n)
+    return x
+
+
+def dense_layers(rng, widths):
+    return [
+        {"weight": rng.choice([-1.0, 1.0], size=(o, i)), "bias": rng.normal(scale=3.0, size=o)}
+        for i, o in zip(widths, widths[1:])
+    ]
+
+
+@pytest.mark.parametrize("kind", ["minmax", "thermometer"])
+@pytest.mark.parametrize("input", ["u8", "binary"])
+def test_a_feature_encoding_is_carried_in_the_graph(tmp_path, cli, bnn_bin, kind, input):
+    rng = np.random.default_rng(5)
+    train = features(rng, 300)
+    levels = 6 if kind == "thermometer" else None
+    width = 7 * (levels or 1)
+    model = bnn.from_numpy(dense_layers(rng, [width, 24, 4]), input=input, threshold=100)
+    model = model.with_encoding(train, kind, levels)
+    path = tmp_path / "encoded.bnn"
+    model.save(path)
+    session = export(cli, bnn_bin, path, tmp_path / "encoded.onnx")
+    (inp,) = session.get_inputs()
+    assert inp.type == "tensor(float)" and inp.shape[1] == 7
+    # Held-out rows, beyond the fitted range too, and the training rows
+    # themselves (min and max exactly, the thermometer's cut points).
+    test = np.concatenate([features(rng, 2000, spread=1.5), train])
+    compare(model, session, test)
+
+
+def test_a_model_trained_on_features_exports(tmp_path, cli, bnn_bin):
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=(400, 5)).astype(np.float32)
+    y = (x[:, 0] + x[:, 1] * x[:, 2] > 0).astype(np.int64)
+    model, _ = bnn.train(
+        "bn-u8", x=x, y=y, encoding="u8", epochs=2, seed=1, output=tmp_path / "t.bnn"
+    )
+    session = export(cli, bnn_bin, tmp_path / "t.bnn", tmp_path / "t.onnx")
+    compare(model, session, rng.normal(size=(1000, 5)).astype(np.float32) * 2)
