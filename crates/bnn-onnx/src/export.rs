@@ -244,11 +244,13 @@ pub fn export(model: &Model, name: &str, doc: &str) -> Result<Exported, Error> {
         let mut pads = vec![0i64; 4];
         match conv.padding() {
             // A 1×1 kernel pads nothing.
-            Padding::Same if pad == 0 => {}
+            Padding::Same | Padding::Zero if pad == 0 => {}
             Padding::Valid => {}
             // The engine reads a position outside the image as pixel 0 on
-            // a u8 first convolution, and as −1 on a binary map.
+            // a u8 first convolution, and as −1 on a binary map; zero
+            // padding reads 0 on both, as ONNX's Conv pads.
             Padding::Same if stage.takes_pixels() => pads = vec![pad; 4],
+            Padding::Zero => pads = vec![pad; 4],
             Padding::Same => {
                 let p = b.ints("pads", &[0, 0, pad, pad, 0, 0, pad, pad]);
                 let v = b.scalar("pad_value", -1.0);

@@ -10,8 +10,8 @@ refusals. Larq's quantizers ``ste_sign``, ``approx_sign`` and
 pass, which is ``Where(x >= 0, 1, -1)``, exactly bnn's activation.
 
 Taken: ``InputLayer``, ``QuantDense``, ``QuantConv2D`` (stride 1, square
-odd kernel, ``padding="valid"``, or ``"same"`` on the input or with
-``pad_values=-1``), ``BatchNormalization``, ``MaxPool2D`` (2×2, stride 2),
+odd kernel, ``padding="valid"``, or ``"same"`` with ``pad_values`` 0
+(Larq's default, zero padding) or -1), ``BatchNormalization``, ``MaxPool2D`` (2×2, stride 2),
 ``Flatten``, ``Dropout``, and a final ``Activation("softmax")`` (dropped:
 the class is the same). Anything else is a ``ValueError`` naming the layer.
 """
@@ -270,17 +270,16 @@ def to_onnx(model, input_scale=1.0, input_offset=0.0):
                         f"{layer.name}/pad",
                     )
                 elif pad_value == 0.0:
-                    raise _fail(
-                        layer,
-                        "pad_values=0 (zero padding of a binary map): bnn pads with -1 and has "
-                        "no zero-padding mode yet; use padding='valid' or pad_values=-1",
-                    )
+                    # Larq's default: zeros around a ±1 map, which bnn's
+                    # zero-padding mode computes exactly (the importer reads
+                    # a Conv's own pads on a binary map as that mode).
+                    pads = [p, p, p, p]
                 else:
                     raise _fail(
                         layer,
-                        f"pad_values={pad_value}: bnn pads a binary map with -1 only "
+                        f"pad_values={pad_value}: bnn pads a binary map with 0 or -1 "
                         "(Larq's pad_values=1 pads with +1, which differs at the borders); "
-                        "use padding='valid' or pad_values=-1",
+                        "use pad_values=0 or -1, or padding='valid'",
                     )
             elif padding not in ("same", "valid"):
                 raise _fail(layer, f"padding {padding!r} is not supported")
