@@ -24,6 +24,7 @@ mod mnist_dir;
 mod output;
 mod progress;
 mod rows;
+mod serve_cmd;
 mod svg;
 mod train_cmd;
 
@@ -71,6 +72,8 @@ enum Command {
     Bench(bench_cmd::BenchArgs),
     /// Fetch MNIST, evaluate and verify the shipped models, bench, compress.
     Demo(demo_cmd::DemoArgs),
+    /// Serve models over HTTP: batching, limits, metrics, reload, drain.
+    Serve(serve_cmd::ServeArgs),
 }
 
 /// An error in how the program was called (exit code 2), as opposed to a
@@ -142,7 +145,13 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    if let Err(e) = bnn_io::cleanup::remove_on_signals() {
+    // `serve` writes no file and handles SIGTERM, SIGINT and SIGHUP itself
+    // (drain, reload): the cleanup handler would end it with 128 + N.
+    let serving = matches!(cli.command, Command::Serve(_));
+    if let Err(e) = (!serving)
+        .then(bnn_io::cleanup::remove_on_signals)
+        .transpose()
+    {
         let _ = writeln!(
             io::stderr(),
             "bnn: error: cannot install signal handlers: {e}"
@@ -253,6 +262,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Kernels => kernels(),
         Command::Bench(a) => bench_cmd::run(a),
         Command::Demo(a) => demo_cmd::run(a),
+        Command::Serve(a) => serve_cmd::run(a),
     }
 }
 
