@@ -178,9 +178,10 @@ fn encode(model: &Model, x: &[f32], count: usize) -> Result<Inputs, Rejected> {
 }
 
 fn npy(body: &[u8], model: &Model, max_images: usize) -> Result<Inputs, Rejected> {
-    // Each input is at least one value: the body bounds the count anyway,
-    // this bounds the decoded size before it is allocated.
-    let most = (max_images as u64).saturating_mul(model.input_len().max(1) as u64);
+    // The values cannot outnumber the body's bytes: the body limit bounds
+    // the allocation, and the image count is checked on the shape below
+    // (413, not a parse error).
+    let most = body.len() as u64;
     let array =
         NpyArray::from_bytes(body, most).map_err(|e| bad(format!("invalid .npy body: {e}")))?;
     let shape = &array.shape;
