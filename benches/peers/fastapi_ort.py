@@ -28,8 +28,6 @@ import tempfile
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 VENV = os.path.join(ROOT, "target", "peers-venv-serve")
-# onnxruntime.py beside this file would shadow the onnxruntime package.
-sys.path = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
 PACKAGES = ["fastapi==0.115.12", "uvicorn==0.34.2", "numpy==2.4.6", "onnx==1.23.2",
             "onnxruntime==1.32.0"]
 
@@ -79,9 +77,22 @@ def model_bytes(path):
         return peer.to_onnx(model, u8_input=True).SerializeToString()
 
 
+def import_ort():
+    """The onnxruntime package, not onnxruntime.py beside this file (this
+    directory stays on sys.path: uvicorn's workers import this module from
+    it)."""
+    saved = sys.path[:]
+    sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != HERE]
+    try:
+        import onnxruntime
+    finally:
+        sys.path[:] = saved
+    return onnxruntime
+
+
 def make_app(onnx_path, name):
     import numpy as np
-    import onnxruntime as ort
+    ort = import_ort()
     from fastapi import FastAPI, HTTPException
     from pydantic import BaseModel
 
@@ -135,9 +146,8 @@ def main():
             f.write(model_bytes(args.model))
         os.environ["BNN_PEER_ONNX"] = onnx_path
         os.environ["BNN_PEER_NAME"] = name
-        sys.path.insert(0, HERE)
-        uvicorn.run("fastapi_ort:app", host="127.0.0.1", port=args.port, workers=args.workers,
-                    log_level="warning", access_log=False)
+        uvicorn.run("fastapi_ort:app", app_dir=HERE, host="127.0.0.1", port=args.port,
+                    workers=args.workers, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":
