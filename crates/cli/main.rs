@@ -29,6 +29,7 @@ mod mnist_dir;
 mod output;
 mod progress;
 mod rows;
+mod serve_cmd;
 mod svg;
 mod train_cmd;
 
@@ -85,6 +86,8 @@ enum Command {
     },
     /// Print the man page (roff): `bnn man > bnn.1; man ./bnn.1`.
     Man,
+    /// Serve models over HTTP: batching, limits, metrics, reload, drain.
+    Serve(serve_cmd::ServeArgs),
 }
 
 /// An error in how the program was called (exit code 2), as opposed to a
@@ -156,7 +159,13 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
     };
-    if let Err(e) = bnn_io::cleanup::remove_on_signals() {
+    // `serve` writes no file and handles SIGTERM, SIGINT and SIGHUP itself
+    // (drain, reload): the cleanup handler would end it with 128 + N.
+    let serving = matches!(cli.command, Command::Serve(_));
+    if let Err(e) = (!serving)
+        .then(bnn_io::cleanup::remove_on_signals)
+        .transpose()
+    {
         let _ = writeln!(
             io::stderr(),
             "bnn: error: cannot install signal handlers: {e}"
@@ -282,6 +291,7 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             clap_mangen::Man::new(Cli::command()).render(&mut out)?;
             Ok(out.flush()?)
         }
+        Command::Serve(a) => serve_cmd::run(a),
     }
 }
 

@@ -10,6 +10,7 @@ use std::io::{self, Write};
 
 use anyhow::Context;
 use bnn_core::Predictions;
+use bnn_io::records::{npy_header, npy_row};
 use rayon::prelude::*;
 
 /// How the rows are laid out.
@@ -236,36 +237,6 @@ fn json_row(
         json_string(out, label);
     }
     out.push(b'}');
-}
-
-fn npy_row(out: &mut Vec<u8>, class: usize, s: &[f32], scores: bool) {
-    // Class indices are below the output width, far below i64::MAX.
-    out.extend_from_slice(&(class as i64).to_le_bytes());
-    if scores {
-        for &v in s {
-            out.extend_from_slice(&v.to_le_bytes());
-        }
-    }
-}
-
-/// A version 1.0 `.npy` header for `count` rows, padded with spaces to a
-/// multiple of 64 bytes as NumPy writes it.
-pub fn npy_header(count: u64, classes: usize, scores: bool) -> Vec<u8> {
-    let descr = if scores {
-        format!("[('class', '<i8'), ('scores', '<f4', ({classes},))]")
-    } else {
-        "'<i8'".to_string()
-    };
-    let dict = format!("{{'descr': {descr}, 'fortran_order': False, 'shape': ({count},), }}");
-    let mut header = b"\x93NUMPY\x01\x00".to_vec();
-    let unpadded = header.len() + 2 + dict.len() + 1;
-    let len = unpadded.next_multiple_of(64) - header.len() - 2;
-    // The dict is a few hundred bytes at most, far below u16::MAX.
-    header.extend_from_slice(&(len as u16).to_le_bytes());
-    header.extend_from_slice(dict.as_bytes());
-    header.resize(header.len() + len - dict.len() - 1, b' ');
-    header.push(b'\n');
-    header
 }
 
 fn push_int(out: &mut Vec<u8>, n: usize) {

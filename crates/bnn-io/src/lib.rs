@@ -12,6 +12,7 @@
 
 pub mod cleanup;
 pub mod read;
+pub mod records;
 pub mod target;
 pub mod text;
 pub mod write;

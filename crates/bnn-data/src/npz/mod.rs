@@ -43,4 +43,13 @@ impl NpyArray {
     pub fn to_f64(&self) -> Vec<f64> {
         self.data.to_f64()
     }
+
+    /// Parses one whole `.npy` held in memory (an upload, a request body)
+    /// with the checks a file gets: the header first, then exactly the
+    /// bytes the shape needs, at most `max_elements` values. Errors are
+    /// plain descriptions; the caller names where the bytes came from.
+    pub fn from_bytes(bytes: &[u8], max_elements: u64) -> Result<NpyArray, String> {
+        let mut reader = std::io::Cursor::new(bytes);
+        read_npy_limited(&mut reader, bytes.len() as u64, max_elements)
+    }
 }
