@@ -295,7 +295,87 @@ pub(crate) mod sliced128 {
     crate::kernel::sliced::sliced_kernel!();
 }
 
-/// The lean loop, for layers of whole vectors (see `Kernel::sliced_fire`).
+/// The sparse bit-sliced layer on pairs of `v128`, four words a step: half
+/// the passes over the minority positions of [`sliced128`] (each pass
+/// reloads the positions and the columns' cache lines), for layers whose
+/// columns are whole pairs (512 neurons: 8 words, two passes). On the
+/// 784-512 layer of `mnist-512.bnn` in Node this took the simd128 module
+/// from 1.3× to 1.6× the scalar kernel's images/s (same module, same run).
+pub(crate) mod sliced256 {
+    use core::arch::wasm32::*;
+
+    use super::super::SlicedArgs;
+
+    #[derive(Clone, Copy)]
+    pub struct V(v128, v128);
+    const W: usize = 4;
+
+    #[inline(always)]
+    fn zero() -> V {
+        V(u64x2_splat(0), u64x2_splat(0))
+    }
+
+    #[inline(always)]
+    fn splat(bit: bool) -> V {
+        let v = u64x2_splat(0u64.wrapping_sub(u64::from(bit)));
+        V(v, v)
+    }
+
+    /// Words `at .. at + 4`; the loop runs only on whole pairs.
+    #[inline(always)]
+    fn load(src: &[u64], at: usize, _live: usize) -> V {
+        let s = &src[at..at + 4];
+        V(super::load2(s), super::load2(&s[2..]))
+    }
+
+    #[inline(always)]
+    fn store(dst: &mut [u64], at: usize, _live: usize, v: V) {
+        let d = &mut dst[at..at + 4];
+        d[0] = u64x2_extract_lane::<0>(v.0);
+        d[1] = u64x2_extract_lane::<1>(v.0);
+        d[2] = u64x2_extract_lane::<0>(v.1);
+        d[3] = u64x2_extract_lane::<1>(v.1);
+    }
+
+    #[inline(always)]
+    fn load_column(src: &[u64], at: usize, live: usize) -> V {
+        load(src, at, live)
+    }
+
+    #[inline(always)]
+    fn and(a: V, b: V) -> V {
+        V(v128_and(a.0, b.0), v128_and(a.1, b.1))
+    }
+
+    #[inline(always)]
+    fn xor(a: V, b: V) -> V {
+        V(v128_xor(a.0, b.0), v128_xor(a.1, b.1))
+    }
+
+    #[inline(always)]
+    fn xor3(a: V, b: V, c: V) -> V {
+        xor(xor(a, b), c)
+    }
+
+    /// As `sliced128::maj`, per half.
+    #[inline(always)]
+    fn maj(a: V, b: V, c: V) -> V {
+        V(
+            v128_bitselect(c.0, a.0, v128_xor(a.0, b.0)),
+            v128_bitselect(c.1, a.1, v128_xor(a.1, b.1)),
+        )
+    }
+
+    #[inline(always)]
+    fn borrow_of(v: V, c: V, b: V) -> V {
+        maj(V(v128_not(v.0), v128_not(v.1)), c, b)
+    }
+
+    crate::kernel::sliced::sliced_kernel!();
+}
+
+/// The lean loop, for layers of whole vectors (see `Kernel::sliced_fire`):
+/// on pairs of vectors where the columns are whole pairs.
 pub fn sliced_fire_lines(
     a: &SlicedArgs<'_>,
     idx: &[u16],
@@ -303,13 +383,25 @@ pub fn sliced_fire_lines(
     zeros: bool,
     out: &mut [u64],
 ) {
-    sliced128::fire_lines(a, idx, ones, zeros, out)
+    if a.cw.is_multiple_of(4) {
+        sliced256::fire_lines(a, idx, ones, zeros, out)
+    } else {
+        sliced128::fire_lines(a, idx, ones, zeros, out)
+    }
 }
 
 pub fn sliced_fire(a: &SlicedArgs<'_>, idx: &[u16], ones: usize, zeros: bool, out: &mut [u64]) {
-    sliced128::fire(a, idx, ones, zeros, out)
+    if a.cw.is_multiple_of(4) {
+        sliced256::fire(a, idx, ones, zeros, out)
+    } else {
+        sliced128::fire(a, idx, ones, zeros, out)
+    }
 }
 
 pub fn sliced_sum_planes(a: &SlicedArgs<'_>, idx: &[u16], out: &mut [u64]) {
-    sliced128::sum_planes(a, idx, out)
+    if a.cw.is_multiple_of(4) {
+        sliced256::sum_planes(a, idx, out)
+    } else {
+        sliced128::sum_planes(a, idx, out)
+    }
 }
