@@ -345,6 +345,8 @@ impl Kernel {
             Kernel::Avx512 => x86_64::pack_pixels_avx512(pixels, threshold, out),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => x86_64::pack_pixels_avx2(pixels, threshold, out),
+            #[cfg(target_feature = "simd128")]
+            Kernel::Simd128 => wasm32::pack_pixels(pixels, threshold, out),
             _ => crate::bits::pack_pixels(pixels, threshold, out),
         }
     }
@@ -363,6 +365,13 @@ impl Kernel {
             Kernel::Avx512 => x86_64::pack_pixel_rows_avx512(pixels, per, threshold, out),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => x86_64::pack_pixel_rows_avx2(pixels, per, threshold, out),
+            #[cfg(target_feature = "simd128")]
+            Kernel::Simd128 => {
+                let wpr = crate::bits::words_for(per);
+                for (image, words) in pixels.chunks_exact(per).zip(out.chunks_exact_mut(wpr)) {
+                    wasm32::pack_pixels(image, threshold, words);
+                }
+            }
             _ => {
                 let wpr = crate::bits::words_for(per);
                 for (image, words) in pixels.chunks_exact(per).zip(out.chunks_exact_mut(wpr)) {

@@ -11,9 +11,9 @@
 //!
 //! What it covers: the dense XNOR-popcount loops (hidden and output
 //! layers), the sparse bit-sliced layer ([`sliced_kernel!`] over `v128`,
-//! two words a vector), and the u8 first layer's dots, dense or
-//! convolutional. Packing pixels and listing minority positions stay
-//! portable (`i64.popcnt` and `i64.ctz` are single instructions here).
+//! two words a vector), the u8 first layer's dots, dense or
+//! convolutional, and packing pixels into bits. Listing minority positions
+//! stays portable (`i64.ctz` is a single instruction here).
 //!
 //! Loads index their slices first, so a wrong index is a panic, never a
 //! stray read; the unaligned `v128.load` itself is then in bounds.
@@ -39,6 +39,28 @@ fn load16(src: &[i8]) -> v128 {
     let s = &src[..16];
     // SAFETY: `s` holds 16 readable bytes; no alignment is required.
     unsafe { v128_load(s.as_ptr().cast::<v128>()) }
+}
+
+/// Pixels to bits (`p >= threshold` is 1), 16 at a time by `i8x16.ge_u`
+/// and `i8x16.bitmask`; a last partial word as the portable packer does.
+pub fn pack_pixels(pixels: &[u8], threshold: u8, out: &mut [u64]) {
+    let t = u8x16_splat(threshold);
+    let mut chunks = pixels.chunks_exact(64);
+    for (word, chunk) in out.iter_mut().zip(&mut chunks) {
+        let mut w = 0u64;
+        for (q, sixteen) in chunk.chunks_exact(16).enumerate() {
+            // SAFETY: `sixteen` holds 16 readable bytes; no alignment is
+            // required.
+            let v = unsafe { v128_load(sixteen.as_ptr().cast::<v128>()) };
+            w |= u64::from(u8x16_bitmask(u8x16_ge(v, t))) << (16 * q);
+        }
+        *word = w;
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let last = out.len() - 1;
+        crate::bits::pack_pixels(rest, threshold, &mut out[last..]);
+    }
 }
 
 pub fn xor_popcount(a: &[u64], b: &[u64]) -> u32 {
