@@ -37,6 +37,7 @@ pub enum Kernel {
     Scalar,
     Avx2,
     Avx512,
+    Simd128,
 }
 
 impl From<Kernel> for bnn_core::Kernel {
@@ -45,6 +46,7 @@ impl From<Kernel> for bnn_core::Kernel {
             Kernel::Scalar => bnn_core::Kernel::Scalar,
             Kernel::Avx2 => bnn_core::Kernel::Avx2,
             Kernel::Avx512 => bnn_core::Kernel::Avx512,
+            Kernel::Simd128 => bnn_core::Kernel::Simd128,
         }
     }
 }

@@ -5,11 +5,14 @@
 //! The batch path packs a chunk of images, runs each layer over the whole
 //! chunk (so a tile of weights is reused across many images while it sits in
 //! L1) and hands chunks to rayon. Results depend only on each image, never
-//! on how the work was split, so any thread count gives the same answer.
+//! on how the work was split, so any thread count gives the same answer;
+//! without the `parallel` feature the same chunks run in order on the
+//! calling thread.
 
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
+#[cfg(feature = "parallel")]
 use rayon::prelude::*;
 
 use crate::bits::{words_for, BitMatrix};
@@ -45,12 +48,22 @@ impl Predictions {
     }
 }
 
+/// Why a pool of threads could not be built ([`with_threads`]); without
+/// the `parallel` feature none is built, and this cannot happen.
+#[cfg(feature = "parallel")]
+pub type ThreadsError = rayon::ThreadPoolBuildError;
+/// Why a pool of threads could not be built ([`with_threads`]); without
+/// the `parallel` feature none is built, and this cannot happen.
+#[cfg(not(feature = "parallel"))]
+pub type ThreadsError = std::convert::Infallible;
+
 /// Runs `work` on rayon's global pool (`None`) or on a pool of `threads`
 /// threads built for the call; shared by the engines of this workspace.
+#[cfg(feature = "parallel")]
 pub fn with_threads<R: Send>(
     threads: Option<usize>,
     work: impl FnOnce() -> R + Send,
-) -> std::result::Result<R, rayon::ThreadPoolBuildError> {
+) -> std::result::Result<R, ThreadsError> {
     match threads {
         None => Ok(work()),
         Some(n) => Ok(rayon::ThreadPoolBuilder::new()
@@ -58,6 +71,38 @@ pub fn with_threads<R: Send>(
             .build()?
             .install(work)),
     }
+}
+
+/// Without the `parallel` feature: runs `work` on the calling thread,
+/// whatever `threads` asks (a target without threads has one).
+#[cfg(not(feature = "parallel"))]
+pub fn with_threads<R: Send>(
+    _threads: Option<usize>,
+    work: impl FnOnce() -> R + Send,
+) -> std::result::Result<R, ThreadsError> {
+    Ok(work())
+}
+
+/// A slice's chunks of a batch: rayon's parallel chunks with the
+/// `parallel` feature, the standard library's in order without; both zip
+/// and run `for_each` alike, over the same chunks.
+#[cfg(feature = "parallel")]
+macro_rules! batch_chunks {
+    ($slice:expr, $n:expr) => {
+        $slice.par_chunks($n)
+    };
+    (mut $slice:expr, $n:expr) => {
+        $slice.par_chunks_mut($n)
+    };
+}
+#[cfg(not(feature = "parallel"))]
+macro_rules! batch_chunks {
+    ($slice:expr, $n:expr) => {
+        $slice.chunks($n)
+    };
+    (mut $slice:expr, $n:expr) => {
+        $slice.chunks_mut($n)
+    };
 }
 
 /// Images per unit of batch work: large enough to amortise a weight tile
@@ -761,14 +806,12 @@ impl Model {
             })
         };
         let run = || match scores {
-            Some(scores) => pixels
-                .par_chunks(CHUNK * per)
-                .zip(scores.par_chunks_mut(CHUNK * c))
-                .zip(classes.par_chunks_mut(CHUNK))
+            Some(scores) => batch_chunks!(pixels, CHUNK * per)
+                .zip(batch_chunks!(mut scores, CHUNK * c))
+                .zip(batch_chunks!(mut classes, CHUNK))
                 .for_each(|((px, sc), cl)| chunk(px, cl, Some(sc))),
-            None => pixels
-                .par_chunks(CHUNK * per)
-                .zip(classes.par_chunks_mut(CHUNK))
+            None => batch_chunks!(pixels, CHUNK * per)
+                .zip(batch_chunks!(mut classes, CHUNK))
                 .for_each(|(px, cl)| chunk(px, cl, None)),
         };
         with_threads(options.threads, run).map_err(|e| Error::Threads {

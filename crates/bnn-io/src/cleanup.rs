@@ -16,7 +16,7 @@
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard, Once};
+use std::sync::{Mutex, MutexGuard};
 
 use crate::write::sibling;
 
@@ -152,6 +152,9 @@ pub fn registered() -> Vec<PathBuf> {
 /// - SIGXFSZ (a write past `ulimit -f`) is caught and then ignored, so that
 ///   the write fails with `EFBIG` and is reported, naming the file, like a
 ///   full disk, instead of killing the process.
+///
+/// Off Unix there are no signals to catch, and the list is empty.
+#[cfg(unix)]
 pub fn terminating_signals() -> Vec<i32> {
     use signal_hook::consts::signal::*;
     let mut signals = vec![
@@ -168,6 +171,12 @@ pub fn terminating_signals() -> Vec<i32> {
     signals
 }
 
+/// Off Unix there are no signals to catch (see the Unix form).
+#[cfg(not(unix))]
+pub fn terminating_signals() -> Vec<i32> {
+    Vec::new()
+}
+
 /// On any of the [`terminating_signals`] (Ctrl-C, `kill`, a closed
 /// terminal, `timeout`'s SIGALRM...): remove every registered temporary and
 /// exit with status 128 + the signal number, as a shell reports a killed
@@ -175,9 +184,10 @@ pub fn terminating_signals() -> Vec<i32> {
 ///
 /// Meant for programs (the `bnn` binary), not libraries: it takes over these
 /// signals for the whole process. Installing it twice is harmless.
+#[cfg(unix)]
 pub fn remove_on_signals() -> io::Result<()> {
     use signal_hook::consts::signal::SIGXFSZ;
-    static INSTALLED: Once = Once::new();
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
     let mut result = Ok(());
     INSTALLED.call_once(|| {
         result = (|| {
@@ -206,7 +216,14 @@ pub fn remove_on_signals() -> io::Result<()> {
     result
 }
 
-#[cfg(test)]
+/// Off Unix there are no signals to catch, so there is nothing to install
+/// (a temporary is still removed when its owner is dropped).
+#[cfg(not(unix))]
+pub fn remove_on_signals() -> io::Result<()> {
+    Ok(())
+}
+
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

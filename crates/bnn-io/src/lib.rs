@@ -8,7 +8,10 @@
 //! lying header) live in one place. The crate depends on nothing but the
 //! standard library, a signal handler and `libc` (for the signal numbers
 //! the handler takes over), so the inference core can use it without
-//! pulling in gzip, zip or network code.
+//! pulling in gzip, zip or network code. The handler and the owner, device
+//! and file-type checks are Unix-only; on other targets (the WebAssembly
+//! engine, which reads models from bytes and writes no file) the crate
+//! builds with plain equivalents, described where each is defined.
 
 pub mod cleanup;
 pub mod read;

@@ -13,7 +13,6 @@
 use std::fmt;
 use std::fs;
 use std::io;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Links followed before giving up, as the kernel's own limit.
@@ -181,10 +180,21 @@ pub(crate) fn parent_of(path: &Path) -> &Path {
 
 /// Whether `a` and `b` are the same existing file (same device and inode,
 /// after following links): hard links and different spellings included.
-/// A path that does not exist is the same as nothing.
+/// A path that does not exist is the same as nothing. Off Unix, where
+/// metadata carries no device and inode, the canonical paths are compared
+/// (which misses hard links).
 pub fn same_file(a: &Path, b: &Path) -> bool {
-    match (fs::metadata(a), fs::metadata(b)) {
-        (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (fs::metadata(a), fs::metadata(b)) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    match (fs::canonicalize(a), fs::canonicalize(b)) {
+        (Ok(a), Ok(b)) => a == b,
         _ => false,
     }
 }
@@ -220,25 +230,29 @@ pub fn special_kind(path: &Path) -> Option<&'static str> {
 }
 
 /// What kind of file `meta` describes, in words for messages: "a regular
-/// file", "a directory", "a character device"...
+/// file", "a directory", "a character device"... (off Unix, anything but a
+/// file or a directory is "a special file").
 pub fn kind_of(meta: &fs::Metadata) -> &'static str {
-    use std::os::unix::fs::FileTypeExt;
     let t = meta.file_type();
     if t.is_file() {
-        "a regular file"
+        return "a regular file";
     } else if t.is_dir() {
-        "a directory"
-    } else if t.is_char_device() {
-        "a character device"
-    } else if t.is_block_device() {
-        "a block device"
-    } else if t.is_fifo() {
-        "a FIFO"
-    } else if t.is_socket() {
-        "a socket"
-    } else {
-        "a special file"
+        return "a directory";
     }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if t.is_char_device() {
+            return "a character device";
+        } else if t.is_block_device() {
+            return "a block device";
+        } else if t.is_fifo() {
+            return "a FIFO";
+        } else if t.is_socket() {
+            return "a socket";
+        }
+    }
+    "a special file"
 }
 
 /// Whether two outputs would replace the same file. Outputs written
@@ -373,13 +387,16 @@ pub fn check_writable(path: &Path) -> Result<(), PathProblem> {
     };
     let target = match plan(path) {
         Ok(Plan::Through { .. }) => {
-            use std::os::unix::fs::FileTypeExt;
-            return match fs::metadata(path) {
-                Ok(meta) if meta.file_type().is_socket() => Err(problem(Problem::Unopenable(
-                    "is a socket, which cannot be opened as a file".into(),
-                ))),
-                _ => Ok(()),
-            };
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::FileTypeExt;
+                if fs::metadata(path).is_ok_and(|meta| meta.file_type().is_socket()) {
+                    return Err(problem(Problem::Unopenable(
+                        "is a socket, which cannot be opened as a file".into(),
+                    )));
+                }
+            }
+            return Ok(());
         }
         Ok(Plan::Replace { target, .. }) => target,
         Err(e) if e.kind() == io::ErrorKind::IsADirectory => {
@@ -422,7 +439,7 @@ pub fn check_outputs(outputs: &[(&str, &Path)], inputs: &[&Path]) -> Result<(), 
         .try_for_each(|(_, output)| check_writable(output))
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
     use std::os::unix::fs::symlink;

@@ -15,7 +15,6 @@
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 use crate::cleanup::Temporary;
@@ -136,12 +135,17 @@ impl Write for OutputFile {
 /// the process is allowed to (as root, a replaced file keeps its user).
 /// `file` may be a directory opened for reading: an export directory that
 /// replaces an old one keeps its owner and mode the same way.
+/// Elsewhere files have no Unix owner, and only the permissions are kept.
 pub fn keep_owner_and_mode(file: &File, old: &fs::Metadata) -> io::Result<()> {
-    let new = file.metadata()?;
-    if (new.uid(), new.gid()) != (old.uid(), old.gid()) {
-        // Best effort: an ordinary user cannot give a file away, and the
-        // file is still theirs to replace.
-        let _ = std::os::unix::fs::fchown(file, Some(old.uid()), Some(old.gid()));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let new = file.metadata()?;
+        if (new.uid(), new.gid()) != (old.uid(), old.gid()) {
+            // Best effort: an ordinary user cannot give a file away, and the
+            // file is still theirs to replace.
+            let _ = std::os::unix::fs::fchown(file, Some(old.uid()), Some(old.gid()));
+        }
     }
     // After the chown, which clears set-id bits.
     file.set_permissions(old.permissions())
@@ -194,7 +198,7 @@ fn random_u64() -> u64 {
     hasher.finish()
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 pub(crate) mod tests {
     use super::*;
     use std::os::unix::fs::{symlink, PermissionsExt};

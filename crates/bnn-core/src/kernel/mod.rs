@@ -129,6 +129,11 @@ pub(crate) mod sliced;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod sliced_x86;
+// WebAssembly SIMD, compiled in only with `-C target-feature=+simd128`
+// (WebAssembly cannot detect features at run time).
+#[cfg(target_feature = "simd128")]
+#[allow(unsafe_code)]
+mod wasm32;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod x86_64;
@@ -162,6 +167,10 @@ pub enum Kernel {
     /// AVX-512 with `VPOPCNTQ` (AVX512F, AVX512BW, AVX512_VPOPCNTDQ, and
     /// POPCNT, which every AVX-512 CPU has).
     Avx512,
+    /// WebAssembly SIMD (`i8x16.popcnt`, `i32x4.dot_i16x8_s`): present only
+    /// in a WebAssembly build compiled with `+simd128`, and then always
+    /// available (see `kernel/wasm32.rs`).
+    Simd128,
 }
 
 /// The operands of a hidden layer's loop: inputs, interleaved weights,
@@ -236,7 +245,12 @@ pub(crate) struct SlicedArgs<'a> {
 
 impl Kernel {
     /// Every kernel this build knows, best first.
-    pub const ALL: [Kernel; 3] = [Kernel::Avx512, Kernel::Avx2, Kernel::Scalar];
+    pub const ALL: [Kernel; 4] = [
+        Kernel::Avx512,
+        Kernel::Avx2,
+        Kernel::Simd128,
+        Kernel::Scalar,
+    ];
 
     /// The name used by `BNN_KERNEL` and `--kernel`.
     pub fn name(self) -> &'static str {
@@ -244,6 +258,7 @@ impl Kernel {
             Kernel::Scalar => "scalar",
             Kernel::Avx2 => "avx2",
             Kernel::Avx512 => "avx512",
+            Kernel::Simd128 => "simd128",
         }
     }
 
@@ -251,9 +266,16 @@ impl Kernel {
     /// kernel call asks (see `checked`), several times per image, so the
     /// answers are detected once and kept as one word.
     pub fn is_available(self) -> bool {
-        static DETECTED: OnceLock<[bool; 3]> = OnceLock::new();
-        DETECTED.get_or_init(|| [Kernel::Scalar, Kernel::Avx2, Kernel::Avx512].map(Kernel::detect))
-            [self as usize]
+        static DETECTED: OnceLock<[bool; 4]> = OnceLock::new();
+        DETECTED.get_or_init(|| {
+            [
+                Kernel::Scalar,
+                Kernel::Avx2,
+                Kernel::Avx512,
+                Kernel::Simd128,
+            ]
+            .map(Kernel::detect)
+        })[self as usize]
     }
 
     fn detect(self) -> bool {
@@ -261,6 +283,7 @@ impl Kernel {
             Kernel::Scalar => true,
             Kernel::Avx2 => cpu::Level::Avx2.on(),
             Kernel::Avx512 => cpu::Level::Avx512.on(),
+            Kernel::Simd128 => cfg!(target_feature = "simd128"),
         }
     }
 
@@ -271,7 +294,7 @@ impl Kernel {
             .find(|k| k.name() == name.trim().to_ascii_lowercase())
             .ok_or_else(|| {
                 Error::Kernel(format!(
-                    "unknown kernel '{name}' (known: scalar, avx2, avx512)"
+                    "unknown kernel '{name}' (known: scalar, avx2, avx512, simd128)"
                 ))
             })?;
         kernel.require()
@@ -298,6 +321,8 @@ impl Kernel {
             Kernel::Avx512 => x86_64::xor_popcount_avx512(a, b),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => x86_64::xor_popcount_avx2(a, b),
+            #[cfg(target_feature = "simd128")]
+            Kernel::Simd128 => wasm32::xor_popcount(a, b),
             _ => scalar::xor_popcount(a, b),
         }
     }
@@ -320,6 +345,8 @@ impl Kernel {
             Kernel::Avx512 => x86_64::pack_pixels_avx512(pixels, threshold, out),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => x86_64::pack_pixels_avx2(pixels, threshold, out),
+            #[cfg(target_feature = "simd128")]
+            Kernel::Simd128 => wasm32::pack_pixels(pixels, threshold, out),
             _ => crate::bits::pack_pixels(pixels, threshold, out),
         }
     }
@@ -338,6 +365,13 @@ impl Kernel {
             Kernel::Avx512 => x86_64::pack_pixel_rows_avx512(pixels, per, threshold, out),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => x86_64::pack_pixel_rows_avx2(pixels, per, threshold, out),
+            #[cfg(target_feature = "simd128")]
+            Kernel::Simd128 => {
+                let wpr = crate::bits::words_for(per);
+                for (image, words) in pixels.chunks_exact(per).zip(out.chunks_exact_mut(wpr)) {
+                    wasm32::pack_pixels(image, threshold, words);
+                }
+            }
             _ => {
                 let wpr = crate::bits::words_for(per);
                 for (image, words) in pixels.chunks_exact(per).zip(out.chunks_exact_mut(wpr)) {
@@ -365,6 +399,8 @@ impl Kernel {
             Kernel::Avx512 => x86_64::block_popcounts_avx512(xs, rows, wpr, weights, blocks, out),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => x86_64::block_popcounts_avx2(xs, rows, wpr, weights, blocks, out),
+            #[cfg(target_feature = "simd128")]
+            Kernel::Simd128 => wasm32::block_popcounts(xs, rows, wpr, weights, blocks, out),
             _ => scalar::block_popcounts(xs, rows, wpr, weights, blocks, out),
         }
     }
@@ -403,6 +439,8 @@ impl Kernel {
             Kernel::Avx512 => x86_64::fire_avx512(a, out),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => x86_64::fire_avx2(a, out),
+            #[cfg(target_feature = "simd128")]
+            Kernel::Simd128 => wasm32::fire(a, out),
             _ => scalar::fire(a, out),
         }
     }
@@ -451,6 +489,8 @@ impl Kernel {
             Kernel::Avx512 => x86_64::pixel_dots_avx512(groups, weights, blocks, dots),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => x86_64::pixel_dots_avx2(groups, weights, blocks, dots),
+            #[cfg(target_feature = "simd128")]
+            Kernel::Simd128 => wasm32::pixel_dots(groups, weights, blocks, dots),
             _ => scalar::pixel_dots(groups, weights, blocks, dots),
         }
     }
@@ -557,6 +597,8 @@ impl Kernel {
             }
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 | Kernel::Avx2 => x86_64_rows::pixel_rows_fire_avx2(a, out),
+            #[cfg(target_feature = "simd128")]
+            Kernel::Simd128 => wasm32::pixel_rows_fire(a, out),
             _ => rows::pixel_rows_fire(a, out),
         }
     }
@@ -610,6 +652,10 @@ impl Kernel {
         assert!(out.len() == a.cw);
         let (idx, ones, zeros) = (m.positions(), m.ones(), m.zeros());
         // Whole vectors of columns and sums within ten planes: the lean loop.
+        #[cfg_attr(
+            not(any(target_arch = "x86_64", target_feature = "simd128")),
+            allow(unused_variables)
+        )]
         let lines = |w: usize| a.cw.is_multiple_of(w) && a.inputs <= sliced::LINES_MAX_INPUTS;
         match self.checked() {
             #[cfg(target_arch = "x86_64")]
@@ -620,6 +666,10 @@ impl Kernel {
             Kernel::Avx2 if lines(4) => sliced_x86::fire_lines_avx2(a, idx, ones, zeros, out),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => sliced_x86::fire_avx2(a, idx, ones, zeros, out),
+            #[cfg(target_feature = "simd128")]
+            Kernel::Simd128 if lines(2) => wasm32::sliced_fire_lines(a, idx, ones, zeros, out),
+            #[cfg(target_feature = "simd128")]
+            Kernel::Simd128 => wasm32::sliced_fire(a, idx, ones, zeros, out),
             // On single words the lean loop's fixed-depth ripple costs more
             // than it saves (the `sparse/` benches: 334 against 254 µs for
             // 784-512 at 50 % ones), so the portable kernel keeps the
@@ -707,6 +757,8 @@ impl Kernel {
             Kernel::Avx512 => sliced_x86::sum_planes_avx512(a, idx, out),
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx2 => sliced_x86::sum_planes_avx2(a, idx, out),
+            #[cfg(target_feature = "simd128")]
+            Kernel::Simd128 => wasm32::sliced_sum_planes(a, idx, out),
             _ => sliced::portable::sum_planes(a, idx, out),
         }
     }

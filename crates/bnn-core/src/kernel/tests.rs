@@ -159,7 +159,7 @@ fn parse_and_availability() {
     assert_eq!(parse(" AVX2 "), expect(Kernel::Avx2));
     assert_eq!(
         parse("neon"),
-        Err("unknown kernel 'neon' (known: scalar, avx2, avx512)".into())
+        Err("unknown kernel 'neon' (known: scalar, avx2, avx512, simd128)".into())
     );
     for k in Kernel::ALL {
         assert_eq!(parse(k.name()), expect(k));
