@@ -37,6 +37,7 @@ pub enum Kernel {
     Scalar,
     Avx2,
     Avx512,
+    Neon,
 }
 
 impl From<Kernel> for bnn_core::Kernel {
@@ -45,6 +46,7 @@ impl From<Kernel> for bnn_core::Kernel {
             Kernel::Scalar => bnn_core::Kernel::Scalar,
             Kernel::Avx2 => bnn_core::Kernel::Avx2,
             Kernel::Avx512 => bnn_core::Kernel::Avx512,
+            Kernel::Neon => bnn_core::Kernel::Neon,
         }
     }
 }
@@ -279,7 +281,7 @@ mod tests {
         rejects::<Train>("--loss", "l1");
         rejects::<Train>("--optimizer", "rmsprop");
         rejects::<Train>("--schedule", "linear");
-        rejects::<Run>("--kernel", "neon");
+        rejects::<Run>("--kernel", "sse9");
         rejects::<Run>("--rule", "vote");
     }
 
