@@ -634,6 +634,21 @@ pub(crate) mod neon_sliced {
 mod tests {
     use super::*;
 
+    /// Under qemu (`scripts/test-arm64` names the CPU model in `QEMU_CPU`,
+    /// which the emulated process sees too), the detection finds what the
+    /// model has: no `UDOT` on a Cortex-A53, so that run really takes the
+    /// widening loop; `UDOT` on the Armv8.2 cores.
+    #[test]
+    fn dot_product_detection_follows_the_emulated_cpu() {
+        let want = match std::env::var("QEMU_CPU").as_deref() {
+            Ok("cortex-a53" | "cortex-a57" | "cortex-a72" | "cortex-a35") => false,
+            Ok("cortex-a76" | "neoverse-n1" | "max") => true,
+            _ => return,
+        };
+        assert!(Level::Neon.detected());
+        assert_eq!(Level::Dotprod.detected(), want);
+    }
+
     /// The `asm!` `UDOT` against its definition, on bytes whose products
     /// reach the top of the range, so a wrong operand order or width shows.
     #[test]
