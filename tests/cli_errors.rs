@@ -260,12 +260,12 @@ fn bad_options_are_usage_errors() {
     // No subcommand: the usage goes to stderr, with exit code 2.
     run(Vec::<String>::new()).usage_error(&["Usage: bnn <COMMAND>"]);
 
-    run(["classify", &m, &i, "--kernel", "neon"]).fails(
+    run(["classify", &m, &i, "--kernel", "sse9"]).fails(
         2,
         &[
             "--kernel",
-            "'neon'",
-            "possible values: scalar, avx2, avx512",
+            "'sse9'",
+            "possible values: scalar, avx2, avx512, neon",
         ],
     );
     run(["eval", &m, "--data", &data, "--no-fetch", "--kernel", "gpu"])

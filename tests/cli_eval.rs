@@ -121,7 +121,7 @@ fn every_kernel_the_cpu_runs_gives_the_same_results_and_others_are_refused() {
     bnn_testkit::need!(bnn_testkit::need::MNIST);
     let mut baseline: Option<String> = None;
     let mut ran = Vec::new();
-    for kernel in [Kernel::Scalar, Kernel::Avx2, Kernel::Avx512] {
+    for kernel in Kernel::ALL {
         let name = kernel.name();
         let out = eval(&seed_model(), &["--kernel", name]);
         if out.code == 0 {

@@ -38,6 +38,7 @@ pub enum Kernel {
     Avx2,
     Avx512,
     Simd128,
+    Neon,
 }
 
 impl From<Kernel> for bnn_core::Kernel {
@@ -47,6 +48,7 @@ impl From<Kernel> for bnn_core::Kernel {
             Kernel::Avx2 => bnn_core::Kernel::Avx2,
             Kernel::Avx512 => bnn_core::Kernel::Avx512,
             Kernel::Simd128 => bnn_core::Kernel::Simd128,
+            Kernel::Neon => bnn_core::Kernel::Neon,
         }
     }
 }
@@ -288,7 +290,7 @@ mod tests {
         rejects::<Train>("--loss", "l1");
         rejects::<Train>("--optimizer", "rmsprop");
         rejects::<Train>("--schedule", "linear");
-        rejects::<Run>("--kernel", "neon");
+        rejects::<Run>("--kernel", "sse9");
         rejects::<Run>("--rule", "vote");
     }
 

@@ -209,7 +209,8 @@ impl PyModel {
     /// `images` is a uint8 array of shape (N, inputs) or (N, H, W[, C]).
     /// `threads` (1 to 1024) runs the batch on a pool of that many threads
     /// (default: all cores, or RAYON_NUM_THREADS); `kernel` is "scalar",
-    /// "avx2" or "avx512" (default: BNN_KERNEL, else the best this CPU has).
+    /// "avx2", "avx512" or "neon" (default: BNN_KERNEL, else the best this
+    /// CPU has).
     #[pyo3(signature = (images, threads=None, kernel=None))]
     fn predict<'py>(
         &self,

@@ -1,23 +1,44 @@
-//! The CPU features each group of x86-64 loops enables, and their run-time
+//! The CPU features each group of SIMD loops enables, and their run-time
 //! checks, from one list per [`Level`]: the check tests exactly the
 //! features the list names, and a test holds every `#[target_feature]` set
-//! in the x86 kernel files against the level that guards it. A level that
-//! runs another level's loops lists that level's features too (AVX-512
-//! runs AVX2 loops, so [`Level::Avx512`] lists `avx2`).
+//! in the x86 and ARM kernel files against the level that guards it. A
+//! level that runs another level's loops lists that level's features too
+//! (AVX-512 runs AVX2 loops, so [`Level::Avx512`] lists `avx2`). Each level
+//! belongs to one architecture, and on any other it is never detected.
 //!
-//! `BNN_FEATURES_OFF` (a comma-separated list of `vnni`, `vbmi2` and `bmi`)
-//! hides the optional levels inside a kernel, so a CPU that has them can
-//! still run, and CI can still test, the paths of CPUs that lack them: the
-//! AVX-512 kernel without VPDPBUSD or without the compress lister, and the
-//! portable minority lister instead of the `TZCNT` one.
+//! `BNN_FEATURES_OFF` (a comma-separated list of `vnni`, `vbmi2`, `bmi` and
+//! `dotprod`) hides the optional levels inside a kernel, so a CPU that has
+//! them can still run, and CI can still test, the paths of CPUs that lack
+//! them: the AVX-512 kernel without VPDPBUSD or without the compress
+//! lister, the portable minority lister instead of the `TZCNT` one, and
+//! the NEON kernel's u8 layer without `UDOT`.
 
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 
+/// Whether this CPU has every feature listed, by the detection macro of
+/// the level's architecture; `false` in a build for another one.
+macro_rules! detect {
+    (x86_64, $($f:tt),+) => {{
+        #[cfg(target_arch = "x86_64")]
+        let on = true $(&& std::is_x86_feature_detected!($f))+;
+        #[cfg(not(target_arch = "x86_64"))]
+        let on = false;
+        on
+    }};
+    (aarch64, $($f:tt),+) => {{
+        #[cfg(target_arch = "aarch64")]
+        let on = true $(&& std::arch::is_aarch64_feature_detected!($f))+;
+        #[cfg(not(target_arch = "aarch64"))]
+        let on = false;
+        on
+    }};
+}
+
 macro_rules! levels {
-    ($($(#[$doc:meta])* $level:ident $(($off:literal))? = [$($f:tt),+ $(,)?];)+) => {
-        /// A set of CPU features that a group of x86-64 loops enables.
+    ($($(#[$doc:meta])* $level:ident $(($off:literal))? [$arch:ident] = [$($f:tt),+ $(,)?];)+) => {
+        /// A set of CPU features that a group of SIMD loops enables.
         #[derive(Clone, Copy, Debug, PartialEq, Eq)]
         pub enum Level {
             $($(#[$doc])* $level,)+
@@ -44,16 +65,17 @@ macro_rules! levels {
                 }
             }
 
-            #[cfg(target_arch = "x86_64")]
-            fn detect(self) -> bool {
+            /// The architecture whose kernels the level's loops belong to.
+            pub fn arch(self) -> &'static str {
                 match self {
-                    $(Level::$level => true $(&& std::is_x86_feature_detected!($f))+,)+
+                    $(Level::$level => stringify!($arch),)+
                 }
             }
 
-            #[cfg(not(target_arch = "x86_64"))]
             fn detect(self) -> bool {
-                false
+                match self {
+                    $(Level::$level => detect!($arch, $($f),+),)+
+                }
             }
         }
     };
@@ -61,18 +83,24 @@ macro_rules! levels {
 
 levels! {
     /// The AVX2 kernel.
-    Avx2 = ["avx2"];
+    Avx2 [x86_64] = ["avx2"];
     /// The AVX-512 kernel, which also runs the AVX2 loops where it has no
     /// 512-bit form.
-    Avx512 = ["avx2", "avx512f", "avx512bw", "avx512vpopcntdq", "popcnt"];
+    Avx512 [x86_64] = ["avx2", "avx512f", "avx512bw", "avx512vpopcntdq", "popcnt"];
     /// The u8 first layer's `VPDPBUSD` loops, inside the AVX-512 kernel.
-    Vnni("vnni") = ["avx2", "avx512f", "avx512bw", "avx512vpopcntdq", "popcnt", "avx512vnni"];
+    Vnni("vnni") [x86_64] = ["avx2", "avx512f", "avx512bw", "avx512vpopcntdq", "popcnt", "avx512vnni"];
     /// The compress listing of minority positions (`VPCOMPRESSB`/`W`),
     /// inside the AVX-512 kernel.
-    Vbmi2("vbmi2") = ["avx2", "avx512f", "avx512bw", "avx512vpopcntdq", "popcnt", "avx512vbmi2"];
-    /// `POPCNT` counts and the `TZCNT` minority lister, inside either SIMD
-    /// kernel.
-    Bmi("bmi") = ["popcnt", "bmi1"];
+    Vbmi2("vbmi2") [x86_64] = ["avx2", "avx512f", "avx512bw", "avx512vpopcntdq", "popcnt", "avx512vbmi2"];
+    /// `POPCNT` counts and the `TZCNT` minority lister, inside either x86
+    /// SIMD kernel.
+    Bmi("bmi") [x86_64] = ["popcnt", "bmi1"];
+    /// The NEON kernel. Every AArch64 CPU has NEON (the target enables
+    /// it), but it is checked like any other level.
+    Neon [aarch64] = ["neon"];
+    /// The u8 first layer's `UDOT` loops (Armv8.2 dot product, in every
+    /// Cortex-A55/A76 and Neoverse core and later), inside the NEON kernel.
+    Dotprod("dotprod") [aarch64] = ["neon", "dotprod"];
 }
 
 impl Level {

@@ -1,15 +1,17 @@
-//! Every `#[target_feature]` set in the x86 kernel files, against the
-//! level whose check guards the function: a loop that enables a feature
-//! its check does not test fails here, and so does a new function that
-//! no row names.
+//! Every `#[target_feature]` set in the x86 and ARM kernel files, against
+//! the level whose check guards the function: a loop that enables a
+//! feature its check does not test fails here, and so does a new function
+//! that no row names. The files are read as text, so every architecture's
+//! table is checked on any machine.
 
 use super::cpu::{parse_off, Level};
 
-/// The x86 kernel sources, as compiled.
-const FILES: [(&str, &str); 3] = [
+/// The SIMD kernel sources, as compiled.
+const FILES: [(&str, &str); 4] = [
     ("x86_64.rs", include_str!("x86_64.rs")),
     ("x86_64_rows.rs", include_str!("x86_64_rows.rs")),
     ("sliced_x86.rs", include_str!("sliced_x86.rs")),
+    ("aarch64.rs", include_str!("aarch64.rs")),
 ];
 
 /// Which level's check runs before each function with target features,
@@ -66,6 +68,19 @@ const GUARDS: &[(&str, &str, Level)] = &[
     ("sliced_x86.rs", "byte_lanes", Level::Vbmi2),
     ("sliced_x86.rs", "list_word", Level::Vbmi2),
     ("sliced_x86.rs", "minority_of_pixels_vbmi2", Level::Vbmi2),
+    ("aarch64.rs", "xor_popcount_impl", Level::Neon),
+    ("aarch64.rs", "block_neon", Level::Neon),
+    ("aarch64.rs", "block_popcounts_impl", Level::Neon),
+    ("aarch64.rs", "fire_impl", Level::Neon),
+    ("aarch64.rs", "scores_classes_impl", Level::Neon),
+    ("aarch64.rs", "pixel_fire_impl", Level::Neon),
+    ("aarch64.rs", "udot", Level::Dotprod),
+    ("aarch64.rs", "pixel_dots_udot", Level::Dotprod),
+    ("aarch64.rs", "pixel_chunk_udot", Level::Dotprod),
+    ("aarch64.rs", "store_dots", Level::Neon),
+    ("aarch64.rs", "pixel_dots_widening", Level::Neon),
+    ("aarch64.rs", "pixel_chunk_widening", Level::Neon),
+    ("aarch64.rs", "neon_sliced::*", Level::Neon),
 ];
 
 /// One `#[target_feature(enable = "…")]` found in a file: the function it
@@ -138,7 +153,7 @@ fn guard(e: &Enabled) -> Option<Level> {
 #[test]
 fn every_target_feature_set_is_tested_by_its_guard() {
     let found: Vec<Enabled> = FILES.iter().flat_map(|&(f, t)| scan(f, t)).collect();
-    assert!(found.len() > 60, "the scan finds the attributes: {found:?}");
+    assert!(found.len() > 80, "the scan finds the attributes: {found:?}");
     let mut wrong = Vec::new();
     for e in &found {
         match guard(e) {
@@ -184,6 +199,28 @@ fn inner_levels_include_their_kernel() {
     for f in Level::Avx2.features() {
         assert!(Level::Avx512.features().contains(f), "Avx512 lacks {f}");
     }
+    for f in Level::Neon.features() {
+        assert!(Level::Dotprod.features().contains(f), "Dotprod lacks {f}");
+    }
+}
+
+/// Each level belongs to one architecture, and is detected only in a build
+/// for it.
+#[test]
+fn levels_belong_to_one_architecture() {
+    for &l in Level::ALL {
+        let arch = match l {
+            Level::Neon | Level::Dotprod => "aarch64",
+            _ => "x86_64",
+        };
+        assert_eq!(l.arch(), arch, "{l:?}");
+        if arch != std::env::consts::ARCH {
+            assert!(
+                !l.detected(),
+                "{l:?} detected in a build for another architecture"
+            );
+        }
+    }
 }
 
 /// The scan reads what it claims: a file with one attribute on a
@@ -202,13 +239,13 @@ fn scan_reads_attributes() {
 #[test]
 fn features_off_names_levels_and_refuses_unknown_ones() {
     assert_eq!(
-        parse_off(" vnni, VBMI2 ,bmi,").unwrap(),
-        [Level::Vnni, Level::Vbmi2, Level::Bmi]
+        parse_off(" vnni, VBMI2 ,bmi,dotprod").unwrap(),
+        [Level::Vnni, Level::Vbmi2, Level::Bmi, Level::Dotprod]
     );
     assert_eq!(parse_off("").unwrap(), []);
     let e = parse_off("vnni,avx2").unwrap_err().to_string();
     assert!(
-        e.contains("unknown feature 'avx2'") && e.contains("known: vnni, vbmi2, bmi"),
+        e.contains("unknown feature 'avx2'") && e.contains("known: vnni, vbmi2, bmi, dotprod"),
         "{e}"
     );
 }

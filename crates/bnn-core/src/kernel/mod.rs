@@ -118,6 +118,9 @@ use std::sync::OnceLock;
 use crate::error::{Error, Result};
 use crate::rule::DecisionRule;
 
+#[cfg(target_arch = "aarch64")]
+#[allow(unsafe_code)]
+mod aarch64;
 pub mod cpu;
 // Views its aligned lines as words.
 #[allow(unsafe_code)]
@@ -171,6 +174,9 @@ pub enum Kernel {
     /// in a WebAssembly build compiled with `+simd128`, and then always
     /// available (see `kernel/wasm32.rs`).
     Simd128,
+    /// AArch64 NEON: `CNT` popcounts, 128-bit bit-sliced counters, and
+    /// `UDOT` for the u8 layer where the CPU has the dot product.
+    Neon,
 }
 
 /// The operands of a hidden layer's loop: inputs, interleaved weights,
@@ -245,9 +251,10 @@ pub(crate) struct SlicedArgs<'a> {
 
 impl Kernel {
     /// Every kernel this build knows, best first.
-    pub const ALL: [Kernel; 4] = [
+    pub const ALL: [Kernel; 5] = [
         Kernel::Avx512,
         Kernel::Avx2,
+        Kernel::Neon,
         Kernel::Simd128,
         Kernel::Scalar,
     ];
@@ -259,6 +266,7 @@ impl Kernel {
             Kernel::Avx2 => "avx2",
             Kernel::Avx512 => "avx512",
             Kernel::Simd128 => "simd128",
+            Kernel::Neon => "neon",
         }
     }
 
@@ -266,13 +274,14 @@ impl Kernel {
     /// kernel call asks (see `checked`), several times per image, so the
     /// answers are detected once and kept as one word.
     pub fn is_available(self) -> bool {
-        static DETECTED: OnceLock<[bool; 4]> = OnceLock::new();
+        static DETECTED: OnceLock<[bool; 5]> = OnceLock::new();
         DETECTED.get_or_init(|| {
             [
                 Kernel::Scalar,
                 Kernel::Avx2,
                 Kernel::Avx512,
                 Kernel::Simd128,
+                Kernel::Neon,
             ]
             .map(Kernel::detect)
         })[self as usize]
@@ -284,6 +293,7 @@ impl Kernel {
             Kernel::Avx2 => cpu::Level::Avx2.on(),
             Kernel::Avx512 => cpu::Level::Avx512.on(),
             Kernel::Simd128 => cfg!(target_feature = "simd128"),
+            Kernel::Neon => cpu::Level::Neon.on(),
         }
     }
 
@@ -293,8 +303,11 @@ impl Kernel {
             .into_iter()
             .find(|k| k.name() == name.trim().to_ascii_lowercase())
             .ok_or_else(|| {
+                let mut known = Kernel::ALL;
+                known.sort();
                 Error::Kernel(format!(
-                    "unknown kernel '{name}' (known: scalar, avx2, avx512, simd128)"
+                    "unknown kernel '{name}' (known: {})",
+                    names(&known)
                 ))
             })?;
         kernel.require()
@@ -323,6 +336,8 @@ impl Kernel {
             Kernel::Avx2 => x86_64::xor_popcount_avx2(a, b),
             #[cfg(target_feature = "simd128")]
             Kernel::Simd128 => wasm32::xor_popcount(a, b),
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon => aarch64::xor_popcount_neon(a, b),
             _ => scalar::xor_popcount(a, b),
         }
     }
@@ -401,6 +416,8 @@ impl Kernel {
             Kernel::Avx2 => x86_64::block_popcounts_avx2(xs, rows, wpr, weights, blocks, out),
             #[cfg(target_feature = "simd128")]
             Kernel::Simd128 => wasm32::block_popcounts(xs, rows, wpr, weights, blocks, out),
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon => aarch64::block_popcounts_neon(xs, rows, wpr, weights, blocks, out),
             _ => scalar::block_popcounts(xs, rows, wpr, weights, blocks, out),
         }
     }
@@ -424,6 +441,8 @@ impl Kernel {
         match self.checked() {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 if c <= 16 => x86_64::scores_classes_avx512(a, scores, classes),
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon if c <= 16 => aarch64::scores_classes_neon(a, scores, classes),
             _ => scalar::scores_classes(a, scores, classes),
         }
     }
@@ -441,6 +460,8 @@ impl Kernel {
             Kernel::Avx2 => x86_64::fire_avx2(a, out),
             #[cfg(target_feature = "simd128")]
             Kernel::Simd128 => wasm32::fire(a, out),
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon => aarch64::fire_neon(a, out),
             _ => scalar::fire(a, out),
         }
     }
@@ -491,6 +512,8 @@ impl Kernel {
             Kernel::Avx2 => x86_64::pixel_dots_avx2(groups, weights, blocks, dots),
             #[cfg(target_feature = "simd128")]
             Kernel::Simd128 => wasm32::pixel_dots(groups, weights, blocks, dots),
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon => aarch64::pixel_dots_neon(groups, weights, blocks, dots),
             _ => scalar::pixel_dots(groups, weights, blocks, dots),
         }
     }
@@ -570,6 +593,8 @@ impl Kernel {
         match self.checked() {
             #[cfg(target_arch = "x86_64")]
             Kernel::Avx512 => x86_64::pixel_fire_avx512(dots, cuts, flips, out),
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon => aarch64::pixel_fire_neon(dots, cuts, flips, out),
             _ => scalar::pixel_fire(dots, cuts, flips, out),
         }
     }
@@ -670,6 +695,10 @@ impl Kernel {
             Kernel::Simd128 if lines(2) => wasm32::sliced_fire_lines(a, idx, ones, zeros, out),
             #[cfg(target_feature = "simd128")]
             Kernel::Simd128 => wasm32::sliced_fire(a, idx, ones, zeros, out),
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon if lines(2) => aarch64::sliced_fire_lines_neon(a, idx, ones, zeros, out),
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon => aarch64::sliced_fire_neon(a, idx, ones, zeros, out),
             // On single words the lean loop's fixed-depth ripple costs more
             // than it saves (the `sparse/` benches: 334 against 254 µs for
             // 784-512 at 50 % ones), so the portable kernel keeps the
@@ -759,6 +788,8 @@ impl Kernel {
             Kernel::Avx2 => sliced_x86::sum_planes_avx2(a, idx, out),
             #[cfg(target_feature = "simd128")]
             Kernel::Simd128 => wasm32::sliced_sum_planes(a, idx, out),
+            #[cfg(target_arch = "aarch64")]
+            Kernel::Neon => aarch64::sliced_sum_planes_neon(a, idx, out),
             _ => sliced::portable::sum_planes(a, idx, out),
         }
     }
@@ -941,7 +972,7 @@ fn names(kernels: &[Kernel]) -> String {
         .join(", ")
 }
 
-#[cfg(all(test, target_arch = "x86_64"))]
+#[cfg(test)]
 mod cpu_tests;
 #[cfg(test)]
 mod tests;

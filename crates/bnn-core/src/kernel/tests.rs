@@ -158,9 +158,20 @@ fn parse_and_availability() {
     let parse = |name: &str| Kernel::parse(name).map_err(|e| e.to_string());
     assert_eq!(parse(" AVX2 "), expect(Kernel::Avx2));
     assert_eq!(
-        parse("neon"),
-        Err("unknown kernel 'neon' (known: scalar, avx2, avx512, simd128)".into())
+        parse("sse9"),
+        Err("unknown kernel 'sse9' (known: scalar, avx2, avx512, simd128, neon)".into())
     );
+    // Every kernel is known on every CPU; only those of the build's
+    // architecture can be available.
+    assert_eq!(parse(" NEON "), expect(Kernel::Neon));
+    #[cfg(target_arch = "aarch64")]
+    assert_eq!(
+        Kernel::Neon.is_available(),
+        std::arch::is_aarch64_feature_detected!("neon")
+    );
+    #[cfg(not(target_arch = "aarch64"))]
+    assert!(!Kernel::Neon.is_available());
+    assert!(!Kernel::Avx2.is_available() || cfg!(target_arch = "x86_64"));
     for k in Kernel::ALL {
         assert_eq!(parse(k.name()), expect(k));
     }
