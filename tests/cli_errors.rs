@@ -265,7 +265,7 @@ fn bad_options_are_usage_errors() {
         &[
             "--kernel",
             "'sse9'",
-            "possible values: scalar, avx2, avx512, neon",
+            "possible values: scalar, avx2, avx512, simd128, neon",
         ],
     );
     run(["eval", &m, "--data", &data, "--no-fetch", "--kernel", "gpu"])

@@ -75,7 +75,18 @@ fn read_set(
     let read = |label_column: Option<String>| -> anyhow::Result<Vec<u8>> {
         let mut options = source.options(crate::dataset::model_channels(model), true);
         options.label_column = label_column.or(options.label_column);
-        let set = bnn_data::labelled::open(path, &options)?;
+        let set = bnn_data::labelled::open(path, &options).map_err(|e| {
+            // A directory classify expected images in: say that first.
+            let e = anyhow::Error::new(e);
+            if path.is_dir() {
+                e.context(format!(
+                    "{}: no .png or .pgm images, and not a data set",
+                    path.display()
+                ))
+            } else {
+                e
+            }
+        })?;
         let mut values = set.train.values;
         if let Some(test) = set.test {
             match (&mut values, test.values) {

@@ -1412,7 +1412,7 @@ def model_variants():
     v["seed + seed"] = (seed + seed, 1, "trailing")
     v["crafted 16-8-3"] = (bnn_v1(), 0, None)
     v["crafted version 0"] = (bnn_v1(version=0), 1, "version")
-    v["crafted version 3"] = (bnn_v1(version=3), 1, "version")
+    v["crafted version 4"] = (bnn_v1(version=4), 1, "version")
     v["crafted version 65535"] = (bnn_v1(version=65535), 1, "version")
     v["crafted rule 2"] = (bnn_v1(rule=2), 1, None)
     v["crafted rule 255"] = (bnn_v1(rule=255), 1, None)
@@ -1468,7 +1468,7 @@ def model_cases():
                 return None
             return dict(args=["info", p], code=code, needles=[p] + ([needle] if needle else []), check=check)
         add("info", name, s)
-    for name in ["seed byte 12 flipped", "seed cut at 41", "crafted 16-8-3", "crafted version 3", "crafted nan bias",
+    for name in ["seed byte 12 flipped", "seed cut at 41", "crafted 16-8-3", "crafted version 4", "crafted nan bias",
                  "fp32 model", "crafted desc with escapes", "empty file", "seed + 1 byte", "crafted input 2^24+1",
                  "cnn byte 16 flipped, crc fixed", "crafted threshold width 3"]:
         data, code, needle = variants[name]
@@ -1653,7 +1653,8 @@ def eval_cases():
     def s(d):
         m = model(d)
         p = W(d, "afile", b"x")
-        return FAIL(1, ["eval", m, "--data", p, "--no-fetch"], p, "not a directory")
+        # A file is the user's data: here a CSV of one header cell.
+        return FAIL(1, ["eval", m, "--data", p, "--no-fetch"], p, "line 1")
     add("eval", "--data is a file", s)
 
     def s(d):
@@ -1671,7 +1672,7 @@ def eval_cases():
     def s(d):
         m = model(d)
         p = W(d, "afile", b"x")
-        return FAIL(1, ["eval", m, "--data", p], p, "not a directory")
+        return FAIL(1, ["eval", m, "--data", p], p, "line 1")
     add("eval", "--data is a file, would fetch", s)
 
     def s(d):
