@@ -97,11 +97,7 @@ pub fn expand(
             for entry in std::fs::read_dir(path).with_context(|| format!("{}", path.display()))? {
                 let entry = entry.with_context(|| format!("{}", path.display()))?;
                 let p = entry.path();
-                let named_image = p
-                    .extension()
-                    .and_then(|e| e.to_str())
-                    .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "pgm"));
-                if named_image {
+                if image::named_image(&p) {
                     check_entry(&p)?;
                     images.push(p);
                 }
@@ -126,12 +122,7 @@ pub fn expand(
 fn has_images(dir: &Path) -> anyhow::Result<bool> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))? {
         let entry = entry.with_context(|| format!("{}", dir.display()))?;
-        let named_image = entry
-            .path()
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "pgm"));
-        if named_image {
+        if image::named_image(&entry.path()) {
             return Ok(true);
         }
     }

@@ -44,6 +44,16 @@ pub enum Format {
     Pgm,
 }
 
+/// Whether `path` is named like an image this module reads: `*.png` or
+/// `*.pgm`, in any case. Directories of images are listed by name (then
+/// each entry is checked to be a regular image file), here and in
+/// `bnn classify`.
+pub fn named_image(path: &std::path::Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "pgm"))
+}
+
 /// The format `bytes` start with, if they are an image this module reads.
 pub fn sniff(bytes: &[u8]) -> Option<Format> {
     if bytes.starts_with(PNG_SIGNATURE) {

@@ -57,11 +57,7 @@ fn images_of(dir: &Path) -> Result<Vec<PathBuf>, DataError> {
     for entry in read {
         let entry = entry.map_err(|e| DataError::io(dir, "listing", e))?;
         let path = entry.path();
-        let named_image = path
-            .extension()
-            .and_then(|e| e.to_str())
-            .is_some_and(|e| matches!(e.to_ascii_lowercase().as_str(), "png" | "pgm"));
-        if !named_image {
+        if !crate::image::named_image(&path) {
             continue;
         }
         let meta = std::fs::metadata(&path).map_err(|e| DataError::io(&path, "opening", e))?;
