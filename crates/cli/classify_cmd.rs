@@ -19,7 +19,6 @@ use std::time::Instant;
 use anyhow::Context;
 use bnn_core::{Model, RunOptions};
 use bnn_data::idx::ImageStream;
-use bnn_data::labelled::Values;
 use bnn_data::npz::NpyImages;
 use bnn_data::DataError;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -87,15 +86,11 @@ fn read_set(
                 e
             }
         })?;
-        let mut values = set.train.values;
+        let mut all = set.train;
         if let Some(test) = set.test {
-            match (&mut values, test.values) {
-                (Values::U8(a), Values::U8(b)) => a.extend(b),
-                (Values::F32(a), Values::F32(b)) => a.extend(b),
-                _ => anyhow::bail!("{}: mixes u8 and float values", path.display()),
-            }
+            bnn_train::prepare::append(&mut all, test).map_err(crate::dataset::misfit(path))?;
         }
-        bnn_train::prepare::values_for_model(values, set.input_map, model)
+        bnn_train::prepare::values_for_model(all.values, set.input_map, model)
             .map_err(crate::dataset::misfit(path))
     };
     let csv = path

@@ -157,7 +157,7 @@ pub fn prepare(
                 held.len(),
                 train.labels.len()
             ));
-            (select(&train, &kept, len), select(&train, &held, len))
+            (train.select(&kept, len), train.select(&held, len))
         }
     };
     let (train, validation) = if let Some(other) = validation {
@@ -184,7 +184,7 @@ pub fn prepare(
             train.labels.len()
         ));
         order.extend_from_slice(&held);
-        (select(&train, &order, len), Some(held.len()))
+        (train.select(&order, len), Some(held.len()))
     };
     let (map, train_values, test_values, encoding) = match (train.values, test.values) {
         (Values::U8(a), Values::U8(b)) => {
@@ -337,25 +337,9 @@ pub fn map_text((h, w, c): (usize, usize, usize)) -> String {
     format!("{h}x{w}x{c}")
 }
 
-/// The samples at `rows`, in that order; each sample is `len` values.
-pub fn select(samples: &Samples, rows: &[usize], len: usize) -> Samples {
-    fn pick<T: Copy>(v: &[T], rows: &[usize], len: usize) -> Vec<T> {
-        rows.iter()
-            .flat_map(|&i| &v[i * len..(i + 1) * len])
-            .copied()
-            .collect()
-    }
-    Samples {
-        values: match &samples.values {
-            Values::U8(v) => Values::U8(pick(v, rows, len)),
-            Values::F32(v) => Values::F32(pick(v, rows, len)),
-        },
-        labels: rows.iter().map(|&i| samples.labels[i]).collect(),
-    }
-}
-
-/// `more` after `all`.
-fn append(all: &mut Samples, more: Samples) -> Result<()> {
+/// `more` after `all`: a training set and another source's samples, or a
+/// source's own train and test splits read as one.
+pub fn append(all: &mut Samples, more: Samples) -> Result<()> {
     all.labels.extend(more.labels);
     match (&mut all.values, more.values) {
         (Values::U8(a), Values::U8(b)) => a.extend(b),
