@@ -208,18 +208,22 @@ mod tests {
         assert_eq!(model.input_len(), 784);
         assert!(model.input_encoding().is_u8());
         // Its answers depend on the image: pixels of a ramp and its mirror.
-        let a: Vec<u8> = (0..784).map(|i| (i % 256) as u8).collect();
-        let b: Vec<u8> = a.iter().rev().copied().collect();
-        let mut sa = vec![0f32; 10];
-        let mut sb = vec![0f32; 10];
+        assert_answers_vary(&model, (0..784).map(|i| (i % 256) as u8).collect());
+        assert_eq!(model, cnn_small_stand_in().unwrap(), "deterministic");
+    }
+
+    /// `model` scores `image` and its mirror differently.
+    fn assert_answers_vary(model: &bnn_core::Model, image: Vec<u8>) {
+        let mirror: Vec<u8> = image.iter().rev().copied().collect();
+        let classes = model.num_classes();
+        let (mut sa, mut sb) = (vec![0f32; classes], vec![0f32; classes]);
         model
-            .predict_scores_into(bnn_core::Kernel::Scalar, &a, &mut sa)
+            .predict_scores_into(bnn_core::Kernel::Scalar, &image, &mut sa)
             .unwrap();
         model
-            .predict_scores_into(bnn_core::Kernel::Scalar, &b, &mut sb)
+            .predict_scores_into(bnn_core::Kernel::Scalar, &mirror, &mut sb)
             .unwrap();
         assert_ne!(sa, sb);
-        assert_eq!(model, cnn_small_stand_in().unwrap(), "deterministic");
     }
 
     /// The cnv stand-in is FINN's CNV: valid padding down to 1×1×256, the
@@ -239,17 +243,7 @@ mod tests {
             .iter()
             .all(|s| s.conv().padding() == bnn_core::Padding::Valid));
         assert_eq!(cnv_stand_in(100).unwrap().num_classes(), 100);
-        let a: Vec<u8> = (0..3072).map(|i| (i * 7 % 256) as u8).collect();
-        let b: Vec<u8> = a.iter().rev().copied().collect();
-        let mut sa = vec![0f32; 10];
-        let mut sb = vec![0f32; 10];
-        model
-            .predict_scores_into(bnn_core::Kernel::Scalar, &a, &mut sa)
-            .unwrap();
-        model
-            .predict_scores_into(bnn_core::Kernel::Scalar, &b, &mut sb)
-            .unwrap();
-        assert_ne!(sa, sb);
+        assert_answers_vary(&model, (0..3072).map(|i| (i * 7 % 256) as u8).collect());
     }
 
     /// Random images are the same on every call, of the length asked for,
