@@ -102,39 +102,6 @@ impl SplitArgs {
     }
 }
 
-/// Whether `path` is the user's data rather than MNIST's directory: a
-/// file, or a directory that holds entries, among them no file named as
-/// MNIST's (`train-…`, `t10k-…`) unless its training images are IDX of
-/// another shape (`…idx4…`, or not 28×28). A missing or empty directory is
-/// MNIST's, which a fetch fills; a broken MNIST file gets MNIST's errors.
-pub fn is_users(path: &Path) -> bool {
-    if path.is_file() {
-        return true;
-    }
-    let Ok(entries) = std::fs::read_dir(path) else {
-        return false;
-    };
-    let names: Vec<String> = entries
-        .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().to_ascii_lowercase()))
-        .collect();
-    if names.is_empty() {
-        return false;
-    }
-    let named = |n: &String| n.starts_with("train-") || n.starts_with("t10k-");
-    if !names.iter().any(named) {
-        return true;
-    }
-    if names.iter().any(|n| named(n) && n.contains("idx4")) {
-        return true;
-    }
-    // An IDX data set of the user's has its training images (a directory
-    // of MNIST's test files alone is MNIST's, and its errors name them).
-    bnn_data::mnist::find_file(path, bnn_data::mnist::TRAIN_IMAGES)
-        .ok()
-        .and_then(|file| bnn_data::idx::ImageStream::open(&file).ok())
-        .is_some_and(|s| (s.rows(), s.cols()) != (28, 28))
-}
-
 /// Options that do not fit the data are usage errors (exit 2); data that
 /// do not fit together are errors of the file (exit 1).
 fn at(path: &Path) -> impl Fn(TrainError) -> anyhow::Error + '_ {

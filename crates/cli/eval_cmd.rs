@@ -36,7 +36,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let takes = crate::inputs::Takes::of(model);
     // A file, or a directory without MNIST's files, is the user's data:
     // its test split, or all of it.
-    let (pixels, labels, count) = if crate::dataset::is_users(&args.data.data) {
+    let (pixels, labels, count) = if bnn_data::labelled::is_users(&args.data.data) {
         let (pixels, labels) =
             crate::dataset::for_model(&args.data.data, &args.source, model, &args.model)?;
         let count = labels.len();

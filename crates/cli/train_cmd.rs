@@ -309,7 +309,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
     // A file, or a directory without MNIST's files, is the user's data:
     // read, split and encoded before the configuration, whose shape,
     // classes and default recipe follow from it.
-    let users = crate::dataset::is_users(&args.data.data);
+    let users = bnn_data::labelled::is_users(&args.data.data);
     let seed = match &state {
         Some(s) => s.config.seed,
         None => args

@@ -9,6 +9,7 @@ use pyo3::types::PyDict;
 
 use bnn_train::metrics::EpochMetrics;
 use bnn_train::progress::RunInfo;
+use bnn_data::labelled::LabelledSet;
 use bnn_train::{Dataset, ModelKind, Progress, TrainOptions, Trained};
 
 use crate::errors::{core_error, data_error, train_error};
@@ -51,9 +52,13 @@ impl Progress for Callback {
     fn finish(&mut self, _: &str) {}
 }
 
-/// Trains a recipe on MNIST in `data`, or on the arrays `x` and `y` (with
-/// optional `x_test`/`y_test` and `x_val`/`y_val`), and returns `(model,
+/// Trains a recipe on MNIST in `data`, on your data set at path `data`
+/// (any source `bnn train --data` reads, recognised the same way), or on
+/// the arrays `x` and `y` (with optional `x_test`/`y_test` and
+/// `x_val`/`y_val`, or the paths `test` and `val`), and returns `(model,
 /// metrics)`; `output`, when given, receives the model as a `.bnn` file.
+/// `labels`, `label_column` and `channels_first` say what a path alone
+/// cannot, as the command's flags of those names do.
 /// Arrays are uint8 images `(N, H, W)`, `(N, H, W, C)` or features `(N,
 /// D)` of uint8, float32 or float64 (floats through `encoding`, "u8" or
 /// "thermometer[:K]", stored in the model), with integer labels;
@@ -63,12 +68,12 @@ impl Progress for Callback {
 /// every epoch with a dict of its numbers. The result depends only on the
 /// recipe, the data and the seed.
 #[pyfunction]
-#[pyo3(signature = (recipe=None, data=PathBuf::from("data/mnist"), output=None, epochs=None, seed=None, progress=None, *, x=None, y=None, x_test=None, y_test=None, x_val=None, y_val=None, class_names=None, encoding=None, val_split=None))]
+#[pyo3(signature = (recipe=None, data=None, output=None, epochs=None, seed=None, progress=None, *, x=None, y=None, x_test=None, y_test=None, x_val=None, y_val=None, class_names=None, encoding=None, val_split=None, test=None, val=None, labels=None, label_column=None, channels_first=false))]
 #[allow(clippy::too_many_arguments)]
 pub fn train<'py>(
     py: Python<'py>,
     recipe: Option<&str>,
-    data: PathBuf,
+    data: Option<PathBuf>,
     output: Option<PathBuf>,
     epochs: Option<usize>,
     seed: Option<u64>,
@@ -82,6 +87,11 @@ pub fn train<'py>(
     class_names: Option<Vec<String>>,
     encoding: Option<&str>,
     val_split: Option<f64>,
+    test: Option<PathBuf>,
+    val: Option<PathBuf>,
+    labels: Option<PathBuf>,
+    label_column: Option<String>,
+    channels_first: bool,
 ) -> PyResult<(PyModel, Bound<'py, PyDict>)> {
     let arrays =
         |x: Option<Bound<'py, PyAny>>, y: Option<Bound<'py, PyAny>>, what: &str| match (x, y) {
@@ -91,24 +101,52 @@ pub fn train<'py>(
                 "cannot train: give both or neither of the {what} arrays"
             ))),
         };
-    let train_set = arrays(x, y, "training (x, y)")?;
-    let test_set = arrays(x_test, y_test, "test (x_test, y_test)")?;
-    let val_set = arrays(x_val, y_val, "validation (x_val, y_val)")?;
+    let source = bnn_data::labelled::SourceOptions {
+        labels,
+        label_column,
+        channels_first,
+        ..Default::default()
+    };
+    let read = |path: &PathBuf| {
+        py.detach(|| bnn_data::labelled::open(path, &source))
+            .map_err(|e| data_error("cannot train", e))
+    };
+    // Paths and arrays each give a set; one of each is ambiguous.
+    let pick = |arrays: Option<LabelledSet>, path: Option<&PathBuf>, what: &str| match (arrays, path) {
+        (Some(_), Some(_)) => Err(PyValueError::new_err(format!(
+            "cannot train: give the {what} as arrays or as a path, not both"
+        ))),
+        (Some(set), None) => Ok(Some(set)),
+        (None, Some(path)) => read(path).map(Some),
+        (None, None) => Ok(None),
+    };
+    if x.is_some() && data.is_some() {
+        return Err(PyValueError::new_err(
+            "cannot train: give the training set as arrays x and y or as a data path, not both",
+        ));
+    }
+    let users = data
+        .as_ref()
+        .filter(|path| bnn_data::labelled::is_users(path));
+    let train_set = pick(arrays(x, y, "training (x, y)")?, users, "training set")?;
+    let test_set = pick(arrays(x_test, y_test, "test (x_test, y_test)")?, test.as_ref(), "test set")?;
+    let val_set = pick(arrays(x_val, y_val, "validation (x_val, y_val)")?, val.as_ref(), "validation set")?;
     let Some(train_set) = train_set else {
         if test_set.is_some()
             || val_set.is_some()
             || class_names.is_some()
             || encoding.is_some()
             || val_split.is_some()
+            || source != bnn_data::labelled::SourceOptions::default()
         {
             return Err(PyValueError::new_err(
-                "cannot train: x_test, x_val, class_names, encoding and val_split go with arrays x and y",
+                "cannot train: test, val, x_test, x_val, class_names, encoding, val_split, labels, label_column and channels_first go with your data (arrays x and y, or a data path that is not MNIST's)",
             ));
         }
         return train_mnist(
             py,
             recipe.unwrap_or("seed"),
-            data,
+            data.unwrap_or_else(|| PathBuf::from("data/mnist")),
             output,
             epochs,
             seed,

@@ -132,6 +132,47 @@ def test_train_from_arrays_with_names_and_an_encoding(tmp_path):
     np.testing.assert_array_equal(again.predict(x_test), predicted)
 
 
+@pytest.mark.parametrize("source", ["digits.npz", "digits", "breast_cancer_train.csv"])
+def test_train_from_a_path_makes_the_commands_model(tmp_path, bnn_bin, cli, source):
+    """bnn.train(data=PATH) reads your data as `bnn train --data PATH`
+    does, through the same reader, split and default recipe: the same
+    model, byte for byte."""
+    d = sklearn_data(tmp_path)
+    extra = {}
+    flags = []
+    if source.endswith(".csv"):
+        extra = {"test": d / "breast_cancer_test.csv", "label_column": "diagnosis"}
+        flags = ["--test", d / "breast_cancer_test.csv", "--label-column", "diagnosis"]
+    ours = tmp_path / "python.bnn"
+    theirs = tmp_path / "cli.bnn"
+    model, metrics = bnn.train(data=d / source, output=ours, **extra)
+    out = cli(bnn_bin, "train", "--data", d / source, "-o", theirs, "--progress", "none", *flags)
+    assert ours.read_bytes() == theirs.read_bytes()
+    assert round(100 * metrics["test_accuracy"], 2) == trained_test_accuracy(out.stdout.decode())
+    if source == "digits":
+        assert model.classes == [str(i) for i in range(10)]
+    if source.endswith(".csv"):
+        assert model.classes == ["benign", "malignant"]
+
+
+def test_train_from_a_path_refuses_mixed_or_misplaced_options(tmp_path):
+    d = sklearn_data(tmp_path)
+    x = np.zeros((10, 4), dtype=np.uint8)
+    y = np.array([0, 1] * 5)
+    with pytest.raises(ValueError, match="as arrays x and y or as a data path, not both"):
+        bnn.train(data=d / "digits.npz", x=x, y=y)
+    with pytest.raises(ValueError, match="as arrays or as a path, not both"):
+        bnn.train(x=x, y=y, x_test=x, y_test=y, test=d / "digits.npz")
+    # A flag of your data's is no option for MNIST's directory.
+    with pytest.raises(ValueError, match="go with your data"):
+        bnn.train(data=tmp_path / "mnist", label_column="label")
+    # The reader's one-line errors name the file.
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b,label\n1,2,x\n3,oops,y\n")
+    with pytest.raises(ValueError, match=r"bad\.csv.*line 3"):
+        bnn.train(data=bad)
+
+
 def test_train_from_arrays_refuses_what_cannot_train():
     x = np.zeros((10, 4), dtype=np.uint8)
     with pytest.raises(ValueError, match="10 samples but 9 labels"):

@@ -156,6 +156,42 @@ pub struct SourceOptions {
     pub unlabelled: bool,
 }
 
+/// Whether `path` is the user's data rather than MNIST's directory: a
+/// file, or a directory that holds entries, among them no file named as
+/// MNIST's (`train-…`, `t10k-…`) unless its training images are IDX of
+/// another shape (`…idx4…`, or not 28×28). A missing or empty directory is
+/// MNIST's, which a fetch fills; a broken MNIST file gets MNIST's errors.
+///
+/// `bnn train --data`, `bnn eval --data` and Python's `bnn.train(data=...)`
+/// decide with it which reader to use.
+pub fn is_users(path: &Path) -> bool {
+    if path.is_file() {
+        return true;
+    }
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return false;
+    };
+    let names: Vec<String> = entries
+        .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().to_ascii_lowercase()))
+        .collect();
+    if names.is_empty() {
+        return false;
+    }
+    let named = |n: &String| n.starts_with("train-") || n.starts_with("t10k-");
+    if !names.iter().any(named) {
+        return true;
+    }
+    if names.iter().any(|n| named(n) && n.contains("idx4")) {
+        return true;
+    }
+    // An IDX data set of the user's has its training images (a directory
+    // of MNIST's test files alone is MNIST's, and its errors name them).
+    crate::mnist::find_file(path, crate::mnist::TRAIN_IMAGES)
+        .ok()
+        .and_then(|file| crate::idx::ImageStream::open(&file).ok())
+        .is_some_and(|s| (s.rows(), s.cols()) != (28, 28))
+}
+
 /// Opens the data set at `path`, recognising the source by its content: a
 /// directory of IDX files, of CIFAR batches or of class folders; a file
 /// that is a zip (`.npz`), a `.npy` array, or text (CSV). The extension

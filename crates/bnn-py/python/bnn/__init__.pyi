@@ -104,7 +104,7 @@ def from_keras(model: Any, input_scale: float = 1.0, input_offset: float = 0.0) 
 
 def train(
     recipe: Optional[str] = None,
-    data: _Path = "data/mnist",
+    data: Optional[_Path] = None,
     output: Optional[_Path] = None,
     epochs: Optional[int] = None,
     seed: Optional[int] = None,
@@ -119,7 +119,14 @@ def train(
     class_names: Optional[Sequence[str]] = None,
     encoding: Optional[str] = None,
     val_split: Optional[float] = None,
+    test: Optional[_Path] = None,
+    val: Optional[_Path] = None,
+    labels: Optional[_Path] = None,
+    label_column: Optional[str] = None,
+    channels_first: bool = False,
 ) -> Tuple[Model, dict[str, Any]]:
-    """Trains a recipe on MNIST, or on arrays x and y (uint8 images, or
-    uint8/float features with ``encoding`` "u8" or "thermometer[:K]"): the
-    model and its metrics."""
+    """Trains a recipe on MNIST (``data`` defaults to "data/mnist"), on your
+    data set at path ``data`` (a .npz, .npy, .csv, or a directory of IDX
+    files, CIFAR batches or class folders, as ``bnn train --data``), or on
+    arrays x and y (uint8 images, or uint8/float features with ``encoding``
+    "u8" or "thermometer[:K]"): the model and its metrics."""
