@@ -74,6 +74,19 @@ impl Server {
         self.log.lock().unwrap().clone()
     }
 
+    /// The log once `ready` holds for it (the server writes its log a few
+    /// milliseconds behind its answers), or as it is after 10 s.
+    fn log_when(&self, ready: impl Fn(&str) -> bool) -> String {
+        let until = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if ready(&log) || Instant::now() >= until {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn signal(&self, name: &str) {
         let ok = std::process::Command::new("kill")
             .args([&format!("-{name}"), &self.child.id().to_string()])
@@ -414,7 +427,7 @@ fn keys_are_required_compared_whole_and_never_logged() {
         let a = server.post(CLASSIFY, &[("Authorization", &auth)], &body);
         assert_eq!(a.status, 200, "{a:?}");
     }
-    let log = server.log();
+    let log = server.log_when(|log| log.matches(" 401 ").count() >= 5);
     assert!(!log.contains("secret"), "{log}");
     assert_eq!(log.matches(" 401 ").count(), 5, "{log}");
 }
@@ -527,7 +540,7 @@ fn reload_under_load_keeps_the_old_model_when_the_new_file_is_corrupt() {
         total += ok;
     }
     assert!(total > 0);
-    let log = server.log();
+    let log = server.log_when(|log| log.contains("reload: "));
     assert!(
         log.contains("reload: ") && log.contains("digits.bnn"),
         "{log}"
