@@ -7,18 +7,26 @@
 #   DURATION=30 benches/serve_load.sh     # longer runs
 #   SOAK=600 benches/serve_load.sh        # and a 10-minute soak at c=64
 #   PEER=0 benches/serve_load.sh          # without the peer
+#   benches/serve_load.sh soak            # the soak alone: c=64 for 600 s
 #
 # Runs:
 #   1. single-image JSON requests, mnist-512.bnn, c = 1, 16, 64, 256
 #   2. the same against the peer (2 uvicorn workers), same generator
 #   3. batch .npy requests of 1,000 images at c = 4, mnist-cnn-small.bnn,
 #      beside `bnn bench` on the same model and threads
-#   4. (SOAK > 0) c = 64 for SOAK seconds: errors and resident memory
+#   4. (SOAK > 0, or `soak`) c = 64 for SOAK seconds, mnist-512.bnn: the
+#      errors, and the server's resident memory over the second minute
+#      against the last minute (flat: within 10 %). Exits 1 if either fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+MODE=${1:-all}
+case "$MODE" in
+    all) SOAK=${SOAK:-0} ;;
+    soak) SOAK=${SOAK:-600} ;;
+    *) echo "usage: benches/serve_load.sh [soak]" >&2; exit 2 ;;
+esac
 DURATION=${DURATION:-10}
-SOAK=${SOAK:-0}
 PEER=${PEER:-1}
 PEER_PORT=${PEER_PORT:-18090}
 CONCURRENCY=${CONCURRENCY:-"1 16 64 256"}
@@ -27,8 +35,10 @@ WORK=target/serve-load
 mkdir -p "$WORK"
 
 cargo build --release --quiet
-cargo bench --bench serve_load --no-run --quiet 2>/dev/null
-load() { cargo bench --quiet --bench serve_load -- "$@"; }
+# The generator uses only std: rustc builds it in seconds, where
+# `cargo bench` would first build every dev-dependency in release mode.
+rustc -O --edition 2021 benches/serve_load.rs -o "$WORK/serve_load"
+load() { "$WORK/serve_load" "$@"; }
 
 # Request bodies from the MNIST test set (data/mnist, `bnn fetch`).
 python3 - "$WORK" <<'EOF'
@@ -71,6 +81,7 @@ done
 [ -n "$ADDR" ] || { echo "bnn serve did not start:"; cat "$WORK/serve.log"; exit 1; }
 echo "# bnn serve on $ADDR, $THREADS engine threads, $(nproc) cores; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 
+if [ "$MODE" = all ]; then
 echo "# 1. bnn serve, mnist-512.bnn, single-image JSON"
 for c in $CONCURRENCY; do
     printf 'bnn-serve single %s ' "$c"
@@ -122,14 +133,33 @@ for r in rows[:1]:
 if not rows:
     print("# bnn bench: no 1-bit batch figure in", sys.argv[1])
 EOF
+fi
 
+SOAK_FAILED=
 if [ "$SOAK" -gt 0 ]; then
     echo "# 4. soak: c=64 for $SOAK s, mnist-512.bnn, resident memory of the server"
     printf 'bnn-serve soak 64 '
     load --url "http://$ADDR/v1/models/mnist-512/classify" --body "$WORK/one.json" \
-        --concurrency 64 --duration "$SOAK" --rss-pid "$SERVER"
+        --concurrency 64 --duration "$SOAK" --rss-pid "$SERVER" | tee "$WORK/soak.json"
+    python3 - "$WORK/soak.json" <<'EOF' || SOAK_FAILED=1
+import json, sys
+r = json.load(open(sys.argv[1]))
+early, late = r["rss_early_kib"], r["rss_late_kib"]
+minutes = r["seconds"] >= 180
+change = (late - early) / early * 100
+flat = abs(change) <= 10
+print(f"# soak: {r['ok']} answered, {r['errors']} errors; resident memory "
+      f"{early:.0f} KiB over the {'second minute' if minutes else 'second tenth'}, "
+      f"{late:.0f} KiB over the {'last minute' if minutes else 'last tenth'} ({change:+.1f} %): "
+      f"{'flat' if flat else 'NOT flat'} (limit 10 %)")
+sys.exit(0 if flat and r["errors"] == 0 else 1)
+EOF
 fi
 
 kill -TERM "$SERVER"
 wait "$SERVER" && echo "# bnn serve drained and exited 0"
 echo "# errors and non-200 answers logged by the server: $(grep -c '" [1-5][0-9][0-9] ' "$WORK/serve.log" || true)"
+if [ -n "$SOAK_FAILED" ]; then
+    echo "# soak FAILED: errors, or resident memory not flat"
+    exit 1
+fi

@@ -55,18 +55,6 @@ fn cnn(dir: &Path) -> PathBuf {
     path
 }
 
-/// A grayscale PNG `width` wide and `height` high.
-fn png(width: u32, height: u32, pixels: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut enc = png::Encoder::new(&mut out, width, height);
-    enc.set_color(png::ColorType::Grayscale);
-    enc.set_depth(png::BitDepth::Eight);
-    let mut w = enc.write_header().unwrap();
-    w.write_image_data(pixels).unwrap();
-    w.finish().unwrap();
-    out
-}
-
 fn p5(pixels: &[u8]) -> Vec<u8> {
     let mut bytes = b"P5\n28 28\n255\n".to_vec();
     bytes.extend_from_slice(pixels);
@@ -192,7 +180,11 @@ fn a_cnn_refuses_inputs_of_its_pixel_count_but_another_shape() {
     let wanted = "the convolutional model takes images of 28x28x1 (HxWxC)";
 
     // A PNG 56 wide and 14 high: 784 pixels.
-    let path = write(dir.path(), "wide.png", &png(56, 14, &pixels[..784]));
+    let path = write(
+        dir.path(),
+        "wide.png",
+        &common::gray_png(56, 14, &pixels[..784]),
+    );
     short(
         classify(&model, &[&path])
             .fails(1, &[&arg(&path), "is an image of 14x56x1 (HxWxC)", wanted]),
@@ -232,7 +224,11 @@ fn a_cnn_refuses_inputs_of_its_pixel_count_but_another_shape() {
     ));
     // The right shapes classify.
     let good = [
-        write(dir.path(), "good.png", &png(28, 28, &pixels[..784])),
+        write(
+            dir.path(),
+            "good.png",
+            &common::gray_png(28, 28, &pixels[..784]),
+        ),
         write(
             dir.path(),
             "good.idx",
@@ -338,9 +334,9 @@ fn trailing_data_in_images_is_refused() {
     let path = write(dir.path(), "more.pgm", &text);
     short(classify(&model, &[&path]).fails(1, &[&arg(&path), "trailing data: 3 bytes"]));
     // A PNG with bytes after its IEND chunk, or two PNGs in one file.
-    let mut after = png(28, 28, one);
+    let mut after = common::gray_png(28, 28, one);
     let end = after.len();
-    after.extend_from_slice(&png(28, 28, two));
+    after.extend_from_slice(&common::gray_png(28, 28, two));
     let path = write(dir.path(), "two.png", &after);
     short(classify(&model, &[&path]).fails(
         1,
@@ -506,7 +502,7 @@ fn png_chunks_the_decoder_passes_over_are_checked() {
     // corrupt or unknown critical chunk was classified without a word.
     let dir = tempfile::tempdir().unwrap();
     let pixels = random_images(1, 8).pixels;
-    let good = png(28, 28, &pixels);
+    let good = common::gray_png(28, 28, &pixels);
     let (body, iend) = good.split_at(good.len() - 12);
     let before_iend = |chunk: Vec<u8>| [body, &chunk, iend].concat();
     let model = seed_model();

@@ -256,18 +256,6 @@ fn import_npz_reads_a_pipe_and_refuses_a_zero_device_at_once() {
 
 // ------------------------------------------------------- classify from pipes
 
-/// A 28×28 grayscale PNG of `pixels`.
-fn png_bytes(pixels: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut enc = png::Encoder::new(&mut out, 28, 28);
-    enc.set_color(png::ColorType::Grayscale);
-    enc.set_depth(png::BitDepth::Eight);
-    let mut w = enc.write_header().unwrap();
-    w.write_image_data(pixels).unwrap();
-    w.finish().unwrap();
-    out
-}
-
 /// Classes and scores of a CSV, without the source column (which names
 /// the path each run was given).
 fn results(csv: &str) -> Vec<String> {
@@ -288,7 +276,7 @@ fn every_input_format_works_from_a_pipe_and_from_a_fifo() {
         ("idx", idx.clone(), 5),
         ("idx.gz", gzip(&idx), 5),
         ("pgm", pgm, 1),
-        ("png", png_bytes(images.image(0)), 1),
+        ("png", common::gray_png(28, 28, images.image(0)), 1),
     ];
     let model = arg(&seed_model());
     for (ext, bytes, count) in cases {
@@ -364,7 +352,7 @@ fn bench_reads_a_model_from_a_fifo_once() {
 fn a_directory_entry_named_like_an_image_must_be_one() {
     let model = arg(&seed_model());
     let images = random_images(1, 3);
-    let png = png_bytes(images.image(0));
+    let png = common::gray_png(28, 28, images.image(0));
     type Make = fn(&Path);
     let cases: [(&str, Make, &str); 4] = [
         (
@@ -648,7 +636,7 @@ fn messages_that_misled_now_say_what_happened() {
     );
 
     // A PNG with a damaged checksum: the chunk by name, no Rust Debug text.
-    let mut png = png_bytes(random_images(1, 5).image(0));
+    let mut png = common::gray_png(28, 28, random_images(1, 5).image(0));
     let idat = png.windows(4).position(|w| w == b"IDAT").unwrap();
     let len = u32::from_be_bytes(png[idat - 4..idat].try_into().unwrap()) as usize;
     png[idat + 4 + len] ^= 0x55;

@@ -32,6 +32,18 @@ pub fn first_test_images(n: usize) -> Images {
     }
 }
 
+/// An 8-bit grayscale PNG, `width` × `height`, of `pixels`.
+pub fn gray_png(width: u32, height: u32, pixels: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut enc = png::Encoder::new(&mut out, width, height);
+    enc.set_color(png::ColorType::Grayscale);
+    enc.set_depth(png::BitDepth::Eight);
+    let mut w = enc.write_header().unwrap();
+    w.write_image_data(pixels).unwrap();
+    w.finish().unwrap();
+    out
+}
+
 /// Scores the library computes for `pixels` (many images, row-major).
 pub fn library_scores(model: &Model, pixels: &[u8]) -> bnn_core::Predictions {
     model

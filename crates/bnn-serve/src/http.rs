@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::io::Write as _;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -27,6 +26,7 @@ use tokio::sync::{oneshot, Semaphore};
 
 use crate::batch::{Batcher, Job, Refused, Settings};
 use crate::decode::{decode, Rejected};
+use crate::log::Log;
 use crate::metrics::Metrics;
 use crate::models::{Registry, Served};
 use crate::{Config, StartError, INLINE_PARSE};
@@ -41,6 +41,7 @@ pub struct State {
     slots: Arc<Semaphore>,
     metrics: Arc<Metrics>,
     stopping: AtomicBool,
+    log: Log,
 }
 
 type Answer = Response<Full<Bytes>>;
@@ -55,6 +56,7 @@ impl State {
             slots: Arc::new(Semaphore::new(rayon::current_num_threads().max(1))),
             metrics: Arc::new(Metrics::new()),
             stopping: AtomicBool::new(false),
+            log: Log::start(),
         }
     }
 
@@ -81,23 +83,14 @@ impl State {
     fn reload(&self) -> crate::models::ReloadReport {
         let report = self.registry.reload();
         for e in &report.errors {
-            log_line(&format!("bnn serve: reload: {e}"));
+            self.log.message(format!("bnn serve: reload: {e}"));
         }
-        log_line(&format!(
+        self.log.message(format!(
             "bnn serve: reloaded: serving {}",
             report.models.join(", ")
         ));
         report
     }
-}
-
-/// One line on stderr, written at once (lines from many connections never
-/// interleave). A stderr that fails is no reason to stop serving.
-fn log_line(line: &str) {
-    let mut text = String::with_capacity(line.len() + 1);
-    text.push_str(line);
-    text.push('\n');
-    let _ = std::io::stderr().lock().write_all(text.as_bytes());
 }
 
 /// Listens until SIGTERM or SIGINT, then drains. SIGHUP reloads.
@@ -114,7 +107,7 @@ pub async fn serve(state: Arc<State>) -> Result<(), StartError> {
     let mut int = signal(SignalKind::interrupt()).map_err(signal_error)?;
     let mut hup = signal(SignalKind::hangup()).map_err(signal_error)?;
     let models: Vec<String> = state.registry.current().keys().cloned().collect();
-    log_line(&format!(
+    state.log.message(format!(
         "bnn serve: listening on http://{addr} (models: {})",
         models.join(", ")
     ));
@@ -148,7 +141,7 @@ pub async fn serve(state: Arc<State>) -> Result<(), StartError> {
                 Err(e) => {
                     // Out of descriptors, or a connection reset before it
                     // was accepted: wait a little rather than spin.
-                    log_line(&format!("bnn serve: accept failed: {e}"));
+                    state.log.message(format!("bnn serve: accept failed: {e}"));
                     tokio::time::sleep(std::time::Duration::from_millis(20)).await;
                     continue;
                 }
@@ -179,15 +172,20 @@ pub async fn serve(state: Arc<State>) -> Result<(), StartError> {
     };
     drop(listener);
     state.stopping.store(true, Ordering::SeqCst);
-    log_line(&format!(
+    state.log.message(format!(
         "bnn serve: {why}: stopped accepting; answering the requests already accepted"
     ));
     tokio::select! {
-        _ = graceful.shutdown() => log_line("bnn serve: every accepted request answered; exiting"),
-        _ = tokio::time::sleep(config.drain_timeout) => log_line(&format!(
+        _ = graceful.shutdown() => state.log.message("bnn serve: every accepted request answered; exiting".into()),
+        _ = tokio::time::sleep(config.drain_timeout) => state.log.message(format!(
             "bnn serve: requests still running after {:?} (--drain-timeout); exiting",
             config.drain_timeout
         )),
+    }
+    // Every access-log line reaches stderr before the process exits.
+    let log_flushed = state.log.flush(std::time::Duration::from_secs(10));
+    if !log_flushed {
+        eprintln!("bnn serve: stderr did not take the last access-log lines within 10 s");
     }
     Ok(())
 }
@@ -212,7 +210,7 @@ async fn handle(state: Arc<State>, req: Request<Incoming>, peer: SocketAddr) -> 
     state.metrics.observe_request(status, elapsed);
     state.metrics.add_images(images);
     let shown: String = path.chars().take(200).collect();
-    log_line(&format!(
+    state.log.access(format!(
         "{peer} \"{method} {shown}\" {status} images={images} {:.3}ms",
         elapsed.as_secs_f64() * 1e3
     ));

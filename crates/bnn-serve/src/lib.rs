@@ -27,6 +27,7 @@
 pub mod batch;
 pub mod decode;
 pub mod http;
+pub mod log;
 pub mod metrics;
 pub mod models;
 

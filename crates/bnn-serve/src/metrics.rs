@@ -99,7 +99,11 @@ impl Metrics {
     pub fn observe_batch(&self, model: &str, images: usize) {
         let h = {
             let mut map = self.batches.lock().unwrap_or_else(|e| e.into_inner());
-            map.entry(model.to_string()).or_default().clone()
+            // The name is copied once per model, not once per batch.
+            match map.get(model) {
+                Some(h) => h.clone(),
+                None => map.entry(model.to_string()).or_default().clone(),
+            }
         };
         h.observe(&BATCH_BUCKETS, images as f64);
     }
