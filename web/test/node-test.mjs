@@ -1,7 +1,9 @@
 // The WebAssembly engine against the native one, in Node: every MNIST test
-// image through every shipped model, with each module (simd128, and the
-// portable build when present) and, in the SIMD module, its scalar kernel
-// too; classes and scores must be identical to `bnn classify`'s. Then the
+// image through every shipped model (each .bnn in weights/: binary and u8
+// first layers, dense and convolutional), with each module (simd128, and
+// the portable build when present) and, in the SIMD module, its scalar
+// kernel too; classes must equal `bnn classify`'s and scores be the same
+// f32 bits as its `--format npy` output. Then the
 // speed of the SIMD module on mnist-512.bnn against the native AVX2 kernel,
 // one thread each, on this machine, in this run.
 //
@@ -21,9 +23,19 @@ if (!bnn || !out) {
   process.exit(2);
 }
 mkdirSync(out, { recursive: true });
-const MODELS = ["mnist-512.bnn", "mnist-512-u8.bnn", "mnist-cnn-small.bnn"].map((m) => `weights/${m}`);
+// Every shipped model, listed rather than named, so that a model added to
+// weights/ is tested without editing this list.
+const MODELS = readdirSync("weights").filter((f) => f.endsWith(".bnn")).sort().map((m) => `weights/${m}`);
 if (oddDir) {
   for (const m of readdirSync(oddDir).filter((f) => f.endsWith(".bnn")).sort()) MODELS.push(`${oddDir}/${m}`);
+}
+// The page's models (scripts/build-wasm) at least: an empty listing is a
+// failure, not a pass.
+for (const m of ["mnist-512.bnn", "mnist-512-u8.bnn", "mnist-cnn-small.bnn"]) {
+  if (!MODELS.includes(`weights/${m}`)) {
+    console.error(`FAIL weights/${m} is missing`);
+    process.exit(1);
+  }
 }
 /** The speed floor: images/s of the SIMD module over native AVX2's. */
 const FLOOR = 0.25;
@@ -45,39 +57,61 @@ const N = idx.readUInt32BE(4);
 const images = new Uint8Array(idx.buffer, idx.byteOffset + 16, N * 784);
 const labels = readIdx("t10k-labels-idx1-ubyte").subarray(8);
 
-/** The native engine's classes and scores (CSV, shortest f32 digits). */
-function native(model) {
-  const csv = `${out}/${basename(model)}.csv`;
-  execFileSync(bnn, [
-    "classify", model, "data/mnist/t10k-images-idx3-ubyte",
-    "--format", "csv", "-o", csv,
-  ]);
-  const rows = readFileSync(csv, "utf8").trim().split("\n").slice(1);
-  const classes = new Uint32Array(rows.length);
-  const scores = [];
-  rows.forEach((row, i) => {
-    const cells = row.split(",");
-    classes[i] = Number(cells[2]);
-    for (const s of cells.slice(3)) scores.push(Math.fround(Number(s)));
-  });
-  return { classes, scores: Float32Array.from(scores) };
+/** The native engine's classes and scores, from `bnn classify --format
+ * npy`: records of an int64 class and the model's f32 scores, read as
+ * stored, so that scores compare bit for bit (no decimal round trip). */
+function native(model, classCount) {
+  const path = `${out}/${basename(model)}.npy`;
+  execFileSync(bnn, ["classify", model, "data/mnist/t10k-images-idx3-ubyte", "--format", "npy", "-o", path]);
+  const npy = readFileSync(path);
+  if (npy.toString("latin1", 0, 6) !== "\x93NUMPY" || npy[6] !== 1) {
+    throw new Error(`${path}: not a version 1 .npy file`);
+  }
+  const start = 10 + npy.readUInt16LE(8);
+  const header = npy.toString("latin1", 10, start);
+  const descr = `[('class', '<i8'), ('scores', '<f4', (${classCount},))]`;
+  const rows = Number(/'shape': \((\d+),\)/.exec(header)?.[1]);
+  if (!header.includes(`'descr': ${descr},`) || rows !== N) {
+    throw new Error(`${path}: header ${header.trim()}, expected ${N} records ${descr}`);
+  }
+  const record = 8 + 4 * classCount;
+  if (npy.length !== start + rows * record) {
+    throw new Error(`${path}: ${npy.length} bytes, expected ${start + rows * record}`);
+  }
+  const classes = new Uint32Array(rows);
+  const scores = new Float32Array(rows * classCount);
+  const view = new DataView(npy.buffer, npy.byteOffset, npy.length);
+  for (let i = 0; i < rows; i++) {
+    const at = start + i * record;
+    classes[i] = Number(view.getBigInt64(at, true));
+    for (let c = 0; c < classCount; c++) scores[i * classCount + c] = view.getFloat32(at + 8 + 4 * c, true);
+  }
+  return { classes, scores };
 }
 
 function compare(what, got, want) {
   if (got.classes.length !== want.classes.length) {
     fail(`${what}: ${got.classes.length} classes, native ${want.classes.length}`);
-    return;
+    return false;
   }
   const cls = got.classes.findIndex((c, i) => c !== want.classes[i]);
-  // Object.is: identical f32 values (NaN equal to NaN, -0 not +0).
-  const sc = got.scores.findIndex((s, i) => !Object.is(s, want.scores[i]));
+  // The same 32 bits: -0 is not +0, and a NaN equals only the same NaN.
+  const bits = (f) => new Uint32Array(f.buffer, f.byteOffset, f.length);
+  const [g, w] = [bits(got.scores), bits(want.scores)];
+  const sc = g.length !== w.length ? Math.min(g.length, w.length) : g.findIndex((b, i) => b !== w[i]);
+  const hex = (b) => (b === undefined ? "none" : `0x${b.toString(16).padStart(8, "0")}`);
   if (cls >= 0) fail(`${what}: image ${cls} class ${got.classes[cls]}, native ${want.classes[cls]}`);
-  else if (sc >= 0) fail(`${what}: score ${sc} is ${got.scores[sc]}, native ${want.scores[sc]}`);
-  else {
+  else if (sc >= 0) {
+    const k = want.scores.length / want.classes.length;
+    fail(`${what}: image ${Math.floor(sc / k)} score ${sc % k} is ${got.scores[sc]} (${hex(g[sc])}),` +
+      ` native ${want.scores[sc]} (${hex(w[sc])})`);
+  } else {
     const right = got.classes.filter((c, i) => c === labels[i]).length;
     console.log(`ok   ${what}: ${N} classes and ${got.scores.length} scores identical` +
       ` (accuracy ${(100 * right / N).toFixed(2)} %)`);
+    return true;
   }
+  return false;
 }
 
 const modules = [["web/bnn-simd.wasm", "simd128"]];
@@ -93,16 +127,21 @@ for (const [file, kernel] of modules) {
   }
 }
 for (const model of MODELS) {
-  const want = native(model);
+  let want = null;
   for (const [file] of modules) {
     const engine = engines[file];
     const m = engine.load(basename(model), readFileSync(model));
+    if (m.inputs !== 784) {
+      fail(`${model}: takes ${m.inputs} bytes an image, not an MNIST image's 784`);
+      m.unload();
+      break;
+    }
+    want ??= native(model, m.classes);
     const runs = file.includes("simd") ? [false, true] : [false];
     for (const scalar of runs) {
       engine.useScalar(scalar);
       const what = `${model} ${file} kernel ${engine.kernel()}`;
-      compare(what, m.classify(images, N), want);
-      results.equality.push(what);
+      results.equality.push({ run: what, identical: compare(what, m.classify(images, N), want) });
     }
     engine.useScalar(false);
     m.unload();
