@@ -181,3 +181,64 @@ fn export_to_onnx_and_back() {
     assert_eq!(r.code, 2, "{}", r.stderr);
     assert_eq!(std::fs::read(&copy).unwrap(), before);
 }
+
+/// A score layer scaled per class (a `Mul` after the last `Gemm`) imports
+/// with the model's per-class score scale: `bnn info` lists the required
+/// SCAL section and says how the scores are made, the ONNX export carries
+/// it back, and the C export refuses it in one line, writing nothing.
+#[test]
+fn classes_scaled_differently_import_and_show_their_scale() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes = [
+        node("Sub", "shift", &["x", "half"], &["xs"], &[]),
+        node("Sign", "in_sign", &["xs"], &["xb"], &[]),
+        node("Gemm", "fc", &["xb", "w"], &["z"], &[attr_int("transB", 1)]),
+        node("Mul", "per_class", &["z", "k"], &["y"], &[]),
+    ];
+    let k: Vec<f32> = (0..10).map(|c| 0.5 + c as f32 * 0.25).collect();
+    let inits = [
+        tensor("half", &[], &[127.5]),
+        tensor("w", &[10, 784], &pm1(7840, 3)),
+        tensor("k", &[10], &k),
+    ];
+    let g = encode::graph(
+        &nodes,
+        &inits,
+        &[value_info("x", &[None, Some(784)])],
+        &[value_info("y", &[None, Some(10)])],
+    );
+    let onnx = dir.path().join("scaled.onnx");
+    std::fs::write(&onnx, encode::model(8, 13, &g)).unwrap();
+    let out = dir.path().join("scaled.bnn");
+    let r = run(["import", &arg(&onnx), "-o", &arg(&out)]);
+    let stdout = r.ok();
+    assert!(stdout.contains("score scale per class"), "{stdout}");
+    let loaded = bnn_core::format::load(&out).unwrap();
+    assert_eq!(loaded.model.score_scale(), Some(&k[..]));
+    let r = run(["info", &arg(&out)]);
+    let info = r.ok();
+    assert!(
+        info.contains("section         SCAL (44 bytes, required)"),
+        "{info}"
+    );
+    assert!(
+        info.contains("scores = dot x f32 scale per class + f32 bias"),
+        "{info}"
+    );
+    let back_onnx = dir.path().join("back.onnx");
+    run([
+        "export",
+        &arg(&out),
+        "--format",
+        "onnx",
+        "-o",
+        &arg(&back_onnx),
+    ])
+    .ok();
+    let back = bnn_onnx::import_file(&back_onnx).unwrap();
+    assert_eq!(back.model, loaded.model);
+    let c_dir = dir.path().join("c");
+    run(["export", &arg(&out), "--format", "c", "-o", &arg(&c_dir)])
+        .fails(1, &["scales its class scores per class", "--format onnx"]);
+    assert!(!c_dir.exists());
+}

@@ -204,6 +204,8 @@ fn seeds_include_valid_models() {
             .any(|s| s.conv().padding() == bnn_core::conv::Padding::Zero))
             >= 1
     );
+    // A per-class score scale (section SCAL).
+    assert!(runs(&|m| m.score_scale().is_some()) >= 1);
     // ONNX seeds that import: an MLP and a CNN.
     let imports = |kind: &dyn Fn(&bnn_core::Model) -> bool| {
         loads("onnx", &|b| {

@@ -38,6 +38,9 @@ pub fn run(args: InfoArgs) -> anyhow::Result<()> {
             let flipped = t.iter().filter(|t| t.flip).count();
             format!("{over}sign, integer thresholds ({flipped} flipped)")
         }
+        Transform::Scores(_) if model.score_scale().is_some() => {
+            format!("{over}scores = dot x f32 scale per class + f32 bias")
+        }
         Transform::Scores(_) => format!("{over}scores = dot + f32 bias"),
     };
     let mut params = 0;

@@ -240,6 +240,22 @@ def bnn_v1(n0=16, layers=((8, 0, 2), (3, 1, 0)), desc=b"crafted", rule=1, thr=12
     return out + struct.pack("<I", crc) + tail
 
 
+def v3_with_section(v2, tag, payload, flags=1):
+    """A version-2 model file `v2` as version 3 with one section added."""
+    body = v2[:-4]
+    sec = tag + struct.pack("<HHI", flags, 0, len(payload)) + payload
+    out = bytearray(body[:36])
+    out[8:10] = struct.pack("<H", 3)
+    out += struct.pack("<I", len(sec)) + body[36:] + sec
+    return bytes(out) + struct.pack("<I", zlib.crc32(bytes(out)) & 0xFFFFFFFF)
+
+
+def scal(scales, count=None):
+    """A SCAL payload: the count (the scales' unless given), then each f32."""
+    n = len(scales) if count is None else count
+    return struct.pack("<I", n) + struct.pack("<%df" % len(scales), *scales)
+
+
 def npz(members, compression=zipfile.ZIP_STORED):
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", compression) as z:
@@ -1452,6 +1468,17 @@ def model_variants():
         b[off] ^= 0x01
         body = bytes(b[:-4])
         v["cnn byte %d flipped, crc fixed" % off] = (body + struct.pack("<I", zlib.crc32(body) & 0xFFFFFFFF), {0, 1}, None)
+    # A per-class score scale (section SCAL) on the 10-class CNN: valid,
+    # then each value or count the reader must refuse, naming the section.
+    ok = [0.5, 0.0, 1.0, 2.0, 0.25, 3.0, 1.5, 0.75, 4.0, 1.25]
+    v["cnn scal valid"] = (v3_with_section(cnn, b"SCAL", scal(ok)), 0, None)
+    v["cnn scal nan"] = (v3_with_section(cnn, b"SCAL", scal([float("nan")] + ok[1:])), 1, "section SCAL")
+    v["cnn scal inf"] = (v3_with_section(cnn, b"SCAL", scal(ok[:9] + [float("inf")])), 1, "section SCAL")
+    v["cnn scal negative"] = (v3_with_section(cnn, b"SCAL", scal(ok[:4] + [-1.0] + ok[5:])), 1, "section SCAL")
+    v["cnn scal 9 for 10 classes"] = (v3_with_section(cnn, b"SCAL", scal(ok[:9])), 1, "section SCAL")
+    v["cnn scal count 2^32-1"] = (v3_with_section(cnn, b"SCAL", scal(ok, 2 ** 32 - 1)), 1, "section SCAL")
+    v["cnn scal cut short"] = (v3_with_section(cnn, b"SCAL", scal(ok, 10)[:-3]), 1, "section SCAL")
+    v["cnn scal not required"] = (v3_with_section(cnn, b"SCAL", scal(ok), flags=0), 1, "section SCAL")
     return v
 
 

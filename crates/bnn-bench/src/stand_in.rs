@@ -39,17 +39,26 @@ pub fn u8_stand_in(model: &Model) -> Result<Model> {
                 })
                 .collect(),
         ),
-        // score = x·w + b ≈ (Σ p·w − c·Σ w)/s + b: scaled by s, which no
-        // decision rule of this project can tell apart.
+        // score = k·(x·w) + b ≈ k·(Σ p·w − c·Σ w)/s + b, with k the class's
+        // score scale (1 without one): scaled by s, which no decision rule
+        // of this project can tell apart.
         Transform::Scores(bias) => Transform::Scores(
             bias.iter()
                 .zip(&sums)
-                .map(|(&b, &sum)| (s * f64::from(b) - c * sum) as f32)
+                .enumerate()
+                .map(|(j, (&b, &sum))| {
+                    let k = model.score_scale().map_or(1.0, |sc| f64::from(sc[j]));
+                    (s * f64::from(b) - k * c * sum) as f32
+                })
                 .collect(),
         ),
     };
     let pixel = PixelDense::new(weights, transform)?;
-    Model::with_pixel_layer(pixel, model.layers()[1..].to_vec(), model.rule())
+    let stand_in = Model::with_pixel_layer(pixel, model.layers()[1..].to_vec(), model.rule())?;
+    match model.score_scale() {
+        Some(scale) => stand_in.with_score_scale(scale.to_vec()),
+        None => Ok(stand_in),
+    }
 }
 
 /// The architecture of the `cnn-small` recipe, the benchmark shape other
@@ -199,6 +208,44 @@ fn random_network(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A binary model's per-class score scale carries over: on images of
+    /// 0 and 255 only, where `(p − 127.5)/127.5` is the ±1 bit exactly,
+    /// the stand-in scores 127.5 times the model's scores, class by class.
+    #[test]
+    fn the_u8_stand_in_keeps_a_per_class_score_scale() {
+        use bnn_core::{BinaryDense, BitMatrix, DecisionRule, Kernel};
+        let signs: Vec<i8> = (0..3 * 20)
+            .map(|i| if i % 3 == 0 { 1 } else { -1 })
+            .collect();
+        let w = BitMatrix::from_pm1(3, 20, &signs).unwrap();
+        let layer = BinaryDense::output(w, vec![0.5, -1.0, 2.0]).unwrap();
+        let model = Model::new(20, 128, vec![layer], DecisionRule::Scores)
+            .unwrap()
+            .with_score_scale(vec![0.25, 0.0, 3.0])
+            .unwrap();
+        let stand_in = u8_stand_in(&model).unwrap();
+        assert_eq!(stand_in.score_scale(), model.score_scale());
+        for seed in 0..20u32 {
+            let image: Vec<u8> = (0..20u32)
+                .map(|i| if (i * 7 + seed * 3) % 5 < 2 { 255 } else { 0 })
+                .collect();
+            let (mut want, mut got) = ([0f32; 3], [0f32; 3]);
+            model
+                .predict_scores_into(Kernel::Scalar, &image, &mut want)
+                .unwrap();
+            stand_in
+                .predict_scores_into(Kernel::Scalar, &image, &mut got)
+                .unwrap();
+            for k in 0..3 {
+                let w = 127.5 * want[k];
+                assert!(
+                    (got[k] - w).abs() <= 1e-3 * (1.0 + w.abs()),
+                    "{k}: {got:?} {want:?}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn the_cnn_stand_in_has_the_benchmark_shape_and_varies() {

@@ -70,9 +70,9 @@ pub struct ModelFile {
 
 /// Serialises a model, in version 1 when it can express the model, else
 /// in version 2, or 3 when it carries metadata (class names, a feature
-/// encoding, sections of a newer writer).
+/// encoding, a per-class score scale, sections of a newer writer).
 pub fn to_bytes(model: &Model, description: &str) -> Vec<u8> {
-    if v2::needed(model) || model.has_metadata() {
+    if v2::needed(model) || model.has_metadata() || model.score_scale().is_some() {
         return v2::to_bytes(model, description);
     }
     let mut out = Vec::new();

@@ -125,6 +125,10 @@ pub struct Model {
     layers: Vec<BinaryDense>,
     rule: DecisionRule,
     blanks: Blanks,
+    /// The score layer's per-class scale: class `k` scores
+    /// `(dot_k as f32) * scale_k + bias_k` (see [`Model::with_score_scale`]);
+    /// `None` for `(dot_k as f32) + bias_k`, one scale for every class.
+    score_scale: Option<Vec<f32>>,
     meta: Metadata,
 }
 
@@ -265,6 +269,7 @@ impl Model {
             layers,
             rule,
             blanks: Blanks::default(),
+            score_scale: None,
             meta: Metadata::default(),
         })
     }
@@ -376,6 +381,7 @@ impl Model {
                 layers: dense,
                 rule,
                 blanks: Blanks::default(),
+                score_scale: None,
                 meta: Metadata::default(),
             }
         } else if encoding.is_u8() {
@@ -414,6 +420,7 @@ impl Model {
                 layers,
                 rule,
                 blanks: Blanks::default(),
+                score_scale: None,
                 meta: Metadata::default(),
             });
         }
@@ -596,6 +603,28 @@ impl Model {
     pub fn with_class_names(mut self, names: Vec<String>) -> Result<Model> {
         check_class_names(&names, self.num_classes()).map_err(Error::InvalidModel)?;
         self.meta.class_names = Some(names);
+        Ok(self)
+    }
+
+    /// The score layer's per-class scale, if the model has one: class `k`
+    /// scores `(dot_k as f32) * scale_k + bias_k`, two f32 operations in
+    /// that order (never fused), where a model without one scores
+    /// `(dot_k as f32) + bias_k`.
+    pub fn score_scale(&self) -> Option<&[f32]> {
+        self.score_scale.as_deref()
+    }
+
+    /// The model with a per-class score scale (see [`Model::score_scale`]):
+    /// one per class, each finite and non-negative with its sign bit clear.
+    /// A negative scale is not needed: `−s·dot + b` is `s·dot' + b` with
+    /// the class's weights negated (`dot' = −dot`), which is how importers
+    /// fold it, so every model has one spelling. A zero scale makes the
+    /// class's score its bias, whatever the input. Scales that are all 1
+    /// are no scale: the model keeps none, and its file stays the version
+    /// it was.
+    pub fn with_score_scale(mut self, scale: Vec<f32>) -> Result<Model> {
+        check_score_scale(&scale, self.num_classes()).map_err(Error::InvalidModel)?;
+        self.score_scale = (!scale.iter().all(|&s| s == 1.0)).then_some(scale);
         Ok(self)
     }
 
@@ -888,7 +917,8 @@ impl Model {
         let mut start = 0;
         match &self.pixel {
             Some(first) if self.layers.is_empty() => {
-                first.scores_into(kernel, pixels, rows, &mut s.pixel, scores);
+                let scale = self.score_scale.as_deref();
+                first.scores_into(kernel, pixels, rows, &mut s.pixel, scale, scores);
                 let c = self.num_classes();
                 for (class, s) in classes.iter_mut().zip(scores.chunks_exact(c)) {
                     *class = self.rule.decide(s);
@@ -951,7 +981,10 @@ impl Model {
             bias,
             rule: self.rule,
         };
-        kernel.scores_classes(&a, scores, classes);
+        match &self.score_scale {
+            None => kernel.scores_classes(&a, scores, classes),
+            Some(scale) => kernel::scaled_scores_classes(&a, scale, scores, classes),
+        }
     }
 }
 
@@ -1037,6 +1070,27 @@ fn renumber(message: &str) -> String {
     }
     out.push_str(rest);
     out
+}
+
+/// Checks a per-class score scale for a model of `classes` outputs (see
+/// [`Model::with_score_scale`]); the message names the first bad scale.
+pub fn check_score_scale(scale: &[f32], classes: usize) -> std::result::Result<(), String> {
+    if scale.len() != classes {
+        return Err(format!(
+            "{} score scales for a model of {classes} classes",
+            scale.len()
+        ));
+    }
+    if let Some((k, s)) = scale
+        .iter()
+        .enumerate()
+        .find(|(_, s)| !s.is_finite() || s.is_sign_negative())
+    {
+        return Err(format!(
+            "score scale of class {k} is {s:?}; scales are finite and non-negative (a negative one folds into the class's weights and bias)"
+        ));
+    }
+    Ok(())
 }
 
 /// Checks class names for a model of `classes` outputs (see

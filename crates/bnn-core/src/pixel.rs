@@ -292,13 +292,15 @@ impl PixelDense {
         kernel.pixel_rows_fire(&args, out);
     }
 
-    /// The one-layer model's scores for `rows` images: `dot + bias` in f32.
+    /// The one-layer model's scores for `rows` images: `dot + bias` in f32,
+    /// or `dot · scale + bias` with the model's per-class scale.
     pub(crate) fn scores_into(
         &self,
         kernel: Kernel,
         pixels: &[u8],
         rows: usize,
         s: &mut PixelScratch,
+        scale: Option<&[f32]>,
         scores: &mut [f32],
     ) {
         let Transform::Scores(bias) = &self.transform else {
@@ -309,8 +311,17 @@ impl PixelDense {
             .chunks_exact_mut(self.outputs)
             .zip(s.dots.chunks_exact(self.padded_outputs()))
         {
-            for ((o, &d), &b) in out.iter_mut().zip(dots).zip(bias) {
-                *o = d as f32 + b;
+            match scale {
+                None => {
+                    for ((o, &d), &b) in out.iter_mut().zip(dots).zip(bias) {
+                        *o = d as f32 + b;
+                    }
+                }
+                Some(scale) => {
+                    for (((o, &d), &b), &k) in out.iter_mut().zip(dots).zip(bias).zip(scale) {
+                        *o = crate::kernel::scaled_score(d as f32, k, b);
+                    }
+                }
             }
         }
     }

@@ -4,7 +4,7 @@
 //! test or decision rule: `fires` and `decide` here are its own), which is
 //! what makes it the oracle the packed engine is tested against, bit for bit.
 //! It reads only the model's data: weights, threshold values and directions,
-//! biases, and which rule the model names.
+//! biases, per-class score scales, and which rule the model names.
 //!
 //! A u8-input model's first layer multiplies the pixel values themselves
 //! (0..=255) by ±1, in f64: its sums reach `255·n`, beyond what f32 holds
@@ -59,6 +59,9 @@ pub struct Reference {
     /// Whether the first convolution takes u8 pixel values.
     pixels_in: bool,
     layers: Vec<Dense>,
+    /// The score layer's per-class scale, if any: scores are
+    /// `(dot as f32) · scale + bias`, a product and then a sum in f32.
+    scale: Option<Array1<f32>>,
     rule: DecisionRule,
 }
 
@@ -113,6 +116,7 @@ impl Reference {
             pixels_in: model.convs().first().is_some_and(|s| s.takes_pixels()),
             convs,
             layers,
+            scale: model.score_scale().map(|s| Array1::from(s.to_vec())),
             rule: model.rule(),
         }
     }
@@ -143,6 +147,16 @@ impl Reference {
                 Array2::from_shape_vec((pixels.nrows(), len), m).expect("one map per image")
             })
             .collect()
+    }
+
+    /// Scores from the score layer's dots (rows = images): the dots times
+    /// the per-class scale, if any, rounded to f32, then plus the bias.
+    fn score(&self, dots: Array2<f32>, bias: &[f32]) -> Array2<f32> {
+        let scaled = match &self.scale {
+            Some(scale) => dots * scale,
+            None => dots,
+        };
+        scaled + &Array1::from(bias.to_vec())
     }
 
     /// ±1 inputs of a batch: `p >= threshold` → +1.
@@ -177,9 +191,7 @@ impl Reference {
                         out
                     }
                     // The engine adds the bias to the dot rounded to f32.
-                    Transform::Scores(bias) => {
-                        dots.mapv(|d| d as f32) + &Array1::from(bias.clone())
-                    }
+                    Transform::Scores(bias) => self.score(dots.mapv(|d| d as f32), bias),
                 };
                 all.push(out.clone());
                 out
@@ -192,7 +204,7 @@ impl Reference {
             let dots = x.dot(&layer.weights.t()).as_standard_layout().into_owned();
             x = match &layer.transform {
                 Transform::Sign(thresholds) => apply_thresholds(&dots, thresholds),
-                Transform::Scores(bias) => &dots + &Array1::from(bias.clone()),
+                Transform::Scores(bias) => self.score(dots, bias),
             };
             all.push(x.clone());
         }

@@ -8,7 +8,8 @@
 //! convolutions of k ∈ {1, 3, 5}, 1–130 channels, every padding, with and
 //! without pooling, then dense layers) on odd and even image sizes. Each
 //! XNOR layer of the MLPs is also run with the dense and the sparse kernel
-//! forced, on the same inputs.
+//! forced, on the same inputs. Any of them with a per-class score scale
+//! gives the reference's scaled scores and their classes.
 
 use bnn_core::conv::Padding;
 use bnn_core::kernel::available;
@@ -16,7 +17,7 @@ use bnn_core::{
     BinaryDense, BitMatrix, DecisionRule, InputEncoding, InputShape, LayerMode, Model, PixelDense,
     Reference, RunOptions, Threshold, Transform,
 };
-use bnn_testkit::models::{random_cnn, random_mnist_cnn, ConvPlan, CNN_SMALL};
+use bnn_testkit::models::{random_cnn, random_mnist_cnn, random_score_scale, ConvPlan, CNN_SMALL};
 use ndarray::ArrayView2;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
@@ -219,7 +220,11 @@ fn check_layer_modes(
             let n = layer.inputs() as i32;
             for r in 0..rows {
                 for j in 0..c {
-                    let score = (n - 2 * pops[r * padded + j] as i32) as f32 + bias[j];
+                    let dot = (n - 2 * pops[r * padded + j] as i32) as f32;
+                    let score = match model.score_scale() {
+                        Some(scale) => dot * scale[j] + bias[j],
+                        None => dot + bias[j],
+                    };
                     assert_eq!(
                         score,
                         ref_scores[r * c + j],
@@ -333,6 +338,31 @@ proptest! {
         let (model, images) = drawn_cnn(seed, (h, w), u8_input, Some(Padding::Zero), 20_000_000);
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 1);
         check(&model, images, &mut rng);
+    }
+
+    /// A per-class score scale on every kind of model: binary and u8
+    /// MLPs (a u8 one of one layer too, whose pixel layer scores), and
+    /// CNNs; scales of 0, 1 and fractional ones, under both rules.
+    #[test]
+    fn random_scaled_networks_match_reference(
+        seed in any::<u64>(),
+        kind in 0usize..4,
+        input_len in 1usize..=600,
+        widths in prop::collection::vec(1usize..=300, 1..=3),
+        seed_rule in any::<bool>(),
+    ) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let rule = if seed_rule { DecisionRule::Seed } else { DecisionRule::Scores };
+        let (model, images) = match kind {
+            0 => (random_model(&mut rng, input_len, &widths, rule), images_for(input_len, &widths, 2_000_000)),
+            1 => (random_u8_model(&mut rng, input_len, &widths, rule), images_for(input_len, &widths, 2_000_000)),
+            2 => (random_u8_model(&mut rng, input_len, &widths[..1], rule), images_for(input_len, &widths[..1], 2_000_000)),
+            _ => drawn_cnn(seed, (1 + input_len % 9, 1 + widths[0] % 9), seed_rule, None, 5_000_000),
+        };
+        let scale = random_score_scale(&mut rng, model.num_classes());
+        let scaled = model.clone().with_score_scale(scale.clone()).unwrap();
+        prop_assert_eq!(scaled.score_scale(), Some(&scale[..]));
+        check(&scaled, images, &mut rng);
     }
 
     #[test]

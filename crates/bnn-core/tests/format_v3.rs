@@ -1,7 +1,9 @@
 //! Version 3 of the `.bnn` file: class names and a feature encoding in
-//! tagged sections, and the zero-padded convolutions (section ZPAD). Models with metadata round trip byte for byte, models
-//! without stay in versions 1 and 2, and every damaged or hostile section
-//! is a one-line error naming the file and the section.
+//! tagged sections, the zero-padded convolutions (section ZPAD) and the
+//! per-class score scale (section SCAL). Models with metadata round trip
+//! byte for byte, models without stay in versions 1 and 2, and every
+//! damaged or hostile section is a one-line error naming the file and the
+//! section.
 
 use std::path::Path;
 
@@ -585,4 +587,173 @@ fn bad_zero_padding_sections_are_one_line_errors() {
         assert!(err.contains(want), "want {want:?}, got {err}");
         assert!(!err.contains('\n') && err.len() <= 300, "{err}");
     }
+}
+
+/// The SCAL payload: the count, then each scale.
+fn scal_payload(count: u32, scales: &[f32]) -> Vec<u8> {
+    let mut p = count.to_le_bytes().to_vec();
+    for s in scales {
+        p.extend_from_slice(&s.to_le_bytes());
+    }
+    p
+}
+
+#[test]
+fn score_scale_is_a_required_section_and_round_trips() {
+    // A binary-input MLP, version 1 without a scale, goes to version 3.
+    let plain = random_model(&mut rng(11), &[12, 7, 3], DecisionRule::Scores, 100);
+    assert_eq!(u16::from_le_bytes([to_bytes(&plain, "")[8], 0]), 1);
+    let scale = vec![0.5, 0.0, 3.25];
+    let model = plain.clone().with_score_scale(scale.clone()).unwrap();
+    let bytes = to_bytes(&model, "scaled");
+    assert_eq!(u16::from_le_bytes([bytes[8], bytes[9]]), 3);
+    let scal = section(b"SCAL", 1, &scal_payload(3, &scale));
+    let end = bytes.len() - 4;
+    assert_eq!(&bytes[end - scal.len()..end], &scal[..]);
+    let file = parse(&bytes).unwrap();
+    assert_eq!(file.model, model);
+    assert_ne!(file.model, plain);
+    assert_eq!(file.model.score_scale(), Some(&scale[..]));
+    let tags: Vec<(&str, bool, bool)> = file
+        .sections
+        .iter()
+        .map(|s| (s.tag.as_str(), s.required, s.known))
+        .collect();
+    assert_eq!(tags, [("SCAL", true, true)]);
+    assert_eq!(to_bytes(&file.model, "scaled"), bytes);
+    // The scale changes the scores: class 1 scores its bias alone.
+    let image = [200u8; 12];
+    let mut plain_scores = [0f32; 3];
+    let mut scores = [0f32; 3];
+    let kernel = bnn_core::kernel::active();
+    plain
+        .predict_scores_into(kernel, &image, &mut plain_scores)
+        .unwrap();
+    file.model
+        .predict_scores_into(kernel, &image, &mut scores)
+        .unwrap();
+    let bias = match file.model.layers().last().unwrap().transform() {
+        bnn_core::Transform::Scores(b) => b.clone(),
+        _ => unreachable!(),
+    };
+    for k in 0..3 {
+        let dot = plain_scores[k] - bias[k];
+        assert_eq!(scores[k], dot * scale[k] + bias[k], "class {k}");
+    }
+    assert_eq!(scores[1], bias[1]);
+    // A zero-padded CNN with names and a scale: NAME, SCAL, ZPAD.
+    let cnn = small_cnn(Padding::Zero)
+        .with_class_names(names(2))
+        .unwrap()
+        .with_score_scale(vec![2.0, 2.0])
+        .unwrap();
+    let bytes = to_bytes(&cnn, "");
+    let file = parse(&bytes).unwrap();
+    let tags: Vec<&str> = file.sections.iter().map(|s| s.tag.as_str()).collect();
+    assert_eq!(tags, ["NAME", "SCAL", "ZPAD"]);
+    assert_eq!(file.model, cnn);
+    assert_eq!(to_bytes(&file.model, ""), bytes);
+    for len in 0..bytes.len() {
+        assert!(parse(&bytes[..len]).is_err(), "{len}");
+    }
+    // Scales of 1 are no scale: the model keeps its version.
+    let ones = plain.clone().with_score_scale(vec![1.0; 3]).unwrap();
+    assert_eq!(ones.score_scale(), None);
+    assert_eq!(ones, plain);
+    assert_eq!(to_bytes(&ones, ""), to_bytes(&plain, ""));
+}
+
+#[test]
+fn score_scales_out_of_range_are_refused_when_set() {
+    let model = random_model(&mut rng(12), &[5, 3], DecisionRule::Scores, 100);
+    let err = |scale: Vec<f32>| {
+        model
+            .clone()
+            .with_score_scale(scale)
+            .unwrap_err()
+            .to_string()
+    };
+    assert!(err(vec![1.0; 2]).contains("2 score scales for a model of 3 classes"));
+    assert!(err(vec![1.0, -2.0, 1.0]).contains("score scale of class 1 is -2.0"));
+    assert!(err(vec![1.0, 1.0, -0.0]).contains("score scale of class 2 is -0.0"));
+    assert!(err(vec![f32::NAN, 1.0, 1.0]).contains("score scale of class 0 is NaN"));
+    assert!(err(vec![1.0, f32::INFINITY, 1.0]).contains("score scale of class 1 is inf"));
+}
+
+#[test]
+fn bad_score_scale_sections_are_one_line_errors() {
+    // v3_with's model has 4 classes.
+    let scal = |count: u32, scales: &[f32]| section(b"SCAL", 1, &scal_payload(count, scales));
+    let cases: Vec<(Vec<u8>, &str)> = vec![
+        (
+            scal(3, &[1.0, 2.0, 3.0]),
+            "section SCAL: 3 scales for a model of 4 classes",
+        ),
+        (
+            scal(5, &[1.0; 5]),
+            "section SCAL: 5 scales for a model of 4 classes",
+        ),
+        (
+            scal(u32::MAX, &[]),
+            "section SCAL: 4294967295 scales for a model of 4 classes",
+        ),
+        (
+            scal(4, &[1.0, 2.0, 3.0]),
+            "section SCAL: 16 bytes, where 4 scales need 20",
+        ),
+        (
+            scal(4, &[1.0, 2.0, 3.0, 4.0, 5.0]),
+            "section SCAL: 24 bytes, where 4 scales need 20",
+        ),
+        (
+            section(b"SCAL", 1, &[4, 0]),
+            "section SCAL: 2 bytes, too few for the count",
+        ),
+        (
+            scal(4, &[1.0, f32::NAN, 3.0, 4.0]),
+            "section SCAL: score scale of class 1 is NaN",
+        ),
+        (
+            scal(4, &[1.0, 2.0, f32::INFINITY, 4.0]),
+            "section SCAL: score scale of class 2 is inf",
+        ),
+        (
+            scal(4, &[1.0, 2.0, 3.0, f32::NEG_INFINITY]),
+            "section SCAL: score scale of class 3 is -inf",
+        ),
+        (
+            scal(4, &[-1.0, 2.0, 3.0, 4.0]),
+            "section SCAL: score scale of class 0 is -1.0; scales are finite and non-negative",
+        ),
+        (
+            scal(4, &[0.0, -0.0, 3.0, 4.0]),
+            "section SCAL: score scale of class 1 is -0.0",
+        ),
+        (
+            scal(4, &[1.0; 4]),
+            "section SCAL: every scale is 1 (a model without per-class scales has no SCAL section)",
+        ),
+        (
+            section(b"SCAL", 0, &scal_payload(4, &[2.0; 4])),
+            "section SCAL is not marked required",
+        ),
+    ];
+    for (section, want) in cases {
+        let err = parse(&v3_with(&[section])).unwrap_err();
+        assert!(err.starts_with("m.bnn: "), "{err}");
+        assert!(err.contains(want), "want {want:?}, got {err}");
+        assert!(!err.contains('\n') && err.len() <= 300, "{err}");
+    }
+    // A valid one loads, ahead of ZPAD-less files' other sections in tag
+    // order (NAME before SCAL).
+    let names = section(b"NAME", 0, &names_payload(&[b"a", b"b", b"c", b"d"]));
+    let file = parse(&v3_with(&[names, scal(4, &[0.0, 0.5, 1.0, 7.0])])).unwrap();
+    assert_eq!(file.model.score_scale(), Some(&[0.0, 0.5, 1.0, 7.0][..]));
+    let out_of_order = [
+        scal(4, &[2.0; 4]),
+        section(b"NAME", 0, &names_payload(&[b"a", b"b", b"c", b"d"])),
+    ];
+    assert!(parse(&v3_with(&out_of_order))
+        .unwrap_err()
+        .contains("section NAME after SCAL"));
 }

@@ -282,6 +282,13 @@ impl Plan {
                 model.num_classes()
             )));
         }
+        // The generated scores are `dot + bias`, and the hardware's
+        // argmax compares those: a per-class scale would change classes.
+        if model.score_scale().is_some() {
+            return Err(ExportError::Unsupported(
+                "the model scales its class scores per class (an imported model's SCAL section), which the C and Verilog exports do not support yet; `bnn export --format onnx` carries the scale".into(),
+            ));
+        }
         let layers = model
             .layers()
             .iter()
@@ -583,6 +590,22 @@ mod tests {
             err.contains(": layer 1 pads its binary map with zeros"),
             "{err}"
         );
+    }
+
+    /// A per-class score scale is refused in one line, for a dense and a
+    /// one-layer u8 model alike, rather than exported as `dot + bias`.
+    #[test]
+    fn a_per_class_score_scale_is_refused() {
+        let layer = BinaryDense::output(BitMatrix::new(3, 10), vec![0.0; 3]).unwrap();
+        let model = Model::new(10, 128, vec![layer], DecisionRule::Scores).unwrap();
+        assert!(Plan::new(&model, WordBits::W32).is_ok());
+        let scaled = model.with_score_scale(vec![1.0, 0.5, 2.0]).unwrap();
+        let err = Plan::new(&scaled, WordBits::W64).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "cannot export this model: the model scales its class scores per class (an imported model's SCAL section), which the C and Verilog exports do not support yet; `bnn export --format onnx` carries the scale"
+        );
+        assert!(!err.contains('\n') && err.len() <= 300);
     }
 
     #[test]

@@ -9,6 +9,8 @@
 //! keeps its f32 bias. Every hidden quantity is a small integer, exact in
 //! f32, and each score is `dot + bias` rounded once — exactly as the binary
 //! engine computes it — so both engines give the same scores, bit for bit.
+//! A per-class score scale multiplies the output rows' weights, which is
+//! exact only for scales that are powers of two (see [`scale_rows`]).
 //!
 //! A u8-input model's pixel layer becomes the first dense layer over the
 //! pixel values themselves (`InputTransform::Pixel`): its dots `Σ p·w` are
@@ -47,7 +49,10 @@ pub fn from_binary(model: &Model) -> Fp32Model {
         .layers()
         .iter()
         .map(|l| dense(l.weights(), l.transform(), l.inputs()));
-    let layers = pixel.into_iter().chain(binary).collect();
+    let mut layers: Vec<DenseF32> = pixel.into_iter().chain(binary).collect();
+    if let (Some(scale), Some(last)) = (model.score_scale(), layers.last_mut()) {
+        scale_rows(last, scale);
+    }
     let input = match model.input_encoding() {
         bnn_core::InputEncoding::Binary { threshold } => InputTransform::Binarize { threshold },
         bnn_core::InputEncoding::U8 => InputTransform::Pixel,
@@ -111,6 +116,17 @@ fn dense(weights: BitMatrix, transform: &Transform, bound: usize) -> DenseF32 {
         outputs,
         weights,
         bias,
+    }
+}
+
+/// Multiplies each output row's weights by its class's score scale: the
+/// score `Σ (s·w)·x + b` is the engine's `s·dot + b` in real numbers, but a
+/// sum of ±s values rounds where the engine rounds `s·dot` once, so such a
+/// twin's scores match to f32 rounding (exactly when each scale is a power
+/// of two or 0).
+fn scale_rows(layer: &mut DenseF32, scale: &[f32]) {
+    for (row, &s) in layer.weights.chunks_exact_mut(layer.inputs).zip(scale) {
+        row.iter_mut().for_each(|w| *w *= s);
     }
 }
 

@@ -279,3 +279,29 @@ fn mnist_sized_cnn_matches() {
         assert_eq!(classes, want.classes, "{kernel:?}");
     }
 }
+
+/// A per-class score scale of powers of two (and 0) reaches the twin's
+/// output weights, whose sums of ±s are then exact: the same scores as
+/// the engine's `dot·s + bias`, bit for bit, on a binary and a u8 model.
+#[test]
+fn per_class_score_scales_reach_the_twin() {
+    let mut rng = rng(9);
+    let scale = vec![0.5f32, 0.0, 4.0, 1.0, 0.125];
+    for binary in [
+        random_model(&mut rng, &[65, 30, 5], DecisionRule::Scores, 100),
+        random_u8_model(&mut rng, &[40, 5], DecisionRule::Seed, u8_spread(40)),
+    ] {
+        let plain = from_binary(&binary);
+        let scaled = binary.with_score_scale(scale.clone()).unwrap();
+        let fp = from_binary(&scaled);
+        let px = random_pixels(&mut rng, 200, scaled.input_len());
+        let want = scaled
+            .predict_batch_with(&px, RunOptions::default())
+            .unwrap();
+        let (classes, scores) = fp.predict_batch_scores(&px, Some(1)).unwrap();
+        assert_eq!(scores, want.scores);
+        assert_eq!(classes, want.classes);
+        let (_, unscaled) = plain.predict_batch_scores(&px, Some(1)).unwrap();
+        assert_ne!(unscaled, scores, "the scale changed nothing");
+    }
+}

@@ -29,7 +29,9 @@
 //! - a dense layer after a convolution: `Flatten` of the NCHW map, with the
 //!   weight columns permuted so that the layer reads the engine's NHWC
 //!   order (the same result as a `Transpose` back to NHWC, one op fewer);
-//! - outputs `scores` (float `(N, classes)`: `MatMul` + `Add` bias) and
+//! - outputs `scores` (float `(N, classes)`: `MatMul` + `Add` bias, with
+//!   a `Mul` by the per-class score scale between them when the model has
+//!   one, rounding as the engine's `dot·scale + bias` does) and
 //!   `classes` (int64 `(N,)`: `ArgMax`, which takes the first maximum as
 //!   the engine does; the seed rule is `ArgMax` of `scores >= 0`).
 
@@ -331,6 +333,16 @@ pub fn export(model: &Model, name: &str, doc: &str) -> Result<Exported, Error> {
         match transform {
             Transform::Sign(thresholds) => x = b.threshold(&dot, thresholds, *bound, 2),
             Transform::Scores(bias) => {
+                // A per-class scale multiplies the exact dot (one f32
+                // rounding) before the bias is added (another), the
+                // engine's order.
+                let dot = match model.score_scale() {
+                    Some(scale) => {
+                        let scale = b.floats("score_scale", &[*rows as i64], scale);
+                        b.op("Mul", "scaled", &[&dot, &scale], &[])
+                    }
+                    None => dot,
+                };
                 let bias = b.floats("bias", &[*rows as i64], bias);
                 b.op_into("Add", &[&dot, &bias], "scores", &[]);
                 scores = Some(*rows);

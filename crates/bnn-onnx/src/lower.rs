@@ -17,8 +17,9 @@
 //!   with the integer threshold `a·dot + b >= 0` folds to.
 //!
 //! The graph output must be a pending dense layer (optionally under
-//! `Softmax`/`LogSoftmax`): the score layer. Every other combination is
-//! refused, naming the node.
+//! `Softmax`/`LogSoftmax`): the score layer, whose `a_j` become the
+//! model's per-class score scale where they differ by class. Every other
+//! combination is refused, naming the node.
 //!
 //! The folds are computed in f64 on the exact real-number semantics of
 //! the graph; ONNX Runtime computes in f32, so a pre-activation within
@@ -436,6 +437,9 @@ struct Lowering<'g, 'a> {
     warnings: Vec<String>,
     notes: Vec<String>,
     pixel_ties: Option<(String, Vec<u8>)>,
+    /// The score layer's per-class scale, when its classes are scaled
+    /// differently (see [`Lowering::finish`]).
+    score_scale: Option<Vec<f32>>,
 }
 
 /// Matches the graph (nodes in `order`) onto a bnn model.
@@ -495,6 +499,7 @@ pub fn lower(graph: &Graph<'_>, order: &[usize], dir: Option<&Path>) -> Result<I
         warnings: Vec::new(),
         notes: Vec::new(),
         pixel_ties: None,
+        score_scale: None,
     };
     l.vals.insert(
         input.name.clone(),
@@ -2139,28 +2144,49 @@ impl<'g, 'a> Lowering<'g, 'a> {
             .a
             .iter()
             .all(|a| (a.abs() - scale).abs() <= 1e-9 * scale);
-        if scale == 0.0 || !uniform {
-            let lo = lin.a.iter().fold(f64::INFINITY, |m, a| m.min(a.abs()));
-            return Err(fail(format!(
-                "the class scores are scaled differently per class (|scale| from {lo} to {scale}); bnn's scores are dot + bias with one scale, so the classes would change"
-            )));
-        }
+        // One scale for every class: the scores are the logits divided by
+        // it, `dot + b/|a|`, exactly the engine's plain score layer.
+        // Classes scaled differently (a batch norm or a per-row α on the
+        // last layer) keep the logits, `|a_k|·dot + b_k`, through the
+        // model's per-class score scale. Either way a class whose `a` is
+        // negative has its weights negated, so every scale is >= 0.
+        let per_class = scale == 0.0 || !uniform;
         let mut bias = Vec::with_capacity(lin.rows);
+        let mut class_scale = Vec::with_capacity(lin.rows);
         for j in 0..lin.rows {
             if lin.a[j] < 0.0 {
                 lin.negate_row(j);
             }
-            let v = (lin.b[j] / scale) as f32;
+            let (k, v) = if per_class {
+                (lin.a[j].abs() as f32, lin.b[j] as f32)
+            } else {
+                (1.0, (lin.b[j] / scale) as f32)
+            };
             if !v.is_finite() {
                 return Err(fail(format!("bias of class {j} is beyond f32")));
             }
+            if !k.is_finite() || (k == 0.0 && lin.a[j] != 0.0) {
+                return Err(fail(format!(
+                    "scale {} of class {j} is beyond f32",
+                    lin.a[j].abs()
+                )));
+            }
             bias.push(v);
+            class_scale.push(k);
+        }
+        if per_class {
+            self.score_scale = Some(class_scale);
         }
         let mut notes = std::mem::take(&mut self.notes);
         if softmax {
             notes.push("the final Softmax is dropped: scores are the logits before it (the class is the same)".into());
         }
-        if scale != 1.0 {
+        if per_class {
+            let lo = lin.a.iter().fold(f64::INFINITY, |m, a| m.min(a.abs()));
+            notes.push(format!(
+                "the classes are scaled differently (|scale| from {lo} to {scale}): the model keeps a score scale per class, and its scores are the ONNX logits, dot·scale + bias in f32"
+            ));
+        } else if scale != 1.0 {
             notes.push(format!(
                 "scores are the ONNX logits divided by {scale} (one scale for every class, so the classes are the same)"
             ));
@@ -2215,7 +2241,7 @@ impl<'g, 'a> Lowering<'g, 'a> {
             model,
             warnings: self.warnings,
             notes,
-            score_scale: scale,
+            score_scale: if per_class { 1.0 } else { scale },
             ties,
         })
     }
@@ -2272,7 +2298,13 @@ impl<'g, 'a> Lowering<'g, 'a> {
             (false, Some(threshold)) => InputEncoding::Binary { threshold },
             (false, None) => return Err(Error::new("the graph input reaches no layer".into())),
         };
-        Model::from_layers(shape, encoding, layers, DecisionRule::Scores)
-            .map_err(|e| Error::new(format!("the matched layers do not make a bnn model: {e}")))
+        let model = Model::from_layers(shape, encoding, layers, DecisionRule::Scores)
+            .map_err(|e| Error::new(format!("the matched layers do not make a bnn model: {e}")))?;
+        match &self.score_scale {
+            Some(scale) => model
+                .with_score_scale(scale.clone())
+                .map_err(|e| Error::new(format!("the score layer's scale: {e}"))),
+            None => Ok(model),
+        }
     }
 }

@@ -235,3 +235,47 @@ fn the_importer_reads_a_channels_last_input_and_a_classes_output() {
     .unwrap_err();
     assert!(err.contains("the second must be the ArgMax"), "{err}");
 }
+
+/// A per-class score scale exports as a `Mul` between the dot and the
+/// bias, which the importer reads back into the same scale: on a binary
+/// MLP, a u8 one-layer model (the pixel layer scores) and a zero-padded
+/// CNN, with a class at scale 0.
+#[test]
+fn per_class_score_scales_come_back() {
+    let scale = vec![0.5f32, 0.0, 1.0, 3.3125, 1.0e-3];
+    let mlp = Model::from_layers(
+        InputShape::flat(30),
+        InputEncoding::Binary { threshold: 7 },
+        vec![hidden(30, 20, 9), scores(20, 5, 11)],
+        DecisionRule::Scores,
+    )
+    .unwrap();
+    let one = Model::from_layers(
+        InputShape::new(5, 3, 2),
+        InputEncoding::U8,
+        vec![scores(30, 5, 12)],
+        DecisionRule::Seed,
+    )
+    .unwrap();
+    let cnn = Model::from_layers(
+        InputShape::new(6, 6, 1),
+        InputEncoding::Binary { threshold: 100 },
+        vec![
+            conv(3, 1, 4, Padding::Zero, 2),
+            Layer::MaxPool,
+            scores(3 * 3 * 4, 5, 6),
+        ],
+        DecisionRule::Scores,
+    )
+    .unwrap();
+    for (model, what) in [(mlp, "MLP"), (one, "u8 one layer"), (cnn, "CNN")] {
+        let scaled = model.with_score_scale(scale.clone()).unwrap();
+        let exported = export(&scaled, "bnn", "test").unwrap();
+        let text = String::from_utf8_lossy(&exported.bytes);
+        assert!(
+            text.contains("score_scale"),
+            "{what}: no scale in the graph"
+        );
+        round_trip(&scaled, what);
+    }
+}

@@ -327,3 +327,129 @@ fn weights_an_ulp_off_are_binary_and_a_percent_off_are_not() {
         "{e}"
     );
 }
+
+/// `mlp`'s network with its scores under a batch norm of per-class
+/// `gamma` (then `Mul` by `mul`): the classes are scaled differently.
+fn scaled_mlp(gamma: &[f32], mul: &[f32]) -> Vec<u8> {
+    let nodes = [
+        node("Sub", "shift", &["x", "half"], &["xs"], &[]),
+        node("Sign", "in_sign", &["xs"], &["xb"], &[]),
+        node(
+            "Gemm",
+            "fc1",
+            &["xb", "w1", "b1"],
+            &["h"],
+            &[attr_int("transB", 1)],
+        ),
+        node("Sign", "act1", &["h"], &["hb"], &[]),
+        node(
+            "Gemm",
+            "fc2",
+            &["hb", "w2", "b2"],
+            &["z"],
+            &[attr_int("transB", 1)],
+        ),
+        node(
+            "BatchNormalization",
+            "bn",
+            &["z", "gamma", "beta", "mean", "var"],
+            &["n"],
+            &[encode::attr_float("epsilon", 1e-5)],
+        ),
+        node("Mul", "times", &["n", "mul"], &["y"], &[]),
+    ];
+    let inits = [
+        tensor("half", &[], &[127.5]),
+        tensor("w1", &[16, 8], &pm1(128, 1)),
+        tensor("b1", &[16], &[0.5; 16]),
+        tensor("w2", &[3, 16], &pm1(48, 2)),
+        tensor("b2", &[3], &[0.25, -1.0, 2.0]),
+        tensor("gamma", &[3], gamma),
+        tensor("beta", &[3], &[0.1, -0.3, 0.7]),
+        tensor("mean", &[3], &[1.0, -2.0, 0.5]),
+        tensor("var", &[3], &[4.0, 0.25, 2.0]),
+        tensor("mul", &[3], mul),
+    ];
+    let g = encode::graph(
+        &nodes,
+        &inits,
+        &[value_info("x", &[None, Some(8)])],
+        &[value_info("y", &[None, Some(3)])],
+    );
+    encode::model(8, 13, &g)
+}
+
+/// The scaled network's logits in f64, from `direct_scores`' dots.
+fn scaled_logits(pixels: &[u8], gamma: &[f32], mul: &[f32]) -> Vec<f64> {
+    let (b2, beta, mean, var) = (
+        [0.25, -1.0, 2.0],
+        [0.1, -0.3, 0.7],
+        [1.0, -2.0, 0.5],
+        [4.0f32, 0.25, 2.0],
+    );
+    direct_scores(pixels)
+        .iter()
+        .enumerate()
+        .map(|(k, &dot)| {
+            let s = f64::from(gamma[k]) / (f64::from(var[k]) + f64::from(1e-5f32)).sqrt();
+            ((dot + b2[k] - mean[k]) * s + beta[k]) * f64::from(mul[k])
+        })
+        .collect()
+}
+
+#[test]
+fn classes_scaled_differently_keep_a_score_scale_per_class() {
+    // Class 0 scaled up, class 1 negated (its weights flip), class 2 by 0
+    // (a constant score).
+    let (gamma, mul) = ([2.0f32, -0.5, 0.0], [1.0f32, 3.0, 1.0]);
+    let imported = import_bytes(&scaled_mlp(&gamma, &mul), None).unwrap();
+    let model = &imported.model;
+    let scale = model.score_scale().expect("a per-class scale");
+    assert_eq!(scale[2], 0.0);
+    assert!((f64::from(scale[0]) - 2.0 / (4.0f64 + 1e-5).sqrt()).abs() < 1e-6);
+    assert!((f64::from(scale[1]) - 1.5 / (0.25f64 + 1e-5).sqrt()).abs() < 1e-6);
+    assert_eq!(imported.score_scale, 1.0);
+    assert!(
+        imported
+            .notes
+            .iter()
+            .any(|n| n.contains("score scale per class")),
+        "{:?}",
+        imported.notes
+    );
+    let mut differ = 0;
+    for seed in 0..200u64 {
+        let pixels: Vec<u8> = pm1(8, seed + 10)
+            .iter()
+            .zip(0..)
+            .map(|(s, i)| if *s > 0.0 { 128 + i } else { 127 - i })
+            .collect();
+        let want = scaled_logits(&pixels, &gamma, &mul);
+        let got = model
+            .predict_batch_with(&pixels, Default::default())
+            .unwrap();
+        for (g, w) in got.scores.iter().zip(&want) {
+            assert!(
+                (f64::from(*g) - w).abs() <= 1e-5 * (1.0 + w.abs()),
+                "{g} vs {w}"
+            );
+        }
+        let best = (0..3).fold(0, |b, k| if want[k] > want[b] { k } else { b });
+        assert_eq!(got.classes[0], best, "seed {seed}: {want:?}");
+        // The plain dot + bias scores would pick other classes.
+        let plain: Vec<f64> = direct_scores(&pixels);
+        let plain_best = (0..3).fold(0, |b, k| if plain[k] > plain[b] { k } else { b });
+        differ += usize::from(plain_best != best);
+    }
+    assert!(differ > 0, "the scale never changed a class");
+    // Saved and loaded, the model is the same (its SCAL section).
+    let bytes = bnn_core::format::to_bytes(model, "");
+    let back = bnn_core::format::from_bytes(&bytes, std::path::Path::new("m.bnn")).unwrap();
+    assert_eq!(&back.model, model);
+    assert!(back.sections.iter().any(|s| s.tag == "SCAL"));
+    // One scale for every class still folds into the bias: no section.
+    assert_eq!(
+        import_bytes(&valid(), None).unwrap().model.score_scale(),
+        None
+    );
+}

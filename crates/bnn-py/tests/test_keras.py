@@ -148,14 +148,23 @@ def test_what_bnn_cannot_run_is_refused_naming_the_layer(change, words):
         assert w in str(e.value), str(e.value)
 
 
-def test_a_batch_norm_on_the_scores_is_refused_by_the_importer():
+def test_a_batch_norm_on_the_scores_keeps_a_score_scale_per_class(test_set):
+    """A final BatchNormalization scales each class differently: the model
+    keeps a score scale per class, and its classes and scores are the
+    Keras network's (a negative gamma flips a class, a zero one makes its
+    score constant)."""
+    images, _ = test_set
+    images = images[:2000]
     rng = np.random.default_rng(1)
     model = network(rng)
     n = 10
-    model.layers.insert(
-        12,
-        BatchNormalization("bn_out", [rng.uniform(0.5, 2, n), rng.normal(size=n),
-                                      rng.normal(size=n), rng.uniform(1, 2, n)], axis=-1),
-    )
-    with pytest.raises(ValueError, match="cannot import Keras model 'larq_cnn': .*scaled differently per class"):
-        bnn.from_keras(model, input_scale=1 / 255)
+    gamma = rng.uniform(0.5, 2, n)
+    gamma[2], gamma[5] = -gamma[2], 0.0
+    params = [gamma, rng.normal(size=n), rng.normal(size=n), rng.uniform(1, 2, n)]
+    model.layers.insert(12, BatchNormalization("bn_out", params, axis=-1, epsilon=1e-3,
+                                               scale=True, center=True))
+    imported = bnn.from_keras(model, input_scale=1 / 255)
+    logits = batch_norm(keras_logits(model, images, np.float32(1 / 255)), params, 1e-3)
+    np.testing.assert_array_equal(imported.predict(images), np.argmax(logits, axis=1))
+    np.testing.assert_allclose(imported.scores(images), logits, rtol=1e-5, atol=1e-4)
+    assert (imported.scores(images)[:, 5] == imported.scores(images)[0, 5]).all()

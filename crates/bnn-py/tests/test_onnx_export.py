@@ -121,3 +121,47 @@ def test_a_model_trained_on_features_exports(tmp_path, cli, bnn_bin):
     )
     session = export(cli, bnn_bin, tmp_path / "t.bnn", tmp_path / "t.onnx")
     compare(model, session, rng.normal(size=(1000, 5)).astype(np.float32) * 2)
+
+
+def test_a_per_class_score_scale_is_carried_in_the_graph(tmp_path, cli, bnn_bin, test_set):
+    """A model with a score scale per class (imported from Linear ->
+    BatchNorm1d) exports with a Mul between the dot and the bias: ONNX
+    Runtime gives the engine's classes and, since the dot is exact and the
+    product and the sum round once each, the engine's scores bit for bit."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(8)
+    w1 = rng.choice([-1.0, 1.0], size=(64, 784)).astype(np.float32)
+    w2 = rng.choice([-1.0, 1.0], size=(10, 64)).astype(np.float32)
+    gamma = rng.uniform(0.2, 3, 10).astype(np.float32)
+    gamma[4] = -gamma[4]
+    inits = {
+        "half": np.float32(127.5), "w1": w1, "b1": (rng.integers(-9, 9, 64) + 0.5).astype(np.float32),
+        "w2": w2, "gamma": gamma, "beta": rng.normal(size=10).astype(np.float32),
+        "mean": rng.normal(size=10).astype(np.float32), "var": rng.uniform(0.5, 30, 10).astype(np.float32),
+    }
+    nodes = [
+        helper.make_node("Sub", ["x", "half"], ["xs"]),
+        helper.make_node("Sign", ["xs"], ["xb"]),
+        helper.make_node("Gemm", ["xb", "w1", "b1"], ["h"], transB=1),
+        helper.make_node("Sign", ["h"], ["hb"]),
+        helper.make_node("Gemm", ["hb", "w2"], ["z"], transB=1),
+        helper.make_node("BatchNormalization", ["z", "gamma", "beta", "mean", "var"], ["y"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 784])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()],
+    )
+    source = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    source.ir_version = 8
+    onnx.save(source, str(tmp_path / "bn.onnx"))
+    model = bnn.from_onnx(tmp_path / "bn.onnx")
+    model.save(tmp_path / "bn.bnn")
+    session = export(cli, bnn_bin, tmp_path / "bn.bnn", tmp_path / "out.onnx")
+    exported = onnx.load(str(tmp_path / "out.onnx")).graph.node
+    assert any(
+        n.op_type == "Mul" and any(i.startswith("score_scale") for i in n.input) for n in exported
+    ), [(n.op_type, list(n.input)) for n in exported]
+    images = test_set[0][:2000].reshape(2000, 784)
+    assert compare(model, session, images) == 0.0

@@ -244,6 +244,24 @@ pub fn u8_spread(inputs: usize) -> i32 {
     150 * ((inputs as f64).sqrt().ceil() as i32 + 1)
 }
 
+/// A per-class score scale for `classes` classes (see
+/// [`Model::with_score_scale`]): some classes at 0 (a constant score) and
+/// at 1, the rest spread over 2^-12 to 2^12 with fractional mantissas, so
+/// that the product's rounding is in play; never all 1.
+pub fn random_score_scale(rng: &mut ChaCha8Rng, classes: usize) -> Vec<f32> {
+    let mut scale: Vec<f32> = (0..classes)
+        .map(|_| match rng.gen_range(0..8) {
+            0 => 0.0,
+            1 => 1.0,
+            _ => rng.gen_range(1.0f32..2.0) * 2f32.powi(rng.gen_range(-12..=12)),
+        })
+        .collect();
+    if scale.iter().all(|&s| s == 1.0) {
+        scale[0] = 0.75;
+    }
+    scale
+}
+
 /// `images × input_len` pixels, an eighth each at 0 and at 255.
 pub fn random_pixels(rng: &mut ChaCha8Rng, images: usize, input_len: usize) -> Vec<u8> {
     (0..images * input_len)

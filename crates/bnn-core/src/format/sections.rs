@@ -1,6 +1,7 @@
 //! Version 3's tagged metadata sections: what a model says about itself
-//! beyond the network (class names, a feature encoding), in a list a reader
-//! can walk, so that later additions need a new tag, not a new version.
+//! beyond the network (class names, a feature encoding, zero padding, a
+//! per-class score scale), in a list a reader can walk, so that later
+//! additions need a new tag, not a new version.
 //!
 //! Each section is a 4-byte tag (ASCII capitals and digits), `u16` flags,
 //! a zero `u16`, a `u32` payload length and the payload. Flag bit 0 marks a
@@ -15,7 +16,7 @@ use byteorder::{LittleEndian as LE, WriteBytesExt};
 use crate::conv::Padding;
 use crate::encoding::{FeatureEncoding, MAX_LEVELS};
 use crate::format::MAX_LAYERS;
-use crate::model::{check_class_names, Model, RawSection, MAX_CLASS_NAME};
+use crate::model::{check_class_names, check_score_scale, Model, RawSection, MAX_CLASS_NAME};
 
 /// Bytes before a section's payload: tag, flags, reserved, length.
 pub const SECTION_HEADER_LEN: usize = 12;
@@ -35,6 +36,13 @@ pub const TAG_ENCODING: [u8; 4] = *b"ENCD";
 /// geometry zero padding shares; a reader that ignored the section would
 /// run them with −1 at the border, so it must refuse the file.
 pub const TAG_ZERO_PADDING: [u8; 4] = *b"ZPAD";
+
+/// The score layer's per-class scale (required): `u32` count (the
+/// output width), then one `f32` per class, each finite and non-negative;
+/// class `k` scores `(dot_k as f32) · scale_k + bias_k`. A reader that
+/// ignored it would score `dot + bias` and could pick other classes, so it
+/// must refuse the file.
+pub const TAG_SCORE_SCALE: [u8; 4] = *b"SCAL";
 
 const ENCODING_MIN_MAX: u8 = 0;
 const ENCODING_THERMOMETER: u8 = 1;
@@ -60,6 +68,7 @@ pub(super) struct Sections {
     /// Layer numbers (from 1) of the zero-padded convolutions, checked
     /// ascending but not yet against the layers.
     pub zero_padded: Vec<usize>,
+    pub score_scale: Option<Vec<f32>>,
     pub unknown: Vec<RawSection>,
     pub listed: Vec<SectionInfo>,
 }
@@ -86,6 +95,18 @@ pub(super) fn of_model(model: &Model) -> Vec<RawSection> {
         out.push(RawSection {
             tag: TAG_NAMES,
             flags: 0,
+            payload: p,
+        });
+    }
+    if let Some(scale) = model.score_scale() {
+        let mut p = Vec::with_capacity(4 + 4 * scale.len());
+        p.write_u32::<LE>(scale.len() as u32).unwrap();
+        for &v in scale {
+            p.write_f32::<LE>(v).unwrap();
+        }
+        out.push(RawSection {
+            tag: TAG_SCORE_SCALE,
+            flags: FLAG_REQUIRED,
             payload: p,
         });
     }
@@ -260,9 +281,19 @@ pub(super) fn parse(
                 out.zero_padded = parse_zero_padding(payload)?;
                 true
             }
+            TAG_SCORE_SCALE => {
+                if !required {
+                    return Err(
+                        "section SCAL is not marked required (a reader that skipped it would score dot + bias and could pick other classes)"
+                            .into(),
+                    );
+                }
+                out.score_scale = Some(parse_score_scale(payload, classes)?);
+                true
+            }
             _ if required => {
                 return Err(format!(
-                    "unknown required section {shown}: this build cannot use the model (it reads ENCD, NAME and ZPAD)"
+                    "unknown required section {shown}: this build cannot use the model (it reads ENCD, NAME, SCAL and ZPAD)"
                 ));
             }
             _ => {
@@ -329,6 +360,38 @@ fn parse_names(p: &[u8], classes: usize) -> std::result::Result<Vec<String>, Str
     }
     check_class_names(&names, classes).map_err(bad)?;
     Ok(names)
+}
+
+fn parse_score_scale(p: &[u8], classes: usize) -> std::result::Result<Vec<f32>, String> {
+    let bad = |m: String| format!("section SCAL: {m}");
+    if p.len() < 4 {
+        return Err(bad(format!("{} bytes, too few for the count", p.len())));
+    }
+    let count = u32::from_le_bytes(p[..4].try_into().expect("4 bytes")) as usize;
+    if count != classes {
+        return Err(bad(format!(
+            "{count} scales for a model of {classes} classes"
+        )));
+    }
+    // The count is the model's width (at most 2^24): no overflow in u64.
+    let want = 4 + 4 * count as u64;
+    if p.len() as u64 != want {
+        return Err(bad(format!(
+            "{} bytes, where {count} scales need {want}",
+            p.len()
+        )));
+    }
+    let scale: Vec<f32> = p[4..]
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
+        .collect();
+    check_score_scale(&scale, classes).map_err(bad)?;
+    if scale.iter().all(|&s| s == 1.0) {
+        return Err(bad(
+            "every scale is 1 (a model without per-class scales has no SCAL section)".into(),
+        ));
+    }
+    Ok(scale)
 }
 
 fn parse_zero_padding(p: &[u8]) -> std::result::Result<Vec<usize>, String> {

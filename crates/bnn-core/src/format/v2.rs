@@ -578,6 +578,11 @@ pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
                 .with_feature_encoding(encoding)
                 .map_err(|e| err(e.to_string()))?;
         }
+        if let Some(scale) = found.score_scale {
+            model = model
+                .with_score_scale(scale)
+                .map_err(|e| err(format!("section SCAL: {e}")))?;
+        }
         model.set_unknown_sections(found.unknown);
         listed = found.listed;
     }

@@ -204,6 +204,42 @@ pub(crate) struct OutputArgs<'a> {
     pub rule: DecisionRule,
 }
 
+/// One class's score under a per-class scale: `dot · scale + bias`, a
+/// rounded f32 product, then a rounded f32 sum. Written once, so that the
+/// engine's every path and its tests agree on the rounding: no fused
+/// multiply-add (Rust never fuses `a * b + c` by itself).
+#[inline]
+pub fn scaled_score(dot: f32, scale: f32, bias: f32) -> f32 {
+    dot * scale + bias
+}
+
+/// An output layer's scores under a per-class scale, and each row's class
+/// by the rule: the step after the integer dots, shared by every kernel
+/// (the kernels only counted the popcounts), so that a scale needs no
+/// kernel of its own. Dots are `inputs − 2·popcount`, exact in f32 for
+/// any layer width the engine takes (at most 2^24).
+pub(crate) fn scaled_scores_classes(
+    a: &OutputArgs<'_>,
+    scale: &[f32],
+    scores: &mut [f32],
+    classes: &mut [usize],
+) {
+    let c = a.bias.len();
+    assert!(c > 0 && c <= a.padded && scale.len() == c && a.inputs <= i32::MAX as usize);
+    assert!(a.pops.len() >= classes.len() * a.padded && scores.len() == classes.len() * c);
+    let n = a.inputs as i32;
+    for ((out, pops), class) in scores
+        .chunks_exact_mut(c)
+        .zip(a.pops.chunks_exact(a.padded))
+        .zip(classes)
+    {
+        for (((o, &p), &b), &k) in out.iter_mut().zip(pops).zip(a.bias).zip(scale) {
+            *o = scaled_score((n - 2 * p as i32) as f32, k, b);
+        }
+        *class = a.rule.decide(out);
+    }
+}
+
 /// One output position of a u8 convolution: the output row its bits go
 /// to and where its window starts in the padded image.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
