@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
-use bnn_core::{Kernel, Model, RunOptions};
+use bnn_core::{Kernel, Model, RunOptions, Threads};
 
 use crate::choices;
 use crate::UsageError;
@@ -77,8 +77,10 @@ pub fn check_env() -> anyhow::Result<()> {
 }
 
 impl RunArgs {
-    /// Applies the rule to the model and resolves kernel and threads,
-    /// reporting a bad `--kernel` or `BNN_KERNEL` as usage errors.
+    /// Applies the rule to the model and resolves the kernel, reporting a
+    /// bad `--kernel` or `BNN_KERNEL` as usage errors. The options name no
+    /// thread count, which would build a pool for every batch: the command
+    /// runs its batches inside [`RunArgs::threads`].
     pub fn resolve(&self, model: &mut Model) -> anyhow::Result<RunOptions> {
         if let Some(rule) = self.rule {
             model.set_rule(rule.into());
@@ -91,19 +93,28 @@ impl RunArgs {
         };
         Ok(RunOptions {
             kernel: Some(kernel),
-            threads: self.threads,
+            threads: None,
         })
     }
+
+    /// The command's threads: a pool of `--threads`, else rayon's global
+    /// pool (all cores, or `RAYON_NUM_THREADS`).
+    pub fn threads(&self) -> anyhow::Result<Threads> {
+        start_threads(self.threads)
+    }
+}
+
+/// A command's worker threads, built once for its whole run (a pool costs
+/// as much as classifying a few thousand images): a pool of `threads`, else
+/// rayon's global pool. Every command that takes `--threads` starts its
+/// threads here.
+pub fn start_threads(threads: Option<usize>) -> anyhow::Result<Threads> {
+    Threads::with_count(threads).context("cannot start worker threads")
 }
 
 /// Loads a `.bnn` model, naming the file in any error.
 pub fn load_model(path: &std::path::Path) -> anyhow::Result<bnn_core::ModelFile> {
     bnn_core::format::load(path).context("cannot load model")
-}
-
-/// The number of threads a run will use, for reports.
-pub fn threads_used(options: &RunOptions) -> usize {
-    options.threads.unwrap_or_else(rayon::current_num_threads)
 }
 
 #[cfg(test)]
@@ -121,5 +132,35 @@ mod tests {
         assert!(thread_count("abc", "RAYON_NUM_THREADS")
             .unwrap_err()
             .starts_with("RAYON_NUM_THREADS 'abc'"));
+    }
+
+    /// `--threads 3` is one pool of 3 threads that every batch of the
+    /// command runs on, and never a pool per batch.
+    #[test]
+    fn threads_are_one_pool_for_the_whole_command() {
+        let args = RunArgs {
+            rule: None,
+            kernel: Some(choices::Kernel::Scalar),
+            threads: Some(3),
+        };
+        let mut rng = bnn_testkit::models::rng(1);
+        let rule = bnn_core::DecisionRule::Scores;
+        let mut model = bnn_testkit::models::random_model(&mut rng, &[16, 4], rule, 128);
+        assert_eq!(args.resolve(&mut model).unwrap().threads, None);
+        let threads = args.threads().unwrap();
+        assert_eq!(threads.count(), 3);
+        // Thread ids are never reused: a pool per call would show new ones.
+        let seen: std::collections::HashSet<_> = (0..20)
+            .map(|_| threads.install(|| std::thread::current().id()))
+            .collect();
+        assert!(seen.len() <= 3, "{} threads ran 20 calls", seen.len());
+        let default = RunArgs {
+            threads: None,
+            ..args
+        };
+        assert_eq!(
+            default.threads().unwrap().count(),
+            rayon::current_num_threads()
+        );
     }
 }

@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::Instant;
 
-use anyhow::Context;
 use bnn_core::{Model, RunOptions};
 use bnn_data::idx::ImageStream;
 use bnn_data::npz::NpyImages;
@@ -188,14 +187,7 @@ pub fn run(args: ClassifyArgs) -> anyhow::Result<()> {
     let scores = !args.classes_only;
     // One pool for the whole run (classifying and formatting), rather than
     // one per chunk.
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(options.threads.unwrap_or(0))
-        .build()
-        .context("cannot start worker threads")?;
-    let options = RunOptions {
-        threads: None,
-        ..options
-    };
+    let pool = args.run.threads()?;
     let classes = model.num_classes();
     let count = pool.install(|| -> anyhow::Result<u64> {
         match &args.output {

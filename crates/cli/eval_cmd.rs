@@ -32,6 +32,7 @@ pub struct EvalArgs {
 pub fn run(args: EvalArgs) -> anyhow::Result<()> {
     let mut file = crate::args::load_model(&args.model)?;
     let options = args.run.resolve(&mut file.model)?;
+    let threads = args.run.threads()?;
     let model = &file.model;
     let takes = crate::inputs::Takes::of(model);
     // A file, or a directory without MNIST's files, is the user's data:
@@ -69,9 +70,13 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         (images.pixels, labels, images.count)
     };
     let classes = model.num_classes();
-    let predictions = model.predict_batch_with(&pixels, options)?;
-    let seconds = best_time(3, || {
-        Ok(model.predict_batch_with(&pixels, options).map(drop)?)
+    // Every run, the timed ones included, on the one pool.
+    let (predictions, seconds) = threads.install(|| -> anyhow::Result<_> {
+        let predictions = model.predict_batch_with(&pixels, options)?;
+        let seconds = best_time(3, || {
+            Ok(model.predict_batch_with(&pixels, options).map(drop)?)
+        })?;
+        Ok((predictions, seconds))
     })?;
     let report = Report::new(&predictions.classes, &labels, classes);
 
@@ -85,7 +90,7 @@ pub fn run(args: EvalArgs) -> anyhow::Result<()> {
         shape.join("-"),
         model.rule(),
         kernel,
-        crate::args::threads_used(&options)
+        threads.count()
     )?;
     writeln!(
         out,

@@ -467,14 +467,7 @@ pub fn run(args: TrainArgs) -> anyhow::Result<()> {
         let state = bnn_train::run_epochs(state, &data, progress.as_mut(), &options)?;
         Ok(bnn_train::finish(state, &data, progress.as_mut())?)
     };
-    let mut outcome = match args.threads {
-        Some(n) => rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()
-            .context("cannot start the thread pool")?
-            .install(work)?,
-        None => work()?,
-    };
+    let mut outcome = crate::args::start_threads(args.threads)?.install(work)?;
     if let (Some((names, encoding)), bnn_train::Trained::Binary(model)) =
         (metadata, &mut outcome.model)
     {

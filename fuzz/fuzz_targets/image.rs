@@ -1,18 +1,15 @@
 //! The PNG and PGM images `bnn classify` reads, and its sniffing of what a
 //! file holds.
 //!
-//! The readers are the CLI's own (`crates/cli/inputs.rs`), compiled in here
-//! from their file, so what is fuzzed is exactly what the binary runs; the
+//! The readers are the CLI's own (`bnn::inputs`, from the library the
+//! binary runs), so what is fuzzed is exactly what the binary runs; the
 //! decoder they call is `bnn_data::image`, which is also run directly.
 #![no_main]
 
+use bnn::inputs;
 use bnn_fuzz::budget::bounded;
 use bnn_fuzz::{checks, scratch_dir};
 use libfuzzer_sys::fuzz_target;
-
-#[allow(dead_code)]
-#[path = "../../crates/cli/inputs.rs"]
-mod inputs;
 
 /// An MNIST model's input.
 const PIXELS: usize = 28 * 28;

@@ -39,6 +39,7 @@ pub mod pixel;
 pub mod reference;
 pub mod rule;
 pub mod sparse;
+pub mod threads;
 pub mod transform;
 
 pub use bits::BitMatrix;
@@ -54,3 +55,4 @@ pub use pixel::PixelDense;
 #[cfg(feature = "reference")]
 pub use reference::Reference;
 pub use sparse::LayerMode;
+pub use threads::Threads;

@@ -25,9 +25,15 @@ use crate::kernel::{self, Kernel, OutputArgs};
 use crate::layer::{BinaryDense, Transform};
 use crate::pixel::{PixelDense, PixelScratch};
 pub use crate::rule::DecisionRule;
+use crate::threads::with_threads;
 
 /// Which kernel and how many threads a batch uses; `None` means the process
 /// default ([`kernel::active`], rayon's global pool).
+///
+/// `threads: Some(n)` builds a pool of `n` threads for the call, which
+/// costs as much as classifying a few thousand images: a caller that runs
+/// many batches builds a [`crate::Threads`] once and runs them inside its
+/// [`install`](crate::Threads::install) with `threads: None`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunOptions {
     pub kernel: Option<Kernel>,
@@ -46,41 +52,6 @@ impl Predictions {
     pub fn scores_of(&self, i: usize) -> &[f32] {
         &self.scores[i * self.num_classes..(i + 1) * self.num_classes]
     }
-}
-
-/// Why a pool of threads could not be built ([`with_threads`]); without
-/// the `parallel` feature none is built, and this cannot happen.
-#[cfg(feature = "parallel")]
-pub type ThreadsError = rayon::ThreadPoolBuildError;
-/// Why a pool of threads could not be built ([`with_threads`]); without
-/// the `parallel` feature none is built, and this cannot happen.
-#[cfg(not(feature = "parallel"))]
-pub type ThreadsError = std::convert::Infallible;
-
-/// Runs `work` on rayon's global pool (`None`) or on a pool of `threads`
-/// threads built for the call; shared by the engines of this workspace.
-#[cfg(feature = "parallel")]
-pub fn with_threads<R: Send>(
-    threads: Option<usize>,
-    work: impl FnOnce() -> R + Send,
-) -> std::result::Result<R, ThreadsError> {
-    match threads {
-        None => Ok(work()),
-        Some(n) => Ok(rayon::ThreadPoolBuilder::new()
-            .num_threads(n)
-            .build()?
-            .install(work)),
-    }
-}
-
-/// Without the `parallel` feature: runs `work` on the calling thread,
-/// whatever `threads` asks (a target without threads has one).
-#[cfg(not(feature = "parallel"))]
-pub fn with_threads<R: Send>(
-    _threads: Option<usize>,
-    work: impl FnOnce() -> R + Send,
-) -> std::result::Result<R, ThreadsError> {
-    Ok(work())
 }
 
 /// A slice's chunks of a batch: rayon's parallel chunks with the

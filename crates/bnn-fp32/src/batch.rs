@@ -110,7 +110,7 @@ impl Fp32Model {
                 .zip(scores.par_chunks_mut(chunk * c))
                 .for_each_init(Scratch::default, |s, (px, sc)| self.run_chunk(px, s, sc));
         };
-        bnn_core::model::with_threads(threads, run).map_err(|e| Fp32Error::Threads {
+        bnn_core::threads::with_threads(threads, run).map_err(|e| Fp32Error::Threads {
             threads: threads.unwrap_or(0),
             reason: e.to_string(),
         })?;

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 
 use numpy::ndarray::Array2;
 use numpy::{
@@ -12,10 +12,9 @@ use numpy::{
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
-use rayon::ThreadPool;
 
 use bnn_core::{
-    DecisionRule, FeatureEncoding, InputEncoding, Kernel, Model, Predictions, RunOptions,
+    DecisionRule, FeatureEncoding, InputEncoding, Kernel, Model, Predictions, RunOptions, Threads,
 };
 
 use crate::errors::core_error;
@@ -39,10 +38,12 @@ pub struct PyModel {
     pub source: Option<(PathBuf, u64)>,
 }
 
-/// A pool of `threads` workers, built on first use and kept: building one
-/// per call costs as much as classifying a few thousand images.
-fn pool(threads: usize) -> PyResult<Arc<ThreadPool>> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
+/// This process's pool of `threads` workers, built on its first call and
+/// kept for every later one: building a pool per call costs as much as
+/// classifying a few thousand images. The handles live here, one per count
+/// asked for, since `threads=` is chosen call by call.
+fn threads(threads: usize) -> PyResult<Threads> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Threads>>> = OnceLock::new();
     let mut pools = POOLS
         .get_or_init(Default::default)
         .lock()
@@ -50,13 +51,9 @@ fn pool(threads: usize) -> PyResult<Arc<ThreadPool>> {
     if let Some(pool) = pools.get(&threads) {
         return Ok(pool.clone());
     }
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| {
-            PyRuntimeError::new_err(format!("cannot start {threads} worker threads: {e}"))
-        })?;
-    let pool = Arc::new(pool);
+    let pool = Threads::new(threads).map_err(|e| {
+        PyRuntimeError::new_err(format!("cannot start {threads} worker threads: {e}"))
+    })?;
     pools.insert(threads, pool.clone());
     Ok(pool)
 }
@@ -67,17 +64,17 @@ impl PyModel {
         &self,
         threads: Option<i64>,
         kernel: Option<&str>,
-    ) -> PyResult<(RunOptions, Option<Arc<ThreadPool>>)> {
+    ) -> PyResult<(RunOptions, Threads)> {
         let pool = match threads {
             Some(n) => match usize::try_from(n) {
-                Ok(n) if (1..=MAX_THREADS).contains(&n) => Some(pool(n)?),
+                Ok(n) if (1..=MAX_THREADS).contains(&n) => self::threads(n)?,
                 _ => {
                     return Err(PyValueError::new_err(format!(
                         "threads={n} is out of range: give 1 to {MAX_THREADS}"
                     )))
                 }
             },
-            None => None,
+            None => Threads::global(),
         };
         let kernel = match kernel {
             Some(name) => Some(
@@ -111,18 +108,12 @@ impl PyModel {
                 .encode_features(&x)
                 .map_err(|e| core_error("cannot encode features", e))?;
             return py
-                .detach(|| match &pool {
-                    Some(pool) => pool.install(|| model.predict_batch_with(&pixels, options)),
-                    None => model.predict_batch_with(&pixels, options),
-                })
+                .detach(|| pool.install(|| model.predict_batch_with(&pixels, options)))
                 .map_err(|e| core_error("cannot classify", e));
         }
         let parts = with_pixels(images, model, |pixels, _count| {
-            py.detach(|| match &pool {
-                Some(pool) => pool.install(|| model.predict_batch_with(pixels, options)),
-                None => model.predict_batch_with(pixels, options),
-            })
-            .map_err(|e| core_error("cannot classify", e))
+            py.detach(|| pool.install(|| model.predict_batch_with(pixels, options)))
+                .map_err(|e| core_error("cannot classify", e))
         })?;
         let mut parts = parts.into_iter();
         let mut all = parts.next().expect("with_pixels runs at least one chunk");

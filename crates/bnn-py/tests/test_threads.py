@@ -1,8 +1,10 @@
 """One model shared by many Python threads, and the GIL released while
 the engine runs."""
 
+import os
 import sys
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -10,6 +12,49 @@ import pytest
 
 import bnn
 from conftest import model_path
+
+
+def pool_threads(n):
+    """The ids of this process's threads that belong to a pool of `n`
+    workers, by the names the engine gives them (`bnn-{n}t-{i}`)."""
+    tasks = "/proc/self/task"
+    assert os.path.isdir(tasks), f"{tasks} is missing: this test reads the threads from /proc"
+    found = set()
+    for tid in os.listdir(tasks):
+        try:
+            with open(f"{tasks}/{tid}/comm") as f:
+                name = f.read().strip()
+        except FileNotFoundError:
+            continue  # a thread that ended while listing
+        if name.startswith(f"bnn-{n}t-"):
+            found.add(tid)
+    return found
+
+
+def test_a_thread_count_keeps_its_pool(test_set):
+    """Calls with the same `threads` run on one pool, built by the first.
+
+    A pool built per call would be dropped as the call returns: its threads
+    would be gone, or on their way out and replaced by the next call's, so
+    the same seven threads could not be found after every call."""
+    images, _ = test_set
+    model = bnn.load(model_path("mnist-deep-u8.bnn"))
+    batch = images[:500]
+    # Builds the pool of 7, or finds the one an earlier call built.
+    model.predict(batch, threads=7)
+    # A new thread takes its name once it runs, which may be a little after
+    # the pool is built: wait until all seven have (a dropped pool's threads
+    # would be leaving instead).
+    for _ in range(1000):
+        pool = pool_threads(7)
+        if len(pool) == 7:
+            break
+        time.sleep(0.01)
+    assert len(pool) == 7, pool
+    for _ in range(5):
+        model.predict(batch, threads=7)
+        model.scores(batch, threads=7)
+        assert pool_threads(7) == pool
 
 
 def test_many_threads_predict_at_once(test_set):
