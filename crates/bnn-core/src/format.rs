@@ -334,9 +334,13 @@ pub fn want<T>(parsed: std::result::Result<T, Parse>, total: impl FnOnce(&T) -> 
     }
 }
 
-/// The magic bytes of the FP32 model file (`bnn-fp32`), known here so that
-/// either reader can name the other's files.
-pub const FP32_MAGIC: [u8; 8] = *b"\x89BNNF32\n";
+/// The magic bytes of the FP32 model file. That format belongs to
+/// `bnn-fp32` (`bnn_fp32::format::MAGIC`), which depends on this crate, so
+/// this crate cannot name its constant: the bytes are repeated here only so
+/// that [`check_magic`] can tell a user who hands an FP32 model to the
+/// `.bnn` reader (or to a checkpoint reader) which command runs it. A test
+/// in `bnn-fp32` checks that the two agree.
+const FP32_MAGIC: [u8; 8] = *b"\x89BNNF32\n";
 
 struct LayerEntry {
     outputs: usize,

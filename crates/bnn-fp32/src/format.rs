@@ -22,7 +22,7 @@ use crate::model::{DenseF32, Fp32Model, Hidden, InputTransform};
 
 /// The first eight bytes: a non-ASCII byte, the name, and a line feed that
 /// reveals text-mode corruption.
-pub const MAGIC: [u8; 8] = bnn_core::format::FP32_MAGIC;
+pub const MAGIC: [u8; 8] = *b"\x89BNNF32\n";
 /// The version of MLP files.
 pub const VERSION: u16 = 1;
 /// The version of files with convolutions.
