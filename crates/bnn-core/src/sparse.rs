@@ -1,5 +1,5 @@
 //! The sparse side of a binary layer: its weights transposed for the
-//! bit-sliced kernel ([`crate::kernel::sliced`]), and the choice between
+//! bit-sliced kernel (`kernel::sliced`), and the choice between
 //! that kernel and the dense one, per chunk of images.
 //!
 //! # The choice
@@ -11,7 +11,7 @@
 //! (the comparison with the cuts, or reading out counts for an output
 //! layer). [`LayerMode::Auto`] estimates both in units of one dense step
 //! from the chunk's total `k` and takes the cheaper; the weights are
-//! measured (see [`costs`]), and the test costs one popcount per input word.
+//! measured (see `costs`), and the test costs one popcount per input word.
 //! `BNN_LAYER=dense|sparse` forces either, for tests and measurements.
 
 use std::cell::RefCell;
