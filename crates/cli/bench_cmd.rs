@@ -209,7 +209,7 @@ enum Loaded {
 }
 
 fn load_either(path: &Path) -> anyhow::Result<Loaded> {
-    use bnn_core::format::FP32_MAGIC;
+    use bnn_fp32::format::MAGIC as FP32_MAGIC;
     use bnn_io::read::{read_file, ReadFailure, Want};
     let want = |b: &[u8]| match b.get(..FP32_MAGIC.len()) {
         None => Want::AtLeast(FP32_MAGIC.len() as u64),

@@ -29,10 +29,9 @@ use crate::rows::{Layout, Rows};
 
 /// Images per streamed chunk: 8 Ki images of 784 bytes is 6.3 MiB of
 /// pixels, so both buffers stay in the last-level cache and the reader's
-/// copy out of the page cache is read back from there, not from DRAM. On
-/// 1,000,000 MNIST digits with 2 threads (classes only, seed.bnn) it ran
-/// at 4.0–4.8 M images/s against 2.8–3.3 M for chunks of 64 Ki images
-/// (50 MiB); 4 Ki and 16 Ki measured no better than 8 Ki.
+/// copy out of the page cache is read back from there, not from DRAM.
+/// Larger chunks measured slower, smaller ones no faster
+/// (docs/PERFORMANCE.md, "`bnn classify`, end to end").
 const CHUNK: usize = 1 << 13;
 
 #[derive(clap::Args, Debug)]

@@ -77,14 +77,12 @@ impl Engine {
 /// How long an engine runs, untimed, right before each of its timed runs.
 ///
 /// A core that has just run other code (another engine, or nothing) runs
-/// the next engine slowly for a few milliseconds: on the project's AMD EPYC
-/// machine, 784-512-10 batches of 1,000 images took 184 µs right after 10 ms
-/// of a scalar spin loop and 151 µs in the steady state, and the gap closed
-/// only after about 7 ms of the engine's own work. A timed batch of 10,000
-/// images lasts 1–2 ms at the 1-bit engine's speed, so without this every
-/// interleaved run would be measured inside that ramp, at about 20 % below
-/// what a long stream of batches gets. Each engine is warmed the same way,
-/// so the ratios stay fair.
+/// the next engine slowly for a few milliseconds, and a timed batch of the
+/// 1-bit engine is short enough to fall inside that ramp: without this
+/// every interleaved run would be measured below what a long stream of
+/// batches gets (docs/PERFORMANCE.md, "Why each timed run is warmed",
+/// has the ramp as measured). Each engine is warmed the same way, so the
+/// ratios stay fair.
 pub const WARM_UP: std::time::Duration = std::time::Duration::from_millis(25);
 
 /// Runs `work` on successive slices of `images` (of `per` bytes each, up

@@ -71,7 +71,7 @@ pub const CNV_ARCH: &str = "c3x64,c3x64,p2,c3x128,c3x128,p2,c3x256,c3x256,d512,d
 /// A network of exactly `cnn-small`'s shape (u8 28×28×1 input, "same"
 /// padding, [`CNN_SMALL_ARCH`]) with pseudo-random ±1 weights, for timing
 /// the convolution path where no trained CNN is at hand (see
-/// [`random_network`] for what its thresholds are). Its accuracy is
+/// `random_network` for what its thresholds are). Its accuracy is
 /// chance: the bench prints what it measures, and it names the model a
 /// stand-in.
 pub fn cnn_small_stand_in() -> Result<Model> {

@@ -82,13 +82,11 @@
 //! counts copy bit runs ([`crate::bits::or_bits`]). When `C` is a multiple
 //! of 64 (every binary convolution of `cnv`) a window row is whole words:
 //! one fixed-size copy of `k·C/64` words from the map itself (valid
-//! padding) or from a copy with −1 words around it; on `cnv` (the
-//! `examples/cnv.rs` prefixes, CPU time under `perf stat -e task-clock`)
-//! that took the whole network from about 91 to 85 µs an image, the
-//! assembly of each word from two halves having cost 10–15 %. Under the automatic
-//! layer mode the convolutions run the dense kernel: the sparse choice
-//! counts every im2col row's ones on each call, which cost 6 % of the whole
-//! network on `weights/mnist-cnn-small.bnn` and never paid back there.
+//! padding) or from a copy with −1 words around it, which on `cnv` saves
+//! the assembly of each word from two halves. Under the automatic layer
+//! mode the convolutions run the dense kernel: the sparse choice counts
+//! every im2col row's ones on each call, a cost that never paid back on
+//! `weights/mnist-cnn-small.bnn`.
 //!
 //! A u8 first convolution has no im2col at all: the image is copied once
 //! into a buffer with zero pixels around it, and the kernel
@@ -113,58 +111,21 @@
 //! any four listed ones, and a binary convolution's im2col rows are the
 //! listed positions only, their output bits then copied into the blank
 //! image's map. Skipping blank blocks of four neighbouring positions with a
-//! branch inside the kernel lost (see the table below); the list costs a
+//! branch inside the kernel lost (see the measurements below); the list costs a
 //! few shifts and ORs a map row and one store a listed position. On the
 //! MNIST test digits it leaves 32 % of the first convolution's positions
 //! of `cnn-small` and 62 % of its second.
 //!
-//! Measured on `cnn-small` (`c3x32,p2,c3x64,p2,d256,d10`, u8 input, random
-//! ±1 weights unless named) over the 10,000 MNIST test digits with the
-//! `cnn_small` example under `perf stat -e task-clock` (CPU time: the
-//! machine was shared with other builds, load 3–14 on 2 cores, which makes
-//! wall times meaningless and CPU times noisy by ±5 %), AVX-512 with VNNI,
-//! one thread, µs of CPU an image:
-//!
-//! | change | measured |
-//! |---|---|
-//! | pixel im2col rows through the dense pixel layer (a kernel call per row) | `c3x32,p2,d10`: 12.0k images/s against 21.1k with the next row (criterion, alternating runs) |
-//! | pixel im2col rows, then one kernel call for all rows | whole network 24.8 |
-//! | windows read in place, one position at a time, zero groups skipped | whole network 22.7; `c3x32,p2,d10` 10.1–10.6 |
-//! | every group, no skip, one position at a time | `c3x32,p2,d10` 10.9–11.4 against 10.2–10.5: slower |
-//! | every group, raw reads instead of slices per run | `c3x32,p2,d10` 8.1 |
-//! | four positions at a time (this kernel) | `c3x32,p2,d10` 4.9–5.2 |
-//! | and skipping blank blocks of 4 positions (all pixels zero) | `c3x32,p2,d10` 5.9 against 4.7–5.1: slower, not kept |
-//! | bit im2col by bit runs → by 32-bit halves, OR per half | whole network 14.8 → 13.5 |
-//! | halves paired in a register before the store | no gain beyond noise, not kept |
-//! | each word from two halves at offsets fixed per layer (this im2col) | trained model 12.4 → 11.0 |
-//! | convolutions dense under the automatic mode | trained model 13.1 → 12.3 |
-//! | conv outputs of 32-bit groups packed a word at a time | trained model 11.0 → 10.7 |
-//! | bit pooling over row and column pairs as slices | trained model 10.8 → 10.1 |
-//! | blank fields listed out, their bits copied from the blank image's maps | trained model 10.4 → 7.8; `cnn`'s 20.0 → 18.9 |
-//!
-//! The per-row calls of the dense pixel layer (listing each row's non-zero
+//! Every variant above was measured on `cnn-small` and `cnv` before it was
+//! kept or dropped; docs/PERFORMANCE.md ("CNNs: every variant measured")
+//! has the figures and the commands that give them. What they taught:
+//! the per-row calls of the dense pixel layer (listing each row's non-zero
 //! groups, a dispatch, a store and reload of the sums) cost more than the
-//! arithmetic of a 9-pixel window, and copying runs of 3 bytes into im2col
-//! rows cost about 2 µs an image. A direct kernel for the binary
-//! convolutions was not written: the XOR-popcount over im2col rows is
-//! already the arithmetic a direct kernel would do, and the gather it saves
-//! would move into its inner loop.
-//!
-//! Per layer now, from prefixes of the network (idle machine, back to back
-//! with the engine before blank fields): the u8 convolution with its pool
-//! ≈ 2.7 µs (3.6 before; 10.2 before these kernels), the binary `c3x64`
-//! with its pool ≈ 4.4 µs (6.0; 8.5), `d256` on 3136 inputs ≈ 0.4 µs:
-//! ≈ 7.5 µs an image in all with AVX-512 (7.8 µs with the trained
-//! `weights/mnist-cnn-small.bnn`, 10.4 before blank fields); with the
-//! trained model ≈ 15.8 µs with AVX2 and ≈ 85 µs with the scalar kernel
-//! (images/s at one thread in `bnn bench`).
-//!
-//! `bnn bench weights/mnist-cnn-small.bnn --threads 1,2 --repeat 5`, one
-//! run of each build back to back (load ≈ 3.4 on the 2 cores, so the second
-//! thread gained nothing for either engine): the 1-bit engine 102,414 /
-//! 102,236 images/s at 1 / 2 threads against its FP32 twin's 6,933 /
-//! 6,966, 14.8× / 14.7× (before these kernels: 39,296 / 48,200 against
-//! 5,961 / 6,360, 6.6× / 7.6×).
+//! arithmetic of a 9-pixel window, and so did copying runs of 3 bytes into
+//! im2col rows. A direct kernel for the binary convolutions was not
+//! written: the XOR-popcount over im2col rows is already the arithmetic a
+//! direct kernel would do, and the gather it saves would move into its
+//! inner loop.
 
 use crate::bits::{or_bits, words_for, BitMatrix, WORD_BITS};
 use crate::blank::Live;

@@ -232,6 +232,27 @@ pub fn save(model: &Model, description: &str, path: &Path) -> Result<()> {
 
 /// Reads and checks a model file, reading no further than its header says
 /// it reaches (see [`bnn_io::read::read_file`]).
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+///
+/// let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../weights/seed.bnn");
+/// let file = bnn_core::format::load(Path::new(path))?;
+/// assert_eq!(file.model.input_len(), 784);
+/// assert_eq!(file.model.num_classes(), 10);
+///
+/// let missing = bnn_core::format::load(Path::new("no/such/model.bnn"));
+/// assert!(matches!(missing, Err(bnn_core::Error::Io { .. })));
+/// # Ok::<(), bnn_core::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Io`] when the file cannot be read, and [`Error::Format`] when
+/// its bytes are not a valid model (see [`from_bytes`]); both name the
+/// file.
 pub fn load(path: &Path) -> Result<ModelFile> {
     let bytes =
         bnn_io::read::read_file(path, MAX_FILE, wanted).map_err(|failure| match failure {
@@ -334,9 +355,13 @@ pub fn want<T>(parsed: std::result::Result<T, Parse>, total: impl FnOnce(&T) -> 
     }
 }
 
-/// The magic bytes of the FP32 model file (`bnn-fp32`), known here so that
-/// either reader can name the other's files.
-pub const FP32_MAGIC: [u8; 8] = *b"\x89BNNF32\n";
+/// The magic bytes of the FP32 model file. That format belongs to
+/// `bnn-fp32` (`bnn_fp32::format::MAGIC`), which depends on this crate, so
+/// this crate cannot name its constant: the bytes are repeated here only so
+/// that [`check_magic`] can tell a user who hands an FP32 model to the
+/// `.bnn` reader (or to a checkpoint reader) which command runs it. A test
+/// in `bnn-fp32` checks that the two agree.
+const FP32_MAGIC: [u8; 8] = *b"\x89BNNF32\n";
 
 struct LayerEntry {
     outputs: usize,
@@ -491,6 +516,28 @@ fn table_bounds(
 }
 
 /// Parses a model from bytes; `path` only names the source in errors.
+///
+/// # Examples
+///
+/// ```
+/// use std::path::Path;
+///
+/// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../weights/seed.bnn"));
+/// let file = bnn_core::format::from_bytes(bytes, Path::new("seed.bnn"))?;
+/// // Saved back, a model is the same bytes.
+/// assert_eq!(bnn_core::format::to_bytes(&file.model, &file.description), bytes);
+///
+/// let e = bnn_core::format::from_bytes(&bytes[..100], Path::new("cut.bnn")).unwrap_err();
+/// assert!(e.to_string().starts_with("cut.bnn: truncated"), "{e}");
+/// # Ok::<(), bnn_core::Error>(())
+/// ```
+///
+/// # Errors
+///
+/// [`Error::Format`], naming `path` and the problem, for bytes that are not
+/// a whole, undamaged model of a version this build reads: wrong magic,
+/// truncation, trailing bytes, a checksum mismatch, or a header or layer
+/// out of range.
 pub fn from_bytes(bytes: &[u8], path: &Path) -> Result<ModelFile> {
     let err = |problem: String| format_error(path, problem);
     if is_v2_layout(version(bytes).map_err(|p| err(p.into_problem()))?) {

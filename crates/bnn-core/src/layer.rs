@@ -209,9 +209,9 @@ impl BinaryDense {
 
     /// A first hidden layer's output bits straight from `rows` images of
     /// pixels (`p >= threshold` is a 1), by the sparse kernel, whose
-    /// listing reads the pixels: the images need no packed copy. On
-    /// AVX-512, 187–226 against 235–250 ns an image of 784-512-10 with the
-    /// chunk packed first (CPU time, see docs/DESIGN.md, "Sparse layers").
+    /// listing reads the pixels: the images need no packed copy, which
+    /// measured faster than packing the chunk first (docs/PERFORMANCE.md,
+    /// "Why the kernels are as they are").
     pub(crate) fn fire_pixels_into(
         &self,
         kernel: Kernel,

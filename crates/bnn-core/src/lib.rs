@@ -18,7 +18,7 @@
 //! still an integer, so its thresholds fold the same way.
 //!
 //! [`model::Model`] runs one image or a batch (on rayon's threads with the
-//! default feature `parallel`, in order without it); [`format`] reads and
+//! default feature `parallel`, in order without it); [`format`](mod@format) reads and
 //! writes the `.bnn` file. With the `reference` feature, `reference` runs the
 //! same network in f32 with `ndarray`: the oracle the packed engine is tested
 //! against, kept out of the default build so the engine carries no

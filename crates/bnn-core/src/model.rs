@@ -686,6 +686,25 @@ impl Model {
     /// Classifies one image with the process's kernel. Allocates nothing
     /// after the first call on a thread.
     ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bnn_core::Error;
+    ///
+    /// // A blank image, against the seed model shipped in `weights/`.
+    /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../weights/seed.bnn"));
+    /// let model = bnn_core::format::from_bytes(bytes, "seed.bnn".as_ref())?.model;
+    /// let class = model.predict(&[0u8; 784])?;
+    /// assert!(class < model.num_classes());
+    /// // The same image in a batch of one gets the same class.
+    /// assert_eq!(model.predict_batch(&[0u8; 784])?, vec![class]);
+    ///
+    /// // An image of another length is an error, never a panic.
+    /// let e = model.predict(&[0u8; 783]).unwrap_err();
+    /// assert!(matches!(e, Error::ImageLength { got: 783, per_image: 784 }));
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`Error::ImageLength`] when `pixels` is not one image of
@@ -735,6 +754,35 @@ impl Model {
     }
 
     /// Classifies a batch of images (`input_len` bytes each), in parallel.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bnn_core::Error;
+    ///
+    /// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../weights/seed.bnn"));
+    /// let model = bnn_core::format::from_bytes(bytes, "seed.bnn".as_ref())?.model;
+    /// // Three images, one after another: a blank one, a white one, a
+    /// // half-white one.
+    /// let mut images = vec![0u8; 3 * 784];
+    /// images[784..2 * 784].fill(255);
+    /// images[2 * 784..2 * 784 + 392].fill(255);
+    /// let classes = model.predict_batch(&images)?;
+    /// assert_eq!(classes.len(), 3);
+    /// for (image, &class) in images.chunks(784).zip(&classes) {
+    ///     assert_eq!(model.predict(image)?, class);
+    /// }
+    ///
+    /// // A batch that is not whole images is an error.
+    /// let e = model.predict_batch(&images[..1000]).unwrap_err();
+    /// assert!(matches!(e, Error::InputLength { got: 1000, per_image: 784 }));
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InputLength`] when `pixels` is not a whole number of
+    /// [`Model::input_len`]-byte images.
     pub fn predict_batch(&self, pixels: &[u8]) -> Result<Vec<usize>> {
         self.classify_batch_with(pixels, RunOptions::default())
     }

@@ -1,5 +1,5 @@
 //! The sparse side of a binary layer: its weights transposed for the
-//! bit-sliced kernel ([`crate::kernel::sliced`]), and the choice between
+//! bit-sliced kernel (`kernel::sliced`), and the choice between
 //! that kernel and the dense one, per chunk of images.
 //!
 //! # The choice
@@ -11,7 +11,7 @@
 //! (the comparison with the cuts, or reading out counts for an output
 //! layer). [`LayerMode::Auto`] estimates both in units of one dense step
 //! from the chunk's total `k` and takes the cheaper; the weights are
-//! measured (see [`costs`]), and the test costs one popcount per input word.
+//! measured (see `costs`), and the test costs one popcount per input word.
 //! `BNN_LAYER=dense|sparse` forces either, for tests and measurements.
 
 use std::cell::RefCell;
@@ -351,9 +351,8 @@ pub(crate) struct Costs {
 /// density measured, 50 % included, so the dense kernel is left to
 /// balanced inputs whose minority is near half and whose layer is small
 /// enough that the comparison's fixed cost counts. The AVX-512 weights are
-/// refitted to the lean loop (`fire_lines`): 4.3, 6.2, 9.0 and 16.1 µs a
-/// chunk for 784-512 against 25.1–25.5 dense, 7.8, 12.7, 22.9 and 45.0
-/// for 1024-1024 against 59.6–60.7.
+/// refitted to the lean loop (`fire_lines`); the times they fit are in
+/// docs/PERFORMANCE.md, "Sparse against dense layers".
 pub(crate) fn costs(kernel: Kernel) -> Costs {
     match kernel {
         Kernel::Avx512 => Costs {

@@ -72,6 +72,36 @@ pub fn find_file(dir: &Path, stem: &str) -> Result<PathBuf, DataError> {
 /// Checks that images are 28x28, that each image file and its label file
 /// agree on the count, and that labels are digits 0..=9. Smaller subsets
 /// of MNIST are accepted.
+///
+/// # Examples
+///
+/// ```
+/// use bnn_data::idx::{write_images, write_labels, Images, Labels};
+/// use bnn_data::mnist;
+///
+/// // A two-image stand-in for MNIST, under its file names.
+/// let dir = tempfile::tempdir()?;
+/// let images = Images { count: 2, rows: 28, cols: 28, pixels: vec![7; 2 * 784] };
+/// let labels = Labels { labels: vec![3, 9] };
+/// for (i, l) in [(mnist::TRAIN_IMAGES, mnist::TRAIN_LABELS), (mnist::TEST_IMAGES, mnist::TEST_LABELS)] {
+///     write_images(&dir.path().join(i), &images)?;
+///     write_labels(&dir.path().join(l), &labels)?;
+/// }
+/// let data = mnist::load(dir.path())?;
+/// assert_eq!(data.test_images.count, 2);
+/// assert_eq!(data.train_labels.labels, [3, 9]);
+///
+/// // Without its files, a directory is an error that lists the names tried.
+/// let empty = tempfile::tempdir()?;
+/// let e = mnist::load(empty.path()).unwrap_err();
+/// assert!(matches!(e, bnn_data::DataError::NotFound { .. }), "{e}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// [`DataError::NotFound`] when a file is missing, and the reader's error,
+/// naming the file, when one cannot be read or breaks a check above.
 pub fn load(dir: &Path) -> Result<Mnist, DataError> {
     let (train_images, train_labels) = load_pair(dir, TRAIN_IMAGES, TRAIN_LABELS)?;
     let (test_images, test_labels) = load_pair(dir, TEST_IMAGES, TEST_LABELS)?;

@@ -133,6 +133,26 @@ pub struct Export {
 /// (`input_len` bytes each) become the Verilog testbench's vectors, or
 /// [`vectors::SYNTHETIC_IMAGES`] generated images when `None`; the C export
 /// ignores them.
+///
+/// # Examples
+///
+/// ```
+/// use bnn_export::{generate, Format, Options};
+///
+/// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../weights/seed.bnn"));
+/// let file = bnn_core::format::from_bytes(bytes, "seed.bnn".as_ref())?;
+/// let options = Options { format: Format::Verilog, name: "seed".into(), ..Options::default() };
+/// let export = generate(&file.model, &file.description, &options, None)?;
+/// assert!(export.files.iter().any(|f| f.name.ends_with(".v")));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// [`ExportError::Name`] for a name that is not a C or Verilog identifier,
+/// [`ExportError::Unsupported`] for a model the format cannot express (a
+/// convolutional one in Verilog), and [`ExportError::Engine`] for test
+/// images that are not whole images of the model's input.
 pub fn generate(
     model: &Model,
     provenance: &str,
@@ -192,6 +212,32 @@ pub fn generate(
 
 /// Generates an export and writes it as the directory `dir` (see
 /// [`outdir::write_dir`]).
+///
+/// # Examples
+///
+/// ```
+/// use bnn_export::{export, Options};
+///
+/// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../weights/seed.bnn"));
+/// let file = bnn_core::format::from_bytes(bytes, "seed.bnn".as_ref())?;
+/// let dir = tempfile::tempdir()?;
+/// let out = dir.path().join("seed-c");
+/// let options = Options { name: "seed".into(), ..Options::default() }; // C, 64-bit words
+/// export(&file.model, &file.description, &options, None, &out)?;
+/// assert!(out.join("seed.h").is_file() && out.join("seed.c").is_file());
+///
+/// // A second export into the same directory needs `force`.
+/// assert!(export(&file.model, "", &options, None, &out).is_err());
+/// let force = Options { force: true, ..options };
+/// export(&file.model, "", &force, None, &out)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// Those of [`generate`], and those of [`outdir::write_dir`]: a target
+/// that is not a directory this export may fill or replace, or one that
+/// cannot be written.
 pub fn export(
     model: &Model,
     provenance: &str,

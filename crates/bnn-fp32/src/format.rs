@@ -22,7 +22,7 @@ use crate::model::{DenseF32, Fp32Model, Hidden, InputTransform};
 
 /// The first eight bytes: a non-ASCII byte, the name, and a line feed that
 /// reveals text-mode corruption.
-pub const MAGIC: [u8; 8] = bnn_core::format::FP32_MAGIC;
+pub const MAGIC: [u8; 8] = *b"\x89BNNF32\n";
 /// The version of MLP files.
 pub const VERSION: u16 = 1;
 /// The version of files with convolutions.
@@ -215,6 +215,98 @@ pub fn wanted(bytes: &[u8]) -> bnn_io::read::Want {
 fn layout(bytes: &[u8]) -> Result<Layout, Parse> {
     bnn_core::format::check_start(bytes, &MAGIC, "an FP32 model file", HEADER_LEN)?;
     let bad = |problem: String| Parse::Bad(problem);
+    let header = header(bytes)?;
+    let (input_len, layer_count) = (header.input_len, header.layer_count);
+    let (shape, entry) = if header.version == VERSION {
+        (None, 4)
+    } else {
+        (Some(input_shape(bytes, input_len)?), ENTRY_LEN)
+    };
+    let table_start = HEADER_LEN + if shape.is_some() { SHAPE_LEN } else { 0 };
+    let table_end = table_start + entry * layer_count as usize;
+    if bytes.len() < table_end {
+        let reason = format!("the table of {layer_count} layers ends at {table_end}");
+        return Err(Parse::short(bytes.len(), table_end as u64, reason));
+    }
+
+    // The layer table, and from it the exact file size, before allocating.
+    let mut t = Cursor::new(&bytes[table_start..table_end]);
+    let mut convs: Vec<ConvF32> = Vec::new();
+    let mut shapes = Vec::with_capacity(layer_count as usize);
+    let mut expected = table_end as u64 + 4;
+    let mut inputs = u64::from(input_len);
+    let mut map = shape;
+    for i in 0..layer_count {
+        let n = i as usize + 1;
+        let e = read_entry(&mut t, shape.is_some());
+        if e.outputs == 0 || e.outputs > MAX_WIDTH {
+            let what = if e.kind == KIND_CONV {
+                "channels"
+            } else {
+                "neurons"
+            };
+            return Err(bad(format!(
+                "layer {n} has {} {what}, out of range 1..={MAX_WIDTH}",
+                e.outputs
+            )));
+        }
+        let params = match e.kind {
+            KIND_CONV => {
+                let spec = conv_entry(n, &e, map)?;
+                let out = spec.output();
+                map = Some(out);
+                inputs = out.values().expect("checked with the layer") as u64;
+                // window ≤ 2^26 (the im2col limit) and outputs ≤ 2^24.
+                let params = u64::from(e.outputs) * (spec.window() as u64 + 2);
+                convs.push(spec);
+                params
+            }
+            KIND_DENSE => {
+                check_dense_entry(n, &e, shape.is_some())?;
+                map = None;
+                let o = u64::from(e.outputs);
+                shapes.push((inputs as usize, o as usize));
+                inputs = o;
+                // Both factors are at most 2^24, so the product cannot overflow.
+                o * (shapes.last().unwrap().0 as u64 + 1)
+            }
+            other => return Err(bad(format!("layer {n} has unknown kind code {other}"))),
+        };
+        expected = params
+            .checked_mul(4)
+            .and_then(|layer| expected.checked_add(layer))
+            .filter(|&e| e <= MAX_FILE)
+            .ok_or_else(|| bad("layer sizes exceed the largest accepted file".into()))?;
+    }
+    if shapes.is_empty() {
+        return Err(bad("the last layer is not a dense layer".into()));
+    }
+    Ok(Layout {
+        input: header.input,
+        hidden: header.hidden,
+        rule: header.rule,
+        convs,
+        shapes,
+        table_end,
+        expected,
+    })
+}
+
+/// The fixed header after the magic, its codes and counts checked.
+struct Header {
+    version: u16,
+    input: InputTransform,
+    hidden: Hidden,
+    rule: DecisionRule,
+    input_len: u32,
+    layer_count: u32,
+}
+
+/// Reads the fixed header of a file whose first [`HEADER_LEN`] bytes are
+/// there, checking each field in file order so that the first bad one is
+/// the one named.
+fn header(bytes: &[u8]) -> Result<Header, Parse> {
+    let bad = |problem: String| Parse::Bad(problem);
     let mut r = Cursor::new(&bytes[MAGIC.len()..HEADER_LEN]);
     let mut read_u8 = || r.read_u8().expect("header length checked");
     let (v0, v1) = (read_u8(), read_u8());
@@ -256,125 +348,107 @@ fn layout(bytes: &[u8]) -> Result<Layout, Parse> {
     let input_len = r.read_u32::<LE>().expect("header length checked");
     let layer_count = r.read_u32::<LE>().expect("header length checked");
     bnn_core::format::check_counts(input_len, layer_count).map_err(bad)?;
-    let (shape, entry) = if version == VERSION {
-        (None, 4)
-    } else {
-        (Some(input_shape(bytes, input_len)?), ENTRY_LEN)
-    };
-    let table_start = HEADER_LEN + if shape.is_some() { SHAPE_LEN } else { 0 };
-    let table_end = table_start + entry * layer_count as usize;
-    if bytes.len() < table_end {
-        let reason = format!("the table of {layer_count} layers ends at {table_end}");
-        return Err(Parse::short(bytes.len(), table_end as u64, reason));
-    }
-
-    // The layer table, and from it the exact file size, before allocating.
-    let mut t = Cursor::new(&bytes[table_start..table_end]);
-    let mut convs: Vec<ConvF32> = Vec::new();
-    let mut shapes = Vec::with_capacity(layer_count as usize);
-    let mut expected = table_end as u64 + 4;
-    let mut inputs = u64::from(input_len);
-    let mut map = shape;
-    for i in 0..layer_count {
-        let n = i as usize + 1;
-        let (kind, kernel, padding, pool, outputs, pad_value) = if shape.is_none() {
-            let outputs = t.read_u32::<LE>().expect("table length checked");
-            (KIND_DENSE, 0, 0, 0, outputs, 0.0)
-        } else {
-            let mut b = [0u8; 4];
-            std::io::Read::read_exact(&mut t, &mut b).expect("table length checked");
-            let outputs = t.read_u32::<LE>().expect("table length checked");
-            let pad_value = t.read_f32::<LE>().expect("table length checked");
-            (b[0], b[1], b[2], b[3], outputs, pad_value)
-        };
-        if outputs == 0 || outputs > MAX_WIDTH {
-            let what = if kind == KIND_CONV {
-                "channels"
-            } else {
-                "neurons"
-            };
-            return Err(bad(format!(
-                "layer {n} has {outputs} {what}, out of range 1..={MAX_WIDTH}"
-            )));
-        }
-        let params = match kind {
-            KIND_CONV => {
-                let Some(input) = map else {
-                    return Err(bad(format!(
-                        "layer {n} is a convolution after a dense layer"
-                    )));
-                };
-                let padding = match padding {
-                    PAD_SAME => Padding::Same,
-                    PAD_VALID => Padding::Valid,
-                    other => {
-                        return Err(bad(format!("layer {n} has unknown padding code {other}")))
-                    }
-                };
-                if pool > 1 {
-                    return Err(bad(format!("layer {n} has pool flag {pool}, not 0 or 1")));
-                }
-                if !pad_value.is_finite() {
-                    return Err(bad(format!("layer {n} pad value is {pad_value}")));
-                }
-                let spec = ConvF32 {
-                    input,
-                    kernel: usize::from(kernel),
-                    outputs: outputs as usize,
-                    padding,
-                    pad_value,
-                    pool: pool == 1,
-                    weights: Vec::new(),
-                    scale: Vec::new(),
-                    bias: Vec::new(),
-                };
-                spec.check_shape(n).map_err(bad)?;
-                let out = spec.output();
-                map = Some(out);
-                inputs = out.values().expect("checked with the layer") as u64;
-                // window ≤ 2^26 (the im2col limit) and outputs ≤ 2^24.
-                let params = u64::from(outputs) * (spec.window() as u64 + 2);
-                convs.push(spec);
-                params
-            }
-            KIND_DENSE => {
-                if n == 1 && shape.is_some() {
-                    return Err(bad(
-                        "a version-2 file starts with a convolution (an MLP is version 1)".into(),
-                    ));
-                }
-                if (kernel, padding, pool, pad_value.to_bits()) != (0, 0, 0, 0) {
-                    return Err(bad(format!(
-                        "dense layer {n} has nonzero kernel, padding, pool or pad fields"
-                    )));
-                }
-                map = None;
-                let o = u64::from(outputs);
-                shapes.push((inputs as usize, o as usize));
-                inputs = o;
-                // Both factors are at most 2^24, so the product cannot overflow.
-                o * (shapes.last().unwrap().0 as u64 + 1)
-            }
-            other => return Err(bad(format!("layer {n} has unknown kind code {other}"))),
-        };
-        expected = params
-            .checked_mul(4)
-            .and_then(|layer| expected.checked_add(layer))
-            .filter(|&e| e <= MAX_FILE)
-            .ok_or_else(|| bad("layer sizes exceed the largest accepted file".into()))?;
-    }
-    if shapes.is_empty() {
-        return Err(bad("the last layer is not a dense layer".into()));
-    }
-    Ok(Layout {
+    Ok(Header {
+        version,
         input,
         hidden,
         rule,
-        convs,
-        shapes,
-        table_end,
-        expected,
+        input_len,
+        layer_count,
     })
+}
+
+/// One layer-table entry as stored. A version-1 entry holds only the
+/// outputs (every layer is dense); the other fields then read as zero.
+struct Entry {
+    kind: u8,
+    kernel: u8,
+    padding: u8,
+    pool: u8,
+    outputs: u32,
+    pad_value: f32,
+}
+
+/// Reads the next entry of a table whose length has been checked.
+fn read_entry(t: &mut Cursor<&[u8]>, version_2: bool) -> Entry {
+    if !version_2 {
+        let outputs = t.read_u32::<LE>().expect("table length checked");
+        return Entry {
+            kind: KIND_DENSE,
+            kernel: 0,
+            padding: 0,
+            pool: 0,
+            outputs,
+            pad_value: 0.0,
+        };
+    }
+    let mut b = [0u8; 4];
+    std::io::Read::read_exact(t, &mut b).expect("table length checked");
+    let outputs = t.read_u32::<LE>().expect("table length checked");
+    let pad_value = t.read_f32::<LE>().expect("table length checked");
+    Entry {
+        kind: b[0],
+        kernel: b[1],
+        padding: b[2],
+        pool: b[3],
+        outputs,
+        pad_value,
+    }
+}
+
+/// The shape of the convolution that entry `n` describes, over the map
+/// `map` the layers before it produce (`None` after a dense layer), its
+/// parameters still empty.
+fn conv_entry(n: usize, e: &Entry, map: Option<MapShape>) -> Result<ConvF32, Parse> {
+    let bad = |problem: String| Parse::Bad(problem);
+    let Some(input) = map else {
+        return Err(bad(format!(
+            "layer {n} is a convolution after a dense layer"
+        )));
+    };
+    let padding = match e.padding {
+        PAD_SAME => Padding::Same,
+        PAD_VALID => Padding::Valid,
+        other => return Err(bad(format!("layer {n} has unknown padding code {other}"))),
+    };
+    if e.pool > 1 {
+        return Err(bad(format!(
+            "layer {n} has pool flag {}, not 0 or 1",
+            e.pool
+        )));
+    }
+    if !e.pad_value.is_finite() {
+        return Err(bad(format!("layer {n} pad value is {}", e.pad_value)));
+    }
+    let spec = ConvF32 {
+        input,
+        kernel: usize::from(e.kernel),
+        outputs: e.outputs as usize,
+        padding,
+        pad_value: e.pad_value,
+        pool: e.pool == 1,
+        weights: Vec::new(),
+        scale: Vec::new(),
+        bias: Vec::new(),
+    };
+    spec.check_shape(n).map_err(bad)?;
+    Ok(spec)
+}
+
+/// Checks that dense entry `n` uses none of a convolution's fields, and
+/// that a version-2 file (`version_2`) does not start with it.
+fn check_dense_entry(n: usize, e: &Entry, version_2: bool) -> Result<(), Parse> {
+    if n == 1 && version_2 {
+        return Err(Parse::Bad(
+            "a version-2 file starts with a convolution (an MLP is version 1)".into(),
+        ));
+    }
+    if (e.kernel, e.padding, e.pool, e.pad_value.to_bits()) != (0, 0, 0, 0) {
+        return Err(Parse::Bad(format!(
+            "dense layer {n} has nonzero kernel, padding, pool or pad fields"
+        )));
+    }
+    Ok(())
 }
 
 /// Version 2's input shape, which must describe `input_len` values.

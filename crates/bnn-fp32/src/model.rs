@@ -97,6 +97,26 @@ impl InputTransform {
 
 /// An FP32 network, ready to run: convolutions (none for an MLP), then
 /// dense layers over the flattened last map.
+///
+/// # Examples
+///
+/// ```
+/// use bnn_fp32::{format, from_binary, Fp32Model};
+///
+/// // The FP32 twin of the shipped seed model classifies as it does.
+/// let bytes = include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../weights/seed.bnn"));
+/// let binary = bnn_core::format::from_bytes(bytes, "seed.bnn".as_ref())?.model;
+/// let twin: Fp32Model = from_binary(&binary);
+/// let mut images = vec![0u8; 2 * 784];
+/// images[784..].fill(200);
+/// assert_eq!(twin.predict_batch(&images, None)?, binary.predict_batch(&images)?);
+/// assert_eq!(twin.predict(&images[..784]), binary.predict(&images[..784])?);
+///
+/// // Its own file format round-trips.
+/// let again = format::from_bytes(&format::to_bytes(&twin), "twin.f32".as_ref())?;
+/// assert!(again == twin);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, PartialEq)]
 pub struct Fp32Model {
     input: InputTransform,

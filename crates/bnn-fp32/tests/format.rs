@@ -146,6 +146,30 @@ fn every_flipped_bit_is_an_error() {
     }
 }
 
+/// The FP32 magic is defined in this crate; `bnn-core` repeats its bytes
+/// only to name an FP32 file handed to the `.bnn` reader. Both readers name
+/// the other kind, so a change of either magic is caught here.
+#[test]
+fn each_reader_names_the_other_kind_of_model() {
+    let fp32 = to_bytes(&small_model());
+    assert_eq!(&fp32[..8], &MAGIC);
+    let e = bnn_core::format::from_bytes(&fp32, Path::new("m.f32")).unwrap_err();
+    let msg = e.to_string();
+    assert!(
+        msg.contains("(wrong magic bytes); this is an FP32 model (.f32)"),
+        "{msg}"
+    );
+    let binary = bnn_core::format::to_bytes(
+        &random_model(&mut rng(5), &[5, 3, 2], DecisionRule::Seed, 1),
+        "",
+    );
+    let e = from_bytes(&binary, Path::new("m.bnn")).unwrap_err();
+    assert!(
+        e.to_string().contains("this is a 1-bit model (.bnn)"),
+        "{e}"
+    );
+}
+
 #[test]
 fn header_errors_are_named() {
     let dir = tempfile::tempdir().unwrap();

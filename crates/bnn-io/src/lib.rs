@@ -1,6 +1,6 @@
 //! # bnn-io: files in and out, without losing data
 //!
-//! Every crate of the workspace writes its outputs through [`write`] and
+//! Every crate of the workspace writes its outputs through [`write`](mod@write) and
 //! reads untrusted lengths through [`read`], so the rules that keep a user's
 //! files safe (never a half-written output, never a device replaced by a
 //! regular file, never an input overwritten by an output, never a stray

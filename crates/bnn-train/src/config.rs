@@ -211,6 +211,11 @@ pub const MAX_CLASSES: usize = 65_535;
 /// Pixel threshold of binary inputs, fixed because the engine binarizes at it.
 pub const INPUT_THRESHOLD: u8 = 128;
 
+/// A configuration error, as [`TrainConfig::validate`]'s steps return it.
+fn bad(message: String) -> Result<()> {
+    Err(TrainError::Config(message))
+}
+
 fn is_zero(v: &f32) -> bool {
     *v == 0.0
 }
@@ -271,9 +276,19 @@ impl TrainConfig {
         self.conv_maps().map(|(c, _)| c).unwrap_or_default()
     }
 
-    /// Rejects settings that cannot train, with the setting named.
+    /// Rejects settings that cannot train, with the setting named: the
+    /// first bad setting in the order of the checks below.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(TrainError::Config(m));
+        self.validate_shape()?;
+        self.validate_layers()?;
+        self.validate_steps()?;
+        self.validate_data()?;
+        self.validate_optimizer()?;
+        self.validate_kind()
+    }
+
+    /// The input shape and the class count.
+    fn validate_shape(&self) -> Result<()> {
         let (h, w, c) = self.input_map;
         if h == 0 || w == 0 || c == 0 || h.saturating_mul(w).saturating_mul(c) > MAX_INPUTS {
             return bad(format!(
@@ -286,6 +301,11 @@ impl TrainConfig {
                 self.classes
             ));
         }
+        Ok(())
+    }
+
+    /// The architecture or hidden widths, and what each demands.
+    fn validate_layers(&self) -> Result<()> {
         match &self.arch {
             Some(arch) => {
                 arch.maps(self.padding, self.input_map)?;
@@ -324,6 +344,12 @@ impl TrainConfig {
         if self.hidden.iter().any(|&w| w > 1 << 16) {
             return bad("hidden widths are limited to 65536".into());
         }
+        Ok(())
+    }
+
+    /// The learning rate, epochs, batch, clipping, initialisation, output
+    /// scale and dropout.
+    fn validate_steps(&self) -> Result<()> {
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!(
                 "learning rate {} must be a positive finite number",
@@ -365,6 +391,12 @@ impl TrainConfig {
         if !(0.0..0.95).contains(&self.dropout) {
             return bad(format!("dropout {} must be in [0, 0.95)", self.dropout));
         }
+        Ok(())
+    }
+
+    /// Augmentation, the validation split, the data limits and batch norm's
+    /// statistics.
+    fn validate_data(&self) -> Result<()> {
         if self.shift > 4 {
             return bad(format!("shift {} is larger than 4 pixels", self.shift));
         }
@@ -390,6 +422,11 @@ impl TrainConfig {
         {
             return bad("batch-norm momentum must be in [0, 1) and eps positive".into());
         }
+        Ok(())
+    }
+
+    /// The optimizer's and the schedule's parameters.
+    fn validate_optimizer(&self) -> Result<()> {
         match self.optimizer {
             Optimizer::Sgd => {}
             Optimizer::Momentum { momentum } => {
@@ -423,6 +460,11 @@ impl TrainConfig {
                 }
             }
         }
+        Ok(())
+    }
+
+    /// What only one kind of model (binary or FP32) has.
+    fn validate_kind(&self) -> Result<()> {
         match self.kind {
             ModelKind::Binary => {}
             ModelKind::Fp32 => {

@@ -195,9 +195,9 @@ fn pool_image(
             let r3 = &z[(first + w + 1) * c..][..c];
             let (f, w) = (first as u32, w as u32);
             // A tournament of selects, first pair against second (ties
-            // keep the earlier row), in one pass over the four rows: about
-            // 1.5× faster than three passes of selects that read and write
-            // the running maximum and its row each time.
+            // keep the earlier row), in one pass over the four rows, where
+            // three passes of selects would read and write the running
+            // maximum and its row each time.
             for ch in 0..c {
                 let (v0, v1, v2, v3) = (r0[ch], r1[ch], r2[ch], r3[ch]);
                 let m01 = if v1 > v0 { v1 } else { v0 };

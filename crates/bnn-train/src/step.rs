@@ -160,27 +160,132 @@ pub(crate) fn dense_pass(
     let kernel = bnn_core::kernel::active();
     let binary = net.kind == ModelKind::Binary;
     let last = net.layers.len() - 1;
-    let mut caches = Vec::with_capacity(last);
-    let mut batch_stats = Vec::with_capacity(last);
     let sites = if binary {
         last + usize::from(config.loss == Loss::SignMse)
     } else {
         0
     };
     let mut preact = vec![(0f64, 0u64); sites];
+    let HiddenPass {
+        mut caches,
+        batch_stats,
+    } = hidden_forward(net, config, kernel, &mut x, &mut words, rng, &mut preact)?;
 
-    let dots = |l: usize, x: &Array2<f32>, words: &Option<Vec<u64>>| -> Result<Array2<f32>> {
-        Ok(match (binary, words) {
-            (true, Some(w)) => packed_dots(&packed_layer(net, l)?, kernel, w, rows),
-            _ => a_bt(x.view(), net.forward_weights(l).view()),
-        })
+    // Output layer: s = α·dot + c.
+    let out = net.layers[last];
+    let mut a = layer_dots(net, kernel, last, &x, words.as_deref(), rows)?;
+    let alpha = net.alpha();
+    let mut s = a.mapv(|v| alpha * v);
+    add_row(
+        &mut s,
+        net.data(out.bias.expect("the output layer has a bias")),
+    );
+    let rule = if binary { config.rule } else { Rule::Scores };
+    let correct = count_correct(&s, labels, rule);
+    let (loss, mut ds) = loss_and_grad(config.loss, &s, labels);
+    if binary && config.loss == Loss::SignMse {
+        output_ste(&mut ds, &s, clips[last], &mut preact[last]);
+    }
+
+    // Filled in below; a gradient left empty is zero (images with no
+    // gradient at all leave every tensor's empty).
+    let mut grads: Vec<Vec<f32>> = vec![Vec::new(); net.tensors.len()];
+
+    // Drop images with no gradient when rows do not interact (no batch norm).
+    if !input_grad && net.layers.iter().all(|l| l.bn.is_none()) {
+        let active = active_rows(&ds);
+        if active.is_empty() {
+            let out = StepOutput {
+                loss,
+                correct,
+                grads,
+                batch_stats,
+                preact,
+            };
+            return Ok((out, None));
+        }
+        if active.len() < rows {
+            ds = ds.select(Axis(0), &active);
+            a = a.select(Axis(0), &active);
+            x = x.select(Axis(0), &active);
+            for c in &mut caches {
+                c.x = c.x.select(Axis(0), &active);
+                c.z = c.z.select(Axis(0), &active);
+                if let Some(d) = &mut c.drop {
+                    *d = d.select(Axis(0), &active);
+                }
+            }
+        }
+    }
+
+    grads[out.bias.expect("output bias")] = column_sums(ds.view());
+    if net.tensors[net.scale].role.trainable() && config.learn_output_scale {
+        let dalpha: f64 = Zip::from(&ds)
+            .and(&a)
+            .fold(0f64, |acc, &g, &v| acc + f64::from(g) * f64::from(v));
+        grads[net.scale] = vec![(dalpha * f64::from(alpha)) as f32];
+    }
+    let g = ds.mapv(|v| alpha * v);
+    grads[out.w] = at_b(g.view(), x.view()).into_raw_vec_and_offset().0;
+    let g = hidden_backward(net, clips, &caches, g, &mut grads);
+    let gx = input_grad.then(|| a_b(g.view(), net.forward_weights(0).view()));
+    let out = StepOutput {
+        loss,
+        correct,
+        grads,
+        batch_stats,
+        preact,
     };
+    Ok((out, gx))
+}
 
+/// Layer `l`'s dot products with its input `x` (`rows` images): exact
+/// XNOR-popcount over the packed bits `words` when a binary model's input
+/// is ±1, float products otherwise.
+fn layer_dots(
+    net: &Network,
+    kernel: Kernel,
+    l: usize,
+    x: &Array2<f32>,
+    words: Option<&[u64]>,
+    rows: usize,
+) -> Result<Array2<f32>> {
+    Ok(match (net.kind == ModelKind::Binary, words) {
+        (true, Some(w)) => packed_dots(&packed_layer(net, l)?, kernel, w, rows),
+        _ => a_bt(x.view(), net.forward_weights(l).view()),
+    })
+}
+
+/// What the hidden layers' forward pass keeps for the backward pass.
+struct HiddenPass {
+    caches: Vec<HiddenCache>,
+    /// Per hidden layer, its batch statistics when it has batch norm.
+    batch_stats: Vec<Option<(Vec<f32>, Vec<f32>)>>,
+}
+
+/// The hidden layers' forward pass: replaces `x` (and `words`) by the last
+/// hidden layer's output, adding each layer's pre-activations to its STE
+/// site in `preact` (binary models). Dropout masks are drawn from `rng`, in
+/// layer order.
+fn hidden_forward(
+    net: &Network,
+    config: &TrainConfig,
+    kernel: Kernel,
+    x: &mut Array2<f32>,
+    words: &mut Option<Vec<u64>>,
+    rng: &mut ChaCha8Rng,
+    preact: &mut [(f64, u64)],
+) -> Result<HiddenPass> {
+    let rows = x.nrows();
+    let binary = net.kind == ModelKind::Binary;
+    let last = net.layers.len() - 1;
+    let mut caches = Vec::with_capacity(last);
+    let mut batch_stats = Vec::with_capacity(last);
     // `l` indexes layers, STE sites and caches alike.
     #[allow(clippy::needless_range_loop)]
     for l in 0..last {
         let layer = net.layers[l];
-        let a = dots(l, &x, &words)?;
+        let a = layer_dots(net, kernel, l, x, words.as_deref(), rows)?;
         let (z, bn) = match layer.bn {
             Some(bn) => {
                 let (z, cache, mean, var) =
@@ -217,96 +322,68 @@ pub(crate) fn dense_pass(
             h *= &mask;
             mask
         });
-        words = (binary && drop.is_none()).then(|| pack_rows(&z));
+        *words = (binary && drop.is_none()).then(|| pack_rows(&z));
         caches.push(HiddenCache {
-            x: std::mem::replace(&mut x, h),
+            x: std::mem::replace(x, h),
             z,
             bn,
             drop,
         });
     }
+    Ok(HiddenPass {
+        caches,
+        batch_stats,
+    })
+}
 
-    // Output layer: s = α·dot + c.
-    let out = net.layers[last];
-    let a = dots(last, &x, &words)?;
-    let alpha = net.alpha();
-    let mut s = a.mapv(|v| alpha * v);
-    add_row(
-        &mut s,
-        net.data(out.bias.expect("the output layer has a bias")),
-    );
-    let correct = s
-        .rows()
+/// How many images the scores `s` classify as their `labels` say, under
+/// `rule`.
+fn count_correct(s: &Array2<f32>, labels: &[u16], rule: Rule) -> usize {
+    s.rows()
         .into_iter()
         .zip(labels)
         .filter(|(row, &y)| {
             let scores = row.as_slice().expect("standard layout");
-            let rule = if binary { config.rule } else { Rule::Scores };
             rule.to_core().decide(scores) == usize::from(y)
         })
-        .count();
-    let (loss, mut ds) = loss_and_grad(config.loss, &s, labels);
-    if binary && config.loss == Loss::SignMse {
-        let clip = clips[last];
-        let site = &mut preact[last];
-        site.0 += s.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
-        site.1 += s.len() as u64;
-        Zip::from(&mut ds).and(&s).for_each(|g, &v| {
-            if v.abs() > clip {
-                *g = 0.0;
-            }
-        });
-    }
+        .count()
+}
 
-    // Filled in below; a gradient left empty is zero (images with no
-    // gradient at all leave every tensor's empty).
-    let mut grads: Vec<Vec<f32>> = vec![Vec::new(); net.tensors.len()];
-
-    // Drop images with no gradient when rows do not interact (no batch norm).
-    let mut a = a;
-    if !input_grad && net.layers.iter().all(|l| l.bn.is_none()) {
-        let active: Vec<usize> = ds
-            .rows()
-            .into_iter()
-            .enumerate()
-            .filter(|(_, r)| r.iter().any(|&g| g != 0.0))
-            .map(|(i, _)| i)
-            .collect();
-        if active.is_empty() {
-            let out = StepOutput {
-                loss,
-                correct,
-                grads,
-                batch_stats,
-                preact,
-            };
-            return Ok((out, None));
+/// The output sign's STE under sign-MSE: the gradient `ds` passes only where
+/// the score is within `clip`; the scores' squares go to the output's site.
+fn output_ste(ds: &mut Array2<f32>, s: &Array2<f32>, clip: f32, site: &mut (f64, u64)) {
+    site.0 += s.iter().map(|&v| f64::from(v) * f64::from(v)).sum::<f64>();
+    site.1 += s.len() as u64;
+    Zip::from(ds).and(s).for_each(|g, &v| {
+        if v.abs() > clip {
+            *g = 0.0;
         }
-        if active.len() < rows {
-            ds = ds.select(Axis(0), &active);
-            a = a.select(Axis(0), &active);
-            x = x.select(Axis(0), &active);
-            for c in &mut caches {
-                c.x = c.x.select(Axis(0), &active);
-                c.z = c.z.select(Axis(0), &active);
-                if let Some(d) = &mut c.drop {
-                    *d = d.select(Axis(0), &active);
-                }
-            }
-        }
-    }
+    });
+}
 
-    grads[out.bias.expect("output bias")] = column_sums(ds.view());
-    if net.tensors[net.scale].role.trainable() && config.learn_output_scale {
-        let dalpha: f64 = Zip::from(&ds)
-            .and(&a)
-            .fold(0f64, |acc, &g, &v| acc + f64::from(g) * f64::from(v));
-        grads[net.scale] = vec![(dalpha * f64::from(alpha)) as f32];
-    }
-    let mut g = ds.mapv(|v| alpha * v);
-    grads[out.w] = at_b(g.view(), x.view()).into_raw_vec_and_offset().0;
+/// The images whose output gradient is not all zero.
+fn active_rows(ds: &Array2<f32>) -> Vec<usize> {
+    ds.rows()
+        .into_iter()
+        .enumerate()
+        .filter(|(_, r)| r.iter().any(|&g| g != 0.0))
+        .map(|(i, _)| i)
+        .collect()
+}
 
-    for l in (0..last).rev() {
+/// The hidden layers' backward pass, last layer first, from `g`, the
+/// gradient with respect to the output layer's dot products (`α·ds`):
+/// fills in each hidden layer's gradients and returns the gradient with
+/// respect to the first layer's dot products.
+fn hidden_backward(
+    net: &Network,
+    clips: &[f32],
+    caches: &[HiddenCache],
+    mut g: Array2<f32>,
+    grads: &mut [Vec<f32>],
+) -> Array2<f32> {
+    let binary = net.kind == ModelKind::Binary;
+    for l in (0..caches.len()).rev() {
         let layer = net.layers[l];
         // Gradient with respect to this layer's output h.
         let mut gh = a_b(g.view(), net.forward_weights(l + 1).view());
@@ -344,15 +421,7 @@ pub(crate) fn dense_pass(
         };
         grads[layer.w] = at_b(g.view(), c.x.view()).into_raw_vec_and_offset().0;
     }
-    let gx = input_grad.then(|| a_b(g.view(), net.forward_weights(0).view()));
-    let out = StepOutput {
-        loss,
-        correct,
-        grads,
-        batch_stats,
-        preact,
-    };
-    Ok((out, gx))
+    g
 }
 
 fn add_row(m: &mut Array2<f32>, row: &[f32]) {

@@ -123,6 +123,37 @@ pub fn init(config: &TrainConfig, data: &Dataset) -> Result<TrainState> {
 }
 
 /// Trains from scratch to the end and evaluates the chosen epoch.
+///
+/// # Examples
+///
+/// ```
+/// use bnn_train::{data, progress::Silent, recipe, train, TrainError, TrainOptions, Trained};
+///
+/// // A small binary MLP on learnable synthetic digits, for one epoch.
+/// let mut config = recipe("seed")?;
+/// config.hidden = vec![32];
+/// config.epochs = 1;
+/// config.validation = 100;
+/// let data = data::synthetic(600, 200, 7);
+/// let outcome = train(&config, &data, &mut Silent, &TrainOptions::default())?;
+/// let Trained::Binary(model) = &outcome.model else { unreachable!("a binary recipe") };
+/// assert_eq!(model.num_classes(), 10);
+/// assert_eq!(outcome.test_predictions.len(), 200);
+/// // The exported model agrees with the trainer's own forward pass.
+/// assert_eq!(outcome.agreement, (200, 200));
+///
+/// // A setting that cannot train is refused before any work, and named.
+/// config.epochs = 0;
+/// let e = train(&config, &data, &mut Silent, &TrainOptions::default()).err().unwrap();
+/// assert!(matches!(e, TrainError::Config(_)), "{e}");
+/// # Ok::<(), TrainError>(())
+/// ```
+///
+/// # Errors
+///
+/// [`TrainError::Config`] for settings that cannot train on this data
+/// (checked by [`TrainConfig::validate_for`]) or that do not fit the
+/// machine's memory, and the errors of a failed step.
 pub fn train(
     config: &TrainConfig,
     data: &Dataset,

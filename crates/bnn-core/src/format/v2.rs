@@ -216,7 +216,85 @@ pub(super) fn layout(bytes: &[u8]) -> std::result::Result<Layout, Parse> {
         let reason = format!("the version-{version} header alone needs {header_len}");
         return Err(Parse::short(bytes.len(), header_len as u64, reason));
     }
-    let mut r = Cursor::new(&bytes[MAGIC.len() + 2..header_len]);
+    let header = header(&bytes[MAGIC.len() + 2..header_len], version)?;
+    let (layer_count, sections_len) = (header.layer_count, header.sections_len);
+    let (table_end, expected) = table_bounds(
+        bytes,
+        (header_len, LAYER_ENTRY_LEN),
+        header.input_len,
+        layer_count,
+        header.description_len,
+    )?;
+    let mut expected = expected
+        .checked_add(u64::from(sections_len))
+        .filter(|&e| e <= MAX_FILE)
+        .ok_or_else(|| {
+            err(format!(
+                "sections of {sections_len} bytes exceed the largest accepted file"
+            ))
+        })?;
+
+    // The layer table, and from it the exact file size, before allocating.
+    let mut entries = Vec::with_capacity(layer_count as usize);
+    let mut t = Cursor::new(&bytes[header_len..table_end]);
+    let mut shapes = Shapes::new(header.shape);
+    for i in 0..layer_count {
+        let raw = RawEntry::read(&mut t, i + 1, i + 1 == layer_count);
+        let (n, last, width) = (raw.n, raw.last, raw.width);
+        let entry = match raw.kind {
+            KIND_DENSE => raw.dense(&mut shapes)?,
+            KIND_CONV => raw.conv(&mut shapes)?,
+            KIND_POOL => raw.pool(&mut shapes)?,
+            other => {
+                return Err(err(format!(
+                    "layer {n} has unknown kind {other} (this build reads 0 = dense, 1 = convolution, 2 = max pool)"
+                )))
+            }
+        };
+        if last && !entry.scores {
+            return Err(err(format!(
+                "layer {n}, the last, must be a dense layer emitting scores"
+            )));
+        }
+        if !matches!(entry.kind, EntryKind::Pool) {
+            let (m, inputs) = (entry.outputs as u64, entry.inputs as u64);
+            expected = expected
+                .checked_add(layer_body_bytes(m, inputs, entry.scores, width))
+                .filter(|&e| e <= MAX_FILE)
+                .ok_or_else(|| err("layer sizes overflow the largest accepted file".into()))?;
+        }
+        entries.push(entry);
+    }
+    Ok(Layout {
+        rule: header.rule,
+        encoding: header.encoding,
+        shape: header.shape,
+        input_len: header.input_len,
+        description_len: header.description_len,
+        sections_len,
+        entries,
+        table_end,
+        expected,
+    })
+}
+
+/// The fixed header after the magic and version, its fields checked.
+struct Header {
+    rule: DecisionRule,
+    encoding: InputEncoding,
+    shape: InputShape,
+    input_len: u32,
+    layer_count: u32,
+    description_len: u32,
+    /// 0 in version 2, which has no sections.
+    sections_len: u32,
+}
+
+/// Reads the header fields after the version (`fields`, all there), in file
+/// order so that the first bad one is the one named.
+fn header(fields: &[u8], version: u16) -> std::result::Result<Header, Parse> {
+    let err = Parse::Bad;
+    let mut r = Cursor::new(fields);
     let rule = match r.read_u8().expect("header length checked") {
         0 => DecisionRule::Scores,
         1 => DecisionRule::Seed,
@@ -269,168 +347,190 @@ pub(super) fn layout(bytes: &[u8]) -> std::result::Result<Layout, Parse> {
     } else {
         0
     };
-    let (table_end, expected) = table_bounds(
-        bytes,
-        (header_len, LAYER_ENTRY_LEN),
+    Ok(Header {
+        rule,
+        encoding,
+        shape,
         input_len,
         layer_count,
         description_len,
-    )?;
-    let mut expected = expected
-        .checked_add(u64::from(sections_len))
-        .filter(|&e| e <= MAX_FILE)
-        .ok_or_else(|| {
-            err(format!(
-                "sections of {sections_len} bytes exceed the largest accepted file"
-            ))
-        })?;
+        sections_len,
+    })
+}
 
-    // The layer table, and from it the exact file size, before allocating.
-    let mut entries = Vec::with_capacity(layer_count as usize);
-    let mut t = Cursor::new(&bytes[header_len..table_end]);
-    let mut shapes = Shapes::new(shape);
-    for i in 0..layer_count {
-        let n = i + 1;
+/// One layer-table entry as stored, before its kind's checks.
+struct RawEntry {
+    /// The layer's number, from 1.
+    n: u32,
+    last: bool,
+    kind: u8,
+    output: u8,
+    width: u8,
+    reserved: u8,
+    outputs: u32,
+    params: [u8; 8],
+}
+
+impl RawEntry {
+    /// Reads the next entry of a table whose length has been checked.
+    fn read(t: &mut Cursor<&[u8]>, n: u32, last: bool) -> RawEntry {
         let mut head = [0u8; 4];
         t.read_exact(&mut head).expect("table length checked");
         let [kind, output, width, reserved] = head;
         let outputs = t.read_u32::<LE>().expect("table length checked");
         let mut params = [0u8; 8];
         t.read_exact(&mut params).expect("table length checked");
-        let last = n == layer_count;
-        let hidden_width = output == OUTPUT_SIGN && (width == 2 || width == 4);
-        let entry = match kind {
-            KIND_DENSE => {
-                if outputs == 0 || outputs > MAX_WIDTH {
-                    return Err(err(format!(
-                        "layer {n} has {outputs} neurons, out of range 1..={MAX_WIDTH}"
-                    )));
-                }
-                let valid = if last {
-                    output == OUTPUT_SCORES && width == 0
-                } else {
-                    hidden_width
-                };
-                if !valid {
-                    return Err(err(format!(
+        RawEntry {
+            n,
+            last,
+            kind,
+            output,
+            width,
+            reserved,
+            outputs,
+            params,
+        }
+    }
+
+    /// Whether the output code and threshold width are a hidden layer's.
+    fn hidden_width(&self) -> bool {
+        self.output == OUTPUT_SIGN && (self.width == 2 || self.width == 4)
+    }
+
+    /// A dense layer: hidden, or the last (scores).
+    fn dense(&self, shapes: &mut Shapes) -> std::result::Result<Entry, Parse> {
+        let err = Parse::Bad;
+        let RawEntry {
+            n,
+            last,
+            output,
+            width,
+            reserved,
+            outputs,
+            params,
+            ..
+        } = *self;
+        if outputs == 0 || outputs > MAX_WIDTH {
+            return Err(err(format!(
+                "layer {n} has {outputs} neurons, out of range 1..={MAX_WIDTH}"
+            )));
+        }
+        let valid = if last {
+            output == OUTPUT_SCORES && width == 0
+        } else {
+            self.hidden_width()
+        };
+        if !valid {
+            return Err(err(format!(
                         "layer {n} has output code {output} and threshold width {width} (hidden layers: 0 with width 2 or 4; the last: 1 with width 0)"
                     )));
-                }
-                if reserved != 0 || params != [0; 8] {
-                    return Err(err(format!(
-                        "layer {n}: reserved or parameter bytes of a dense layer are not zero"
-                    )));
-                }
-                let inputs = shapes.dense(outputs as usize).map_err(err)?;
-                Entry {
-                    kind: EntryKind::Dense,
-                    outputs: outputs as usize,
-                    inputs,
-                    scores: last,
-                    width,
-                }
-            }
-            KIND_CONV => {
-                if !hidden_width {
-                    return Err(err(format!(
+        }
+        if reserved != 0 || params != [0; 8] {
+            return Err(err(format!(
+                "layer {n}: reserved or parameter bytes of a dense layer are not zero"
+            )));
+        }
+        let inputs = shapes.dense(outputs as usize).map_err(err)?;
+        Ok(Entry {
+            kind: EntryKind::Dense,
+            outputs: outputs as usize,
+            inputs,
+            scores: last,
+            width,
+        })
+    }
+
+    /// A convolution: its kernel size and padding in the parameter bytes.
+    fn conv(&self, shapes: &mut Shapes) -> std::result::Result<Entry, Parse> {
+        let err = Parse::Bad;
+        let RawEntry {
+            n,
+            output,
+            width,
+            reserved,
+            outputs,
+            params,
+            ..
+        } = *self;
+        if !self.hidden_width() {
+            return Err(err(format!(
                         "layer {n}: a convolution has output code {output} and threshold width {width} (must be 0 with width 2 or 4)"
                     )));
-                }
-                let padding = match params[1] {
-                    PAD_SAME => Padding::Same,
-                    PAD_VALID => Padding::Valid,
-                    other => {
-                        return Err(err(format!(
-                            "layer {n}: unknown padding code {other} (0 = same, 1 = valid)"
-                        )))
-                    }
-                };
-                if reserved != 0 || params[2..] != [0; 6] {
-                    return Err(err(format!(
-                        "layer {n}: reserved or parameter bytes 2..8 of a convolution are not zero"
-                    )));
-                }
-                let k = usize::from(params[0]);
-                let (map, window) = shapes
-                    .conv(k, padding, outputs as usize)
-                    .map_err(err)?;
-                Entry {
-                    kind: EntryKind::Conv {
-                        k,
-                        padding,
-                        in_channels: map.channels as usize,
-                    },
-                    outputs: outputs as usize,
-                    inputs: window,
-                    scores: false,
-                    width,
-                }
-            }
-            KIND_POOL => {
-                let want = [POOL_SIDE, 0, 0, 0, 0, 0, 0, 0];
-                if output != 0 || width != 0 || reserved != 0 || params != want {
-                    // What the file holds, not only what it should.
-                    let found = [
-                        (output != 0).then(|| format!("output code {output}")),
-                        (width != 0).then(|| format!("width {width}")),
-                        (reserved != 0).then(|| format!("reserved byte {reserved}")),
-                        (params != want).then(|| format!("parameters {params:?}")),
-                    ];
-                    let found: Vec<String> = found.into_iter().flatten().collect();
-                    return Err(err(format!(
-                        "layer {n}: a max pool has output code 0, width 0 and parameters [2, 0, ...], not {}",
-                        found.join(", ")
-                    )));
-                }
-                shapes.pool().map_err(err)?;
-                let crate::conv::Flow::Map(map) = shapes.flow() else {
-                    unreachable!("pooling keeps a map")
-                };
-                if outputs != map.channels {
-                    return Err(err(format!(
-                        "layer {n}: a max pool of {outputs} channels follows a convolution of {}",
-                        map.channels
-                    )));
-                }
-                Entry {
-                    kind: EntryKind::Pool,
-                    outputs: outputs as usize,
-                    inputs: 0,
-                    scores: false,
-                    width,
-                }
-            }
+        }
+        let padding = match params[1] {
+            PAD_SAME => Padding::Same,
+            PAD_VALID => Padding::Valid,
             other => {
                 return Err(err(format!(
-                    "layer {n} has unknown kind {other} (this build reads 0 = dense, 1 = convolution, 2 = max pool)"
+                    "layer {n}: unknown padding code {other} (0 = same, 1 = valid)"
                 )))
             }
         };
-        if last && !entry.scores {
+        if reserved != 0 || params[2..] != [0; 6] {
             return Err(err(format!(
-                "layer {n}, the last, must be a dense layer emitting scores"
+                "layer {n}: reserved or parameter bytes 2..8 of a convolution are not zero"
             )));
         }
-        if !matches!(entry.kind, EntryKind::Pool) {
-            let (m, inputs) = (entry.outputs as u64, entry.inputs as u64);
-            expected = expected
-                .checked_add(layer_body_bytes(m, inputs, entry.scores, width))
-                .filter(|&e| e <= MAX_FILE)
-                .ok_or_else(|| err("layer sizes overflow the largest accepted file".into()))?;
-        }
-        entries.push(entry);
+        let k = usize::from(params[0]);
+        let (map, window) = shapes.conv(k, padding, outputs as usize).map_err(err)?;
+        Ok(Entry {
+            kind: EntryKind::Conv {
+                k,
+                padding,
+                in_channels: map.channels as usize,
+            },
+            outputs: outputs as usize,
+            inputs: window,
+            scores: false,
+            width,
+        })
     }
-    Ok(Layout {
-        rule,
-        encoding,
-        shape,
-        input_len,
-        description_len,
-        sections_len,
-        entries,
-        table_end,
-        expected,
-    })
+
+    /// A 2×2 max pool, over the channels of the convolution before it.
+    fn pool(&self, shapes: &mut Shapes) -> std::result::Result<Entry, Parse> {
+        let err = Parse::Bad;
+        let RawEntry {
+            n,
+            output,
+            width,
+            reserved,
+            outputs,
+            params,
+            ..
+        } = *self;
+        let want = [POOL_SIDE, 0, 0, 0, 0, 0, 0, 0];
+        if output != 0 || width != 0 || reserved != 0 || params != want {
+            // What the file holds, not only what it should.
+            let found = [
+                (output != 0).then(|| format!("output code {output}")),
+                (width != 0).then(|| format!("width {width}")),
+                (reserved != 0).then(|| format!("reserved byte {reserved}")),
+                (params != want).then(|| format!("parameters {params:?}")),
+            ];
+            let found: Vec<String> = found.into_iter().flatten().collect();
+            return Err(err(format!(
+                        "layer {n}: a max pool has output code 0, width 0 and parameters [2, 0, ...], not {}",
+                        found.join(", ")
+                    )));
+        }
+        shapes.pool().map_err(err)?;
+        let crate::conv::Flow::Map(map) = shapes.flow() else {
+            unreachable!("pooling keeps a map")
+        };
+        if outputs != map.channels {
+            return Err(err(format!(
+                "layer {n}: a max pool of {outputs} channels follows a convolution of {}",
+                map.channels
+            )));
+        }
+        Ok(Entry {
+            kind: EntryKind::Pool,
+            outputs: outputs as usize,
+            inputs: 0,
+            scores: false,
+            width,
+        })
+    }
 }
 
 /// Gives zero padding to the convolutions that a ZPAD section lists by

@@ -6,11 +6,9 @@
 //! always for blocks of 128 KiB and more, which glibc maps with a 16-byte
 //! header), and off a line every such load straddles two lines: twice the
 //! L1 accesses and, for the columns the cache does not hold, twice the
-//! fetches. Starting the table
-//! on a line boundary made the sparse layer 1.5× faster at 13 % and at
-//! 50 % ones (`cargo bench --bench bnn -- sparse/`, 784-512 and
-//! 1024-1024, AVX-512); see docs/PERFORMANCE.md, "Sparse against
-//! dense layers".
+//! fetches. Starting the table on a line boundary made the sparse layer
+//! faster at every density measured; docs/PERFORMANCE.md, "Sparse against
+//! dense layers", has the figures and their command.
 
 /// One cache line of words. `repr(C)` over `[u64; 8]` with the line's
 /// alignment: 64 bytes, no padding.

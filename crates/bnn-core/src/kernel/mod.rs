@@ -33,15 +33,9 @@
 //!
 //! Three exact methods were measured on the MNIST test digits (18.0 % of
 //! their pixels and 27.3 % of their groups of 4 are non-zero) for a
-//! 784 → 512 pixel layer, µs per image, one thread (`cargo bench --bench
-//! bnn -- u8-784-512/`, AMD EPYC with AVX512-VNNI, on a shared and busy
-//! machine, so read the ratios more than the absolute values):
-//!
-//! | method | AVX-512 | AVX2 | scalar |
-//! |---|---|---|---|
-//! | sparse: non-zero groups only (this kernel) | 2.9 | 3.9 | 88 |
-//! | dense: every group (the same kernel on pixels with no zero) | 8.5 | 11.9 | 377 |
-//! | bit planes: 8 XNOR-popcount passes, one per pixel bit | 32 | 40 | 100 |
+//! 784 → 512 pixel layer; docs/PERFORMANCE.md ("Why the kernels are as
+//! they are") has the figures of this section and the commands that give
+//! them.
 //!
 //! - `VPDPBUSD` (AVX512-VNNI) does 64 multiply-adds of u8 pixels by i8
 //!   weights per instruction, and needs no correction term because the
@@ -50,66 +44,62 @@
 //!   loop. (AVX-VNNI, the 256-bit form, is not used: the CPUs that have it
 //!   and lack AVX-512 run the AVX2 loop.)
 //! - Skipping all-zero groups of 4 pixels cuts the work to the 27 % of
-//!   groups that hold ink: about 3× faster than the dense sum on digits. A
-//!   per-pixel sparse sum would touch fewer pixels (18 %) but needs one
-//!   operation per pixel and neuron, where a group costs one per 4 pixels.
+//!   groups that hold ink, and beat the dense sum on digits with every
+//!   kernel. A per-pixel sparse sum would touch fewer pixels (18 %) but
+//!   needs one operation per pixel and neuron, where a group costs one per
+//!   4 pixels.
 //! - Bit planes cost 8 binary layers (plus packing the planes) whatever the
-//!   pixels: an order of magnitude slower than the sparse sum, so they
-//!   are not kept, and with them a k-bit input option (which only bit
-//!   planes would make cheaper) is not offered.
+//!   pixels: far slower than the sparse sum, so they are not kept, and
+//!   with them a k-bit input option (which only bit planes would make
+//!   cheaper) is not offered.
 //! - Walking the 400 KB of weights in 16 KB tiles across the 64 images of a
 //!   batch (so that each tile is loaded from L2 once per batch) measured
 //!   slower than streaming each image's groups from L2: the per-tile
 //!   bookkeeping cost more than the loads it saved.
 //! - Two images at a time with AVX512-VNNI (`Kernel::pixel_pair_dots`):
-//!   each weight line is loaded once for both images. Measured against one
-//!   image at a time in alternating runs of `bnn bench` on the 784-512-10
-//!   model: 338k and 370k against 301k and 302k images/s at one thread,
-//!   level at two; it is kept for that.
+//!   each weight line is loaded once for both images. It measured faster
+//!   than one image at a time at one thread, and level at two; it is kept
+//!   for that.
 //!
 //! ## The paired kernel, step by step
 //!
 //! On the digits a pair holds 76.3 non-zero groups in the union of its two
-//! images, 35.4 of them in both; one image alone 55.8. CPU time of the
-//! 784-512-10 model over 600,000 digits, one thread, AVX-512 (Zen 4: its
-//! 512-bit operations take two passes through 256-bit pipes), medians of 5
-//! alternating runs of `perf stat -e task-clock target/release/examples/cnn_small
-//! weights/mnist-512-u8.bnn avx512 1 60` on a machine shared with other
-//! work (so read the ratios), each step added to the one before:
+//! images, 35.4 of them in both; one image alone 55.8. The kernel was
+//! built in these steps, each measured against the one before (CPU time,
+//! AVX-512 on Zen 4, whose 512-bit operations take two passes through
+//! 256-bit pipes):
 //!
-//! | step | ms |
-//! |---|---|
-//! | union list built by a scalar merge; sums added to cleared buffers | 952 |
-//! | lists by `VPTESTMD` + `VPCOMPRESSD`, 16 groups a step; the union split into groups in both images (two `VPDPBUSD` per line) and in one (one); sums stored, nothing cleared | 824 |
-//! | `POPCNT` enabled for the listers' counts (level within the noise: the counts compiled to a table lookup before) | 844 |
-//! | weights all as sign bits, expanded by `VPMOVM2B` | 718 |
-//! | per 8-block pass, 4 blocks from i8 lines and 4 from sign bits | 652 |
-//! | 3 from i8 lines and 5 from sign bits (this kernel) | 644 |
+//! 1. the union list built by a scalar merge; sums added to cleared
+//!    buffers;
+//! 2. lists by `VPTESTMD` + `VPCOMPRESSD`, 16 groups a step; the union
+//!    split into groups in both images (two `VPDPBUSD` per line) and in
+//!    one (one); sums stored, nothing cleared;
+//! 3. `POPCNT` enabled for the listers' counts (level: the counts compiled
+//!    to a table lookup before);
+//! 4. weights all as sign bits, expanded by `VPMOVM2B`;
+//! 5. per 8-block pass, 4 blocks from i8 lines and 4 from sign bits;
+//! 6. 3 from i8 lines and 5 from sign bits (this kernel).
 //!
 //! - Profiles of the first steps showed the `VPDPBUSD` loop waiting on
 //!   weight lines: 400 KB of i8 weights fit L2 but not L1, and each pair
 //!   reads 76 groups × 32 lines of 64 bytes. With every group pointed at
-//!   the same few lines (wrong sums, L1-resident weights) the run took 577
-//!   ms instead of 844: the L2 traffic cost about 30 %.
+//!   the same few lines (wrong sums, L1-resident weights) the run was much
+//!   faster: the L2 traffic was a large part of the cost.
 //! - Sign bits (bit `4·l + i` set for a −1 weight, 8 bytes a line) cut that
 //!   traffic 8×: `Σ p·w = Σ p − 2·Σ_{w=−1} p`, where `VPMOVM2B` turns a
 //!   word into the 0/−1 bytes of `−Σ_{w=−1} p` and the lister adds up `Σ p`
 //!   with `VPSADBW`. But the expansion runs on the same vector pipes as
-//!   `VPDPBUSD` (replacing it by a broadcast, wrong sums again, took 533
-//!   ms instead of 758), so neither form alone wins by much; reading some
-//!   blocks of each pass from lines (load ports, L2) and the rest from bits
-//!   (vector pipes) keeps both busy. Other splits of an 8-block pass: 2 +
-//!   6 blocks 663 ms, 5 + 3 694, 6 + 2 704; passes of 12 blocks (6 + 6,
-//!   5 + 7) 662 and 659, no better.
+//!   `VPDPBUSD` (replacing it by a broadcast, wrong sums again, was much
+//!   faster), so neither form alone wins by much; reading some blocks of
+//!   each pass from lines (load ports, L2) and the rest from bits (vector
+//!   pipes) keeps both busy. Other splits of an 8-block pass, and passes
+//!   of 12 blocks, were no better.
 //! - Left: the `VPDPBUSD` count itself (35.4·2 + 40.9 per pair and block,
-//!   what groups of 4 need), about 70 % of the time, and the lister about
-//!   11 %. Prefetching the next pair's pixels did not help.
+//!   what groups of 4 need), most of the time, and the lister. Prefetching
+//!   the next pair's pixels did not help.
 //! - One image alone (`Kernel::pixel_mixed_dots`: single-image calls,
 //!   the odd image of a batch) mixes the forms too, 16 blocks a pass: 6
-//!   from lines and 10 from bits. `cnn_small ... avx512 1 20 single`
-//!   (200,000 digits one at a time), medians of 4 alternating runs: 339
-//!   ms with the i8 lines alone, 237 with 6 + 10, 256 with 4 + 12, 290
-//!   with 8 + 8.
+//!   from lines and 10 from bits, the fastest split measured.
 //! - The AVX2 and scalar kernels and the u8 convolutions read the i8
 //!   lines alone. The layer keeps both forms (an eighth more memory).
 
@@ -681,13 +671,9 @@ impl Kernel {
     /// no branch per bit (`VPCOMPRESSB` per word for sparse images,
     /// `VPCOMPRESSW` per half word for balanced ones; see `sliced_x86`);
     /// else a `tzcnt` loop, whose exit branch mispredicts about once a
-    /// word. Measured through the whole sparse layer (784 → 512, 64 random
-    /// rows, `cargo bench --bench bnn -- 'sparse/784-512/'`, two
-    /// alternating runs on a busy machine), µs per chunk, `VPCOMPRESSW`
-    /// against `tzcnt`: 22.2 and 20.1 against 21.7 and 22.7 at 5 % ones,
-    /// 35.7 and 34.3 against 35.9 and 39.2 at 13 %, 54.6 and 64.2 against
-    /// 70.4 and 75.7 at 25 %: level on the sparsest rows, ahead as they
-    /// fill.
+    /// word. Through the whole sparse layer the compress listing measured
+    /// level with `tzcnt` on the sparsest rows and ahead as they fill
+    /// (docs/PERFORMANCE.md, "Why the kernels are as they are").
     pub(crate) fn minority(self, x: &[u64], inputs: usize, m: &mut Minority) {
         assert!(inputs <= sliced::MAX_INPUTS && x.len() == crate::bits::words_for(inputs));
         m.make_room(inputs / 2);
@@ -736,9 +722,9 @@ impl Kernel {
             #[cfg(target_arch = "aarch64")]
             Kernel::Neon => aarch64::sliced_fire_neon(a, idx, ones, zeros, out),
             // On single words the lean loop's fixed-depth ripple costs more
-            // than it saves (the `sparse/` benches: 334 against 254 µs for
-            // 784-512 at 50 % ones), so the portable kernel keeps the
-            // general one; the two are tested against each other.
+            // than it saves (the `sparse/` benches; docs/PERFORMANCE.md), so
+            // the portable kernel keeps the general one; the two are tested
+            // against each other.
             _ => sliced::portable::fire(a, idx, ones, zeros, out),
         }
     }

@@ -185,10 +185,9 @@ macro_rules! sliced_kernel {
         /// of a step are added without a branch, the ripple into the high
         /// planes has a fixed depth, and the counter starts at half the
         /// image's constant, so that the comparison is one borrow per plane
-        /// instead of an add and a borrow. On AVX-512 the first two took
-        /// the 784-512 layer of `mnist-512.bnn` from 84 to 70 ns an image
-        /// (the MNIST test digits, one thread); the third saves about
-        /// another 5 %.
+        /// instead of an add and a borrow. Each measured faster on the
+        /// 784-512 layer of `mnist-512.bnn` (docs/PERFORMANCE.md, "Why the
+        /// kernels are as they are").
         $(#[$attr])*
         pub fn fire_lines(
             a: &SlicedArgs<'_>,

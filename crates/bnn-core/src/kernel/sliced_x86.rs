@@ -361,10 +361,10 @@ fn list_by_halves(x: &[u64], side: super::sliced::Side, idx: &mut [u16]) -> (usi
 /// [`super::sliced::minority`] by `VPCOMPRESSB`: one compress per word of
 /// the bit offsets within it (0..64, one byte each), widened to `u16` and
 /// offset by the word's first position, in stores of 32 whole entries
-/// (`idx` has 64 spare), kept up to the count. On the MNIST test
-/// digits this lists an image in 23.5 ns against 36.7 ns for two
-/// `VPCOMPRESSW` of 16-bit positions per word (a C loop of each, AMD EPYC
-/// Zen 4, one thread). Balanced images go to [`list_by_halves`].
+/// (`idx` has 64 spare), kept up to the count: one compress a word where
+/// 16-bit positions need two `VPCOMPRESSW`, which measured slower on the
+/// MNIST test digits (docs/PERFORMANCE.md, "Why the kernels are as they
+/// are"). Balanced images go to [`list_by_halves`].
 #[target_feature(enable = "avx512f,avx512bw,avx512vbmi2,avx512vpopcntdq,popcnt")]
 pub fn minority_vbmi2(x: &[u64], inputs: usize, idx: &mut [u16]) -> (usize, usize, bool) {
     let side = super::sliced::Side::of(x, inputs);

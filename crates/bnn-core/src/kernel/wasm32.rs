@@ -320,9 +320,9 @@ pub(crate) mod sliced128 {
 /// The sparse bit-sliced layer on pairs of `v128`, four words a step: half
 /// the passes over the minority positions of [`sliced128`] (each pass
 /// reloads the positions and the columns' cache lines), for layers whose
-/// columns are whole pairs (512 neurons: 8 words, two passes). On the
-/// 784-512 layer of `mnist-512.bnn` in Node this took the simd128 module
-/// from 1.3× to 1.6× the scalar kernel's images/s (same module, same run).
+/// columns are whole pairs (512 neurons: 8 words, two passes): the
+/// reloads it saves made the simd128 module faster on `mnist-512.bnn` in
+/// Node (docs/PERFORMANCE.md, "Why the kernels are as they are").
 pub(crate) mod sliced256 {
     use core::arch::wasm32::*;
 

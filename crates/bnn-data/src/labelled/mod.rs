@@ -196,6 +196,30 @@ pub fn is_users(path: &Path) -> bool {
 /// directory of IDX files, of CIFAR batches or of class folders; a file
 /// that is a zip (`.npz`), a `.npy` array, or text (CSV). The extension
 /// only decides between CSV and an unrecognised binary file.
+///
+/// # Examples
+///
+/// ```
+/// use bnn_data::labelled::{open, SourceOptions};
+///
+/// let dir = tempfile::tempdir()?;
+/// let csv = dir.path().join("points.csv");
+/// std::fs::write(&csv, "x,y,label\n0.5,1.0,0\n2.0,0.25,1\n1.5,3.0,1\n")?;
+/// let set = open(&csv, &SourceOptions::default())?;
+/// assert_eq!(set.input_map, (1, 2, 1));
+/// assert_eq!(set.classes, 2);
+/// assert_eq!(set.train.labels, [0, 1, 1]);
+///
+/// let e = open(&dir.path().join("missing.csv"), &SourceOptions::default()).unwrap_err();
+/// assert!(e.to_string().contains("missing.csv"), "{e}");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+///
+/// A [`DataError`] naming the file (and the place in it, where there is
+/// one) when the path cannot be read, is no source this reader knows, or
+/// holds samples or labels that do not fit together.
 pub fn open(path: &Path, opts: &SourceOptions) -> Result<LabelledSet, DataError> {
     let meta = std::fs::metadata(path).map_err(|e| DataError::io(path, "opening", e))?;
     if meta.is_dir() {

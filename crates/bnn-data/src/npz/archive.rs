@@ -152,7 +152,7 @@ impl NpzArchive {
     }
 
     /// Reads array `name` of strings (`<U..` or `|S..`, at most `max` of
-    /// them) with its shape; see [`super::npy`] for the rules.
+    /// them) with its shape; see the `npy` module for the rules.
     pub fn read_strings(
         &mut self,
         name: &str,

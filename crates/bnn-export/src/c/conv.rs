@@ -160,12 +160,12 @@ pub fn statics(s: &mut String, plan: &Plan, n: &Names) {
     s.push('\n');
 }
 
-/// The layer functions the model's convolutions need.
+/// The layer functions the model's convolutions need: the pooling helpers
+/// every convolution uses, then the kernel of each kind the plan has.
 pub fn functions(s: &mut String, plan: &Plan, n: &Names) {
-    let p = &n.prefix;
-    let u = &n.upper;
-    let wb = plan.word.bits();
-    let wm1 = wb - 1;
+    if plan.convs.is_empty() {
+        return;
+    }
     let any_bits = plan
         .convs
         .iter()
@@ -174,9 +174,20 @@ pub fn functions(s: &mut String, plan: &Plan, n: &Names) {
         .convs
         .iter()
         .any(|c| matches!(c.kind, ConvKind::Pixels(_)));
-    if plan.convs.is_empty() {
-        return;
+    pool_helpers(s, plan, n);
+    if any_bits {
+        bits_conv(s, plan, n);
     }
+    if any_pixels {
+        pixels_conv(s, plan, n);
+    }
+}
+
+/// `pool_bit` and `flip_bit`: how a convolution's outputs are pooled and
+/// flipped, shared by both kinds of convolution.
+fn pool_helpers(s: &mut String, plan: &Plan, n: &Names) {
+    let p = &n.prefix;
+    let wb = plan.word.bits();
     let _ = write!(
         s,
         "\
@@ -203,10 +214,18 @@ static uint32_t {p}_flip_bit(const uint8_t *flip, uint32_t j)
 
 "
     );
-    if any_bits {
-        let _ = write!(
-            s,
-            "\
+}
+
+/// The convolution over bit maps (every convolution after a u8 model's
+/// first), with the bit-copying helpers its window gathering needs.
+fn bits_conv(s: &mut String, plan: &Plan, n: &Names) {
+    let p = &n.prefix;
+    let u = &n.upper;
+    let wb = plan.word.bits();
+    let wm1 = wb - 1;
+    let _ = write!(
+        s,
+        "\
 /* n bits (1..{wb}) of x from bit `at`, in the low bits of the result. */
 static {p}_word {p}_bits(const {p}_word *x, uint32_t at, uint32_t n)
 {{
@@ -283,12 +302,17 @@ static void {p}_conv_bits(const {p}_word *x, const {p}_word *w, const {p}_limit 
 }}
 
 "
-        );
-    }
-    if any_pixels {
-        let _ = write!(
-            s,
-            "\
+    );
+}
+
+/// The first convolution of a u8 model, over pixels.
+fn pixels_conv(s: &mut String, plan: &Plan, n: &Names) {
+    let p = &n.prefix;
+    let wb = plan.word.bits();
+    let wm1 = wb - 1;
+    let _ = write!(
+        s,
+        "\
 /* The first convolution of a u8 model over the h x wd x c pixels px, into
    the ho x wo x n bit map y (after pooling): dot = sum of +pixel where the
    weight bit is 1 and -pixel where it is 0, padded pixels adding nothing.
@@ -338,8 +362,7 @@ static void {p}_conv_pixels(const uint8_t *px, const {p}_word *w, const int32_t 
 }}
 
 "
-        );
-    }
+    );
 }
 
 /// The convolutions' calls in `predict`, from the pixels or the input bits
