@@ -173,6 +173,13 @@ pub fn generate(
             (files, Sizes::C(sizes))
         }
         Format::Verilog => {
+            // The hardware's scores are `dot + bias` and its argmax compares
+            // those: a per-class scale would change classes.
+            if model.score_scale().is_some() {
+                return Err(ExportError::Unsupported(
+                    "the model scales its class scores per class (an imported model's SCAL section), which the Verilog export does not support yet; the C and ONNX exports carry the scale".into(),
+                ));
+            }
             if model.pixel_layer().is_some() {
                 return Err(ExportError::Unsupported(
                     "the Verilog export takes binary-input models only, and this model has u8 input (the C export supports it)".into(),
@@ -257,12 +264,16 @@ impl Export {
         match &self.sizes {
             Sizes::C(c) => vec![
                 format!(
-                    "const data (flash): {} bytes = weights {} + thresholds {} + flip bits {} + biases {}",
+                    "const data (flash): {} bytes = weights {} + thresholds {} + flip bits {} + biases {}{}",
                     c.total(),
                     c.weights,
                     c.limits,
                     c.flips,
-                    c.biases
+                    c.biases,
+                    match c.scales {
+                        0 => String::new(),
+                        n => format!(" + scales {n}"),
+                    }
                 ),
                 if c.static_ram > 0 {
                     format!(

@@ -102,7 +102,8 @@ impl PlanLayer {
         &self.weights[j * self.words_per_row..(j + 1) * self.words_per_row]
     }
 
-    /// The engine's score for popcount `p` of output neuron `j`.
+    /// The engine's score for popcount `p` of output neuron `j` of a model
+    /// without a score scale.
     pub fn score(&self, j: usize, p: u32) -> f32 {
         match &self.kind {
             Kind::Output(bias) => (self.inputs as i32 - 2 * p as i32) as f32 + bias[j],
@@ -158,6 +159,11 @@ pub struct Plan {
     pub encoding: Option<bnn_core::FeatureEncoding>,
     /// The model's class names: the C export adds a string table.
     pub class_names: Option<Vec<String>>,
+    /// The model's per-class score scale (see [`Model::score_scale`]):
+    /// class `k` scores `(dot as f32) * scale[k] + bias[k]`, the product
+    /// rounded to f32 before the addition. The C export carries it; the
+    /// Verilog export refuses a model with one.
+    pub score_scale: Option<Vec<f32>>,
 }
 
 /// Rows of ±1 bits, re-packed into the target's word size.
@@ -282,13 +288,6 @@ impl Plan {
                 model.num_classes()
             )));
         }
-        // The generated scores are `dot + bias`, and the hardware's
-        // argmax compares those: a per-class scale would change classes.
-        if model.score_scale().is_some() {
-            return Err(ExportError::Unsupported(
-                "the model scales its class scores per class (an imported model's SCAL section), which the C and Verilog exports do not support yet; `bnn export --format onnx` carries the scale".into(),
-            ));
-        }
         let layers = model
             .layers()
             .iter()
@@ -351,6 +350,7 @@ impl Plan {
             layers,
             encoding: model.feature_encoding().cloned(),
             class_names: model.class_names().map(<[String]>::to_vec),
+            score_scale: model.score_scale().map(<[f32]>::to_vec),
         })
     }
 
@@ -592,20 +592,17 @@ mod tests {
         );
     }
 
-    /// A per-class score scale is refused in one line, for a dense and a
-    /// one-layer u8 model alike, rather than exported as `dot + bias`.
+    /// A per-class score scale is carried into the plan as it is; a model
+    /// without one has none.
     #[test]
-    fn a_per_class_score_scale_is_refused() {
+    fn a_per_class_score_scale_is_carried() {
         let layer = BinaryDense::output(BitMatrix::new(3, 10), vec![0.0; 3]).unwrap();
         let model = Model::new(10, 128, vec![layer], DecisionRule::Scores).unwrap();
-        assert!(Plan::new(&model, WordBits::W32).is_ok());
-        let scaled = model.with_score_scale(vec![1.0, 0.5, 2.0]).unwrap();
-        let err = Plan::new(&scaled, WordBits::W64).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "cannot export this model: the model scales its class scores per class (an imported model's SCAL section), which the C and Verilog exports do not support yet; `bnn export --format onnx` carries the scale"
-        );
-        assert!(!err.contains('\n') && err.len() <= 300);
+        assert_eq!(Plan::new(&model, WordBits::W32).unwrap().score_scale, None);
+        let scale = vec![1.0, 0.5, 0.0];
+        let scaled = model.with_score_scale(scale.clone()).unwrap();
+        let plan = Plan::new(&scaled, WordBits::W64).unwrap();
+        assert_eq!(plan.score_scale.as_deref(), Some(&scale[..]));
     }
 
     #[test]

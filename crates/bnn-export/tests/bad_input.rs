@@ -166,3 +166,30 @@ fn verilog_refuses_u8_models() {
     bnn_export::export(&model, "", &options(Format::C, "net"), None, &dir).unwrap();
     assert_eq!(listing(&dir), ["manifest.txt", "net.c", "net.h"]);
 }
+
+/// The Verilog export's scores are `dot + bias`: a model with a per-class
+/// score scale is refused in one line, writing nothing, while its C export
+/// carries the scale.
+#[test]
+fn verilog_refuses_a_per_class_score_scale() {
+    let model = random_model(&mut rng(6), &[40, 9, 3], DecisionRule::Scores, 128)
+        .with_score_scale(vec![0.5, 1.0, 2.25])
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("rtl");
+    let err = bnn_export::export(&model, "", &options(Format::Verilog, "net"), None, &dir)
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        "cannot export this model: the model scales its class scores per class (an imported model's SCAL section), which the Verilog export does not support yet; the C and ONNX exports carry the scale"
+    );
+    assert!(err.len() <= 300);
+    assert!(listing(tmp.path()).is_empty(), "nothing is written");
+    bnn_export::export(&model, "", &options(Format::C, "net"), None, &dir).unwrap();
+    let source = fs::read_to_string(dir.join("net.c")).unwrap();
+    assert!(
+        source.contains("static const float net_scale2[3] = {"),
+        "{source}"
+    );
+}

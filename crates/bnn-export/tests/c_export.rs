@@ -69,9 +69,9 @@ fn engine_checked(model: &Model, pixels: &[u8]) -> Predictions {
     engine
 }
 
-/// Runs the driver on `pixels` and compares every class and score bit with
-/// the engine's (oracle-checked) answers.
-fn check_against_engine(dir: &Path, model: &Model, pixels: &[u8], engine: &Predictions) {
+/// Runs the driver on `pixels`: per image, the class it printed (-1 when
+/// `predict` without `scores_out` chose another) and the score bits.
+fn run_driver(dir: &Path, model: &Model, pixels: &[u8]) -> Vec<(i64, Vec<u32>)> {
     let n = model.input_len();
     let images = bnn_data::idx::Images {
         count: pixels.len() / n,
@@ -81,16 +81,27 @@ fn check_against_engine(dir: &Path, model: &Model, pixels: &[u8], engine: &Predi
     };
     bnn_data::idx::write_images(&dir.join("images.idx"), &images).unwrap();
     let (stdout, _) = run(dir, "./driver", &["images.idx"]);
-    let lines: Vec<&str> = stdout.lines().collect();
+    let lines: Vec<(i64, Vec<u32>)> = stdout
+        .lines()
+        .map(|line| {
+            let mut fields = line.split(' ');
+            let class: i64 = fields.next().unwrap().parse().unwrap();
+            let bits = fields
+                .map(|f| u32::from_str_radix(f, 16).unwrap())
+                .collect();
+            (class, bits)
+        })
+        .collect();
     assert_eq!(lines.len(), images.count, "one line per image");
-    for (i, line) in lines.iter().enumerate() {
-        let mut fields = line.split(' ');
-        let class: i64 = fields.next().unwrap().parse().unwrap();
+    lines
+}
+
+/// Runs the driver on `pixels` and compares every class and score bit with
+/// the engine's (oracle-checked) answers.
+fn check_against_engine(dir: &Path, model: &Model, pixels: &[u8], engine: &Predictions) {
+    for (i, (class, bits)) in run_driver(dir, model, pixels).into_iter().enumerate() {
         assert_ne!(class, -1, "image {i}: class differs without scores_out");
         assert_eq!(class as usize, engine.classes[i], "image {i}: class");
-        let bits: Vec<u32> = fields
-            .map(|f| u32::from_str_radix(f, 16).unwrap())
-            .collect();
         let expected: Vec<u32> = engine.scores_of(i).iter().map(|s| s.to_bits()).collect();
         assert_eq!(bits, expected, "image {i}: score bits");
     }
@@ -100,7 +111,7 @@ fn check_against_engine(dir: &Path, model: &Model, pixels: &[u8], engine: &Predi
 /// without optimisation (with it, a tiny table may be folded into the code).
 fn const_bytes_in_object(dir: &Path, name: &str) -> usize {
     let listing = object_symbols(dir, name);
-    let tables = ["_w", "_limit", "_cut", "_flip", "_bias"].map(|t| format!("{name}{t}"));
+    let tables = ["_w", "_limit", "_cut", "_flip", "_bias", "_scale"].map(|t| format!("{name}{t}"));
     listing
         .lines()
         .filter_map(|line| {
@@ -144,8 +155,9 @@ fn static_bytes_in_object(dir: &Path, name: &str) -> usize {
         .sum()
 }
 
-/// The engine's answers for a CNN, checked first against the float
-/// reference on the first `checked` images (score bits and classes).
+/// The engine's answers for a CNN or a model with a score scale (which the
+/// naive oracle does not scale), checked first against the float reference
+/// on the first `checked` images (score bits and classes).
 fn cnn_engine_checked(model: &Model, pixels: &[u8], checked: usize) -> Predictions {
     let engine = model
         .predict_batch_with(pixels, RunOptions::default())
@@ -817,5 +829,149 @@ fn cnv_shape_matches_engine() {
             .map(|&(rows, n)| rows * n.div_ceil(word.bits()))
             .sum();
         assert_eq!(sizes.weights, words * word.bytes(), "{word:?}");
+    }
+}
+
+/// Whether this CPU has a fused multiply-add that `-march=native` lets the
+/// compiler use.
+fn cpu_has_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    let fma = std::arch::is_x86_feature_detected!("fma");
+    #[cfg(target_arch = "aarch64")]
+    let fma = true;
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+    let fma = false;
+    fma
+}
+
+/// Models with a per-class score scale (what importing a PyTorch Linear
+/// followed by BatchNorm1d gives): binary MLPs, a one-layer u8 model whose
+/// pixel layer scores, a deep u8 model and CNNs, with scales of 0, 1 and
+/// fractional ones. Classes and score bits equal the engine's (checked
+/// against the float reference) under the strict flags, and under `-O3
+/// -march=native -ffp-contract=fast`, which asks GCC to fuse every multiply
+/// and add it can. Where the CPU has FMA, the same source with the product's
+/// `volatile` taken away does get fused under those flags and misses some
+/// score bits: the volatile store is what keeps the export exact.
+#[test]
+fn scaled_models_match_engine_whatever_the_contraction_flags() {
+    use bnn_core::{InputEncoding, InputShape, Padding};
+    use bnn_testkit::models::{
+        random_cnn, random_score_scale, random_u8_model, u8_spread, ConvPlan,
+    };
+    use DecisionRule::{Scores, Seed};
+    bnn_testkit::need!(CC, NM);
+    let fused: &[&str] = &["-O3", "-march=native", "-ffp-contract=fast"];
+    let cnn = |seed, input, encoding, convs: &[ConvPlan], dense: &[usize], rule| {
+        random_cnn(
+            &mut rng(seed),
+            input,
+            encoding,
+            convs,
+            Padding::Same,
+            dense,
+            rule,
+        )
+    };
+    let models: Vec<(Model, WordBits, &[&str])> = vec![
+        (
+            random_model(&mut rng(51), &[300, 65, 10], Scores, 128),
+            WordBits::W64,
+            &[],
+        ),
+        (
+            random_model(&mut rng(52), &[100, 7], Seed, 90),
+            WordBits::W32,
+            &["-DNET_PORTABLE_POPCOUNT"],
+        ),
+        (
+            random_u8_model(&mut rng(53), &[784, 10], Scores, u8_spread(784)),
+            WordBits::W32,
+            &[],
+        ),
+        (
+            random_u8_model(&mut rng(54), &[130, 33, 5], Seed, u8_spread(130)),
+            WordBits::W64,
+            &[],
+        ),
+        (
+            cnn(
+                55,
+                InputShape::new(7, 9, 1),
+                InputEncoding::U8,
+                &[ConvPlan {
+                    k: 3,
+                    channels: 5,
+                    pool: true,
+                }],
+                &[10],
+                Scores,
+            ),
+            WordBits::W64,
+            &[],
+        ),
+        (
+            cnn(
+                56,
+                InputShape::new(8, 8, 4),
+                InputEncoding::Binary { threshold: 128 },
+                &[ConvPlan {
+                    k: 3,
+                    channels: 9,
+                    pool: false,
+                }],
+                &[33, 6],
+                Scores,
+            ),
+            WordBits::W32,
+            &[],
+        ),
+    ];
+    let fma = cpu_has_fma();
+    let mut fused_misses = 0;
+    for (i, (model, word, extra)) in models.into_iter().enumerate() {
+        let scale = random_score_scale(&mut rng(60 + i as u64), model.num_classes());
+        let model = model.with_score_scale(scale.clone()).unwrap();
+        let pixels = random_pixels(&mut rng(70 + i as u64), 300, model.input_len());
+        let engine = cnn_engine_checked(&model, &pixels, 300);
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("net");
+        let sizes = export_c(&model, "net", word, &dir);
+        assert_eq!(sizes.scales, 4 * scale.len(), "model {i}");
+        assert_eq!(
+            const_bytes_in_object(&dir, "net"),
+            sizes.total(),
+            "model {i}"
+        );
+        let header = std::fs::read_to_string(dir.join("net.h")).unwrap();
+        assert!(header.contains("(float)dot * scale + bias"), "{header}");
+        build(&dir, "net", extra);
+        check_against_engine(&dir, &model, &pixels, &engine);
+        build(&dir, "net", &[extra, fused].concat());
+        check_against_engine(&dir, &model, &pixels, &engine);
+        if !fma {
+            continue;
+        }
+        let source = std::fs::read_to_string(dir.join("net.c")).unwrap();
+        let guard = "    volatile float product;\n";
+        assert_eq!(source.matches(guard).count(), 1, "model {i}");
+        std::fs::write(
+            dir.join("net.c"),
+            source.replace(guard, "    float product;\n"),
+        )
+        .unwrap();
+        build(&dir, "net", &[extra, fused].concat());
+        for (image, (_, bits)) in run_driver(&dir, &model, &pixels).into_iter().enumerate() {
+            let expected = engine.scores_of(image).iter().map(|s| s.to_bits());
+            fused_misses += bits.iter().zip(expected).filter(|&(&b, e)| b != e).count();
+        }
+    }
+    if fma {
+        assert!(
+            fused_misses > 0,
+            "without the volatile product, -ffp-contract=fast changed no score: the test no longer shows the guard matters"
+        );
+    } else {
+        eprintln!("this CPU has no FMA: the unguarded control build was skipped");
     }
 }

@@ -28,7 +28,7 @@ pub fn header(plan: &Plan, names: &Names, sizes: &CSizes, provenance: &str) -> S
  * int {predict}(const uint8_t pixels[{inputs}], float scores_out[{classes}]);
  *
  *   pixels      {inputs} bytes, one per input{layout}; {pixel_meaning}.
- *   scores_out  receives the {classes} output scores, each (float)dot + bias with
+ *   scores_out  receives the {classes} output scores, each {score} with
  *               dot the integer +-1 dot product: bit for bit the engine's
  *               scores. May be a null pointer when only the class is needed.
  *   returns     the predicted class: {rule}.
@@ -80,6 +80,10 @@ int {predict}(const uint8_t pixels[{upper}_INPUTS], float scores_out[{upper}_CLA
             ),
         },
         rule = rule,
+        score = match plan.score_scale {
+            None => "(float)dot + bias",
+            Some(_) => "(float)dot * scale + bias (the\n *               product rounded to float, then added; one scale per class)",
+        },
         total = sizes.total(),
         word = plan.word.bits(),
         stack = sizes.stack,

@@ -3,8 +3,10 @@
 //!
 //! The scores are always floats: the engine's output layer always carries an
 //! f32 bias, and `(float)dot + bias` is one exact conversion and one correctly
-//! rounded addition, so C and Rust agree bit for bit. There is no multiply in
-//! that path, so floating-point contraction (FMA) cannot change it.
+//! rounded addition, so C and Rust agree bit for bit. A model with a
+//! per-class score scale multiplies first, and that product is stored
+//! through a `volatile float` so that no compiler flag can fuse it with the
+//! addition into one multiply-add (one rounding where the engine has two).
 
 pub mod conv;
 mod header;
@@ -58,6 +60,8 @@ pub struct CSizes {
     pub limits: usize,
     pub flips: usize,
     pub biases: usize,
+    /// The per-class score scales of a model that has them.
+    pub scales: usize,
     /// Arrays `predict` declares on its stack (an MLP's activations, and the
     /// local scores used when `scores_out` is null).
     pub stack: usize,
@@ -74,6 +78,7 @@ impl CSizes {
         };
         let mut sizes = CSizes {
             weights: plan.weight_words() * plan.word.bytes(),
+            scales: plan.score_scale.as_ref().map_or(0, |s| s.len() * 4),
             ..CSizes::default()
         };
         for layer in &plan.layers {
@@ -119,7 +124,7 @@ impl CSizes {
 
     /// All constant data.
     pub fn total(&self) -> usize {
-        self.weights + self.limits + self.flips + self.biases
+        self.weights + self.limits + self.flips + self.biases + self.scales
     }
 }
 

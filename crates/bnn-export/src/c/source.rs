@@ -38,14 +38,15 @@ pub fn source(plan: &Plan, names: &Names) -> String {
         conv::statics(&mut s, plan, n);
         conv::functions(&mut s, plan, n);
     }
+    let scaled = plan.score_scale.is_some();
     if let Some(first) = &plan.pixel {
-        pixel_fns(&mut s, wb, p, first.is_hidden());
+        pixel_fns(&mut s, wb, p, first.is_hidden(), scaled);
     }
     if !plan.hidden().is_empty() {
         hidden_fn(&mut s, wb, p);
     }
     if !plan.layers.is_empty() {
-        scores_fn(&mut s, p);
+        scores_fn(&mut s, p, scaled);
     }
     predict_fn(&mut s, plan, n);
     metadata(&mut s, plan, n);
@@ -233,11 +234,7 @@ fn pixel_table(s: &mut String, plan: &Plan, n: &Names) {
                 list(s, &bytes, 12, |b| format!("0x{b:02x}"));
             }
         }
-        PixelKind::Output(bias) => {
-            let _ = writeln!(s, "/* score[j] = (float)dot + bias[j]. */");
-            let _ = writeln!(s, "static const float {p}_bias1[{}] = {{", bias.len());
-            list(s, bias, 4, |&b| c_literal(b));
-        }
+        PixelKind::Output(bias) => score_tables(s, plan, p, 1, "(float)dot", bias),
     }
 }
 
@@ -275,13 +272,42 @@ fn tables(s: &mut String, plan: &Plan, n: &Names) {
                 }
             }
             Kind::Output(bias) => {
-                let _ = writeln!(s, "/* score[j] = (float)(n - 2 * popcount) + bias[j]. */");
-                let _ = writeln!(s, "static const float {p}_bias{l}[{}] = {{", bias.len());
-                list(s, bias, 4, |&b| c_literal(b));
+                score_tables(s, plan, p, l, "(float)(n - 2 * popcount)", bias);
             }
         }
     }
 }
+
+/// The score layer's biases, and its per-class scales when the model has
+/// them; `dot` is how the layer's dot reads in the comment.
+fn score_tables(s: &mut String, plan: &Plan, p: &str, l: usize, dot: &str, bias: &[f32]) {
+    match &plan.score_scale {
+        None => {
+            let _ = writeln!(s, "/* score[j] = {dot} + bias[j]. */");
+        }
+        Some(scale) => {
+            let _ = writeln!(
+                s,
+                "/* score[j] = {dot} * scale[j] + bias[j], the product rounded to float first. */"
+            );
+            let _ = writeln!(s, "static const float {p}_scale{l}[{}] = {{", scale.len());
+            list(s, scale, 4, |&k| c_literal(k));
+        }
+    }
+    let _ = writeln!(s, "static const float {p}_bias{l}[{}] = {{", bias.len());
+    list(s, bias, 4, |&b| c_literal(b));
+}
+
+/// Why a scaled score's product goes through a `volatile float`, for the
+/// generated code: a fused multiply-add rounds once where the engine rounds
+/// twice, and neither the C standard nor GCC's defaults rule it out.
+const NO_FMA_COMMENT: &str = "   The product is stored to a volatile float and read back before the
+   addition, so that it is rounded to float as the engine rounds it. Without
+   that a compiler may fuse the two into one multiply-add with a single
+   rounding (C99 6.5p8 allows it within an expression; GCC does it across
+   statements too by default outside -std=c99 and similar, and ignores
+   #pragma STDC FP_CONTRACT OFF), and the score could differ in its last bit.
+   A volatile store and load must happen as written whatever the flags.";
 
 /// A layer's flip bits, packed eight to a byte, or `None` when no neuron
 /// flips (the table and its test are then left out).
@@ -304,7 +330,7 @@ pub fn pack_flips(flips: impl ExactSizeIterator<Item = bool>) -> Option<Vec<u8>>
 }
 
 /// The u8 first layer: `dot = Σ ±pixel`, then bits or scores.
-fn pixel_fns(s: &mut String, wb: usize, p: &str, hidden: bool) {
+fn pixel_fns(s: &mut String, wb: usize, p: &str, hidden: bool, scaled: bool) {
     let _ = write!(
         s,
         "\
@@ -345,6 +371,25 @@ static void {p}_pixel_hidden(const uint8_t *px, const {p}_word *w, const int32_t
 
 ",
             wm1 = wb - 1,
+        );
+    } else if scaled {
+        let _ = write!(
+            s,
+            "\
+/* The one-layer model's scores: (float)dot * scale + bias per class.
+{NO_FMA_COMMENT} */
+static void {p}_pixel_scores(const uint8_t *px, const {p}_word *w, const float *scale,
+    const float *bias, uint32_t outputs, uint32_t words, uint32_t inputs, float *s)
+{{
+    uint32_t j;
+    volatile float product;
+    for (j = 0; j < outputs; ++j, w += words) {{
+        product = (float){p}_pixel_dot(px, w, inputs) * scale[j];
+        s[j] = product + bias[j];
+    }}
+}}
+
+"
         );
     } else {
         let _ = write!(
@@ -404,7 +449,35 @@ static void {p}_hidden(const {p}_word *x, const {p}_word *w, const {p}_limit *li
     );
 }
 
-fn scores_fn(s: &mut String, p: &str) {
+fn scores_fn(s: &mut String, p: &str, scaled: bool) {
+    if scaled {
+        let _ = write!(
+            s,
+            "\
+/* The output layer: one int32-to-float conversion (exact below 2^24), one
+   float multiplication by the class's scale and one float addition per
+   score, the engine's arithmetic step for step.
+{NO_FMA_COMMENT} */
+static void {p}_scores(const {p}_word *x, const {p}_word *w, const float *scale,
+    const float *bias, uint32_t outputs, uint32_t words, int32_t inputs, float *s)
+{{
+    uint32_t j, k;
+    volatile float product;
+    for (j = 0; j < outputs; ++j, w += words) {{
+        int32_t pop = 0;
+        for (k = 0; k < words; ++k) {{
+            pop += {upper}_POPCOUNT(x[k] ^ w[k]);
+        }}
+        product = (float)(inputs - 2 * pop) * scale[j];
+        s[j] = product + bias[j];
+    }}
+}}
+
+",
+            upper = p.to_ascii_uppercase(),
+        );
+        return;
+    }
     let _ = write!(
         s,
         "\
@@ -453,6 +526,11 @@ fn predict_fn(s: &mut String, plan: &Plan, n: &Names) {
         ["a".to_string(), "b".to_string()]
     };
     let pixel_conv = plan.takes_pixels() && plan.pixel.is_none();
+    // The scale table goes before the biases, as the scaled functions take it.
+    let scale = |l: usize| match plan.score_scale {
+        Some(_) => format!("{p}_scale{l}, "),
+        None => String::new(),
+    };
     let _ = writeln!(s, "    float local[{u}_CLASSES];");
     let _ = writeln!(
         s,
@@ -476,7 +554,8 @@ fn predict_fn(s: &mut String, plan: &Plan, n: &Names) {
                 PixelKind::Output(_) => {
                     let _ = writeln!(
                         s,
-                        "    {p}_pixel_scores(pixels, {p}_w1, {p}_bias1, {m}u, {words}u, {inputs}u, s);"
+                        "    {p}_pixel_scores(pixels, {p}_w1, {}{p}_bias1, {m}u, {words}u, {inputs}u, s);",
+                        scale(1)
                     );
                 }
             }
@@ -523,8 +602,11 @@ fn predict_fn(s: &mut String, plan: &Plan, n: &Names) {
             Kind::Output(_) => {
                 let _ = writeln!(
                     s,
-                    "    {p}_scores({x}, {p}_w{l}, {p}_bias{l}, {}u, {}u, {}, s);",
-                    layer.outputs, layer.words_per_row, layer.inputs
+                    "    {p}_scores({x}, {p}_w{l}, {}{p}_bias{l}, {}u, {}u, {}, s);",
+                    scale(l),
+                    layer.outputs,
+                    layer.words_per_row,
+                    layer.inputs
                 );
             }
         }
