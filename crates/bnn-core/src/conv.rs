@@ -32,16 +32,19 @@
 //! only on the filter and on which window rows and columns fall outside,
 //! which is one of a few border *classes* (8 for a 3×3 kernel on a map of
 //! at least 3×3), so it is computed once per class and filter when the
-//! stage is built (`ZeroBorder`). At run time the interior positions go
-//! through the kernels as under `same`; the border ones are popcounted by
-//! the same kernels ([`BinaryDense::popcounts_with`], which every kernel
-//! and layer mode implements), and their bits are `t.fires(dot + Σ_out w)`,
-//! the threshold unchanged. No kernel knows about zero padding, so every
+//! stage is built (`ZeroBorder`). At run time the listed positions are
+//! reordered, interior ones first: the kernels fire the interior rows as
+//! under `same`, and popcount the border rows after them
+//! ([`BinaryDense::popcounts_with`], which every kernel and layer mode
+//! implements), whose bits are `t.fires(dot + Σ_out w)`: the threshold
+//! `t.value − Σ_out w` on the popcounted dot, held per class as popcount
+//! limits. Each position is popcounted once: firing every row as `same`
+//! and then popcounting the border rows again cost an imported MNIST CNN
+//! 42 % of its throughput (docs/IMPORT.md, "Speed"). No kernel knows about zero padding, so every
 //! kernel path is exact by the same argument, and pooling the bits stays
 //! exact (each bit is the threshold of its own position's dot, which is all
-//! the pooling argument below needs). The border rows are popcounted after
-//! the kernel fired them as `same`, a second pass over a few rows rather
-//! than a second im2col layout.
+//! the pooling argument below needs). The reordered rows reach the map
+//! through the same per-position copy as a blank-field list's.
 //!
 //! # Pooling on bits
 //!
@@ -490,20 +493,23 @@ pub struct ConvStage {
     zero: Option<ZeroBorder>,
 }
 
-/// Border positions of a zero-padded bit-map convolution, and what each
-/// filter's dot gains there over `same`'s −1 padding: `Σ w` over the
-/// window cells that fall outside the map (see the module docs).
+/// Border positions of a zero-padded bit-map convolution, and each
+/// filter's threshold there as a popcount limit: the dot gains `fix`, the
+/// `Σ w` over the window cells that fall outside the map, over `same`'s −1
+/// padding (see the module docs), so `t.fires(dot + fix)` is the threshold
+/// `t.value − fix` on the dot the kernels popcount.
 #[derive(Clone, Debug, PartialEq)]
 struct ZeroBorder {
     /// Per output row: its class of window rows outside (0 = none).
     row_class: Vec<u32>,
     /// Per output column: its class of window columns outside (0 = none).
     col_class: Vec<u32>,
-    /// Column classes: the stride of `row_class` in `fix`.
+    /// Column classes: the stride of `row_class` in `limit`.
     col_classes: usize,
-    /// `fix[(rc·col_classes + cc)·N + f]`: filter `f`'s correction for the
-    /// positions of row class `rc` and column class `cc`.
-    fix: Vec<i32>,
+    /// `limit[(rc·col_classes + cc)·N + f]`: filter `f` fires at a position
+    /// of row class `rc` and column class `cc` iff `(popcount ≤ limit) ≠
+    /// flip` ([`Threshold::popcount_limit`] of the shifted threshold).
+    limit: Vec<i32>,
 }
 
 /// Border rows popcounted at a time: bounds the scratch to a few rows.
@@ -539,12 +545,13 @@ impl ZeroBorder {
         let (col_class, col_kinds) = classes(wo, w);
         let weights = conv.weights();
         let n = conv.out_channels();
-        let mut fix = vec![0i32; row_kinds.len() * col_kinds.len() * n];
+        let window = conv.window();
+        let mut limit = vec![0i32; row_kinds.len() * col_kinds.len() * n];
         // Per filter, prefix sums of its cells' ±1 sums over the k×k grid:
         // `sums[(y·(k+1) + x)]` = Σ over cells above y and left of x.
         let side = k + 1;
         let mut sums = vec![0i32; side * side];
-        for f in 0..n {
+        for (f, &t) in conv.thresholds().iter().enumerate() {
             let row = weights.row(f);
             for ky in 0..k {
                 for kx in 0..k {
@@ -568,7 +575,16 @@ impl ZeroBorder {
                     let (x0, x1) = (left.min(k), k.saturating_sub(right).max(left.min(k)));
                     let inside = sums[y1 * side + x1] - sums[y0 * side + x1] - sums[y1 * side + x0]
                         + sums[y0 * side + x0];
-                    fix[(rc * col_kinds.len() + cc) * n + f] = total - inside;
+                    let fix = total - inside;
+                    // |fix| is at most the window: a value that saturates
+                    // was out of reach of every dot before and still is,
+                    // and the limit clamps to the same end.
+                    let shifted = Threshold {
+                        value: t.value.saturating_sub(fix),
+                        flip: t.flip,
+                    };
+                    limit[(rc * col_kinds.len() + cc) * n + f] =
+                        shifted.popcount_limit(window) as i32;
                 }
             }
         }
@@ -576,22 +592,42 @@ impl ZeroBorder {
             row_class,
             col_class,
             col_classes: col_kinds.len(),
-            fix,
+            limit,
         }
     }
 
-    /// The corrections of output position `row` (of a map `wo` wide), or
-    /// `None` for an interior one, which needs none.
-    fn fix_at(&self, row: usize, wo: usize, n: usize) -> Option<&[i32]> {
+    /// The popcount limits of output position `row` (of a map `wo` wide),
+    /// or `None` for an interior one, which fires with the thresholds.
+    fn limits_at(&self, row: usize, wo: usize, n: usize) -> Option<&[i32]> {
         let (rc, cc) = (
             self.row_class[row / wo] as usize,
             self.col_class[row % wo] as usize,
         );
-        (rc != 0 || cc != 0).then(|| &self.fix[(rc * self.col_classes + cc) * n..][..n])
+        (rc != 0 || cc != 0).then(|| &self.limit[(rc * self.col_classes + cc) * n..][..n])
+    }
+
+    /// Reorders `spots` (positions of a map `wo` wide) so that the
+    /// interior ones come first, each part in its former order, and returns
+    /// their count; `border` is scratch.
+    fn interior_first(&self, spots: &mut [Spot], wo: usize, border: &mut Vec<Spot>) -> usize {
+        border.clear();
+        let mut inner = 0;
+        for i in 0..spots.len() {
+            let spot = spots[i];
+            let (oy, ox) = (spot.row as usize / wo, spot.row as usize % wo);
+            if self.row_class[oy] == 0 && self.col_class[ox] == 0 {
+                spots[inner] = spot;
+                inner += 1;
+            } else {
+                border.push(spot);
+            }
+        }
+        spots[inner..].copy_from_slice(border);
+        inner
     }
 
     fn memory_bytes(&self) -> usize {
-        4 * (self.row_class.len() + self.col_class.len() + self.fix.len())
+        4 * (self.row_class.len() + self.col_class.len() + self.limit.len())
     }
 }
 
@@ -616,10 +652,9 @@ pub(crate) struct ConvScratch {
     /// The computed positions' output bits, before they join the blank
     /// ones.
     compact: Vec<u64>,
-    /// Zero padding: which computed rows are border positions, their
-    /// im2col rows and popcounts (see `ZeroBorder`).
-    border: Vec<usize>,
-    border_cols: Vec<u64>,
+    /// Zero padding: the border positions while the spots are reordered,
+    /// and their popcounts (see `ZeroBorder`).
+    border: Vec<Spot>,
     border_pops: Vec<u32>,
 }
 
@@ -795,6 +830,12 @@ impl ConvStage {
                 let live = s
                     .live
                     .spots((ho, wo), |oy, ox| (oy * wp + ox) * units, &mut s.spots);
+                // Zero padding: interior positions first, border ones after
+                // (see `fire_border`), each fired once.
+                let inner = match &self.zero {
+                    Some(zero) => zero.interior_first(&mut s.spots[..live], wo, &mut s.border),
+                    None => live,
+                };
                 let spots = &s.spots[..live];
                 let rw = words_for(self.conv.window());
                 if self.input.channels.is_multiple_of(32) {
@@ -820,17 +861,26 @@ impl ConvStage {
                 };
                 let every = live == rows;
                 self.start_fired(every, blank, &mut s.fired);
-                // Every position: its rows are the map's, in order.
-                let fired = if every { &mut s.fired } else { &mut s.compact };
+                // Every position in map order: its rows are the map's.
+                let in_order = every && inner == live;
+                let fired = if in_order {
+                    &mut s.fired
+                } else {
+                    &mut s.compact
+                };
                 fired.resize(live * ow, 0);
-                self.conv
-                    .filters
-                    .fire_with(kernel, mode, &s.cols, live, fired);
-                if let Some(zero) = &self.zero {
-                    let b = (&mut s.border, &mut s.border_cols, &mut s.border_pops);
-                    self.fire_border(kernel, mode, zero, spots, &s.cols, b, fired);
+                if inner > 0 {
+                    self.conv
+                        .filters
+                        .fire_with(kernel, mode, &s.cols, inner, fired);
                 }
-                if !every {
+                if let Some(zero) = &self.zero {
+                    let (cols, out) = (&s.cols[inner * rw..live * rw], &mut fired[inner * ow..]);
+                    let border = &spots[inner..];
+                    let how = (kernel, mode);
+                    self.fire_border(how, zero, (border, cols), &mut s.border_pops, out);
+                }
+                if !in_order {
                     for (spot, bits) in spots.iter().zip(s.compact.chunks_exact(ow)) {
                         s.fired[spot.row as usize * ow..][..ow].copy_from_slice(bits);
                     }
@@ -847,19 +897,17 @@ impl ConvStage {
         pack_positions(positions, ow, n, out);
     }
 
-    /// Zero padding: rewrites the output bits of the border positions among
-    /// `spots` (row `i` of `cols` and of `fired`), which the kernel fired
-    /// as if padded with −1, from their popcounts by the same kernel and
-    /// the border's corrections: `t.fires(dot + fix)`.
-    #[allow(clippy::too_many_arguments)]
+    /// Zero padding: the output bits of the border positions `spots` (row
+    /// `i` of `cols` and of `fired`), from their popcounts by the same
+    /// kernel and their class's popcount limits, 64 filters to a word
+    /// built in a register. The kernel never fires these rows as if padded
+    /// with −1, so each is popcounted once.
     fn fire_border(
         &self,
-        kernel: Kernel,
-        mode: LayerMode,
+        (kernel, mode): (Kernel, LayerMode),
         zero: &ZeroBorder,
-        spots: &[Spot],
-        cols: &[u64],
-        (border, border_cols, pops): (&mut Vec<usize>, &mut Vec<u64>, &mut Vec<u32>),
+        (spots, cols): (&[Spot], &[u64]),
+        pops: &mut Vec<u32>,
         fired: &mut [u64],
     ) {
         let wo = dims(self.conv_shape).1;
@@ -868,30 +916,29 @@ impl ConvStage {
         let ow = words_for(n);
         let rw = words_for(self.conv.window());
         let padded = filters.padded_outputs();
-        let window = self.conv.window() as i32;
-        let thresholds = self.conv.thresholds();
-        border.clear();
-        border.extend(
-            (0..spots.len()).filter(|&i| zero.fix_at(spots[i].row as usize, wo, n).is_some()),
-        );
-        for chunk in border.chunks(BORDER_CHUNK) {
-            border_cols.clear();
-            for &i in chunk {
-                border_cols.extend_from_slice(&cols[i * rw..(i + 1) * rw]);
-            }
+        let chunks = spots
+            .chunks(BORDER_CHUNK)
+            .zip(cols.chunks(BORDER_CHUNK * rw));
+        for ((chunk, chunk_cols), out) in chunks.zip(fired.chunks_mut(BORDER_CHUNK * ow)) {
             pops.clear();
             pops.resize(chunk.len() * padded, 0);
-            filters.popcounts_with(kernel, mode, border_cols, chunk.len(), pops);
-            for (&i, p) in chunk.iter().zip(pops.chunks_exact(padded)) {
-                let fix = zero
-                    .fix_at(spots[i].row as usize, wo, n)
+            filters.popcounts_with(kernel, mode, chunk_cols, chunk.len(), pops);
+            let rows = chunk.iter().zip(pops.chunks_exact(padded));
+            for ((spot, p), out) in rows.zip(out.chunks_exact_mut(ow)) {
+                let limits = zero
+                    .limits_at(spot.row as usize, wo, n)
                     .expect("a border position");
-                let out = &mut fired[i * ow..(i + 1) * ow];
-                out.fill(0);
-                for (f, ((&pop, &fix), t)) in p.iter().zip(fix).zip(thresholds).enumerate() {
-                    // |dot + fix| is at most the window: no overflow.
-                    let dot = window - 2 * pop as i32 + fix;
-                    out[f / WORD_BITS] |= u64::from(t.fires(dot)) << (f % WORD_BITS);
+                let words = p[..n].chunks(WORD_BITS).zip(limits.chunks(WORD_BITS));
+                for ((word, &flips), (p, l)) in out.iter_mut().zip(&self.flips).zip(words) {
+                    // Popcounts are at most the window, which fits an i32.
+                    let below = p
+                        .iter()
+                        .zip(l)
+                        .enumerate()
+                        .fold(0u64, |acc, (j, (&pop, &lim))| {
+                            acc | u64::from(pop as i32 <= lim) << j
+                        });
+                    *word = below ^ flips;
                 }
             }
         }
