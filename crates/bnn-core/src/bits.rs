@@ -280,14 +280,17 @@ impl BitMatrix {
         Ok(m)
     }
 
+    /// Number of rows (neurons, for a layer's weights).
     pub fn rows(&self) -> usize {
         self.rows
     }
 
+    /// Bits per row (inputs, for a layer's weights), padding excluded.
     pub fn cols(&self) -> usize {
         self.cols
     }
 
+    /// `u64` words a row takes: `cols` rounded up to whole words.
     pub fn words_per_row(&self) -> usize {
         self.words_per_row
     }
@@ -302,10 +305,19 @@ impl BitMatrix {
         &mut self.words
     }
 
+    /// The packed words of row `r`, bit 1 = +1.
+    ///
+    /// # Panics
+    /// If `r >= rows`.
     pub fn row(&self, r: usize) -> &[u64] {
         &self.words[r * self.words_per_row..(r + 1) * self.words_per_row]
     }
 
+    /// Row `r`'s words, mutable; callers keep the bits past `cols` zero,
+    /// which every popcount relies on.
+    ///
+    /// # Panics
+    /// If `r >= rows`.
     pub fn row_mut(&mut self, r: usize) -> &mut [u64] {
         &mut self.words[r * self.words_per_row..(r + 1) * self.words_per_row]
     }
@@ -316,6 +328,10 @@ impl BitMatrix {
         bit(self.row(r), c)
     }
 
+    /// Sets element `(r, c)` to +1 (`plus_one`) or −1.
+    ///
+    /// # Panics
+    /// If `c >= cols` or `r >= rows`.
     pub fn set(&mut self, r: usize, c: usize, plus_one: bool) {
         assert!(c < self.cols);
         let word = &mut self.row_mut(r)[c / WORD_BITS];

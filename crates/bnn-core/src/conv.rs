@@ -168,6 +168,7 @@ pub enum Padding {
 }
 
 impl Padding {
+    /// The lowercase name reports and options use: `same`, `valid`, `zero`.
     pub fn name(self) -> &'static str {
         match self {
             Padding::Same => "same",
@@ -270,18 +271,22 @@ impl Conv2d {
         })
     }
 
+    /// The kernel side `k` (odd, at most [`MAX_KERNEL`]).
     pub fn k(&self) -> usize {
         self.k
     }
 
+    /// Channels of the input map: the `C` of each window's `k·k·C` bits.
     pub fn in_channels(&self) -> usize {
         self.in_channels
     }
 
+    /// Filters, hence channels of the output map.
     pub fn out_channels(&self) -> usize {
         self.filters.outputs()
     }
 
+    /// How the border is treated (see the module docs).
     pub fn padding(&self) -> Padding {
         self.padding
     }
@@ -296,6 +301,7 @@ impl Conv2d {
         self.filters.weights()
     }
 
+    /// One threshold per filter: when its output position is +1.
     pub fn thresholds(&self) -> &[Threshold] {
         match self.filters.transform() {
             Transform::Sign(t) => t,
@@ -308,6 +314,7 @@ impl Conv2d {
         self.filters.transform()
     }
 
+    /// Bytes the filters hold in memory (see [`BinaryDense::memory_bytes`]).
     pub fn memory_bytes(&self) -> usize {
         self.filters.memory_bytes()
     }
@@ -748,6 +755,7 @@ impl ConvStage {
         })
     }
 
+    /// The convolution itself, without the pooling and shapes around it.
     pub fn conv(&self) -> &Conv2d {
         &self.conv
     }
@@ -763,6 +771,7 @@ impl ConvStage {
         self.pooled
     }
 
+    /// The map this stage reads: the image, or the previous stage's output.
     pub fn input_shape(&self) -> InputShape {
         self.input
     }
@@ -777,6 +786,8 @@ impl ConvStage {
         self.output
     }
 
+    /// Values (bits) of [`ConvStage::output_shape`]: what the next stage
+    /// or the first dense layer reads.
     pub fn output_len(&self) -> usize {
         self.output.len().expect("checked by Shapes")
     }
@@ -788,6 +799,8 @@ impl ConvStage {
         ho * wo * words_for(n)
     }
 
+    /// Bytes the stage holds in memory: the filters, the pixel copy of a
+    /// u8-input stage, the flip masks and the zero-padding corrections.
     pub fn memory_bytes(&self) -> usize {
         self.conv.memory_bytes()
             + self.pixels.as_ref().map_or(0, |p| p.memory_bytes())

@@ -25,11 +25,21 @@ pub enum FeatureEncoding {
     /// 0..=255 (`max == min` → 0). Exactly: `q = (x − min) · 255 / (max −
     /// min)` in f32, then 0 when `q <= 0`, 255 when `q >= 255`, else
     /// `floor(q + 0.5)` (in f32).
-    MinMax { min: Vec<f32>, max: Vec<f32> },
+    MinMax {
+        /// Per feature, the value that maps to 0.
+        min: Vec<f32>,
+        /// Per feature, the value that maps to 255.
+        max: Vec<f32>,
+    },
     /// D features → D·K values: value `(d, k)` is 255 when
     /// `x_d >= cuts[d·K + k]`, else 0 (a thermometer code, read by a binary
     /// first layer with input threshold 128; input shape 1×D×K).
-    Thermometer { levels: usize, cuts: Vec<f32> },
+    Thermometer {
+        /// `K`: values per feature, 1..=[`MAX_LEVELS`].
+        levels: usize,
+        /// `D·K` cut points, feature after feature.
+        cuts: Vec<f32>,
+    },
 }
 
 impl FeatureEncoding {

@@ -11,10 +11,20 @@ pub enum Error {
     InvalidModel(String),
     /// Input data whose length does not fit the model.
     #[error("input has {got} bytes, which is not a whole number of {per_image}-pixel images")]
-    InputLength { got: usize, per_image: usize },
+    InputLength {
+        /// Bytes given.
+        got: usize,
+        /// The model's input length: bytes of one image.
+        per_image: usize,
+    },
     /// One image whose length is not the model's input length.
     #[error("an image of {got} bytes, where the model takes {per_image}")]
-    ImageLength { got: usize, per_image: usize },
+    ImageLength {
+        /// Bytes of the image given.
+        got: usize,
+        /// The model's input length: bytes of one image.
+        per_image: usize,
+    },
     /// Raw feature rows that cannot be encoded, or an encoding that is not
     /// valid: the message names the row and column, or the feature.
     #[error("{0}")]
@@ -24,18 +34,30 @@ pub enum Error {
     Kernel(String),
     /// A thread pool that could not be built.
     #[error("cannot start {threads} worker threads: {reason}")]
-    Threads { threads: usize, reason: String },
+    Threads {
+        /// Threads asked for (0 when rayon's default was asked for).
+        threads: usize,
+        /// The pool builder's own message.
+        reason: String,
+    },
     /// An operating-system error on a model file. The OS error is part of
     /// the message (and deliberately not a `source`, so that error chains
     /// print it once).
     #[error("{}: {error}", path.display())]
     Io {
+        /// The model file being read or written.
         path: PathBuf,
+        /// The operating system's error.
         error: std::io::Error,
     },
     /// A model file that is not a valid `.bnn` file.
     #[error("{}: {problem}", path.display())]
-    Format { path: PathBuf, problem: String },
+    Format {
+        /// The model file.
+        path: PathBuf,
+        /// What is wrong and where in the file, one line.
+        problem: String,
+    },
 }
 
 /// Short alias used across the crate.

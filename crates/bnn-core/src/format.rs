@@ -56,6 +56,7 @@ pub use sections::SectionInfo;
 /// A model as loaded from disk, with what the file said about itself.
 #[derive(Clone, Debug)]
 pub struct ModelFile {
+    /// The network, ready to run.
     pub model: Model,
     /// Free text stored with the model (provenance, training command).
     pub description: String,
@@ -275,7 +276,12 @@ fn format_error(path: &Path, problem: impl Into<String>) -> Error {
 /// Why the start of a file is not (yet) a model's header.
 pub enum Parse {
     /// Too few bytes to judge: `need` in all would let parsing go on.
-    Short { need: u64, problem: String },
+    Short {
+        /// Bytes of the file, from its start, the parser needs next.
+        need: u64,
+        /// What the file lacks, for the error when no more bytes come.
+        problem: String,
+    },
     /// The bytes seen are not a valid model.
     Bad(String),
 }

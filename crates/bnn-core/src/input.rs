@@ -13,7 +13,10 @@ use crate::error::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum InputEncoding {
     /// Each pixel is +1 when `p >= threshold`, else −1 (every v1 model).
-    Binary { threshold: u8 },
+    Binary {
+        /// The smallest pixel value that reads as +1.
+        threshold: u8,
+    },
     /// Each pixel enters as its integer value `p` in 0..=255.
     U8,
 }
@@ -27,6 +30,7 @@ impl InputEncoding {
         }
     }
 
+    /// Whether pixels enter as values (a pixel first layer) rather than bits.
     pub fn is_u8(self) -> bool {
         self == InputEncoding::U8
     }
@@ -36,12 +40,17 @@ impl InputEncoding {
 /// (HWC), so that pixel `(y, x, c)` is input `(y·W + x)·C + c`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct InputShape {
+    /// Rows (`H`); 1 for a plain vector.
     pub height: u32,
+    /// Columns (`W`); 1 for a plain vector.
     pub width: u32,
+    /// Values per position (`C`): 1 for grey, 3 for RGB, `n` for a vector.
     pub channels: u32,
 }
 
 impl InputShape {
+    /// `height × width × channels`, unchecked: [`InputShape::check`] holds
+    /// it against the model's input length.
     pub const fn new(height: u32, width: u32, channels: u32) -> Self {
         InputShape {
             height,
@@ -55,6 +64,8 @@ impl InputShape {
         InputShape::new(1, 1, n)
     }
 
+    /// Whether the shape is a plain vector (`1×1×n`), with no positions a
+    /// convolution could use.
     pub fn is_flat(self) -> bool {
         self.height == 1 && self.width == 1
     }
@@ -66,6 +77,7 @@ impl InputShape {
             .checked_mul(self.channels as usize)
     }
 
+    /// Whether the shape holds no inputs (a side is 0).
     pub fn is_empty(self) -> bool {
         self.len() == Some(0)
     }

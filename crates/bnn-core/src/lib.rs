@@ -24,6 +24,9 @@
 //! against, kept out of the default build so the engine carries no
 //! linear-algebra crate.
 
+// Every public item says what it is for; clippy `-D warnings` in CI keeps it so.
+#![warn(missing_docs)]
+
 pub mod bits;
 mod blank;
 pub mod conv;

@@ -36,19 +36,28 @@ use crate::threads::with_threads;
 /// [`install`](crate::Threads::install) with `threads: None`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RunOptions {
+    /// The kernel to run; `None` for [`kernel::active`].
     pub kernel: Option<Kernel>,
+    /// Threads for this call; `None` for the current rayon pool.
     pub threads: Option<usize>,
 }
 
 /// Classes and scores of a batch: `scores[i·classes + c]`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Predictions {
+    /// The chosen class of each image, by the model's decision rule.
     pub classes: Vec<usize>,
+    /// `num_classes` scores per image, image after image.
     pub scores: Vec<f32>,
+    /// Scores per image: the model's output width.
     pub num_classes: usize,
 }
 
 impl Predictions {
+    /// The scores of image `i`.
+    ///
+    /// # Panics
+    /// If `i` is past the last image.
     pub fn scores_of(&self, i: usize) -> &[f32] {
         &self.scores[i * self.num_classes..(i + 1) * self.num_classes]
     }
@@ -118,8 +127,11 @@ struct Metadata {
 /// A file section this build does not read: its tag, flags and payload.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RawSection {
+    /// Four ASCII bytes naming the section.
     pub tag: [u8; 4],
+    /// The section's flag bits as read (bit 0: required).
     pub flags: u16,
+    /// The section's bytes after its header, unparsed.
     pub payload: Vec<u8>,
 }
 
@@ -410,6 +422,7 @@ impl Model {
         Ok(model)
     }
 
+    /// Bytes (pixels or encoded values) of one input.
     pub fn input_len(&self) -> usize {
         self.input_len
     }
@@ -438,6 +451,7 @@ impl Model {
         &self.convs
     }
 
+    /// Whether the model starts with convolutions.
     pub fn is_convolutional(&self) -> bool {
         !self.convs.is_empty()
     }
@@ -486,14 +500,18 @@ impl Model {
         self.layers.len() + usize::from(self.pixel.is_some()) + convs
     }
 
+    /// How a class is chosen from the output scores.
     pub fn rule(&self) -> DecisionRule {
         self.rule
     }
 
+    /// Replaces the decision rule (a run's `--rule`): the weights do not
+    /// depend on it.
     pub fn set_rule(&mut self, rule: DecisionRule) {
         self.rule = rule;
     }
 
+    /// Outputs of the last layer: one score per class.
     pub fn num_classes(&self) -> usize {
         match (self.layers.last(), &self.pixel) {
             (Some(last), _) => last.outputs(),

@@ -72,6 +72,10 @@ impl PixelDense {
         Self::new(weights, Transform::Scores(bias))
     }
 
+    /// A layer of `weights` (outputs × inputs) and `transform`: thresholds
+    /// for a hidden layer, biases for an output layer. Refuses an empty
+    /// layer, more than [`Self::MAX_INPUTS`] inputs or a transform of
+    /// another width.
     pub fn new(weights: BitMatrix, transform: Transform) -> Result<Self> {
         let (outputs, inputs) = (weights.rows(), weights.cols());
         if outputs == 0 || inputs == 0 || inputs > Self::MAX_INPUTS {
@@ -115,18 +119,22 @@ impl PixelDense {
         })
     }
 
+    /// Inputs per neuron: the weight matrix's columns.
     pub fn inputs(&self) -> usize {
         self.inputs
     }
 
+    /// Neurons: the weight matrix's rows.
     pub fn outputs(&self) -> usize {
         self.outputs
     }
 
+    /// What the layer does with its dot products: thresholds or biases.
     pub fn transform(&self) -> &Transform {
         &self.transform
     }
 
+    /// Whether the layer emits ±1 bits (thresholds) rather than scores.
     pub fn is_hidden(&self) -> bool {
         matches!(self.transform, Transform::Sign(_))
     }

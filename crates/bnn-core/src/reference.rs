@@ -66,6 +66,7 @@ pub struct Reference {
 }
 
 impl Reference {
+    /// The float evaluation of `model`, its weights unpacked to ±1.0 once.
     pub fn new(model: &Model) -> Self {
         let layers = model
             .layers()

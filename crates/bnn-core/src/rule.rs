@@ -16,6 +16,7 @@ pub enum DecisionRule {
 }
 
 impl DecisionRule {
+    /// The lowercase name `--rule` takes and reports show.
     pub fn name(self) -> &'static str {
         match self {
             DecisionRule::Scores => "scores",

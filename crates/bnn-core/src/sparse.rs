@@ -27,13 +27,17 @@ use crate::transform::Transform;
 /// bit-sliced one, or whichever is cheaper for each chunk of images.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum LayerMode {
+    /// Per chunk, whichever kernel the cost estimate says is cheaper.
     #[default]
     Auto,
+    /// Always the dense XNOR-popcount kernel.
     Dense,
+    /// Always the bit-sliced kernel.
     Sparse,
 }
 
 impl LayerMode {
+    /// Every mode, in the order messages list them.
     pub const ALL: [LayerMode; 3] = [LayerMode::Auto, LayerMode::Dense, LayerMode::Sparse];
 
     /// The name `BNN_LAYER` takes.
@@ -45,6 +49,8 @@ impl LayerMode {
         }
     }
 
+    /// The mode of `name` (case and surrounding spaces ignored); an
+    /// unknown name is a [`Error::Kernel`] listing the known ones.
     pub fn parse(name: &str) -> Result<LayerMode> {
         let wanted = name.trim().to_ascii_lowercase();
         LayerMode::ALL

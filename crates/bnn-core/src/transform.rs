@@ -15,7 +15,9 @@ use crate::error::{Error, Result};
 /// `flip` is set (a negative batch-norm scale).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Threshold {
+    /// The integer dot product at which the neuron switches.
     pub value: i32,
+    /// Fire at or below `value` rather than at or above.
     pub flip: bool,
 }
 

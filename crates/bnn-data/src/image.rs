@@ -68,7 +68,9 @@ pub fn sniff(bytes: &[u8]) -> Option<Format> {
 /// One decoded image.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Decoded {
+    /// Columns, in pixels.
     pub width: usize,
+    /// Rows, in pixels.
     pub height: usize,
     /// 1 (grey) or 3 (RGB, from an RGB, RGBA or palette PNG).
     pub channels: usize,
@@ -111,6 +113,7 @@ pub fn luma(r: u8, g: u8, b: u8) -> u8 {
 /// Why an image file could not be read whole.
 #[derive(Debug)]
 pub enum ReadFailure {
+    /// The reader failed; the caller names the file.
     Io(std::io::Error),
     /// More than [`MAX_IMAGE_BYTES`].
     TooLarge,

@@ -34,6 +34,9 @@
 //! # }
 //! ```
 
+// Every public item says what it is for; clippy `-D warnings` in CI keeps it so.
+#![warn(missing_docs)]
+
 pub mod error;
 pub mod fetch;
 pub mod idx;

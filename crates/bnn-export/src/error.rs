@@ -10,7 +10,12 @@ use std::path::PathBuf;
 pub enum ExportError {
     /// A `--name` that cannot serve as a C and Verilog identifier prefix.
     #[error("invalid export name '{name}': {problem}")]
-    Name { name: String, problem: String },
+    Name {
+        /// The prefix as given.
+        name: String,
+        /// Which rule it breaks.
+        problem: String,
+    },
     /// An export format or option value that does not exist.
     #[error("{0}")]
     Option(String),
@@ -19,7 +24,12 @@ pub enum ExportError {
     Unsupported(String),
     /// The output directory is in a state the export will not overwrite.
     #[error("{}: {problem}", path.display())]
-    Target { path: PathBuf, problem: String },
+    Target {
+        /// The output directory.
+        path: PathBuf,
+        /// Why it is left alone, and what to do instead.
+        problem: String,
+    },
     /// An output path that the rules every `bnn` output follows refuse: its
     /// parent directory is missing, or replacing it would delete an input.
     #[error("{0}")]
@@ -29,8 +39,11 @@ pub enum ExportError {
     /// error chain does not repeat it.
     #[error("{}: {op}: {error}", path.display())]
     Io {
+        /// The file or directory the operation was on.
         path: PathBuf,
+        /// What the export was doing, e.g. "reading the directory".
         op: &'static str,
+        /// The operating system's error.
         error: io::Error,
     },
     /// The engine refused the test images (wrong length).

@@ -16,6 +16,9 @@
 //! written to a temporary directory and renamed into place ([`outdir`]).
 //! `docs/EXPORT.md` is the user's guide.
 
+// Every public item says what it is for; clippy `-D warnings` in CI keeps it so.
+#![warn(missing_docs)]
+
 pub mod c;
 pub mod error;
 pub mod hexfloat;
@@ -37,11 +40,14 @@ pub use vectors::Vectors;
 /// What to generate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Format {
+    /// A C99 header and source with a `predict` function.
     C,
+    /// A Verilog-2001 module with its memory files and a testbench.
     Verilog,
 }
 
 impl Format {
+    /// The name `--format` takes: `c` or `verilog`.
     pub fn name(self) -> &'static str {
         match self {
             Format::C => "c",
@@ -66,11 +72,14 @@ impl std::str::FromStr for Format {
 /// One generated file.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct File {
+    /// File name inside the output directory, no directories.
     pub name: String,
+    /// The file's bytes, exactly as written.
     pub contents: Vec<u8>,
 }
 
 impl File {
+    /// A file of `text`, stored as its UTF-8 bytes.
     pub fn text(name: &str, text: String) -> Self {
         File {
             name: name.to_string(),
@@ -82,9 +91,11 @@ impl File {
 /// How to export.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Options {
+    /// C or Verilog.
     pub format: Format,
     /// Prefix of every symbol and file name; see [`ident::check_name`].
     pub name: String,
+    /// Bits per packed word in the generated tables and loops.
     pub word: WordBits,
     /// Replace a non-empty output directory holding an earlier export.
     pub force: bool,
@@ -111,9 +122,13 @@ impl Default for Options {
 /// The sizes an export reports.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Sizes {
+    /// Flash tables and RAM of the C export.
     C(c::CSizes),
+    /// The Verilog module's sizes and its testbench.
     Verilog {
+        /// Widths, depths and cycle counts of the module.
         geometry: verilog::Geometry,
+        /// Images in the testbench's vectors.
         test_images: usize,
     },
 }
@@ -121,10 +136,15 @@ pub enum Sizes {
 /// A generated export, before or after it is written.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Export {
+    /// The format the files are in.
     pub format: Format,
+    /// The symbol and file name prefix ([`Options::name`]).
     pub name: String,
+    /// The network as text for the report: see [`Plan::shape_text`].
     pub shape: String,
+    /// Every file of the export, in the order they are written.
     pub files: Vec<File>,
+    /// What the report says about sizes.
     pub sizes: Sizes,
 }
 

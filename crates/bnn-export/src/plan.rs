@@ -15,12 +15,15 @@ use crate::error::{ExportError, Result};
 /// bits. Bit `i` of a row is bit `i % W` of word `i / W` either way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum WordBits {
+    /// `uint32_t` words.
     W32,
+    /// `uint64_t` words.
     #[default]
     W64,
 }
 
 impl WordBits {
+    /// Bits per word: 32 or 64.
     pub fn bits(self) -> usize {
         match self {
             WordBits::W32 => 32,
@@ -28,6 +31,7 @@ impl WordBits {
         }
     }
 
+    /// Bytes per word: 4 or 8.
     pub fn bytes(self) -> usize {
         self.bits() / 8
     }
@@ -55,7 +59,10 @@ impl std::str::FromStr for WordBits {
 /// in `[-1, n]`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Limit {
+    /// The largest popcount (of differing bits) at which the neuron fires,
+    /// before `flip`; −1 never fires, `n` always does.
     pub limit: i64,
+    /// Inverts the comparison (a negative batch-norm scale).
     pub flip: bool,
 }
 
@@ -68,6 +75,7 @@ impl Limit {
         }
     }
 
+    /// Whether a neuron with this `popcount` of XOR bits fires.
     pub fn fires(self, popcount: u32) -> bool {
         (i64::from(popcount) <= self.limit) != self.flip
     }
@@ -76,6 +84,7 @@ impl Limit {
 /// What a layer does with its popcounts.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Kind {
+    /// One limit per neuron: the layer emits bits.
     Hidden(Vec<Limit>),
     /// `score = (n − 2·popcount) as f32 + bias`, exactly as the engine.
     Output(Vec<f32>),
@@ -84,20 +93,29 @@ pub enum Kind {
 /// One layer in the target's word size.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PlanLayer {
+    /// Input bits per neuron.
     pub inputs: usize,
+    /// Neurons.
     pub outputs: usize,
+    /// Words of one weight row: `inputs` rounded up to whole words.
     pub words_per_row: usize,
     /// `outputs × words_per_row` words, each below `2^word_bits`, zero tail
     /// bits.
     pub weights: Vec<u64>,
+    /// Limits for a hidden layer, biases for the output layer.
     pub kind: Kind,
 }
 
 impl PlanLayer {
+    /// Whether the layer emits bits rather than scores.
     pub fn is_hidden(&self) -> bool {
         matches!(self.kind, Kind::Hidden(_))
     }
 
+    /// The weight words of neuron `j`.
+    ///
+    /// # Panics
+    /// If `j >= outputs`.
     pub fn row(&self, j: usize) -> &[u64] {
         &self.weights[j * self.words_per_row..(j + 1) * self.words_per_row]
     }
@@ -127,14 +145,20 @@ pub enum PixelKind {
 /// size (bit 1 = +1) over the pixel values 0..=255.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PixelPlan {
+    /// Pixels per image.
     pub inputs: usize,
+    /// Neurons.
     pub outputs: usize,
+    /// Words of one weight row: `inputs` rounded up to whole words.
     pub words_per_row: usize,
+    /// `outputs × words_per_row` words, zero tail bits.
     pub weights: Vec<u64>,
+    /// Cuts for a hidden layer, biases when it is the only layer.
     pub kind: PixelKind,
 }
 
 impl PixelPlan {
+    /// Whether the layer emits bits rather than scores.
     pub fn is_hidden(&self) -> bool {
         matches!(self.kind, PixelKind::Hidden(_))
     }
@@ -143,9 +167,14 @@ impl PixelPlan {
 /// A model in export form.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
+    /// The word every table and loop uses.
     pub word: WordBits,
+    /// Bytes (pixels) of one input image.
     pub input_len: usize,
+    /// Pixels `p >= input_threshold` are +1 on a binary-input model; 0
+    /// for a u8-input model.
     pub input_threshold: u8,
+    /// How `predict` picks the class from the scores.
     pub rule: DecisionRule,
     /// The u8 first layer of a u8-input model; `layers` follow it (none
     /// when it emits the scores itself).
@@ -153,6 +182,8 @@ pub struct Plan {
     /// The convolutions of a CNN, in order; `layers` are the dense layers
     /// after them.
     pub convs: Vec<ConvPlan>,
+    /// The binary dense layers, the output layer last (empty when the
+    /// pixel layer emits the scores).
     pub layers: Vec<PlanLayer>,
     /// The model's stored feature encoding: the C export adds an encode
     /// function with its constants.
@@ -217,6 +248,7 @@ pub enum ConvKind {
 pub struct ConvPlan {
     /// Input map `(H, W, C)`.
     pub input: (usize, usize, usize),
+    /// The kernel side (odd).
     pub k: usize,
     /// Positions padded before the first row and column.
     pub pad: usize,
@@ -226,9 +258,11 @@ pub struct ConvPlan {
     pub output: (usize, usize, usize),
     /// `k·k·C`: weights per filter, in `(ky, kx, c)` order.
     pub window: usize,
+    /// Words of one filter: `window` rounded up to whole words.
     pub words_per_row: usize,
     /// `N × words_per_row` words, zero tail bits.
     pub weights: Vec<u64>,
+    /// Bit or pixel input, with the filters' limits or cuts.
     pub kind: ConvKind,
 }
 
@@ -281,6 +315,9 @@ impl ConvPlan {
 pub const MAX_CLASSES: usize = 32767;
 
 impl Plan {
+    /// The export form of `model` in `word`-bit words; refuses a model
+    /// outside the exporter's limits (e.g. more than [`MAX_CLASSES`]
+    /// classes).
     pub fn new(model: &Model, word: WordBits) -> Result<Self> {
         if model.num_classes() > MAX_CLASSES {
             return Err(ExportError::Unsupported(format!(
@@ -365,6 +402,7 @@ impl Plan {
         &self.layers[..self.layers.len().saturating_sub(1)]
     }
 
+    /// Outputs of the last layer: one score per class.
     pub fn num_classes(&self) -> usize {
         match (self.layers.last(), &self.pixel) {
             (Some(last), _) => last.outputs,

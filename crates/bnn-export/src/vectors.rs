@@ -15,11 +15,17 @@ pub const MAX_IMAGES: usize = 10_000;
 /// Images with the engine's classes and scores.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Vectors {
+    /// Images, 1..=[`MAX_IMAGES`].
     pub count: usize,
+    /// Bytes of one image: the model's input length.
     pub input_len: usize,
+    /// `count × input_len` bytes, image after image.
     pub pixels: Vec<u8>,
+    /// The engine's class for each image.
     pub classes: Vec<usize>,
+    /// Scores per image: the model's output width.
     pub num_classes: usize,
+    /// The engine's `num_classes` scores per image, image after image.
     pub scores: Vec<f32>,
 }
 
@@ -67,10 +73,18 @@ impl Vectors {
         Self::from_images(model, &pixels)
     }
 
+    /// The pixels of image `i`.
+    ///
+    /// # Panics
+    /// If `i >= count`.
     pub fn image(&self, i: usize) -> &[u8] {
         &self.pixels[i * self.input_len..(i + 1) * self.input_len]
     }
 
+    /// The engine's scores for image `i`.
+    ///
+    /// # Panics
+    /// If `i >= count`.
     pub fn scores_of(&self, i: usize) -> &[f32] {
         &self.scores[i * self.num_classes..(i + 1) * self.num_classes]
     }

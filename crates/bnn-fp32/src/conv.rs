@@ -36,12 +36,17 @@ pub const MAX_IM2COL: usize = 1 << 26;
 /// The shape of a feature map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct MapShape {
+    /// Rows of the map.
     pub height: usize,
+    /// Columns of the map.
     pub width: usize,
+    /// Values per position (1 for a grey image).
     pub channels: usize,
 }
 
 impl MapShape {
+    /// A shape of `height × width × channels` (HWC), unchecked: sizes are
+    /// validated where a model is built.
     pub fn new(height: usize, width: usize, channels: usize) -> MapShape {
         MapShape {
             height,
@@ -68,11 +73,14 @@ impl std::fmt::Display for MapShape {
 /// `y = act(scale·v + bias)` per channel.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ConvF32 {
+    /// The map this layer reads (the image, or the previous layer's output).
     pub input: MapShape,
     /// The kernel side `k` (odd).
     pub kernel: usize,
     /// Output channels.
     pub outputs: usize,
+    /// The border geometry (see [`Padding`]); the value a padded position
+    /// holds is `pad_value`.
     pub padding: Padding,
     /// The value a padded input position holds: `−1` where the input is a
     /// ±1 map or binarized pixels, `0` for pixel values.
@@ -85,6 +93,7 @@ pub struct ConvF32 {
     pub weights: Vec<f32>,
     /// Per output channel, applied after the pool.
     pub scale: Vec<f32>,
+    /// Per output channel, added after `scale`.
     pub bias: Vec<f32>,
 }
 

@@ -12,18 +12,35 @@ pub enum Fp32Error {
     InvalidModel(String),
     /// Input data whose length does not fit the model.
     #[error("input has {got} bytes, which is not a whole number of {per_image}-pixel images")]
-    InputLength { got: usize, per_image: usize },
+    InputLength {
+        /// Bytes given.
+        got: usize,
+        /// Pixels (one byte each) of one image: the model's input length.
+        per_image: usize,
+    },
     /// A thread pool that could not be built.
     #[error("cannot start {threads} worker threads: {reason}")]
-    Threads { threads: usize, reason: String },
+    Threads {
+        /// Threads asked for (0 when rayon's default was asked for).
+        threads: usize,
+        /// The pool builder's own message.
+        reason: String,
+    },
     /// An operating-system error on a model file.
     #[error("{}: {source}", path.display())]
     Io {
+        /// The model file being read or written.
         path: PathBuf,
+        /// The operating system's error.
         #[source]
         source: std::io::Error,
     },
     /// A file that is not a valid FP32 model file.
     #[error("{}: {problem}", path.display())]
-    Format { path: PathBuf, problem: String },
+    Format {
+        /// The model file.
+        path: PathBuf,
+        /// What is wrong and where in the file, one line.
+        problem: String,
+    },
 }

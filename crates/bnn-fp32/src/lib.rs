@@ -14,6 +14,9 @@
 //! compares engines, not networks. [`format`](mod@format) reads and writes the FP32
 //! model file (`docs/FP32_FORMAT.md`).
 
+// Every public item says what it is for; clippy `-D warnings` in CI keeps it so.
+#![warn(missing_docs)]
+
 mod batch;
 pub mod conv;
 mod convert;

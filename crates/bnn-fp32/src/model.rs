@@ -15,10 +15,13 @@ use crate::error::Fp32Error;
 /// A dense layer: `y = W·x + b`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DenseF32 {
+    /// Length of `x`: the previous layer's outputs or the input's values.
     pub inputs: usize,
+    /// Neurons: the length of `y`.
     pub outputs: usize,
     /// `outputs × inputs`, row-major: row `j` holds neuron `j`'s weights.
     pub weights: Vec<f32>,
+    /// One per neuron, added to its dot product.
     pub bias: Vec<f32>,
 }
 
@@ -33,6 +36,7 @@ pub enum Hidden {
 }
 
 impl Hidden {
+    /// The activation's lowercase name, for reports and messages.
     pub fn name(self) -> &'static str {
         match self {
             Hidden::Relu => "relu",
@@ -40,6 +44,7 @@ impl Hidden {
         }
     }
 
+    /// The activation of one pre-activation value `v`.
     #[inline(always)]
     pub fn apply(self, v: f32) -> f32 {
         match self {
@@ -63,7 +68,10 @@ pub enum InputTransform {
     /// casts its scaled images to float32 does.
     Normalize,
     /// `p >= threshold → +1.0`, else `−1.0`: the binary engine's input.
-    Binarize { threshold: u8 },
+    Binarize {
+        /// The smallest pixel value that reads as +1.
+        threshold: u8,
+    },
     /// `x = p` as f32 (0.0..=255.0): a u8-input model's input.
     Pixel,
 }
@@ -308,22 +316,28 @@ impl Fp32Model {
         }
     }
 
+    /// How pixels become the first layer's inputs.
     pub fn input(&self) -> InputTransform {
         self.input
     }
 
+    /// The activation after every layer but the last.
     pub fn hidden(&self) -> Hidden {
         self.hidden
     }
 
+    /// How a class is chosen from the last layer's scores.
     pub fn rule(&self) -> DecisionRule {
         self.rule
     }
 
+    /// Replaces the decision rule (a run's `--rule`): the weights do not
+    /// depend on it.
     pub fn set_rule(&mut self, rule: DecisionRule) {
         self.rule = rule;
     }
 
+    /// Outputs of the last layer: one score per class.
     pub fn num_classes(&self) -> usize {
         self.layers[self.layers.len() - 1].outputs
     }

@@ -33,8 +33,16 @@ pub const MAX_DENSE_WEIGHTS: usize = 1 << 28;
 /// One element of the grammar.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum ArchLayer {
-    Conv { kernel: usize, channels: usize },
+    /// `cKxN`: a `K×K` stride-1 convolution with `N` output channels.
+    Conv {
+        /// The kernel side `K` (odd).
+        kernel: usize,
+        /// Output channels `N`.
+        channels: usize,
+    },
+    /// `p2`: a 2×2, stride-2 max pool after the preceding convolution.
     Pool,
+    /// `dN`: a dense layer of `N` neurons (the last one is the output).
     Dense(usize),
 }
 
@@ -49,6 +57,7 @@ pub enum Padding {
 }
 
 impl Padding {
+    /// Positions padded on each side for a `kernel × kernel` window.
     pub fn margin(self, kernel: usize) -> usize {
         match self {
             Padding::Same => (kernel - 1) / 2,
@@ -60,6 +69,7 @@ impl Padding {
 /// A parsed `--arch` string.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Arch {
+    /// The layers in order, input side first.
     pub layers: Vec<ArchLayer>,
 }
 
@@ -67,16 +77,23 @@ pub struct Arch {
 /// after the optional pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvShape {
+    /// The kernel side (odd).
     pub kernel: usize,
     /// Padding margin on each side.
     pub pad: usize,
+    /// Rows of the input map.
     pub in_h: usize,
+    /// Columns of the input map.
     pub in_w: usize,
+    /// Channels of the input map.
     pub in_c: usize,
     /// The convolution's output map.
     pub out_h: usize,
+    /// Columns of the convolution's output, before the pool.
     pub out_w: usize,
+    /// Output channels: the number of filters.
     pub out_c: usize,
+    /// Whether a 2×2 max pool follows.
     pub pool: bool,
 }
 

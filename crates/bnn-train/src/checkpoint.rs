@@ -28,21 +28,32 @@ const MAX_BYTES: u64 = 1 << 34;
 /// Everything needed to continue a run exactly.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TrainState {
+    /// The run's configuration; a resumed run must not change it.
     pub config: TrainConfig,
+    /// The latent parameters after the last finished epoch.
     pub net: Network,
+    /// The optimizer's moments, so the next step is the one the run
+    /// would have taken.
     pub optim: OptimState,
+    /// Epochs finished; the next epoch is `epochs_done + 1`.
     pub epochs_done: usize,
     /// STE clips for the next epoch.
     pub clips: Vec<f32>,
     /// Best epoch so far by validation accuracy, and its parameters.
     pub best: Option<Best>,
+    /// The metrics of every finished epoch, in order.
     pub history: Vec<EpochMetrics>,
 }
 
+/// The epoch with the best validation accuracy so far: the model a run
+/// with validation exports.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Best {
+    /// The epoch, counted from 1.
     pub epoch: usize,
+    /// Its validation accuracy, 0.0..=1.0.
     pub val_accuracy: f64,
+    /// Its parameters.
     pub net: Network,
 }
 

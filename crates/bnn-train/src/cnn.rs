@@ -86,6 +86,7 @@ pub struct Filters {
 }
 
 impl Filters {
+    /// The filters of convolution `c` of `net`, as signs and packed.
     pub fn of(net: &Network, c: usize) -> Result<Self> {
         let signs = net.conv_weights(c);
         let packed = if c == 0 && net.input == Input::U8 {

@@ -49,26 +49,44 @@ pub enum Loss {
 /// How latent weights move.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Optimizer {
+    /// Plain gradient descent: `w −= lr·g`.
     Sgd,
-    Momentum { momentum: f32 },
-    Adam { beta1: f32, beta2: f32, eps: f32 },
+    /// Heavy-ball momentum.
+    Momentum {
+        /// The decay of the velocity, in [0, 1).
+        momentum: f32,
+    },
+    /// Adam with bias correction.
+    Adam {
+        /// Decay of the first moment, in [0, 1).
+        beta1: f32,
+        /// Decay of the second moment, in [0, 1).
+        beta2: f32,
+        /// Added to the root of the second moment to avoid dividing by 0.
+        eps: f32,
+    },
 }
 
 /// Learning rate per epoch.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Schedule {
+    /// The initial rate throughout.
     Constant,
     /// Multiply by `gamma` every `every` epochs.
     Step {
+        /// Epochs between steps.
         every: usize,
+        /// Factor applied at each step.
         gamma: f32,
     },
     /// Half a cosine from the initial rate down to `final_lr` at the last epoch.
     Cosine {
+        /// The rate of the last epoch.
         final_lr: f32,
     },
     /// Geometric decay from the initial rate to `final_lr` at the last epoch.
     Exponential {
+        /// The rate of the last epoch.
         final_lr: f32,
     },
 }
@@ -83,6 +101,7 @@ pub enum Rule {
 }
 
 impl Rule {
+    /// The engine's rule of the same meaning, stored in the exported model.
     pub fn to_core(self) -> bnn_core::DecisionRule {
         match self {
             Rule::Scores => bnn_core::DecisionRule::Scores,
@@ -97,6 +116,7 @@ impl Rule {
 pub struct TrainConfig {
     /// The recipe this configuration started from (provenance only).
     pub recipe: String,
+    /// Binary or FP32: what the run trains and exports.
     pub kind: ModelKind,
     /// The first layer's input encoding (binary models only; configurations
     /// stored before it existed are binary).
@@ -106,11 +126,17 @@ pub struct TrainConfig {
     pub hidden: Vec<usize>,
     /// Batch norm before each hidden sign (binary models only).
     pub batch_norm: bool,
+    /// What the scores are trained against.
     pub loss: Loss,
+    /// How latent weights move.
     pub optimizer: Optimizer,
+    /// Initial learning rate, before `schedule`.
     pub lr: f32,
+    /// The learning rate of each epoch.
     pub schedule: Schedule,
+    /// Passes over the training split.
     pub epochs: usize,
+    /// Images per gradient step.
     pub batch: usize,
     /// STE: the gradient passes where |pre-activation| ≤ clip.
     pub ste_clip: f32,
@@ -139,11 +165,17 @@ pub struct TrainConfig {
     /// Random scaling of training images by a factor within `1 ± scale`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub scale: f32,
+    /// How the exported model picks a class; accuracy is measured with it.
     pub rule: Rule,
+    /// Seeds initialisation, shuffling, dropout and augmentation: the
+    /// same configuration and data give the same model.
     pub seed: u64,
     /// Images held out from the end of the training set for validation.
     pub validation: usize,
+    /// Weight of a batch's statistics in the running averages:
+    /// `running = (1 − m)·running + m·batch`.
     pub bn_momentum: f32,
+    /// Added to the variance before its square root in batch norm.
     pub bn_eps: f32,
     /// Recompute batch-norm statistics over the whole training split after
     /// every epoch instead of keeping running averages.
@@ -604,6 +636,7 @@ impl fmt::Display for Loss {
 }
 
 impl Optimizer {
+    /// Adam with the usual defaults: β₁ 0.9, β₂ 0.999, ε 1e-8.
     pub const ADAM: Optimizer = Optimizer::Adam {
         beta1: 0.9,
         beta2: 0.999,

@@ -8,20 +8,29 @@ use crate::error::{Result, TrainError};
 /// A borrowed run of images (`image_len` bytes each) and their labels.
 #[derive(Clone, Copy, Debug)]
 pub struct Split<'a> {
+    /// `len() × image_len` bytes, image after image, HWC order.
     pub pixels: &'a [u8],
+    /// One class index per image.
     pub labels: &'a [u16],
+    /// Bytes of one image.
     pub image_len: usize,
 }
 
 impl<'a> Split<'a> {
+    /// Number of images.
     pub fn len(&self) -> usize {
         self.labels.len()
     }
 
+    /// Whether the split has no images.
     pub fn is_empty(&self) -> bool {
         self.labels.is_empty()
     }
 
+    /// The pixels of image `i`.
+    ///
+    /// # Panics
+    /// If `i >= len()`.
     pub fn image(&self, i: usize) -> &'a [u8] {
         &self.pixels[i * self.image_len..(i + 1) * self.image_len]
     }
@@ -121,6 +130,7 @@ impl Dataset {
         })
     }
 
+    /// Images in the training split, validation images included.
     pub fn train_len(&self) -> usize {
         self.train_labels.len()
     }
@@ -160,6 +170,7 @@ impl Dataset {
         )
     }
 
+    /// The test split, for the final evaluation only.
     pub fn test(&self) -> Split<'_> {
         Split {
             pixels: &self.test_pixels,

@@ -21,7 +21,9 @@ use crate::net::{BnRef, Network};
 /// output layer of a model without hidden layers).
 #[derive(Clone, Debug)]
 pub struct PixelLayer {
+    /// ±1.0 weights, outputs × inputs.
     pub signs: Array2<f32>,
+    /// Thresholds (hidden) or biases (output), one per neuron.
     pub transform: Transform,
 }
 
@@ -29,8 +31,12 @@ pub struct PixelLayer {
 /// then layers over ±1 inputs.
 #[derive(Clone, Debug)]
 pub struct Folded {
+    /// The u8 first layer of a u8-input model.
     pub first: Option<PixelLayer>,
+    /// The engine's binary layers, output layer last (empty when `first`
+    /// emits the scores).
     pub layers: Vec<BinaryDense>,
+    /// How a class is chosen from the scores.
     pub rule: DecisionRule,
     /// Height, width and channels of an input image.
     pub input_map: (usize, usize, usize),

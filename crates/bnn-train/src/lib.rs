@@ -34,6 +34,9 @@
 //! # Ok(()) }
 //! ```
 
+// Every public item says what it is for; clippy `-D warnings` in CI keeps it so.
+#![warn(missing_docs)]
+
 pub mod arch;
 pub mod checkpoint;
 pub mod cnn;

@@ -22,8 +22,11 @@ use crate::step::bn_grad_means;
 
 /// A batch's statistics of one map, per channel.
 pub struct MapNorm {
+    /// Batch mean of each channel.
     pub mean: Vec<f32>,
+    /// Biased batch variance of each channel.
     pub var: Vec<f32>,
+    /// `1/√(var + ε)` of each channel, for the forward and backward pass.
     pub inv_std: Vec<f32>,
 }
 

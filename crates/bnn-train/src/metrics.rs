@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 pub struct EpochMetrics {
     /// 1-based.
     pub epoch: usize,
+    /// The learning rate the schedule gave this epoch.
     pub lr: f32,
     /// Mean training loss over the epoch.
     pub loss: f64,

@@ -16,17 +16,23 @@ pub enum Role {
     /// Latent weights: the sign is used forward; clipped to [−1, 1] after
     /// each update in binary models.
     Weight,
+    /// A dense layer's bias (layers without batch norm).
     Bias,
+    /// Batch-norm scale.
     Gamma,
+    /// Batch-norm shift.
     Beta,
     /// `ln α` of the output scale.
     LogScale,
     /// Batch-norm statistics for inference: set, not optimized.
     RunningMean,
+    /// Batch-norm running variance for inference: set, not optimized.
     RunningVar,
 }
 
 impl Role {
+    /// Whether the optimizer updates the tensor (the running statistics
+    /// are set from batches instead).
     pub fn trainable(self) -> bool {
         !matches!(self, Role::RunningMean | Role::RunningVar)
     }
@@ -44,30 +50,43 @@ impl Role {
     }
 }
 
+/// One named parameter array of the network.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Tensor {
+    /// `layerN.<role>` or `convN.<role>` (1-based): how checkpoints name it.
     pub name: String,
+    /// What the tensor is, which decides how the optimizer treats it.
     pub role: Role,
+    /// The values, row-major for a weight matrix.
     pub data: Vec<f32>,
 }
 
 /// Tensor indices of a batch norm.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct BnRef {
+    /// The scale's tensor.
     pub gamma: usize,
+    /// The shift's tensor.
     pub beta: usize,
+    /// The running mean's tensor.
     pub mean: usize,
+    /// The running variance's tensor.
     pub var: usize,
 }
 
 /// One dense layer's shape and tensor indices.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LayerRef {
+    /// Inputs per neuron.
     pub inputs: usize,
+    /// Neurons.
     pub outputs: usize,
+    /// The weights' tensor, outputs × inputs.
     pub w: usize,
     /// Absent for hidden layers with batch norm (its shift replaces it).
     pub bias: Option<usize>,
+    /// The batch norm before the sign, when the run uses batch norm (never
+    /// on the output layer).
     pub bn: Option<BnRef>,
 }
 
@@ -76,22 +95,31 @@ pub struct LayerRef {
 /// norm after the optional pool.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ConvRef {
+    /// Kernel, padding, pool and the maps around the convolution.
     pub shape: ConvShape,
+    /// The weights' tensor.
     pub w: usize,
+    /// The batch norm after the optional pool.
     pub bn: BnRef,
 }
 
+/// The network being trained: its latent parameters as named tensors and
+/// the layers that index them.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Network {
+    /// Binary or FP32.
     pub kind: ModelKind,
     /// Convolutions before the dense layers (none in an MLP).
     pub convs: Vec<ConvRef>,
     /// What the first layer sees (binary models).
     pub input: Input,
+    /// Every parameter array; layers refer to them by index.
     pub tensors: Vec<Tensor>,
+    /// The dense layers, output layer last.
     pub layers: Vec<LayerRef>,
     /// Index of the one-element `ln α` tensor.
     pub scale: usize,
+    /// Added to the variance before its square root in batch norm.
     pub bn_eps: f32,
     /// Height, width and channels of an input image.
     pub input_map: (usize, usize, usize),
@@ -210,6 +238,7 @@ impl Network {
         Array2::from_shape_vec((conv.shape.out_c, conv.shape.patch()), values).expect("shape")
     }
 
+    /// The values of tensor `index`.
     pub fn data(&self, index: usize) -> &[f32] {
         &self.tensors[index].data
     }

@@ -10,8 +10,11 @@ use crate::net::{Network, Role};
 /// unused), and the number of steps taken.
 #[derive(Clone, Debug, PartialEq)]
 pub struct OptimState {
+    /// First moments (momentum's velocity, Adam's mean), one per tensor.
     pub m: Vec<Vec<f32>>,
+    /// Adam's second moments, one per tensor.
     pub v: Vec<Vec<f32>>,
+    /// Updates taken: Adam's bias correction depends on it.
     pub steps: u64,
 }
 
@@ -20,6 +23,7 @@ pub struct OptimState {
 const CHUNK: usize = 1 << 14;
 
 impl OptimState {
+    /// Zero moments for `net`'s trainable tensors, sized for `optimizer`.
     pub fn new(net: &Network, optimizer: Optimizer) -> Self {
         let sized = |used: bool| -> Vec<Vec<f32>> {
             net.tensors

@@ -26,35 +26,52 @@ use crate::train::{TrainOutcome, Trained};
 /// The JSON written beside a model.
 #[derive(Serialize)]
 pub struct Report<'a> {
+    /// The model's file name, without its directory.
     pub model: String,
+    /// The command line that ran the training, as the caller gives it.
     pub command: &'a str,
+    /// The recipe the configuration started from.
     pub recipe: &'a str,
+    /// The configuration's one-line summary (as in the model file).
     pub configuration: String,
     /// The `--arch` layers and padding of a convolutional model.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub architecture: Option<String>,
     /// Dense widths (for a convolutional model, from the flattened features).
     pub shape: Vec<usize>,
+    /// The run's random seed.
     pub seed: u64,
+    /// Epochs configured.
     pub epochs: usize,
+    /// The exported epoch, 1-based.
     pub best_epoch: usize,
+    /// The exported model's validation accuracy, a fraction.
     pub validation_accuracy: f64,
+    /// The exported model's test accuracy, a fraction.
     pub test_accuracy: f64,
     /// Test images on which the exported model and the trainer's forward
     /// pass agree, out of `test_images`.
     pub exported_agrees: usize,
+    /// Images in the test split.
     pub test_images: usize,
+    /// Wall time of every epoch, resumed runs included.
     pub training_seconds: f64,
+    /// `training_seconds` over the epochs in the history.
     pub seconds_per_epoch: f64,
+    /// Size of the model as written.
     pub file_bytes: u64,
+    /// Every epoch's metrics, in order.
     pub history: &'a [EpochMetrics],
 }
 
 /// What [`OutputPaths::write`] wrote.
 #[derive(Clone, Debug)]
 pub struct Written {
+    /// Where the model went.
     pub model: PathBuf,
+    /// Where the JSON report went, if one was written.
     pub report: Option<PathBuf>,
+    /// Where the SVG chart went, if one was written.
     pub chart: Option<PathBuf>,
     /// Bytes of the model, as written: for a regular file its size, for a
     /// device or pipe what went through it.
@@ -72,6 +89,8 @@ pub fn beside(model: &Path, ext: &str) -> Option<PathBuf> {
 /// Every file a training run writes.
 #[derive(Clone, Debug)]
 pub struct OutputPaths {
+    /// The model file (`.bnn`, or an FP32 model file); may be a device or
+    /// pipe.
     pub model: PathBuf,
     /// The JSON report, unless there is none.
     pub report: Option<PathBuf>,

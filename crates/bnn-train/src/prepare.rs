@@ -88,11 +88,16 @@ pub struct PrepareOptions {
 /// The user's data, ready for the trainer.
 #[derive(Debug)]
 pub struct Prepared {
+    /// Images (or encoded features) and labels in the trainer's form.
     pub data: Dataset,
     /// Samples at the end of the training split held out for validation,
     /// stratified; `None` when `fixed_validation` keeps the plain tail.
     pub validation: Option<usize>,
+    /// How raw features became u8 inputs, stored in the model so that
+    /// inference encodes alike; `None` for u8 data (pixels or byte features).
     pub encoding: Option<FeatureEncoding>,
+    /// Names of the classes, when the data set gives them; stored in the
+    /// model.
     pub class_names: Option<Vec<String>>,
     /// What was chosen for the user, one line each.
     pub said: Vec<String>,

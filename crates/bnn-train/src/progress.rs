@@ -7,18 +7,26 @@ use crate::metrics::EpochMetrics;
 /// What the run will do, given once at the start.
 #[derive(Clone, Debug)]
 pub struct RunInfo {
+    /// The configuration's one-line summary.
     pub summary: String,
+    /// The first epoch this call runs, 1-based (after a resume, past 1).
     pub first_epoch: usize,
+    /// Epochs configured in all.
     pub epochs: usize,
+    /// Gradient steps in each epoch.
     pub batches_per_epoch: usize,
 }
 
 /// Receives progress from the training loop.
 pub trait Progress {
+    /// Before the first batch.
     fn start(&mut self, info: &RunInfo);
     /// After each batch: running mean loss and training accuracy of the epoch.
     fn batch(&mut self, epoch: usize, batch: usize, loss: f64, accuracy: f64);
+    /// After each epoch's validation, with its metrics.
     fn epoch_end(&mut self, metrics: &EpochMetrics);
+    /// After the final evaluation: a one-line result (best epoch and its
+    /// accuracies).
     fn finish(&mut self, message: &str);
 }
 

@@ -26,6 +26,7 @@ use crate::net::{sign, Network};
 pub struct StepOutput {
     /// Summed per-image loss.
     pub loss: f64,
+    /// Images of the batch the forward pass classified correctly.
     pub correct: usize,
     /// Gradients, one per tensor; empty means zero (and is always so for
     /// tensors that are not trained).

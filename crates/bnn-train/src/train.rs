@@ -38,32 +38,40 @@ pub struct TrainOptions {
 /// The trained model in its inference form.
 #[derive(Clone, Debug)]
 pub enum Trained {
+    /// A 1-bit model for the engine (`.bnn`).
     Binary(Box<bnn_core::Model>),
+    /// A float model for the FP32 baseline.
     Fp32(Box<bnn_fp32::Fp32Model>),
 }
 
 /// The chosen epoch's model and its numbers.
 #[derive(Clone, Debug)]
 pub struct TrainOutcome {
+    /// The configuration the run trained with.
     pub config: TrainConfig,
+    /// The chosen epoch's model, ready to save.
     pub model: Trained,
     /// The unfolded parameters of the chosen epoch.
     pub net: Network,
     /// 1-based epoch chosen on validation accuracy.
     pub best_epoch: usize,
+    /// The exported model's validation accuracy, a fraction.
     pub val_accuracy: f64,
+    /// The exported model's test accuracy, a fraction.
     pub test_accuracy: f64,
     /// Test images on which the trainer's unfolded forward pass and the
     /// exported model agree, and the number of test images.
     pub agreement: (usize, usize),
     /// Test-set predictions of the exported model.
     pub test_predictions: Vec<usize>,
+    /// Every epoch's metrics, in order.
     pub history: Vec<EpochMetrics>,
     /// Training seconds over all epochs (resumed runs included).
     pub seconds: f64,
 }
 
 impl TrainOutcome {
+    /// Mean wall time of an epoch over the history.
     pub fn seconds_per_epoch(&self) -> f64 {
         self.seconds / self.history.len().max(1) as f64
     }

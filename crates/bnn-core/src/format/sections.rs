@@ -52,7 +52,9 @@ const ENCODING_HEAD: usize = 8;
 /// One section as a report lists it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SectionInfo {
+    /// The four-byte tag as text (e.g. `CLAS`).
     pub tag: String,
+    /// Whether a reader that does not know the tag must refuse the file.
     pub required: bool,
     /// Payload bytes.
     pub len: u64,

@@ -28,6 +28,8 @@ use crate::layer::{BinaryDense, Transform};
 use crate::model::{DecisionRule, Model};
 use crate::pixel::PixelDense;
 
+/// The version field of a file whose model version 1 cannot express (a
+/// pixel layer, a map input shape, convolutions) and that has no sections.
 pub const VERSION: u16 = 2;
 /// Version 2 with metadata sections.
 pub const VERSION_3: u16 = 3;

@@ -16,8 +16,11 @@ const WHAT: &str = "IDX image file";
 /// Images of one shape, in HWC order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ImageStack {
+    /// Number of images: the header's first dimension.
     pub count: usize,
+    /// Rows of each image, in pixels.
     pub height: usize,
+    /// Columns of each image, in pixels.
     pub width: usize,
     /// 1 for a rank-3 file.
     pub channels: usize,

@@ -84,7 +84,10 @@ impl Values {
 /// the set was opened [`SourceOptions::unlabelled`] and had none.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Samples {
+    /// Every sample's values back to back, `input_len` each, HWC order.
     pub values: Values,
+    /// Class index of each sample, below the set's `classes`; empty for
+    /// an unlabelled set.
     pub labels: Vec<u16>,
 }
 
@@ -114,6 +117,7 @@ impl Samples {
 /// A data set as one source gives it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct LabelledSet {
+    /// Every sample, or the training split when the source has its own.
     pub train: Samples,
     /// The source's own test split when it has one.
     pub test: Option<Samples>,

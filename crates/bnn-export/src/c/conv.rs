@@ -35,12 +35,17 @@ use crate::plan::{ConvKind, Plan, WordBits};
 /// window row.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Buffers {
+    /// Buffer A: the largest of activations 0, 2, 4, … (a bit input is activation 0).
     pub a: usize,
+    /// Buffer B: the largest of activations 1, 3, 5, …
     pub b: usize,
+    /// One gathered window row: the widest of the bit convolutions'.
     pub window: usize,
 }
 
 impl Buffers {
+    /// The buffers `plan`'s activations need, alternating between A and B
+    /// so that each layer reads one and writes the other.
     pub fn of(plan: &Plan) -> Self {
         let words = |n: usize| plan.word.words_for(n);
         let binary_input = plan
@@ -76,6 +81,7 @@ impl Buffers {
         }
     }
 
+    /// The three buffers' RAM at `word` bits a word.
     pub fn bytes(&self, word: WordBits) -> usize {
         (self.a + self.b + self.window) * word.bytes()
     }

@@ -21,20 +21,30 @@ use crate::File;
 /// Every name an export uses, derived from the `--name` prefix.
 #[derive(Clone, Debug)]
 pub struct Names {
+    /// The `--name` prefix of every symbol, as given.
     pub prefix: String,
+    /// The prefix in upper case, for macros.
     pub upper: String,
+    /// `<prefix>.h`.
     pub header_file: String,
+    /// `<prefix>.c`.
     pub source_file: String,
+    /// The classifying function, `<prefix>_predict`.
     pub predict: String,
     /// Raw features to the u8 inputs, for a model with a stored encoding.
     pub encode: String,
     /// The class names' string table, for a model with names.
     pub class_names: String,
+    /// The header's include guard, `<PREFIX>_H`.
     pub guard: String,
+    /// The macro that selects the portable popcount over the compiler's
+    /// builtin, `<PREFIX>_PORTABLE_POPCOUNT`.
     pub portable_macro: String,
 }
 
 impl Names {
+    /// Every name for `prefix`, which must already have passed
+    /// [`crate::ident::check_name`].
     pub fn new(prefix: &str) -> Self {
         let upper = prefix.to_ascii_uppercase();
         Names {
@@ -56,9 +66,13 @@ impl Names {
 /// arrays for an MLP.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CSizes {
+    /// Packed weight words of every layer.
     pub weights: usize,
+    /// Hidden layers' popcount limits and a pixel layer's cuts.
     pub limits: usize,
+    /// Bits marking the neurons whose comparison is flipped.
     pub flips: usize,
+    /// The output layer's float biases.
     pub biases: usize,
     /// The per-class score scales of a model that has them.
     pub scales: usize,
@@ -71,6 +85,7 @@ pub struct CSizes {
 }
 
 impl CSizes {
+    /// The sizes of the export of `plan`, as the generated tables take them.
     pub fn of(plan: &Plan) -> Self {
         let limit_bytes = match source::limit_type(plan) {
             "int16_t" => 2,

@@ -9,17 +9,22 @@
 /// One layer under the folding.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LayerFold {
+    /// Input bits per neuron.
     pub inputs: usize,
+    /// Neurons.
     pub outputs: usize,
+    /// Weight words of one neuron's row.
     pub words_per_row: usize,
     /// Cycles per neuron group: `⌈words per row / SIMD⌉`.
     pub chunks: usize,
     /// Neuron groups: `⌈outputs / PE⌉`.
     pub groups: usize,
+    /// Whether the layer emits bits (thresholds) rather than scores.
     pub hidden: bool,
 }
 
 impl LayerFold {
+    /// Cycles of work for the whole layer: `chunks × groups`.
     pub fn cycles(&self) -> usize {
         self.chunks * self.groups
     }
@@ -57,8 +62,11 @@ pub type Shape = (usize, usize, usize, bool);
 /// SIMD, PE and every layer under them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Fold {
+    /// Words of one row read per cycle.
     pub simd: usize,
+    /// Neurons computed per cycle.
     pub pe: usize,
+    /// Every layer under this SIMD and PE, in order.
     pub layers: Vec<LayerFold>,
 }
 

@@ -31,6 +31,7 @@ pub(crate) fn bits_for(max: usize) -> usize {
 /// on.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Geometry {
+    /// Bits per weight word: 32 or 64.
     pub word: usize,
     /// Lanes asked for (`--parallel`).
     pub parallel: usize,
@@ -38,13 +39,16 @@ pub struct Geometry {
     pub simd: usize,
     /// Neurons per cycle.
     pub pe: usize,
+    /// Every dense layer under the folding, in order.
     pub layers: Vec<LayerFold>,
     /// Adder-tree levels after the per-byte popcounts, each registered.
     pub tree_levels: usize,
     /// Input pixels per write on the image port: a multiple of 8, wide
     /// enough that loading the next image never bounds the interval.
     pub pixels_per_write: usize,
+    /// Pixels per image.
     pub inputs: usize,
+    /// Output neurons: one score per class.
     pub classes: usize,
     /// Popcount accumulator width: holds the widest layer's input count.
     pub sum_width: usize,
@@ -55,6 +59,8 @@ pub struct Geometry {
 }
 
 impl Geometry {
+    /// The geometry of `plan` with `parallel` weight words per cycle
+    /// (`--parallel`; 0 is taken as 1).
     pub fn of(plan: &Plan, parallel: usize) -> Self {
         let word = plan.word.bits();
         let shape: Vec<_> = plan
@@ -85,6 +91,7 @@ impl Geometry {
         g
     }
 
+    /// Weight words XOR-popcounted per cycle: `simd × pe`.
     pub fn lanes(&self) -> usize {
         self.simd * self.pe
     }
@@ -114,6 +121,8 @@ impl Geometry {
         3 + self.tree_levels
     }
 
+    /// Cycles between accepted starts counting only the layers' work and
+    /// gaps (see [`fold::compute_interval`]).
     pub fn compute_interval(&self) -> usize {
         fold::compute_interval(&self.layers, self.gap())
     }
@@ -136,6 +145,7 @@ impl Geometry {
         self.rows() + (self.layers.len() - 1) * self.gap() + self.decide_stage() + 1 + self.classes
     }
 
+    /// Writes on the image port that load one image.
     pub fn pixel_writes(&self) -> usize {
         self.inputs.div_ceil(self.pixels_per_write)
     }
@@ -162,7 +172,9 @@ impl Geometry {
 pub struct MemoryBits {
     /// Weight ROM, spare lanes included.
     pub weights: usize,
+    /// Threshold ROM: a limit and a flip bit per hidden neuron slot.
     pub limits: usize,
+    /// Score ROM: a 32-bit float per class and possible popcount.
     pub scores: usize,
     /// Registers: the image load buffer, the image and every hidden layer's
     /// output.
@@ -170,6 +182,7 @@ pub struct MemoryBits {
 }
 
 impl MemoryBits {
+    /// All of the above together.
     pub fn total(&self) -> usize {
         self.weights + self.limits + self.scores + self.activations
     }
@@ -178,16 +191,25 @@ impl MemoryBits {
 /// File names of a Verilog export.
 #[derive(Clone, Debug)]
 pub struct Names {
+    /// The module's name (its file is `<module>.v`).
     pub module: String,
+    /// The testbench module's name, `<prefix>_tb`.
     pub testbench: String,
+    /// The weight ROM's memory file.
     pub weights: String,
+    /// The threshold ROM's memory file.
     pub limits: String,
+    /// The score ROM's memory file.
     pub scores: String,
+    /// The testbench's images.
     pub tb_pixels: String,
+    /// The engine's classes and scores the testbench checks against.
     pub tb_expected: String,
 }
 
 impl Names {
+    /// Every name for `prefix`, which must already have passed
+    /// [`crate::ident::check_name`].
     pub fn new(prefix: &str) -> Self {
         Names {
             module: prefix.to_string(),
