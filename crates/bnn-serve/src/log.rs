@@ -8,7 +8,7 @@
 //! connection it serves, until the reader caught up. Here a request only
 //! queues its line; the writer thread takes whatever has queued since its
 //! last write and writes it at once, then, while lines keep coming, lets
-//! them gather for [`GATHER`] before the next write. A busy server makes
+//! them gather for `GATHER` before the next write. A busy server makes
 //! one write per 5 ms instead of one per request, the request threads do
 //! not wake the writer for each line, and lines never interleave.
 //!
