@@ -7,9 +7,9 @@ use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
+use bnn_data::labelled::LabelledSet;
 use bnn_train::metrics::EpochMetrics;
 use bnn_train::progress::RunInfo;
-use bnn_data::labelled::LabelledSet;
 use bnn_train::{Dataset, ModelKind, Progress, TrainOptions, Trained};
 
 use crate::errors::{core_error, data_error, train_error};
@@ -112,14 +112,15 @@ pub fn train<'py>(
             .map_err(|e| data_error("cannot train", e))
     };
     // Paths and arrays each give a set; one of each is ambiguous.
-    let pick = |arrays: Option<LabelledSet>, path: Option<&PathBuf>, what: &str| match (arrays, path) {
-        (Some(_), Some(_)) => Err(PyValueError::new_err(format!(
-            "cannot train: give the {what} as arrays or as a path, not both"
-        ))),
-        (Some(set), None) => Ok(Some(set)),
-        (None, Some(path)) => read(path).map(Some),
-        (None, None) => Ok(None),
-    };
+    let pick =
+        |arrays: Option<LabelledSet>, path: Option<&PathBuf>, what: &str| match (arrays, path) {
+            (Some(_), Some(_)) => Err(PyValueError::new_err(format!(
+                "cannot train: give the {what} as arrays or as a path, not both"
+            ))),
+            (Some(set), None) => Ok(Some(set)),
+            (None, Some(path)) => read(path).map(Some),
+            (None, None) => Ok(None),
+        };
     if x.is_some() && data.is_some() {
         return Err(PyValueError::new_err(
             "cannot train: give the training set as arrays x and y or as a data path, not both",
@@ -129,8 +130,16 @@ pub fn train<'py>(
         .as_ref()
         .filter(|path| bnn_data::labelled::is_users(path));
     let train_set = pick(arrays(x, y, "training (x, y)")?, users, "training set")?;
-    let test_set = pick(arrays(x_test, y_test, "test (x_test, y_test)")?, test.as_ref(), "test set")?;
-    let val_set = pick(arrays(x_val, y_val, "validation (x_val, y_val)")?, val.as_ref(), "validation set")?;
+    let test_set = pick(
+        arrays(x_test, y_test, "test (x_test, y_test)")?,
+        test.as_ref(),
+        "test set",
+    )?;
+    let val_set = pick(
+        arrays(x_val, y_val, "validation (x_val, y_val)")?,
+        val.as_ref(),
+        "validation set",
+    )?;
     let Some(train_set) = train_set else {
         if test_set.is_some()
             || val_set.is_some()
