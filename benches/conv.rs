@@ -2,12 +2,13 @@
 //! (`c3x32,p2,c3x64,p2,d256,d10`, u8 input, "same" padding, random ±1
 //! weights) on the MNIST test digits, per kernel and with 1 and 2 threads;
 //! each layer's share, timed as the difference between growing prefixes of
-//! the network; and single images. Group names carry the sizes.
+//! the network; single images; and the imported MNIST CNN fixture (zero
+//! padding) beside its twin padded with −1. Group names carry the sizes.
 
 use bnn_core::conv::Padding;
 use bnn_core::kernel::available;
 use bnn_core::{InputEncoding, Model, RunOptions};
-use bnn_testkit::models::{random_mnist_cnn, rng, ConvPlan, CNN_SMALL};
+use bnn_testkit::models::{minus_one_twin, random_mnist_cnn, rng, ConvPlan, CNN_SMALL};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
 const IMAGES: usize = 2000;
@@ -122,5 +123,45 @@ fn cnn_small_single(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, cnn_small, cnn_small_layers, cnn_small_single);
+/// The imported MNIST CNN (`tests/fixtures/onnx/mnist-cnn.onnx.gz`, zero
+/// padding on its binary maps) and its twin padded with −1, the engine's
+/// own padding, with the same weights and shapes
+/// ([`minus_one_twin`]), one thread, per kernel: what zero padding costs
+/// (docs/IMPORT.md, "Speed").
+fn imported_zero_padding(c: &mut Criterion) {
+    use std::io::Read;
+    let pixels = digits();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/onnx/mnist-cnn.onnx.gz");
+    let mut onnx = Vec::new();
+    let file = std::fs::File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    flate2::read::GzDecoder::new(file)
+        .read_to_end(&mut onnx)
+        .unwrap();
+    let zero = bnn_onnx::import_bytes(&onnx, None).unwrap().model;
+    let twin = minus_one_twin(&zero).expect("the fixture pads with zero");
+    let mut g = c.benchmark_group("imported-mnist-cnn/batch2000");
+    g.throughput(Throughput::Elements(IMAGES as u64));
+    g.sample_size(20);
+    for kernel in available() {
+        let opts = RunOptions {
+            kernel: Some(kernel),
+            threads: Some(1),
+        };
+        for (name, model) in [("zero", &zero), ("minus-one", &twin)] {
+            g.bench_function(BenchmarkId::new(name, kernel.name()), |bench| {
+                bench.iter(|| model.predict_batch_with(black_box(&pixels), opts).unwrap())
+            });
+        }
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    cnn_small,
+    cnn_small_layers,
+    cnn_small_single,
+    imported_zero_padding
+);
 criterion_main!(benches);

@@ -32,19 +32,22 @@
 //! only on the filter and on which window rows and columns fall outside,
 //! which is one of a few border *classes* (8 for a 3×3 kernel on a map of
 //! at least 3×3), so it is computed once per class and filter when the
-//! stage is built (`ZeroBorder`). At run time the listed positions are
-//! reordered, interior ones first: the kernels fire the interior rows as
-//! under `same`, and popcount the border rows after them
-//! ([`BinaryDense::popcounts_with`], which every kernel and layer mode
-//! implements), whose bits are `t.fires(dot + Σ_out w)`: the threshold
-//! `t.value − Σ_out w` on the popcounted dot, held per class as popcount
-//! limits. Each position is popcounted once: firing every row as `same`
-//! and then popcounting the border rows again cost an imported MNIST CNN
-//! 42 % of its throughput (docs/IMPORT.md, "Speed"). No kernel knows about zero padding, so every
-//! kernel path is exact by the same argument, and pooling the bits stays
-//! exact (each bit is the threshold of its own position's dot, which is all
-//! the pooling argument below needs). The reordered rows reach the map
-//! through the same per-position copy as a blank-field list's.
+//! stage is built (`ZeroBorder`), as a set of popcount limits per class:
+//! the thresholds `t.value − Σ_out w` on the popcounted dot. At run time
+//! every listed position, in map order, fires in one pass of the dense
+//! kernel against its own class's set ([`BinaryDense`]'s
+//! `fire_dense_with_limits`: the kernels take a set of limits a row), so
+//! the border costs what the interior does, two rows to a weight load
+//! whatever their classes. Firing the border after the interior, sorted
+//! into classes, measured 7 % slower than `same` padding on an imported
+//! MNIST CNN; popcounting the border rows again after firing every row as
+//! `same`, 42 % slower (docs/IMPORT.md, "Speed"). The sparse kernel holds
+//! its own thresholds, so under it the rows are popcounted and compared
+//! with their class's limits outside the kernel. No kernel knows about
+//! zero padding, only about sets of limits, so every kernel path is exact
+//! by the same argument, and pooling the bits stays exact (each bit is the
+//! threshold of its own position's dot, which is all the pooling argument
+//! below needs).
 //!
 //! # Pooling on bits
 //!
@@ -507,19 +510,23 @@ pub struct ConvStage {
 /// `t.value − fix` on the dot the kernels popcount.
 #[derive(Clone, Debug, PartialEq)]
 struct ZeroBorder {
-    /// Per output row: its class of window rows outside (0 = none).
-    row_class: Vec<u32>,
-    /// Per output column: its class of window columns outside (0 = none).
-    col_class: Vec<u32>,
-    /// Column classes: the stride of `row_class` in `limit`.
-    col_classes: usize,
-    /// `limit[(rc·col_classes + cc)·N + f]`: filter `f` fires at a position
-    /// of row class `rc` and column class `cc` iff `(popcount ≤ limit) ≠
-    /// flip` ([`Threshold::popcount_limit`] of the shifted threshold).
-    limit: Vec<i32>,
+    /// Per output position, in map order: its class, `rc·cols + cc` for
+    /// its class `rc` of window rows outside, its class `cc` of window
+    /// columns outside (each 0 for none) and `cols` column classes, so
+    /// class 0 is the interior. A table, not a division by the map's
+    /// width: naming a position's class costs a load.
+    class: Vec<u16>,
+    /// Per class, the filters' popcount limits in the kernels' layout
+    /// ([`BinaryDense::limits_of`], one set after another; class 0's are
+    /// the filters' own): filter `f` fires there iff `(popcount ≤ limit)
+    /// ≠ flip`.
+    limits: Vec<i64>,
+    /// Limits a class: the filters rounded up to whole kernel blocks.
+    padded: usize,
 }
 
-/// Border rows popcounted at a time: bounds the scratch to a few rows.
+/// Rows popcounted at a time under the sparse kernel: bounds the scratch
+/// to a few rows.
 const BORDER_CHUNK: usize = 64;
 
 impl ZeroBorder {
@@ -551,9 +558,9 @@ impl ZeroBorder {
         let (row_class, row_kinds) = classes(ho, h);
         let (col_class, col_kinds) = classes(wo, w);
         let weights = conv.weights();
-        let n = conv.out_channels();
-        let window = conv.window();
-        let mut limit = vec![0i32; row_kinds.len() * col_kinds.len() * n];
+        // Per class, the shifted thresholds, filter by filter.
+        let classes = row_kinds.len() * col_kinds.len();
+        let mut shifted = vec![Vec::with_capacity(conv.out_channels()); classes];
         // Per filter, prefix sums of its cells' ±1 sums over the k×k grid:
         // `sums[(y·(k+1) + x)]` = Σ over cells above y and left of x.
         let side = k + 1;
@@ -586,55 +593,41 @@ impl ZeroBorder {
                     // |fix| is at most the window: a value that saturates
                     // was out of reach of every dot before and still is,
                     // and the limit clamps to the same end.
-                    let shifted = Threshold {
+                    shifted[rc * col_kinds.len() + cc].push(Threshold {
                         value: t.value.saturating_sub(fix),
                         flip: t.flip,
-                    };
-                    limit[(rc * col_kinds.len() + cc) * n + f] =
-                        shifted.popcount_limit(window) as i32;
+                    });
                 }
             }
         }
+        let filters = &conv.filters;
+        let limits = shifted.into_iter().flat_map(|set| filters.limits_of(set));
+        let class = (0..ho * wo).map(|o| {
+            let (rc, cc) = (row_class[o / wo] as usize, col_class[o % wo] as usize);
+            // A side has at most (pad + 1)² ≤ 64 classes.
+            (rc * col_kinds.len() + cc) as u16
+        });
         ZeroBorder {
-            row_class,
-            col_class,
-            col_classes: col_kinds.len(),
-            limit,
+            class: class.collect(),
+            limits: limits.collect(),
+            padded: filters.padded_outputs(),
         }
     }
 
-    /// The popcount limits of output position `row` (of a map `wo` wide),
-    /// or `None` for an interior one, which fires with the thresholds.
-    fn limits_at(&self, row: usize, wo: usize, n: usize) -> Option<&[i32]> {
-        let (rc, cc) = (
-            self.row_class[row / wo] as usize,
-            self.col_class[row % wo] as usize,
-        );
-        (rc != 0 || cc != 0).then(|| &self.limit[(rc * self.col_classes + cc) * n..][..n])
+    /// The popcount limits of `class`, in the kernels' layout.
+    fn limits(&self, class: u16) -> &[i64] {
+        &self.limits[usize::from(class) * self.padded..][..self.padded]
     }
 
-    /// Reorders `spots` (positions of a map `wo` wide) so that the
-    /// interior ones come first, each part in its former order, and returns
-    /// their count; `border` is scratch.
-    fn interior_first(&self, spots: &mut [Spot], wo: usize, border: &mut Vec<Spot>) -> usize {
-        border.clear();
-        let mut inner = 0;
-        for i in 0..spots.len() {
-            let spot = spots[i];
-            let (oy, ox) = (spot.row as usize / wo, spot.row as usize % wo);
-            if self.row_class[oy] == 0 && self.col_class[ox] == 0 {
-                spots[inner] = spot;
-                inner += 1;
-            } else {
-                border.push(spot);
-            }
-        }
-        spots[inner..].copy_from_slice(border);
-        inner
+    /// The class of each of `spots`, in `sets`: the set of limits each
+    /// fires against.
+    fn sets_of(&self, spots: &[Spot], sets: &mut Vec<u16>) {
+        sets.clear();
+        sets.extend(spots.iter().map(|spot| self.class[spot.row as usize]));
     }
 
     fn memory_bytes(&self) -> usize {
-        4 * (self.row_class.len() + self.col_class.len() + self.limit.len())
+        2 * self.class.len() + 8 * self.limits.len()
     }
 }
 
@@ -659,9 +652,9 @@ pub(crate) struct ConvScratch {
     /// The computed positions' output bits, before they join the blank
     /// ones.
     compact: Vec<u64>,
-    /// Zero padding: the border positions while the spots are reordered,
-    /// and their popcounts (see `ZeroBorder`).
-    border: Vec<Spot>,
+    /// Zero padding: each listed position's class, and popcounts when
+    /// the sparse kernel runs (see `ZeroBorder`).
+    sets: Vec<u16>,
     border_pops: Vec<u32>,
 }
 
@@ -843,12 +836,6 @@ impl ConvStage {
                 let live = s
                     .live
                     .spots((ho, wo), |oy, ox| (oy * wp + ox) * units, &mut s.spots);
-                // Zero padding: interior positions first, border ones after
-                // (see `fire_border`), each fired once.
-                let inner = match &self.zero {
-                    Some(zero) => zero.interior_first(&mut s.spots[..live], wo, &mut s.border),
-                    None => live,
-                };
                 let spots = &s.spots[..live];
                 let rw = words_for(self.conv.window());
                 if self.input.channels.is_multiple_of(32) {
@@ -874,29 +861,27 @@ impl ConvStage {
                 };
                 let every = live == rows;
                 self.start_fired(every, blank, &mut s.fired);
-                // Every position in map order: its rows are the map's.
-                let in_order = every && inner == live;
-                let fired = if in_order {
-                    &mut s.fired
-                } else {
-                    &mut s.compact
-                };
+                // Every position, in map order: its rows are the map's.
+                let fired = if every { &mut s.fired } else { &mut s.compact };
                 fired.resize(live * ow, 0);
-                if inner > 0 {
-                    self.conv
-                        .filters
-                        .fire_with(kernel, mode, &s.cols, inner, fired);
-                }
-                if let Some(zero) = &self.zero {
-                    let (cols, out) = (&s.cols[inner * rw..live * rw], &mut fired[inner * ow..]);
-                    let border = &spots[inner..];
-                    let how = (kernel, mode);
-                    self.fire_border(how, zero, (border, cols), &mut s.border_pops, out);
-                }
-                if !in_order {
-                    for (spot, bits) in spots.iter().zip(s.compact.chunks_exact(ow)) {
-                        s.fired[spot.row as usize * ow..][..ow].copy_from_slice(bits);
+                let filters = &self.conv.filters;
+                match &self.zero {
+                    None => filters.fire_with(kernel, mode, &s.cols, live, fired),
+                    Some(zero) => {
+                        zero.sets_of(spots, &mut s.sets);
+                        let rows = (&s.cols[..], live);
+                        self.fire_zero(
+                            kernel,
+                            mode,
+                            zero,
+                            rows,
+                            (&s.sets, &mut s.border_pops),
+                            fired,
+                        );
                     }
+                }
+                if !every {
+                    scatter(spots, &s.compact, ow, &mut s.fired);
                 }
             }
         }
@@ -910,46 +895,45 @@ impl ConvStage {
         pack_positions(positions, ow, n, out);
     }
 
-    /// Zero padding: the output bits of the border positions `spots` (row
-    /// `i` of `cols` and of `fired`), from their popcounts by the same
-    /// kernel and their class's popcount limits, 64 filters to a word
-    /// built in a register. The kernel never fires these rows as if padded
-    /// with −1, so each is popcounted once.
-    fn fire_border(
+    /// Zero padding: the output bits of `rows` im2col rows, row `r` of
+    /// class `sets[r]` (0 for the interior), each against its class's
+    /// popcount limits. The dense kernel takes a set of limits a row, so
+    /// the border fires in the same pass as the interior, two rows to a
+    /// weight load whatever their classes. The sparse kernel holds its own
+    /// thresholds: there the rows are popcounted and compared with their
+    /// class's limits here, 64 filters to a word built in a register.
+    /// Either way each position is popcounted once.
+    fn fire_zero(
         &self,
-        (kernel, mode): (Kernel, LayerMode),
+        kernel: Kernel,
+        mode: LayerMode,
         zero: &ZeroBorder,
-        (spots, cols): (&[Spot], &[u64]),
-        pops: &mut Vec<u32>,
+        (cols, rows): (&[u64], usize),
+        (sets, pops): (&[u16], &mut Vec<u32>),
         fired: &mut [u64],
     ) {
-        let wo = dims(self.conv_shape).1;
         let filters = &self.conv.filters;
-        let n = filters.outputs();
-        let ow = words_for(n);
+        if filters.runs_dense(kernel, mode) {
+            let limits = (&zero.limits[..], sets);
+            return filters.fire_dense_with_limits(kernel, (cols, rows), limits, fired);
+        }
+        let (ow, padded) = (filters.output_words(), filters.padded_outputs());
         let rw = words_for(self.conv.window());
-        let padded = filters.padded_outputs();
-        let chunks = spots
-            .chunks(BORDER_CHUNK)
-            .zip(cols.chunks(BORDER_CHUNK * rw));
-        for ((chunk, chunk_cols), out) in chunks.zip(fired.chunks_mut(BORDER_CHUNK * ow)) {
+        for at in (0..rows).step_by(BORDER_CHUNK) {
+            let chunk = (rows - at).min(BORDER_CHUNK);
             pops.clear();
-            pops.resize(chunk.len() * padded, 0);
-            filters.popcounts_with(kernel, mode, chunk_cols, chunk.len(), pops);
-            let rows = chunk.iter().zip(pops.chunks_exact(padded));
-            for ((spot, p), out) in rows.zip(out.chunks_exact_mut(ow)) {
-                let limits = zero
-                    .limits_at(spot.row as usize, wo, n)
-                    .expect("a border position");
-                let words = p[..n].chunks(WORD_BITS).zip(limits.chunks(WORD_BITS));
+            pops.resize(chunk * padded, 0);
+            filters.popcounts_with(kernel, mode, &cols[at * rw..], chunk, pops);
+            let out = fired[at * ow..(at + chunk) * ow].chunks_exact_mut(ow);
+            for ((p, out), &set) in pops.chunks_exact(padded).zip(out).zip(&sets[at..]) {
+                let words = p.chunks(WORD_BITS).zip(zero.limits(set).chunks(WORD_BITS));
                 for ((word, &flips), (p, l)) in out.iter_mut().zip(&self.flips).zip(words) {
-                    // Popcounts are at most the window, which fits an i32.
                     let below = p
                         .iter()
                         .zip(l)
                         .enumerate()
                         .fold(0u64, |acc, (j, (&pop, &lim))| {
-                            acc | u64::from(pop as i32 <= lim) << j
+                            acc | u64::from(i64::from(pop) <= lim) << j
                         });
                     *word = below ^ flips;
                 }
@@ -1117,6 +1101,22 @@ fn pack_positions(positions: &[u64], ow: usize, n: usize, out: &mut [u64]) {
         for (p, words) in positions.chunks_exact(ow).enumerate() {
             or_bits(words, 0, out, p * n, n);
         }
+    }
+}
+
+/// Copies row `i` of `compact` (`ow` words a row) to position
+/// `spots[i].row` of `fired`. One word a position (at most 64 filters, as
+/// in every MNIST CNN here) is a plain store, where a slice copy of
+/// unknown length is a call to `memcpy` a position.
+fn scatter(spots: &[Spot], compact: &[u64], ow: usize, fired: &mut [u64]) {
+    if ow == 1 {
+        for (spot, &bits) in spots.iter().zip(compact) {
+            fired[spot.row as usize] = bits;
+        }
+        return;
+    }
+    for (spot, bits) in spots.iter().zip(compact.chunks_exact(ow)) {
+        fired[spot.row as usize * ow..][..ow].copy_from_slice(bits);
     }
 }
 

@@ -247,6 +247,45 @@ impl BinaryDense {
         if self.transposed.chooses(kernel, mode, xs, rows) {
             return self.transposed.fire(kernel, xs, rows, out);
         }
+        self.fire_dense_with_limits(kernel, (xs, rows), (&self.limits, &[]), out);
+    }
+
+    /// Whether `mode` runs this layer by the dense kernel whatever its
+    /// inputs, so that [`Self::fire_dense_with_limits`] stands in for
+    /// [`Self::fire_with`].
+    pub(crate) fn runs_dense(&self, kernel: Kernel, mode: LayerMode) -> bool {
+        self.transposed.settled(kernel, mode) == Some(false)
+    }
+
+    /// Popcount limits in this layer's layout (one per padded neuron,
+    /// `-1` for the padding ones) from thresholds on its dot, with the
+    /// layer's own flips: a set of what [`Self::fire_dense_with_limits`]
+    /// takes.
+    pub(crate) fn limits_of(&self, thresholds: impl IntoIterator<Item = Threshold>) -> Vec<i64> {
+        let mut limits = vec![-1i64; self.limits.len()];
+        for (limit, t) in limits.iter_mut().zip(thresholds) {
+            *limit = t.popcount_limit(self.inputs);
+        }
+        limits
+    }
+
+    /// The dense kernel's output bits for `rows` packed input rows, row
+    /// `r` against set `row_sets[r]` of `limits` (sets of limits as
+    /// [`Self::limits_of`] gives them, one after another; set 0 for every
+    /// row when `row_sets` is empty) in place of the
+    /// layer's own limits, with the same weights and flips. A zero-padded
+    /// convolution fires each border position against its class's
+    /// shifted thresholds (see `crate::conv`) this way, in one pass with
+    /// the interior and with no copy of the weights.
+    pub(crate) fn fire_dense_with_limits(
+        &self,
+        kernel: Kernel,
+        (xs, rows): (&[u64], usize),
+        (limits, row_sets): (&[i64], &[u16]),
+        out: &mut [u64],
+    ) {
+        assert!(self.is_hidden(), "an output layer emits scores, not bits");
+        assert!(xs.len() >= rows * self.words_per_row() && out.len() >= rows * self.output_words());
         let blocks = self.limits.len() / LANES;
         let args = FireArgs {
             xs,
@@ -254,7 +293,8 @@ impl BinaryDense {
             wpr: self.words_per_row(),
             weights: &self.interleaved,
             blocks,
-            limits: &self.limits,
+            limits,
+            row_sets,
             flips: &self.flips,
             out_wpr: self.output_words(),
         };

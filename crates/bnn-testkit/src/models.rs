@@ -298,3 +298,45 @@ pub fn float_model(
         .collect();
     Fp32Model::new(input, hidden, layers, rule).unwrap()
 }
+
+/// `model` with every zero-padded convolution padded with −1 instead
+/// (`same`), the engine's own padding: the same weights, thresholds, shapes
+/// and score scale, so timing the two in one run shows what zero padding
+/// costs (docs/IMPORT.md, "Speed"). The twin computes other scores near
+/// the border; it is a speed reference, not a model to use. `None` when no
+/// convolution is zero-padded.
+pub fn minus_one_twin(model: &Model) -> Option<Model> {
+    let mut layers = Vec::new();
+    let mut zero = false;
+    for stage in model.convs() {
+        let conv = stage.conv();
+        let padding = match conv.padding() {
+            Padding::Zero => {
+                zero = true;
+                Padding::Same
+            }
+            other => other,
+        };
+        let (k, c, weights) = (conv.k(), conv.in_channels(), conv.weights());
+        let thresholds = conv.thresholds().to_vec();
+        let twin =
+            Conv2d::new(k, c, padding, weights, thresholds).expect("the model's own filters");
+        layers.push(Layer::Conv(twin));
+        if stage.pooled() {
+            layers.push(Layer::MaxPool);
+        }
+    }
+    if !zero {
+        return None;
+    }
+    layers.extend(model.layers().iter().cloned().map(Layer::Dense));
+    let (shape, encoding) = (model.input_shape(), model.input_encoding());
+    let twin =
+        Model::from_layers(shape, encoding, layers, model.rule()).expect("the model's own shapes");
+    Some(match model.score_scale() {
+        Some(scale) => twin
+            .with_score_scale(scale.to_vec())
+            .expect("the model's own scale"),
+        None => twin,
+    })
+}

@@ -174,17 +174,18 @@ unsafe fn fire_impl(a: &FireArgs<'_>, out: &mut [u64]) {
         let end = (tile + TILE_BLOCKS).min(a.blocks);
         for r in 0..a.rows {
             let mut word = 0u64;
+            let row_at = a.limits_at(r);
             for b in tile..end {
                 // SAFETY: r < rows and b < blocks (the caller's asserts), so
-                // the row, the block's weights and its 8 limits are in
-                // bounds.
+                // the row, the block's weights and its 8 limits in row r's
+                // set (inside `limits`, asserted) are in bounds.
                 let mask = unsafe {
                     let pops = block_neon(
                         a.xs.as_ptr().add(r * wpr),
                         wpr,
                         a.weights.as_ptr().add(b * wpr * LANES),
                     );
-                    let lim = a.limits.as_ptr().add(b * LANES);
+                    let lim = a.limits.as_ptr().add(row_at + b * LANES);
                     let mut set = vdupq_n_u64(0);
                     for (q, (p, bit)) in pops.into_iter().zip(bits).enumerate() {
                         let fires = vcleq_s64(vreinterpretq_s64_u64(p), vld1q_s64(lim.add(2 * q)));

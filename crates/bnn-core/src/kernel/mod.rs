@@ -172,6 +172,13 @@ pub enum Kernel {
 /// The operands of a hidden layer's loop: inputs, interleaved weights,
 /// per-neuron popcount limits and per-block flip masks. A neuron fires when
 /// `(popcount <= limit) XOR flip`.
+///
+/// `limits` holds one or more *sets* of `blocks·8` limits, and row `r`
+/// fires against set `row_sets[r]`, or set 0 for every row when
+/// `row_sets` is empty: a zero-padded convolution's border positions fire
+/// against thresholds shifted per border class (see `crate::conv`) in the
+/// same pass as the interior ones, two rows to a weight load whatever
+/// their classes.
 pub(crate) struct FireArgs<'a> {
     pub xs: &'a [u64],
     pub rows: usize,
@@ -179,8 +186,19 @@ pub(crate) struct FireArgs<'a> {
     pub weights: &'a [u64],
     pub blocks: usize,
     pub limits: &'a [i64],
+    pub row_sets: &'a [u16],
     pub flips: &'a [u8],
     pub out_wpr: usize,
+}
+
+impl FireArgs<'_> {
+    /// Where row `r`'s set of limits begins in `limits`.
+    #[inline]
+    pub fn limits_at(&self, r: usize) -> usize {
+        self.row_sets
+            .get(r)
+            .map_or(0, |&set| usize::from(set) * self.blocks * LANES)
+    }
 }
 
 /// The operands of an output layer's scores: `padded` popcounts a row
@@ -477,7 +495,16 @@ impl Kernel {
     pub(crate) fn fire(self, args: &FireArgs<'_>, out: &mut [u64]) {
         let a = args;
         assert!(a.xs.len() >= a.rows * a.wpr && a.weights.len() == a.blocks * a.wpr * LANES);
-        assert!(a.limits.len() == a.blocks * LANES && a.flips.len() == a.blocks);
+        let set = a.blocks * LANES;
+        assert!(
+            a.flips.len() == a.blocks
+                && a.limits.len() >= set
+                && a.limits.len().is_multiple_of(set)
+        );
+        // Every row's set of limits lies inside `limits`.
+        let sets = a.limits.len() / set;
+        assert!(a.row_sets.is_empty() || a.row_sets.len() >= a.rows);
+        assert!(a.row_sets.iter().all(|&s| usize::from(s) < sets));
         assert!(a.out_wpr * TILE_BLOCKS >= a.blocks && out.len() >= a.rows * a.out_wpr);
         match self.checked() {
             #[cfg(target_arch = "x86_64")]

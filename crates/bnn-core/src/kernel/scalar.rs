@@ -61,13 +61,14 @@ pub fn fire(a: &FireArgs<'_>, out: &mut [u64]) {
         let end = (tile + TILE_BLOCKS).min(a.blocks);
         for r in 0..a.rows {
             let x = &a.xs[r * a.wpr..(r + 1) * a.wpr];
+            let limits = &a.limits[a.limits_at(r)..];
             let mut word = 0u64;
             for b in tile..end {
                 let w = &a.weights[b * a.wpr * LANES..(b + 1) * a.wpr * LANES];
                 let pops = block(x, w);
                 let mut mask = 0u8;
                 for (l, &p) in pops.iter().enumerate() {
-                    mask |= u8::from(i64::from(p) <= a.limits[b * LANES + l]) << l;
+                    mask |= u8::from(i64::from(p) <= limits[b * LANES + l]) << l;
                 }
                 word |= u64::from(mask ^ a.flips[b]) << (8 * (b - tile));
             }

@@ -109,6 +109,7 @@ fn layer_loops_match_scalar_for_every_kernel() {
                 weights: &weights,
                 blocks,
                 limits: &limits,
+                row_sets: &[],
                 flips: &flips,
                 out_wpr,
             };
@@ -133,6 +134,44 @@ fn layer_loops_match_scalar_for_every_kernel() {
                 let mut got = vec![u64::MAX; rows * out_wpr];
                 k.fire(&args, &mut got);
                 assert_eq!(got, fired, "{k} fire, n = {n}, neurons = {neurons}");
+            }
+            // Three sets of limits, the first the one above, each row
+            // against its own: every kernel equals firing each row alone
+            // against its set.
+            let mut sets = limits.clone();
+            for _ in 0..2 {
+                let more = limits.iter().map(|&l| {
+                    if l < 0 {
+                        l
+                    } else {
+                        rng.gen_range(-1..=n as i64 + 1)
+                    }
+                });
+                sets.extend(more.collect::<Vec<_>>());
+            }
+            let row_sets: Vec<u16> = (0..rows).map(|_| rng.gen_range(0..3)).collect();
+            let mut want = vec![0u64; rows * out_wpr];
+            for (r, &set) in row_sets.iter().enumerate() {
+                let one = FireArgs {
+                    xs: &xs[r * wpr..(r + 1) * wpr],
+                    rows: 1,
+                    limits: &sets[usize::from(set) * blocks * LANES..][..blocks * LANES],
+                    ..args
+                };
+                Kernel::Scalar.fire(&one, &mut want[r * out_wpr..(r + 1) * out_wpr]);
+            }
+            let per_row = FireArgs {
+                limits: &sets,
+                row_sets: &row_sets,
+                ..args
+            };
+            for k in available() {
+                let mut got = vec![u64::MAX; rows * out_wpr];
+                k.fire(&per_row, &mut got);
+                assert_eq!(
+                    got, want,
+                    "{k} fire with row sets, n = {n}, neurons = {neurons}"
+                );
             }
         }
     }

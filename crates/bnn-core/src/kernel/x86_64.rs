@@ -335,13 +335,18 @@ unsafe fn fire_avx512_impl(a: &FireArgs<'_>, out: &mut [u64]) {
             // goes alone.
             let two = a.rows - r >= 2;
             let (mut word0, mut word1) = (0u64, 0u64);
+            // Each row's set of limits (the same set unless the caller
+            // gives rows their own).
+            let set0 = a.limits_at(r);
+            let set1 = if two { a.limits_at(r + 1) } else { set0 };
             let mut b = tile;
             while b < end {
                 // Four blocks at a time share each broadcast input word.
                 let step = if end - b >= 4 { 4 } else { 1 };
                 // SAFETY: rows r (and r + 1 when `two`) are < rows, and blocks
-                // b..b+step are < blocks, so inputs, weights and limits are
-                // inside the slices whose lengths the caller asserted.
+                // b..b+step are < blocks, so inputs, weights and limits (in
+                // each row's set, inside `limits`) are inside the slices
+                // whose lengths the caller asserted.
                 unsafe {
                     let x = a.xs.as_ptr().add(r * wpr);
                     let w = a.weights.as_ptr().add(b * wpr * LANES);
@@ -350,24 +355,26 @@ unsafe fn fire_avx512_impl(a: &FireArgs<'_>, out: &mut [u64]) {
                         (true, 4) => {
                             let [p0, p1] = blocks_avx512::<2, 4>(x, wpr, w);
                             for j in 0..4 {
-                                word0 |= fire_mask(p0[j], a, b + j) << shift(j);
-                                word1 |= fire_mask(p1[j], a, b + j) << shift(j);
+                                word0 |=
+                                    fire_mask(p0[j], a, set0 + (b + j) * LANES, b + j) << shift(j);
+                                word1 |=
+                                    fire_mask(p1[j], a, set1 + (b + j) * LANES, b + j) << shift(j);
                             }
                         }
                         (true, _) => {
                             let [[p0], [p1]] = blocks_avx512::<2, 1>(x, wpr, w);
-                            word0 |= fire_mask(p0, a, b) << shift(0);
-                            word1 |= fire_mask(p1, a, b) << shift(0);
+                            word0 |= fire_mask(p0, a, set0 + b * LANES, b) << shift(0);
+                            word1 |= fire_mask(p1, a, set1 + b * LANES, b) << shift(0);
                         }
                         (false, 4) => {
                             let [p0] = blocks_avx512::<1, 4>(x, wpr, w);
                             for (j, p) in p0.into_iter().enumerate() {
-                                word0 |= fire_mask(p, a, b + j) << shift(j);
+                                word0 |= fire_mask(p, a, set0 + (b + j) * LANES, b + j) << shift(j);
                             }
                         }
                         (false, _) => {
                             let [[p0]] = blocks_avx512::<1, 1>(x, wpr, w);
-                            word0 |= fire_mask(p0, a, b) << shift(0);
+                            word0 |= fire_mask(p0, a, set0 + b * LANES, b) << shift(0);
                         }
                     }
                 }
@@ -382,15 +389,16 @@ unsafe fn fire_avx512_impl(a: &FireArgs<'_>, out: &mut [u64]) {
     }
 }
 
-/// The 8 firing bits of block `b`: `(popcount <= limit) XOR flip`.
+/// The 8 firing bits of block `b`, whose limits begin at `at` in
+/// `a.limits`: `(popcount <= limit) XOR flip`.
 ///
 /// # Safety
-/// The CPU has the features this function enables, and `b` is below the blocks of `a` (its limits hold `blocks·8` values).
+/// The CPU has the features this function enables, `b` is below the blocks of `a`, and `a.limits` holds the 8 values at `at`.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn fire_mask(pops: __m512i, a: &FireArgs<'_>, b: usize) -> u64 {
-    // SAFETY: b < blocks, and limits holds blocks·8 values.
-    let limits = unsafe { _mm512_loadu_si512(a.limits.as_ptr().add(b * LANES).cast()) };
+unsafe fn fire_mask(pops: __m512i, a: &FireArgs<'_>, at: usize, b: usize) -> u64 {
+    // SAFETY: the caller keeps at + 8 within limits.
+    let limits = unsafe { _mm512_loadu_si512(a.limits.as_ptr().add(at).cast()) };
     u64::from(_mm512_cmple_epi64_mask(pops, limits) ^ a.flips[b])
 }
 
@@ -538,16 +546,18 @@ unsafe fn fire_avx2_impl(a: &FireArgs<'_>, out: &mut [u64]) {
         let end = (tile + TILE_BLOCKS).min(a.blocks);
         for r in 0..a.rows {
             let mut word = 0u64;
+            let set = a.limits_at(r);
             for b in tile..end {
                 // SAFETY: r < rows and b < blocks (caller's asserts), so the
-                // row, the block's weights and its 8 limits are in bounds.
+                // row, the block's weights and its 8 limits in row r's set
+                // (inside `limits`, asserted) are in bounds.
                 let mask = unsafe {
                     let (lo, hi) = block_avx2(
                         a.xs.as_ptr().add(r * wpr),
                         wpr,
                         a.weights.as_ptr().add(b * wpr * LANES),
                     );
-                    let lim = a.limits.as_ptr().add(b * LANES);
+                    let lim = a.limits.as_ptr().add(set + b * LANES);
                     let over_lo = _mm256_cmpgt_epi64(lo, _mm256_loadu_si256(lim.cast()));
                     let over_hi = _mm256_cmpgt_epi64(hi, _mm256_loadu_si256(lim.add(4).cast()));
                     let over = _mm256_movemask_pd(_mm256_castsi256_pd(over_lo))
