@@ -316,6 +316,10 @@ struct Bits {
     /// Whether that `Pad` node padded with 0 (the engine's zero padding)
     /// rather than −scale (its same padding).
     pad_zero: bool,
+    /// Whether it padded with +scale: the next `Conv` reads the map
+    /// negated, padded with −1, through negated filters (see
+    /// [`Lowering::complemented`]).
+    pad_plus: bool,
     /// The emitted convolution these are the unpooled output of.
     conv: Option<usize>,
 }
@@ -440,6 +444,16 @@ struct Lowering<'g, 'a> {
     /// The score layer's per-class scale, when its classes are scaled
     /// differently (see [`Lowering::finish`]).
     score_scale: Option<Vec<f32>>,
+    /// Emitted hidden layers whose output bits are complemented, each
+    /// threshold replaced by its complement when the model is built: the
+    /// bits stand for the negated map. A `Pad` of +1 before a `Conv` is
+    /// the engine's −1 padding of the negated map, read through negated
+    /// filters: `Σ w·x` over the map padded with +1 equals `Σ (−w)·(−x)`
+    /// over `−x` padded with −1. Complementing a pooled channel's bits
+    /// flips its threshold, so the engine pools it with AND instead of OR
+    /// (or OR instead of AND), which is the complement of the pooled
+    /// bits: exact either way.
+    complemented: Vec<usize>,
 }
 
 /// Matches the graph (nodes in `order`) onto a bnn model.
@@ -500,6 +514,7 @@ pub fn lower(graph: &Graph<'_>, order: &[usize], dir: Option<&Path>) -> Result<I
         notes: Vec::new(),
         pixel_ties: None,
         score_scale: None,
+        complemented: Vec::new(),
     };
     l.vals.insert(
         input.name.clone(),
@@ -869,6 +884,16 @@ fn fold(a: f64, b: f64, strict: bool, bound: usize) -> (Threshold, Option<i64>) 
 }
 
 /// The model with threshold `t` sent the other way at its tie.
+/// The threshold that fires exactly where `t` does not: not `d ≥ v` is
+/// `d ≤ v − 1`, not `d ≤ v` is `d ≥ v + 1`.
+fn complement(t: Threshold) -> Threshold {
+    if t.flip {
+        Threshold::at_least(t.value.saturating_add(1))
+    } else {
+        Threshold::at_most(t.value.saturating_sub(1))
+    }
+}
+
 fn strict(t: Threshold) -> Threshold {
     if t.flip {
         Threshold::at_most(t.value - 1)
@@ -1235,6 +1260,7 @@ impl<'g, 'a> Lowering<'g, 'a> {
             layer: self.emitted.len(),
             pad: 0,
             pad_zero: false,
+            pad_plus: false,
             conv,
         }))
     }
@@ -1295,6 +1321,7 @@ impl<'g, 'a> Lowering<'g, 'a> {
             layer: 0,
             pad: 0,
             pad_zero: false,
+            pad_plus: false,
             conv: None,
         }))
     }
@@ -1671,11 +1698,18 @@ impl<'g, 'a> Lowering<'g, 'a> {
         } else {
             return Err(self.fail(i, format!("pads {pads:?}: only none or symmetric ({same} each side for a {k}x{k} kernel) match the engine")));
         };
+        // Set for a map padded with +1 (see `complemented`): the layer
+        // that made it.
+        let mut negated = None;
         let (layout, source, padding, pixels) = match &x {
             Val::Bits(b) => {
                 let padding = match (b.pad, zero_pad) {
                     (0, 0) => Padding::Valid,
                     (p, 0) if p == same && b.pad_zero => Padding::Zero,
+                    (p, 0) if p == same && b.pad_plus => {
+                        negated = Some(b.layer - 1);
+                        Padding::Same
+                    }
                     (p, 0) if p == same => Padding::Same,
                     // The Conv's own pads read 0, as the engine's zero
                     // padding does: the dot sums the in-bounds cells.
@@ -1803,6 +1837,10 @@ impl<'g, 'a> Lowering<'g, 'a> {
         } else {
             window
         };
+        if let Some(layer) = negated {
+            signs.iter_mut().for_each(|s| *s = -*s);
+            self.complemented.push(layer);
+        }
         Ok(Val::Lin(Box::new(Lin {
             layout: Layout::Map { c: o, h: ho, w: wo },
             source,
@@ -1949,14 +1987,21 @@ impl<'g, 'a> Lowering<'g, 'a> {
         {
             return Err(self.fail(i, format!("pads {:?} (mode {}): only the same padding on both spatial axes of a map is supported", pads.data, String::from_utf8_lossy(mode))));
         }
-        if value != -bits.scale && value != 0.0 {
+        if value != -bits.scale && value != 0.0 && value != bits.scale {
             return Err(self.fail(
                 i,
-                format!("pads a binary map with {value}: only -1 (the engine's same padding of bits) or 0 (its zero padding) is exact"),
+                format!("pads a binary map with {value}: only -1 (the engine's same padding of bits), 0 (its zero padding) or +1 (the same padding of the negated map) is exact"),
+            ));
+        }
+        if value == bits.scale && value != 0.0 && bits.layer == 0 {
+            return Err(self.fail(
+                i,
+                format!("pads the binarized input with {value}: +1 padding negates the map before it, and the input's threshold cannot be negated; pad with -1 or 0"),
             ));
         }
         bits.pad = pads.data[2] as usize;
         bits.pad_zero = value == 0.0;
+        bits.pad_plus = value == bits.scale && value != 0.0;
         Ok(Val::Bits(bits))
     }
 
@@ -2249,7 +2294,11 @@ impl<'g, 'a> Lowering<'g, 'a> {
     fn build(&self, emitted: &[Emitted]) -> Result<Model, Error> {
         let engine = |node: &str, e: bnn_core::Error| Error::new(format!("{node}: {e}"));
         let mut layers = Vec::with_capacity(emitted.len() + 2);
-        for e in emitted {
+        for (index, e) in emitted.iter().enumerate() {
+            let flip = |t: &Threshold| match self.complemented.contains(&index) {
+                true => complement(*t),
+                false => *t,
+            };
             match e {
                 Emitted::Conv {
                     k,
@@ -2264,7 +2313,8 @@ impl<'g, 'a> Lowering<'g, 'a> {
                 } => {
                     let weights = BitMatrix::from_pm1(*rows, k * k * in_c, signs)
                         .map_err(|e| engine(node, e))?;
-                    let conv = Conv2d::new(*k, *in_c, *padding, weights, thresholds.clone())
+                    let thresholds = thresholds.iter().map(flip).collect();
+                    let conv = Conv2d::new(*k, *in_c, *padding, weights, thresholds)
                         .map_err(|e| engine(node, e))?;
                     layers.push(Layer::Conv(conv));
                     if *pooled {
@@ -2281,8 +2331,12 @@ impl<'g, 'a> Lowering<'g, 'a> {
                 } => {
                     let weights =
                         BitMatrix::from_pm1(*rows, *cols, signs).map_err(|e| engine(node, e))?;
-                    let dense = BinaryDense::new(weights, transform.clone())
-                        .map_err(|e| engine(node, e))?;
+                    let transform = match transform {
+                        Transform::Sign(t) => Transform::Sign(t.iter().map(flip).collect()),
+                        scores => scores.clone(),
+                    };
+                    let dense =
+                        BinaryDense::new(weights, transform).map_err(|e| engine(node, e))?;
                     layers.push(Layer::Dense(dense));
                 }
             }

@@ -105,7 +105,7 @@ def keras_logits(model, images, scale, pad_values=-1.0):
     return sign(x) @ w("dense2") + L["dense2"].get_weights()[1]
 
 
-@pytest.mark.parametrize("pad_values", [-1.0, 0.0])
+@pytest.mark.parametrize("pad_values", [-1.0, 0.0, 1.0])
 def test_a_larq_cnn_matches_its_keras_evaluation(test_set, pad_values):
     images, _ = test_set
     images = images[:2000]
@@ -125,8 +125,8 @@ def test_a_larq_cnn_matches_its_keras_evaluation(test_set, pad_values):
 @pytest.mark.parametrize(
     "change, words",
     [
-        (lambda m: m.layers[4]._config.update(pad_values=1.0),
-         ["layer 'conv2' (QuantConv2D)", "pad_values=1.0", "+1"]),
+        (lambda m: m.layers[4]._config.update(pad_values=0.5),
+         ["layer 'conv2' (QuantConv2D)", "pad_values=0.5", "0, -1 or +1"]),
         (lambda m: m.layers[4]._config.update(input_quantizer="dorefa_quantizer"),
          ["layer 'conv2' (QuantConv2D)", "input_quantizer dorefa_quantizer"]),
         (lambda m: m.layers[8]._config.update(kernel_quantizer=None),

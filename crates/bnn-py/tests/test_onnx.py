@@ -209,7 +209,7 @@ def test_ste_residue_bipolar_quant_and_folded_weights(tmp_path, random_images):
     np.testing.assert_allclose(model.scores(random_images) * 2.0, want, rtol=1e-4, atol=1e-3)
 
 
-def cnn(rng, first_pads, negative_gamma, pool_after_sign):
+def cnn(rng, first_pads, negative_gamma, pool_after_sign, pad_value=-1.0):
     g = Graph(["N", 1, 28, 28])
     x = g.op("Div", "x", g.const(255.0))
     c = g.op("Conv", x, g.const(pm1(rng, 8, 1, 3, 3, alpha=rng.uniform(0.1, 1, 8))),
@@ -221,7 +221,7 @@ def cnn(rng, first_pads, negative_gamma, pool_after_sign):
         h = g.op("MaxPool", g.op("Sign", bn(c, 8)), kernel_shape=[2, 2], strides=[2, 2])
     else:
         h = g.op("Sign", bn(g.op("MaxPool", c, kernel_shape=[2, 2], strides=[2, 2]), 8))
-    h = g.op("Pad", h, g.ints([0, 0, 1, 1, 0, 0, 1, 1]), g.const(-1.0), mode="constant")
+    h = g.op("Pad", h, g.ints([0, 0, 1, 1, 0, 0, 1, 1]), g.const(pad_value), mode="constant")
     c2 = g.op("Conv", h, g.const(pm1(rng, 16, 8, 3, 3)), kernel_shape=[3, 3])
     if pool_after_sign:
         h = g.op("MaxPool", g.op("Sign", bn(c2, 16)), kernel_shape=[2, 2], strides=[2, 2])
@@ -241,6 +241,25 @@ def test_cnn(tmp_path, images, first_pads, negative_gamma, pool_after_sign):
     g, out = cnn(rng, first_pads, negative_gamma, pool_after_sign)
     model = check(g.save(tmp_path / "m.onnx", out), images[:500], [1, 28, 28])
     assert model.info()["input"] == "u8"
+
+
+@pytest.mark.parametrize("pool_after_sign", [False, True])
+@pytest.mark.parametrize("negative_gamma", [False, True])
+def test_cnn_padded_with_plus_one(tmp_path, images, negative_gamma, pool_after_sign):
+    """A Pad of +1 before a Conv imports exactly as the engine's -1 padding
+    of the negated map through negated filters: the layer before it fires
+    with complemented thresholds (and pools with AND where it pooled with
+    OR). Classes equal ONNX Runtime's, scores within 1e-4; the map's -1
+    background makes every border position differ from -1 padding."""
+    rng = np.random.default_rng(17 + 2 * negative_gamma + pool_after_sign)
+    g, out = cnn(rng, 1, negative_gamma, pool_after_sign, pad_value=1.0)
+    model = check(g.save(tmp_path / "m.onnx", out), images[:1000], [1, 28, 28])
+    # The same graph read as -1 padding differs: the test can fail.
+    rng = np.random.default_rng(17 + 2 * negative_gamma + pool_after_sign)
+    g, out = cnn(rng, 1, negative_gamma, pool_after_sign, pad_value=-1.0)
+    minus = bnn.from_onnx(g.save(tmp_path / "minus.onnx", out))
+    flat = images[:1000].reshape(1000, -1)
+    assert (model.scores(flat) != minus.scores(flat)).any()
 
 
 def zero_padded_cnn(rng, pad_node):
@@ -312,7 +331,14 @@ def test_refusals(tmp_path):
     h = g.op("Pad", h, g.ints([0, 0, 1, 1, 0, 0, 1, 1]), g.const(0.5), mode="constant")
     h = g.op("Sign", g.op("Conv", h, g.const(pm1(rng, 4, 1, 3, 3))))
     out = g.op("Gemm", g.op("Flatten", h), g.const(pm1(rng, 256, 10)))
-    refused(tmp_path, g, out, "pads a binary map with 0.5: only -1", "or 0 (its zero padding)")
+    refused(tmp_path, g, out, "pads a binary map with 0.5: only -1", "0 (its zero padding) or +1")
+
+    g = Graph(["N", 1, 8, 8])
+    h = g.op("Sign", g.op("Sub", "x", g.const(127.5)))
+    h = g.op("Pad", h, g.ints([0, 0, 1, 1, 0, 0, 1, 1]), g.const(1.0), mode="constant")
+    h = g.op("Sign", g.op("Conv", h, g.const(pm1(rng, 4, 1, 3, 3))))
+    out = g.op("Gemm", g.op("Flatten", h), g.const(pm1(rng, 256, 10)))
+    refused(tmp_path, g, out, "Pad", "pads the binarized input with 1", "pad with -1 or 0")
 
     g = Graph(["N", 2, 8, 8])
     h = g.op("Conv", "x", g.const(pm1(rng, 4, 1, 3, 3)), group=2)

@@ -11,7 +11,7 @@ pass, which is ``Where(x >= 0, 1, -1)``, exactly bnn's activation.
 
 Taken: ``InputLayer``, ``QuantDense``, ``QuantConv2D`` (stride 1, square
 odd kernel, ``padding="valid"``, or ``"same"`` with ``pad_values`` 0
-(Larq's default, zero padding) or -1), ``BatchNormalization``, ``MaxPool2D`` (2×2, stride 2),
+(Larq's default, zero padding), -1 or 1), ``BatchNormalization``, ``MaxPool2D`` (2×2, stride 2),
 ``Flatten``, ``Dropout``, and a final ``Activation("softmax")`` (dropped:
 the class is the same). Anything else is a ``ValueError`` naming the layer.
 """
@@ -263,10 +263,12 @@ def to_onnx(model, input_scale=1.0, input_offset=0.0):
                             "with pixel value 0",
                         )
                     pads = [p, p, p, p]
-                elif pad_value == -1.0:
+                elif pad_value in (-1.0, 1.0):
+                    # -1 is bnn's own padding; +1 imports as -1 padding of
+                    # the negated map through negated filters.
                     x = g.op(
                         "Pad",
-                        [x, g.ints([0, 0, p, p, 0, 0, p, p]), g.const(np.float32(-1.0))],
+                        [x, g.ints([0, 0, p, p, 0, 0, p, p]), g.const(np.float32(pad_value))],
                         f"{layer.name}/pad",
                     )
                 elif pad_value == 0.0:
@@ -277,9 +279,8 @@ def to_onnx(model, input_scale=1.0, input_offset=0.0):
                 else:
                     raise _fail(
                         layer,
-                        f"pad_values={pad_value}: bnn pads a binary map with 0 or -1 "
-                        "(Larq's pad_values=1 pads with +1, which differs at the borders); "
-                        "use pad_values=0 or -1, or padding='valid'",
+                        f"pad_values={pad_value}: bnn pads a binary map with 0, -1 or +1; "
+                        "use one of those, or padding='valid'",
                     )
             elif padding not in ("same", "valid"):
                 raise _fail(layer, f"padding {padding!r} is not supported")
